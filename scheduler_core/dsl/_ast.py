@@ -1,0 +1,79 @@
+"""The DSL's syntax tree: every key and value keeps its line and column.
+
+Positions are what make an error useful (``file:line:col``), so the tree is kept until the
+definitions built from it have been validated, and any field a validator names can be traced
+back to the text that set it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Block", "Entry", "ListNode", "MapNode", "Node", "Scalar", "to_plain"]
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    """A string, number, duration, boolean, null or bare word."""
+
+    value: str | int | float | bool | None
+    kind: str  #: string | number | duration | bool | null | word
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListNode:
+    items: tuple[Node, ...]
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    key: str
+    line: int
+    col: int
+    value: Node
+
+
+@dataclass(frozen=True, slots=True)
+class MapNode:
+    """``{ key: value ... }``; ``line``/``col`` are those of the opening brace."""
+
+    entries: tuple[Entry, ...]
+    line: int
+    col: int
+
+    def get(self, key: str) -> Entry | None:
+        for entry in self.entries:
+            if entry.key == key:
+                return entry
+        return None
+
+
+Node = Scalar | ListNode | MapNode
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A top-level ``schedule [NAME] { ... }`` or ``agent NAME { ... }``."""
+
+    kind: str  #: "schedule" | "agent"
+    name: str | None  #: the name after the keyword, if any
+    name_line: int
+    name_col: int
+    line: int  #: of the keyword
+    col: int
+    body: MapNode
+    complete: bool  #: parsed without a syntax error
+
+
+def to_plain(node: Node) -> Any:
+    """The node as plain Python data (dict, list, str, int, float, bool, None)."""
+    if isinstance(node, Scalar):
+        return node.value
+    if isinstance(node, ListNode):
+        return [to_plain(item) for item in node.items]
+    return {entry.key: to_plain(entry.value) for entry in node.entries}

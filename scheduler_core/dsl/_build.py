@@ -1,0 +1,295 @@
+"""Blocks to validated definitions, with every validation error traced back to file:line:col.
+
+Schedules go through :func:`scheduler_core.jobspec.job_from_mapping` and agents through
+:func:`scheduler_core.dsl.agents.agent_from_mapping`, so the DSL, the JSON API and the config
+share one set of rules. Their errors name a dotted field (``policy.allowed_hours.start``,
+``delivery[1]``); the position index built from the syntax tree turns that into the line and
+column of the key or value the user wrote.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Built", "build_blocks", "dsl_message", "position_index"]
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..clock import parse_instant
+from ..errors import DslIssue, ValidationError
+from ..jobspec import job_from_mapping
+from ..model import AgentDefinition, JobDefinition
+from ._ast import Block, ListNode, MapNode, Node, to_plain
+from .agents import agent_from_mapping
+
+#: dotted path -> (key line, key col, value line, value col)
+Positions = dict[str, tuple[int, int, int, int]]
+
+_UNKNOWN = re.compile(r"^unknown field (?P<key>'.*?'|\".*?\")(?P<hint> \(did you mean .*\?\))?$")
+_SCHEDULE_REQUIRED = "a schedule is required"
+_BOTH = "give either cron or at, not both"
+
+
+@dataclass(slots=True)
+class Built:
+    """What one file's blocks turned into, and what was wrong with them."""
+
+    jobs: list[JobDefinition] = field(default_factory=list)
+    agents: list[AgentDefinition] = field(default_factory=list)
+    #: "schedule:NAME" / "agent:NAME" -> (line, col) of the block's keyword
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: "schedule:NAME" -> (line, col) of the schedule's ``agent`` value (for unknown agents)
+    agent_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
+    issues: list[DslIssue] = field(default_factory=list)
+
+
+def position_index(node: Node, prefix: str = "", out: Positions | None = None) -> Positions:
+    """Every key and list item under ``node``, by the dotted path a validator would name."""
+    out = {} if out is None else out
+    if isinstance(node, MapNode):
+        for entry in node.entries:
+            path = f"{prefix}.{entry.key}" if prefix else entry.key
+            out.setdefault(path, (entry.line, entry.col, entry.value.line, entry.value.col))
+            position_index(entry.value, path, out)
+    elif isinstance(node, ListNode):
+        for i, item in enumerate(node.items):
+            path = f"{prefix}[{i}]"
+            out.setdefault(path, (item.line, item.col, item.line, item.col))
+            position_index(item, path, out)
+    return out
+
+
+def _parent(path: str) -> str | None:
+    if path.endswith("]"):
+        return path[: path.rfind("[")]
+    if "." in path:
+        return path[: path.rfind(".")]
+    return None
+
+
+def _container(path: str, kind: str) -> str:
+    parent = _parent(path)
+    if parent is None:
+        return kind
+    return re.sub(r"\[\d+\]$", "", parent).rsplit(".", 1)[-1]
+
+
+def dsl_message(error: ValidationError, kind: str, label: str) -> tuple[str, str]:
+    """The DSL wording of a validation error, and where it points: "key", "value" or "parent".
+
+    ``kind`` is "schedule" or "agent"; ``label`` names the block (``schedule "backup"``).
+    """
+    path = error.field or ""
+    reason = error.reason
+    m = _UNKNOWN.match(reason)
+    if m:
+        return f"unknown key {m['key']} in {_container(path, kind)}{m['hint'] or ''}", "key"
+    if reason == "is required":
+        leaf = re.split(r"[.\[]", path)[-1]
+        where = label if _parent(path) is None else _container(path, kind)
+        return f"{where} is missing required key {leaf!r}", "parent"
+    if reason.startswith(_SCHEDULE_REQUIRED):
+        return f'{label} needs either cron or at (cron: "0 9 * * *" or at: ISO 8601)', "block"
+    if reason == _BOTH:
+        return f"{label} has both cron and at: give only one", "key"
+    if not path:
+        return f"{label}: {reason}", "block"
+    return f"{path}: {reason}", "value"
+
+
+def _locate(
+    positions: Positions, path: str | None, where: str, block: tuple[int, int]
+) -> tuple[int, int]:
+    if where == "block" or not path:
+        return block
+    if where == "parent":
+        parent = _parent(path)
+        if parent is None or parent not in positions:
+            return block
+        return positions[parent][2:]
+    probe: str | None = path
+    while probe is not None:
+        if probe in positions:
+            pos = positions[probe]
+            return pos[:2] if where == "key" and probe == path else pos[2:]
+        probe = _parent(probe)
+    return block
+
+
+class _BlockBuilder:
+    def __init__(self, block: Block, path: str, built: Built) -> None:
+        self.block = block
+        self.path = path
+        self.built = built
+        self.positions = position_index(block.body)
+        self.name: str | None = block.name
+        self.pos = (block.line, block.col)
+
+    @property
+    def label(self) -> str:
+        return f"{self.block.kind} {_q(self.name)}" if self.name else f"{self.block.kind} block"
+
+    def issue(self, message: str, line: int, col: int) -> None:
+        self.built.issues.append(DslIssue(self.path, line, col, message))
+
+    def report(self, error: ValidationError) -> None:
+        for err in error.errors:
+            message, where = dsl_message(err, self.block.kind, self.label)
+            line, col = _locate(self.positions, err.field, where, self.pos)
+            self.issue(message, line, col)
+
+    def take_name(self, data: dict[str, Any]) -> None:
+        """The name after the keyword and a ``name:`` key must agree; either may be given."""
+        if "name" not in data:
+            return
+        given = data["name"]
+        if self.name is not None and given != self.name:
+            line, col = self.positions["name"][2:]
+            self.issue(
+                f"name {given!r} does not match the name {self.name!r} after "
+                f"'{self.block.kind}' (give the name once)",
+                line,
+                col,
+            )
+            data.pop("name")
+            return
+        if isinstance(given, str):
+            self.name = given
+
+    # --- schedules ------------------------------------------------------------------------
+    def schedule(self, now: datetime | None) -> None:
+        data: dict[str, Any] = to_plain(self.block.body)
+        before = len(self.built.issues)
+        self.take_name(data)
+        if self.block.name is not None:
+            data.setdefault("name", self.block.name)
+        self.guard(data)
+        reported_schedule = len(self.built.issues) > before and (
+            "cron" not in data and "at" not in data
+        )
+        try:
+            job = job_from_mapping(data)
+        except ValidationError as exc:
+            # a misspelt cron or at is reported as such, not also as a missing schedule
+            reported_schedule = reported_schedule or any(
+                _UNKNOWN.match(e.reason) and re.search(r"did you mean '(cron|at)", e.reason)
+                for e in exc.errors
+            )
+            errors = [
+                e
+                for e in exc.errors
+                if not (reported_schedule and e.reason.startswith(_SCHEDULE_REQUIRED))
+            ]
+            if errors:
+                self.report(ValidationError.collect(errors))
+            return
+        if len(self.built.issues) > before:
+            return
+        job = replace(job, source=f"dsl:{self.path}")
+        if now is not None and job.at is not None and job.at <= now:
+            line, col = self.positions["at"][2:]
+            self.issue(
+                f"at: {_iso(job.at)} is already past (now is {_iso(now)}); "
+                "give a future instant or use cron",
+                line,
+                col,
+            )
+            return
+        self.built.jobs.append(job)
+        key = f"schedule:{job.name}"
+        self.built.positions[key] = self.pos
+        ref = next((k for k in ("agent", "agent_id", "agent_name") if k in self.positions), None)
+        self.built.agent_refs.setdefault(key, self.positions[ref][2:] if ref else self.pos)
+
+    def name_position(self) -> tuple[int, int]:
+        if "name" in self.positions:
+            return self.positions["name"][2:]
+        return (self.block.name_line, self.block.name_col)
+
+    def guard(self, data: dict[str, Any]) -> None:
+        """Catch values the shared validator cannot report (they raise outside ValidationError)."""
+        tz = data.get("timezone")
+        if isinstance(tz, str) and tz.strip():
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                line, col = self.positions["timezone"][2:]
+                self.issue(f"timezone: unknown time zone {tz!r} (use an IANA name)", line, col)
+                data.pop("timezone")
+        at = data.get("at")
+        if isinstance(at, str):
+            try:
+                parse_instant(at)
+            except OverflowError:
+                line, col = self.positions["at"][2:]
+                self.issue(f"at: {at!r} is out of range", line, col)
+                data.pop("at")
+            except ValueError:
+                pass  # reported by the validator
+
+    # --- agents ---------------------------------------------------------------------------
+    def agent(self) -> None:
+        data: dict[str, Any] = to_plain(self.block.body)
+        before = len(self.built.issues)
+        self.take_name(data)
+        data.pop("name", None)
+        if self.name is None:
+            self.issue(
+                "agent block needs a name: agent NAME { ... }", self.block.line, self.block.col
+            )
+            return
+        try:
+            agent = agent_from_mapping(
+                data, name=self.name, source=f"dsl:{self.path}:{self.block.line}"
+            )
+        except ValidationError as exc:
+            self.report(exc)
+            return
+        if len(self.built.issues) > before:
+            return
+        self.built.agents.append(agent)
+        self.built.positions[f"agent:{agent.name}"] = self.pos
+
+
+def build_blocks(blocks: list[Block], path: str, *, now: datetime | None = None) -> Built:
+    """Validate every complete block; report duplicate names within the file."""
+    built = Built()
+    for block in blocks:
+        if not block.complete:
+            continue
+        builder = _BlockBuilder(block, path, built)
+        items: list[JobDefinition] | list[AgentDefinition]
+        items = built.jobs if block.kind == "schedule" else built.agents
+        count = len(items)
+        first = dict(built.positions)
+        if block.kind == "schedule":
+            builder.schedule(now)
+        else:
+            builder.agent()
+        if len(items) == count:
+            continue
+        key = f"{block.kind}:{items[-1].name}"
+        if key in first:
+            line, col = builder.name_position()
+            built.issues.append(
+                DslIssue(
+                    path,
+                    line,
+                    col,
+                    f"duplicate {block.kind} name {_q(items[-1].name)} "
+                    f"(first defined at {first[key][0]}:{first[key][1]})",
+                )
+            )
+            built.positions[key] = first[key]
+            items.pop()
+    return built
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'

@@ -1,0 +1,379 @@
+"""Tokens of the schedule DSL, each with its 1-based line and column.
+
+The lexer never raises: a character it cannot read becomes an ``ERROR`` token carrying the message,
+so the parser reports it where it stands and recovers. ``${VAR}`` is expanded here, while the
+string's escapes are still known (``\\$`` and ``$${`` keep a literal ``${``); an unset variable is
+recorded as an issue at the string's position and expands to nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TO_EOF", "Token", "TokenKind", "expand_vars", "tokenize"]
+
+import re
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..errors import DslIssue
+
+TO_EOF = "to end of file"  #: value of an ERROR token that swallowed the rest of the file
+
+
+class TokenKind(StrEnum):
+    IDENT = "identifier"
+    STRING = "string"
+    NUMBER = "number"
+    DURATION = "duration"
+    LBRACE = "'{'"
+    RBRACE = "'}'"
+    LBRACKET = "'['"
+    RBRACKET = "']'"
+    COLON = "':'"
+    EQUALS = "'='"
+    COMMA = "','"
+    SEMICOLON = "';'"
+    ERROR = "error"
+    EOF = "end of file"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: TokenKind
+    text: str  #: the source text (for ERROR: the message)
+    value: object
+    line: int
+    col: int
+    first_on_line: bool  #: nothing but blanks and comments precede it on its line
+
+    def describe(self) -> str:
+        """How the token reads in an error message."""
+        if self.kind is TokenKind.EOF:
+            return "end of file"
+        if self.kind is TokenKind.STRING:
+            shown = self.text if len(self.text) <= 40 else self.text[:37] + '..."'
+            return f"string {shown}"
+        if self.kind in (TokenKind.IDENT, TokenKind.NUMBER, TokenKind.DURATION):
+            return f"{self.kind.value} {self.text!r}" if self.kind is TokenKind.IDENT else self.text
+        return self.kind.value
+
+
+_PUNCT = {
+    "{": TokenKind.LBRACE,
+    "}": TokenKind.RBRACE,
+    "[": TokenKind.LBRACKET,
+    "]": TokenKind.RBRACKET,
+    ":": TokenKind.COLON,
+    "=": TokenKind.EQUALS,
+    ",": TokenKind.COMMA,
+    ";": TokenKind.SEMICOLON,
+}
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.@]*")
+_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_DIGITS = frozenset("0123456789")
+_NUMBER = re.compile(r"[-+]?(?:[0-9][0-9_]*)(?:\.[0-9][0-9_]*)?(?![0-9_])")
+_UNIT = re.compile(r"(ms|s|m|h|d|w)(?![A-Za-z0-9_])")
+_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "b": "\b",
+    "f": "\f",
+    "0": "\0",
+}
+
+
+class _Lexer:
+    def __init__(self, text: str, path: str, env: Mapping[str, str]) -> None:
+        self.text = text
+        self.path = path
+        self.env = env
+        self.pos = 0
+        self.line = 1
+        self.line_start = 0
+        self.tokens: list[Token] = []
+        self.issues: list[DslIssue] = []
+        self.first_on_line = True
+
+    # --- helpers --------------------------------------------------------------------------
+    def col(self, pos: int | None = None) -> int:
+        return (self.pos if pos is None else pos) - self.line_start + 1
+
+    def emit(self, kind: TokenKind, text: str, value: object, line: int, col: int) -> None:
+        self.tokens.append(Token(kind, text, value, line, col, self.first_on_line))
+        self.first_on_line = False
+
+    def error(self, message: str, line: int, col: int, *, to_eof: bool = False) -> None:
+        """An ERROR token; ``to_eof`` marks one that swallowed the rest of the file."""
+        self.emit(TokenKind.ERROR, message, TO_EOF if to_eof else None, line, col)
+
+    def newline(self) -> None:
+        self.line += 1
+        self.line_start = self.pos
+        self.first_on_line = True
+
+    # --- main loop ------------------------------------------------------------------------
+    def run(self) -> tuple[list[Token], list[DslIssue]]:
+        text = self.text
+        n = len(text)
+        while self.pos < n:
+            ch = text[self.pos]
+            if ch == "\n":
+                self.pos += 1
+                self.newline()
+            elif ch in " \t\r\f\v\ufeff":
+                self.pos += 1
+            elif ch == "#" or text.startswith("//", self.pos):
+                end = text.find("\n", self.pos)
+                self.pos = n if end < 0 else end
+            elif text.startswith("/*", self.pos):
+                self.block_comment()
+            elif ch == '"':
+                if text.startswith('"""', self.pos):
+                    self.triple_string()
+                else:
+                    self.string()
+            elif ch in _PUNCT:
+                self.emit(_PUNCT[ch], ch, ch, self.line, self.col())
+                self.pos += 1
+            elif ch in _DIGITS or (ch in "+-" and text[self.pos + 1 : self.pos + 2] in _DIGITS):
+                self.number()
+            elif ch in _IDENT_START:
+                m = _IDENT.match(text, self.pos)
+                assert m is not None
+                word = m.group(0)
+                self.emit(TokenKind.IDENT, word, word, self.line, self.col())
+                self.pos = m.end()
+            else:
+                self.unexpected(ch)
+        self.emit(TokenKind.EOF, "", None, self.line, self.col())
+        return self.tokens, self.issues
+
+    def unexpected(self, ch: str) -> None:
+        line, col = self.line, self.col()
+        hint = ""
+        if ch == "'":
+            hint = " (strings use double quotes)"
+        elif ch == "+" and self.first_on_line:
+            hint = " (a diff marker? remove the leading '+')"
+        elif ch == "*":
+            hint = ' (quote cron expressions: cron: "*/5 * * * *")'
+        shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}"
+        self.error(f"unexpected character {shown}{hint}", line, col)
+        self.pos += 1
+
+    def block_comment(self) -> None:
+        line, col = self.line, self.col()
+        end = self.text.find("*/", self.pos + 2)
+        stop = len(self.text) if end < 0 else end + 2
+        while self.pos < stop:
+            if self.text[self.pos] == "\n":
+                self.pos += 1
+                self.newline()
+            else:
+                self.pos += 1
+        if end < 0:
+            self.error(
+                "unterminated comment: '/*' is never closed with '*/'", line, col, to_eof=True
+            )
+
+    def number(self) -> None:
+        line, col = self.line, self.col()
+        m = _NUMBER.match(self.text, self.pos)
+        if m is None:  # a sign or digit run we cannot read: take it as one bad word
+            self.unexpected(self.text[self.pos])
+            return
+        raw = m.group(0)
+        end = m.end()
+        unit = _UNIT.match(self.text, end)
+        if unit is not None:
+            text = raw + unit.group(1)
+            self.emit(TokenKind.DURATION, text, text.lstrip("+"), line, col)
+            self.pos = unit.end()
+            return
+        follow = _IDENT.match(self.text, end)
+        if follow is not None:
+            bad = raw + follow.group(0)
+            self.error(
+                f"{bad!r} is neither a number nor a duration "
+                '(durations are a number and one of ms, s, m, h, d, w: "5m")',
+                line,
+                col,
+            )
+            self.pos = follow.end()
+            return
+        digits = raw.replace("_", "")
+        if len(digits) > 40:  # also keeps int() clear of Python's digit limit
+            self.error(f"number too long ({len(digits)} digits)", line, col)
+            self.pos = end
+            return
+        value: int | float = float(digits) if "." in digits else int(digits)
+        self.emit(TokenKind.NUMBER, raw, value, line, col)
+        self.pos = end
+
+    # --- strings --------------------------------------------------------------------------
+    def string(self) -> None:
+        line, col = self.line, self.col()
+        start = self.pos
+        self.pos += 1
+        out: list[str | None] = []
+        text = self.text
+        n = len(text)
+        while True:
+            if self.pos >= n or text[self.pos] == "\n":
+                self.error(
+                    "unterminated string: add the closing '\"' on the same line "
+                    '(use """...""" for text over several lines)',
+                    line,
+                    col,
+                )
+                return
+            ch = text[self.pos]
+            if ch == '"':
+                self.pos += 1
+                break
+            if ch == "\\":
+                if not self.escape(out):
+                    self.skip_string_rest()
+                    return
+                continue
+            out.append(ch)
+            self.pos += 1
+        value = self.interpolate(out, line, col)
+        self.emit(TokenKind.STRING, text[start : self.pos], value, line, col)
+
+    def skip_string_rest(self) -> None:
+        """After a bad escape, skip to the string's end so that one mistake is one error."""
+        text = self.text
+        while self.pos < len(text) and text[self.pos] != "\n":
+            if text[self.pos] == "\\":
+                self.pos += 2
+                continue
+            self.pos += 1
+            if text[self.pos - 1] == '"':
+                return
+
+    def escape(self, out: list[str | None]) -> bool:
+        text = self.text
+        nxt = text[self.pos + 1 : self.pos + 2]
+        if nxt == "$":
+            out.append(None)
+            self.pos += 2
+            return True
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            self.pos += 2
+            return True
+        if nxt == "u":
+            digits = text[self.pos + 2 : self.pos + 6]
+            if re.fullmatch(r"[0-9A-Fa-f]{4}", digits):
+                out.append(chr(int(digits, 16)))
+                self.pos += 6
+                return True
+            self.error("invalid \\u escape: give 4 hex digits (\\u00e9)", self.line, self.col())
+            return False
+        shown = nxt if nxt and nxt.isprintable() else "end of line"
+        self.error(
+            f"invalid escape '\\{shown}' in string (use \\\" \\\\ \\n \\t \\r \\$ or \\uXXXX)",
+            self.line,
+            self.col(),
+        )
+        return False
+
+    def triple_string(self) -> None:
+        """Raw text over several lines: no escapes, only ``${VAR}`` (``$${`` for a literal)."""
+        line, col = self.line, self.col()
+        start = self.pos
+        end = self.text.find('"""', self.pos + 3)
+        if end < 0:
+            self.error('unterminated string: \'"""\' is never closed', line, col, to_eof=True)
+            end = len(self.text)
+            stop = end
+        else:
+            while self.text.startswith('""""', end):  # """" ends at the last three quotes
+                end += 1
+            stop = end + 3
+        body = self.text[self.pos + 3 : end]
+        for i in range(self.pos, stop):
+            if self.text[i] == "\n":
+                self.pos = i + 1
+                self.newline()
+        self.pos = stop
+        self.first_on_line = False
+        if stop == end:  # unterminated: reported above
+            return
+        value = self.interpolate([_dedent_block(body)], line, col)
+        self.emit(TokenKind.STRING, self.text[start:stop], value, line, col)
+
+    def interpolate(self, pieces: list[str | None], line: int, col: int) -> str:
+        """Expand ``${VAR}`` / ``${VAR:-default}``; ``None`` pieces are escaped literal ``$``."""
+        missing: list[str] = []
+        out: list[str] = []
+        chunk: list[str] = []
+        for piece in [*pieces, None]:
+            if piece is not None:
+                chunk.append(piece)
+                continue
+            text, unset = expand_vars("".join(chunk), self.env)
+            out.append(text)
+            out.append("$")
+            missing.extend(unset)
+            chunk = []
+        for name in dict.fromkeys(missing):
+            self.issues.append(
+                DslIssue(
+                    self.path,
+                    line,
+                    col,
+                    f"${{{name}}} is not set (export {name}, or write ${{{name}:-default}})",
+                )
+            )
+        return "".join(out[:-1])
+
+
+def expand_vars(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """``text`` with ``${VAR}`` and ``${VAR:-default}`` expanded and ``$${`` made ``${``;
+    also the names of unset variables without a default (they expand to nothing)."""
+    if "$" not in text:
+        return text, []
+    missing: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    return _VAR.sub(repl, text), missing
+
+
+def _dedent_block(body: str) -> str:
+    """Triple-quoted text: drop the newline after the opening quotes, the common indentation and
+    the blank last line before the closing quotes, so the text reads as it is laid out."""
+    if body.startswith("\r\n"):
+        body = body[2:]
+    elif body.startswith("\n"):
+        body = body[1:]
+    head, sep, last = body.rpartition("\n")
+    if not last.strip():
+        body = head if sep else ""
+    return textwrap.dedent(body)
+
+
+def tokenize(
+    text: str, path: str = "<string>", env: Mapping[str, str] | None = None
+) -> tuple[list[Token], list[DslIssue]]:
+    """Split ``text`` into tokens; the issues are unset ``${VAR}`` references."""
+    import os
+
+    return _Lexer(text, path, os.environ if env is None else env).run()

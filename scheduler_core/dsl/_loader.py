@@ -1,0 +1,326 @@
+"""Parsing text and loading files: all or nothing, every error reported.
+
+A file with any error yields nothing, and a set of files with any error yields nothing either: a
+half-loaded schedule set is worse than none, because the jobs that did load would run without the
+ones they were meant to run beside. Every problem found in every file is collected into one
+:class:`~scheduler_core.errors.DslError`, in file order.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DslBundle",
+    "DslDocument",
+    "ValidationReport",
+    "expand_paths",
+    "load_dsl_files",
+    "parse_dsl",
+    "validate_paths",
+]
+
+import difflib
+import os
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import DslError, DslIssue
+from ..model import AgentDefinition, JobDefinition
+from ._build import build_blocks
+from ._lexer import tokenize
+from ._parser import parse_blocks
+
+DSL_SUFFIX = ".symbi"
+
+
+@dataclass(frozen=True, slots=True)
+class DslDocument:
+    """The definitions of one DSL source, validated, with where each block starts."""
+
+    path: str
+    jobs: tuple[JobDefinition, ...] = ()
+    agents: tuple[AgentDefinition, ...] = ()
+    #: "schedule:NAME" / "agent:NAME" -> (line, col) of the block's keyword
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: "schedule:NAME" -> (line, col) of the value naming its agent
+    agent_refs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def job(self, name: str) -> JobDefinition | None:
+        return next((job for job in self.jobs if job.name == name), None)
+
+    def agent(self, name: str) -> AgentDefinition | None:
+        return next((agent for agent in self.agents if agent.name == name), None)
+
+    @property
+    def summary(self) -> str:
+        """One line for ``symbi cron validate``: ``daily.symbi: OK, 2 schedules, 1 agent``."""
+        return f"{self.path}: OK, {_count(len(self.jobs), 'schedule')}, " + _count(
+            len(self.agents), "agent"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DslBundle:
+    """Several files loaded together (names are unique across all of them)."""
+
+    documents: tuple[DslDocument, ...] = ()
+
+    @property
+    def jobs(self) -> tuple[JobDefinition, ...]:
+        return tuple(job for doc in self.documents for job in doc.jobs)
+
+    @property
+    def agents(self) -> tuple[AgentDefinition, ...]:
+        return tuple(agent for doc in self.documents for agent in doc.agents)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(doc.path for doc in self.documents)
+
+    def job(self, name: str) -> JobDefinition | None:
+        return next((job for job in self.jobs if job.name == name), None)
+
+    def agent(self, name: str) -> AgentDefinition | None:
+        return next((agent for agent in self.agents if agent.name == name), None)
+
+    def location(self, key: str) -> tuple[str, int, int] | None:
+        """``(path, line, col)`` of ``"schedule:NAME"`` or ``"agent:NAME"``."""
+        for doc in self.documents:
+            if key in doc.positions:
+                line, col = doc.positions[key]
+                return doc.path, line, col
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """What ``symbi cron validate`` prints for one file."""
+
+    path: str
+    ok: bool
+    summary: str
+    issues: tuple[DslIssue, ...] = ()
+    schedules: int = 0
+    agents: int = 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _sorted(issues: Iterable[DslIssue]) -> list[DslIssue]:
+    seen: set[DslIssue] = set()
+    unique = [i for i in issues if not (i in seen or seen.add(i))]  # type: ignore[func-returns-value]
+    return sorted(unique, key=lambda i: (i.line, i.col))
+
+
+def _analyse(
+    text: str, path: str, env: Mapping[str, str] | None, now: datetime | None
+) -> tuple[DslDocument, list[DslIssue]]:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    text = text.replace("\r\n", "\n")  # Windows line endings read like Unix ones
+    tokens, issues = tokenize(text, path, os.environ if env is None else env)
+    blocks, syntax = parse_blocks(tokens, path)
+    built = build_blocks(blocks, path, now=now)
+    all_issues = _sorted([*issues, *syntax, *built.issues])
+    doc = DslDocument(
+        path=path,
+        jobs=tuple(built.jobs),
+        agents=tuple(built.agents),
+        positions=dict(built.positions),
+        agent_refs=dict(built.agent_refs),
+    )
+    return doc, all_issues
+
+
+def parse_dsl(
+    text: str,
+    path: str = "<string>",
+    *,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> DslDocument:
+    """Parse and validate DSL source; raise one DslError listing every problem.
+
+    ``env`` supplies ``${VAR}`` values (default: the process environment); with ``now``, an
+    ``at`` instant that is not in the future is an error. Jobs get ``source="dsl:PATH"``.
+    """
+    if not isinstance(text, str):
+        raise DslError([DslIssue(path, 1, 1, f"expected text, got {type(text).__name__}")])
+    doc, issues = _analyse(text, path, env, now)
+    if issues:
+        raise DslError(issues)
+    return doc
+
+
+def expand_paths(paths: Iterable[str | Path]) -> tuple[list[tuple[str, Path]], list[DslIssue]]:
+    """Files to read: each file as given, each directory's ``*.symbi`` files in name order."""
+    files: list[tuple[str, Path]] = []
+    issues: list[DslIssue] = []
+    seen: set[Path] = set()
+
+    def add(display: str, p: Path) -> None:
+        real = p.resolve()
+        if real not in seen:  # a file named twice (or also through its directory) loads once
+            seen.add(real)
+            files.append((display, p))
+
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            for child in sorted(p.glob(f"*{DSL_SUFFIX}")):
+                if child.is_file():
+                    add(str(child), child)
+        elif p.exists():
+            add(str(raw), p)
+        else:
+            issues.append(DslIssue(str(raw), 1, 1, "no such file or directory"))
+    return files, issues
+
+
+def _read(display: str, p: Path) -> tuple[str | None, DslIssue | None]:
+    try:
+        return p.read_text(encoding="utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, DslIssue(display, 1, 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except OSError as exc:
+        return None, DslIssue(display, 1, 1, f"cannot read file: {exc.strerror or exc}")
+
+
+def _check_together(
+    docs: list[DslDocument], known_agents: Collection[str] | None
+) -> list[DslIssue]:
+    """Checks across files: names unique everywhere, and every schedule's agent exists."""
+    issues: list[DslIssue] = []
+    first: dict[str, tuple[str, int, int]] = {}
+    for doc in docs:
+        for key, (line, col) in doc.positions.items():
+            if key in first:
+                path0, line0, col0 = first[key]
+                kind, name = key.split(":", 1)
+                issues.append(
+                    DslIssue(
+                        doc.path,
+                        line,
+                        col,
+                        f'duplicate {kind} name "{name}" (first defined at {path0}:{line0}:{col0})',
+                    )
+                )
+            else:
+                first[key] = (doc.path, line, col)
+    if known_agents is not None:
+        defined = {agent.name for doc in docs for agent in doc.agents} | set(known_agents)
+        for doc in docs:
+            for job in doc.jobs:
+                if job.agent in defined:
+                    continue
+                line, col = doc.agent_refs.get(
+                    f"schedule:{job.name}", doc.positions.get(f"schedule:{job.name}", (1, 1))
+                )
+                close = difflib.get_close_matches(job.agent, sorted(defined), n=1, cutoff=0.6)
+                hint = (
+                    f' (did you mean "{close[0]}"?)'
+                    if close
+                    else f" (define it with agent {job.agent} {{ ... }} or [agents.{job.agent}])"
+                )
+                issues.append(
+                    DslIssue(
+                        doc.path,
+                        line,
+                        col,
+                        f'schedule "{job.name}": unknown agent "{job.agent}"{hint}',
+                    )
+                )
+    return issues
+
+
+def _load(
+    paths: Iterable[str | Path],
+    env: Mapping[str, str] | None,
+    known_agents: Collection[str] | None,
+    now: datetime | None,
+) -> tuple[list[str], list[DslDocument], dict[str, list[DslIssue]], list[str]]:
+    """Every file analysed: (file order, good documents, issues by path, empty directories)."""
+    paths = list(paths)
+    files, missing = expand_paths(paths)
+    order: list[str] = []
+    by_path: dict[str, list[DslIssue]] = {}
+    docs: list[DslDocument] = []
+    for issue in missing:
+        order.append(issue.path)
+        by_path.setdefault(issue.path, []).append(issue)
+    for display, p in files:
+        order.append(display)
+        issues = by_path.setdefault(display, [])
+        text, problem = _read(display, p)
+        if problem is not None:
+            issues.append(problem)
+            continue
+        assert text is not None
+        doc, found = _analyse(text, display, env, now)
+        issues.extend(found)
+        docs.append(doc)
+    for issue in _check_together(docs, known_agents):
+        by_path.setdefault(issue.path, []).append(issue)
+    for path, issues in by_path.items():
+        by_path[path] = _sorted(issues)
+    empty = [str(raw) for raw in paths if Path(raw).expanduser().is_dir() and str(raw) not in order]
+    empty = [d for d in empty if not any(Path(d).expanduser().glob(f"*{DSL_SUFFIX}"))]
+    return list(dict.fromkeys(order)), docs, by_path, empty
+
+
+def load_dsl_files(
+    paths: Iterable[str | Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    known_agents: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> DslBundle:
+    """Load files and directories (their ``*.symbi`` files, sorted) all or nothing.
+
+    Beyond each file's own checks: schedule and agent names are unique across all files, and with
+    ``known_agents`` (agents from config or the store) every schedule's agent must be defined in
+    the files or be one of them. Any problem anywhere raises one DslError listing all of them.
+    """
+    order, docs, by_path, _ = _load(paths, env, known_agents, now)
+    issues = [issue for path in order for issue in by_path.get(path, [])]
+    if issues:
+        raise DslError(issues)
+    return DslBundle(tuple(docs))
+
+
+def validate_paths(
+    paths: Iterable[str | Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    known_agents: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> list[ValidationReport]:
+    """Check files without loading them: one report per file (``symbi cron validate``)."""
+    order, docs, by_path, empty = _load(paths, env, known_agents, now)
+    by_doc = {doc.path: doc for doc in docs}
+    reports: list[ValidationReport] = []
+    for path in order:
+        issues = tuple(by_path.get(path, []))
+        doc = by_doc.get(path)
+        if issues:
+            summary = f"{path}: {_count(len(issues), 'error')}"
+            reports.append(ValidationReport(path=path, ok=False, summary=summary, issues=issues))
+        else:
+            assert doc is not None
+            reports.append(
+                ValidationReport(
+                    path=path,
+                    ok=True,
+                    summary=doc.summary,
+                    schedules=len(doc.jobs),
+                    agents=len(doc.agents),
+                )
+            )
+    for directory in empty:
+        reports.append(
+            ValidationReport(path=directory, ok=True, summary=f"{directory}: no *.symbi files")
+        )
+    return reports

@@ -1,0 +1,100 @@
+"""Engine: the store, event bus, scheduler and service wired together, as one async context.
+
+Front ends (console, daemon, CLI, tests) build an Engine instead of wiring the parts themselves.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Engine"]
+
+import random
+from types import TracebackType
+
+from .clock import Clock, SystemClock
+from .config import SchedulerConfig
+from .events import EventBus
+from .policy import PolicyGate
+from .runtime.base import Executor
+from .scheduler import CronScheduler
+from .service import SchedulerService
+from .store import JobStore, open_store
+
+
+class Engine:
+    """Opens the store; with ``run_scheduler`` it also runs (or stands by as) the scheduler."""
+
+    def __init__(
+        self,
+        config: SchedulerConfig | None = None,
+        *,
+        executor: Executor | None = None,
+        clock: Clock | None = None,
+        store: JobStore | None = None,
+        gate: PolicyGate | None = None,
+        run_scheduler: bool = True,
+        api_address: str | None = None,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config or SchedulerConfig()
+        self.clock: Clock = clock or SystemClock()
+        self.bus = EventBus()
+        self._store = store
+        self._executor = executor
+        self._gate = gate
+        self._run_scheduler = run_scheduler
+        self._api_address = api_address
+        self._owner = owner
+        self._rng = rng
+        self.scheduler: CronScheduler | None = None
+        self.service: SchedulerService | None = None
+
+    @property
+    def store(self) -> JobStore:
+        if self._store is None:
+            raise RuntimeError("the engine is not started")
+        return self._store
+
+    async def start(self) -> SchedulerService:
+        if self._store is None:
+            self._store = await open_store(self.config.store_url())
+        if self._run_scheduler:
+            if self._executor is None:
+                raise ValueError("an executor is needed to run the scheduler")
+            self.scheduler = CronScheduler(
+                self._store,
+                self._executor,
+                settings=self.config.scheduler,
+                clock=self.clock,
+                bus=self.bus,
+                gate=self._gate,
+                owner=self._owner,
+                api_address=self._api_address,
+                rng=self._rng,
+            )
+            await self.scheduler.start()
+        self.service = SchedulerService(
+            self._store,
+            config=self.config,
+            clock=self.clock,
+            bus=self.bus,
+            scheduler=self.scheduler,
+        )
+        return self.service
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self._store is not None:
+            await self._store.close()
+
+    async def __aenter__(self) -> SchedulerService:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,290 @@
+"""The scheduler's data: frozen records and string enums.
+
+Records are immutable; a state transition is ``dataclasses.replace(record, ...)``. Enums are
+``str`` subclasses so they serialise unchanged to SQLite and JSON.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentContext",
+    "AgentDefinition",
+    "AllowedHours",
+    "AuditEvent",
+    "AuditEventType",
+    "CatchUp",
+    "HeartbeatIteration",
+    "HeartbeatSpec",
+    "JobDefinition",
+    "JobRun",
+    "JobStatus",
+    "PolicySpec",
+    "RunStatus",
+    "RunTrigger",
+    "RunnerKind",
+    "SessionMode",
+    "new_id",
+]
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    ACTIVE = "active"  #: scheduled; fires at next_run_at
+    PAUSED = "paused"  #: kept, not fired; resume recomputes next_run_at
+    COMPLETED = "completed"  #: a one-shot job that ran successfully
+    FAILED = "failed"  #: cannot be scheduled (e.g. its agent vanished); reset to recover
+    DEAD_LETTER = "dead_letter"  #: max_retries consecutive failures; reset to recover
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"  #: waiting for its due time (jitter, retry backoff) or a free slot
+    RUNNING = "running"  #: recorded before the agent starts
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"  #: cancelled at the policy's max_runtime; counts as a failure
+    SKIPPED = "skipped"  #: not run (max_concurrent reached, missed by catch-up); reason in error
+    DENIED = "denied"  #: refused by the policy gate or an approver
+    AWAITING_APPROVAL = "awaiting_approval"  #: parked until approved, denied or timed out
+    INTERRUPTED = "interrupted"  #: its process died or shut down mid-run
+    CANCELLED = "cancelled"  #: cancelled by an operator or because its job was removed
+
+    @property
+    def is_final(self) -> bool:
+        return self not in _OPEN_RUN_STATES
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.INTERRUPTED)
+
+
+_OPEN_RUN_STATES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL})
+
+
+class RunTrigger(StrEnum):
+    SCHEDULE = "schedule"  #: the cron or at instant came
+    MANUAL = "manual"  #: run now (console, CLI, API)
+    RETRY = "retry"  #: a failed attempt retried after backoff
+    CATCH_UP = "catch_up"  #: one run standing for instants missed while down
+
+
+class SessionMode(StrEnum):
+    EPHEMERAL_WITH_SUMMARY = "ephemeral_with_summary"  #: fresh context + previous summary
+    SHARED_PERSISTENT = "shared_persistent"  #: one context kept in the store across runs
+    FULLY_EPHEMERAL = "fully_ephemeral"  #: nothing carried over
+
+
+class CatchUp(StrEnum):
+    ONCE = "once"  #: one run for all instants missed while down, within misfire_grace
+    SKIP = "skip"  #: missed instants are recorded as skipped
+
+
+class AuditEventType(StrEnum):
+    CRON_JOB_CREATED = "CronJobCreated"
+    CRON_JOB_UPDATED = "CronJobUpdated"
+    CRON_JOB_DELETED = "CronJobDeleted"
+    CRON_JOB_PAUSED = "CronJobPaused"
+    CRON_JOB_RESUMED = "CronJobResumed"
+    CRON_JOB_EXECUTED = "CronJobExecuted"
+    CRON_JOB_FAILED = "CronJobFailed"
+    CRON_JOB_DEAD_LETTERED = "CronJobDeadLettered"
+    AGENT_PIN_VERIFICATION_FAILED = "AgentPinVerificationFailed"
+    # Beyond the guide's list: the rest of what an operator can do or the gate can decide.
+    CRON_JOB_RESET = "CronJobReset"
+    CRON_JOB_TRIGGERED = "CronJobTriggered"
+    CRON_JOB_SKIPPED = "CronJobSkipped"
+    CRON_RUN_APPROVED = "CronRunApproved"
+    CRON_RUN_DENIED = "CronRunDenied"
+    CRON_RUN_INTERRUPTED = "CronRunInterrupted"
+    POLICY_DENIED = "PolicyDenied"
+    SCHEDULER_STARTED = "SchedulerStarted"
+    SCHEDULER_STOPPED = "SchedulerStopped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllowedHours:
+    """A daily window "HH:MM"-"HH:MM"; ``end`` before ``start`` wraps past midnight."""
+
+    start: str
+    end: str
+    timezone: str | None = (
+        None  #: None: UTC (the guide); "job": the job's own zone; or an IANA zone
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySpec:
+    require_approval: bool = False
+    approvers: tuple[str, ...] = ()
+    approval_timeout_seconds: float | None = None  #: None: the config's default
+    max_runtime_seconds: float | None = None
+    require_capabilities: tuple[str, ...] = ()
+    allowed_hours: AllowedHours | None = None
+    allowed_environments: tuple[str, ...] = ()
+    require_agent_pin: bool = False
+
+    @property
+    def is_default(self) -> bool:
+        return self == _DEFAULT_POLICY
+
+
+_DEFAULT_POLICY = PolicySpec()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatSpec:
+    enabled: bool = True
+    context_mode: SessionMode = SessionMode.EPHEMERAL_WITH_SUMMARY
+    max_iterations: int = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobDefinition:
+    """A scheduled job: what the user defined plus the state the scheduler keeps."""
+
+    # --- definition ----------------------------------------------------------------------
+    id: str = ""
+    name: str
+    agent: str
+    cron: str | None = None
+    at: datetime | None = None  #: one-shot instant (aware, UTC)
+    timezone: str = "UTC"
+    session_mode: SessionMode = SessionMode.EPHEMERAL_WITH_SUMMARY
+    delivery: tuple[str, ...] = ()
+    webhook_url: str | None = None
+    webhook_headers: Mapping[str, str] = field(default_factory=dict)
+    slack_channel: str | None = None
+    email_recipients: tuple[str, ...] = ()
+    delivery_config: Mapping[str, Any] = field(default_factory=dict)  #: custom channels' settings
+    policy: PolicySpec = _DEFAULT_POLICY
+    heartbeat: HeartbeatSpec | None = None
+    max_concurrent: int = 1
+    max_retries: int | None = None  #: None: the config's default_max_retries
+    jitter_seconds: float | None = None  #: None: the config's max_jitter_seconds
+    catch_up: CatchUp = CatchUp.ONCE
+    misfire_grace_seconds: float | None = None  #: None: the config's misfire_grace_seconds
+    agent_pin_jwt: str | None = None
+    input: str | None = None
+    source: str | None = None  #: where it was defined: "api", "cli", "dsl:PATH", ...
+    # --- state ---------------------------------------------------------------------------
+    status: JobStatus = JobStatus.ACTIVE
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_run_status: RunStatus | None = None
+    last_error: str | None = None
+    run_count: int = 0
+    failure_count: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def is_one_shot(self) -> bool:
+        return self.at is not None
+
+    @property
+    def schedule_text(self) -> str:
+        """The cron expression, or ``at <instant>`` for a one-shot job."""
+        if self.cron is not None:
+            return self.cron
+        return f"at {self.at.isoformat()}" if self.at else ""
+
+    @property
+    def heartbeat_enabled(self) -> bool:
+        return self.heartbeat is not None and self.heartbeat.enabled
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRun:
+    """One attempt at running a job's agent."""
+
+    id: str
+    job_id: str
+    job_name: str = ""
+    agent_id: str
+    trigger: RunTrigger = RunTrigger.SCHEDULE
+    scheduled_for: datetime  #: the instant this run stands for (unique per job and attempt)
+    due_at: datetime | None = None  #: when a queued run may start (jitter, backoff)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    status: RunStatus = RunStatus.QUEUED
+    attempt: int = 1
+    input: str | None = None
+    output: str | None = None
+    error_message: str | None = None
+    summary: str | None = None
+    execution_time_ms: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)  #: delivery results, policy, stderr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatIteration:
+    run_id: str
+    index: int  #: 1-based
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = "continue"  #: continue | sleep | max_iterations | failed
+    assessment: str | None = None
+    action: str | None = None
+    summary: str | None = None
+    output_excerpt: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentContext:
+    """What an agent sees of its past: the previous summary or a persisted memory."""
+
+    job_id: str
+    mode: SessionMode
+    previous_summary: str | None = None
+    memory: tuple[Mapping[str, Any], ...] = ()  #: shared_persistent: accumulated entries
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    id: int | None = None
+    at: datetime
+    type: AuditEventType
+    actor: str = "scheduler"
+    job_id: str | None = None
+    run_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def new_id() -> str:
+    """32 hex digits, the first 12 the creation time in ms: sortable, like a uuid7."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
+
+
+class RunnerKind(StrEnum):
+    COMMAND = "command"  #: a subprocess: input on stdin, output from stdout
+    PYTHON = "python"  #: a ``module:function`` callable, sync or async
+    LLM = "llm"  #: a chat completion over HTTP (OpenAI-compatible or Anthropic)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentDefinition:
+    """An agent a job can name: how to run it and what it may do."""
+
+    name: str
+    runner: RunnerKind
+    command: str | tuple[str, ...] | None = None  #: shell string or argv
+    handler: str | None = None  #: "package.module:function"
+    model: str | None = None
+    system_prompt: str | None = None
+    provider: str | None = None  #: openai | anthropic
+    base_url: str | None = None
+    api_key_env: str | None = None  #: name of the environment variable holding the key
+    capabilities: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    timeout_seconds: float | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    description: str | None = None
+    source: str | None = None  #: "dsl:PATH:LINE", "config", ...

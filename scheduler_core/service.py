@@ -1,0 +1,605 @@
+"""SchedulerService: the one facade every front end calls (console, CLI, HTTP API, DSL loader).
+
+Every mutation is validated here, written with its audit event in one store transaction, published
+on the event bus, and wakes the scheduler. Front ends never write to the store themselves.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ApplyResult", "Health", "SchedulerService"]
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .config import SchedulerConfig, SchedulerSettings
+from .errors import ConflictError, JobNotFound, RunNotFound, ValidationError
+from .events import AuditRecorded, EventBus, JobChanged, RunChanged
+from .jobspec import job_from_mapping, spec_to_json
+from .model import (
+    AuditEvent,
+    AuditEventType,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+    RunTrigger,
+    new_id,
+)
+from .scheduler import CronScheduler, schedule_for
+from .store.base import JobPage, JobQuery, JobStore, RunStats
+
+_MIN_PREFIX = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    """What loading a set of definitions (a DSL file) changed."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    status: str
+    active_jobs: int
+    paused_jobs: int
+    in_flight_jobs: int
+    dead_letter_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    queued_runs: int
+    awaiting_approval: int
+    stats: RunStats
+    role: str
+    lease_owner: str | None
+    lease_address: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The guide's response shape, plus what an operator also wants to see."""
+        return {
+            "status": self.status,
+            "active_jobs": self.active_jobs,
+            "paused_jobs": self.paused_jobs,
+            "in_flight_jobs": self.in_flight_jobs,
+            "metrics": {
+                "runs_total": self.stats.runs_total,
+                "runs_succeeded": self.stats.runs_succeeded,
+                "runs_failed": self.stats.runs_failed,
+                "avg_execution_time_ms": self.stats.avg_execution_time_ms,
+            },
+            "dead_letter_jobs": self.dead_letter_jobs,
+            "completed_jobs": self.completed_jobs,
+            "failed_jobs": self.failed_jobs,
+            "queued_runs": self.queued_runs,
+            "awaiting_approval": self.awaiting_approval,
+            "role": self.role,
+            "lease_owner": self.lease_owner,
+            "lease_address": self.lease_address,
+        }
+
+
+class SchedulerService:
+    """Validated, audited operations on jobs and runs."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        config: SchedulerConfig | None = None,
+        clock: Clock | None = None,
+        bus: EventBus | None = None,
+        scheduler: CronScheduler | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config or SchedulerConfig()
+        self.settings: SchedulerSettings = self.config.scheduler
+        self.clock: Clock = clock or (scheduler.clock if scheduler else SystemClock())
+        self.bus = bus or (scheduler.bus if scheduler else EventBus())
+        self.scheduler = scheduler
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _event(
+        self,
+        kind: AuditEventType,
+        actor: str,
+        job: JobDefinition | None = None,
+        run: JobRun | None = None,
+        **details: Any,
+    ) -> AuditEvent:
+        if job is not None:
+            details = {"job_name": job.name, **details}
+        return AuditEvent(
+            at=self.clock.now(),
+            type=kind,
+            actor=actor,
+            job_id=job.id if job else None,
+            run_id=run.id if run else None,
+            details=details,
+        )
+
+    def _changed(self, job_id: str, change: str, audit: Sequence[AuditEvent] = ()) -> None:
+        self.bus.publish(JobChanged(job_id, change))
+        for event in audit:
+            self.bus.publish(AuditRecorded(event))
+        if self.scheduler is not None:
+            self.scheduler.notify()
+
+    def _first_run(self, job: JobDefinition, now: datetime) -> datetime | None:
+        if job.cron is not None:
+            return schedule_for(job.cron, job.timezone).next_after(now)
+        return job.at
+
+    def _check_agent(self, job: JobDefinition) -> None:
+        agents = self.config.agents
+        if agents and job.agent not in agents:
+            close = difflib.get_close_matches(job.agent, list(agents), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(
+                f"unknown agent {job.agent!r}{hint}; define it in the config or a DSL agent block",
+                field="agent",
+            )
+
+    def _prepare_new(
+        self, data: Mapping[str, Any] | JobDefinition, now: datetime, source: str | None
+    ) -> JobDefinition:
+        if isinstance(data, JobDefinition):
+            job = data
+        else:
+            if "timezone" not in data and self.settings.timezone != "UTC":
+                data = {**data, "timezone": self.settings.timezone}
+            job = job_from_mapping(data)
+        if job.at is not None and job.at <= now:
+            raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
+        self._check_agent(job)
+        return replace(
+            job,
+            id=job.id or new_id(),
+            status=JobStatus.ACTIVE,
+            next_run_at=self._first_run(job, now),
+            created_at=now,
+            updated_at=now,
+            source=job.source or source,
+        )
+
+    async def resolve(self, ref: str) -> JobDefinition:
+        """A job by id, unique id prefix (4+ characters) or name."""
+        if not ref:
+            raise JobNotFound(ref)
+        matches = await self.store.find_jobs(ref, limit=3)
+        exact = [j for j in matches if ref in (j.id, j.name)]
+        if exact:
+            return exact[0]
+        if len(matches) == 1 and len(ref) >= _MIN_PREFIX:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(f"{j.name} ({j.id[:12]})" for j in matches)
+            raise ValidationError(f"{ref!r} matches several jobs: {names}", field="job")
+        names = await self.store.all_job_names()
+        close = difflib.get_close_matches(ref, names, n=1, cutoff=0.5)
+        raise JobNotFound(ref, suggestion=close[0] if close else None)
+
+    # --- mutations --------------------------------------------------------------------------------
+
+    async def add_job(
+        self, data: Mapping[str, Any] | JobDefinition, *, actor: str = "api"
+    ) -> JobDefinition:
+        now = self.clock.now()
+        job = self._prepare_new(data, now, actor)
+        if await self.store.get_job_by_name(job.name) is not None:
+            raise ConflictError(f"a job named {job.name!r} already exists")
+        event = self._event(
+            AuditEventType.CRON_JOB_CREATED, actor, job, schedule=job.schedule_text, agent=job.agent
+        )
+        await self.store.insert_jobs([job], [event])
+        self._changed(job.id, "created", [event])
+        return job
+
+    async def add_jobs(
+        self, items: Sequence[Mapping[str, Any] | JobDefinition], *, actor: str = "api"
+    ) -> list[JobDefinition]:
+        """Add many jobs in one transaction (all or nothing)."""
+        now = self.clock.now()
+        jobs: list[JobDefinition] = []
+        errors: list[ValidationError] = []
+        first_runs: dict[tuple[str, str], datetime] = {}
+        for index, item in enumerate(items):
+            try:
+                job = self._prepare_batch_item(item, now, actor, first_runs)
+            except ValidationError as exc:
+                for err in exc.errors:
+                    errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
+                continue
+            jobs.append(job)
+        if errors:
+            raise ValidationError.collect(errors[:50])
+        events = [
+            self._event(
+                AuditEventType.CRON_JOB_CREATED,
+                actor,
+                j,
+                schedule=j.schedule_text,
+                agent=j.agent,
+            )
+            for j in jobs
+        ]
+        await self.store.insert_jobs(jobs, events)
+        if self.bus.has_subscribers:
+            for job in jobs:
+                self.bus.publish(JobChanged(job.id, "created"))
+        if self.scheduler is not None:
+            self.scheduler.notify()
+        return jobs
+
+    def _prepare_batch_item(
+        self,
+        item: Mapping[str, Any] | JobDefinition,
+        now: datetime,
+        actor: str,
+        first_runs: dict[tuple[str, str], datetime],
+    ) -> JobDefinition:
+        job = item if isinstance(item, JobDefinition) else job_from_mapping(item)
+        if job.at is not None and job.at <= now:
+            raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
+        self._check_agent(job)
+        if job.cron is not None:
+            key = (job.cron, job.timezone)
+            first = first_runs.get(key)
+            if first is None:
+                first = first_runs[key] = schedule_for(*key).next_after(now)
+        else:
+            first = job.at
+        return replace(
+            job,
+            id=job.id or new_id(),
+            next_run_at=first,
+            created_at=now,
+            updated_at=now,
+            source=job.source or actor,
+        )
+
+    async def apply_definitions(
+        self, jobs: Sequence[JobDefinition], *, actor: str = "dsl"
+    ) -> ApplyResult:
+        """Create or update jobs keyed by name (a DSL load); run history is kept."""
+        now = self.clock.now()
+        result = ApplyResult()
+        writes: list[JobDefinition] = []
+        events: list[AuditEvent] = []
+        for job in jobs:
+            existing = await self.store.get_job_by_name(job.name)
+            if existing is None:
+                new = self._prepare_new(job, now, actor)
+                writes.append(new)
+                events.append(
+                    self._event(
+                        AuditEventType.CRON_JOB_CREATED,
+                        actor,
+                        new,
+                        schedule=new.schedule_text,
+                        source=new.source,
+                    )
+                )
+                result.created.append(job.name)
+                continue
+            self._check_agent(job)
+            merged = _with_state(job, existing)
+            if spec_to_json(merged) == spec_to_json(existing):
+                result.unchanged.append(job.name)
+                continue
+            merged = self._reschedule_if_needed(existing, merged, now)
+            writes.append(merged)
+            events.append(
+                self._event(
+                    AuditEventType.CRON_JOB_UPDATED,
+                    actor,
+                    merged,
+                    fields=_changed_fields(existing, merged),
+                    source=merged.source,
+                )
+            )
+            result.updated.append(job.name)
+        if writes:
+            await self.store.upsert_jobs(writes, events)
+            for job in writes:
+                self.bus.publish(JobChanged(job.id, "updated"))
+            for event in events:
+                self.bus.publish(AuditRecorded(event))
+            if self.scheduler is not None:
+                self.scheduler.notify()
+        return result
+
+    def _reschedule_if_needed(
+        self, old: JobDefinition, new: JobDefinition, now: datetime
+    ) -> JobDefinition:
+        moved = (old.cron, old.at, old.timezone) != (new.cron, new.at, new.timezone)
+        if not moved:
+            return new
+        if new.at is not None and new.at <= now and new.at != old.at:
+            raise ValidationError(f"{new.at.isoformat()} is in the past", field="at")
+        next_run = self._first_run(new, now)
+        status = new.status
+        if new.at is not None and status is JobStatus.COMPLETED and new.at != old.at:
+            status = JobStatus.ACTIVE  # a one-shot given a new instant runs again
+        return replace(new, next_run_at=next_run, status=status)
+
+    async def update_job(
+        self, ref: str, changes: Mapping[str, Any], *, actor: str = "api"
+    ) -> JobDefinition:
+        job = await self.resolve(ref)
+        now = self.clock.now()
+        updated = job_from_mapping(changes, base=job)
+        self._check_agent(updated)
+        updated = self._reschedule_if_needed(job, updated, now)
+        updated = replace(updated, updated_at=now)
+        if updated.name != job.name and await self.store.get_job_by_name(updated.name):
+            raise ConflictError(f"a job named {updated.name!r} already exists")
+        event = self._event(
+            AuditEventType.CRON_JOB_UPDATED, actor, updated, fields=_changed_fields(job, updated)
+        )
+        await self.store.update_job(updated, [event])
+        self._changed(job.id, "updated", [event])
+        return updated
+
+    async def remove_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
+        job = await self.resolve(ref)
+        if self.scheduler is not None:
+            self.scheduler.cancel_job_runs(job.id)
+        event = self._event(AuditEventType.CRON_JOB_DELETED, actor, job)
+        if not await self.store.delete_job(job.id, [event]):
+            raise JobNotFound(ref)
+        self._changed(job.id, "deleted", [event])
+        return job
+
+    async def pause_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
+        job = await self.resolve(ref)
+        if job.status is not JobStatus.ACTIVE:
+            raise ConflictError(f"job {job.name!r} is {job.status.value}, not active")
+        return await self._transition(job, JobStatus.PAUSED, AuditEventType.CRON_JOB_PAUSED, actor)
+
+    async def resume_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
+        job = await self.resolve(ref)
+        if job.status is not JobStatus.PAUSED:
+            hint = "; reset it instead" if job.status is JobStatus.DEAD_LETTER else ""
+            raise ConflictError(f"job {job.name!r} is {job.status.value}, not paused{hint}")
+        return await self._transition(job, JobStatus.ACTIVE, AuditEventType.CRON_JOB_RESUMED, actor)
+
+    async def reset_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
+        """Return a dead-lettered or failed job to active, failure count cleared, next run fresh."""
+        job = await self.resolve(ref)
+        if job.status is JobStatus.COMPLETED:
+            raise ConflictError(f"job {job.name!r} is completed; give it a new 'at' instead")
+        return await self._transition(
+            job,
+            JobStatus.ACTIVE,
+            AuditEventType.CRON_JOB_RESET,
+            actor,
+            clear_failures=True,
+            previous_status=job.status.value,
+        )
+
+    async def _transition(
+        self,
+        job: JobDefinition,
+        status: JobStatus,
+        kind: AuditEventType,
+        actor: str,
+        *,
+        clear_failures: bool = False,
+        **details: Any,
+    ) -> JobDefinition:
+        now = self.clock.now()
+        next_run = job.next_run_at
+        if status is JobStatus.ACTIVE:
+            if job.cron is not None:
+                next_run = schedule_for(job.cron, job.timezone).next_after(now)
+            elif job.at is not None:
+                next_run = job.at if job.last_run_status is not RunStatus.SUCCEEDED else None
+        updated = replace(
+            job,
+            status=status,
+            next_run_at=next_run,
+            updated_at=now,
+            failure_count=0 if clear_failures else job.failure_count,
+            last_error=None if clear_failures else job.last_error,
+        )
+        event = self._event(kind, actor, updated, **details)
+        await self.store.update_job(updated, [event])
+        self._changed(job.id, status.value, [event])
+        return updated
+
+    async def run_now(self, ref: str, *, input: str | None = None, actor: str = "api") -> JobRun:
+        """Queue a run now, bypassing the schedule (and the job's pause)."""
+        job = await self.resolve(ref)
+        now = self.clock.now()
+        run = JobRun(
+            id=new_id(),
+            job_id=job.id,
+            job_name=job.name,
+            agent_id=job.agent,
+            trigger=RunTrigger.MANUAL,
+            scheduled_for=now,
+            due_at=now,
+            status=RunStatus.QUEUED,
+            input=input if input is not None else job.input,
+            details={"requested_by": actor},
+        )
+        event = self._event(
+            AuditEventType.CRON_JOB_TRIGGERED, actor, job, run, with_input=input is not None
+        )
+        await self.store.insert_run(run, [event])
+        self.bus.publish(RunChanged(run))
+        self._changed(job.id, "triggered", [event])
+        return run
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    async def get_job(self, ref: str) -> JobDefinition:
+        return await self.resolve(ref)
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        agent: str | None = None,
+        text: str | None = None,
+        order: str = "name",
+        descending: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> JobPage:
+        if isinstance(status, str):
+            try:
+                status = JobStatus(status)
+            except ValueError:
+                choices = ", ".join(s.value for s in JobStatus)
+                raise ValidationError(
+                    f"{status!r} is not one of: {choices}", field="status"
+                ) from None
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("must be between 1 and 10000", field="limit")
+        return await self.store.list_jobs(
+            JobQuery(
+                status=status,
+                agent=agent,
+                text=text,
+                order=order,
+                descending=descending,
+                limit=limit,
+                offset=max(offset, 0),
+            )
+        )
+
+    async def history(
+        self,
+        ref: str | None = None,
+        *,
+        limit: int = 50,
+        status: RunStatus | str | Sequence[RunStatus] | None = None,
+        before_seq: int | None = None,
+    ) -> list[JobRun]:
+        job_id = (await self.resolve(ref)).id if ref else None
+        if isinstance(status, str):
+            try:
+                status = RunStatus(status)
+            except ValueError:
+                choices = ", ".join(s.value for s in RunStatus)
+                raise ValidationError(
+                    f"{status!r} is not one of: {choices}", field="status"
+                ) from None
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("must be between 1 and 10000", field="limit")
+        return await self.store.list_runs(job_id, status=status, limit=limit, before_seq=before_seq)
+
+    async def get_run(self, run_id: str) -> JobRun:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    async def iterations(self, run_id: str) -> list[HeartbeatIteration]:
+        await self.get_run(run_id)
+        return await self.store.list_iterations(run_id)
+
+    async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
+        """The job's coming fire instants (none while it is not active)."""
+        job = await self.resolve(ref)
+        if job.status is not JobStatus.ACTIVE or job.next_run_at is None:
+            return []
+        out = [job.next_run_at]
+        if job.cron is not None:
+            schedule = schedule_for(job.cron, job.timezone)
+            while len(out) < count:
+                out.append(schedule.next_after(out[-1]))
+        return out[:count]
+
+    async def audit(
+        self,
+        *,
+        type: AuditEventType | str | None = None,
+        job: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        if isinstance(type, str):
+            try:
+                type = AuditEventType(type)
+            except ValueError:
+                names = [t.value for t in AuditEventType]
+                close = difflib.get_close_matches(type, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValidationError(f"unknown event type {type!r}{hint}", field="type") from None
+        job_id = None
+        if job:
+            try:
+                job_id = (await self.resolve(job)).id
+            except JobNotFound:
+                job_id = job  # a deleted job's events stay queryable by its id
+        return await self.store.query_audit(
+            type=type, job_id=job_id, since=since, until=until, limit=limit
+        )
+
+    async def health(self) -> Health:
+        counts = await self.store.count_jobs()
+        stats = await self.store.run_stats()
+        lease = await self.store.get_lease()
+        now = self.clock.now()
+        scheduler = self.scheduler
+        if scheduler is not None:
+            role = "leader" if scheduler.is_leader else "standby"
+            in_flight = scheduler.in_flight
+        else:
+            role = "detached"
+            in_flight = stats.by_status.get(RunStatus.RUNNING.value, 0)
+        live = lease is not None and lease.is_live(now)
+        status = (
+            "healthy" if (scheduler is not None and scheduler.is_leader) or live else "degraded"
+        )
+        if scheduler is not None and not scheduler.is_leader and live:
+            status = "standby"
+        return Health(
+            status=status,
+            active_jobs=counts[JobStatus.ACTIVE],
+            paused_jobs=counts[JobStatus.PAUSED],
+            in_flight_jobs=in_flight,
+            dead_letter_jobs=counts[JobStatus.DEAD_LETTER],
+            completed_jobs=counts[JobStatus.COMPLETED],
+            failed_jobs=counts[JobStatus.FAILED],
+            queued_runs=stats.by_status.get(RunStatus.QUEUED.value, 0),
+            awaiting_approval=stats.by_status.get(RunStatus.AWAITING_APPROVAL.value, 0),
+            stats=stats,
+            role=role,
+            lease_owner=lease.owner if lease and live else None,
+            lease_address=lease.api_address if lease and live else None,
+        )
+
+
+def _with_state(definition: JobDefinition, existing: JobDefinition) -> JobDefinition:
+    """A freshly parsed definition carrying an existing job's identity and state."""
+    return replace(
+        definition,
+        id=existing.id,
+        status=existing.status,
+        next_run_at=existing.next_run_at,
+        last_run_at=existing.last_run_at,
+        last_run_status=existing.last_run_status,
+        last_error=existing.last_error,
+        run_count=existing.run_count,
+        failure_count=existing.failure_count,
+        created_at=existing.created_at,
+        updated_at=existing.updated_at,
+    )
+
+
+def _changed_fields(old: JobDefinition, new: JobDefinition) -> list[str]:
+    a, b = json.loads(spec_to_json(old)), json.loads(spec_to_json(new))
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))

@@ -1,0 +1,218 @@
+"""The store protocol: everything the engine and the front ends need from persistent state.
+
+Shaped for more than one implementation (SQLite now, PostgreSQL for several nodes later): the
+scheduler's state changes are whole transactions (``claim_due``, ``start_queued``, ``finish_runs``)
+to which it hands a *pure* planner; the store runs the planner inside the transaction, on the rows
+it has locked, and applies the plan. A run row is unique per (job, scheduled instant, attempt), so
+no crash or race can fire an instant twice.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClaimPlan",
+    "FinishItem",
+    "FinishPlan",
+    "JobPage",
+    "JobQuery",
+    "JobStore",
+    "LeaseInfo",
+    "RunStats",
+    "StartPlan",
+]
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..model import (
+    AgentContext,
+    AuditEvent,
+    AuditEventType,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseInfo:
+    """Who fires jobs from this store."""
+
+    owner: str
+    pid: int
+    host: str
+    api_address: str | None
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+
+    def is_live(self, now: datetime) -> bool:
+        return self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimPlan:
+    """What to do with one due job: advance it and (usually) record a run."""
+
+    job: JobDefinition  #: as read in the transaction
+    next_run_at: datetime | None
+    status: JobStatus | None = None  #: a new job status, if it changes
+    run: JobRun | None = None  #: running, queued or skipped
+    audit: tuple[AuditEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartPlan:
+    """A queued run to start now, to leave queued (``start`` False), or to cancel."""
+
+    run: JobRun
+    job: JobDefinition
+    start: bool
+    cancel_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishItem:
+    """A run that ended, with the job definition it ran under."""
+
+    run: JobRun  #: final status, output, error, timings filled in
+    job: JobDefinition
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishPlan:
+    """The job-side consequences of a finished run."""
+
+    job_id: str
+    status: JobStatus | None = None
+    failure_count: int
+    last_error: str | None = None
+    count_run: bool = True  #: add to run_count (not for denied/skipped)
+    retry: JobRun | None = None
+    audit: tuple[AuditEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobQuery:
+    status: JobStatus | None = None
+    agent: str | None = None
+    text: str | None = None  #: substring of name or agent
+    order: str = "name"  #: name | next_run_at | status | agent | last_run_at | failure_count
+    descending: bool = False
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobPage:
+    jobs: list[JobDefinition]
+    total: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStats:
+    runs_total: int = 0
+    runs_succeeded: int = 0
+    runs_failed: int = 0
+    execution_ms_total: int = 0
+    executions: int = 0
+    by_status: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def avg_execution_time_ms(self) -> int:
+        return round(self.execution_ms_total / self.executions) if self.executions else 0
+
+
+ClaimPlanner = Callable[[Sequence[JobDefinition]], list[ClaimPlan]]
+StartPlanner = Callable[[Sequence[tuple[JobRun, JobDefinition]]], list[StartPlan]]
+FinishPlanner = Callable[[FinishItem, JobDefinition | None], FinishPlan | None]
+
+
+class JobStore(Protocol):
+    """Persistent state. Every method is one transaction."""
+
+    url: str
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # --- jobs --------------------------------------------------------------------------------
+    async def insert_jobs(
+        self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]
+    ) -> None: ...
+    async def upsert_jobs(
+        self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]
+    ) -> None: ...
+    async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None: ...
+    async def delete_job(self, job_id: str, audit: Sequence[AuditEvent]) -> bool: ...
+    async def get_job(self, job_id: str) -> JobDefinition | None: ...
+    async def get_job_by_name(self, name: str) -> JobDefinition | None: ...
+    async def find_jobs(self, ref: str, limit: int = 5) -> list[JobDefinition]: ...
+    async def all_job_names(self) -> list[str]: ...
+    async def list_jobs(self, query: JobQuery) -> JobPage: ...
+    async def count_jobs(self) -> dict[JobStatus, int]: ...
+    async def next_wakeup(self, now: datetime) -> datetime | None: ...
+
+    # --- runs --------------------------------------------------------------------------------
+    async def claim_due(
+        self, now: datetime, limit: int, owner: str, planner: ClaimPlanner
+    ) -> list[ClaimPlan] | None: ...
+    async def start_queued(
+        self, now: datetime, limit: int, owner: str, planner: StartPlanner
+    ) -> list[StartPlan] | None: ...
+    async def finish_runs(
+        self, items: Sequence[FinishItem], planner: FinishPlanner
+    ) -> list[FinishPlan | None]: ...
+    async def insert_run(self, run: JobRun, audit: Sequence[AuditEvent]) -> None: ...
+    async def update_run(
+        self,
+        run: JobRun,
+        *,
+        expected: RunStatus | None = None,
+        audit: Sequence[AuditEvent] = (),
+    ) -> bool: ...
+    async def get_run(self, run_id: str) -> JobRun | None: ...
+    async def list_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        limit: int = 50,
+        before_seq: int | None = None,
+    ) -> list[JobRun]: ...
+    async def open_runs_by_job(self) -> dict[str, int]: ...
+    async def run_stats(self) -> RunStats: ...
+
+    # --- heartbeat, contexts, audit -----------------------------------------------------------
+    async def record_iteration(self, iteration: HeartbeatIteration) -> None: ...
+    async def list_iterations(self, run_id: str) -> list[HeartbeatIteration]: ...
+    async def load_context(self, job_id: str) -> AgentContext | None: ...
+    async def save_context(self, context: AgentContext, max_bytes: int) -> None: ...
+    async def record_audit(self, events: Sequence[AuditEvent]) -> None: ...
+    async def query_audit(
+        self,
+        *,
+        type: AuditEventType | str | None = None,
+        job_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]: ...
+
+    # --- lease ---------------------------------------------------------------------------------
+    async def acquire_lease(
+        self, owner: str, *, now: datetime, ttl: float, api_address: str | None = None
+    ) -> LeaseInfo: ...
+    async def release_lease(self, owner: str) -> None: ...
+    async def get_lease(self) -> LeaseInfo | None: ...
+    async def data_version(self) -> int: ...
+
+    # --- misc -----------------------------------------------------------------------------------
+    async def integrity_check(self) -> str: ...
+
+
+Json = Mapping[str, Any]

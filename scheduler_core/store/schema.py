@@ -1,0 +1,132 @@
+"""The SQLite schema, as numbered migrations (``PRAGMA user_version`` records the last applied)."""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE jobs (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL UNIQUE,
+        agent           TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        schedule        TEXT NOT NULL,
+        timezone        TEXT NOT NULL,
+        definition      TEXT NOT NULL,
+        next_run_at     TEXT,
+        last_run_at     TEXT,
+        last_run_status TEXT,
+        last_error      TEXT,
+        run_count       INTEGER NOT NULL DEFAULT 0,
+        failure_count   INTEGER NOT NULL DEFAULT 0,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        source          TEXT
+    );
+    -- due selection: only active jobs are indexed, ordered by their next instant
+    CREATE INDEX jobs_due ON jobs(next_run_at) WHERE status = 'active';
+    CREATE INDEX jobs_status ON jobs(status, name);
+    CREATE INDEX jobs_agent ON jobs(agent, name);
+
+    CREATE TABLE runs (
+        seq               INTEGER PRIMARY KEY,
+        id                TEXT NOT NULL UNIQUE,
+        job_id            TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        job_name          TEXT NOT NULL,
+        agent_id          TEXT NOT NULL,
+        trigger           TEXT NOT NULL,
+        scheduled_for     TEXT NOT NULL,
+        due_at            TEXT,
+        started_at        TEXT,
+        finished_at       TEXT,
+        status            TEXT NOT NULL,
+        attempt           INTEGER NOT NULL,
+        input             TEXT,
+        output            TEXT,
+        error_message     TEXT,
+        summary           TEXT,
+        execution_time_ms INTEGER,
+        details           TEXT
+    );
+    -- no instant fires twice: one row per (job, instant, attempt), manual runs aside
+    CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
+        WHERE trigger != 'manual';
+    CREATE INDEX runs_job ON runs(job_id, seq);
+    CREATE INDEX runs_job_status ON runs(job_id, status, seq);
+    CREATE INDEX runs_open ON runs(status, due_at)
+        WHERE status IN ('queued', 'running', 'awaiting_approval');
+
+    CREATE TABLE heartbeat_iterations (
+        run_id          TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        idx             INTEGER NOT NULL,
+        started_at      TEXT NOT NULL,
+        finished_at     TEXT,
+        outcome         TEXT NOT NULL,
+        assessment      TEXT,
+        action          TEXT,
+        summary         TEXT,
+        output_excerpt  TEXT,
+        PRIMARY KEY (run_id, idx)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE agent_contexts (
+        job_id      TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        mode        TEXT NOT NULL,
+        summary     TEXT,
+        memory      TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE approvals (
+        run_id       TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        job_id       TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        expires_at   TEXT,
+        approvers    TEXT NOT NULL,
+        decision     TEXT,
+        decided_by   TEXT,
+        decided_at   TEXT,
+        reason       TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX approvals_open ON approvals(expires_at) WHERE decision IS NULL;
+
+    CREATE TABLE audit_events (
+        seq      INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        type     TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        job_id   TEXT,
+        run_id   TEXT,
+        details  TEXT
+    );
+    CREATE INDEX audit_at ON audit_events(at);
+    CREATE INDEX audit_type ON audit_events(type, at);
+    CREATE INDEX audit_job ON audit_events(job_id, at);
+
+    CREATE TABLE lease (
+        name         TEXT PRIMARY KEY,
+        owner        TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        host         TEXT NOT NULL,
+        api_address  TEXT,
+        acquired_at  TEXT NOT NULL,
+        renewed_at   TEXT NOT NULL,
+        expires_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE run_stats (
+        id                 INTEGER PRIMARY KEY CHECK (id = 1),
+        runs_total         INTEGER NOT NULL,
+        runs_succeeded     INTEGER NOT NULL,
+        runs_failed        INTEGER NOT NULL,
+        execution_ms_total INTEGER NOT NULL,
+        executions         INTEGER NOT NULL
+    );
+    INSERT INTO run_stats VALUES (1, 0, 0, 0, 0, 0);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

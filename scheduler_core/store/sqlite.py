@@ -1,0 +1,938 @@
+"""SqliteJobStore: the embedded default store, on aiosqlite.
+
+Two connections: a writer, on which every state change is one ``BEGIN IMMEDIATE`` transaction run
+whole on aiosqlite's worker thread (one thread hop per transaction, however many statements), and a
+reader for queries, which WAL lets run beside the writer. Instants are stored as fixed-width UTC
+text, so they sort and compare as strings and stay readable in the ``sqlite3`` shell.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SqliteJobStore"]
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from ..clock import format_instant, parse_instant
+from ..errors import ConflictError, StoreError
+from ..jobspec import spec_from_json, spec_to_json
+from ..model import (
+    AgentContext,
+    AuditEvent,
+    AuditEventType,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+    RunTrigger,
+    SessionMode,
+)
+from .base import (
+    ClaimPlan,
+    ClaimPlanner,
+    FinishItem,
+    FinishPlan,
+    FinishPlanner,
+    JobPage,
+    JobQuery,
+    LeaseInfo,
+    RunStats,
+    StartPlan,
+    StartPlanner,
+)
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+T = TypeVar("T")
+LEASE_NAME = "scheduler"
+_fmt = format_instant
+_JOB_COLUMNS = (
+    "id, name, agent, status, definition, next_run_at, last_run_at, last_run_status, "
+    "last_error, run_count, failure_count, created_at, updated_at, source"
+)
+_RUN_COLUMNS = (
+    "id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, started_at, finished_at, "
+    "status, attempt, input, output, error_message, summary, execution_time_ms, details, seq"
+)
+_ORDERS = {
+    "name": "name",
+    "next_run_at": "next_run_at",
+    "status": "status",
+    "agent": "agent",
+    "last_run_at": "last_run_at",
+    "failure_count": "failure_count",
+    "created_at": "created_at",
+}
+
+
+def _ts(value: str | None) -> datetime | None:
+    return parse_instant(value) if value else None
+
+
+def _opt(value: datetime | None) -> str | None:
+    return _fmt(value) if value else None
+
+
+def _job(row: Sequence[Any]) -> JobDefinition:
+    return spec_from_json(
+        row[4],
+        id=row[0],
+        status=JobStatus(row[3]),
+        next_run_at=_ts(row[5]),
+        last_run_at=_ts(row[6]),
+        last_run_status=RunStatus(row[7]) if row[7] else None,
+        last_error=row[8],
+        run_count=row[9],
+        failure_count=row[10],
+        created_at=_ts(row[11]),
+        updated_at=_ts(row[12]),
+        source=row[13],
+    )
+
+
+def _run(row: Sequence[Any]) -> JobRun:
+    return JobRun(
+        id=row[0],
+        job_id=row[1],
+        job_name=row[2],
+        agent_id=row[3],
+        trigger=RunTrigger(row[4]),
+        scheduled_for=parse_instant(row[5]),
+        due_at=_ts(row[6]),
+        started_at=_ts(row[7]),
+        finished_at=_ts(row[8]),
+        status=RunStatus(row[9]),
+        attempt=row[10],
+        input=row[11],
+        output=row[12],
+        error_message=row[13],
+        summary=row[14],
+        execution_time_ms=row[15],
+        details={**json.loads(row[16]), "seq": row[17]} if row[16] else {"seq": row[17]},
+    )
+
+
+def _details(run: JobRun) -> str | None:
+    if not run.details:
+        return None
+    d = {k: v for k, v in run.details.items() if k != "seq"}
+    return json.dumps(d, separators=(",", ":"), default=str) if d else None
+
+
+def _run_params(run: JobRun) -> tuple[Any, ...]:
+    return (
+        run.id,
+        run.job_id,
+        run.job_name,
+        run.agent_id,
+        run.trigger.value,
+        _fmt(run.scheduled_for),
+        _opt(run.due_at),
+        _opt(run.started_at),
+        _opt(run.finished_at),
+        run.status.value,
+        run.attempt,
+        run.input,
+        run.output,
+        run.error_message,
+        run.summary,
+        run.execution_time_ms,
+        _details(run),
+    )
+
+
+_INSERT_RUN = (
+    "INSERT INTO runs (id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, "
+    "started_at, finished_at, status, attempt, input, output, error_message, summary, "
+    "execution_time_ms, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_RUN_ONCE = _INSERT_RUN.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+_UPDATE_RUN = (
+    "UPDATE runs SET due_at=?, started_at=?, finished_at=?, status=?, output=?, "
+    "error_message=?, summary=?, execution_time_ms=?, details=? WHERE id=?"
+)
+
+
+def _update_run_params(run: JobRun) -> tuple[Any, ...]:
+    return (
+        _opt(run.due_at),
+        _opt(run.started_at),
+        _opt(run.finished_at),
+        run.status.value,
+        run.output,
+        run.error_message,
+        run.summary,
+        run.execution_time_ms,
+        _details(run),
+        run.id,
+    )
+
+
+def _job_params(job: JobDefinition) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.name,
+        job.agent,
+        job.status.value,
+        job.schedule_text,
+        job.timezone,
+        spec_to_json(job),
+        _opt(job.next_run_at),
+        _opt(job.last_run_at),
+        job.last_run_status.value if job.last_run_status else None,
+        job.last_error,
+        job.run_count,
+        job.failure_count,
+        _opt(job.created_at),
+        _opt(job.updated_at),
+        job.source,
+    )
+
+
+_INSERT_JOB = (
+    "INSERT INTO jobs (id, name, agent, status, schedule, timezone, definition, next_run_at, "
+    "last_run_at, last_run_status, last_error, run_count, failure_count, created_at, "
+    "updated_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPDATE_JOB_DEFINITION = (
+    "UPDATE jobs SET name=?, agent=?, status=?, schedule=?, timezone=?, definition=?, "
+    "next_run_at=?, failure_count=?, last_error=?, updated_at=?, source=? WHERE id=?"
+)
+
+
+def _audit_params(e: AuditEvent) -> tuple[Any, ...]:
+    return (
+        _fmt(e.at),
+        str(e.type),
+        e.actor,
+        e.job_id,
+        e.run_id,
+        json.dumps(dict(e.details), separators=(",", ":"), default=str) if e.details else None,
+    )
+
+
+_INSERT_AUDIT = (
+    "INSERT INTO audit_events (at, type, actor, job_id, run_id, details) VALUES (?,?,?,?,?,?)"
+)
+
+
+class SqliteJobStore:
+    """The embedded store. ``url`` is a file path, ``sqlite:///path`` or ``:memory:``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+        try:
+            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._writer.execute("PRAGMA busy_timeout = 10000")
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+            await self._writer.execute("PRAGMA synchronous = NORMAL")
+            await self._writer.execute("PRAGMA foreign_keys = ON")
+            await self._writer.execute("PRAGMA temp_store = MEMORY")
+            await self._call(self._writer, self._migrate)
+            if self.path == ":memory:":
+                self._reader = self._writer
+            else:
+                self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+                await self._reader.execute("PRAGMA busy_timeout = 10000")
+                await self._reader.execute("PRAGMA query_only = ON")
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        for conn in {id(c): c for c in (self._reader, self._writer) if c}.values():
+            await conn.close()
+        self._writer = self._reader = None
+
+    async def __aenter__(self) -> SqliteJobStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store's schema version {version} is newer than this program's "
+                f"({SCHEMA_VERSION}); upgrade symbi-tui"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    async def _call(conn: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sqlite3_connection, *args)`` on the connection's worker thread.
+
+        aiosqlite's ``_execute`` is the documented-by-source way to run a callable on its thread;
+        using it keeps a whole transaction to one thread hop.
+        """
+        if conn is None:
+            raise StoreError("the store is not open")
+        return await conn._execute(fn, conn._conn, *args)
+
+    async def _tx(self, fn: Callable[..., T], *args: Any) -> T:
+        def run(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._call(self._writer, run)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._call(self._reader, fn, *args)
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self._read(lambda c: c.execute(sql, params).fetchall())
+
+    # --- jobs -------------------------------------------------------------------------------------
+
+    async def insert_jobs(self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            try:
+                conn.executemany(_INSERT_JOB, [_job_params(j) for j in jobs])
+            except sqlite3.IntegrityError as exc:
+                names = [j.name for j in jobs]
+                taken = _taken_names(conn, names)
+                raise ConflictError(
+                    f"a job named {taken[0]!r} already exists" if taken else str(exc)
+                ) from None
+            conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+
+        await self._tx(tx)
+
+    async def upsert_jobs(self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]) -> None:
+        """Insert new jobs and rewrite existing ones (matched by id) keeping their run state."""
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for job in jobs:
+                cur = conn.execute(
+                    _UPDATE_JOB_DEFINITION,
+                    (
+                        *_job_params(job)[1:8],
+                        job.failure_count,
+                        job.last_error,
+                        _opt(job.updated_at),
+                        job.source,
+                        job.id,
+                    ),
+                )
+                if cur.rowcount == 0:
+                    conn.execute(_INSERT_JOB, _job_params(job))
+            conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+
+        await self._tx(tx)
+
+    async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            try:
+                cur = conn.execute(
+                    _UPDATE_JOB_DEFINITION,
+                    (
+                        *_job_params(job)[1:8],
+                        job.failure_count,
+                        job.last_error,
+                        _opt(job.updated_at),
+                        job.source,
+                        job.id,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError(f"a job named {job.name!r} already exists") from None
+            if cur.rowcount == 0:
+                raise ConflictError(f"job {job.id} was removed meanwhile")
+            conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+
+        await self._tx(tx)
+
+    async def delete_job(self, job_id: str, audit: Sequence[AuditEvent]) -> bool:
+        def tx(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            if cur.rowcount:
+                conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+            return bool(cur.rowcount)
+
+        return await self._tx(tx)
+
+    async def get_job(self, job_id: str) -> JobDefinition | None:
+        rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    async def get_job_by_name(self, name: str) -> JobDefinition | None:
+        rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE name = ?", (name,))
+        return _job(rows[0]) if rows else None
+
+    async def find_jobs(self, ref: str, limit: int = 5) -> list[JobDefinition]:
+        """Jobs whose id is ``ref``, starts with it, or whose name is ``ref``."""
+        rows = await self._fetchall(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?1 OR name = ?1 "
+            f"UNION SELECT {_JOB_COLUMNS} FROM jobs WHERE id >= ?1 AND id < ?1 || 'g' "
+            "LIMIT ?2",
+            (ref.lower() if _is_hex(ref) else ref, limit),
+        )
+        return [_job(r) for r in rows]
+
+    async def all_job_names(self) -> list[str]:
+        return [r[0] for r in await self._fetchall("SELECT name FROM jobs ORDER BY name")]
+
+    async def list_jobs(self, query: JobQuery) -> JobPage:
+        where, params = [], []
+        if query.status is not None:
+            where.append("status = ?")
+            params.append(query.status.value)
+        if query.agent is not None:
+            where.append("agent = ?")
+            params.append(query.agent)
+        if query.text:
+            where.append("(instr(lower(name), ?) > 0 OR instr(lower(agent), ?) > 0)")
+            params += [query.text.lower(), query.text.lower()]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        column = _ORDERS.get(query.order, "name")
+        direction = "DESC" if query.descending else "ASC"
+        nulls = "IS NULL" if not query.descending else "IS NOT NULL"
+        order = f"{column} {nulls}, {column} {direction}, name {direction}"
+
+        def read(conn: sqlite3.Connection) -> JobPage:
+            total = conn.execute(f"SELECT count(*) FROM jobs {clause}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, query.limit, query.offset],
+            ).fetchall()
+            return JobPage(jobs=[_job(r) for r in rows], total=total)
+
+        return await self._read(read)
+
+    async def count_jobs(self) -> dict[JobStatus, int]:
+        rows = await self._fetchall("SELECT status, count(*) FROM jobs GROUP BY status")
+        counts = dict.fromkeys(JobStatus, 0)
+        counts.update({JobStatus(s): n for s, n in rows})
+        return counts
+
+    async def next_wakeup(self, now: datetime) -> datetime | None:
+        """The earliest instant something becomes due: a job's next run, a queued run's due time.
+
+        Queued runs already due at ``now`` are left out: they wait for a free slot, and a slot
+        freeing up wakes the scheduler by itself.
+        """
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            job = conn.execute(
+                "SELECT min(next_run_at) FROM jobs WHERE status = 'active'"
+            ).fetchone()[0]
+            run = conn.execute(
+                "SELECT min(due_at) FROM runs WHERE status = 'queued' AND due_at > ?",
+                (_fmt(now),),
+            ).fetchone()[0]
+            approval = conn.execute(
+                "SELECT min(expires_at) FROM approvals WHERE decision IS NULL"
+            ).fetchone()[0]
+            candidates = [v for v in (job, run, approval) if v]
+            return min(candidates) if candidates else None
+
+        value = await self._call(self._writer, read)
+        return _ts(value)
+
+    # --- the scheduler's transactions -------------------------------------------------------------
+
+    async def claim_due(
+        self, now: datetime, limit: int, owner: str, planner: ClaimPlanner
+    ) -> list[ClaimPlan] | None:
+        """Advance due jobs and record their runs in one transaction; None if not lease holder."""
+        stamp = _fmt(now)
+
+        def tx(conn: sqlite3.Connection) -> list[ClaimPlan] | None:
+            if not _holds_lease(conn, owner, stamp):
+                return None
+            rows = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'active' AND next_run_at <= ? "
+                "ORDER BY next_run_at LIMIT ?",
+                (stamp, limit),
+            ).fetchall()
+            if not rows:
+                return []
+            plans = planner([_job(r) for r in rows])
+            applied = []
+            runs, audits = [], []
+            for plan in plans:
+                status = (plan.status or plan.job.status).value
+                conn.execute(
+                    "UPDATE jobs SET next_run_at = ?, status = ? WHERE id = ?",
+                    (_opt(plan.next_run_at), status, plan.job.id),
+                )
+                if plan.run is not None:
+                    cur = conn.execute(_INSERT_RUN_ONCE, _run_params(plan.run))
+                    if cur.rowcount == 0:  # this instant was fired already: never twice
+                        continue
+                    runs.append(plan.run)
+                audits.extend(plan.audit)
+                applied.append(plan)
+            if audits:
+                conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audits])
+            return applied
+
+        return await self._tx(tx)
+
+    async def start_queued(
+        self, now: datetime, limit: int, owner: str, planner: StartPlanner
+    ) -> list[StartPlan] | None:
+        stamp = _fmt(now)
+
+        def tx(conn: sqlite3.Connection) -> list[StartPlan] | None:
+            if not _holds_lease(conn, owner, stamp):
+                return None
+            rows = conn.execute(
+                f"SELECT {', '.join('r.' + c.strip() for c in _RUN_COLUMNS.split(','))}, "
+                f"{', '.join('j.' + c.strip() for c in _JOB_COLUMNS.split(','))} "
+                "FROM runs r JOIN jobs j ON j.id = r.job_id "
+                "WHERE r.status = 'queued' AND r.due_at <= ? ORDER BY r.due_at LIMIT ?",
+                (stamp, limit),
+            ).fetchall()
+            if not rows:
+                return []
+            width = len(_RUN_COLUMNS.split(","))
+            pairs = [(_run(r[:width]), _job(r[width:])) for r in rows]
+            plans = planner(pairs)
+            out = []
+            for plan in plans:
+                if plan.cancel_reason is not None:
+                    cur = conn.execute(
+                        "UPDATE runs SET status = 'cancelled', finished_at = ?, error_message = ? "
+                        "WHERE id = ? AND status = 'queued'",
+                        (stamp, plan.cancel_reason, plan.run.id),
+                    )
+                    if cur.rowcount:
+                        out.append(plan)
+                    continue
+                if not plan.start:
+                    continue
+                cur = conn.execute(
+                    "UPDATE runs SET status = ?, started_at = ? WHERE id = ? AND status = 'queued'",
+                    (plan.run.status.value, _opt(plan.run.started_at), plan.run.id),
+                )
+                if cur.rowcount:
+                    out.append(plan)
+            return out
+
+        return await self._tx(tx)
+
+    async def finish_runs(
+        self, items: Sequence[FinishItem], planner: FinishPlanner
+    ) -> list[FinishPlan | None]:
+        def tx(conn: sqlite3.Connection) -> list[FinishPlan | None]:
+            plans: list[FinishPlan | None] = []
+            audits: list[AuditEvent] = []
+            succeeded = failed = total = ms_total = executions = 0
+            for item in items:
+                run = item.run
+                cur = conn.execute(_UPDATE_RUN, _update_run_params(run))
+                if cur.rowcount == 0:  # its job (and so the run) was removed meanwhile
+                    plans.append(None)
+                    continue
+                row = conn.execute(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (run.job_id,)
+                ).fetchone()
+                current = _job(row) if row else None
+                plan = planner(item, current)
+                plans.append(plan)
+                if plan is None or current is None:
+                    continue
+                conn.execute(
+                    "UPDATE jobs SET status = ?, failure_count = ?, last_error = ?, "
+                    "last_run_at = ?, last_run_status = ?, run_count = run_count + ? "
+                    "WHERE id = ?",
+                    (
+                        (plan.status or current.status).value,
+                        plan.failure_count,
+                        plan.last_error,
+                        _opt(run.finished_at or run.started_at or run.scheduled_for),
+                        run.status.value,
+                        1 if plan.count_run else 0,
+                        run.job_id,
+                    ),
+                )
+                if plan.retry is not None:
+                    conn.execute(_INSERT_RUN_ONCE, _run_params(plan.retry))
+                audits.extend(plan.audit)
+                if plan.count_run:
+                    total += 1
+                    if run.status is RunStatus.SUCCEEDED:
+                        succeeded += 1
+                    elif run.status.is_failure:
+                        failed += 1
+                if run.execution_time_ms is not None:
+                    ms_total += run.execution_time_ms
+                    executions += 1
+            if audits:
+                conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audits])
+            if total or executions:
+                conn.execute(
+                    "UPDATE run_stats SET runs_total = runs_total + ?, "
+                    "runs_succeeded = runs_succeeded + ?, runs_failed = runs_failed + ?, "
+                    "execution_ms_total = execution_ms_total + ?, executions = executions + ? "
+                    "WHERE id = 1",
+                    (total, succeeded, failed, ms_total, executions),
+                )
+            return plans
+
+        return await self._tx(tx)
+
+    async def insert_run(self, run: JobRun, audit: Sequence[AuditEvent]) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(_INSERT_RUN, _run_params(run))
+            conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+
+        await self._tx(tx)
+
+    async def update_run(
+        self,
+        run: JobRun,
+        *,
+        expected: RunStatus | None = None,
+        audit: Sequence[AuditEvent] = (),
+    ) -> bool:
+        """Rewrite a run; with ``expected``, only if it is still in that status."""
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            sql = _UPDATE_RUN + (" AND status = ?" if expected else "")
+            params = _update_run_params(run) + ((expected.value,) if expected else ())
+            if conn.execute(sql, params).rowcount == 0:
+                return False
+            conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+            return True
+
+        return await self._tx(tx)
+
+    async def get_run(self, run_id: str) -> JobRun | None:
+        rows = await self._fetchall(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return _run(rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        limit: int = 50,
+        before_seq: int | None = None,
+    ) -> list[JobRun]:
+        """Newest first, keyset-paginated by ``before_seq`` (a run's ``details['seq']``)."""
+        where, params = [], []
+        if job_id is not None:
+            where.append("job_id = ?")
+            params.append(job_id)
+        if status is not None:
+            statuses = [status] if isinstance(status, RunStatus) else list(status)
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params += [s.value for s in statuses]
+        if before_seq is not None:
+            where.append("seq < ?")
+            params.append(before_seq)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._fetchall(
+            f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_run(r) for r in rows]
+
+    async def open_runs_by_job(self) -> dict[str, int]:
+        """Running and awaiting-approval runs per job (what per-job concurrency counts)."""
+        rows = await self._fetchall(
+            "SELECT job_id, count(*) FROM runs WHERE status IN ('running', 'awaiting_approval') "
+            "GROUP BY job_id"
+        )
+        return dict(rows)
+
+    async def run_stats(self) -> RunStats:
+        def read(conn: sqlite3.Connection) -> RunStats:
+            row = conn.execute(
+                "SELECT runs_total, runs_succeeded, runs_failed, execution_ms_total, executions "
+                "FROM run_stats WHERE id = 1"
+            ).fetchone()
+            open_rows = conn.execute(
+                "SELECT status, count(*) FROM runs "
+                "WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status"
+            ).fetchall()
+            return RunStats(
+                runs_total=row[0],
+                runs_succeeded=row[1],
+                runs_failed=row[2],
+                execution_ms_total=row[3],
+                executions=row[4],
+                by_status=dict(open_rows),
+            )
+
+        return await self._read(read)
+
+    # --- heartbeat, contexts, audit ---------------------------------------------------------------
+
+    async def record_iteration(self, iteration: HeartbeatIteration) -> None:
+        it = iteration
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO heartbeat_iterations (run_id, idx, started_at, "
+                "finished_at, outcome, assessment, action, summary, output_excerpt) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    it.run_id,
+                    it.index,
+                    _fmt(it.started_at),
+                    _opt(it.finished_at),
+                    it.outcome,
+                    it.assessment,
+                    it.action,
+                    it.summary,
+                    it.output_excerpt,
+                ),
+            )
+
+        await self._tx(tx)
+
+    async def list_iterations(self, run_id: str) -> list[HeartbeatIteration]:
+        rows = await self._fetchall(
+            "SELECT run_id, idx, started_at, finished_at, outcome, assessment, action, summary, "
+            "output_excerpt FROM heartbeat_iterations WHERE run_id = ? ORDER BY idx",
+            (run_id,),
+        )
+        return [
+            HeartbeatIteration(
+                run_id=r[0],
+                index=r[1],
+                started_at=parse_instant(r[2]),
+                finished_at=_ts(r[3]),
+                outcome=r[4],
+                assessment=r[5],
+                action=r[6],
+                summary=r[7],
+                output_excerpt=r[8],
+            )
+            for r in rows
+        ]
+
+    async def load_context(self, job_id: str) -> AgentContext | None:
+        rows = await self._fetchall(
+            "SELECT mode, summary, memory FROM agent_contexts WHERE job_id = ?", (job_id,)
+        )
+        if not rows:
+            return None
+        mode, summary, memory = rows[0]
+        return AgentContext(
+            job_id=job_id,
+            mode=SessionMode(mode),
+            previous_summary=summary,
+            memory=tuple(json.loads(memory)),
+        )
+
+    async def save_context(self, context: AgentContext, max_bytes: int) -> None:
+        """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""
+        entries = [dict(e) for e in context.memory]
+        encoded = json.dumps(entries, separators=(",", ":"), default=str)
+        while len(encoded.encode()) > max_bytes and entries:
+            entries.pop(0)
+            encoded = json.dumps(entries, separators=(",", ":"), default=str)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO agent_contexts (job_id, mode, summary, memory, size, "
+                "updated_at) VALUES (?,?,?,?,?,?)",
+                (
+                    context.job_id,
+                    context.mode.value,
+                    context.previous_summary,
+                    encoded,
+                    len(encoded),
+                    _fmt(datetime.now().astimezone()),
+                ),
+            )
+
+        await self._tx(tx)
+
+    async def record_audit(self, events: Sequence[AuditEvent]) -> None:
+        await self._tx(
+            lambda conn: conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in events])
+        )
+
+    async def query_audit(
+        self,
+        *,
+        type: AuditEventType | str | None = None,
+        job_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        where, params = [], []
+        if type is not None:
+            where.append("type = ?")
+            params.append(str(type))
+        if job_id is not None:
+            where.append("job_id = ?")
+            params.append(job_id)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(_fmt(since))
+        if until is not None:
+            where.append("at < ?")
+            params.append(_fmt(until))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._fetchall(
+            f"SELECT seq, at, type, actor, job_id, run_id, details FROM audit_events {clause} "
+            "ORDER BY at DESC, seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            AuditEvent(
+                id=r[0],
+                at=parse_instant(r[1]),
+                type=AuditEventType(r[2]),
+                actor=r[3],
+                job_id=r[4],
+                run_id=r[5],
+                details=json.loads(r[6]) if r[6] else {},
+            )
+            for r in rows
+        ]
+
+    # --- lease ------------------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, owner: str, *, now: datetime, ttl: float, api_address: str | None = None
+    ) -> LeaseInfo:
+        """Take or renew the lease if it is free, expired or ours; return whoever holds it."""
+        stamp, expires = _fmt(now), _fmt(now + timedelta(seconds=ttl))
+
+        def tx(conn: sqlite3.Connection) -> LeaseInfo:
+            row = conn.execute(
+                "SELECT owner, pid, host, api_address, acquired_at, renewed_at, expires_at "
+                "FROM lease WHERE name = ?",
+                (LEASE_NAME,),
+            ).fetchone()
+            if row is not None and row[0] != owner and row[6] > stamp and _holder_alive(row):
+                return _lease(row)
+            acquired = row[4] if row is not None and row[0] == owner else stamp
+            values = (
+                owner,
+                os.getpid(),
+                socket.gethostname(),
+                api_address,
+                acquired,
+                stamp,
+                expires,
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO lease (name, owner, pid, host, api_address, acquired_at, "
+                "renewed_at, expires_at) VALUES (?,?,?,?,?,?,?,?)",
+                (LEASE_NAME, *values),
+            )
+            return _lease(values)
+
+        return await self._tx(tx)
+
+    async def release_lease(self, owner: str) -> None:
+        await self._tx(
+            lambda conn: conn.execute(
+                "DELETE FROM lease WHERE name = ? AND owner = ?", (LEASE_NAME, owner)
+            )
+        )
+
+    async def get_lease(self) -> LeaseInfo | None:
+        rows = await self._fetchall(
+            "SELECT owner, pid, host, api_address, acquired_at, renewed_at, expires_at "
+            "FROM lease WHERE name = ?",
+            (LEASE_NAME,),
+        )
+        return _lease(rows[0]) if rows else None
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits (how the scheduler sees CLI writes)."""
+        return await self._call(
+            self._writer, lambda c: c.execute("PRAGMA data_version").fetchone()[0]
+        )
+
+    async def integrity_check(self) -> str:
+        rows = await self._fetchall("PRAGMA integrity_check")
+        return "; ".join(r[0] for r in rows)
+
+
+def _lease(row: Sequence[Any]) -> LeaseInfo:
+    return LeaseInfo(
+        owner=row[0],
+        pid=row[1],
+        host=row[2],
+        api_address=row[3],
+        acquired_at=parse_instant(row[4]),
+        renewed_at=parse_instant(row[5]),
+        expires_at=parse_instant(row[6]),
+    )
+
+
+def _holds_lease(conn: sqlite3.Connection, owner: str, stamp: str) -> bool:
+    row = conn.execute(
+        "SELECT owner, expires_at FROM lease WHERE name = ?", (LEASE_NAME,)
+    ).fetchone()
+    return row is not None and row[0] == owner and row[1] > stamp
+
+
+def _holder_alive(row: Sequence[Any]) -> bool:
+    """A holder on this host whose process is gone has no lease, whatever its expiry says."""
+    pid, host = row[1], row[2]
+    if host != socket.gethostname() or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _taken_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:
+    taken = []
+    for i in range(0, len(names), 500):
+        chunk = names[i : i + 500]
+        rows = conn.execute(
+            f"SELECT name FROM jobs WHERE name IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        taken += [r[0] for r in rows]
+    if not taken:
+        seen: set[str] = set()
+        taken = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    return taken
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -1,0 +1,188 @@
+"""``symbi-tui``: the operations console, with the scheduler embedded in its event loop.
+
+This module must not import Textual at import time: a later ``--daemon`` mode runs the scheduler
+headless from this same entry point, on servers without a terminal. The console (and so Textual)
+is imported inside :func:`_run_console`, only once we know we are going to draw on a terminal.
+"""
+
+from __future__ import annotations
+
+__all__ = ["build_parser", "load_settings", "main"]
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from scheduler_core import config as config_module
+from scheduler_core.config import SchedulerConfig
+from scheduler_core.demo import DEMO_JOBS, demo_executor
+from scheduler_core.engine import Engine
+from scheduler_core.errors import ConfigError, SchedulerError
+from scheduler_core.service import SchedulerService
+from scheduler_core.store import open_store
+
+#: a demo should quit promptly; in-flight demo runs are recorded as interrupted
+_DEMO_SHUTDOWN_SECONDS = 2.0
+#: demo jobs run once at start-up, so the history pane has something to show at once
+_DEMO_WARM_UP = ("daily-report", "flaky-job")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symbi-tui",
+        description="Cron for AI agents: an operations console with the scheduler embedded.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument(
+        "--demo",
+        action="store_true",
+        help="start on a temporary store with demo jobs and agents (nothing is kept)",
+    )
+    store.add_argument(
+        "--db",
+        metavar="PATH",
+        help="SQLite store to use (overrides the config file and SYMBI_DB)",
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument(
+        "--readonly",
+        action="store_true",
+        help="look, do not touch: hide pause/resume, run and reset",
+    )
+    parser.add_argument(
+        "--no-mouse",
+        action="store_true",
+        help="leave the mouse to the terminal, so text can be selected and copied",
+    )
+    return parser
+
+
+def _version() -> str:
+    # from the installed metadata, not symbi_tui.__version__: an editable install made before
+    # symbi_tui/__init__.py existed resolves symbi_tui as a namespace package without it
+    try:
+        return version("symbi-tui")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def load_settings(path: str | None) -> SchedulerConfig:
+    """``--config``, else $SYMBI_CONFIG, else the user's config file, else the defaults; the
+    ``SYMBI_*`` environment applies on top (all decided by ``scheduler_core.config.load_config``).
+    """
+    loader = getattr(config_module, "load_config", None)
+    if loader is None:  # a scheduler_core without config files: defaults only
+        if path is None:
+            return SchedulerConfig()
+        raise ConfigError(
+            "this build cannot read configuration files "
+            "(scheduler_core.config.load_config is missing)",
+            path=path,
+        )
+    config: SchedulerConfig = loader(path)
+    return config
+
+
+def _report(error: SchedulerError) -> None:
+    """Every problem an error stands for, one line each (a config file can have several)."""
+    errors = getattr(error, "errors", None)
+    lines = [str(e) for e in errors] if isinstance(errors, list) and len(errors) > 1 else []
+    for line in lines or [str(error)]:
+        print(f"symbi-tui: {line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the console until the operator quits; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_settings(args.config)
+    except SchedulerError as exc:
+        _report(exc)
+        return 2
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "symbi-tui: the console needs a terminal (for SSH use `ssh -t`)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.demo:
+            with tempfile.TemporaryDirectory(prefix="symbi-demo-") as tmp:
+                settings = replace(
+                    config.scheduler,
+                    shutdown_timeout_seconds=min(
+                        config.scheduler.shutdown_timeout_seconds, _DEMO_SHUTDOWN_SECONDS
+                    ),
+                )
+                return asyncio.run(
+                    _run_console(
+                        replace(config, scheduler=settings),
+                        store_url=str(Path(tmp) / "symbi.db"),
+                        demo=True,
+                        readonly=args.readonly,
+                        mouse=not args.no_mouse,
+                    )
+                )
+        return asyncio.run(
+            _run_console(
+                config,
+                store_url=args.db or config.store_url(),
+                demo=False,
+                readonly=args.readonly,
+                mouse=not args.no_mouse,
+            )
+        )
+    except SchedulerError as exc:
+        _report(exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run_console(
+    config: SchedulerConfig, *, store_url: str, demo: bool, readonly: bool, mouse: bool
+) -> int:
+    """Start the engine and the console on one event loop; stop the engine when the app exits."""
+    from ..app import SymbiApp  # Textual is imported here, and only here
+    from ..backend import LocalBackend
+
+    store = await open_store(store_url)
+    # Every job runs through the demo agents for now, with or without --demo: the real agent
+    # runners (command, python, llm) come with a later issue and will replace this executor.
+    engine = Engine(config, executor=demo_executor(), store=store)
+    app: SymbiApp | None = None
+    try:
+        service = await engine.start()
+        if demo:
+            await _seed_demo(service)
+        app = SymbiApp(
+            LocalBackend(service, engine.bus),
+            clock=engine.clock,
+            readonly=readonly,
+            refresh_interval=config.tui.refresh_interval_seconds,
+            keymap=config.tui.keymap,
+            theme=config.tui.theme,
+        )
+        await app.run_async(mouse=mouse)
+    finally:
+        in_flight = engine.scheduler.in_flight if engine.scheduler else 0
+        if in_flight:
+            wait = config.scheduler.shutdown_timeout_seconds
+            print(
+                f"symbi-tui: waiting up to {wait:g}s for {in_flight} in-flight run(s)",
+                file=sys.stderr,
+            )
+        await engine.stop()
+    return (app.return_code if app is not None else None) or 0
+
+
+async def _seed_demo(service: SchedulerService) -> None:
+    await service.add_jobs(DEMO_JOBS, actor="demo")
+    for name in _DEMO_WARM_UP:
+        await service.run_now(name, actor="demo")

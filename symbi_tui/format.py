@@ -1,0 +1,150 @@
+"""How the console words things: status glyphs, countdowns, durations, excerpts.
+
+Kept free of Textual and Rich so the wording is the same in every front end and easy to test. Every
+status has a glyph *and* a word, so it still reads under NO_COLOR or a 16-colour SSH terminal; the
+colour is only a ``Tone`` that the console maps to a theme variable.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "JOB_STATUS_GLYPHS",
+    "JOB_STATUS_TONES",
+    "RUN_STATUS_GLYPHS",
+    "RUN_STATUS_TONES",
+    "Tone",
+    "countdown",
+    "duration",
+    "excerpt",
+    "fit",
+    "job_status_label",
+    "run_status_label",
+    "short_instant",
+]
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from scheduler_core.model import JobStatus, RunStatus
+
+
+class Tone(StrEnum):
+    """A semantic colour; the console maps each to a theme variable of the same name."""
+
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+    ACCENT = "accent"
+    MUTED = "muted"
+
+
+JOB_STATUS_GLYPHS: dict[JobStatus, str] = {
+    JobStatus.ACTIVE: "●",
+    JobStatus.PAUSED: "‖",
+    JobStatus.COMPLETED: "✔",
+    JobStatus.FAILED: "▲",
+    JobStatus.DEAD_LETTER: "✖",
+}
+
+JOB_STATUS_TONES: dict[JobStatus, Tone] = {
+    JobStatus.ACTIVE: Tone.SUCCESS,
+    JobStatus.PAUSED: Tone.WARNING,
+    JobStatus.COMPLETED: Tone.MUTED,
+    JobStatus.FAILED: Tone.ERROR,
+    JobStatus.DEAD_LETTER: Tone.ERROR,
+}
+
+RUN_STATUS_GLYPHS: dict[RunStatus, str] = {
+    RunStatus.QUEUED: "◌",
+    RunStatus.RUNNING: "▶",
+    RunStatus.SUCCEEDED: "✔",
+    RunStatus.FAILED: "✖",
+    RunStatus.TIMED_OUT: "⧗",
+    RunStatus.SKIPPED: "↷",
+    RunStatus.DENIED: "⊘",
+    RunStatus.AWAITING_APPROVAL: "?",
+    RunStatus.INTERRUPTED: "↯",
+    RunStatus.CANCELLED: "∅",
+}
+
+RUN_STATUS_TONES: dict[RunStatus, Tone] = {
+    RunStatus.QUEUED: Tone.MUTED,
+    RunStatus.RUNNING: Tone.ACCENT,
+    RunStatus.SUCCEEDED: Tone.SUCCESS,
+    RunStatus.FAILED: Tone.ERROR,
+    RunStatus.TIMED_OUT: Tone.ERROR,
+    RunStatus.SKIPPED: Tone.MUTED,
+    RunStatus.DENIED: Tone.WARNING,
+    RunStatus.AWAITING_APPROVAL: Tone.WARNING,
+    RunStatus.INTERRUPTED: Tone.ERROR,
+    RunStatus.CANCELLED: Tone.MUTED,
+}
+
+
+def job_status_label(status: JobStatus) -> str:
+    """``"● active"``: glyph and word, never colour alone."""
+    return f"{JOB_STATUS_GLYPHS[status]} {status.value}"
+
+
+def run_status_label(status: RunStatus) -> str:
+    """``"✔ succeeded"``: glyph and word, never colour alone."""
+    return f"{RUN_STATUS_GLYPHS[status]} {status.value}"
+
+
+def _span(seconds: int) -> str:
+    """The two most significant units: ``45s``, ``4m 10s``, ``2h 05m``, ``3d 4h``."""
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def countdown(target: datetime | None, now: datetime) -> str:
+    """Time until ``target`` as an operator reads it: ``in 4m 10s``, ``due now``, ``—``.
+
+    ``now`` comes from the injected clock, so snapshots and tests see a fixed value.
+    """
+    if target is None:
+        return "—"
+    seconds = int((target - now).total_seconds())
+    if seconds <= 0:
+        return "due now"
+    return f"in {_span(seconds)}"
+
+
+def duration(ms: int | None) -> str:
+    """A run's execution time: ``212 ms``, ``1.2 s``, ``2m 03s``; empty when unknown."""
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return _span(ms // 1000)
+
+
+def short_instant(instant: datetime | None) -> str:
+    """``03-02 09:00:05`` in UTC: fixed width, so a column of them lines up and sorts."""
+    if instant is None:
+        return ""
+    return instant.astimezone(UTC).strftime("%m-%d %H:%M:%S")
+
+
+def excerpt(text: str | None, width: int) -> str:
+    """``text`` on one line, whitespace collapsed, cut to ``width`` with an ellipsis."""
+    if not text:
+        return ""
+    return fit(" ".join(text.split()), width)
+
+
+def fit(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` characters, marking the cut with an ellipsis."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,19 @@
+"""The console's widgets, one module each."""
+
+from __future__ import annotations
+
+from .filter_bar import FilterBar
+from .health_bar import HealthBar
+from .jobs_table import JobsTable
+from .keyed_table import Column, KeyedCell, KeyedTable
+from .run_history import RunHistory
+
+__all__ = [
+    "Column",
+    "FilterBar",
+    "HealthBar",
+    "JobsTable",
+    "KeyedCell",
+    "KeyedTable",
+    "RunHistory",
+]

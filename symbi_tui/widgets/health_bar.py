@@ -1,0 +1,75 @@
+"""The header line: how the console is attached and how the scheduler is doing.
+
+Everything here comes from the backend's ``Health`` and the injected clock, never from wall time,
+so a snapshot of the screen is the same on every run.
+"""
+
+from __future__ import annotations
+
+__all__ = ["HealthBar", "health_markup"]
+
+from datetime import UTC, datetime
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.markup import escape
+from textual.widgets import Static
+
+from scheduler_core.service import Health
+
+_STATUS = {
+    "healthy": ("●", "success"),
+    "standby": ("◐", "warning"),
+    "degraded": ("✖", "error"),
+}
+#: the role each status implies; only a surprising role is spelled out
+_USUAL_ROLE = {"healthy": "leader", "standby": "standby"}
+_SEP = " [$foreground-muted]│[/] "
+
+
+def health_markup(health: Health | None, *, readonly: bool) -> str:
+    """Textual markup for the header (theme variables, so it follows the theme)."""
+    parts = ["[b $warning]READ-ONLY[/]"] if readonly else []
+    if health is None:
+        parts.append("[$foreground-muted]connecting…[/]")
+    else:
+        glyph, variable = _STATUS.get(health.status, ("?", "warning"))
+        state = f"[${variable}]{glyph} {escape(health.status)}[/]"
+        if _USUAL_ROLE.get(health.status) != health.role:
+            state += f" ({escape(health.role)})"
+        parts.append(state)
+        parts.append(
+            f"active {health.active_jobs} · paused {health.paused_jobs}"
+            f" · in-flight {health.in_flight_jobs}"
+        )
+        stats = health.stats
+        parts.append(
+            f"runs {stats.runs_total} [$success]✔ {stats.runs_succeeded}[/]"
+            f" [$error]✖ {stats.runs_failed}[/] · avg {stats.avg_execution_time_ms} ms"
+        )
+    return _SEP.join(parts)
+
+
+class HealthBar(Horizontal):
+    """One line docked at the top of the main screen: health on the left; on the right how the
+    console is attached (``embedded``) and the scheduler's time."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown: tuple[str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="health-summary")
+        yield Static(id="health-clock")
+
+    def show(self, health: Health | None, *, mode: str, readonly: bool, now: datetime) -> None:
+        """Render ``health``; ``now`` is the scheduler's clock (a fake one in snapshots)."""
+        summary = health_markup(health, readonly=readonly)
+        clock = f"{escape(mode)} · {now.astimezone(UTC):%H:%M:%S} UTC"
+        if (summary, clock) == self._shown:
+            return  # called every tick: repaint only what changed
+        if self._shown is None or summary != self._shown[0]:
+            self.query_one("#health-summary", Static).update(summary)
+        if self._shown is None or clock != self._shown[1]:
+            self.query_one("#health-clock", Static).update(clock)
+        self._shown = (summary, clock)

@@ -1,0 +1,89 @@
+"""The jobs pane: one row per job, keyed by job id, updated in place."""
+
+from __future__ import annotations
+
+__all__ = ["JobsTable", "job_cells"]
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from rich.text import Text
+
+from scheduler_core.model import JobDefinition, JobRun, JobStatus
+
+from ..format import (
+    JOB_STATUS_TONES,
+    RUN_STATUS_TONES,
+    Tone,
+    countdown,
+    duration,
+    fit,
+    job_status_label,
+    run_status_label,
+    short_instant,
+)
+from ..palette import Palette
+from .keyed_table import Column, KeyedTable
+
+_NAME_WIDTH = 28
+
+COLUMNS = (
+    Column("name", "Name"),
+    Column("agent", "Agent", 16),
+    Column("schedule", "Schedule", 16),
+    Column("status", "Status", 13),
+    Column("next", "Next run", 11),
+    Column("last", "Last result", 24),
+    Column("failures", "Fails", 5),
+)
+
+
+def job_cells(
+    job: JobDefinition, last: JobRun | None, now: datetime, palette: Palette
+) -> list[Text]:
+    """The cells of one job's row; ``now`` (the injected clock) drives the countdown."""
+    muted = palette[Tone.MUTED]
+    schedule = job.cron if job.cron is not None else f"at {short_instant(job.at)}"
+    if job.status is JobStatus.ACTIVE:
+        next_run = Text(countdown(job.next_run_at, now))
+    else:
+        next_run = Text("—", style=muted)
+    if last is None:
+        last_result = Text("never", style=muted)
+    else:
+        last_result = Text.assemble(
+            (run_status_label(last.status), palette[RUN_STATUS_TONES[last.status]]),
+            " ",
+            (duration(last.execution_time_ms), muted),
+        )
+    failures = Text(
+        str(job.failure_count),
+        style=palette[Tone.ERROR] if job.failure_count else muted,
+        justify="right",
+    )
+    return [
+        Text(fit(job.name, _NAME_WIDTH)),
+        Text(fit(job.agent, 16)),
+        Text(fit(schedule, 16)),
+        Text(job_status_label(job.status), style=palette[JOB_STATUS_TONES[job.status]]),
+        next_run,
+        last_result,
+        failures,
+    ]
+
+
+class JobsTable(KeyedTable):
+    """Jobs by name; the row cursor selects the job that single-letter keys act on."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(COLUMNS, **kwargs)
+
+    def show(
+        self,
+        jobs: Sequence[JobDefinition],
+        last_runs: Mapping[str, JobRun],
+        now: datetime,
+        palette: Palette,
+    ) -> None:
+        """Bring the rows in line with ``jobs`` (already in display order)."""
+        self.sync([(job.id, job_cells(job, last_runs.get(job.id), now, palette)) for job in jobs])

@@ -1,0 +1,162 @@
+"""Shared fixtures: a fake clock, a SQLite file store, and an engine driven by that clock."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler_core.clock import FakeClock
+from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
+from scheduler_core.engine import Engine
+from scheduler_core.runtime.base import CallableExecutor, RunContext
+from scheduler_core.service import SchedulerService
+from scheduler_core.store import SqliteJobStore
+
+START = "2026-03-02T08:59:30Z"  # a Monday
+
+
+class Agents:
+    """Python-callable agents for tests; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[RunContext] = []
+        self.behaviour: dict[str, Callable[[RunContext], Any]] = {}
+        self.gates: dict[str, asyncio.Event] = {}
+
+    def executor(self) -> CallableExecutor:
+        agents = self
+
+        class _Lookup(dict):  # every agent name resolves
+            def get(self, name: str, default: Any = None) -> Any:
+                return agents._run
+
+        return CallableExecutor(_Lookup())
+
+    async def _run(self, ctx: RunContext) -> Any:
+        self.calls.append(ctx)
+        gate = self.gates.get(ctx.job.agent)
+        if gate is not None:
+            await gate.wait()
+        fn = self.behaviour.get(ctx.job.agent)
+        if fn is None:
+            return f"ok {ctx.job.name}"
+        result = fn(ctx)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    def fail(self, agent: str, message: str = "boom") -> None:
+        def raise_(ctx: RunContext) -> None:
+            raise RuntimeError(message)
+
+        self.behaviour[agent] = raise_
+
+    def block(self, agent: str) -> asyncio.Event:
+        self.gates[agent] = asyncio.Event()
+        return self.gates[agent]
+
+    def names(self) -> list[str]:
+        return [c.job.name for c in self.calls]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "symbi.db")
+
+
+@pytest.fixture
+def agents() -> Agents:
+    return Agents()
+
+
+def make_config(db_path: str, **settings: Any) -> SchedulerConfig:
+    base = SchedulerSettings(
+        retry_backoff_seconds=10, misfire_threshold_seconds=60, shutdown_timeout_seconds=0.5
+    )
+    return SchedulerConfig(scheduler=replace(base, **settings), store=StoreConfig(url=db_path))
+
+
+class Harness:
+    def __init__(self, engine: Engine, clock: FakeClock, agents: Agents) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.agents = agents
+
+    @property
+    def service(self) -> SchedulerService:
+        assert self.engine.service is not None
+        return self.engine.service
+
+    @property
+    def scheduler(self):
+        return self.engine.scheduler
+
+    @property
+    def store(self) -> SqliteJobStore:
+        return self.engine.store  # type: ignore[return-value]
+
+    async def settle(self) -> None:
+        assert self.engine.scheduler is not None
+        await asyncio.wait_for(self.engine.scheduler.wait_idle(), 10)
+
+    async def advance(self, seconds: float = 0, **delta: float) -> None:
+        """Move the clock and let the scheduler do everything now due."""
+        await self.settle()
+        self.clock.advance(seconds, **delta)
+        await self.settle()
+
+    async def clock_step(self, instant: str) -> None:
+        """Move the clock and let the loop fire, without waiting for runs to finish."""
+        self.clock.set(instant)
+        assert self.engine.scheduler is not None
+        self.engine.scheduler.notify()
+        for _ in range(50):
+            await asyncio.sleep(0.005)
+            sched = self.engine.scheduler
+            if not sched._changed and sched._next_due and sched._next_due > self.clock.now():
+                break
+
+    async def to(self, instant: str) -> None:
+        await self.settle()
+        self.clock.set(instant)
+        await self.settle()
+
+
+@pytest.fixture
+def harness_factory(clock: FakeClock, db_path: str, agents: Agents) -> Callable[..., Any]:
+    engines: list[Engine] = []
+
+    async def build(
+        *, path: str | None = None, owner: str | None = None, **settings: Any
+    ) -> Harness:
+        engine = Engine(
+            make_config(path or db_path, **settings),
+            executor=agents.executor(),
+            clock=clock,
+            owner=owner,
+            rng=random.Random(7),
+        )
+        await engine.start()
+        engines.append(engine)
+        return Harness(engine, clock, agents)
+
+    build.engines = engines  # type: ignore[attr-defined]
+    return build
+
+
+@pytest.fixture
+async def harness(harness_factory: Callable[..., Any]) -> AsyncIterator[Harness]:
+    h = await harness_factory()
+    yield h
+    await h.engine.stop()

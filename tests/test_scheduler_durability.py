@@ -1,0 +1,292 @@
+"""Leases, crash recovery, graceful shutdown and DST, through the real store and service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from scheduler_core.clock import parse_instant
+from scheduler_core.model import JobStatus, RunStatus, RunTrigger
+from scheduler_core.store import SqliteJobStore
+
+from .conftest import Harness
+
+
+def t(text: str) -> datetime:
+    return parse_instant(text)
+
+
+async def test_two_schedulers_one_store_never_double_fire(harness_factory, clock) -> None:
+    first: Harness = await harness_factory(owner="node-a", lease_ttl_seconds=300)
+    second: Harness = await harness_factory(owner="node-b", lease_ttl_seconds=300)
+    try:
+        assert first.scheduler.is_leader and not second.scheduler.is_leader
+        for i in range(20):
+            await first.service.add_job({"name": f"j{i}", "agent": "a", "cron": "* * * * *"})
+        for minute in range(1, 6):
+            clock.set(f"2026-03-02T09:0{minute}:00Z")
+            await asyncio.gather(first.settle(), second.settle())
+        runs = await first.service.history(limit=1000)
+        keys = [(r.job_id, r.scheduled_for) for r in runs]
+        assert len(keys) == len(set(keys)) == 100
+        assert len(first.agents.calls) == 100
+        # the leader goes away without releasing (a crash): standby takes over after the TTL
+        first.scheduler._stopping = True
+        first.scheduler._wake.set()
+        await first.scheduler._loop_task
+        first.scheduler._lease_task.cancel()
+        clock.set("2026-03-02T09:05:05Z")
+        await second.scheduler._try_lead()
+        assert not second.scheduler.is_leader  # the lease is still live
+        clock.set("2026-03-02T09:11:00Z")  # past the 300 s TTL
+        await second.scheduler._try_lead()
+        assert second.scheduler.is_leader
+        await second.settle()
+        runs = await second.service.history(limit=1000)
+        keys = [(r.job_id, r.scheduled_for) for r in runs]
+        # 09:06 .. 09:11 were missed while nobody led: one catch-up run per job
+        assert len(keys) == len(set(keys)) == 120
+        assert sum(r.trigger is RunTrigger.CATCH_UP for r in runs) == 40  # + 09:00-09:01
+    finally:
+        first.scheduler._loop_task = None
+        await second.engine.stop()
+        await first.engine.store.close()
+
+
+async def test_graceful_shutdown_interrupts_and_retries(harness_factory, clock) -> None:
+    h: Harness = await harness_factory()
+    h.agents.block("stuck")
+    await h.service.add_job({"name": "long", "agent": "stuck", "cron": "0 9 * * *"})
+    await h.clock_step("2026-03-02T09:00:00Z")
+    assert h.scheduler.in_flight == 1
+    await h.engine.scheduler.stop(grace=0.05)
+    await h.engine.store.close()
+    store = SqliteJobStore(h.engine.config.store_url())
+    await store.open()
+    try:
+        runs = await store.list_runs()
+        by_status = {r.status: r for r in runs}
+        assert by_status[RunStatus.INTERRUPTED].error_message.startswith("interrupted")
+        retry = by_status[RunStatus.QUEUED]
+        assert retry.trigger is RunTrigger.RETRY and retry.attempt == 2
+        assert (await store.get_lease()) is None  # released on a graceful stop
+    finally:
+        await store.close()
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from scheduler_core.clock import FakeClock
+    from scheduler_core.config import SchedulerConfig, StoreConfig
+    from scheduler_core.engine import Engine
+    from scheduler_core.runtime.base import CallableExecutor
+
+    async def hang(ctx):
+        print("started", flush=True)
+        await asyncio.sleep(3600)
+
+    async def main():
+        clock = FakeClock("2026-03-02T08:59:59Z")
+        engine = Engine(SchedulerConfig(store=StoreConfig(url=sys.argv[1])),
+                        executor=CallableExecutor({"hang": hang}), clock=clock)
+        service = await engine.start()
+        await service.add_job({"name": "victim", "agent": "hang", "cron": "0 9 * * *"})
+        clock.set("2026-03-02T09:00:00Z")
+        engine.scheduler.notify()
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_killed_process_leaves_interrupted_run_after_restart(
+    harness_factory, db_path: str, tmp_path: Path, clock
+) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a child we kill -9 on purpose
+        [sys.executable, str(script), db_path], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
+        assert line.strip() == "started"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    store = SqliteJobStore(db_path)
+    await store.open()
+    (run,) = await store.list_runs()
+    assert run.status is RunStatus.RUNNING  # what the dead process left behind
+    await store.close()
+    clock.set("2026-03-02T09:00:01Z")
+    h: Harness = await harness_factory()  # the dead holder's pid is gone: lease taken at once
+    try:
+        assert h.scheduler.is_leader
+        runs = await h.service.history("victim")
+        statuses = {r.attempt: r.status for r in runs}
+        assert statuses[1] is RunStatus.INTERRUPTED
+        assert statuses[2] is RunStatus.QUEUED  # retried per policy
+        job = await h.service.get_job("victim")
+        assert job.failure_count == 1 and job.next_run_at == t("2026-03-03T09:00:00Z")
+        assert await h.store.integrity_check() == "ok"
+    finally:
+        await h.engine.stop()
+
+
+@pytest.mark.parametrize(
+    ("tz", "cron", "start", "end", "expected"),
+    [
+        # spring forward in New York (2026-03-08 02:00 -> 03:00): a fixed-time job in the gap
+        # runs once at the jump
+        (
+            "America/New_York",
+            "30 2 * * *",
+            "2026-03-07T12:00:00Z",
+            "2026-03-09T12:00:00Z",
+            ["2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"],
+        ),
+        # fall back in New York (2026-11-01 02:00 -> 01:00): a fixed-time job runs once
+        (
+            "America/New_York",
+            "30 1 * * *",
+            "2026-10-31T12:00:00Z",
+            "2026-11-02T12:00:00Z",
+            ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"],
+        ),
+        # fall back in London (2026-10-25 02:00 BST -> 01:00 GMT): a wildcard job runs twice
+        (
+            "Europe/London",
+            "*/30 1 * * *",
+            "2026-10-24T23:50:00Z",
+            "2026-10-25T02:10:00Z",
+            [
+                "2026-10-25T00:00:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-10-25T01:00:00Z",
+                "2026-10-25T01:30:00Z",
+            ],
+        ),
+        # spring forward in London (2026-03-29 01:00 GMT -> 02:00 BST): wildcard minutes lost
+        (
+            "Europe/London",
+            "*/30 1 * * *",
+            "2026-03-28T23:50:00Z",
+            "2026-03-29T03:00:00Z",
+            [],
+        ),
+        # a leap day
+        (
+            "UTC",
+            "0 12 29 2 *",
+            "2027-01-01T00:00:00Z",
+            "2028-03-01T00:00:00Z",
+            ["2028-02-29T12:00:00Z"],
+        ),
+        # day-of-month OR day-of-week when neither is '*'
+        (
+            "UTC",
+            "0 0 1,15 * 1",
+            "2026-06-01T00:30:00Z",
+            "2026-06-16T00:30:00Z",
+            ["2026-06-08T00:00:00Z", "2026-06-15T00:00:00Z"],
+        ),
+    ],
+)
+async def test_dst_and_calendar_rules_through_the_service(
+    harness_factory, clock, tz: str, cron: str, start: str, end: str, expected: list[str]
+) -> None:
+    clock.set(start)
+    h: Harness = await harness_factory(misfire_threshold_seconds=1)
+    try:
+        await h.service.add_job({"name": "d", "agent": "a", "cron": cron, "timezone": tz})
+        fired: list[str] = []
+        job = await h.service.get_job("d")
+        while job.next_run_at is not None and job.next_run_at <= t(end):
+            clock.set(job.next_run_at)
+            await h.settle()
+            job = await h.service.get_job("d")
+        runs = await h.service.history("d", limit=100)
+        fired = sorted(r.scheduled_for.strftime("%Y-%m-%dT%H:%M:%SZ") for r in runs)
+        assert fired == expected
+        assert all(r.trigger is RunTrigger.SCHEDULE for r in runs)
+    finally:
+        await h.engine.stop()
+
+
+def test_scheduler_core_does_not_import_textual() -> None:
+    code = (
+        "import sys, scheduler_core, scheduler_core.engine, scheduler_core.service, "
+        "scheduler_core.scheduler, scheduler_core.store.sqlite\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'symbi_tui')]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+async def test_store_refuses_a_newer_schema(db_path: str) -> None:
+    import sqlite3
+
+    from scheduler_core.errors import StoreError
+
+    store = SqliteJobStore(db_path)
+    await store.open()
+    await store.close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        await SqliteJobStore(db_path).open()
+
+
+async def test_history_is_keyset_paginated_newest_first(harness: Harness) -> None:
+    await harness.service.add_job({"name": "h", "agent": "a", "cron": "* * * * *"})
+    await harness.to("2026-03-02T09:00:00Z")
+    for _ in range(24):
+        await harness.advance(60)
+    first = await harness.service.history("h", limit=10)
+    assert [r.scheduled_for for r in first] == sorted(
+        (r.scheduled_for for r in first), reverse=True
+    )
+    second = await harness.service.history("h", limit=10, before_seq=first[-1].details["seq"])
+    third = await harness.service.history("h", limit=10, before_seq=second[-1].details["seq"])
+    seen = [r.id for r in first + second + third]
+    assert len(seen) == len(set(seen)) == 25
+    assert first[0].scheduled_for == t("2026-03-02T09:24:00Z")
+
+
+async def test_job_status_counts_and_health(harness: Harness) -> None:
+    harness.agents.fail("bad")
+    await harness.service.add_job({"name": "ok", "agent": "good", "cron": "0 9 * * *"})
+    await harness.service.add_job(
+        {"name": "bad", "agent": "bad", "cron": "0 9 * * *", "max_retries": 1}
+    )
+    await harness.service.add_job({"name": "p", "agent": "good", "cron": "0 9 * * *"})
+    await harness.service.pause_job("p")
+    await harness.to("2026-03-02T09:00:00Z")
+    health = (await harness.service.health()).to_dict()
+    assert health["status"] == "healthy"
+    assert health["active_jobs"] == 1 and health["paused_jobs"] == 1
+    assert health["dead_letter_jobs"] == 1
+    assert health["metrics"]["runs_total"] == 2
+    assert health["metrics"]["runs_succeeded"] == 1 and health["metrics"]["runs_failed"] == 1
+    assert (await harness.service.get_job("bad")).status is JobStatus.DEAD_LETTER
+
+
+def test_wall_clock_sleep_is_not_used_for_schedules() -> None:
+    """The engine's loop waits through the injected clock only."""
+    source = (Path(__file__).parents[1] / "scheduler_core" / "scheduler.py").read_text()
+    assert "asyncio.sleep(" not in source and "time.sleep(" not in source
+    assert time  # imported for the subprocess tests' timing helpers

@@ -1,0 +1,1 @@
+"""Tests of the symbi console (symbi_tui)."""

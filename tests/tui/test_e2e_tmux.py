@@ -1,0 +1,138 @@
+"""End to end in a real terminal: ``symbi-tui --demo`` under tmux, driven by keystrokes.
+
+This is the README's quick start exactly as a user runs it: a real TTY, the real entry point,
+the system clock, the demo agents. It uses its own tmux server (a socket in the test's temporary
+directory) so it neither sees nor disturbs the user's sessions, and it inherits this process's
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+WIDTH, HEIGHT = 120, 36
+DEMO_NAMES = (
+    "backup",
+    "daily-report",
+    "flaky-job",
+    "health-probe",
+    "quarter-hour",
+    "weekday-standup",
+)
+
+
+class Tmux:
+    def __init__(self, name: str, socket: Path) -> None:
+        self.name = name
+        self.socket = socket
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", os.devnull, *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=10,
+        )
+
+    def start(self, command: str, *, cwd: Path) -> None:
+        self.run(
+            "new-session",
+            "-d",
+            "-s",
+            self.name,
+            "-x",
+            str(WIDTH),
+            "-y",
+            str(HEIGHT),
+            "-c",
+            str(cwd),
+            command,
+        )
+
+    def alive(self) -> bool:
+        return self.run("has-session", "-t", self.name, check=False).returncode == 0
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name).stdout
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", "-t", self.name, *(["-l"] if literal else []), *keys)
+
+    def wait(self, check: Callable[[str], bool], what: str, seconds: float = 20) -> str:
+        deadline = time.monotonic() + seconds
+        text = ""
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise AssertionError(f"symbi-tui exited while waiting for {what}:\n{text}")
+            text = self.screen()
+            if check(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{text}")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    session = Tmux("symbi-e2e", tmp_path / "tmux.sock")
+    try:
+        yield session
+    finally:
+        session.run("kill-server", check=False)
+        session.socket.unlink(missing_ok=True)
+
+
+def jobs_pane(screen: str) -> str:
+    """The screen down to the end of the jobs pane (the runs pane repeats the selected name)."""
+    return screen.split("Runs", 1)[0]
+
+
+def console_command() -> str:
+    """The installed ``symbi-tui`` script beside this Python (the README's command)."""
+    script = Path(sys.executable).parent / "symbi-tui"
+    if script.exists():
+        return f"{shlex.quote(str(script))} --demo"
+    return f"{shlex.quote(sys.executable)} -m symbi_tui --demo"
+
+
+def test_demo_quick_start(tmux: Tmux, tmp_path: Path) -> None:
+    # started outside the source tree, so it runs the installed entry point and nothing else
+    tmux.start(console_command(), cwd=tmp_path)
+    # the terminal may be caught mid-frame, so wait for everything the test needs at once
+    tmux.wait(
+        lambda s: (
+            all(name in jobs_pane(s) for name in DEMO_NAMES) and "● active" in s and "embedded" in s
+        ),
+        "the jobs table",
+    )
+
+    tmux.keys("/")
+    # like a person, look for the prompt before typing
+    tmux.wait(lambda s: "filter jobs by name or agent" in s, "the filter prompt", seconds=5)
+    tmux.keys("daily", literal=True)
+    tmux.wait(
+        lambda s: (
+            '/ "daily"' in s
+            and "daily-report" in jobs_pane(s)
+            and not any(name in jobs_pane(s) for name in DEMO_NAMES if name != "daily-report")
+        ),
+        "the filtered table",
+    )
+
+    tmux.keys("Enter")
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive(), tmux.screen()
