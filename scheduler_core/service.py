@@ -317,6 +317,29 @@ class SchedulerService:
                 self.scheduler.notify()
         return result
 
+    async def load_dsl(
+        self,
+        paths: Sequence[str],
+        *,
+        only: str | None = None,
+        actor: str = "dsl",
+    ) -> ApplyResult:
+        """Load DSL files (all or nothing) and apply their schedules, keyed by name."""
+        from .dsl import load_dsl_files
+
+        known = set(self.config.agents) if self.config.agents else None
+        bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known)
+        jobs = list(bundle.jobs)
+        if only is not None:
+            jobs = [j for j in jobs if j.name == only]
+            if not jobs:
+                names = ", ".join(j.name for j in bundle.jobs) or "none"
+                raise ValidationError(
+                    f"no schedule {only!r} in {', '.join(paths)} (found: {names})",
+                    field="schedule",
+                )
+        return await self.apply_definitions(jobs, actor=actor)
+
     def _reschedule_if_needed(
         self, old: JobDefinition, new: JobDefinition, now: datetime
     ) -> JobDefinition:

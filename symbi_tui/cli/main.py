@@ -161,6 +161,8 @@ async def _run_console(
         service = await engine.start()
         if demo:
             await _seed_demo(service)
+        if config.dsl_paths:
+            await service.load_dsl(list(config.dsl_paths))
         app = SymbiApp(
             LocalBackend(service, engine.bus),
             clock=engine.clock,
