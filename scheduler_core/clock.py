@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 
@@ -113,9 +114,14 @@ class FakeClock:
                 fut.cancel()
 
 
+@lru_cache(maxsize=8192)
 def format_instant(instant: datetime) -> str:
-    """UTC, fixed width, microseconds: sorts as text in the store."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, fixed width, microseconds: sorts as text in the store (cached: instants repeat)."""
+    d = instant.astimezone(UTC)
+    return (
+        f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
+        f".{d.microsecond:06d}Z"
+    )
 
 
 def parse_instant(text: str) -> datetime:

@@ -78,6 +78,7 @@ _STATE_FIELDS = {
 JOB_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(JobDefinition) if f.name not in _STATE_FIELDS
 )
+_DEFAULTS = {f.name: f.default for f in fields(JobDefinition) if f.name in JOB_FIELDS}
 _POLICY_FIELDS = tuple(f.name for f in fields(PolicySpec))
 _HEARTBEAT_FIELDS = tuple(f.name for f in fields(HeartbeatSpec))
 #: upstream fields we accept and ignore, or map in the API layer
@@ -335,7 +336,10 @@ def _heartbeat(value: object, field: str) -> HeartbeatSpec | None:
 
 
 def job_from_mapping(
-    data: Mapping[str, Any], *, base: JobDefinition | None = None
+    data: Mapping[str, Any],
+    *,
+    base: JobDefinition | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> JobDefinition:
     """Build a job from user data, or with ``base`` update one; every problem is reported.
 
@@ -433,7 +437,7 @@ def job_from_mapping(
             if c.errors:
                 raise ValidationError.collect(c.errors)
         return replace(base, **out)
-    return JobDefinition(**out)
+    return JobDefinition(**out, **(state or {}))
 
 
 # --- serialisation --------------------------------------------------------------------------
@@ -448,7 +452,7 @@ def _spec_dict(job: JobDefinition) -> dict[str, Any]:
     d: dict[str, Any] = {}
     for name in JOB_FIELDS:
         value = getattr(job, name)
-        if value is None or value == () or value == {}:
+        if value is _DEFAULTS.get(name) or value is None or value == () or value == {}:
             continue
         if name == "at":
             value = format_instant(value)

@@ -246,7 +246,17 @@ class SchedulerService:
         actor: str,
         first_runs: dict[tuple[str, str], datetime],
     ) -> JobDefinition:
-        job = item if isinstance(item, JobDefinition) else job_from_mapping(item)
+        if isinstance(item, JobDefinition):
+            job = replace(
+                item,
+                id=item.id or new_id(),
+                created_at=now,
+                updated_at=now,
+                source=item.source or actor,
+            )
+        else:
+            state = {"id": new_id(), "created_at": now, "updated_at": now, "source": actor}
+            job = job_from_mapping(item, state=state)
         if job.at is not None and job.at <= now:
             raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
         self._check_agent(job)
@@ -257,14 +267,8 @@ class SchedulerService:
                 first = first_runs[key] = schedule_for(*key).next_after(now)
         else:
             first = job.at
-        return replace(
-            job,
-            id=job.id or new_id(),
-            next_run_at=first,
-            created_at=now,
-            updated_at=now,
-            source=job.source or actor,
-        )
+        object.__setattr__(job, "next_run_at", first)  # not yet shared: set in place, no copy
+        return job
 
     async def apply_definitions(
         self, jobs: Sequence[JobDefinition], *, actor: str = "dsl"

@@ -233,6 +233,7 @@ class SqliteJobStore:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._probe: sqlite3.Connection | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -253,11 +254,18 @@ class SqliteJobStore:
                 self._reader = await aiosqlite.connect(self.path, isolation_level=None)
                 await self._reader.execute("PRAGMA busy_timeout = 10000")
                 await self._reader.execute("PRAGMA query_only = ON")
+                # data_version is read on the event loop itself, without a thread hop: it only
+                # looks at the WAL index in shared memory, so an idle tick costs microseconds
+                self._probe = sqlite3.connect(self.path, check_same_thread=False)
+                self._probe.execute("PRAGMA query_only = ON")
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         for conn in {id(c): c for c in (self._reader, self._writer) if c}.values():
             await conn.close()
         self._writer = self._reader = None
@@ -878,6 +886,8 @@ class SqliteJobStore:
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits (how the scheduler sees CLI writes)."""
+        if self._probe is not None:
+            return self._probe.execute("PRAGMA data_version").fetchone()[0]
         return await self._call(
             self._writer, lambda c: c.execute("PRAGMA data_version").fetchone()[0]
         )
