@@ -55,8 +55,7 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE trigger != 'manual';
     CREATE INDEX runs_job ON runs(job_id, seq);
     CREATE INDEX runs_job_status ON runs(job_id, status, seq);
-    CREATE INDEX runs_open ON runs(status, due_at)
-        WHERE status IN ('queued', 'running', 'awaiting_approval');
+    CREATE INDEX runs_status ON runs(status, due_at);
 
     CREATE TABLE heartbeat_iterations (
         run_id          TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

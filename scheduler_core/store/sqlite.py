@@ -459,10 +459,11 @@ class SqliteJobStore:
 
         def read(conn: sqlite3.Connection) -> str | None:
             job = conn.execute(
-                "SELECT min(next_run_at) FROM jobs WHERE status = 'active'"
+                "SELECT min(next_run_at) FROM jobs INDEXED BY jobs_due WHERE status = 'active'"
             ).fetchone()[0]
             run = conn.execute(
-                "SELECT min(due_at) FROM runs WHERE status = 'queued' AND due_at > ?",
+                "SELECT min(due_at) FROM runs INDEXED BY runs_status "
+                "WHERE status = 'queued' AND due_at > ?",
                 (_fmt(now),),
             ).fetchone()[0]
             approval = conn.execute(
@@ -486,8 +487,8 @@ class SqliteJobStore:
             if not _holds_lease(conn, owner, stamp):
                 return None
             rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'active' AND next_run_at <= ? "
-                "ORDER BY next_run_at LIMIT ?",
+                f"SELECT {_JOB_COLUMNS} FROM jobs INDEXED BY jobs_due "
+                "WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
                 (stamp, limit),
             ).fetchall()
             if not rows:
@@ -525,7 +526,7 @@ class SqliteJobStore:
             rows = conn.execute(
                 f"SELECT {', '.join('r.' + c.strip() for c in _RUN_COLUMNS.split(','))}, "
                 f"{', '.join('j.' + c.strip() for c in _JOB_COLUMNS.split(','))} "
-                "FROM runs r JOIN jobs j ON j.id = r.job_id "
+                "FROM runs r INDEXED BY runs_status JOIN jobs j ON j.id = r.job_id "
                 "WHERE r.status = 'queued' AND r.due_at <= ? ORDER BY r.due_at LIMIT ?",
                 (stamp, limit),
             ).fetchall()
