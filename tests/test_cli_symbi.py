@@ -98,3 +98,34 @@ def test_next_prints_instants_and_reading(tmp_path: Path, db: Path) -> None:
     assert data["description"]
     bad = symbi("cron", "next", "* * * * 8", db=db, cwd=tmp_path)
     assert bad.returncode == 1 and "day-of-week value 8" in bad.stderr
+
+
+def test_config_set_show_validate(tmp_path: Path, db: Path) -> None:
+    cfg = tmp_path / "symbi.toml"
+    cfg.write_text(
+        "# my settings\n[scheduler]\n# spread starts\nmax_jitter_seconds = 30\n"
+        '[scheduler.delivery]\nsmtp_password = "hunter2"\n'
+    )
+    out = symbi(
+        "--config",
+        str(cfg),
+        "config",
+        "set",
+        "scheduler.max_concurrent_jobs",
+        "20",
+        db=db,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    text = cfg.read_text()
+    assert "# spread starts" in text and "max_concurrent_jobs = 20" in text
+    shown = symbi("--config", str(cfg), "config", "show", db=db, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "max_concurrent_jobs = 20" in shown.stdout and "hunter2" not in shown.stdout
+    bad = symbi(
+        "--config", str(cfg), "config", "set", "scheduler.max_jiter", "5", db=db, cwd=tmp_path
+    )
+    assert bad.returncode == 1 and "max_jitter_seconds" in bad.stderr
+    assert cfg.read_text() == text  # nothing lost on a refused edit
+    ok = symbi("--config", str(cfg), "config", "validate", db=db, cwd=tmp_path)
+    assert ok.returncode == 0 and "OK" in ok.stdout
