@@ -261,6 +261,9 @@ class SqliteJobStore:
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        except BaseException:
+            await self.close()  # never leave a worker thread behind: it keeps the process alive
+            raise
 
     async def close(self) -> None:
         if self._probe is not None:
