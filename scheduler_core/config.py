@@ -113,6 +113,8 @@ class SchedulerSettings:
     timezone: str = "UTC"  #: default zone of jobs that name none
     environment: str | None = None  #: checked by policy.allowed_environments
     claim_batch_size: int = 512
+    #: due jobs are claimed this long before their instant and started on it (fire lag)
+    claim_ahead_seconds: float = 1.0
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
 
@@ -217,6 +219,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "scheduler.default_max_retries": (0, 1000, False),
     "scheduler.lease_ttl_seconds": (0, None, True),
     "scheduler.claim_batch_size": (1, None, False),
+    "scheduler.claim_ahead_seconds": (0, 60, False),
     "scheduler.delivery.webhook_timeout_seconds": (0, None, True),
     "scheduler.delivery.smtp_timeout_seconds": (0, None, True),
     "scheduler.delivery.smtp_port": (1, 65535, False),

@@ -94,6 +94,8 @@ def plan_fire(
     """Decide what a due job does now: run, queue, skip or catch up; and when it is due next.
 
     ``job_counts`` and ``free_slots`` are this batch's working copies; the plan updates them.
+    A job may be claimed a little before its instant (``claim_ahead_seconds``): its run is then
+    recorded with the instant as its start, and the agent is started at that instant.
     """
     due = job.next_run_at
     assert due is not None
@@ -137,7 +139,32 @@ def plan_fire(
     if next_run is None and job.at is not None:
         # a one-shot job: completed once its single run succeeds (see plan_finish)
         status = JobStatus.COMPLETED if skip_reason else JobStatus.ACTIVE
-    base = JobRun(
+    count = job_counts.get(job.id, 0)
+    # the run is built once, in its final state (dataclasses.replace costs as much as a build)
+    fields: dict[str, Any]
+    if skip_reason is None and count >= job.max_concurrent:
+        skip_reason = f"max_concurrent ({job.max_concurrent}) reached: {count} run(s) in flight"
+    if skip_reason is not None:
+        fields = {"status": RunStatus.SKIPPED, "finished_at": now, "error_message": skip_reason}
+    else:
+        jitter = (
+            job.jitter_seconds if job.jitter_seconds is not None else settings.max_jitter_seconds
+        )
+        delay = rng.uniform(0, jitter) if jitter > 0 else 0.0
+        if delay > 0:
+            fields = {
+                "status": RunStatus.QUEUED,
+                "due_at": max(now, latest) + timedelta(seconds=delay),
+            }
+            details = {**details, "jitter_seconds": round(delay, 3)}
+        elif free_slots[0] > 0:
+            free_slots[0] -= 1
+            job_counts[job.id] = count + 1
+            start = max(now, latest)
+            fields = {"status": RunStatus.RUNNING, "due_at": start, "started_at": start}
+        else:
+            fields = {"status": RunStatus.QUEUED, "due_at": max(now, latest)}
+    run = JobRun(
         id=new_id(),
         job_id=job.id,
         job_name=job.name,
@@ -146,33 +173,10 @@ def plan_fire(
         scheduled_for=latest,
         input=job.input,
         details=details,
+        **fields,
     )
-    count = job_counts.get(job.id, 0)
     if skip_reason is not None:
-        run = replace(base, status=RunStatus.SKIPPED, finished_at=now, error_message=skip_reason)
         audit.append(_audit(AuditEventType.CRON_JOB_SKIPPED, now, job, run, reason=skip_reason))
-    elif count >= job.max_concurrent:
-        reason = f"max_concurrent ({job.max_concurrent}) reached: {count} run(s) in flight"
-        run = replace(base, status=RunStatus.SKIPPED, finished_at=now, error_message=reason)
-        audit.append(_audit(AuditEventType.CRON_JOB_SKIPPED, now, job, run, reason=reason))
-    else:
-        jitter = (
-            job.jitter_seconds if job.jitter_seconds is not None else settings.max_jitter_seconds
-        )
-        delay = rng.uniform(0, jitter) if jitter > 0 else 0.0
-        if delay > 0:
-            run = replace(
-                base,
-                status=RunStatus.QUEUED,
-                due_at=now + timedelta(seconds=delay),
-                details={**details, "jitter_seconds": round(delay, 3)},
-            )
-        elif free_slots[0] > 0:
-            free_slots[0] -= 1
-            job_counts[job.id] = count + 1
-            run = replace(base, status=RunStatus.RUNNING, due_at=now, started_at=now)
-        else:
-            run = replace(base, status=RunStatus.QUEUED, due_at=now)
     return ClaimPlan(
         job=job,
         next_run_at=next_run,
@@ -315,6 +319,10 @@ class CronScheduler:
         self._job_counts: dict[str, int] = {}  #: job id -> running + awaiting approval
         self._finish_queue: list[tuple[FinishItem, asyncio.Future[FinishPlan | None]]] = []
         self._flushing: asyncio.Task[None] | None = None
+        #: cleared while due jobs are being claimed: finished runs wait, so that the claim
+        #: transactions (what delays the next start) never queue behind finish transactions
+        self._not_claiming = asyncio.Event()
+        self._not_claiming.set()
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._last_data_version: int | None = None
@@ -528,13 +536,20 @@ class CronScheduler:
         self._changed = False
         await self._fire_due(now)
         await self._start_queued(now)
-        self._next_due = await self.store.next_wakeup(now)
+        self._next_due = await self.store.next_wakeup(now, ahead=self.settings.claim_ahead_seconds)
         return now
 
     def _free_slots(self) -> int:
         return max(self.settings.max_concurrent_jobs - len(self._running_jobs), 0)
 
     async def _fire_due(self, now: datetime) -> None:
+        self._not_claiming.clear()
+        try:
+            await self._claim_batches(now)
+        finally:
+            self._not_claiming.set()
+
+    async def _claim_batches(self, now: datetime) -> None:
         batch = self.settings.claim_batch_size
         while not self._stopping:
             counts = dict(self._job_counts)
@@ -550,7 +565,8 @@ class CronScheduler:
                 seen[0] = len(jobs)
                 return [plan_fire(j, now, self.settings, counts, free, self.rng) for j in jobs]
 
-            plans = await self.store.claim_due(now, batch, self.owner, planner)
+            until = now + timedelta(seconds=self.settings.claim_ahead_seconds)
+            plans = await self.store.claim_due(now, batch, self.owner, planner, until=until)
             if plans is None:
                 await self._try_lead()
                 return
@@ -612,6 +628,7 @@ class CronScheduler:
 
     async def _execute(self, job: JobDefinition, run: JobRun) -> None:
         started = self.clock.monotonic()
+        ended: float | None = None
         result: ExecutionResult | None = None
         status = RunStatus.SUCCEEDED
         error: str | None = None
@@ -626,11 +643,19 @@ class CronScheduler:
                     await self._park_for_approval(job, run, decision)
                     return
             if status is RunStatus.SUCCEEDED:
+                if run.started_at is not None and run.started_at > self.clock.now():
+                    # claimed ahead of its instant (the gate has already answered): start on it
+                    await self.clock.sleep_until(run.started_at)
+                    started = self.clock.monotonic()
                 limit = job.policy.max_runtime_seconds
                 if limit:
                     result = await asyncio.wait_for(self.executor.execute(job, run), limit)
                 else:
                     result = await self.executor.execute(job, run)
+                ended = self.clock.monotonic()
+                # yield once before the bookkeeping: runs starting on the same instant all get
+                # their agent started first (fire lag), then each records its end
+                await asyncio.sleep(0)
         except TimeoutError:
             status = RunStatus.TIMED_OUT
             error = f"timed out: max_runtime {job.policy.max_runtime_seconds:g}s exceeded"
@@ -647,7 +672,8 @@ class CronScheduler:
             if hasattr(exc, "details") and callable(exc.details):
                 with contextlib.suppress(Exception):
                     details.update(exc.details())
-        elapsed_ms = round((self.clock.monotonic() - started) * 1000)
+        end = ended if ended is not None else self.clock.monotonic()
+        elapsed_ms = round((end - started) * 1000)
         if result is not None:
             details.update(result.details)
         final = replace(
@@ -701,6 +727,7 @@ class CronScheduler:
     async def _flush(self) -> None:
         try:
             while self._finish_queue:
+                await self._not_claiming.wait()
                 batch, self._finish_queue = self._finish_queue, []
                 try:
                     plans = await self._write_finishes([item for item, _ in batch])

@@ -75,7 +75,10 @@ async def build_scene(path: str | Path) -> Scene:
     clock = FakeClock(SCENE_START)
     store = await open_store(str(path))
     engine = Engine(
-        SchedulerConfig(scheduler=SchedulerSettings(retry_backoff_seconds=10)),
+        # stepped by a fake clock: runs are claimed on their instant, not ahead of it
+        SchedulerConfig(
+            scheduler=SchedulerSettings(retry_backoff_seconds=10, claim_ahead_seconds=0)
+        ),
         executor=scene_executor(clock),
         clock=clock,
         store=store,

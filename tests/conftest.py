@@ -82,7 +82,10 @@ def agents() -> Agents:
 
 def make_config(db_path: str, **settings: Any) -> SchedulerConfig:
     base = SchedulerSettings(
-        retry_backoff_seconds=10, misfire_threshold_seconds=60, shutdown_timeout_seconds=0.5
+        retry_backoff_seconds=10,
+        misfire_threshold_seconds=60,
+        shutdown_timeout_seconds=0.5,
+        claim_ahead_seconds=0,  # tests step the clock onto instants; one test sets it
     )
     return SchedulerConfig(scheduler=replace(base, **settings), store=StoreConfig(url=db_path))
 

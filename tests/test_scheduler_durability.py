@@ -288,5 +288,36 @@ async def test_job_status_counts_and_health(harness: Harness) -> None:
 def test_wall_clock_sleep_is_not_used_for_schedules() -> None:
     """The engine's loop waits through the injected clock only."""
     source = (Path(__file__).parents[1] / "scheduler_core" / "scheduler.py").read_text()
-    assert "asyncio.sleep(" not in source and "time.sleep(" not in source
+    import re
+
+    waits = re.findall(r"asyncio\.sleep\(([^)]*)\)", source)
+    assert all(w == "0" for w in waits)  # sleep(0) is a yield, not a wait
+    assert "time.sleep(" not in source
     assert time  # imported for the subprocess tests' timing helpers
+
+
+async def test_migrations_upgrade_a_version_1_store(db_path: str) -> None:
+    import sqlite3
+
+    from scheduler_core.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+    conn = sqlite3.connect(db_path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = SqliteJobStore(db_path)
+    await store.open()
+    try:
+        assert SCHEMA_VERSION >= 2
+        rows = await store._fetchall("SELECT name FROM sqlite_master WHERE type = 'index'")
+        names = {r[0] for r in rows}
+        assert "runs_status" in names and "runs_open" not in names
+        plan = await store._fetchall(
+            "EXPLAIN QUERY PLAN SELECT min(due_at) FROM runs INDEXED BY runs_status "
+            "WHERE status = 'queued' AND due_at > ?",
+            ("x",),
+        )
+        assert "runs_status" in str(plan)
+    finally:
+        await store.close()

@@ -261,3 +261,18 @@ async def test_at_job_respects_global_queue_and_timeout(harness_factory) -> None
         assert (await h.service.get_job("t")).status is JobStatus.DEAD_LETTER
     finally:
         await h.engine.stop()
+
+
+async def test_claimed_ahead_starts_on_the_instant(harness_factory) -> None:
+    harness: Harness = await harness_factory(claim_ahead_seconds=1.0)
+    await harness.service.add_job({"name": "a", "agent": "a", "cron": "0 9 * * *"})
+    await harness.clock_step("2026-03-02T08:59:59.700000Z")  # within claim_ahead_seconds
+    (run,) = await harness.service.history("a")
+    assert run.status is RunStatus.RUNNING and run.started_at == t("2026-03-02T09:00:00Z")
+    assert harness.agents.calls == []  # recorded, not started
+    assert (await harness.service.get_job("a")).next_run_at == t("2026-03-03T09:00:00Z")
+    harness.clock.set("2026-03-02T09:00:00Z")
+    await harness.settle()
+    assert harness.agents.names() == ["a"]
+    (run,) = await harness.service.history("a")
+    assert run.status is RunStatus.SUCCEEDED and run.trigger is RunTrigger.SCHEDULE

@@ -155,11 +155,17 @@ class JobStore(Protocol):
     async def all_job_names(self) -> list[str]: ...
     async def list_jobs(self, query: JobQuery) -> JobPage: ...
     async def count_jobs(self) -> dict[JobStatus, int]: ...
-    async def next_wakeup(self, now: datetime) -> datetime | None: ...
+    async def next_wakeup(self, now: datetime, ahead: float = 0.0) -> datetime | None: ...
 
     # --- runs --------------------------------------------------------------------------------
     async def claim_due(
-        self, now: datetime, limit: int, owner: str, planner: ClaimPlanner
+        self,
+        now: datetime,
+        limit: int,
+        owner: str,
+        planner: ClaimPlanner,
+        *,
+        until: datetime | None = None,
     ) -> list[ClaimPlan] | None: ...
     async def start_queued(
         self, now: datetime, limit: int, owner: str, planner: StartPlanner

@@ -55,7 +55,8 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE trigger != 'manual';
     CREATE INDEX runs_job ON runs(job_id, seq);
     CREATE INDEX runs_job_status ON runs(job_id, status, seq);
-    CREATE INDEX runs_status ON runs(status, due_at);
+    CREATE INDEX runs_open ON runs(status, due_at)
+        WHERE status IN ('queued', 'running', 'awaiting_approval');
 
     CREATE TABLE heartbeat_iterations (
         run_id          TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -125,6 +126,12 @@ MIGRATIONS: tuple[str, ...] = (
         executions         INTEGER NOT NULL
     );
     INSERT INTO run_stats VALUES (1, 0, 0, 0, 0, 0);
+    """,
+    # 2: SQLite cannot use a partial index on "status IN (...)" for "status = 'queued'", so the
+    # queued-run selection scanned every run: replace it with a plain (status, due_at) index
+    """
+    DROP INDEX IF EXISTS runs_open;
+    CREATE INDEX IF NOT EXISTS runs_status ON runs(status, due_at);
     """,
 )
 

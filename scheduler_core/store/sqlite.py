@@ -16,6 +16,7 @@ import socket
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,7 +75,13 @@ _ORDERS = {
 
 
 def _ts(value: str | None) -> datetime | None:
-    return parse_instant(value) if value else None
+    return _parse_stored(value) if value else None
+
+
+@lru_cache(maxsize=4096)
+def _parse_stored(value: str) -> datetime:
+    # rows share instants (a batch's due instant, its creation time): parse each text once
+    return parse_instant(value)
 
 
 def _opt(value: datetime | None) -> str | None:
@@ -453,11 +460,12 @@ class SqliteJobStore:
         counts.update({JobStatus(s): n for s, n in rows})
         return counts
 
-    async def next_wakeup(self, now: datetime) -> datetime | None:
+    async def next_wakeup(self, now: datetime, ahead: float = 0.0) -> datetime | None:
         """The earliest instant something becomes due: a job's next run, a queued run's due time.
 
         Queued runs already due at ``now`` are left out: they wait for a free slot, and a slot
-        freeing up wakes the scheduler by itself.
+        freeing up wakes the scheduler by itself. Jobs count ``ahead`` seconds early (they are
+        claimed that much before their instant).
         """
 
         def read(conn: sqlite3.Connection) -> str | None:
@@ -472,6 +480,8 @@ class SqliteJobStore:
             approval = conn.execute(
                 "SELECT min(expires_at) FROM approvals WHERE decision IS NULL"
             ).fetchone()[0]
+            if job and ahead:
+                job = _fmt(parse_instant(job) - timedelta(seconds=ahead))
             candidates = [v for v in (job, run, approval) if v]
             return min(candidates) if candidates else None
 
@@ -481,10 +491,18 @@ class SqliteJobStore:
     # --- the scheduler's transactions -------------------------------------------------------------
 
     async def claim_due(
-        self, now: datetime, limit: int, owner: str, planner: ClaimPlanner
+        self,
+        now: datetime,
+        limit: int,
+        owner: str,
+        planner: ClaimPlanner,
+        *,
+        until: datetime | None = None,
     ) -> list[ClaimPlan] | None:
-        """Advance due jobs and record their runs in one transaction; None if not lease holder."""
+        """Advance jobs due by ``until`` (default ``now``) and record their runs, in one
+        transaction; None if this owner does not hold the lease."""
         stamp = _fmt(now)
+        horizon = _fmt(until) if until is not None else stamp
 
         def tx(conn: sqlite3.Connection) -> list[ClaimPlan] | None:
             if not _holds_lease(conn, owner, stamp):
@@ -492,29 +510,36 @@ class SqliteJobStore:
             rows = conn.execute(
                 f"SELECT {_JOB_COLUMNS} FROM jobs INDEXED BY jobs_due "
                 "WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
-                (stamp, limit),
+                (horizon, limit),
             ).fetchall()
             if not rows:
                 return []
             plans = planner([_job(r) for r in rows])
-            applied = []
-            runs, audits = [], []
-            for plan in plans:
-                status = (plan.status or plan.job.status).value
-                conn.execute(
-                    "UPDATE jobs SET next_run_at = ?, status = ? WHERE id = ?",
-                    (_opt(plan.next_run_at), status, plan.job.id),
-                )
-                if plan.run is not None:
-                    cur = conn.execute(_INSERT_RUN_ONCE, _run_params(plan.run))
-                    if cur.rowcount == 0:  # this instant was fired already: never twice
-                        continue
-                    runs.append(plan.run)
-                audits.extend(plan.audit)
-                applied.append(plan)
+            conn.executemany(
+                "UPDATE jobs SET next_run_at = ?, status = ? WHERE id = ?",
+                [(_opt(p.next_run_at), (p.status or p.job.status).value, p.job.id) for p in plans],
+            )
+            runs = [p.run for p in plans if p.run is not None]
+            before = conn.total_changes
+            conn.executemany(_INSERT_RUN_ONCE, [_run_params(r) for r in runs])
+            if conn.total_changes - before != len(runs):
+                # some instant was fired already (never twice): keep only the runs inserted now
+                ids = [r.id for r in runs]
+                inserted = set()
+                for k in range(0, len(ids), 500):
+                    chunk = ids[k : k + 500]
+                    inserted.update(
+                        row[0]
+                        for row in conn.execute(
+                            f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(chunk))})",
+                            chunk,
+                        )
+                    )
+                plans = [p for p in plans if p.run is None or p.run.id in inserted]
+            audits = [e for p in plans for e in p.audit]
             if audits:
                 conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audits])
-            return applied
+            return list(plans)
 
         return await self._tx(tx)
 

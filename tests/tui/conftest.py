@@ -11,7 +11,7 @@ import pytest
 from rich.text import Text
 
 from scheduler_core.clock import FakeClock
-from scheduler_core.config import SchedulerConfig
+from scheduler_core.config import SchedulerConfig, SchedulerSettings
 from scheduler_core.engine import Engine
 from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
@@ -51,7 +51,7 @@ async def engine(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Engine]:
     # the store is opened explicitly so SYMBI_DB in the environment can never redirect the test
     store = await open_store(str(tmp_path / "symbi.db"))
     engine = Engine(
-        SchedulerConfig(),
+        SchedulerConfig(scheduler=SchedulerSettings(claim_ahead_seconds=0)),
         executor=CallableExecutor({"reporter": _report, "prober": _probe, "broken": _broken}),
         clock=clock,
         store=store,
