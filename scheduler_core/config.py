@@ -108,7 +108,9 @@ class SchedulerSettings:
     misfire_grace_seconds: float = (
         3600  #: catch_up=once runs only if the missed instant is this recent
     )
-    lease_ttl_seconds: float = 10
+    lease_ttl_seconds: float = 30
+    #: when idle, the loop still looks at the store this often (outside writes wake it at once)
+    idle_poll_seconds: float = 30
     approval_timeout_seconds: float = 3600
     timezone: str = "UTC"  #: default zone of jobs that name none
     environment: str | None = None  #: checked by policy.allowed_environments
@@ -218,6 +220,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "scheduler.max_concurrent_jobs": (1, 100_000, False),
     "scheduler.default_max_retries": (0, 1000, False),
     "scheduler.lease_ttl_seconds": (0, None, True),
+    "scheduler.idle_poll_seconds": (0, 3600, True),
     "scheduler.claim_batch_size": (1, None, False),
     "scheduler.claim_ahead_seconds": (0, 60, False),
     "scheduler.delivery.webhook_timeout_seconds": (0, None, True),

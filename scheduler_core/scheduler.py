@@ -313,6 +313,7 @@ class CronScheduler:
         self._wake = asyncio.Event()
         self._changed = True
         self._generation = 0
+        self._watching = False
         self._stopping = False
         self._tasks: dict[str, asyncio.Task[None]] = {}  #: run id -> task
         self._running_jobs: dict[str, str] = {}  #: run id -> job id
@@ -374,6 +375,9 @@ class CronScheduler:
             if still:
                 await asyncio.wait(still)
         await self._drain_finishes()
+        if self._watching:
+            self.store.unwatch()
+            self._watching = False
         if self.is_leader:
             now = self.clock.now()
             await self.store.record_audit(
@@ -436,20 +440,26 @@ class CronScheduler:
         self.is_leader = holder.owner == self.owner
         if self.is_leader and not was:
             log.info("took the store lease as %s", self.owner)
+            self._watching = self.store.watch(self.notify)
             await self._recover(now)
             self.bus.publish(SchedulerState("leader", self.owner))
             self.notify()
         elif not self.is_leader and (was or self.lease is not None):
             if was:
                 log.warning("lost the store lease to %s", holder.owner)
+                self.store.unwatch()
+                self._watching = False
             self.bus.publish(
                 SchedulerState("standby", f"{holder.owner} ({holder.api_address or 'no API'})")
             )
         return self.is_leader
 
     async def _lease_loop(self) -> None:
-        interval = max(self.settings.lease_ttl_seconds / 3, 0.05)
+        ttl = self.settings.lease_ttl_seconds
         while not self._stopping:
+            # the holder renews at a third of the TTL; a standby looks more often, to take over
+            # within seconds of the holder's death
+            interval = max(ttl / 3 if self.is_leader else min(ttl / 3, 2.0), 0.05)
             await self.clock.sleep_until(self.clock.now() + timedelta(seconds=interval))
             try:
                 await self._try_lead()
@@ -512,7 +522,11 @@ class CronScheduler:
                 self._changed = False
             if self._stopping:
                 break
-            deadline = now + tick
+            bound = tick
+            if self._watching and not self._tasks and not self._finish_queue:
+                # idle, and outside writes wake us through the store: no need to poll each tick
+                bound = max(tick, timedelta(seconds=self.settings.idle_poll_seconds))
+            deadline = now + bound
             if self.is_leader and self._next_due is not None and self._next_due < deadline:
                 deadline = self._next_due
             quiet = not self._changed and not self._tasks and not self._finish_queue

@@ -321,3 +321,39 @@ async def test_migrations_upgrade_a_version_1_store(db_path: str) -> None:
         assert "runs_status" in str(plan)
     finally:
         await store.close()
+
+
+async def test_idle_scheduler_is_woken_by_another_process(tmp_path: Path, agents) -> None:
+    """No per-second polling when idle: a write from another process pokes the lease holder."""
+    from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
+    from scheduler_core.engine import Engine
+
+    db = str(tmp_path / "wake.db")
+    settings = SchedulerSettings(idle_poll_seconds=60, shutdown_timeout_seconds=0.5)
+    engine = Engine(
+        SchedulerConfig(scheduler=settings, store=StoreConfig(url=db)),
+        executor=agents.executor(),
+    )
+    service = await engine.start()
+    try:
+        await service.add_job({"name": "poked", "agent": "a", "cron": "0 0 1 1 *"})
+        await asyncio.wait_for(engine.scheduler.wait_idle(), 5)
+        code = (
+            "import asyncio, sys\n"
+            "from scheduler_core.service import SchedulerService\n"
+            "from scheduler_core.store import open_store\n"
+            "async def main():\n"
+            "    store = await open_store(sys.argv[1])\n"
+            "    await SchedulerService(store).run_now('poked', actor='cli')\n"
+            "    await store.close()\n"
+            "asyncio.run(main())\n"
+        )
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, db)
+        assert await proc.wait() == 0
+        while not agents.calls and time.monotonic() - started < 10:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        assert agents.names() == ["poked"]
+        assert time.monotonic() - started < 5  # far sooner than the 60 s idle poll
+    finally:
+        await engine.stop()

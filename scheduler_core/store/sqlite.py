@@ -10,10 +10,14 @@ from __future__ import annotations
 
 __all__ = ["SqliteJobStore"]
 
+import asyncio
+import contextlib
+import hashlib
 import json
 import os
 import socket
 import sqlite3
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -241,6 +245,8 @@ class SqliteJobStore:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._probe: sqlite3.Connection | None = None
+        self._wake_listener: socket.socket | None = None
+        self._wake_sender: socket.socket | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -273,6 +279,10 @@ class SqliteJobStore:
             raise
 
     async def close(self) -> None:
+        self.unwatch()
+        if self._wake_sender is not None:
+            self._wake_sender.close()
+            self._wake_sender = None
         if self._probe is not None:
             self._probe.close()
             self._probe = None
@@ -329,7 +339,72 @@ class SqliteJobStore:
             conn.execute("COMMIT")
             return result
 
-        return await self._call(self._writer, run)
+        result = await self._call(self._writer, run)
+        self._poke()
+        return result
+
+    # --- change notification ----------------------------------------------------------------------
+    # The scheduler holding the lease listens on a datagram socket named after the store; every
+    # other store object (the CLI, a console attached to the same file) sends one byte after each
+    # commit, so the scheduler sees outside writes at once without polling every second. The
+    # data_version probe stays as the backstop for writers that do not poke (a sqlite3 shell).
+
+    @property
+    def wake_address(self) -> str | None:
+        if self.path == ":memory:":
+            return None
+        real = os.path.realpath(os.path.expanduser(self.path))
+        digest = hashlib.sha1(real.encode()).hexdigest()[:20]
+        return os.path.join(tempfile.gettempdir(), f"symbi-{os.getuid()}-{digest}.wake")
+
+    def watch(self, callback: Callable[[], None]) -> bool:
+        """Call ``callback`` on the event loop whenever another process commits and pokes."""
+        address = self.wake_address
+        if address is None or not hasattr(socket, "AF_UNIX"):
+            return False
+        self.unwatch()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(address)
+        try:
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            return False
+        sock.setblocking(False)
+
+        def readable() -> None:
+            with contextlib.suppress(BlockingIOError, OSError):
+                while sock.recv(64):
+                    pass
+            callback()
+
+        asyncio.get_running_loop().add_reader(sock.fileno(), readable)
+        self._wake_listener = sock
+        return True
+
+    def unwatch(self) -> None:
+        sock, self._wake_listener = self._wake_listener, None
+        if sock is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(sock.fileno())
+        with contextlib.suppress(OSError):
+            if sock.getsockname():
+                os.unlink(sock.getsockname())
+        sock.close()
+
+    def _poke(self) -> None:
+        if self._wake_listener is not None:  # the scheduler's own writes need no poke
+            return
+        address = self.wake_address
+        if address is None or not hasattr(socket, "AF_UNIX"):
+            return
+        if self._wake_sender is None:
+            self._wake_sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._wake_sender.setblocking(False)
+        with contextlib.suppress(OSError):  # nobody listening, or its queue is full: fine
+            self._wake_sender.sendto(b"!", address)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._call(self._reader, fn, *args)
