@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -357,3 +358,22 @@ async def test_idle_scheduler_is_woken_by_another_process(tmp_path: Path, agents
         assert time.monotonic() - started < 5  # far sooner than the 60 s idle poll
     finally:
         await engine.stop()
+
+
+async def test_a_late_finish_never_overwrites_a_takeover(harness: Harness) -> None:
+    """Fencing: once a run is marked interrupted by another scheduler, its old result is dropped."""
+    release = harness.agents.block("slow")
+    await harness.service.add_job({"name": "f", "agent": "slow", "cron": "0 9 * * *"})
+    await harness.clock_step("2026-03-02T09:00:00Z")
+    (run,) = await harness.service.history("f")
+    assert run.status is RunStatus.RUNNING
+    # another scheduler took over and recovered the run meanwhile
+    interrupted = dataclasses.replace(
+        run, status=RunStatus.INTERRUPTED, error_message="interrupted: taken over"
+    )
+    assert await harness.store.update_run(interrupted, expected=RunStatus.RUNNING)
+    release.set()
+    await harness.settle()
+    (run,) = [r for r in await harness.service.history("f") if r.attempt == 1]
+    assert run.status is RunStatus.INTERRUPTED and run.error_message == "interrupted: taken over"
+    assert (await harness.service.get_job("f")).run_count == 0

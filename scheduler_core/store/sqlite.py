@@ -670,8 +670,11 @@ class SqliteJobStore:
             succeeded = failed = total = ms_total = executions = 0
             for item in items:
                 run = item.run
-                cur = conn.execute(_UPDATE_RUN, _update_run_params(run))
-                if cur.rowcount == 0:  # its job (and so the run) was removed meanwhile
+                # only a run still recorded as running can finish: if its job was removed, or a
+                # scheduler that took over the lease already marked it interrupted (and retried
+                # it), this late result must not overwrite that decision
+                cur = conn.execute(_UPDATE_RUN + " AND status = 'running'", _update_run_params(run))
+                if cur.rowcount == 0:
                     plans.append(None)
                     continue
                 row = conn.execute(
