@@ -1,50 +1,62 @@
-"""Demo agents and schedules: what `symbi-tui --demo` starts with, offline, in a temporary store."""
+"""Demo agents and schedules: what `symbi-tui --demo` starts with, offline, in a temporary store.
+
+The agents are real command agents (small Python programs run as subprocesses), so the demo shows
+what production looks like: output from stdout, failures with their exit code and stderr.
+"""
 
 from __future__ import annotations
 
-__all__ = ["DEMO_JOBS", "demo_executor"]
+__all__ = ["DEMO_AGENTS", "DEMO_JOBS", "demo_executor"]
 
-import asyncio
-import random
+import sys
 from typing import Any
 
-from .runtime.base import CallableExecutor, RunContext
+from .model import AgentDefinition, RunnerKind
+from .runtime.agents import AgentExecutor
 
 
-async def _reporter(ctx: RunContext) -> dict[str, Any]:
-    await asyncio.sleep(0.2)
-    return {
-        "output": f"report for {ctx.run.scheduled_for:%Y-%m-%d %H:%M}: 42 rows",
-        "summary": "ok",
-    }
+def _python(script: str) -> tuple[str, ...]:
+    return (sys.executable, "-c", script)
 
 
-async def _health(ctx: RunContext) -> str:
-    await asyncio.sleep(0.05)
-    return "all 3 endpoints healthy"
-
-
-async def _flaky(ctx: RunContext) -> str:
-    await asyncio.sleep(0.1)
-    if random.random() < 0.7:
-        raise RuntimeError("upstream returned 503")
-    return "synced 12 records"
-
-
-async def _slow(ctx: RunContext) -> str:
-    await asyncio.sleep(3)
-    return "backup finished: 1.2 GB"
-
-
-def demo_executor() -> CallableExecutor:
-    return CallableExecutor(
-        {
-            "reporter-agent": _reporter,
-            "health-checker": _health,
-            "unreliable-agent": _flaky,
-            "backup-agent": _slow,
-        }
+DEMO_AGENTS: dict[str, AgentDefinition] = {
+    a.name: a
+    for a in (
+        AgentDefinition(
+            name="reporter-agent",
+            runner=RunnerKind.COMMAND,
+            command=_python(
+                "import os, time; time.sleep(0.2); "
+                "print('report for', os.environ['SYMBI_JOB_NAME'] + ': 42 rows')"
+            ),
+            description="writes a short report",
+        ),
+        AgentDefinition(
+            name="health-checker",
+            runner=RunnerKind.COMMAND,
+            command=_python("import time; time.sleep(0.05); print('all 3 endpoints healthy')"),
+        ),
+        AgentDefinition(
+            name="unreliable-agent",
+            runner=RunnerKind.COMMAND,
+            command=_python(
+                "import random, sys, time; time.sleep(0.1)\n"
+                "if random.random() < 0.7:\n"
+                "    sys.stderr.write('upstream returned 503\\n'); sys.exit(2)\n"
+                "print('synced 12 records')"
+            ),
+        ),
+        AgentDefinition(
+            name="backup-agent",
+            runner=RunnerKind.COMMAND,
+            command=_python("import time; time.sleep(3); print('backup finished: 1.2 GB')"),
+        ),
     )
+}
+
+
+def demo_executor() -> AgentExecutor:
+    return AgentExecutor(dict(DEMO_AGENTS))
 
 
 DEMO_JOBS: list[dict[str, Any]] = [

@@ -73,12 +73,16 @@ class Engine:
                 rng=self._rng,
             )
             await self.scheduler.start()
+        from .runtime.agents import AgentExecutor
+
+        shared = self._executor.agents if isinstance(self._executor, AgentExecutor) else None
         self.service = SchedulerService(
             self._store,
             config=self.config,
             clock=self.clock,
             bus=self.bus,
             scheduler=self.scheduler,
+            agents=shared if isinstance(shared, dict) else None,  # one registry for both
         )
         return self.service
 

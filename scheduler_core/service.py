@@ -21,6 +21,7 @@ from .errors import ConflictError, JobNotFound, RunNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
 from .jobspec import job_from_mapping, spec_to_json
 from .model import (
+    AgentDefinition,
     AuditEvent,
     AuditEventType,
     HeartbeatIteration,
@@ -97,9 +98,15 @@ class SchedulerService:
         clock: Clock | None = None,
         bus: EventBus | None = None,
         scheduler: CronScheduler | None = None,
+        agents: dict[str, AgentDefinition] | None = None,
     ) -> None:
         self.store = store
         self.config = config or SchedulerConfig()
+        #: the agents jobs may name: the config's, plus those DSL files define (shared with the
+        #: executor, so an agent loaded from a file can run at once)
+        self.agents: dict[str, AgentDefinition] = (
+            agents if agents is not None else dict(self.config.agents)
+        )
         self.settings: SchedulerSettings = self.config.scheduler
         self.clock: Clock = clock or (scheduler.clock if scheduler else SystemClock())
         self.bus = bus or (scheduler.bus if scheduler else EventBus())
@@ -139,7 +146,7 @@ class SchedulerService:
         return job.at
 
     def _check_agent(self, job: JobDefinition) -> None:
-        agents = self.config.agents
+        agents = self.agents
         if agents and job.agent not in agents:
             close = difflib.get_close_matches(job.agent, list(agents), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -331,8 +338,10 @@ class SchedulerService:
         """Load DSL files (all or nothing) and apply their schedules, keyed by name."""
         from .dsl import load_dsl_files
 
-        known = set(self.config.agents) if self.config.agents else None
+        known = set(self.agents) if self.agents else None
         bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known)
+        for agent in bundle.agents:
+            self.agents[agent.name] = agent
         jobs = list(bundle.jobs)
         if only is not None:
             jobs = [j for j in jobs if j.name == only]

@@ -23,6 +23,7 @@ from scheduler_core.config import SchedulerConfig
 from scheduler_core.demo import DEMO_JOBS, demo_executor
 from scheduler_core.engine import Engine
 from scheduler_core.errors import ConfigError, SchedulerError
+from scheduler_core.runtime.agents import AgentExecutor
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import open_store
 
@@ -153,9 +154,9 @@ async def _run_console(
     from ..backend import LocalBackend
 
     store = await open_store(store_url)
-    # Every job runs through the demo agents for now, with or without --demo: the real agent
-    # runners (command, python, llm) come with a later issue and will replace this executor.
-    engine = Engine(config, executor=demo_executor(), store=store)
+    # the demo's own command agents with --demo; otherwise the agents the config and DSL define
+    executor = demo_executor() if demo else AgentExecutor(dict(config.agents))
+    engine = Engine(config, executor=executor, store=store)
     app: SymbiApp | None = None
     try:
         service = await engine.start()
