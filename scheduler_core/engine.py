@@ -56,8 +56,19 @@ class Engine:
         return self._store
 
     async def start(self) -> SchedulerService:
+        from .policy import SchedulePolicyGate
+        from .runtime.agents import AgentExecutor
+
         if self._store is None:
             self._store = await open_store(self.config.store_url())
+        # one agent registry for the executor, the policy gate and the service's checks
+        if isinstance(self._executor, AgentExecutor):
+            agents = self._executor.agents
+        else:
+            agents = dict(self.config.agents)
+        gate = self._gate or SchedulePolicyGate(
+            agents=agents, environment=self.config.scheduler.environment, clock=self.clock
+        )
         if self._run_scheduler:
             if self._executor is None:
                 raise ValueError("an executor is needed to run the scheduler")
@@ -67,22 +78,19 @@ class Engine:
                 settings=self.config.scheduler,
                 clock=self.clock,
                 bus=self.bus,
-                gate=self._gate,
+                gate=gate,
                 owner=self._owner,
                 api_address=self._api_address,
                 rng=self._rng,
             )
             await self.scheduler.start()
-        from .runtime.agents import AgentExecutor
-
-        shared = self._executor.agents if isinstance(self._executor, AgentExecutor) else None
         self.service = SchedulerService(
             self._store,
             config=self.config,
             clock=self.clock,
             bus=self.bus,
             scheduler=self.scheduler,
-            agents=shared if isinstance(shared, dict) else None,  # one registry for both
+            agents=agents if isinstance(self._executor, AgentExecutor) else None,
         )
         return self.service
 

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-__all__ = ["Allow", "AllowAll", "Decision", "Deny", "PolicyGate", "RequireApproval"]
+__all__ = [
+    "Allow",
+    "AllowAll",
+    "Decision",
+    "Deny",
+    "PolicyGate",
+    "RequireApproval",
+    "SchedulePolicyGate",
+    "outside_hours",
+]
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from .model import JobDefinition, JobRun
+from .clock import Clock
+from .errors import SchedulerError
+from .model import AgentDefinition, AllowedHours, JobDefinition, JobRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +51,78 @@ class AllowAll:
 
     async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
         return Allow()
+
+
+class SchedulePolicyGate:
+    """The guide's schedule policies, checked in order; the first failing check denies.
+
+    Approval comes last: a run that would be denied anyway is not put in front of an approver.
+    AgentPin verification plugs in as ``verify_pin`` (an async callable raising AgentPinError).
+    """
+
+    def __init__(
+        self,
+        *,
+        agents: Mapping[str, AgentDefinition],
+        environment: str | None = None,
+        clock: Clock | None = None,
+        verify_pin: Callable[[JobDefinition], Awaitable[None]] | None = None,
+    ) -> None:
+        self.agents = agents
+        self.environment = environment
+        self.clock = clock
+        self.verify_pin = verify_pin
+
+    async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
+        policy = job.policy
+        if policy.require_capabilities:
+            agent = self.agents.get(job.agent)
+            have = set(agent.capabilities) if agent else set()
+            missing = [c for c in policy.require_capabilities if c not in have]
+            if missing:
+                return Deny(
+                    f"agent {job.agent!r} lacks required capabilities: {', '.join(missing)}"
+                )
+        if policy.allowed_hours is not None:
+            now = self.clock.now() if self.clock else run.started_at or run.scheduled_for
+            reason = outside_hours(policy.allowed_hours, now, job.timezone)
+            if reason:
+                return Deny(reason)
+        if policy.allowed_environments and self.environment not in policy.allowed_environments:
+            env = self.environment or "unset"
+            allowed = ", ".join(policy.allowed_environments)
+            return Deny(f"environment {env!r} is not one of the allowed: {allowed}")
+        if policy.require_agent_pin:
+            if self.verify_pin is None:
+                return Deny("AgentPin verification required, but no verifier is configured")
+            try:
+                await self.verify_pin(job)
+            except SchedulerError as exc:
+                return Deny(str(exc))
+        if policy.require_approval:
+            return RequireApproval(policy.approvers)
+        return Allow()
+
+
+def outside_hours(window: AllowedHours, now: datetime, job_timezone: str) -> str | None:
+    """Why ``now`` is outside the daily window, or None. ``end`` before ``start`` wraps midnight."""
+    zone_name = window.timezone or "UTC"
+    if zone_name == "job":
+        zone_name = job_timezone
+    local = now.astimezone(ZoneInfo(zone_name))
+    minute = local.hour * 60 + local.minute
+    start, end = _minutes(window.start), _minutes(window.end)
+    inside = start <= minute < end if start <= end else minute >= start or minute < end
+    if start == end:
+        inside = True  # a full day
+    if inside:
+        return None
+    return (
+        f"outside allowed hours {window.start}-{window.end} {zone_name} "
+        f"(it is {local:%H:%M} {zone_name})"
+    )
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)

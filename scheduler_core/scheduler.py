@@ -223,11 +223,16 @@ def plan_finish(
         return FinishPlan(job_id=current.id, status=status, failure_count=0, audit=tuple(audit))
     if not run.status.is_failure:
         # denied, skipped, cancelled: not an execution, not a failure
+        if run.status is RunStatus.DENIED:
+            audit.append(
+                _audit(AuditEventType.POLICY_DENIED, now, current, run, reason=run.error_message)
+            )
         return FinishPlan(
             job_id=current.id,
             failure_count=current.failure_count,
             last_error=current.last_error,
             count_run=False,
+            audit=tuple(audit),
         )
     failures = current.failure_count + 1
     error = (run.error_message or run.status.value)[:_ERROR_LIMIT]
