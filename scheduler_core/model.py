@@ -23,6 +23,7 @@ __all__ = [
     "RunTrigger",
     "RunnerKind",
     "SessionMode",
+    "job_event",
     "new_id",
 ]
 
@@ -254,6 +255,28 @@ class AuditEvent:
     job_id: str | None = None
     run_id: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def job_event(
+    kind: AuditEventType,
+    *,
+    at: datetime,
+    actor: str,
+    job: JobDefinition | None = None,
+    run: JobRun | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """An audit event about a job (and run): the job's name always goes into the details."""
+    if job is not None:
+        details = {"job_name": job.name, **details}
+    return AuditEvent(
+        at=at,
+        type=kind,
+        actor=actor,
+        job_id=job.id if job else None,
+        run_id=run.id if run else None,
+        details=details,
+    )
 
 
 def new_id() -> str:

@@ -40,6 +40,7 @@ from .model import (
     JobStatus,
     RunStatus,
     RunTrigger,
+    job_event,
     new_id,
 )
 from .policy import AllowAll, Deny, PolicyGate, RequireApproval
@@ -73,14 +74,7 @@ def _audit(
     run: JobRun | None = None,
     **details: Any,
 ) -> AuditEvent:
-    return AuditEvent(
-        at=now,
-        type=kind,
-        actor="scheduler",
-        job_id=job.id,
-        run_id=run.id if run else None,
-        details={"job_name": job.name, **details},
-    )
+    return job_event(kind, at=now, actor="scheduler", job=job, run=run, **details)
 
 
 def plan_fire(

@@ -30,6 +30,7 @@ from .model import (
     JobStatus,
     RunStatus,
     RunTrigger,
+    job_event,
     new_id,
 )
 from .scheduler import CronScheduler, schedule_for
@@ -122,16 +123,7 @@ class SchedulerService:
         run: JobRun | None = None,
         **details: Any,
     ) -> AuditEvent:
-        if job is not None:
-            details = {"job_name": job.name, **details}
-        return AuditEvent(
-            at=self.clock.now(),
-            type=kind,
-            actor=actor,
-            job_id=job.id if job else None,
-            run_id=run.id if run else None,
-            details=details,
-        )
+        return job_event(kind, at=self.clock.now(), actor=actor, job=job, run=run, **details)
 
     def _changed(self, job_id: str, change: str, audit: Sequence[AuditEvent] = ()) -> None:
         self.bus.publish(JobChanged(job_id, change))

@@ -276,3 +276,10 @@ async def test_claimed_ahead_starts_on_the_instant(harness_factory) -> None:
     assert harness.agents.names() == ["a"]
     (run,) = await harness.service.history("a")
     assert run.status is RunStatus.SUCCEEDED and run.trigger is RunTrigger.SCHEDULE
+
+
+async def test_bulk_add_names_a_duplicate_within_the_batch(harness: Harness) -> None:
+    items = [{"name": n, "agent": "a", "cron": "0 9 * * *"} for n in ("x", "y", "x")]
+    with pytest.raises(ConflictError, match="a job named 'x' already exists"):
+        await harness.service.add_jobs(items)
+    assert (await harness.service.list_jobs()).total == 0

@@ -18,8 +18,9 @@ import os
 import socket
 import sqlite3
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -889,7 +890,7 @@ class SqliteJobStore:
                     context.previous_summary,
                     encoded,
                     len(encoded),
-                    _fmt(datetime.now().astimezone()),
+                    _fmt(datetime.now(UTC)),
                 ),
             )
 
@@ -1045,9 +1046,8 @@ def _taken_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:
             f"SELECT name FROM jobs WHERE name IN ({','.join('?' * len(chunk))})", chunk
         ).fetchall()
         taken += [r[0] for r in rows]
-    if not taken:
-        seen: set[str] = set()
-        taken = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    if not taken:  # the clash is inside the batch itself
+        taken = [name for name, count in Counter(names).items() if count > 1]
     return taken
 
 
