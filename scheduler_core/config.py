@@ -117,6 +117,8 @@ class SchedulerSettings:
     claim_batch_size: int = 512
     #: due jobs are claimed this long before their instant and started on it (fire lag)
     claim_ahead_seconds: float = 1.0
+    #: cap on a shared_persistent agent context (oldest entries are dropped beyond it)
+    context_max_bytes: int = 256 * 1024
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
 
@@ -223,6 +225,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "scheduler.idle_poll_seconds": (0, 3600, True),
     "scheduler.claim_batch_size": (1, None, False),
     "scheduler.claim_ahead_seconds": (0, 60, False),
+    "scheduler.context_max_bytes": (1024, None, False),
     "scheduler.delivery.webhook_timeout_seconds": (0, None, True),
     "scheduler.delivery.smtp_timeout_seconds": (0, None, True),
     "scheduler.delivery.smtp_port": (1, 65535, False),

@@ -9,15 +9,21 @@ __all__ = ["Engine"]
 
 import random
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .clock import Clock, SystemClock
 from .config import SchedulerConfig
-from .events import EventBus
+from .errors import AgentPinError
+from .events import AuditRecorded, EventBus
+from .model import AuditEventType, JobDefinition, job_event
 from .policy import PolicyGate
 from .runtime.base import Executor
 from .scheduler import CronScheduler
 from .service import SchedulerService
 from .store import JobStore, open_store
+
+if TYPE_CHECKING:
+    from .agentpin import AgentPinVerifier
 
 
 class Engine:
@@ -47,6 +53,7 @@ class Engine:
         self._owner = owner
         self._rng = rng
         self.scheduler: CronScheduler | None = None
+        self._verifier: AgentPinVerifier | None = None
         self.service: SchedulerService | None = None
 
     @property
@@ -67,7 +74,11 @@ class Engine:
         else:
             agents = dict(self.config.agents)
         gate = self._gate or SchedulePolicyGate(
-            agents=agents, environment=self.config.scheduler.environment, clock=self.clock
+            agents=agents,
+            environment=self.config.scheduler.environment,
+            clock=self.clock,
+            verify_pin=self._verify_pin,
+            pin_required=self.config.agentpin.required,
         )
         if self._run_scheduler:
             if self._executor is None:
@@ -94,9 +105,37 @@ class Engine:
         )
         return self.service
 
+    async def _verify_pin(self, job: JobDefinition) -> None:
+        """AgentPin verification for the policy gate; a failure is audited, then denies."""
+        from .agentpin import AgentPinVerifier
+
+        try:
+            if not job.agent_pin_jwt:
+                raise AgentPinError("the job carries no agent_pin_jwt", check="token")
+            if self._verifier is None:
+                self._verifier = AgentPinVerifier(self.config.agentpin, clock=self.clock)
+            await self._verifier.verify(job.agent_pin_jwt, job.agent)
+        except AgentPinError as exc:
+            event = job_event(
+                AuditEventType.AGENT_PIN_VERIFICATION_FAILED,
+                at=self.clock.now(),
+                actor="scheduler",
+                job=job,
+                check=exc.check,
+                reason=str(exc),
+            )
+            await self.store.record_audit([event])
+            self.bus.publish(AuditRecorded(event))
+            raise
+
     async def stop(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+        close = getattr(self._executor, "aclose", None)
+        if close is not None:
+            await close()
+        if self._verifier is not None:
+            await self._verifier.aclose()
         if self._store is not None:
             await self._store.close()
 

@@ -100,6 +100,7 @@ class AuditEventType(StrEnum):
     CRON_JOB_RESET = "CronJobReset"
     CRON_JOB_TRIGGERED = "CronJobTriggered"
     CRON_JOB_SKIPPED = "CronJobSkipped"
+    CRON_RUN_AWAITING_APPROVAL = "CronRunAwaitingApproval"
     CRON_RUN_APPROVED = "CronRunApproved"
     CRON_RUN_DENIED = "CronRunDenied"
     CRON_RUN_INTERRUPTED = "CronRunInterrupted"
@@ -244,6 +245,7 @@ class AgentContext:
     mode: SessionMode
     previous_summary: str | None = None
     memory: tuple[Mapping[str, Any], ...] = ()  #: shared_persistent: accumulated entries
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -67,11 +67,13 @@ class SchedulePolicyGate:
         environment: str | None = None,
         clock: Clock | None = None,
         verify_pin: Callable[[JobDefinition], Awaitable[None]] | None = None,
+        pin_required: bool = False,
     ) -> None:
         self.agents = agents
         self.environment = environment
         self.clock = clock
         self.verify_pin = verify_pin
+        self.pin_required = pin_required  #: [agentpin] required: every job must verify
 
     async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
         policy = job.policy
@@ -92,7 +94,7 @@ class SchedulePolicyGate:
             env = self.environment or "unset"
             allowed = ", ".join(policy.allowed_environments)
             return Deny(f"environment {env!r} is not one of the allowed: {allowed}")
-        if policy.require_agent_pin:
+        if policy.require_agent_pin or self.pin_required:
             if self.verify_pin is None:
                 return Deny("AgentPin verification required, but no verifier is configured")
             try:

@@ -13,7 +13,7 @@ finds a live lease waits as a standby and takes over when the lease expires.
 
 from __future__ import annotations
 
-__all__ = ["CronScheduler", "plan_finish", "plan_fire", "retry_delay"]
+__all__ = ["CronScheduler", "deny_item", "plan_finish", "plan_fire", "retry_delay"]
 
 import asyncio
 import contextlib
@@ -32,6 +32,7 @@ from .config import SchedulerSettings
 from .cron import CronSchedule
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged, SchedulerState
 from .model import (
+    AgentContext,
     AuditEvent,
     AuditEventType,
     CatchUp,
@@ -45,7 +46,16 @@ from .model import (
 )
 from .policy import AllowAll, Deny, PolicyGate, RequireApproval
 from .runtime.base import ExecutionResult, Executor
-from .store.base import ClaimPlan, FinishItem, FinishPlan, JobStore, LeaseInfo, StartPlan
+from .runtime.session import AgentRuntime
+from .store.base import (
+    ApprovalDecision,
+    ClaimPlan,
+    FinishItem,
+    FinishPlan,
+    JobStore,
+    LeaseInfo,
+    StartPlan,
+)
 
 log = logging.getLogger("symbi.scheduler")
 
@@ -218,9 +228,25 @@ def plan_finish(
     if not run.status.is_failure:
         # denied, skipped, cancelled: not an execution, not a failure
         if run.status is RunStatus.DENIED:
-            audit.append(
-                _audit(AuditEventType.POLICY_DENIED, now, current, run, reason=run.error_message)
-            )
+            approval = run.details.get("approval") or {}
+            if approval.get("decision") in ("denied", "expired"):
+                audit.append(
+                    job_event(
+                        AuditEventType.CRON_RUN_DENIED,
+                        at=now,
+                        actor=approval.get("decided_by") or "scheduler",
+                        job=current,
+                        run=run,
+                        decision=approval["decision"],
+                        reason=approval.get("reason"),
+                    )
+                )
+            else:
+                audit.append(
+                    _audit(
+                        AuditEventType.POLICY_DENIED, now, current, run, reason=run.error_message
+                    )
+                )
         return FinishPlan(
             job_id=current.id,
             failure_count=current.failure_count,
@@ -282,6 +308,44 @@ def plan_finish(
     )
 
 
+def deny_item(
+    job: JobDefinition,
+    run: JobRun,
+    *,
+    now: datetime,
+    actor: str,
+    decision: str = "denied",
+    reason: str | None = None,
+) -> FinishItem:
+    """A run awaiting approval, finished as denied (by an operator, or by its timeout)."""
+    approval = {
+        **(run.details.get("approval") or {}),
+        "decision": decision,
+        "decided_by": actor,
+        "decided_at": now.isoformat(),
+        "reason": reason,
+    }
+    if decision == "expired":
+        message = f"denied: {reason or 'approval timed out'}"
+    else:
+        message = f"denied by {actor}" + (f": {reason}" if reason else "")
+    denied = replace(
+        run,
+        status=RunStatus.DENIED,
+        finished_at=now,
+        error_message=message,
+        details={**run.details, "approval": approval},
+    )
+    return FinishItem(
+        run=denied,
+        job=job,
+        expected=RunStatus.AWAITING_APPROVAL,
+        approval=ApprovalDecision(
+            decision=decision, decided_by=actor, decided_at=now, reason=reason
+        ),
+    )
+
+
 class CronScheduler:
     """Fires due jobs from ``store`` through ``executor``. An async context manager."""
 
@@ -307,6 +371,9 @@ class CronScheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
         self.api_address = api_address
         self.rng = rng or random.Random()
+        self.runtime = AgentRuntime(
+            executor, store=store, bus=self.bus, clock=self.clock, settings=self.settings
+        )
         self.lease: LeaseInfo | None = None
         self.is_leader = False
         self._wake = asyncio.Event()
@@ -316,7 +383,8 @@ class CronScheduler:
         self._stopping = False
         self._tasks: dict[str, asyncio.Task[None]] = {}  #: run id -> task
         self._running_jobs: dict[str, str] = {}  #: run id -> job id
-        self._job_counts: dict[str, int] = {}  #: job id -> running + awaiting approval
+        self._job_counts: dict[str, int] = {}  #: job id -> runs this scheduler is running
+        self._awaiting: dict[str, int] = {}  #: job id -> runs awaiting approval (from the store)
         self._finish_queue: list[tuple[FinishItem, asyncio.Future[FinishPlan | None]]] = []
         self._flushing: asyncio.Task[None] | None = None
         #: cleared while due jobs are being claimed: finished runs wait, so that the claim
@@ -439,6 +507,7 @@ class CronScheduler:
         self.is_leader = holder.owner == self.owner
         if self.is_leader and not was:
             log.info("took the store lease as %s", self.owner)
+            self.runtime.forget()
             self._watching = self.store.watch(self.notify)
             await self._recover(now)
             self.bus.publish(SchedulerState("leader", self.owner))
@@ -502,7 +571,10 @@ class CronScheduler:
                 break
             await self._write_finishes(items)
             log.warning("marked %d run(s) interrupted after restart", len(items))
-        self._job_counts = await self.store.open_runs_by_job()
+        counts: dict[str, int] = {}
+        for job_id in self._running_jobs.values():
+            counts[job_id] = counts.get(job_id, 0) + 1
+        self._job_counts = counts
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -547,6 +619,8 @@ class CronScheduler:
         if not self._changed and (self._next_due is None or self._next_due > now):
             return now
         self._changed = False
+        self._awaiting = await self.store.awaiting_by_job()
+        await self._expire_approvals(now)
         await self._fire_due(now)
         await self._start_queued(now)
         self._next_due = await self.store.next_wakeup(now, ahead=self.settings.claim_ahead_seconds)
@@ -554,6 +628,13 @@ class CronScheduler:
 
     def _free_slots(self) -> int:
         return max(self.settings.max_concurrent_jobs - len(self._running_jobs), 0)
+
+    def _counts(self) -> dict[str, int]:
+        """Runs per job that count against its max_concurrent: running + awaiting approval."""
+        counts = dict(self._job_counts)
+        for job_id, n in self._awaiting.items():
+            counts[job_id] = counts.get(job_id, 0) + n
+        return counts
 
     async def _fire_due(self, now: datetime) -> None:
         self._not_claiming.clear()
@@ -565,7 +646,7 @@ class CronScheduler:
     async def _claim_batches(self, now: datetime) -> None:
         batch = self.settings.claim_batch_size
         while not self._stopping:
-            counts = dict(self._job_counts)
+            counts = self._counts()
             free = [self._free_slots()]
             seen = [0]
 
@@ -604,7 +685,7 @@ class CronScheduler:
         free = self._free_slots()
         if free <= 0:
             return
-        counts = dict(self._job_counts)
+        counts = self._counts()
 
         def planner(pairs: Sequence[tuple[JobRun, JobDefinition]]) -> list[StartPlan]:
             plans = []
@@ -643,29 +724,36 @@ class CronScheduler:
         started = self.clock.monotonic()
         ended: float | None = None
         result: ExecutionResult | None = None
+        context: AgentContext | None = None
         status = RunStatus.SUCCEEDED
         error: str | None = None
         details: dict[str, Any] = dict(run.details)
         try:
-            if not run.details.get("approved_by"):
-                decision = await self.gate.evaluate(job, run)
-                if isinstance(decision, Deny):
-                    status, error = RunStatus.DENIED, decision.reason
-                    details["policy"] = {"decision": "deny", "reason": decision.reason}
-                elif isinstance(decision, RequireApproval):
+            decision = await self.gate.evaluate(job, run)
+            if isinstance(decision, Deny):
+                status, error = RunStatus.DENIED, decision.reason
+                details["policy"] = {"decision": "deny", "reason": decision.reason}
+            elif isinstance(decision, RequireApproval):
+                approval = run.details.get("approval") or {}
+                if approval.get("decision") != "approved":
                     await self._park_for_approval(job, run, decision)
                     return
+                details["policy"] = {"decision": "approved", "by": approval.get("decided_by")}
+            else:
+                details["policy"] = {"decision": "allow"}
             if status is RunStatus.SUCCEEDED:
+                session = await self.runtime.open(job, run)
                 if run.started_at is not None and run.started_at > self.clock.now():
                     # claimed ahead of its instant (the gate has already answered): start on it
                     await self.clock.sleep_until(run.started_at)
-                    started = self.clock.monotonic()
+                started = self.clock.monotonic()
                 limit = job.policy.max_runtime_seconds
                 if limit:
-                    result = await asyncio.wait_for(self.executor.execute(job, run), limit)
+                    result = await asyncio.wait_for(session.run(), limit)
                 else:
-                    result = await self.executor.execute(job, run)
+                    result = await session.run()
                 ended = self.clock.monotonic()
+                result, context = session.finish(result)
                 # yield once before the bookkeeping: runs starting on the same instant all get
                 # their agent started first (fire lag), then each records its end
                 await asyncio.sleep(0)
@@ -699,7 +787,7 @@ class CronScheduler:
             execution_time_ms=elapsed_ms,
             details=details,
         )
-        future = self._enqueue_finish(FinishItem(run=final, job=job))
+        future = self._enqueue_finish(FinishItem(run=final, job=job, context=context))
         try:
             await asyncio.shield(future)
         finally:
@@ -708,15 +796,72 @@ class CronScheduler:
     async def _park_for_approval(
         self, job: JobDefinition, run: JobRun, decision: RequireApproval
     ) -> None:
-        """Implemented with approvals (issue 4); until then a required approval denies."""
+        """The run waits as ``awaiting_approval``: it leaves the global slots (other jobs keep
+        firing) but still counts against its job's max_concurrent, until approved, denied or
+        timed out (``approval_timeout_seconds``)."""
+        now = self.clock.now()
+        timeout = job.policy.approval_timeout_seconds
+        if timeout is None:
+            timeout = self.settings.approval_timeout_seconds
+        expires = now + timedelta(seconds=timeout)
+        approval = {
+            "approvers": list(decision.approvers),
+            "requested_at": now.isoformat(),
+            "expires_at": expires.isoformat(),
+        }
         parked = replace(
             run,
-            status=RunStatus.DENIED,
-            finished_at=self.clock.now(),
-            error_message="approval required, but approvals are not available",
+            status=RunStatus.AWAITING_APPROVAL,
+            details={
+                **run.details,
+                "approval": approval,
+                "policy": {"decision": "require_approval", "approvers": list(decision.approvers)},
+            },
         )
-        await self._enqueue_finish(FinishItem(run=parked, job=job))
-        self._release(run.id, job.id)
+        event = _audit(
+            AuditEventType.CRON_RUN_AWAITING_APPROVAL,
+            now,
+            job,
+            parked,
+            approvers=list(decision.approvers),
+            expires_at=expires.isoformat(),
+        )
+        try:
+            ok = await self.store.park_run(
+                parked, expires_at=expires, approvers=decision.approvers, audit=[event]
+            )
+        finally:
+            self._release(run.id, job.id)
+        if ok:
+            self._awaiting[job.id] = self._awaiting.get(job.id, 0) + 1
+            self.bus.publish(RunChanged(parked))
+            self.bus.publish(AuditRecorded(event))
+            self.bus.publish(JobChanged(job.id, "state"))
+
+    async def _expire_approvals(self, now: datetime) -> None:
+        """Deny the runs whose approval window closed without an answer."""
+        expired = await self.store.expired_approvals(now)
+        if not expired:
+            return
+        items = []
+        for run_id in expired:
+            run = await self.store.get_run(run_id)
+            job = await self.store.get_job(run.job_id) if run else None
+            if run is None or job is None:
+                continue
+            items.append(
+                deny_item(
+                    job,
+                    run,
+                    now=now,
+                    actor="scheduler",
+                    decision="expired",
+                    reason="approval timed out",
+                )
+            )
+        if items:
+            await self._write_finishes(items)
+            self._awaiting = await self.store.awaiting_by_job()
 
     def _release(self, run_id: str, job_id: str) -> None:
         if self._running_jobs.pop(run_id, None) is not None:

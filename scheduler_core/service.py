@@ -33,8 +33,8 @@ from .model import (
     job_event,
     new_id,
 )
-from .scheduler import CronScheduler, schedule_for
-from .store.base import JobPage, JobQuery, JobStore, RunStats
+from .scheduler import CronScheduler, deny_item, plan_finish, schedule_for
+from .store.base import ApprovalDecision, JobPage, JobQuery, JobStore, RunStats
 
 _MIN_PREFIX = 4
 
@@ -467,6 +467,62 @@ class SchedulerService:
         self.bus.publish(RunChanged(run))
         self._changed(job.id, "triggered", [event])
         return run
+
+    # --- approvals --------------------------------------------------------------------------------
+
+    async def pending_approvals(self, limit: int = 500) -> list[JobRun]:
+        """Runs awaiting approval, newest first (``details["approval"]`` has approvers, expiry)."""
+        return await self.store.list_runs(status=RunStatus.AWAITING_APPROVAL, limit=limit)
+
+    async def _awaiting(self, run_id: str) -> tuple[JobRun, JobDefinition]:
+        run = await self.get_run(run_id)
+        if run.status is not RunStatus.AWAITING_APPROVAL:
+            raise ConflictError(f"run {run_id} is {run.status.value}, not awaiting approval")
+        job = await self.store.get_job(run.job_id)
+        if job is None:
+            raise JobNotFound(run.job_id)
+        return run, job
+
+    async def approve(
+        self, run_id: str, *, actor: str = "api", reason: str | None = None
+    ) -> JobRun:
+        """Release a run awaiting approval: it is queued and starts as soon as a slot is free."""
+        run, job = await self._awaiting(run_id)
+        now = self.clock.now()
+        approval = {
+            **(run.details.get("approval") or {}),
+            "decision": "approved",
+            "decided_by": actor,
+            "decided_at": now.isoformat(),
+            "reason": reason,
+        }
+        queued = replace(
+            run, status=RunStatus.QUEUED, due_at=now, details={**run.details, "approval": approval}
+        )
+        event = self._event(AuditEventType.CRON_RUN_APPROVED, actor, job, run, reason=reason)
+        decision = ApprovalDecision(
+            decision="approved", decided_by=actor, decided_at=now, reason=reason
+        )
+        if not await self.store.approve_run(queued, decision, [event]):
+            raise ConflictError(f"run {run_id} is no longer awaiting approval")
+        self.bus.publish(RunChanged(queued))
+        self._changed(job.id, "approved", [event])
+        return queued
+
+    async def deny(self, run_id: str, *, actor: str = "api", reason: str | None = None) -> JobRun:
+        """Refuse a run awaiting approval: it ends ``denied`` with the reason."""
+        run, job = await self._awaiting(run_id)
+        now = self.clock.now()
+        item = deny_item(job, run, now=now, actor=actor, reason=reason)
+        settings = self.settings
+        plans = await self.store.finish_runs(
+            [item], lambda it, current: plan_finish(it, current, settings=settings, now=now)
+        )
+        if plans[0] is None and (await self.get_run(run_id)).status is not RunStatus.DENIED:
+            raise ConflictError(f"run {run_id} is no longer awaiting approval")
+        self.bus.publish(RunChanged(item.run))
+        self._changed(job.id, "denied", plans[0].audit if plans[0] else ())
+        return item.run
 
     # --- queries ----------------------------------------------------------------------------------
 

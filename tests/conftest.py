@@ -163,3 +163,37 @@ async def harness(harness_factory: Callable[..., Any]) -> AsyncIterator[Harness]
     h = await harness_factory()
     yield h
     await h.engine.stop()
+
+
+async def real_engine(
+    tmp_path: Path,
+    executor: Any,
+    *,
+    start: str = "2026-03-02T08:59:00Z",
+    config: SchedulerConfig | None = None,
+) -> tuple[Engine, FakeClock]:
+    """An engine over a SQLite file in ``tmp_path``, for agents that run for real (subprocesses,
+    HTTP); its fake clock only decides when jobs fire."""
+    clock = FakeClock(start)
+    config = config or SchedulerConfig(
+        scheduler=SchedulerSettings(claim_ahead_seconds=0, shutdown_timeout_seconds=0.5),
+        store=StoreConfig(url=str(tmp_path / "s.db")),
+    )
+    engine = Engine(config, executor=executor, clock=clock)
+    await engine.start()
+    return engine, clock
+
+
+async def finished_run(engine: Engine, job: str) -> Any:
+    """The job's newest run once it has ended (agents that run for real take wall time)."""
+    from scheduler_core.model import RunStatus
+
+    assert engine.service is not None and engine.scheduler is not None
+    runs: list[Any] = []
+    for _ in range(500):
+        await engine.scheduler.wait_idle()
+        runs = await engine.service.history(job)
+        if runs and runs[0].status not in (RunStatus.RUNNING, RunStatus.QUEUED):
+            return runs[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the run did not finish: {runs}")

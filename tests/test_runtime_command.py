@@ -15,6 +15,7 @@ from scheduler_core.clock import parse_instant
 from scheduler_core.errors import ExecutionError
 from scheduler_core.model import AgentDefinition, JobDefinition, JobRun, RunnerKind
 from scheduler_core.runtime.agents import AgentExecutor, CommandFailed
+from scheduler_core.runtime.base import RunContext
 
 JOB = JobDefinition(id="j1", name="backup", agent="a", cron="0 3 * * *")
 RUN = JobRun(
@@ -25,6 +26,7 @@ RUN = JobRun(
     scheduled_for=parse_instant("2026-03-02T03:00:00Z"),
     input="Check production database",
 )
+CTX = RunContext(job=JOB, run=RUN, input=RUN.input)
 PY = sys.executable
 
 
@@ -39,7 +41,7 @@ async def test_input_on_stdin_and_env_output_from_stdout() -> None:
         "print(data, os.environ['SYMBI_INPUT'], os.environ['SYMBI_JOB_NAME'], "
         "os.environ['SYMBI_RUN_ID'], os.environ['EXTRA'], sep='|')"
     )
-    result = await executor(command=[PY, "-c", script], env={"EXTRA": "x"}).execute(JOB, RUN)
+    result = await executor(command=[PY, "-c", script], env={"EXTRA": "x"}).execute(CTX)
     assert result.output == ("Check production database|Check production database|backup|r1|x\n")
     assert result.details["exit_code"] == 0
 
@@ -47,20 +49,20 @@ async def test_input_on_stdin_and_env_output_from_stdout() -> None:
 async def test_non_zero_exit_names_code_and_stderr_tail() -> None:
     script = "import sys; print('partial'); sys.stderr.write('disk full\\n'); sys.exit(3)"
     with pytest.raises(CommandFailed) as err:
-        await executor(command=[PY, "-c", script]).execute(JOB, RUN)
+        await executor(command=[PY, "-c", script]).execute(CTX)
     assert str(err.value) == "exit code 3: disk full"
     assert err.value.details()["exit_code"] == 3
 
 
 async def test_output_is_capped() -> None:
     script = "import sys; sys.stdout.write('x' * 3_000_000)"
-    result = await executor(command=[PY, "-c", script]).execute(JOB, RUN)
+    result = await executor(command=[PY, "-c", script]).execute(CTX)
     assert len(result.output or "") == 1024 * 1024 and result.details["truncated"] is True
 
 
 async def test_missing_program_is_a_clear_error() -> None:
     with pytest.raises(ExecutionError, match="cannot start 'no-such-program-xyz'"):
-        await executor(command="no-such-program-xyz --flag").execute(JOB, RUN)
+        await executor(command="no-such-program-xyz --flag").execute(CTX)
 
 
 async def test_cancel_kills_the_whole_process_group(tmp_path: Path) -> None:
@@ -70,7 +72,7 @@ async def test_cancel_kills_the_whole_process_group(tmp_path: Path) -> None:
         f"c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
         f"open({str(pidfile)!r}, 'w').write(str(c.pid)); time.sleep(60)"
     )
-    task = asyncio.create_task(executor(command=[PY, "-c", script]).execute(JOB, RUN))
+    task = asyncio.create_task(executor(command=[PY, "-c", script]).execute(CTX))
     deadline = time.monotonic() + 10
     while not pidfile.exists() or not pidfile.read_text():
         assert time.monotonic() < deadline
@@ -98,7 +100,7 @@ async def test_agent_timeout() -> None:
     with pytest.raises(ExecutionError, match=r"timed out after 0\.2s"):
         await executor(
             command=[PY, "-c", "import time; time.sleep(5)"], timeout_seconds=0.2
-        ).execute(JOB, RUN)
+        ).execute(CTX)
 
 
 async def echo_handler(ctx):
@@ -108,18 +110,17 @@ async def echo_handler(ctx):
 
 async def test_python_handler() -> None:
     spec = "tests.test_runtime_command:echo_handler"
-    result = await executor(runner=RunnerKind.PYTHON, handler=spec).execute(JOB, RUN)
+    result = await executor(runner=RunnerKind.PYTHON, handler=spec).execute(CTX)
     assert result.output == "got Check production database for backup"
     assert result.summary == "echoed"
     with pytest.raises(ExecutionError, match="cannot load handler"):
-        await executor(runner=RunnerKind.PYTHON, handler="nope.mod:fn").execute(JOB, RUN)
+        await executor(runner=RunnerKind.PYTHON, handler="nope.mod:fn").execute(CTX)
 
 
 async def test_unknown_agent() -> None:
     with pytest.raises(ExecutionError, match="unknown agent 'zzz'"):
-        await executor(command="true").execute(
-            JobDefinition(id="j", name="j", agent="zzz", cron="* * * * *"), RUN
-        )
+        job = JobDefinition(id="j", name="j", agent="zzz", cron="* * * * *")
+        await executor(command="true").execute(RunContext(job=job, run=RUN, input=None))
 
 
 async def test_dsl_agent_runs_through_the_scheduler(tmp_path: Path) -> None:

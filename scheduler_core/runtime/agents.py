@@ -5,15 +5,20 @@ from __future__ import annotations
 __all__ = ["AgentExecutor", "CommandFailed"]
 
 import asyncio
+import contextlib
 import importlib
 import inspect
-from collections.abc import Callable
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ExecutionError
-from ..model import AgentDefinition, JobDefinition, JobRun, RunnerKind
+from ..model import AgentDefinition, RunnerKind
 from .base import ExecutionResult, RunContext, _as_result
 from .command import CommandResult, failure_message, run_command
+from .llm import LlmRunner
 
 
 class CommandFailed(ExecutionError):
@@ -30,36 +35,72 @@ class CommandFailed(ExecutionError):
 class AgentExecutor:
     """Looks the job's agent up by name and runs it through its runner."""
 
-    def __init__(self, agents: dict[str, AgentDefinition]) -> None:
+    def __init__(
+        self,
+        agents: dict[str, AgentDefinition],
+        *,
+        llm: LlmRunner | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.agents = agents
         self._handlers: dict[str, Callable[..., Any]] = {}
+        self._llm = llm
+        self._env = env
 
-    async def execute(self, job: JobDefinition, run: JobRun) -> ExecutionResult:
-        agent = self.agents.get(job.agent)
+    async def aclose(self) -> None:
+        if self._llm is not None:
+            await self._llm.aclose()
+
+    async def execute(self, context: RunContext) -> ExecutionResult:
+        name = context.job.agent
+        agent = self.agents.get(name)
         if agent is None:
-            raise ExecutionError(f"unknown agent {job.agent!r}: define it in the config or DSL")
+            raise ExecutionError(f"unknown agent {name!r}: define it in the config or DSL")
         if agent.runner is RunnerKind.COMMAND:
-            return await self._command(agent, job, run)
+            return await self._command(agent, context)
         if agent.runner is RunnerKind.PYTHON:
-            return await self._python(agent, job, run)
+            return await self._python(agent, context)
+        if agent.runner is RunnerKind.LLM:
+            if self._llm is None:
+                self._llm = LlmRunner(env=self._env)
+            return await self._llm.run(
+                agent,
+                input=context.input,
+                previous_summary=context.previous_summary,
+                memory=_turns(context.memory),
+                iteration=context.iteration,
+            )
         raise ExecutionError(
             f"agent {agent.name!r}: the {agent.runner.value} runner is not available"
         )
 
-    async def _command(
-        self, agent: AgentDefinition, job: JobDefinition, run: JobRun
-    ) -> ExecutionResult:
+    async def _command(self, agent: AgentDefinition, context: RunContext) -> ExecutionResult:
         assert agent.command is not None
+        job, run = context.job, context.run
         env = {
             **agent.env,
-            "SYMBI_INPUT": run.input or "",
+            "SYMBI_INPUT": context.input or "",
             "SYMBI_JOB_ID": job.id,
             "SYMBI_JOB_NAME": job.name,
             "SYMBI_RUN_ID": run.id,
-            "SYMBI_ITERATION": "0",
-            "SYMBI_PREVIOUS_SUMMARY": "",
+            "SYMBI_AGENT": agent.name,
+            "SYMBI_ATTEMPT": str(run.attempt),
+            "SYMBI_TRIGGER": run.trigger.value,
+            "SYMBI_SESSION_MODE": context.session_mode.value,
+            "SYMBI_ITERATION": str(context.iteration),
+            "SYMBI_MAX_ITERATIONS": str(context.max_iterations or ""),
+            "SYMBI_PREVIOUS_SUMMARY": context.previous_summary or "",
         }
-        call = run_command(agent.command, input=run.input, env=env, cwd=agent.working_dir)
+        with _context_file(context) as path:
+            if path is not None:
+                env["SYMBI_CONTEXT_FILE"] = path
+            return await self._spawn(agent, context, env)
+
+    async def _spawn(
+        self, agent: AgentDefinition, context: RunContext, env: dict[str, str]
+    ) -> ExecutionResult:
+        assert agent.command is not None
+        call = run_command(agent.command, input=context.input, env=env, cwd=agent.working_dir)
         if agent.timeout_seconds:
             try:
                 result = await asyncio.wait_for(call, agent.timeout_seconds)
@@ -78,17 +119,53 @@ class AgentExecutor:
             details["truncated"] = True
         return ExecutionResult(output=result.stdout, details=details)
 
-    async def _python(
-        self, agent: AgentDefinition, job: JobDefinition, run: JobRun
-    ) -> ExecutionResult:
+    async def _python(self, agent: AgentDefinition, context: RunContext) -> ExecutionResult:
         assert agent.handler is not None
         fn = self._handlers.get(agent.handler)
         if fn is None:
             fn = self._handlers[agent.handler] = _import(agent.handler)
-        value = fn(RunContext(job=job, run=run, input=run.input))
+        value = fn(context)
         if inspect.isawaitable(value):
             value = await value
         return _as_result(value)
+
+
+def _turns(memory: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Shared-context entries as the conversation so far (each run's input, then its reply)."""
+    turns: list[dict[str, str]] = []
+    for entry in memory:
+        if "role" in entry:
+            turns.append({"role": str(entry["role"]), "content": str(entry.get("content", ""))})
+            continue
+        if entry.get("input"):
+            turns.append({"role": "user", "content": str(entry["input"])})
+        if entry.get("output"):
+            turns.append({"role": "assistant", "content": str(entry["output"])})
+    return turns
+
+
+@contextlib.contextmanager
+def _context_file(context: RunContext) -> Iterator[str | None]:
+    """A shared_persistent context's memory, as a JSON file the command may read."""
+    if not context.memory:
+        yield None
+        return
+    fd, path = tempfile.mkstemp(prefix="symbi-context-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "session_mode": context.session_mode.value,
+                    "previous_summary": context.previous_summary,
+                    "memory": [dict(e) for e in context.memory],
+                },
+                f,
+                default=str,
+            )
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _import(spec: str) -> Callable[..., Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import ExecutionError
-from ..model import JobDefinition, JobRun
+from ..model import JobDefinition, JobRun, SessionMode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,18 +22,26 @@ class ExecutionResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunContext:
-    """What a python-callable agent receives."""
+    """One invocation of an agent: what a python agent receives, what a command agent gets as
+    SYMBI_* variables, what an LLM agent gets as its messages.
+
+    ``previous_summary`` and ``memory`` are filled per the session mode (between runs) or the
+    heartbeat's context mode (between iterations); ``iteration`` is 0 outside a heartbeat.
+    """
 
     job: JobDefinition
     run: JobRun
     input: str | None
     previous_summary: str | None = None
     iteration: int = 0
+    max_iterations: int | None = None
+    memory: tuple[Mapping[str, Any], ...] = ()  #: shared_persistent: earlier entries, oldest first
+    session_mode: SessionMode = SessionMode.EPHEMERAL_WITH_SUMMARY
 
 
 class Executor(Protocol):
-    async def execute(self, job: JobDefinition, run: JobRun) -> ExecutionResult:
-        """Run the job's agent once; raise to fail the run."""
+    async def execute(self, context: RunContext) -> ExecutionResult:
+        """Run the job's agent once; raise to fail the run (or the heartbeat iteration)."""
         ...
 
 
@@ -46,11 +54,10 @@ class CallableExecutor:
     def __init__(self, agents: Mapping[str, AgentCallable]) -> None:
         self.agents = agents
 
-    async def execute(self, job: JobDefinition, run: JobRun) -> ExecutionResult:
-        fn = self.agents.get(job.agent)
+    async def execute(self, context: RunContext) -> ExecutionResult:
+        fn = self.agents.get(context.job.agent)
         if fn is None:
-            raise ExecutionError(f"unknown agent {job.agent!r}")
-        context = RunContext(job=job, run=run, input=run.input)
+            raise ExecutionError(f"unknown agent {context.job.agent!r}")
         result = fn(context)
         if inspect.isawaitable(result):
             result = await result

@@ -10,6 +10,7 @@ no crash or race can fire an instant twice.
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalDecision",
     "ClaimPlan",
     "FinishItem",
     "FinishPlan",
@@ -19,8 +20,11 @@ __all__ = [
     "LeaseInfo",
     "RunStats",
     "StartPlan",
+    "cap_context",
 ]
 
+import dataclasses
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,11 +80,24 @@ class StartPlan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalDecision:
+    """An answer to a run awaiting approval: approved, denied, or expired (timed out)."""
+
+    decision: str  #: approved | denied | expired
+    decided_by: str
+    decided_at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FinishItem:
     """A run that ended, with the job definition it ran under."""
 
     run: JobRun  #: final status, output, error, timings filled in
     job: JobDefinition
+    expected: RunStatus = RunStatus.RUNNING  #: it finishes only if still recorded so (fencing)
+    approval: ApprovalDecision | None = None  #: recorded with it (a denied approval)
+    context: AgentContext | None = None  #: the job's agent context after this run, to keep
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +208,32 @@ class JobStore(Protocol):
         before_seq: int | None = None,
     ) -> list[JobRun]: ...
     async def open_runs_by_job(self) -> dict[str, int]: ...
+    async def awaiting_by_job(self) -> dict[str, int]:
+        """Runs awaiting approval per job (they count against the job's max_concurrent)."""
+        ...
+
+    # --- approvals ----------------------------------------------------------------------------
+    async def park_run(
+        self,
+        run: JobRun,
+        *,
+        expires_at: datetime | None,
+        approvers: Sequence[str],
+        audit: Sequence[AuditEvent] = (),
+    ) -> bool:
+        """A running run starts awaiting approval (only if still running)."""
+        ...
+
+    async def approve_run(
+        self, run: JobRun, decision: ApprovalDecision, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """An awaiting run is released (``run`` is its queued state); False if not awaiting."""
+        ...
+
+    async def expired_approvals(self, now: datetime) -> list[str]:
+        """Run ids whose approval window has closed without a decision."""
+        ...
+
     async def run_stats(self) -> RunStats: ...
 
     # --- heartbeat, contexts, audit -----------------------------------------------------------
@@ -227,3 +270,19 @@ class JobStore(Protocol):
 
 
 Json = Mapping[str, Any]
+
+
+def cap_context(context: AgentContext, max_bytes: int) -> AgentContext:
+    """The context with its oldest memory entries dropped until it fits in ``max_bytes``."""
+    entries = list(context.memory)
+    if not entries:
+        return context
+    sizes = [len(json.dumps(dict(e), separators=(",", ":"), default=str).encode()) for e in entries]
+    total = sum(sizes) + len(sizes) + 1  # the commas and brackets of the list
+    start = 0
+    while total > max_bytes and start < len(entries):
+        total -= sizes[start] + 1
+        start += 1
+    if start == 0:
+        return context
+    return dataclasses.replace(context, memory=tuple(entries[start:]))

@@ -43,6 +43,7 @@ from ..model import (
     SessionMode,
 )
 from .base import (
+    ApprovalDecision,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -54,6 +55,7 @@ from .base import (
     RunStats,
     StartPlan,
     StartPlanner,
+    cap_context,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -171,6 +173,36 @@ _UPDATE_RUN = (
     "UPDATE runs SET due_at=?, started_at=?, finished_at=?, status=?, output=?, "
     "error_message=?, summary=?, execution_time_ms=?, details=? WHERE id=?"
 )
+
+
+def _save_context(conn: sqlite3.Connection, context: AgentContext) -> None:
+    encoded = json.dumps([dict(e) for e in context.memory], separators=(",", ":"), default=str)
+    conn.execute(
+        "INSERT OR REPLACE INTO agent_contexts (job_id, mode, summary, memory, size, updated_at) "
+        "VALUES (?,?,?,?,?,?)",
+        (
+            context.job_id,
+            context.mode.value,
+            context.previous_summary,
+            encoded,
+            len(encoded),
+            _fmt(context.updated_at or datetime.now(UTC)),
+        ),
+    )
+
+
+def _decide(conn: sqlite3.Connection, run_id: str, decision: ApprovalDecision) -> None:
+    conn.execute(
+        "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ?, reason = ? "
+        "WHERE run_id = ? AND decision IS NULL",
+        (
+            decision.decision,
+            decision.decided_by,
+            _fmt(decision.decided_at),
+            decision.reason,
+            run_id,
+        ),
+    )
 
 
 def _update_run_params(run: JobRun) -> tuple[Any, ...]:
@@ -674,10 +706,16 @@ class SqliteJobStore:
                 # only a run still recorded as running can finish: if its job was removed, or a
                 # scheduler that took over the lease already marked it interrupted (and retried
                 # it), this late result must not overwrite that decision
-                cur = conn.execute(_UPDATE_RUN + " AND status = 'running'", _update_run_params(run))
+                cur = conn.execute(
+                    _UPDATE_RUN + " AND status = ?", (*_update_run_params(run), item.expected.value)
+                )
                 if cur.rowcount == 0:
                     plans.append(None)
                     continue
+                if item.approval is not None:
+                    _decide(conn, run.id, item.approval)
+                if item.context is not None:
+                    _save_context(conn, item.context)
                 row = conn.execute(
                     f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (run.job_id,)
                 ).fetchone()
@@ -791,6 +829,65 @@ class SqliteJobStore:
         )
         return dict(rows)
 
+    async def awaiting_by_job(self) -> dict[str, int]:
+        rows = await self._fetchall(
+            "SELECT job_id, count(*) FROM runs WHERE status = 'awaiting_approval' GROUP BY job_id"
+        )
+        return dict(rows)
+
+    # --- approvals ------------------------------------------------------------------------------
+
+    async def park_run(
+        self,
+        run: JobRun,
+        *,
+        expires_at: datetime | None,
+        approvers: Sequence[str],
+        audit: Sequence[AuditEvent] = (),
+    ) -> bool:
+        def tx(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(_UPDATE_RUN + " AND status = 'running'", _update_run_params(run))
+            if cur.rowcount == 0:
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO approvals (run_id, job_id, requested_at, expires_at, "
+                "approvers) VALUES (?,?,?,?,?)",
+                (
+                    run.id,
+                    run.job_id,
+                    _fmt(run.started_at or run.scheduled_for),
+                    _opt(expires_at),
+                    json.dumps(list(approvers)),
+                ),
+            )
+            conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+            return True
+
+        return await self._tx(tx)
+
+    async def approve_run(
+        self, run: JobRun, decision: ApprovalDecision, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        def tx(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                _UPDATE_RUN + " AND status = 'awaiting_approval'", _update_run_params(run)
+            )
+            if cur.rowcount == 0:
+                return False
+            _decide(conn, run.id, decision)
+            conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
+            return True
+
+        return await self._tx(tx)
+
+    async def expired_approvals(self, now: datetime) -> list[str]:
+        rows = await self._fetchall(
+            "SELECT run_id FROM approvals WHERE decision IS NULL AND expires_at <= ? "
+            "ORDER BY expires_at",
+            (_fmt(now),),
+        )
+        return [r[0] for r in rows]
+
     async def run_stats(self) -> RunStats:
         def read(conn: sqlite3.Connection) -> RunStats:
             row = conn.execute(
@@ -874,27 +971,8 @@ class SqliteJobStore:
 
     async def save_context(self, context: AgentContext, max_bytes: int) -> None:
         """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""
-        entries = [dict(e) for e in context.memory]
-        encoded = json.dumps(entries, separators=(",", ":"), default=str)
-        while len(encoded.encode()) > max_bytes and entries:
-            entries.pop(0)
-            encoded = json.dumps(entries, separators=(",", ":"), default=str)
-
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO agent_contexts (job_id, mode, summary, memory, size, "
-                "updated_at) VALUES (?,?,?,?,?,?)",
-                (
-                    context.job_id,
-                    context.mode.value,
-                    context.previous_summary,
-                    encoded,
-                    len(encoded),
-                    _fmt(datetime.now(UTC)),
-                ),
-            )
-
-        await self._tx(tx)
+        capped = cap_context(context, max_bytes)
+        await self._tx(lambda conn: _save_context(conn, capped))
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         await self._tx(
