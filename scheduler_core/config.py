@@ -87,6 +87,7 @@ class DeliveryConfig:
     smtp_password: str | None = None
     smtp_starttls: bool = True
     smtp_timeout_seconds: float = 30
+    smtp_ca_file: str | None = None  #: CA bundle trusted for the SMTP server's certificate
     email_from: str | None = None
     log_dir: str | None = None  #: None: <data dir>/logs
     log_max_bytes: int = 10 * 1024 * 1024

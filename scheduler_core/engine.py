@@ -9,7 +9,7 @@ __all__ = ["Engine"]
 
 import random
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from .clock import Clock, SystemClock
 from .config import SchedulerConfig
@@ -24,6 +24,7 @@ from .store import JobStore, open_store
 
 if TYPE_CHECKING:
     from .agentpin import AgentPinVerifier
+    from .delivery import Deliverer
 
 
 class Engine:
@@ -41,6 +42,8 @@ class Engine:
         api_address: str | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
+        deliverer: Deliverer | None = None,
+        stdout: TextIO | None = None,
     ) -> None:
         self.config = config or SchedulerConfig()
         self.clock: Clock = clock or SystemClock()
@@ -52,6 +55,8 @@ class Engine:
         self._api_address = api_address
         self._owner = owner
         self._rng = rng
+        self._deliverer = deliverer
+        self._stdout = stdout  #: where the stdout delivery channel writes (the console: a file)
         self.scheduler: CronScheduler | None = None
         self._verifier: AgentPinVerifier | None = None
         self.service: SchedulerService | None = None
@@ -83,6 +88,8 @@ class Engine:
         if self._run_scheduler:
             if self._executor is None:
                 raise ValueError("an executor is needed to run the scheduler")
+            if self._deliverer is None:
+                self._deliverer = self._make_deliverer()
             self.scheduler = CronScheduler(
                 self._store,
                 self._executor,
@@ -93,6 +100,7 @@ class Engine:
                 owner=self._owner,
                 api_address=self._api_address,
                 rng=self._rng,
+                deliverer=self._deliverer,
             )
             await self.scheduler.start()
         self.service = SchedulerService(
@@ -104,6 +112,19 @@ class Engine:
             agents=agents if isinstance(self._executor, AgentExecutor) else None,
         )
         return self.service
+
+    def _make_deliverer(self) -> Deliverer:
+        from .delivery import Deliverer, tls_context_from_ca_file
+
+        settings = self.config.scheduler.delivery
+        tls = tls_context_from_ca_file(settings.smtp_ca_file) if settings.smtp_ca_file else None
+        return Deliverer(
+            settings,
+            data_dir=self.config.resolved_data_dir(),
+            now=self.clock.now,
+            smtp_tls_context=tls,
+            stream=self._stdout,
+        )
 
     async def _verify_pin(self, job: JobDefinition) -> None:
         """AgentPin verification for the policy gate; a failure is audited, then denies."""
@@ -136,6 +157,8 @@ class Engine:
             await close()
         if self._verifier is not None:
             await self._verifier.aclose()
+        if self._deliverer is not None:
+            await self._deliverer.aclose()
         if self._store is not None:
             await self._store.close()
 

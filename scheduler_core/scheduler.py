@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, SystemClock
 from .config import SchedulerSettings
@@ -57,7 +57,13 @@ from .store.base import (
     StartPlan,
 )
 
+if TYPE_CHECKING:
+    from .delivery import Deliverer
+
 log = logging.getLogger("symbi.scheduler")
+
+#: runs whose output goes to the job's delivery channels
+_DELIVERED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT})
 
 #: at most this many missed instants are counted one by one after downtime
 MAX_MISSED_COUNT = 10_000
@@ -361,6 +367,7 @@ class CronScheduler:
         owner: str | None = None,
         api_address: str | None = None,
         rng: random.Random | None = None,
+        deliverer: Deliverer | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -397,6 +404,8 @@ class CronScheduler:
         self._next_due: datetime | None = None
         self._idle = asyncio.Event()
         self._cancel_reasons: dict[str, RunStatus] = {}
+        self.deliverer = deliverer
+        self._deliveries: set[asyncio.Task[None]] = set()
         self.started_at: datetime | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -442,6 +451,13 @@ class CronScheduler:
             if still:
                 await asyncio.wait(still)
         await self._drain_finishes()
+        if self._deliveries:
+            _, late = await asyncio.wait(list(self._deliveries), timeout=max(limit, 1.0))
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("gave up %d delivery(ies) at shutdown", len(late))
+                await asyncio.wait(late)
         if self._watching:
             self.store.unwatch()
             self._watching = False
@@ -489,10 +505,17 @@ class CronScheduler:
         For tests with a fake clock: advance the clock, then ``await scheduler.wait_idle()``.
         """
         while True:
+            if self._deliveries:
+                await asyncio.wait(list(self._deliveries))
             self._idle.clear()
             self.notify()
             await self._idle.wait()
-            if not self._tasks and not self._finish_queue and not self._flushing:
+            if (
+                not self._tasks
+                and not self._finish_queue
+                and not self._flushing
+                and not self._deliveries
+            ):
                 return
 
     # --- leadership -------------------------------------------------------------------------------
@@ -789,9 +812,34 @@ class CronScheduler:
         )
         future = self._enqueue_finish(FinishItem(run=final, job=job, context=context))
         try:
-            await asyncio.shield(future)
+            plan = await asyncio.shield(future)
         finally:
             self._release(run.id, job.id)
+        deliver = job.delivery and self.deliverer is not None and final.status in _DELIVERED
+        if plan is not None and deliver:
+            # the run is recorded (its output is safe) before any channel is tried, and a slow
+            # channel holds no run slot
+            task = asyncio.create_task(self._deliver(job, final), name=f"deliver-{run.id}")
+            self._deliveries.add(task)
+            task.add_done_callback(self._delivery_done)
+
+    async def _deliver(self, job: JobDefinition, run: JobRun) -> None:
+        from .delivery import delivery_details
+
+        assert self.deliverer is not None
+        results = await self.deliverer.deliver(job, run)
+        delivered = replace(run, details={**run.details, "delivery": delivery_details(results)})
+        if await self.store.update_run(delivered, expected=run.status):
+            self.bus.publish(RunChanged(delivered))
+        failed = [r.channel for r in results if not r.ok]
+        if failed:
+            log.warning("run %s of %s: delivery failed on %s", run.id, job.name, ", ".join(failed))
+
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self._deliveries.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery failed", exc_info=task.exception())
+        self.notify()
 
     async def _park_for_approval(
         self, job: JobDefinition, run: JobRun, decision: RequireApproval

@@ -1,0 +1,48 @@
+"""Delivery routing: a finished run's output to the channels its job lists.
+
+Built-in channels (the guide's names): ``stdout``, ``log_file``, ``webhook``, ``slack``,
+``email``; custom channels from ``[scheduler.delivery] custom`` (``name = "module:Class"``) or the
+``symbi.delivery`` entry point group. The scheduler calls :meth:`Deliverer.deliver` after a run
+and stores :func:`delivery_details` of the results in ``JobRun.details["delivery"]``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BUILTIN_CHANNELS",
+    "DELIVERABLE_STATUSES",
+    "ENTRY_POINT_GROUP",
+    "ChannelRegistry",
+    "Delivered",
+    "Deliverer",
+    "DeliveryContext",
+    "DeliveryFailure",
+    "DeliveryResult",
+    "DeliveryRouter",
+    "EmailRouter",
+    "LogFileRouter",
+    "SecretMasker",
+    "SlackRouter",
+    "StdoutRouter",
+    "WebhookRouter",
+    "canonical_builtin",
+    "delivery_details",
+    "safe_filename",
+    "tls_context_from_ca_file",
+]
+
+from .base import (
+    Delivered,
+    DeliveryContext,
+    DeliveryFailure,
+    DeliveryResult,
+    DeliveryRouter,
+    SecretMasker,
+)
+from .dispatcher import DELIVERABLE_STATUSES, Deliverer, delivery_details
+from .email import EmailRouter, tls_context_from_ca_file
+from .log_file import LogFileRouter, safe_filename
+from .registry import BUILTIN_CHANNELS, ENTRY_POINT_GROUP, ChannelRegistry, canonical_builtin
+from .slack import SlackRouter
+from .stdout import StdoutRouter
+from .webhook import WebhookRouter
