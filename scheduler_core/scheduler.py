@@ -687,6 +687,9 @@ class CronScheduler:
             if plans is None:
                 await self._try_lead()
                 return
+            self.runtime.prefetch(
+                [p.job for p in plans if p.run is not None and p.run.status is RunStatus.RUNNING]
+            )
             for plan in plans:
                 self._after_claim(plan)
             if seen[0] < batch:
@@ -731,6 +734,7 @@ class CronScheduler:
         if plans is None:
             await self._try_lead()
             return
+        self.runtime.prefetch([p.job for p in plans if p.start])
         for plan in plans:
             self.bus.publish(RunChanged(plan.run))
             if plan.start:

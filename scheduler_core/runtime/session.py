@@ -20,8 +20,9 @@ __all__ = ["AgentRuntime", "Session", "Step", "parse_step", "summarize"]
 
 import asyncio
 import json
+import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +39,8 @@ from ..model import (
 )
 from ..store.base import JobStore, cap_context
 from .base import ExecutionResult, Executor, RunContext
+
+log = logging.getLogger("symbi.runtime")
 
 SUMMARY_LIMIT = 1000
 EXCERPT_LIMIT = 2000
@@ -121,9 +124,42 @@ class AgentRuntime:
         #: store lease writes contexts, so the cache is exact while it leads; it is cleared when
         #: leadership is (re)gained.
         self._contexts: OrderedDict[str, AgentContext | None] = OrderedDict()
+        self._loading: dict[str, asyncio.Event] = {}  #: job id -> its batch read, set when done
+        self._batches: set[asyncio.Future[None]] = set()
 
     def forget(self) -> None:
         self._contexts.clear()
+
+    def prefetch(self, jobs: Sequence[JobDefinition]) -> None:
+        """Load the contexts of jobs about to run in one query, in the background: runs started
+        together (a claimed batch) then wait for one read instead of each making its own."""
+        ids = [
+            j.id
+            for j in jobs
+            if j.session_mode is not SessionMode.FULLY_EPHEMERAL
+            and j.id not in self._contexts
+            and j.id not in self._loading
+        ]
+        if not ids:
+            return
+        done = asyncio.Event()
+        for job_id in ids:
+            self._loading[job_id] = done
+        self._batches.add(asyncio.ensure_future(self._load(ids, done)))
+
+    async def _load(self, ids: list[str], done: asyncio.Event) -> None:
+        try:
+            found = await self.store.load_contexts(ids)
+            for job_id in ids:
+                if job_id not in self._contexts:
+                    self._remember(job_id, found.get(job_id))
+        except Exception:
+            log.exception("loading %d agent context(s) failed; each run reads its own", len(ids))
+        finally:
+            for job_id in ids:
+                self._loading.pop(job_id, None)
+            done.set()
+            self._batches.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _remember(self, job_id: str, context: AgentContext | None) -> None:
         self._contexts[job_id] = context
@@ -144,6 +180,9 @@ class AgentRuntime:
         mode = job.session_mode
         stored: AgentContext | None = None
         if mode is not SessionMode.FULLY_EPHEMERAL:
+            loading = self._loading.get(job.id)
+            if loading is not None:
+                await loading.wait()  # a failed batch leaves it uncached: read alone below
             if job.id in self._contexts:
                 stored = self._contexts[job.id]
                 self._contexts.move_to_end(job.id)
@@ -156,6 +195,7 @@ class AgentRuntime:
             run,
             previous=stored.previous_summary if stored else None,
             memory=stored.memory if stored and mode is SessionMode.SHARED_PERSISTENT else (),
+            stored_mode=stored.mode if stored else None,
         )
 
     async def _heartbeat(
@@ -250,8 +290,10 @@ class Session:
         *,
         previous: str | None,
         memory: tuple[Mapping[str, Any], ...],
+        stored_mode: SessionMode | None = None,
     ) -> None:
         self.runtime = runtime
+        self.stored_mode = stored_mode
         self.job = job
         self.job_run = run
         self.previous = previous
@@ -278,6 +320,11 @@ class Session:
         if mode is SessionMode.FULLY_EPHEMERAL:
             return result, None
         persistent = mode is SessionMode.SHARED_PERSISTENT
+        unchanged = result.summary == self.previous and (
+            self.stored_mode is mode or (self.stored_mode is None and result.summary is None)
+        )
+        if not persistent and unchanged:
+            return result, None  # nothing new to keep (e.g. runs without a summary)
         kept = (*self.memory, _entry(self.job_run, result)) if persistent else ()
         context = cap_context(
             AgentContext(

@@ -956,18 +956,30 @@ class SqliteJobStore:
         ]
 
     async def load_context(self, job_id: str) -> AgentContext | None:
-        rows = await self._fetchall(
-            "SELECT mode, summary, memory FROM agent_contexts WHERE job_id = ?", (job_id,)
-        )
-        if not rows:
-            return None
-        mode, summary, memory = rows[0]
-        return AgentContext(
-            job_id=job_id,
-            mode=SessionMode(mode),
-            previous_summary=summary,
-            memory=tuple(json.loads(memory)),
-        )
+        return (await self.load_contexts([job_id])).get(job_id)
+
+    async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]:
+        def read(conn: sqlite3.Connection) -> dict[str, AgentContext]:
+            out: dict[str, AgentContext] = {}
+            for start in range(0, len(job_ids), 500):
+                chunk = list(job_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    "SELECT job_id, mode, summary, memory, updated_at FROM agent_contexts "
+                    f"WHERE job_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+                for job_id, mode, summary, memory, updated in rows:
+                    out[job_id] = AgentContext(
+                        job_id=job_id,
+                        mode=SessionMode(mode),
+                        previous_summary=summary,
+                        memory=tuple(json.loads(memory)),
+                        updated_at=_ts(updated),
+                    )
+            return out
+
+        return await self._read(read) if job_ids else {}
 
     async def save_context(self, context: AgentContext, max_bytes: int) -> None:
         """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""
