@@ -1,25 +1,36 @@
-"""The console's only door to the scheduler: the :class:`Backend` protocol.
+"""The front ends' only door to the scheduler: the :class:`Backend` protocol.
 
-Screens and widgets never touch ``SchedulerService`` or the store: they await a ``Backend``. Today
-that is :class:`LocalBackend`, the service of a scheduler embedded in the console's own event loop.
-The seam is there for a ``RemoteBackend`` (``symbi-tui --connect URL``) that will implement the
-same methods over the daemon's HTTP API with httpx and read events from its SSE stream, returning
-the same ``scheduler_core.model`` records so the screens cannot tell the difference.
+Screens, widgets and the ``symbi`` command line never touch ``SchedulerService`` or the store: they
+await a ``Backend``. :class:`LocalBackend` is the service of a scheduler in the caller's own event
+loop (the console's embedded engine, or the CLI's store opened directly);
+:class:`~symbi_tui.remote.RemoteBackend` implements the same methods over a daemon's HTTP API and
+its server-sent event stream, returning the same ``scheduler_core.model`` records and raising the
+same ``scheduler_core.errors`` exceptions, so a front end cannot tell the difference.
 
-This module must stay importable without Textual (the headless daemon shares it).
+This module must stay importable without Textual (the headless daemon and the CLI share it).
 """
 
 from __future__ import annotations
 
-__all__ = ["FINAL_RUN_STATUSES", "Backend", "LocalBackend"]
+__all__ = ["FINAL_RUN_STATUSES", "Backend", "LocalBackend", "serialization"]
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
 
 from scheduler_core.errors import JobNotFound
 from scheduler_core.events import Event, EventBus
-from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus
-from scheduler_core.service import Health, SchedulerService
+from scheduler_core.model import (
+    AuditEvent,
+    AuditEventType,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+)
+from scheduler_core.service import ApplyResult, Health, SchedulerService
 from scheduler_core.store.base import JobPage
 
 #: statuses a run ends in; "last result" means the newest run in one of these
@@ -28,24 +39,34 @@ FINAL_RUN_STATUSES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s.is_f
 
 @runtime_checkable
 class Backend(Protocol):
-    """What the console needs from a scheduler, wherever that scheduler runs.
+    """What a front end needs from a scheduler, wherever that scheduler runs.
 
-    Mutations raise ``scheduler_core.errors.SchedulerError`` subclasses with a message fit to show
-    the operator; every backend must keep that contract (a remote one maps API errors back).
+    Job arguments (``ref``) are an id, a unique id prefix (4+ characters) or a name. Failures
+    raise ``scheduler_core.errors.SchedulerError`` subclasses with a message fit to show the
+    operator (``JobNotFound`` with the closest name, ``ValidationError`` with its field,
+    ``ConflictError``, ``RunNotFound``...); every backend keeps that contract.
     """
 
     mode_label: str
-    """How the console is attached, shown in the header: ``embedded``, later ``remote <url>``."""
+    """How the front end is attached, for a header: ``embedded``, ``attached to HOST:PORT``."""
+
+    @property
+    def connected(self) -> bool:
+        """False while a remote scheduler cannot be reached (a local one is always connected)."""
+        ...
 
     async def health(self) -> Health:
-        """Scheduler status, job counts and run statistics for the header."""
+        """Scheduler status, job counts and run statistics."""
         ...
+
+    # --- jobs -------------------------------------------------------------------------------------
 
     async def list_jobs(
         self,
         *,
         text: str | None = None,
         status: JobStatus | None = None,
+        agent: str | None = None,
         limit: int = 500,
         offset: int = 0,
     ) -> JobPage:
@@ -53,7 +74,23 @@ class Backend(Protocol):
         ...
 
     async def get_job(self, ref: str) -> JobDefinition:
-        """A job by id or name; raises ``JobNotFound`` when it is gone."""
+        """A job by id, id prefix or name; raises ``JobNotFound`` (with a suggestion)."""
+        ...
+
+    async def add_job(self, spec: Mapping[str, Any]) -> JobDefinition:
+        """Create a job from the guide's JSON keys (``name``, ``agent_id``, ``cron_expr``...)."""
+        ...
+
+    async def update_job(self, ref: str, changes: Mapping[str, Any]) -> JobDefinition:
+        """Change the fields given (the rest stay); the schedule is recomputed if it changed."""
+        ...
+
+    async def apply_dsl(self, paths: Sequence[str], *, schedule: str | None = None) -> ApplyResult:
+        """Create or update (keyed by name) the schedules of DSL files, or only ``schedule``."""
+        ...
+
+    async def remove_job(self, ref: str) -> JobDefinition:
+        """Delete a job (its in-flight runs are cancelled); returns what was removed."""
         ...
 
     async def pause_job(self, ref: str) -> JobDefinition: ...
@@ -64,23 +101,76 @@ class Backend(Protocol):
         """Return a dead-lettered or failed job to active with its failures cleared."""
         ...
 
+    async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
+        """The job's coming fire instants (none while it is not active)."""
+        ...
+
+    # --- runs -------------------------------------------------------------------------------------
+
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
         """Queue a manual run now, whatever the schedule says."""
         ...
 
-    async def history(self, ref: str, *, limit: int = 50) -> list[JobRun]:
-        """A job's runs, newest first."""
+    async def get_run(self, run_id: str) -> JobRun:
+        """A run by id; raises ``RunNotFound``."""
+        ...
+
+    async def iterations(self, run_id: str) -> list[HeartbeatIteration]:
+        """A heartbeat run's iterations, in order."""
+        ...
+
+    async def history(
+        self,
+        ref: str | None,
+        *,
+        limit: int = 50,
+        status: RunStatus | None = None,
+        before_seq: int | None = None,
+    ) -> list[JobRun]:
+        """A job's runs (all jobs' with ``ref`` None), newest first; ``before_seq`` pages on
+        (a run's ``details["seq"]``)."""
         ...
 
     async def last_results(self, job_ids: Sequence[str]) -> dict[str, JobRun]:
-        """The newest finished run of each job that has one (one round trip per page of jobs)."""
+        """The newest finished run of each job that has one."""
+        ...
+
+    async def pending_approvals(self) -> list[JobRun]:
+        """Runs awaiting approval, newest first."""
+        ...
+
+    async def approve(self, run_id: str, *, reason: str | None = None) -> JobRun:
+        """Release a run awaiting approval (it is queued and starts when a slot is free)."""
+        ...
+
+    async def deny(self, run_id: str, *, reason: str | None = None) -> JobRun:
+        """Refuse a run awaiting approval: it ends ``denied`` with the reason."""
+        ...
+
+    # --- audit and events -------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        type: AuditEventType | str | None = None,
+        since: datetime | None = None,
+        job: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first; ``type`` is an event name such as ``CronJobFailed``."""
         ...
 
     def subscribe(self) -> AsyncIterator[Event]:
         """Live events (``scheduler_core.events``) until the consumer stops iterating.
 
-        A consumer that falls behind receives ``Dropped`` and should reload from the backend.
+        A consumer that receives ``Dropped`` missed events and should reload from the backend; a
+        remote backend also yields ``SchedulerState("disconnected")`` when it loses the daemon and
+        ``SchedulerState("connected")`` (then ``Dropped``) when it is back.
         """
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the backend holds (connections); the backend is unusable afterwards."""
         ...
 
 
@@ -95,23 +185,47 @@ class LocalBackend:
         #: recorded as the actor of every mutation in the audit log
         self.actor = actor
 
+    @property
+    def connected(self) -> bool:
+        return True
+
     async def health(self) -> Health:
         return await self.service.health()
+
+    # --- jobs -------------------------------------------------------------------------------------
 
     async def list_jobs(
         self,
         *,
         text: str | None = None,
         status: JobStatus | None = None,
+        agent: str | None = None,
         limit: int = 500,
         offset: int = 0,
     ) -> JobPage:
         return await self.service.list_jobs(
-            text=text or None, status=status, order="name", limit=limit, offset=offset
+            text=text or None,
+            status=status,
+            agent=agent or None,
+            order="name",
+            limit=limit,
+            offset=offset,
         )
 
     async def get_job(self, ref: str) -> JobDefinition:
         return await self.service.get_job(ref)
+
+    async def add_job(self, spec: Mapping[str, Any]) -> JobDefinition:
+        return await self.service.add_job(spec, actor=self.actor)
+
+    async def update_job(self, ref: str, changes: Mapping[str, Any]) -> JobDefinition:
+        return await self.service.update_job(ref, changes, actor=self.actor)
+
+    async def apply_dsl(self, paths: Sequence[str], *, schedule: str | None = None) -> ApplyResult:
+        return await self.service.load_dsl(list(paths), only=schedule, actor=self.actor)
+
+    async def remove_job(self, ref: str) -> JobDefinition:
+        return await self.service.remove_job(ref, actor=self.actor)
 
     async def pause_job(self, ref: str) -> JobDefinition:
         return await self.service.pause_job(ref, actor=self.actor)
@@ -122,11 +236,29 @@ class LocalBackend:
     async def reset_job(self, ref: str) -> JobDefinition:
         return await self.service.reset_job(ref, actor=self.actor)
 
+    async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
+        return await self.service.next_runs(ref, count)
+
+    # --- runs -------------------------------------------------------------------------------------
+
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
         return await self.service.run_now(ref, input=input, actor=self.actor)
 
-    async def history(self, ref: str, *, limit: int = 50) -> list[JobRun]:
-        return await self.service.history(ref, limit=limit)
+    async def get_run(self, run_id: str) -> JobRun:
+        return await self.service.get_run(run_id)
+
+    async def iterations(self, run_id: str) -> list[HeartbeatIteration]:
+        return await self.service.iterations(run_id)
+
+    async def history(
+        self,
+        ref: str | None,
+        *,
+        limit: int = 50,
+        status: RunStatus | None = None,
+        before_seq: int | None = None,
+    ) -> list[JobRun]:
+        return await self.service.history(ref, limit=limit, status=status, before_seq=before_seq)
 
     async def last_results(self, job_ids: Sequence[str]) -> dict[str, JobRun]:
         # One indexed query per job. A store-level "latest final run per job" query would make
@@ -141,6 +273,29 @@ class LocalBackend:
                 results[job_id] = runs[0]
         return results
 
+    async def pending_approvals(self) -> list[JobRun]:
+        return await self.service.pending_approvals()
+
+    async def approve(self, run_id: str, *, reason: str | None = None) -> JobRun:
+        return await self.service.approve(run_id, actor=self.actor, reason=reason)
+
+    async def deny(self, run_id: str, *, reason: str | None = None) -> JobRun:
+        return await self.service.deny(run_id, actor=self.actor, reason=reason)
+
+    # --- audit and events -------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        type: AuditEventType | str | None = None,
+        since: datetime | None = None,
+        job: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        return await self.service.audit(
+            type=type or None, job=job or None, since=since, limit=limit
+        )
+
     async def subscribe(self) -> AsyncIterator[Event]:
         subscription = self.bus.subscribe()
         try:
@@ -148,3 +303,14 @@ class LocalBackend:
                 yield await subscription.get()
         finally:
             subscription.close()
+
+    async def aclose(self) -> None:
+        """Nothing to release: whoever built the service owns the engine and the store."""
+
+
+def serialization() -> ModuleType:
+    """``scheduler_core.api.serialize``: the API's JSON shapes of runs, iterations and audit
+    events, and back (the API package loads FastAPI lazily, so this import stays cheap)."""
+    import scheduler_core.api.serialize as module
+
+    return module

@@ -1,8 +1,9 @@
 """``symbi-tui``: the operations console, with the scheduler embedded in its event loop.
 
-This module must not import Textual at import time: a later ``--daemon`` mode runs the scheduler
-headless from this same entry point, on servers without a terminal. The console (and so Textual)
-is imported inside :func:`_run_console`, only once we know we are going to draw on a terminal.
+This module must not import Textual at import time: ``--daemon`` runs the scheduler headless from
+this same entry point, on servers without a terminal (:mod:`scheduler_core.daemon`). The console
+(and so Textual) is imported inside :func:`_run_console`, only once we know we are going to draw
+on a terminal.
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
     parser.add_argument(
+        "--daemon",
+        action="store_true",
+        help="run headless: the scheduler, the HTTP API and /metrics, logging to stderr "
+        "(SIGHUP reloads DSL files, SIGTERM stops gracefully)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="with --daemon: one logfmt (text) or JSON line per event",
+    )
+    parser.add_argument(
         "--readonly",
         action="store_true",
         help="look, do not touch: hide pause/resume, run and reset",
@@ -99,13 +112,20 @@ def _report(error: SchedulerError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the console until the operator quits; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    """Run the console (or, with ``--daemon``, the headless daemon); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.daemon and args.demo:
+        parser.error("--demo is for the console; give --daemon a --config or --db")
     try:
         config = load_settings(args.config)
     except SchedulerError as exc:
         _report(exc)
         return 2
+    if args.daemon:
+        from scheduler_core.daemon import run as run_daemon  # no Textual on this path
+
+        return run_daemon(config, store_url=args.db, log_format=args.log_format)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(
             "symbi-tui: the console needs a terminal (for SSH use `ssh -t`)",

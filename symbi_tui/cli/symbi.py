@@ -1,55 +1,185 @@
-"""``symbi``: the guide's command line (``symbi cron ...``, ``symbi config ...``).
+"""``symbi``: the guide's command line (``symbi cron ...``, ``symbi audit query``, ``symbi run``).
 
-Commands that change jobs go through :class:`SchedulerService` on the store; a scheduler holding the
-store's lease sees the change within one tick. Exit codes: 0 success, 1 a failed operation, 2 usage.
+Where a daemon holds the store's lease, commands go through its HTTP API; otherwise they open the
+store directly, and ``symbi cron run`` executes the run in this process
+(:mod:`symbi_tui.cli.connect` has the rule). The output is the same either way.
+
+Exit codes: 0 success, 1 a failed operation (or a run that did not succeed), 2 usage, 130 Ctrl-C.
+Errors go to stderr and say what was wrong.
 """
 
 from __future__ import annotations
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 import argparse
 import asyncio
-import json
+import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
-from scheduler_core.clock import parse_instant
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import ConfigError, DslError, SchedulerError, ValidationError
-from scheduler_core.jobspec import job_to_dict
+from scheduler_core.model import AuditEventType, JobStatus, RunStatus
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from . import commands
+from .commands import UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_TABLE_FORMATS = ("table", "json", "csv")
+_TEXT_FORMATS = ("text", "json")
+
+_EPILOG = """\
+Where a daemon (symbi-tui --daemon) holds the store's lease, commands go through its HTTP API
+(address from the lease; key from SYMBI_API_KEY, [api] api_keys or <data dir>/api-key);
+otherwise they use the store directly, and `symbi cron run` runs the job in this process.
+Job arguments accept an id, a unique id prefix (4+ characters) or a name.
+"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="symbi", description="Cron for AI agents.")
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 10000")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 86400 seconds")
+    return value
+
+
+def _statuses(enum: type[JobStatus] | type[RunStatus]) -> list[str]:
+    return [s.value for s in enum]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symbi",
+        description="Cron for AI agents: manage scheduled jobs, runs, approvals and the audit log.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
     parser.add_argument("--db", metavar="PATH", help="SQLite store (overrides config, SYMBI_DB)")
-    top = parser.add_subparsers(dest="group", required=True)
+    parser.add_argument(
+        "--connect",
+        metavar="URL",
+        help="talk to the daemon at URL (http://HOST:PORT) instead of finding it from the store",
+    )
+    top = parser.add_subparsers(dest="group", required=True, metavar="{cron,audit,run,config}")
 
-    cron = top.add_parser("cron", help="scheduled jobs").add_subparsers(dest="cmd", required=True)
-    p = cron.add_parser("validate", help="check DSL files without loading them")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    cron = top.add_parser("cron", help="scheduled jobs").add_subparsers(
+        dest="cmd", required=True, metavar="COMMAND"
+    )
+
+    p = cron.add_parser("list", help="list jobs")
+    p.add_argument("--status", choices=_statuses(JobStatus), help="only jobs in this status")
+    p.add_argument("--agent", metavar="AGENT", help="only jobs that run this agent")
+    p.add_argument("--format", choices=_TABLE_FORMATS, default="table")
+
+    p = cron.add_parser("add", help="add jobs from a DSL file or inline JSON")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", metavar="FILE", help="a .symbi file (or directory of them)")
+    src.add_argument("--json", metavar="JSON", help="a job object: name, agent_id, cron_expr...")
+    p.add_argument("--schedule", metavar="NAME", help="with --file: only this schedule")
+    p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    p = cron.add_parser("remove", help="delete a job (asks for confirmation)")
+    p.add_argument("job", nargs="?", metavar="JOB", help="job id, id prefix or name")
+    p.add_argument("--name", metavar="NAME", help="the job with exactly this name")
+    p.add_argument("--force", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    for name, text in (
+        ("pause", "pause a job (stops scheduling, keeps its state)"),
+        ("resume", "resume a paused job"),
+        ("reset", "return a dead-lettered or failed job to active"),
+    ):
+        p = cron.add_parser(name, help=text)
+        p.add_argument("job", metavar="JOB")
+        p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    p = cron.add_parser("status", help="a job's details and next run time")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--history", type=_count, metavar="N", help="include the last N runs")
+    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    p.add_argument(
+        "--interval", type=_seconds, default=5.0, metavar="SECONDS", help="--watch refresh (5)"
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = cron.add_parser("run", help="run a job now, whatever its schedule says")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--input", metavar="TEXT", help="input for the agent (default: the job's)")
+    p.add_argument("--wait", action="store_true", help="follow the run to its end")
+    p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    p = cron.add_parser("history", help="a job's runs, newest first")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N runs (50)")
+    p.add_argument("--status", choices=_statuses(RunStatus), help="only runs in this status")
+    p.add_argument("--format", choices=_TABLE_FORMATS, default="table")
+
+    p = cron.add_parser("approvals", help="runs awaiting approval")
+    p.add_argument("--format", choices=_TABLE_FORMATS, default="table")
+
+    for name, text in (
+        ("approve", "release a run awaiting approval"),
+        ("deny", "refuse a run awaiting approval"),
+    ):
+        p = cron.add_parser(name, help=text)
+        p.add_argument("run", metavar="RUN_ID", help="run id (or a unique prefix of one)")
+        p.add_argument("--reason", metavar="TEXT", help="recorded in the run and the audit log")
+        p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
     p = cron.add_parser("next", help="next fire instants of a cron expression, and its reading")
     p.add_argument("expr")
-    p.add_argument("--tz", default="UTC")
+    p.add_argument("--tz", default="UTC", help="IANA time zone (UTC)")
     p.add_argument("--after", metavar="ISO", help="start instant (default: now)")
     p.add_argument("--count", type=int, default=5)
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p = cron.add_parser("add", help="add jobs from a DSL file or inline JSON")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--file", metavar="FILE")
-    src.add_argument("--json", metavar="JSON")
-    p.add_argument("--schedule", metavar="NAME", help="only this schedule of the file")
-    p = cron.add_parser("list", help="list jobs")
-    p.add_argument("--status")
-    p.add_argument("--agent")
-    p.add_argument("--format", choices=("table", "json"), default="table")
 
-    cfg = top.add_parser("config", help="configuration").add_subparsers(dest="cmd", required=True)
+    p = cron.add_parser("validate", help="check DSL files without loading them")
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    audit = top.add_parser("audit", help="the audit log").add_subparsers(
+        dest="cmd", required=True, metavar="COMMAND"
+    )
+    p = audit.add_parser("query", help="audit events, newest first")
+    p.add_argument("--type", metavar="TYPE", help="event type, e.g. CronJobFailed")
+    p.add_argument("--since", metavar="DATE", help="ISO 8601 date or instant (UTC if no offset)")
+    p.add_argument("--job", metavar="JOB", help="job id, id prefix or name")
+    p.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N events (100)")
+    p.add_argument("--format", choices=_TABLE_FORMATS, default="table")
+
+    p = top.add_parser("run", help="run an agent once, outside the scheduler")
+    p.set_defaults(cmd="agent")
+    p.add_argument("agent", metavar="AGENT")
+    p.add_argument("--input", metavar="TEXT", help="the agent's input")
+    p.add_argument(
+        "--file",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="also take agents from this DSL file (repeatable)",
+    )
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after SECONDS")
+    p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    cfg = top.add_parser("config", help="configuration").add_subparsers(
+        dest="cmd", required=True, metavar="COMMAND"
+    )
     cfg.add_parser("show", help="the effective configuration, secrets masked")
     p = cfg.add_parser("set", help="set KEY to VALUE in the config file, keeping its comments")
     p.add_argument("key")
@@ -63,8 +193,6 @@ def _load_config(args: argparse.Namespace) -> SchedulerConfig:
 
     config = load_config(args.config)
     if args.db:
-        from dataclasses import replace
-
         config = replace(config, store=StoreConfig(url=args.db))
     return config
 
@@ -73,157 +201,80 @@ def _err(message: str) -> None:
     print(f"symbi: error: {message}", file=sys.stderr)
 
 
-async def _with_service(args: argparse.Namespace, fn: Callable[[Any], Awaitable[int]]) -> int:
-    from scheduler_core.service import SchedulerService
-    from scheduler_core.store import open_store
+def _check_usage(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Argument checks argparse cannot express (exit 2 before anything is opened)."""
+    remove = args.group == "cron" and args.cmd == "remove"
+    if remove and (args.job is None) == (args.name is None):
+        parser.error("cron remove: give a JOB or --name NAME (one of them)")
+    if args.group == "cron" and args.cmd == "add" and args.schedule and not args.file:
+        parser.error("cron add: --schedule goes with --file")
+    if args.group == "audit" and args.type:
+        names = [t.value for t in AuditEventType]
+        if args.type not in names:
+            import difflib
 
-    config = _load_config(args)
-    store = await open_store(config.store_url())
-    try:
-        return await fn(SchedulerService(store, config=config))
-    finally:
-        await store.close()
+            close = difflib.get_close_matches(args.type, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            parser.error(f"audit query: unknown event type {args.type!r}{hint}")
+    if args.group == "audit" and args.since:
+        from scheduler_core.clock import parse_instant
 
-
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from scheduler_core.dsl import validate_paths
-
-    reports = validate_paths(args.files, now=datetime.now(UTC))
-    failed = False
-    for report in reports:
-        if report.ok:
-            print(report.summary)
-        else:
-            failed = True
-            for issue in report.issues:
-                print(str(issue), file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _cmd_next(args: argparse.Namespace) -> int:
-    from scheduler_core.cron import CronSchedule
-
-    schedule = CronSchedule(args.expr, args.tz)
-    after = parse_instant(args.after) if args.after else datetime.now(UTC)
-    if not 1 <= args.count <= 1000:
-        raise ValidationError("must be between 1 and 1000", field="--count")
-    instants = schedule.next_n(after, args.count)
-    if args.format == "json":
-        print(
-            json.dumps(
-                {
-                    "expression": schedule.expr,
-                    "timezone": schedule.timezone,
-                    "description": schedule.describe(),
-                    "next": [i.isoformat().replace("+00:00", "Z") for i in instants],
-                },
-                indent=2,
-            )
-        )
-        return EXIT_OK
-    print(f"{schedule.expr}  ({schedule.timezone}): {schedule.describe()}")
-    for instant in instants:
-        local = instant.astimezone(schedule.tz)
-        print(f"  {instant:%Y-%m-%d %H:%M} UTC   {local:%a %Y-%m-%d %H:%M %Z}")
-    return EXIT_OK
-
-
-async def _cmd_add(args: argparse.Namespace) -> int:
-    if args.json is not None:
         try:
-            body = json.loads(args.json)
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno} col {exc.colno}"
-            raise ValidationError(f"not valid JSON: {exc.msg} at {where}", field="--json") from None
-
-        async def add_json(service: Any) -> int:
-            job = await service.add_job(body, actor="cli")
-            print(f"created {job.name} ({job.id})")
-            return EXIT_OK
-
-        return await _with_service(args, add_json)
-
-    async def apply(service: Any) -> int:
-        result = await service.load_dsl([args.file], only=args.schedule, actor="cli")
-        for name in result.created:
-            print(f"created {name}")
-        for name in result.updated:
-            print(f"updated {name}")
-        for name in result.unchanged:
-            print(f"unchanged {name}")
-        return EXIT_OK
-
-    return await _with_service(args, apply)
+            args.since = parse_instant(args.since)
+        except (ValueError, OverflowError):
+            parser.error(
+                f"audit query: --since {args.since!r} is not an ISO 8601 date or instant "
+                "(e.g. 2026-02-01)"
+            )
 
 
-async def _cmd_list(args: argparse.Namespace) -> int:
-    async def run(service: Any) -> int:
-        page = await service.list_jobs(status=args.status, agent=args.agent, limit=10_000)
-        if args.format == "json":
-            print(json.dumps([job_to_dict(j) for j in page.jobs], indent=2))
-            return EXIT_OK
-        rows = [("ID", "NAME", "AGENT", "SCHEDULE", "STATUS", "NEXT RUN")]
-        for j in page.jobs:
-            nxt = j.next_run_at.strftime("%Y-%m-%d %H:%M:%S") if j.next_run_at else "-"
-            rows.append((j.id[:12], j.name, j.agent, j.schedule_text, j.status.value, nxt))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-        return EXIT_OK
-
-    return await _with_service(args, run)
-
-
-def _cmd_config(args: argparse.Namespace) -> int:
-    from scheduler_core import config as cfg
-
-    if args.cmd == "show":
-        config = cfg.load_config(args.config)
-        print(cfg.config_to_toml(config, mask_secrets=True), end="")
-        for warning in config.warnings:
-            print(f"# warning: {warning}", file=sys.stderr)
-        return EXIT_OK
-    path = cfg.find_config_path(args.config) or cfg.default_config_path()
-    if args.cmd == "set":
-        cfg.set_config_value(path, args.key, args.value)
-        print(f"{path}: {args.key} set")
-        return EXIT_OK
-    errors = cfg.validate_config_file(path)
-    for error in errors:
-        print(str(error), file=sys.stderr)
-    if not errors:
-        print(f"{path}: OK")
-    return EXIT_FAILED if errors else EXIT_OK
+def _report(exc: SchedulerError) -> None:
+    if isinstance(exc, DslError) and exc.issues:
+        for issue in exc.issues:
+            print(str(issue), file=sys.stderr)
+        return
+    errors = getattr(exc, "errors", None)
+    if isinstance(exc, ValidationError) and len(exc.errors) > 1:
+        for error in exc.errors:
+            _err(str(error))
+        return
+    if isinstance(errors, list) and len(errors) > 1 and isinstance(exc, ConfigError):
+        for error in errors:
+            _err(str(error))
+        return
+    _err(str(exc))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    """Run one ``symbi`` command; returns the exit status."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    _check_usage(args, parser)
+    watching = args.group == "cron" and args.cmd == "status" and args.watch
     try:
         if args.group == "config":
-            return _cmd_config(args)
-        if args.cmd == "validate":
-            return _cmd_validate(args)
-        if args.cmd == "next":
-            return _cmd_next(args)
-        if args.cmd == "add":
-            return asyncio.run(_cmd_add(args))
-        if args.cmd == "list":
-            return asyncio.run(_cmd_list(args))
-    except DslError as exc:
-        for issue in exc.issues:
-            print(str(issue), file=sys.stderr)
-        return EXIT_FAILED
-    except ConfigError as exc:
+            return commands.config_command(args)
+        if args.group == "cron" and args.cmd == "validate":
+            return commands.validate(args)
+        if args.group == "cron" and args.cmd == "next":
+            return commands.next_instants(args)
+        config = _load_config(args)
+        if args.group == "run":
+            return asyncio.run(commands.run_agent(args, config))
+        return asyncio.run(commands.dispatch(args, config))
+    except UsageError as exc:
         _err(str(exc))
-        return EXIT_FAILED
+        return EXIT_USAGE
     except SchedulerError as exc:
-        _err(str(exc))
+        _report(exc)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
-    parser.error(f"unknown command {args.cmd!r}")
-    return EXIT_USAGE
+        return EXIT_OK if watching else EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`symbi cron list | head`): not an error worth a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

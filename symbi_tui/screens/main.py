@@ -112,7 +112,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield HealthBar(id="health")
-        yield FilterBar(id="filter")
+        yield FilterBar(id="filter", return_focus="#jobs")
         yield JobsTable(id="jobs")
         yield RunHistory(id="runs")
         yield Footer()
@@ -345,7 +345,8 @@ class MainScreen(Screen[None]):
         bar = self.query_one(FilterBar)
         if not bar.value.strip():
             bar.display = False
-        self.query_one(JobsTable).focus()
+        # at once, like action_filter: keys typed right after Enter belong to the table
+        self.set_focus(self.query_one(JobsTable))
 
     @on(FilterBar.Cancelled)
     def action_clear_filter(self) -> None:
@@ -353,7 +354,7 @@ class MainScreen(Screen[None]):
         bar.value = ""
         bar.display = False
         self.filter_text = ""
-        self.query_one(JobsTable).focus()
+        self.set_focus(self.query_one(JobsTable))
 
     def watch_filter_text(self) -> None:
         self._reload = True

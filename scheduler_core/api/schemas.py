@@ -1,0 +1,339 @@
+"""The API's request and response models: they make /openapi.json describe what is served.
+
+Job bodies are validated by :func:`scheduler_core.jobspec.job_from_mapping` (one validator for the
+API, the CLI and the DSL, reporting every problem with its field), so their models only document
+the fields: each is typed ``Any`` for pydantic and carries the JSON schema clients should follow.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditOut",
+    "CreateScheduleOut",
+    "DecisionIn",
+    "DeleteOut",
+    "DeleteScheduleOut",
+    "ErrorOut",
+    "HealthOut",
+    "IterationOut",
+    "JobCreateIn",
+    "JobIn",
+    "JobOut",
+    "NextRunOut",
+    "NextRunsOut",
+    "RunIn",
+    "RunOut",
+    "ScheduleActionOut",
+    "ScheduleDetailOut",
+    "ScheduleHistoryOut",
+    "ScheduleRunEntryOut",
+    "ScheduleSummaryOut",
+]
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from ..model import CatchUp, JobStatus, RunStatus, RunTrigger, SessionMode
+
+
+def _doc(schema: dict[str, Any], description: str | None = None) -> Any:
+    if description:
+        schema = {**schema, "description": description}
+    return Annotated[Any, WithJsonSchema(schema)]
+
+
+_STR = {"type": "string"}
+_OPT_STR = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+_STRS = {"type": "array", "items": {"type": "string"}}
+_DURATION = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}, {"type": "null"}]}
+_POLICY = {
+    "type": "object",
+    "properties": {
+        "require_approval": {"type": "boolean"},
+        "approvers": _STRS,
+        "approval_timeout": _DURATION,
+        "max_runtime": _DURATION,
+        "require_capabilities": _STRS,
+        "allowed_hours": {
+            "type": "object",
+            "properties": {"start": _STR, "end": _STR, "timezone": _OPT_STR},
+        },
+        "allowed_environments": _STRS,
+        "require_agent_pin": {"type": "boolean"},
+    },
+}
+_HEARTBEAT = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "null"},
+        {
+            "type": "object",
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "context_mode": {"enum": [m.value for m in SessionMode]},
+                "max_iterations": {"type": "integer", "minimum": 1, "maximum": 10000},
+            },
+        },
+    ]
+}
+
+
+class JobIn(BaseModel):
+    """A job definition, or (for PUT) the fields that change.
+
+    The guide's names (``agent_id``, ``cron_expr``), the DSL's (``agent``, ``cron``) and the
+    upstream SDK's (``agent_name``, ``cron_expression``) are all accepted; give either a cron
+    expression or ``at``. Unknown fields are rejected with the nearest valid name suggested.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: _doc(_STR, "unique job name: letters, digits and _ . : @ -") = None
+    agent_id: _doc(_STR, "the agent to run (also: agent, agent_name)") = None
+    cron_expr: _doc(_STR, "5-field cron expression (also: cron, cron_expression)") = None
+    at: _doc({"type": "string", "format": "date-time"}, "one-shot ISO 8601 instant") = None
+    timezone: _doc(_STR, "IANA time zone of the cron expression") = None
+    session_mode: _doc({"enum": [m.value for m in SessionMode]}) = None
+    delivery: _doc(_STRS, "channels: stdout, log_file, webhook, slack, email, custom") = None
+    webhook_url: _doc(_OPT_STR) = None
+    webhook_headers: _doc({"type": "object", "additionalProperties": {"type": "string"}}) = None
+    slack_channel: _doc(_OPT_STR) = None
+    email_recipients: _doc(_STRS) = None
+    delivery_config: _doc({"type": "object"}) = None
+    policy: _doc(_POLICY) = None
+    heartbeat: _doc(_HEARTBEAT) = None
+    max_concurrent: _doc({"type": "integer", "minimum": 1, "maximum": 10000}) = None
+    max_retries: _doc({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}) = None
+    jitter_seconds: _doc(_DURATION) = None
+    catch_up: _doc({"enum": [c.value for c in CatchUp]}) = None
+    misfire_grace_seconds: _doc(_DURATION) = None
+    agent_pin_jwt: _doc(_OPT_STR, "AgentPin ES256 JWT (also: agentpin_jwt)") = None
+    input: _doc(_OPT_STR, "input given to the agent on each run") = None
+    policy_ids: _doc(_STRS, "accepted for SDK compatibility; not used") = None
+    one_shot: _doc({"type": "boolean"}, "SDK: run once, at the cron expression's next instant") = (
+        None
+    )
+
+    def fields(self) -> dict[str, Any]:
+        """Only what the client sent, extra (validated later) fields included."""
+        return self.model_dump(exclude_unset=True)
+
+
+class JobCreateIn(JobIn):
+    """A new job: ``name``, an agent and a schedule (cron expression or ``at``) are required."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "required": ["name"],
+            "allOf": [
+                {"anyOf": [{"required": [k]} for k in ("agent_id", "agent", "agent_name")]},
+                {
+                    "anyOf": [
+                        {"required": [k]} for k in ("cron_expr", "cron", "cron_expression", "at")
+                    ]
+                },
+            ],
+        },
+    )
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | None = Field(None, description="input for this run (default: the job's)")
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=2000)
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer: ``error`` says what, ``field`` names the offending input."""
+
+    error: str
+    code: str
+    field: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobOut(BaseModel):
+    """A job: its definition (secrets masked) and state. Empty settings may be left out."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    agent: str | None = None
+    agent_id: str
+    cron: str | None = None
+    cron_expr: str | None
+    at: str | None = None
+    timezone: str
+    session_mode: SessionMode
+    delivery: list[str]
+    max_concurrent: int
+    catch_up: CatchUp
+    status: JobStatus
+    next_run_at: str | None
+    next_run: str | None
+    last_run_at: str | None
+    last_run_status: RunStatus | None
+    last_error: str | None
+    run_count: int
+    failure_count: int
+    created_at: str | None
+    updated_at: str | None
+    source: str | None
+
+
+class RunOut(BaseModel):
+    id: str
+    job_id: str
+    job_name: str
+    agent_id: str
+    trigger: RunTrigger
+    status: RunStatus
+    attempt: int
+    scheduled_for: str | None
+    due_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    execution_time_ms: int | None
+    input: str | None
+    output: str | None
+    summary: str | None
+    error_message: str | None
+    details: dict[str, Any]
+
+
+class IterationOut(BaseModel):
+    run_id: str
+    index: int
+    started_at: str | None
+    finished_at: str | None
+    outcome: str
+    assessment: str | None
+    action: str | None
+    summary: str | None
+    output_excerpt: str | None
+
+
+class AuditOut(BaseModel):
+    id: int | None
+    at: str | None
+    type: str
+    actor: str
+    job_id: str | None
+    run_id: str | None
+    details: dict[str, Any]
+
+
+class HealthMetrics(BaseModel):
+    runs_total: int
+    runs_succeeded: int
+    runs_failed: int
+    avg_execution_time_ms: int
+
+
+class HealthOut(BaseModel):
+    """The guide's health shape, plus what an operator also wants to see."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    active_jobs: int
+    paused_jobs: int
+    in_flight_jobs: int
+    metrics: HealthMetrics
+    dead_letter_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    queued_runs: int
+    awaiting_approval: int
+    role: str
+    lease_owner: str | None
+    lease_address: str | None
+
+
+class NextRunOut(BaseModel):
+    job_id: str
+    name: str
+    status: JobStatus
+    next_run: str | None
+    next_runs: list[str]
+
+
+class DeleteOut(BaseModel):
+    job_id: str
+    name: str
+    deleted: bool
+
+
+# --- the upstream SDK's shapes (exactly its keys: it builds dataclasses from them) ---------------
+
+
+class CreateScheduleOut(BaseModel):
+    job_id: str
+    next_run: str | None
+    status: str
+
+
+class ScheduleSummaryOut(BaseModel):
+    job_id: str
+    name: str
+    cron_expression: str
+    timezone: str
+    status: str
+    enabled: bool
+    next_run: str | None
+    run_count: int
+
+
+class ScheduleDetailOut(BaseModel):
+    job_id: str
+    name: str
+    cron_expression: str
+    timezone: str
+    status: str
+    enabled: bool
+    one_shot: bool
+    next_run: str | None
+    last_run: str | None
+    run_count: int
+    failure_count: int
+    created_at: str
+    updated_at: str
+
+
+class ScheduleActionOut(BaseModel):
+    job_id: str
+    action: str
+    status: str
+
+
+class DeleteScheduleOut(BaseModel):
+    job_id: str
+    deleted: bool
+
+
+class ScheduleRunEntryOut(BaseModel):
+    run_id: str
+    started_at: str
+    completed_at: str | None
+    status: str
+    error: str | None
+    execution_time_ms: int | None
+
+
+class ScheduleHistoryOut(BaseModel):
+    job_id: str
+    history: list[ScheduleRunEntryOut]
+
+
+class NextRunsOut(BaseModel):
+    job_id: str
+    next_runs: list[str]

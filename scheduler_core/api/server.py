@@ -1,0 +1,125 @@
+"""Serving the API with uvicorn inside the caller's event loop.
+
+The host (the daemon, a test) owns the loop and the signals: uvicorn's own signal handlers are
+disabled, and :meth:`ApiServer.stop` ends it (event streams first, so it never waits on them).
+The socket is bound before the scheduler starts, so the lease can carry the real address even
+when the port was 0.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ApiServer", "bind_socket"]
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port).
+
+    Made from getaddrinfo's answer, as asyncio's own servers are: its ``proto`` must say TCP for
+    asyncio to set TCP_NODELAY on accepted connections (without it, a keep-alive response split
+    in two segments waits for the client's delayed ACK, 40 ms a request).
+    """
+    name = host.strip("[]")
+    infos = socket.getaddrinfo(
+        name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the host handles SIGTERM/SIGINT/SIGHUP
+
+
+class ApiServer:
+    """uvicorn serving ``app`` on ``sock`` (or a new socket on ``host:port``) as a task."""
+
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
+        shutdown_timeout: float = 3.0,
+    ) -> None:
+        self.app = app
+        self.sock = sock or bind_socket(host, port)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=shutdown_timeout,
+            timeout_keep_alive=5,
+        )
+        self.server = _Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self.sock.getsockname()[0])
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(
+            self.server.serve(sockets=[self.sock]), name="symbi-api-server"
+        )
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise RuntimeError("the API server stopped while starting")
+            await asyncio.sleep(0.005)
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    async def stop(self) -> None:
+        stopping = getattr(self.app.state, "stopping", None)
+        if isinstance(stopping, asyncio.Event):
+            stopping.set()
+        if self._task is None:
+            self.sock.close()
+            return
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def __aenter__(self) -> ApiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

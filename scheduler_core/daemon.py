@@ -1,0 +1,532 @@
+"""The headless daemon (``symbi-tui --daemon``): scheduler, HTTP API and metrics on one loop.
+
+It takes the store lease (or waits as a standby and takes over when the lease lapses), serves the
+API with uvicorn inside the same event loop, and logs one structured line per event to stderr
+(logfmt, or JSON with ``log_format="json"``). Signals are its own: SIGHUP reloads the DSL files;
+SIGTERM and SIGINT stop firing, wait up to ``shutdown_timeout_seconds`` for in-flight runs, record
+the rest ``interrupted`` and return 0 (a second signal interrupts them at once).
+
+Exit status: 0 stopped by a signal, 1 the API server failed, 2 the configuration, the DSL files or
+the listen address cannot be used.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EventLogger",
+    "configure_logging",
+    "run",
+    "serve",
+]
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from .config import SchedulerConfig
+from .errors import DslError, SchedulerError
+from .events import (
+    AuditRecorded,
+    Dropped,
+    Event,
+    IterationRecorded,
+    JobChanged,
+    RunChanged,
+    SchedulerState,
+    Subscription,
+)
+from .jobspec import _mask_mapping
+from .model import AuditEventType, RunStatus
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("symbi.daemon")
+_events_log = logging.getLogger("symbi.events")
+
+_WARN_RUNS = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.INTERRUPTED})
+_WARN_AUDIT = frozenset(
+    {
+        AuditEventType.CRON_JOB_FAILED,
+        AuditEventType.CRON_JOB_DEAD_LETTERED,
+        AuditEventType.AGENT_PIN_VERIFICATION_FAILED,
+        AuditEventType.POLICY_DENIED,
+    }
+)
+_ERROR_CHARS = 300
+
+
+# --- log lines ------------------------------------------------------------------------------------
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return dict(fields) if isinstance(fields, Mapping) else {}
+
+
+def _when(record: logging.LogRecord) -> str:
+    instant = datetime.fromtimestamp(record.created, UTC)
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, event, msg and the event's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": _when(record),
+            "level": record.levelname.lower(),
+            "event": getattr(record, "event", record.name),
+            "msg": record.getMessage(),
+        }
+        for key, value in _fields(record).items():
+            line.setdefault(key, value)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+class TextFormatter(logging.Formatter):
+    """logfmt: ``time=... level=info event=run.succeeded job=backup ... msg="..."``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [
+            f"time={_when(record)}",
+            f"level={record.levelname.lower()}",
+            f"event={getattr(record, 'event', record.name)}",
+        ]
+        for key, value in _fields(record).items():
+            if value is None:
+                continue
+            parts.append(f"{key}={_logfmt(value)}")
+        parts.append(f"msg={_logfmt(record.getMessage())}")
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _logfmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if text and not any(c in text for c in ' "=\n\t\\'):
+        return text
+    return json.dumps(text)
+
+
+def configure_logging(
+    log_format: str = "text", *, stream: IO[str] | None = None, level: int = logging.INFO
+) -> logging.Handler:
+    """Send every log record (the scheduler's, the API's, uvicorn's warnings) to ``stream``."""
+    if log_format not in ("text", "json"):
+        raise ValueError(f"log format {log_format!r} is not text or json")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access", "aiosqlite", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
+
+
+class EventLogger:
+    """Turns bus events into log records: one line per event, secrets masked.
+
+    Scheduler state is logged when it changes (a standby re-announces itself on every lease
+    check); ``job.state`` changes, which follow every finished run, are logged at debug level.
+    """
+
+    def __init__(self, logger: logging.Logger = _events_log) -> None:
+        self.logger = logger
+        self._state: str | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunChanged):
+            self._run(event)
+        elif isinstance(event, AuditRecorded):
+            self._audit(event)
+        elif isinstance(event, JobChanged):
+            level = logging.DEBUG if event.change == "state" else logging.INFO
+            self._emit(level, f"job.{event.change}", f"job {event.change}", job_id=event.job_id)
+        elif isinstance(event, IterationRecorded):
+            it = event.iteration
+            self._emit(
+                logging.INFO,
+                "iteration",
+                f"heartbeat iteration {it.index}: {it.outcome}",
+                run=it.run_id,
+                index=it.index,
+                outcome=it.outcome,
+            )
+        elif isinstance(event, SchedulerState):
+            self._scheduler(event)
+        elif isinstance(event, Dropped):
+            self._emit(logging.WARNING, "log.dropped", "event log fell behind", count=event.count)
+
+    def _emit(self, level: int, name: str, message: str, **fields: Any) -> None:
+        self.logger.log(level, "%s", message, extra={"event": name, "fields": fields})
+
+    def _run(self, event: RunChanged) -> None:
+        run = event.run
+        level = logging.WARNING if run.status in _WARN_RUNS else logging.INFO
+        fields: dict[str, Any] = {
+            "job": run.job_name,
+            "run": run.id,
+            "trigger": run.trigger.value,
+            "attempt": run.attempt,
+        }
+        if run.execution_time_ms is not None:
+            fields["duration_ms"] = run.execution_time_ms
+        if run.error_message:
+            fields["error"] = run.error_message[:_ERROR_CHARS]
+        self._emit(level, f"run.{run.status.value}", f"run {run.status.value}", **fields)
+
+    def _audit(self, event: AuditRecorded) -> None:
+        audit = event.event
+        details = dict(_mask_mapping(audit.details))
+        name = details.pop("job_name", None)
+        level = logging.WARNING if audit.type in _WARN_AUDIT else logging.INFO
+        self._emit(
+            level,
+            f"audit.{audit.type.value}",
+            audit.type.value,
+            actor=audit.actor,
+            job=name,
+            job_id=audit.job_id,
+            run=audit.run_id,
+            details=details or None,
+        )
+
+    def _scheduler(self, event: SchedulerState) -> None:
+        if event.state == self._state:
+            return
+        self._state = event.state
+        if event.state == "leader":
+            message = "holding the store lease: firing jobs"
+        elif event.state == "standby":
+            message = (
+                "standby: another scheduler holds the store lease; "
+                "this daemon takes over when it lapses"
+            )
+        else:
+            message = f"scheduler {event.state}"
+        self._emit(logging.INFO, f"scheduler.{event.state}", message, detail=event.detail or None)
+
+
+async def _follow(subscription: Subscription, sink: EventLogger) -> None:
+    while True:
+        event = await subscription.get()
+        try:
+            sink(event)
+        except Exception:  # a log line must never take the daemon down
+            log.exception("cannot log event %r", event)
+
+
+def _drain(subscription: Subscription, sink: EventLogger) -> None:
+    while (event := subscription.get_nowait()) is not None:
+        with contextlib.suppress(Exception):
+            sink(event)
+
+
+# --- the daemon -----------------------------------------------------------------------------------
+
+
+class _Signals:
+    """SIGTERM/SIGINT request a stop (a second one interrupts in-flight runs); SIGHUP a reload."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.reload = asyncio.Event()
+        self.count = 0
+        self.name: str | None = None
+        self.urgent = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._installed: list[signal.Signals] = []
+
+    def install(self) -> None:
+        """Take the signals (only possible on the main thread; elsewhere the host stops us)."""
+        handlers: list[tuple[signal.Signals, Any, tuple[Any, ...]]] = [
+            (signal.SIGTERM, self._on_stop, (signal.SIGTERM,)),
+            (signal.SIGINT, self._on_stop, (signal.SIGINT,)),
+        ]
+        if hasattr(signal, "SIGHUP"):
+            handlers.append((signal.SIGHUP, self.reload.set, ()))
+        for sig, handler, args in handlers:
+            try:
+                self._loop.add_signal_handler(sig, handler, *args)
+            except (ValueError, RuntimeError, NotImplementedError):
+                log.debug("cannot handle %s here", sig.name)
+                continue
+            self._installed.append(sig)
+
+    def _on_stop(self, sig: signal.Signals) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.name = sig.name
+            self.stop.set()
+        else:
+            self.urgent.set()
+
+    def remove(self) -> None:
+        for sig in self._installed:
+            with contextlib.suppress(Exception):
+                self._loop.remove_signal_handler(sig)
+        self._installed.clear()
+
+
+def _listen_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(
+    config: SchedulerConfig,
+    *,
+    store_url: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT (or ``stop`` is set); returns the exit status."""
+    from .api import ApiServer, bind_socket, create_app, resolve_api_keys
+    from .engine import Engine
+    from .metrics import Metrics
+    from .runtime.agents import AgentExecutor
+    from .store import open_store
+
+    api = config.api
+    keys = None
+    sock = None
+    url: str | None = None
+    try:
+        if api.enabled:
+            keys = resolve_api_keys(config)
+            try:
+                sock = bind_socket(api.host, api.port)
+            except OSError as exc:
+                log.error(
+                    "cannot listen on %s:%s: %s",
+                    api.host,
+                    api.port,
+                    exc.strerror or exc,
+                    extra={"event": "daemon.failed", "fields": {"key": "api.port"}},
+                )
+                return EXIT_USAGE
+            host, port = sock.getsockname()[:2]
+            url = _listen_url(str(host), int(port))
+        store = await open_store(store_url or config.store_url())
+    except SchedulerError as exc:
+        _log_error(exc)
+        if sock is not None:
+            sock.close()
+        return EXIT_USAGE
+
+    engine = Engine(
+        config, executor=AgentExecutor(dict(config.agents)), store=store, api_address=url
+    )
+    sink = EventLogger()
+    subscription = engine.bus.subscribe()
+    follower = asyncio.create_task(_follow(subscription, sink), name="symbi-event-log")
+    signals = _Signals()
+    signals.install()
+    metrics: Metrics | None = None
+    server: ApiServer | None = None
+    status = EXIT_OK
+    try:
+        log.info(
+            "starting",
+            extra={
+                "event": "daemon.starting",
+                "fields": {"config": config.path, "store": store.url, "api": url},
+            },
+        )
+        try:
+            service = await engine.start()
+        except SchedulerError as exc:
+            _log_error(exc)
+            status = EXIT_FAILED
+            return status
+        if config.dsl_paths:
+            try:
+                result = await service.load_dsl(list(config.dsl_paths), actor="dsl")
+            except SchedulerError as exc:
+                _log_error(exc)
+                status = EXIT_USAGE
+                return status
+            _log_load(result, config.dsl_paths, "dsl.loaded")
+        if config.scheduler.enable_metrics:
+            metrics = Metrics()
+            metrics.start(engine.bus)
+        if api.enabled and sock is not None and keys is not None:
+            app = create_app(service, config=config, bus=engine.bus, metrics=metrics, keys=keys)
+            server = ApiServer(app, sock=sock)
+            sock = None  # the server owns it now
+            await server.start()
+            key_source = (
+                f"API key in {keys.generated} (mode 0600)"
+                if keys.generated
+                else f"{len(keys.digests)} configured API key(s)"
+            )
+            log.info(
+                "API listening on %s; %s",
+                url,
+                key_source,
+                extra={
+                    "event": "api.listening",
+                    "fields": {"url": url, "key_file": str(keys.generated or "") or None},
+                },
+            )
+        status = await _wait(signals, stop, server, service, config)
+    finally:
+        await _shutdown(engine, server, metrics, signals, config)
+        if sock is not None:
+            sock.close()
+        _drain(subscription, sink)
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        subscription.close()
+        signals.remove()
+        log.info("stopped", extra={"event": "daemon.stopped", "fields": {"exit": status}})
+    return status
+
+
+async def _wait(
+    signals: _Signals,
+    stop: asyncio.Event | None,
+    server: Any,
+    service: Any,
+    config: SchedulerConfig,
+) -> int:
+    waits: dict[str, asyncio.Future[Any]] = {
+        "signal": asyncio.ensure_future(signals.stop.wait()),
+        "reload": asyncio.ensure_future(signals.reload.wait()),
+    }
+    if stop is not None:
+        waits["stop"] = asyncio.ensure_future(stop.wait())
+    if server is not None and server.task is not None:
+        waits["server"] = server.task
+    try:
+        while True:
+            done, _ = await asyncio.wait(waits.values(), return_when=asyncio.FIRST_COMPLETED)
+            if waits["reload"] in done:
+                signals.reload.clear()
+                await _reload(service, config)
+                waits["reload"] = asyncio.ensure_future(signals.reload.wait())
+                continue
+            if "server" in waits and waits["server"] in done:
+                exc = waits["server"].exception()
+                log.error(
+                    "the API server stopped: %s",
+                    exc or "no reason given",
+                    extra={"event": "api.failed"},
+                )
+                return EXIT_FAILED
+            return EXIT_OK
+    finally:
+        for name, future in waits.items():
+            if name != "server" and not future.done():
+                future.cancel()
+
+
+async def _reload(service: Any, config: SchedulerConfig) -> None:
+    if not config.dsl_paths:
+        log.info("SIGHUP: no dsl_paths configured", extra={"event": "dsl.reload"})
+        return
+    try:
+        result = await service.load_dsl(list(config.dsl_paths), actor="dsl")
+    except SchedulerError as exc:
+        _log_error(exc, event="dsl.reload_failed", note="; the loaded schedules are unchanged")
+        return
+    _log_load(result, config.dsl_paths, "dsl.reloaded")
+
+
+async def _shutdown(
+    engine: Any, server: Any, metrics: Any, signals: _Signals, config: SchedulerConfig
+) -> None:
+    scheduler = engine.scheduler
+    in_flight = scheduler.in_flight if scheduler is not None else 0
+    log.info(
+        "stopping (%s): no new runs; waiting up to %gs for %d in-flight run(s)",
+        signals.name or "requested",
+        config.scheduler.shutdown_timeout_seconds,
+        in_flight,
+        extra={"event": "daemon.stopping", "fields": {"in_flight": in_flight}},
+    )
+    if server is not None:
+        server.app.state.stopping.set()  # event streams end now
+    if scheduler is not None:
+        stopping = asyncio.create_task(scheduler.stop())
+        urgent = asyncio.ensure_future(signals.urgent.wait())
+        await asyncio.wait({stopping, urgent}, return_when=asyncio.FIRST_COMPLETED)
+        if not stopping.done():
+            log.warning(
+                "second signal: interrupting %d in-flight run(s) now",
+                scheduler.in_flight,
+                extra={"event": "daemon.interrupting"},
+            )
+            for run_id in scheduler.in_flight_runs():
+                scheduler.cancel_run(run_id, RunStatus.INTERRUPTED)
+        await stopping
+        urgent.cancel()
+    if server is not None:
+        await server.stop()
+    if metrics is not None:
+        await metrics.stop()
+    await engine.stop()
+
+
+def _log_load(result: Any, paths: Any, event: str) -> None:
+    log.info(
+        "DSL loaded: %d created, %d updated, %d unchanged",
+        len(result.created),
+        len(result.updated),
+        len(result.unchanged),
+        extra={
+            "event": event,
+            "fields": {
+                "paths": list(paths),
+                "created": result.created or None,
+                "updated": result.updated or None,
+            },
+        },
+    )
+
+
+def _log_error(exc: SchedulerError, *, event: str = "daemon.failed", note: str = "") -> None:
+    if isinstance(exc, DslError) and exc.issues:
+        for issue in exc.issues:
+            log.error("%s%s", issue, note, extra={"event": event})
+        return
+    errors = getattr(exc, "errors", None)
+    lines = [str(e) for e in errors] if isinstance(errors, list) and len(errors) > 1 else []
+    for line in lines or [str(exc)]:
+        log.error("%s%s", line, note, extra={"event": event, "fields": {"code": exc.code}})
+
+
+def run(
+    config: SchedulerConfig,
+    *,
+    store_url: str | None = None,
+    log_format: str = "text",
+    stream: IO[str] | None = None,
+) -> int:
+    """``symbi-tui --daemon``: configure logging, run :func:`serve` on a new loop."""
+    configure_logging(log_format, stream=stream)
+    for warning in config.warnings:
+        log.warning("%s", warning, extra={"event": "config.warning"})
+    try:
+        return asyncio.run(serve(config, store_url=store_url))
+    except KeyboardInterrupt:  # a SIGINT before the handlers were installed
+        return 130

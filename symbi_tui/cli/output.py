@@ -1,0 +1,413 @@
+"""What ``symbi`` prints: rich tables for people, JSON and CSV for programs.
+
+Tables fit the terminal (piped, they get a wide page so ``grep`` sees whole lines); every status
+is a glyph and a word, coloured on a terminal and still readable without colour (``NO_COLOR``).
+JSON shapes are the HTTP API's (docs/cli.md lists them): a job is
+:func:`scheduler_core.jobspec.job_to_dict` (secrets masked), a run and an audit event are what
+``scheduler_core.api.serialize`` makes of them. CSV is RFC 4180: a header row, CRLF line ends,
+fields quoted when they hold a comma, a quote or a line break.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUDIT_CSV_FIELDS",
+    "JOB_CSV_FIELDS",
+    "RUN_CSV_FIELDS",
+    "audit_dict",
+    "audit_table",
+    "console",
+    "iso",
+    "job_status_text",
+    "jobs_table",
+    "print_csv",
+    "print_json",
+    "run_dict",
+    "run_status_text",
+    "runs_table",
+    "show",
+    "status_view",
+]
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from scheduler_core.clock import format_instant
+from scheduler_core.model import AuditEvent, JobDefinition, JobRun, JobStatus, RunStatus
+
+from ..backend import serialization
+from ..format import (
+    JOB_STATUS_TONES,
+    RUN_STATUS_TONES,
+    Tone,
+    countdown,
+    duration,
+    excerpt,
+    job_status_label,
+    run_status_label,
+)
+
+#: the console's tones as terminal colours (the CLI has no Textual theme)
+_TONE_STYLES: dict[Tone, str] = {
+    Tone.SUCCESS: "green",
+    Tone.WARNING: "yellow",
+    Tone.ERROR: "bold red",
+    Tone.ACCENT: "cyan",
+    Tone.MUTED: "dim",
+}
+#: width of a page when stdout is not a terminal and COLUMNS is unset
+_PIPE_WIDTH = 200
+_ID = 12  #: characters of an id shown in tables (a prefix is accepted wherever an id is)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr) fitted to the terminal, or wide when piped."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty() and "COLUMNS" not in os.environ:
+        width = _PIPE_WIDTH
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def show(renderable: RenderableType) -> None:
+    """Print a table or view on stdout; piped, without the padding rich leaves at line ends."""
+    con = console()
+    if con.is_terminal:
+        con.print(renderable)
+        return
+    with con.capture() as captured:
+        con.print(renderable)
+    text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+    con.file.write(text + "\n")
+
+
+# --- words ----------------------------------------------------------------------------------------
+
+
+def job_status_text(status: JobStatus) -> Text:
+    return Text(job_status_label(status), style=_TONE_STYLES[JOB_STATUS_TONES[status]])
+
+
+def run_status_text(status: RunStatus) -> Text:
+    return Text(run_status_label(status), style=_TONE_STYLES[RUN_STATUS_TONES[status]])
+
+
+def _when(instant: datetime | None) -> str:
+    """``2026-03-02 09:00:05``, UTC (column headers say so)."""
+    return instant.strftime("%Y-%m-%d %H:%M:%S") if instant is not None else "-"
+
+
+def iso(instant: datetime | None) -> str:
+    """An instant as the API writes it (``2026-03-02T09:00:00.000000Z``); empty for none."""
+    return format_instant(instant) if instant is not None else ""
+
+
+# --- JSON -----------------------------------------------------------------------------------------
+
+
+def print_json(value: Any) -> None:
+    """Indented, keys in the documented order, non-ASCII kept, one trailing newline."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def run_dict(run: JobRun) -> dict[str, Any]:
+    """A run as the API shows it (``GET /api/v1/runs/{id}``)."""
+    result: dict[str, Any] = serialization().run_to_dict(run)
+    return result
+
+
+def audit_dict(event: AuditEvent) -> dict[str, Any]:
+    """An audit event as the API shows it (``GET /api/v1/audit``)."""
+    result: dict[str, Any] = serialization().audit_to_dict(event)
+    return result
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+JOB_CSV_FIELDS = (
+    "id",
+    "name",
+    "agent_id",
+    "schedule",
+    "timezone",
+    "status",
+    "next_run_at",
+    "last_run_at",
+    "last_run_status",
+    "run_count",
+    "failure_count",
+    "last_error",
+)
+RUN_CSV_FIELDS = (
+    "id",
+    "job_id",
+    "job_name",
+    "agent_id",
+    "status",
+    "trigger",
+    "attempt",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "execution_time_ms",
+    "error_message",
+    "summary",
+    "output",
+)
+AUDIT_CSV_FIELDS = ("id", "at", "type", "actor", "job_id", "job_name", "run_id", "details")
+
+
+def _job_row(job: JobDefinition) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "agent_id": job.agent,
+        "schedule": job.schedule_text,
+        "timezone": job.timezone,
+        "status": job.status.value,
+        "next_run_at": iso(job.next_run_at),
+        "last_run_at": iso(job.last_run_at),
+        "last_run_status": job.last_run_status.value if job.last_run_status else "",
+        "run_count": job.run_count,
+        "failure_count": job.failure_count,
+        "last_error": job.last_error or "",
+    }
+
+
+def _run_row(run: JobRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "job_id": run.job_id,
+        "job_name": run.job_name,
+        "agent_id": run.agent_id,
+        "status": run.status.value,
+        "trigger": run.trigger.value,
+        "attempt": run.attempt,
+        "scheduled_for": iso(run.scheduled_for),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "execution_time_ms": "" if run.execution_time_ms is None else run.execution_time_ms,
+        "error_message": run.error_message or "",
+        "summary": run.summary or "",
+        "output": run.output or "",
+    }
+
+
+def _audit_row(event: AuditEvent) -> dict[str, Any]:
+    data = audit_dict(event)
+    details = dict(data["details"])
+    return {
+        "id": "" if event.id is None else event.id,
+        "at": data["at"],
+        "type": data["type"],
+        "actor": data["actor"],
+        "job_id": data["job_id"] or "",
+        "job_name": details.get("job_name") or "",
+        "run_id": data["run_id"] or "",
+        "details": json.dumps(details, sort_keys=True, ensure_ascii=False, default=str),
+    }
+
+
+def print_csv(kind: str, items: Iterable[Any]) -> None:
+    """Jobs, runs or audit events (``kind``) as RFC 4180 CSV with a header row."""
+    fields, row = {
+        "jobs": (JOB_CSV_FIELDS, _job_row),
+        "runs": (RUN_CSV_FIELDS, _run_row),
+        "audit": (AUDIT_CSV_FIELDS, _audit_row),
+    }[kind]
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\r\n")
+    writer.writeheader()
+    for item in items:
+        writer.writerow(row(item))
+    sys.stdout.write(buffer.getvalue())
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def _table(*columns: tuple[str, dict[str, Any]]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for title, options in columns:
+        table.add_column(title, **options)
+    return table
+
+
+_FIXED: dict[str, Any] = {"no_wrap": True}
+_FOLD: dict[str, Any] = {"overflow": "fold"}
+_CUT: dict[str, Any] = {"overflow": "ellipsis", "no_wrap": True, "ratio": 1, "min_width": 8}
+
+
+def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None = None) -> Table:
+    table = _table(
+        ("ID", _FIXED),
+        ("NAME", _FOLD),
+        ("AGENT", _FOLD),
+        ("SCHEDULE", _FOLD),
+        ("STATUS", _FIXED),
+        ("NEXT RUN (UTC)", _FIXED),
+        ("LAST RUN", _FIXED),
+    )
+    for job in jobs:
+        status = job.last_run_status
+        table.add_row(
+            job.id[:_ID],
+            job.name,
+            job.agent,
+            job.schedule_text,
+            job_status_text(job.status),
+            _when(job.next_run_at),
+            run_status_text(status) if status is not None else Text("-"),
+        )
+    return table
+
+
+def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
+    columns: list[tuple[str, dict[str, Any]]] = [("RUN", _FIXED)]
+    if with_job:
+        columns.append(("JOB", _FOLD))
+    columns += [
+        ("STATUS", _FIXED),
+        ("TRIGGER", _FIXED),
+        ("ATTEMPT", {"no_wrap": True, "justify": "right"}),
+        ("STARTED (UTC)", _FIXED),
+        ("DURATION", {"no_wrap": True, "justify": "right"}),
+        ("DETAIL", _CUT),
+    ]
+    table = _table(*columns)
+    for run in runs:
+        detail = run.error_message or run.summary or run.output or ""
+        cells: list[RenderableType] = [run.id[:_ID]]
+        if with_job:
+            cells.append(run.job_name)
+        cells += [
+            run_status_text(run.status),
+            run.trigger.value,
+            str(run.attempt),
+            _when(run.started_at or run.scheduled_for),
+            duration(run.execution_time_ms) or "-",
+            excerpt(detail, 500),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def audit_table(events: Sequence[AuditEvent]) -> Table:
+    table = _table(
+        ("AT (UTC)", _FIXED),
+        ("TYPE", _FIXED),
+        ("ACTOR", _FOLD),
+        ("JOB", _FOLD),
+        ("RUN", _FIXED),
+        ("DETAILS", _CUT),
+    )
+    for event in events:
+        details = audit_dict(event)["details"]
+        job = details.pop("job_name", None) or (event.job_id or "")[:_ID] or "-"
+        text = ", ".join(f"{k}={_short(v)}" for k, v in details.items() if v not in (None, ""))
+        bad = event.type.value.endswith(("Failed", "DeadLettered", "Denied"))
+        style = "bold red" if bad else ""
+        table.add_row(
+            _when(event.at),
+            Text(event.type.value, style=style),
+            event.actor,
+            job,
+            (event.run_id or "-")[:_ID],
+            text,
+        )
+    return table
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return excerpt(text, 120)
+
+
+def _policy_words(job: JobDefinition) -> str:
+    p = job.policy
+    words = []
+    if p.require_approval:
+        who = f" ({', '.join(p.approvers)})" if p.approvers else ""
+        words.append(f"approval required{who}")
+    if p.max_runtime_seconds:
+        words.append(f"max_runtime {p.max_runtime_seconds:g}s")
+    if p.allowed_hours is not None:
+        words.append(f"hours {p.allowed_hours.start}-{p.allowed_hours.end}")
+    if p.allowed_environments:
+        words.append(f"environments {', '.join(p.allowed_environments)}")
+    if p.require_capabilities:
+        words.append(f"capabilities {', '.join(p.require_capabilities)}")
+    if p.require_agent_pin:
+        words.append("AgentPin required")
+    return "; ".join(words) or "-"
+
+
+def _reading(job: JobDefinition) -> str:
+    if job.cron is None:
+        return ""
+    try:
+        from scheduler_core.scheduler import schedule_for
+
+        return schedule_for(job.cron, job.timezone).describe()
+    except Exception:  # a reading is a nicety: never fail the view for it
+        return ""
+
+
+def status_view(
+    job: JobDefinition,
+    upcoming: Sequence[datetime],
+    runs: Sequence[JobRun] | None,
+    now: datetime,
+) -> RenderableType:
+    """``symbi cron status``: the job's details, its next instants and (optionally) its runs."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    title = Text.assemble((job.name, "bold"), "  ", job_status_text(job.status))
+    reading = _reading(job)
+    schedule = f"{job.schedule_text}  ({job.timezone})" + (f": {reading}" if reading else "")
+    grid.add_row("id", job.id)
+    grid.add_row("agent", job.agent)
+    grid.add_row("schedule", schedule)
+    nxt = job.next_run_at if job.status is JobStatus.ACTIVE else None
+    grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
+    if len(upcoming) > 1:
+        grid.add_row("then", ", ".join(_when(t) for t in upcoming[1:]))
+    last = Text(_when(job.last_run_at))
+    if job.last_run_status is not None:
+        last.append("  ")
+        last.append_text(run_status_text(job.last_run_status))
+    grid.add_row("last run", last if job.last_run_at else "-")
+    failures = f", {job.failure_count} consecutive failure(s)" if job.failure_count else ""
+    grid.add_row("runs", f"{job.run_count}{failures}")
+    if job.last_error:
+        grid.add_row("last error", Text(excerpt(job.last_error, 400), style="red"))
+    grid.add_row("session", job.session_mode.value)
+    if job.heartbeat is not None and job.heartbeat.enabled:
+        hb = job.heartbeat
+        grid.add_row(
+            "heartbeat", f"{hb.context_mode.value}, at most {hb.max_iterations} iteration(s)"
+        )
+    grid.add_row("delivery", ", ".join(job.delivery) or "-")
+    grid.add_row("policy", _policy_words(job))
+    retries = "default" if job.max_retries is None else str(job.max_retries)
+    grid.add_row("limits", f"max_concurrent {job.max_concurrent}, max_retries {retries}")
+    if job.source:
+        grid.add_row("source", job.source)
+    parts: list[RenderableType] = [title, grid]
+    if runs is not None:
+        parts.append(Text(""))
+        parts.append(Text(f"Last {len(runs)} run(s)", style="bold") if runs else Text("No runs."))
+        if runs:
+            parts.append(runs_table(runs))
+    return Group(*parts)

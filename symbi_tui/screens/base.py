@@ -1,0 +1,234 @@
+"""What every secondary screen shares: a backend, the injected clock, live refresh, feedback.
+
+Data flow (the main screen's, in small):
+
+* a worker follows ``backend.subscribe()`` and asks :meth:`ConsoleScreen.wants` whether an event
+  makes this screen stale; ``Dropped`` always does;
+* a timer every ``refresh_interval`` seconds fetches again when stale (the debounce) and, stale or
+  not, re-renders, so countdowns and elapsed times follow the clock;
+* an operator's own action refreshes at once.
+
+Mutating actions are listed in ``MUTATING_ACTIONS``: ``check_action`` hides them in read-only mode,
+and :meth:`ConsoleScreen.act` runs one and reports the result or the error in a notification.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConsoleScreen", "show"]
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from textual import on, work
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from scheduler_core.clock import Clock
+from scheduler_core.errors import NotFoundError, SchedulerError
+from scheduler_core.events import Dropped, Event, SchedulerState
+
+from ..backend import Backend
+from ..palette import Palette
+from ..widgets.screen_header import ScreenHeader
+
+log = logging.getLogger(__name__)
+
+
+def show(widget: Static, content: str) -> None:
+    """Update ``widget`` only when ``content`` changed: live screens re-render every tick, and
+    an unchanged pane should cost nothing (no repaint, nothing sent over SSH)."""
+    if widget.content != content:
+        widget.update(content)
+
+
+ResultT = TypeVar("ResultT")
+T = TypeVar("T")
+
+
+class ConsoleScreen(Screen[ResultT]):
+    """A full screen over a :class:`~symbi_tui.backend.Backend`; subclasses fill in the hooks."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "back", "Back", id="back"),
+    ]
+
+    #: actions that change the scheduler's state: hidden in read-only mode
+    MUTATING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    #: the screen shows times relative to now (countdowns, elapsed): re-render on every tick
+    CLOCK_DRIVEN: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        clock: Clock,
+        readonly: bool = False,
+        refresh_interval: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.clock = clock
+        self.readonly = readonly
+        self.refresh_interval = refresh_interval
+        self.loaded = False  #: the first fetch has completed
+        self._palette: Palette | None = None
+        self._stale = True
+        self._refreshing = False
+        self._again = False
+        self._polling = False
+        self._last_error: str | None = None
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    @property
+    def crumbs(self) -> Sequence[str]:
+        """The breadcrumb in the header, e.g. ``("symbi", "flaky-job", "runs")``."""
+        return ("symbi",)
+
+    async def fetch(self) -> None:
+        """Load what the screen shows from the backend (runs in a worker)."""
+
+    def render_data(self) -> None:
+        """Push the loaded data into the widgets; called after each fetch and on every tick."""
+
+    def wants(self, event: Event) -> bool:
+        """Whether ``event`` makes what this screen shows stale."""
+        return False
+
+    def can(self, action: str) -> bool | None:
+        """For a mutating action outside read-only mode: True, None (dimmed) or False."""
+        return True
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._show_header()
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self.set_interval(self.refresh_interval, self._tick, name="refresh")
+        self._follow_events()
+        self.kick()
+
+    @property
+    def palette(self) -> Palette:
+        if self._palette is None:
+            self._palette = Palette(self.app.theme_variables)
+        return self._palette
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        self._palette = None
+        if self.loaded:
+            self.render_data()
+
+    def _show_header(self) -> None:
+        self.query_one(ScreenHeader).show(
+            self.crumbs,
+            mode=self.backend.mode_label,
+            readonly=self.readonly,
+            now=self.clock.now(),
+        )
+
+    def _tick(self) -> None:
+        if self._stale or self._polling:
+            self.kick()
+        elif self.loaded:
+            self._show_header()
+            if self.CLOCK_DRIVEN:
+                self.render_data()
+
+    def mark_stale(self) -> None:
+        """Fetch again at the next tick."""
+        self._stale = True
+
+    def kick(self) -> None:
+        """Fetch now; if a fetch is running, another follows when it ends."""
+        self._stale = True
+        if self._refreshing:
+            self._again = True
+            return
+        self._refreshing = True
+        self._refresh()
+
+    @work(group="refresh", exit_on_error=False)
+    async def _refresh(self) -> None:
+        self._stale = False
+        try:
+            await self.fetch()
+        except BaseException:
+            self._stale = True  # the next tick tries again
+            raise
+        finally:
+            self._refreshing = False
+        self.loaded = True
+        self._last_error = None
+        self._show_header()
+        self.render_data()
+        if self._again:
+            self._again = False
+            self.call_later(self.kick)
+
+    @work(group="events", exit_on_error=False)
+    async def _follow_events(self) -> None:
+        try:
+            async for event in self.backend.subscribe():
+                if isinstance(event, Dropped | SchedulerState) or self.wants(event):
+                    self._stale = True
+        finally:
+            self._polling = True  # without events, every tick fetches again
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide what read-only forbids; ask the screen whether the rest applies now."""
+        if action not in self.MUTATING_ACTIONS:
+            return True
+        if self.readonly:
+            return False
+        return self.can(action)
+
+    def action_back(self) -> None:
+        """Esc: back to the screen underneath (nothing, when this is the only screen)."""
+        if len(self.app.screen_stack) > 1 and self.app.screen is self:
+            self.dismiss()
+
+    async def act(
+        self,
+        title: str,
+        call: Callable[[], Awaitable[T]],
+        describe: Callable[[T], str],
+    ) -> T | None:
+        """Run one mutation and tell the operator how it went, in words; refresh after it."""
+        try:
+            result = await call()
+        except SchedulerError as exc:
+            self.notify(exc.message, title=f"Could not {title}", severity="error")
+            if isinstance(exc, NotFoundError):
+                self.kick()
+            return None
+        self.notify(describe(result), title=title[:1].upper() + title[1:])
+        self.kick()
+        return result
+
+    def run_action_worker(self, coroutine: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``coroutine`` in the screen's action worker group (modal dialogs wait in it)."""
+        self.run_worker(coroutine(), group="actions", exit_on_error=False)
+
+    # --- failures ---------------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """Unexpected worker errors end up here: logged and shown once, never fatal."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = (
+            error.message
+            if isinstance(error, SchedulerError)
+            else f"{type(error).__name__}: {error}"
+        )
+        log.error("%s failed: %s", event.worker.name, text, exc_info=error)
+        if text != self._last_error:  # a broken store must not toast once per tick
+            self._last_error = text
+            self.notify(text, title=f"{event.worker.group} failed", severity="error")

@@ -1,0 +1,507 @@
+"""Watch one job live (the guide's ``symbi cron status <job> --watch``).
+
+Definition and its English reading, policy, delivery channels with their secrets masked, the next
+fire times, the run in flight with its elapsed time (from the injected clock) and the output of the
+last run once it ends, the failure count, and a sparkline of recent run durations.
+"""
+
+from __future__ import annotations
+
+__all__ = ["WatchScreen"]
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.widgets import Footer, Sparkline, Static
+
+from scheduler_core.clock import Clock
+from scheduler_core.errors import JobNotFound
+from scheduler_core.events import Event, IterationRecorded, JobChanged, RunChanged
+from scheduler_core.jobspec import job_to_dict
+from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, JobStatus, RunStatus
+
+from ..backend import Backend
+from ..format import countdown, duration
+from ..widgets.screen_header import ScreenHeader
+from ._markup import (
+    elapsed,
+    instant_pair,
+    job_status_markup,
+    kv_block,
+    muted,
+    run_status_markup,
+    schedule_reading,
+)
+from .base import ConsoleScreen, show
+from .confirm import ConfirmScreen
+from .heartbeat import HeartbeatScreen
+from .job_form import JobFormScreen
+from .prompt import PromptScreen
+from .run_history import RunHistoryScreen
+
+_HISTORY = 40  #: runs read for the in-flight run, the last output and the sparkline
+_NEXT = 5
+_OUTPUT_LINES = 40
+
+
+class WatchScreen(ConsoleScreen[None]):
+    """One job by id or name, refreshed live; single letters act on it."""
+
+    DEFAULT_CSS = """
+    WatchScreen .watch-pane {
+        border: round $border-blurred;
+        border-title-color: $foreground;
+        border-subtitle-color: $foreground-muted;
+        padding: 0 1;
+    }
+    WatchScreen #watch-top {
+        height: auto;
+    }
+    WatchScreen #watch-definition {
+        width: 1fr;
+        height: auto;
+    }
+    WatchScreen #watch-policy {
+        width: 50;
+        height: auto;
+    }
+    WatchScreen #watch-middle {
+        height: 1fr;
+    }
+    WatchScreen #watch-next {
+        width: 44;
+        height: 100%;
+    }
+    WatchScreen #watch-run {
+        width: 1fr;
+        height: 100%;
+        scrollbar-size-vertical: 1;
+    }
+    WatchScreen #watch-run:focus {
+        border: round $border;
+    }
+    WatchScreen #watch-run Static {
+        height: auto;
+    }
+    WatchScreen #watch-durations {
+        height: 5;
+    }
+    WatchScreen Sparkline {
+        height: 3;
+    }
+    """
+
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause/Resume", id="watch-pause"),
+        Binding("r", "run_now", "Run now", id="watch-run"),
+        Binding("R", "run_with_input", "Run with input", id="watch-run-input"),
+        Binding("ctrl+r", "reset", "Reset", id="watch-reset"),
+        Binding("e", "edit", "Edit", id="watch-edit"),
+        Binding("h", "history", "History", id="watch-history"),
+        Binding("i", "heartbeat", "Iterations", id="watch-heartbeat"),
+    ]
+    MUTATING_ACTIONS = frozenset({"toggle_pause", "run_now", "run_with_input", "reset", "edit"})
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        clock: Clock,
+        readonly: bool = False,
+        job: str,
+        refresh_interval: float = 1.0,
+    ) -> None:
+        super().__init__(backend, clock=clock, readonly=readonly, refresh_interval=refresh_interval)
+        self.job_ref = job
+        self.job: JobDefinition | None = None
+        self.runs: list[JobRun] = []
+        self.next_runs: list[datetime] = []
+        self.iterations: list[HeartbeatIteration] = []  #: of the heartbeat run in flight
+        self.missing = False
+        self._binding_state: JobStatus | None = None
+
+    @property
+    def crumbs(self) -> Sequence[str]:
+        return ("symbi", self.job.name if self.job else self.job_ref, "watch")
+
+    def compose(self) -> ComposeResult:
+        yield ScreenHeader()
+        with Horizontal(id="watch-top"):
+            yield Static(id="watch-definition", classes="watch-pane")
+            yield Static(id="watch-policy", classes="watch-pane")
+        with Horizontal(id="watch-middle"):
+            yield Static(id="watch-next", classes="watch-pane")
+            with VerticalScroll(id="watch-run", classes="watch-pane"):
+                yield Static(id="watch-run-text")
+        with Vertical(id="watch-durations", classes="watch-pane"):
+            yield Sparkline([], id="watch-sparkline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#watch-definition").border_title = escape(self.job_ref)
+        self.query_one("#watch-policy").border_title = "Policy · delivery"
+        self.query_one("#watch-next").border_title = "Next runs"
+        self.query_one("#watch-run").border_title = "Runs"
+        self.query_one("#watch-durations").border_title = "Durations"
+        self.query_one("#watch-run").focus()
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def wants(self, event: Event) -> bool:
+        job_id = self.job.id if self.job else None
+        if isinstance(event, JobChanged):
+            return event.job_id == job_id
+        if isinstance(event, RunChanged):
+            return event.run.job_id == job_id
+        if isinstance(event, IterationRecorded):
+            return any(run.id == event.iteration.run_id for run in self.in_flight)
+        return False
+
+    async def fetch(self) -> None:
+        try:
+            self.job = job = await self.backend.get_job(self.job_ref)
+            self.runs = await self.backend.history(job.id, limit=_HISTORY)
+            self.next_runs = await self.backend.next_runs(job.id, _NEXT)
+        except JobNotFound:
+            self.missing = True
+            return
+        self.missing = False
+        running = [run for run in self.in_flight if run.status is RunStatus.RUNNING]
+        if running and job.heartbeat_enabled:
+            self.iterations = await self.backend.iterations(running[0].id)
+        else:
+            self.iterations = []
+
+    @property
+    def in_flight(self) -> list[JobRun]:
+        """Runs not yet ended (running, queued, awaiting approval), oldest first."""
+        return [run for run in reversed(self.runs) if not run.status.is_final]
+
+    @property
+    def last_finished(self) -> JobRun | None:
+        return next((run for run in self.runs if run.status.is_final), None)
+
+    # --- rendering --------------------------------------------------------------------------------
+
+    def render_data(self) -> None:
+        job = self.job
+        if job is None or self.missing:
+            text = f"no job {self.job_ref!r} (it was removed)" if self.missing else "loading…"
+            show(self.query_one("#watch-definition", Static), muted(text))
+            return
+        now = self.clock.now()
+        self._render_definition(job, now)
+        show(self.query_one("#watch-policy", Static), _policy_and_delivery(job))
+        self._render_next(job, now)
+        self._render_runs(job, now)
+        self._render_durations()
+        if job.status is not self._binding_state:  # the footer is rebuilt only when it changes
+            self._binding_state = job.status
+            self.refresh_bindings()
+
+    def _render_definition(self, job: JobDefinition, now: datetime) -> None:
+        pane = self.query_one("#watch-definition", Static)
+        pane.border_title = f"[b]{escape(job.name)}[/b] {job_status_markup(job.status)}"
+        pane.border_subtitle = escape(job.id[:12])
+        schedule = f"[b]{escape(job.schedule_text)}[/b]  {escape(schedule_reading(job))}"
+        heartbeat = muted("off")
+        if job.heartbeat is not None:
+            spec = job.heartbeat
+            state = "on" if spec.enabled else "off"
+            heartbeat = f"{state} · up to {spec.max_iterations} iterations"
+            if spec.context_mode is not job.session_mode:
+                heartbeat += f" · context {spec.context_mode.value}"
+            heartbeat = escape(heartbeat)
+        retries = "default" if job.max_retries is None else str(job.max_retries)
+        runs = f"{job.run_count} run{'s' * (job.run_count != 1)}"
+        failures = f"{job.failure_count} failure{'s' * (job.failure_count != 1)}"
+        failures_markup = f"[$error]{failures}[/]" if job.failure_count else muted(failures)
+        if job.status is JobStatus.ACTIVE:
+            next_text = escape(countdown(job.next_run_at, now))
+        else:
+            next_text = muted("— (" + job.status.value + ")")
+        limits = (
+            f"concurrency {job.max_concurrent} · jitter "
+            f"{'default' if job.jitter_seconds is None else f'{job.jitter_seconds:g}s'}"
+            f" · catch-up {job.catch_up.value}"
+        )
+        rows = [
+            ("Schedule", schedule),
+            ("Timezone", escape(job.timezone)),
+            ("Agent", escape(job.agent)),
+            ("Session", escape(job.session_mode.value)),
+            ("Heartbeat", heartbeat),
+            ("Next", next_text),
+            ("Runs", f"{runs} · {failures_markup} · max_retries {retries}"),
+            ("Limits", escape(limits)),
+        ]
+        if job.input:
+            rows.append(("Input", escape(_one_line(job.input, 48))))
+        if job.last_error:
+            rows.append(("Last error", f"[$error]{escape(_one_line(job.last_error, 46))}[/]"))
+        if job.source:
+            rows.append(("Source", muted(job.source)))
+        show(pane, kv_block(rows, width=10))
+
+    def _render_next(self, job: JobDefinition, now: datetime) -> None:
+        pane = self.query_one("#watch-next", Static)
+        pane.border_subtitle = escape(job.timezone)
+        if not self.next_runs:
+            reason = "not scheduled while " + job.status.value
+            show(pane, muted(reason))
+            return
+        lines = []
+        for instant in self.next_runs:
+            lines.append(escape(instant_pair(instant, job.timezone)))
+            lines.append("  " + muted(countdown(instant, now)))
+        show(pane, "\n".join(lines))
+
+    def _render_runs(self, job: JobDefinition, now: datetime) -> None:
+        pane = self.query_one("#watch-run")
+        blocks: list[str] = []
+        in_flight = self.in_flight
+        for run in in_flight:
+            head = f"{run_status_markup(run.status)} · {escape(run.trigger.value)}"
+            if run.status is RunStatus.RUNNING:
+                since = elapsed(run.started_at, now)
+                head += f" · started {run.started_at:%H:%M:%S} · elapsed [b]{since}[/b]"
+                if self.iterations:
+                    limit = job.heartbeat.max_iterations if job.heartbeat else "?"
+                    head += f" · iteration {len(self.iterations)} / {limit}"
+            elif run.status is RunStatus.QUEUED and run.due_at is not None:
+                head += f" · due {escape(countdown(run.due_at, now))}"
+            elif run.status is RunStatus.AWAITING_APPROVAL:
+                approval = run.details.get("approval") or {}
+                approvers = ", ".join(approval.get("approvers") or []) or "any operator"
+                head += f" · approvers {escape(approvers)}"
+            blocks.append(head)
+            if run.input:
+                blocks.append("  " + muted("input: " + _one_line(run.input, 70)))
+            if run.status is RunStatus.RUNNING:
+                blocks.append("  " + muted("output appears when the run ends"))
+        pane.border_title = f"In flight · {len(in_flight)}" if in_flight else "In flight · none"
+        last = self.last_finished
+        if last is not None:
+            if blocks:
+                blocks.append("")
+            took = duration(last.execution_time_ms)
+            when = last.finished_at or last.scheduled_for
+            blocks.append(
+                f"[b]Last run[/b] {run_status_markup(last.status)} · {escape(last.trigger.value)}"
+                f" · {when:%m-%d %H:%M:%S} · {escape(took) or '—'}"
+            )
+            if last.error_message:
+                blocks.append(f"[$error]{escape(last.error_message)}[/]")
+            output = (last.output or "").splitlines()[-_OUTPUT_LINES:]
+            if output:
+                blocks.extend(escape(line) for line in output)
+            elif not last.error_message:
+                blocks.append(muted("(no output)"))
+        elif not blocks:
+            blocks.append(muted("no runs yet"))
+        show(self.query_one("#watch-run-text", Static), "\n".join(blocks))
+
+    def _render_durations(self) -> None:
+        finished = [
+            run.execution_time_ms
+            for run in reversed(self.runs)
+            if run.status.is_final and run.execution_time_ms is not None
+        ]
+        pane = self.query_one("#watch-durations")
+        sparkline = self.query_one(Sparkline)
+        if not finished:
+            pane.border_title = "Durations · no finished runs yet"
+            sparkline.data = [0.0]
+            return
+        values = [float(ms) for ms in finished]
+        if list(sparkline.data or []) != values:
+            sparkline.data = values
+        average = round(sum(finished) / len(finished))
+        pane.border_title = (
+            f"Durations of the last {len(finished)} runs · min {duration(min(finished))}"
+            f" · avg {duration(average)} · max {duration(max(finished))}"
+        )
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    def can(self, action: str) -> bool | None:
+        job = self.job
+        if job is None:
+            return None
+        if action == "toggle_pause":
+            return True if job.status in (JobStatus.ACTIVE, JobStatus.PAUSED) else None
+        if action == "reset":
+            return True if job.status in (JobStatus.DEAD_LETTER, JobStatus.FAILED) else None
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "heartbeat":
+            return True if self.job is not None and self.job.heartbeat_enabled else None
+        return super().check_action(action, parameters)
+
+    @work(group="actions", exit_on_error=False)
+    async def action_toggle_pause(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        if job.status is JobStatus.PAUSED:
+            await self.act("resume", lambda: self.backend.resume_job(job.id), _said("resumed"))
+        else:
+            await self.act("pause", lambda: self.backend.pause_job(job.id), _said("paused"))
+
+    @work(group="actions", exit_on_error=False)
+    async def action_run_now(self) -> None:
+        job = self.job
+        if job is not None:
+            await self.act(
+                "run", lambda: self.backend.run_now(job.id), lambda r: f"{job.name}: run queued"
+            )
+
+    @work(group="actions", exit_on_error=False)
+    async def action_run_with_input(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        text = await self.app.push_screen_wait(
+            PromptScreen(
+                f"Run {job.name} now",
+                "Input for this run (empty: the job's own input).",
+                confirm_label="Run",
+                value=job.input or "",
+            )
+        )
+        if text is None:
+            return
+        await self.act(
+            "run",
+            lambda: self.backend.run_now(job.id, input=text or None),
+            lambda r: f"{job.name}: run queued with input",
+        )
+
+    @work(group="actions", exit_on_error=False)
+    async def action_reset(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        message = (
+            f"{job.name} is {job.status.value} after {job.failure_count} failure(s).\n"
+            "Reset clears the failures and schedules it again from now."
+        )
+        confirmed = await self.app.push_screen_wait(
+            ConfirmScreen(f"Reset {job.name}?", message, confirm_label="Reset")
+        )
+        if not confirmed:
+            self.notify(f"{job.name} left {job.status.value}", title="Reset cancelled")
+            return
+        await self.act("reset", lambda: self.backend.reset_job(job.id), _said("is active again"))
+
+    def action_edit(self) -> None:
+        if self.job is None:
+            return
+        self.app.push_screen(
+            JobFormScreen(self.backend, clock=self.clock, readonly=self.readonly, job=self.job.id),
+            lambda _job: self.kick(),
+        )
+
+    def action_history(self) -> None:
+        self.app.push_screen(
+            RunHistoryScreen(
+                self.backend,
+                clock=self.clock,
+                readonly=self.readonly,
+                job=self.job.id if self.job else self.job_ref,
+                refresh_interval=self.refresh_interval,
+            )
+        )
+
+    def action_heartbeat(self) -> None:
+        if self.job is None or not self.job.heartbeat_enabled:
+            return
+        self.app.push_screen(
+            HeartbeatScreen(
+                self.backend,
+                clock=self.clock,
+                readonly=self.readonly,
+                job=self.job.id,
+                refresh_interval=self.refresh_interval,
+            )
+        )
+
+
+def _said(verb: str) -> Any:
+    def describe(job: JobDefinition) -> str:
+        return f"{job.name} {verb}"
+
+    return describe
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _seconds(value: float) -> str:
+    """``1800`` -> ``30m``: a duration the way the DSL writes it."""
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{int(value // size)}{unit}"
+    return f"{value:g}s"
+
+
+def _policy_and_delivery(job: JobDefinition) -> str:
+    policy = job.policy
+    rows: list[tuple[str, str]] = []
+    if policy.require_approval:
+        approvers = ", ".join(policy.approvers) or "any operator"
+        rows.append(("Approval", f"[$warning]required[/] · {escape(approvers)}"))
+        if policy.approval_timeout_seconds:
+            rows.append(("Expires", escape(f"after {_seconds(policy.approval_timeout_seconds)}")))
+    else:
+        rows.append(("Approval", muted("not required")))
+    runtime = policy.max_runtime_seconds
+    rows.append(("Max runtime", escape(_seconds(runtime)) if runtime else muted("no limit")))
+    if policy.require_capabilities:
+        rows.append(("Capabilities", escape(", ".join(policy.require_capabilities))))
+    if policy.allowed_hours is not None:
+        hours = policy.allowed_hours
+        rows.append(("Hours", escape(f"{hours.start}-{hours.end} {hours.timezone or 'UTC'}")))
+    if policy.allowed_environments:
+        rows.append(("Environments", escape(", ".join(policy.allowed_environments))))
+    if policy.require_agent_pin:
+        rows.append(("AgentPin", "[$warning]required[/]"))
+    shown = job_to_dict(job)  # secrets masked
+    channels = shown.get("delivery") or []
+    rows.append(("Delivery", escape(", ".join(channels)) if channels else muted("none")))
+    for label, key in (
+        ("Webhook", "webhook_url"),
+        ("Slack", "slack_channel"),
+    ):
+        if shown.get(key):
+            rows.append((label, escape(str(shown[key]))))
+    if shown.get("webhook_headers"):
+        headers = shown["webhook_headers"]
+        rows.append(("Headers", escape(", ".join(f"{k}: {v}" for k, v in headers.items()))))
+    if shown.get("email_recipients"):
+        rows.append(("Email", escape(", ".join(shown["email_recipients"]))))
+    if shown.get("delivery_config"):
+        rows.append(("Channels", escape(_flat(shown["delivery_config"]))))
+    if shown.get("agent_pin_jwt"):
+        rows.append(("AgentPin JWT", escape(str(shown["agent_pin_jwt"]))))
+    return kv_block(rows, width=12)
+
+
+def _flat(value: Mapping[str, Any], prefix: str = "") -> str:
+    parts = []
+    for key, item in value.items():
+        if isinstance(item, Mapping):
+            parts.append(_flat(item, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}={item}")
+    return ", ".join(parts)

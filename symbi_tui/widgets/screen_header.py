@@ -1,0 +1,63 @@
+"""The top line of a secondary screen: where you are (a breadcrumb) and the scheduler's time."""
+
+from __future__ import annotations
+
+__all__ = ["ScreenHeader"]
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.markup import escape
+from textual.widgets import Static
+
+
+class ScreenHeader(Horizontal):
+    """A breadcrumb (``symbi / flaky-job / runs``) left; ``embedded · 08:59:30 UTC`` right."""
+
+    DEFAULT_CSS = """
+    ScreenHeader {
+        dock: top;
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        color: $foreground;
+    }
+    ScreenHeader #crumbs {
+        width: 1fr;
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    ScreenHeader #header-clock {
+        width: auto;
+        height: 1;
+        margin-left: 2;
+        color: $foreground-muted;
+    }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown: tuple[str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="crumbs")
+        yield Static(id="header-clock")
+
+    def show(self, crumbs: Sequence[str], *, mode: str, readonly: bool, now: datetime) -> None:
+        """Render the breadcrumb (plain words, escaped here) and the clock (the injected one)."""
+        parts = [
+            f"[b]{escape(crumb)}[/b]" if i == len(crumbs) - 1 else escape(crumb)
+            for i, crumb in enumerate(crumbs)
+        ]
+        left = " [$foreground-muted]\u203a[/] ".join(parts)
+        if readonly:
+            left = f"[b $warning]READ-ONLY[/] [$foreground-muted]│[/] {left}"
+        right = f"{escape(mode)} · {now.astimezone(UTC):%H:%M:%S} UTC"
+        if (left, right) == self._shown:
+            return
+        self.query_one("#crumbs", Static).update(left)
+        self.query_one("#header-clock", Static).update(right)
+        self._shown = (left, right)
