@@ -10,9 +10,12 @@ from __future__ import annotations
 __all__ = ["SymbiApp"]
 
 from collections.abc import Mapping
+from typing import Any
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from scheduler_core.clock import Clock
 
@@ -28,6 +31,7 @@ class SymbiApp(App[None]):
     TITLE = "symbi"
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("colon", "command", "Command", id="command", key_display=":", show=False),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
@@ -70,6 +74,95 @@ class SymbiApp(App[None]):
                 refresh_interval=self.refresh_interval,
             )
         )
+
+    # --- navigation ----------------------------------------------------------------------------
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+    def selected_job_name(self) -> str | None:
+        main = self.main_screen
+        job = main.selected_job if main is not None else None
+        return job.name if job is not None else None
+
+    @work(group="command", exclusive=True)
+    async def action_command(self) -> None:
+        from .screens.command import CommandScreen
+
+        main = self.main_screen
+        names = [job.name for job in main.jobs.values()] if main is not None else []
+        text = await self.push_screen_wait(CommandScreen(names))
+        if text:
+            self.run_console_command(text)
+
+    def run_console_command(self, text: str) -> None:
+        """Carry out a ``:`` command: switch to its screen (on top of the jobs pane)."""
+        from .screens.command import parse_command
+
+        try:
+            command, argument = parse_command(text)
+        except ValueError as exc:
+            self.notify(str(exc), title="Command", severity="error")
+            return
+        if command == "q":
+            self.exit()
+            return
+        if command == "help":
+            self.action_help()
+            return
+        target = argument or self.selected_job_name()
+        if command in ("watch", "runs", "edit") and not target:
+            self.notify(f":{command} needs a job name", title="Command", severity="warning")
+            return
+        self.open_view(command, target)
+
+    def open_view(self, view: str, job: str | None = None) -> None:
+        """Show ``view`` (jobs, watch, runs, dlq, hb, approvals, audit, timeline, add, edit)
+        over the jobs pane; ``jobs`` goes back to it."""
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
+            self.pop_screen()
+        if view == "jobs":
+            return
+        self.push_screen(self.make_view(view, job))
+
+    def make_view(self, view: str, job: str | None = None) -> Screen[Any]:
+        from .screens.approvals import ApprovalsScreen
+        from .screens.audit import AuditScreen
+        from .screens.dead_letter import DeadLetterScreen
+        from .screens.heartbeat import HeartbeatScreen
+        from .screens.job_form import JobFormScreen
+        from .screens.run_history import RunHistoryScreen
+        from .screens.timeline import TimelineScreen
+        from .screens.watch import WatchScreen
+
+        common: dict[str, Any] = {
+            "clock": self.clock,
+            "readonly": self.readonly,
+            "refresh_interval": self.refresh_interval,
+        }
+        main = self.main_screen
+        if view == "watch":
+            return WatchScreen(self.backend, job=job or "", **common)
+        if view == "runs":
+            return RunHistoryScreen(self.backend, job=job or "", **common)
+        if view == "dlq":
+            return DeadLetterScreen(self.backend, **common)
+        if view == "hb":
+            return HeartbeatScreen(self.backend, job=job, **common)
+        if view == "approvals":
+            return ApprovalsScreen(self.backend, **common)
+        if view == "audit":
+            return AuditScreen(self.backend, job=job, **common)
+        if view == "timeline":
+            text = main.filter_text if main is not None else None
+            status = main.status_filter if main is not None else None
+            return TimelineScreen(self.backend, text=text or None, status=status, **common)
+        if view == "add":
+            return JobFormScreen(self.backend, **common)
+        if view == "edit":
+            return JobFormScreen(self.backend, job=job, **common)
+        raise ValueError(f"no view {view!r}")
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

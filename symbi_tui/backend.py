@@ -69,8 +69,11 @@ class Backend(Protocol):
         agent: str | None = None,
         limit: int = 500,
         offset: int = 0,
+        order: str = "name",
+        descending: bool = False,
     ) -> JobPage:
-        """One page of jobs ordered by name; ``text`` matches a substring of name or agent."""
+        """One page of jobs; ``text`` matches a substring of name or agent; ``order`` is a
+        column (name, agent, status, next_run_at, last_run_at, failure_count, created_at)."""
         ...
 
     async def get_job(self, ref: str) -> JobDefinition:
@@ -202,12 +205,15 @@ class LocalBackend:
         agent: str | None = None,
         limit: int = 500,
         offset: int = 0,
+        order: str = "name",
+        descending: bool = False,
     ) -> JobPage:
         return await self.service.list_jobs(
             text=text or None,
             status=status,
             agent=agent or None,
-            order="name",
+            order=order,
+            descending=descending,
             limit=limit,
             offset=offset,
         )

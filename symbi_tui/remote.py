@@ -387,6 +387,8 @@ class RemoteBackend:
         agent: str | None = None,
         limit: int = 500,
         offset: int = 0,
+        order: str = "name",
+        descending: bool = False,
     ) -> JobPage:
         params = {
             "status": status.value if status is not None else None,
@@ -394,6 +396,8 @@ class RemoteBackend:
             "q": text or None,
             "limit": limit,
             "offset": offset,
+            "order": order,
+            "desc": "true" if descending else None,
         }
         response = await self._call("GET", "/schedule", params=params)
         jobs = [job_from_dict(d) for d in response.json()]

@@ -161,6 +161,8 @@ class ConsoleScreen(Screen[ResultT]):
             raise
         finally:
             self._refreshing = False
+        if not self.is_attached:
+            return  # closed while fetching (e.g. a quick switch with ":"): nothing to draw
         self.loaded = True
         self._last_error = None
         self._show_header()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["MainScreen"]
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Footer, Input, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from scheduler_core.clock import Clock
@@ -51,7 +52,36 @@ from .confirm import ConfirmScreen
 log = logging.getLogger(__name__)
 
 #: actions that change the scheduler's state: hidden in --readonly
-MUTATING_ACTIONS = frozenset({"toggle_pause", "run_now", "reset"})
+MUTATING_ACTIONS = frozenset(
+    {"toggle_pause", "run_now", "run_with_input", "reset", "delete", "edit", "add"}
+)
+#: the status tabs over the jobs pane: (tab id, label, status filter)
+STATUS_TABS: tuple[tuple[str, str, JobStatus | None], ...] = (
+    ("all", "All", None),
+    ("active", "Active", JobStatus.ACTIVE),
+    ("paused", "Paused", JobStatus.PAUSED),
+    ("dead_letter", "Dead letter", JobStatus.DEAD_LETTER),
+    ("completed", "Completed", JobStatus.COMPLETED),
+    ("failed", "Failed", JobStatus.FAILED),
+)
+#: the columns ``s`` cycles through: (store order, label)
+SORTS: tuple[tuple[str, str], ...] = (
+    ("name", "name"),
+    ("next_run_at", "next run"),
+    ("status", "status"),
+    ("agent", "agent"),
+    ("last_run_at", "last run"),
+    ("failure_count", "failures"),
+)
+#: jobs-table column -> store order, for a click on a header
+_COLUMN_ORDERS = {
+    "name": "name",
+    "agent": "agent",
+    "status": "status",
+    "next": "next_run_at",
+    "last": "last_run_at",
+    "failures": "failure_count",
+}
 #: job changes that may add, drop or reorder rows, so the page is queried again
 _RELOAD_CHANGES = frozenset({"created", "deleted", "updated"})
 #: more stale jobs than this and one page query is cheaper than one query per job
@@ -66,8 +96,23 @@ class MainScreen(Screen[None]):
         Binding("p", "toggle_pause", "Pause/Resume", id="job-pause"),
         Binding("r", "run_now", "Run now", id="job-run"),
         Binding("ctrl+r", "reset", "Reset", id="job-reset"),
+        Binding("R", "run_with_input", "Run with input", id="job-run-input", show=False),
+        Binding("a", "add", "Add", id="job-add"),
+        Binding("e", "edit", "Edit", id="job-edit", show=False),
+        Binding("d", "delete", "Delete", id="job-delete", show=False),
+        Binding("h", "history", "History", id="job-history", show=False),
+        Binding("space", "tag", "Tag", id="job-tag", show=False),
         Binding("slash", "filter", "Filter", id="jobs-filter", key_display="/"),
+        Binding("s", "sort", "Sort", id="jobs-sort"),
+        Binding("S", "sort_reverse", "Reverse sort", id="jobs-sort-reverse", show=False),
+        Binding("z", "freeze", "Freeze", id="refresh-freeze", show=False),
         Binding("escape", "clear_filter", "Clear filter", id="jobs-clear-filter", show=False),
+        *(
+            Binding(str(n), f"status_tab('{tab}')", label, id=f"tab-{tab}", show=False)
+            for n, (tab, label, _) in enumerate(STATUS_TABS, start=1)
+        ),
+        Binding("]", "page(1)", "Next page", id="jobs-next-page", show=False),
+        Binding("[", "page(-1)", "Previous page", id="jobs-previous-page", show=False),
     ]
 
     filter_text: reactive[str] = reactive("", init=False)
@@ -75,6 +120,9 @@ class MainScreen(Screen[None]):
 
     selected_job_id: reactive[str | None] = reactive(None, init=False)
     """The job under the cursor: what p, r and ctrl+r act on and whose runs are shown."""
+
+    status_filter: reactive[JobStatus | None] = reactive(None, init=False)
+    """The status tab: only jobs in this status (None: all)."""
 
     def __init__(
         self,
@@ -107,12 +155,19 @@ class MainScreen(Screen[None]):
         self._last_error: str | None = None
         self._binding_state: tuple[str, JobStatus] | None = None
         self._polling = False  #: the event stream ended: every tick reloads
+        self.sort_order = "name"  #: the store column the jobs pane is sorted by
+        self.descending = False
+        self.page_offset = 0  #: the first row of the page shown (pages of ``page_size`` jobs)
+        self.tagged: set[str] = set()  #: job ids tagged with space, for bulk actions
+        self.frozen = False  #: z: the panes stop following the scheduler
+        self._rate_samples: list[tuple[float, int]] = []  #: (clock seconds, runs_total)
 
     # --- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield HealthBar(id="health")
         yield FilterBar(id="filter", return_focus="#jobs")
+        yield Tabs(*(Tab(label, id=f"tab-{tab}") for tab, label, _ in STATUS_TABS), id="tabs")
         yield JobsTable(id="jobs")
         yield RunHistory(id="runs")
         yield Footer()
@@ -194,6 +249,8 @@ class MainScreen(Screen[None]):
 
     def kick(self, *, urgent: bool = False) -> None:
         """Refresh now; if a refresh is running, the next tick (or, if urgent, its end) follows."""
+        if self.frozen and not urgent:
+            return  # z: what is shown stays until the operator thaws it or acts
         if self._refreshing:
             self._urgent |= urgent
             return
@@ -216,6 +273,7 @@ class MainScreen(Screen[None]):
                 await self._load_jobs(stale_jobs)
             if stale_health:
                 self.health = await self.backend.health()
+                self._sample_rate(self.health)
             runs: list[JobRun] | None = None
             if stale_runs and selected is not None and selected in self.jobs:
                 try:
@@ -238,9 +296,27 @@ class MainScreen(Screen[None]):
             self.call_later(self.kick)
 
     async def _load_page(self) -> None:
-        page = await self.backend.list_jobs(text=self.filter_text or None, limit=self.page_size)
+        page = await self.backend.list_jobs(
+            text=self.filter_text or None,
+            status=self.status_filter,
+            limit=self.page_size,
+            offset=self.page_offset,
+            order=self.sort_order,
+            descending=self.descending,
+        )
+        if not page.jobs and self.page_offset and page.total:
+            self.page_offset = max(0, (page.total - 1) // self.page_size * self.page_size)
+            page = await self.backend.list_jobs(
+                text=self.filter_text or None,
+                status=self.status_filter,
+                limit=self.page_size,
+                offset=self.page_offset,
+                order=self.sort_order,
+                descending=self.descending,
+            )
         self.jobs = {job.id: job for job in page.jobs}
         self.total_jobs = page.total
+        self.tagged &= set(self.jobs)
         missing = [job_id for job_id in self.jobs if job_id not in self._last_runs]
         if missing:
             self._last_runs.update(await self.backend.last_results(missing))
@@ -261,11 +337,18 @@ class MainScreen(Screen[None]):
         """Push the loaded state into the widgets (cheap when nothing changed)."""
         now = self.clock.now()
         jobs_table = self.query_one(JobsTable)
-        jobs_table.show(list(self.jobs.values()), self._last_runs, now, self.palette)
+        jobs_table.show(
+            list(self.jobs.values()), self._last_runs, now, self.palette, tagged=self.tagged
+        )
         self.selected_job_id = jobs_table.selected_key
         self.query_one(HealthBar).show(
-            self.health, mode=self.backend.mode_label, readonly=self.readonly, now=now
+            self.health,
+            mode=self.backend.mode_label,
+            readonly=self.readonly,
+            now=now,
+            rate=self.run_rate(),
         )
+        self._update_tabs()
         self._update_jobs_title()
         history = self.query_one(RunHistory)
         if self.selected_job_id is None:
@@ -284,8 +367,9 @@ class MainScreen(Screen[None]):
     def _update_jobs_title(self) -> None:
         counts = Counter(job.status for job in self.jobs.values())
         shown = len(self.jobs)
-        if self.filter_text or self.total_jobs > shown:
-            size = f"{shown} of {self.total_jobs}" if self.total_jobs > shown else str(shown)
+        if self.total_jobs > shown:
+            first = self.page_offset + 1 if shown else 0
+            size = f"{first}-{self.page_offset + shown} of {self.total_jobs}"
         else:
             size = str(shown)
         parts = [f"Jobs [b]{size}[/b]"]
@@ -296,7 +380,61 @@ class MainScreen(Screen[None]):
                 parts.append(f"[${variable}]{glyph} {counts[status]} {status.value}[/]")
         if self.filter_text:
             parts.append(f'[$accent]/ "{escape(self.filter_text)}"[/]')
-        self.query_one(JobsTable).border_title = "  ".join(parts)
+        if self.tagged:
+            parts.append(f"[$accent]✓ {len(self.tagged)} tagged[/]")
+        table = self.query_one(JobsTable)
+        table.border_title = "  ".join(parts)
+        label = dict(SORTS).get(self.sort_order, self.sort_order)
+        subtitle = [f"sorted by {label} {'↓' if self.descending else '↑'}"]
+        if self.total_jobs > self.page_size:
+            subtitle.append("[ ] pages")
+        if self.frozen:
+            subtitle.append("[b $warning]❄ frozen (z)[/]")
+        table.border_subtitle = " · ".join(subtitle)
+
+    def _update_tabs(self) -> None:
+        """Tab labels with the number of jobs in each status (from the scheduler's health)."""
+        health = self.health
+        if health is None:
+            return
+        counts = {
+            "active": health.active_jobs,
+            "paused": health.paused_jobs,
+            "dead_letter": health.dead_letter_jobs,
+            "completed": health.completed_jobs,
+            "failed": health.failed_jobs,
+        }
+        counts["all"] = sum(counts.values())
+        tabs = self.query_one(Tabs)
+        for tab_id, label, _ in STATUS_TABS:
+            text = f"{label} {counts[tab_id]}"
+            tab = tabs.query_one(f"#tab-{tab_id}", Tab)
+            if str(tab.label) != text:
+                tab.label = text
+
+    # --- runs per minute ------------------------------------------------------------------------
+
+    def _sample_rate(self, health: Health) -> None:
+        now = self.clock.monotonic()
+        self._rate_samples.append((now, health.stats.runs_total))
+        horizon = now - 31 * 60
+        while len(self._rate_samples) > 2 and self._rate_samples[1][0] < horizon:
+            self._rate_samples.pop(0)
+
+    def run_rate(self, minutes: int = 30) -> list[int]:
+        """Runs finished per minute over the last ``minutes`` minutes (oldest first), from the
+        run totals seen since the console started."""
+        samples = self._rate_samples
+        if len(samples) < 2:
+            return []
+        end = samples[-1][0]
+        buckets = [0] * minutes
+        for (_, n0), (t1, n1) in itertools.pairwise(samples):
+            index = minutes - 1 - int((end - t1) // 60)
+            if 0 <= index < minutes and n1 > n0:
+                buckets[index] += n1 - n0
+        first = max(0, minutes - 1 - int((end - samples[0][0]) // 60))
+        return buckets[first:]
 
     def _update_runs_title(self) -> None:
         history = self.query_one(RunHistory)
@@ -357,6 +495,7 @@ class MainScreen(Screen[None]):
         self.set_focus(self.query_one(JobsTable))
 
     def watch_filter_text(self) -> None:
+        self.page_offset = 0
         self._reload = True
         self._update_jobs_title()
         self.kick(urgent=True)
@@ -369,9 +508,13 @@ class MainScreen(Screen[None]):
             return True
         if self.readonly:
             return False
+        if action == "add":
+            return True
         job = self.selected_job
         if job is None:
             return None
+        if self.tagged and action in ("toggle_pause", "run_now"):
+            return True
         if action == "toggle_pause":
             return True if job.status in (JobStatus.ACTIVE, JobStatus.PAUSED) else None
         if action == "reset":
@@ -379,6 +522,9 @@ class MainScreen(Screen[None]):
         return True
 
     def action_toggle_pause(self) -> None:
+        if self.tagged:
+            self._bulk_pause()
+            return
         job = self.selected_job
         if job is None:
             return
@@ -388,10 +534,196 @@ class MainScreen(Screen[None]):
             self._act(job, "pause", self.backend.pause_job, lambda j: f"{j.name} paused")
 
     def action_run_now(self) -> None:
+        if self.tagged:
+            jobs = self._tagged_jobs()
+            self._bulk("run", self.backend.run_now, jobs)
+            return
         job = self.selected_job
         if job is None:
             return
         self._act(job, "run", self.backend.run_now, lambda run: f"{job.name}: manual run queued")
+
+    @work(group="actions", exit_on_error=False)
+    async def action_run_with_input(self) -> None:
+        from .prompt import PromptScreen
+
+        job = self.selected_job
+        if job is None:
+            return
+        text = await self.app.push_screen_wait(
+            PromptScreen(
+                f"Run {job.name} now",
+                "Input for this run (the job's own input if left empty):",
+                confirm_label="Run",
+                value=job.input or "",
+            )
+        )
+        if text is None:
+            return
+
+        async def run(ref: str) -> JobRun:
+            return await self.backend.run_now(ref, input=text or None)
+
+        self._act(job, "run", run, lambda r: f"{job.name}: manual run queued with input")
+
+    @work(group="actions", exit_on_error=False)
+    async def action_delete(self) -> None:
+        job = self.selected_job
+        if job is None:
+            return
+        confirmed = await self.app.push_screen_wait(
+            ConfirmScreen(
+                f"Delete {job.name}?",
+                f"{job.name} ({job.cron or 'one-shot'}) and its run history are removed; "
+                "a run in flight is cancelled.",
+                confirm_label="Delete",
+            )
+        )
+        if not confirmed:
+            self.notify(f"{job.name} kept", title="Delete cancelled")
+            return
+        self._reload = True
+        self._act(job, "delete", self.backend.remove_job, lambda j: f"{j.name} deleted")
+
+    def action_add(self) -> None:
+        self._open_form(None)
+
+    def action_edit(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self._open_form(job.name)
+
+    def _open_form(self, job: str | None) -> None:
+        def done(result: object) -> None:
+            if result is not None:
+                self._reload = self._stale_health = self._stale_runs = True
+                self.kick(urgent=True)
+
+        screen = self.app.make_view("edit" if job else "add", job)  # type: ignore[attr-defined]
+        self.app.push_screen(screen, done)
+
+    def action_watch(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.app.push_screen(self.app.make_view("watch", job.name))  # type: ignore[attr-defined]
+
+    def action_history(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.app.push_screen(self.app.make_view("runs", job.name))  # type: ignore[attr-defined]
+
+    @on(DataTable.RowSelected, "#jobs")
+    def _job_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter drills down: the selected job, live."""
+        self.selected_job_id = event.row_key.value
+        self.action_watch()
+
+    # --- tags, sort, tabs, pages, freeze ------------------------------------------------------
+
+    def action_tag(self) -> None:
+        job = self.selected_job
+        if job is None:
+            return
+        self.tagged ^= {job.id}
+        self._render_all()
+        self.refresh_bindings()
+        table = self.query_one(JobsTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def _tagged_jobs(self) -> list[JobDefinition]:
+        return [self.jobs[j] for j in self.jobs if j in self.tagged]
+
+    def _bulk_pause(self) -> None:
+        jobs = self._tagged_jobs()
+        active = [j for j in jobs if j.status is JobStatus.ACTIVE]
+        if active:
+            self._bulk("pause", self.backend.pause_job, active)
+        else:
+            paused = [j for j in jobs if j.status is JobStatus.PAUSED]
+            self._bulk("resume", self.backend.resume_job, paused)
+
+    @work(group="actions", exit_on_error=False)
+    async def _bulk(
+        self, verb: str, call: Callable[[str], Awaitable[object]], jobs: list[JobDefinition]
+    ) -> None:
+        """One action on every tagged job; one notification says how it went."""
+        done: list[str] = []
+        failed: list[str] = []
+        for job in jobs:
+            try:
+                await call(job.id)
+            except SchedulerError as exc:
+                failed.append(f"{job.name}: {exc.message}")
+            else:
+                done.append(job.name)
+        self.tagged.clear()
+        if done:
+            self.notify(f"{verb}: {', '.join(done)}", title=f"{verb.capitalize()} {len(done)}")
+        if failed:
+            self.notify("\n".join(failed), title=f"Could not {verb}", severity="error")
+        if not jobs:
+            self.notify(f"no tagged job can {verb}", title=verb.capitalize(), severity="warning")
+        self._reload = self._stale_health = self._stale_runs = True
+        self.refresh_bindings()
+        self.kick(urgent=True)
+
+    def action_sort(self) -> None:
+        orders = [order for order, _ in SORTS]
+        index = orders.index(self.sort_order) if self.sort_order in orders else -1
+        self._sort_by(orders[(index + 1) % len(orders)], descending=False)
+
+    def action_sort_reverse(self) -> None:
+        self._sort_by(self.sort_order, descending=not self.descending)
+
+    @on(DataTable.HeaderSelected, "#jobs")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        order = _COLUMN_ORDERS.get(str(event.column_key.value))
+        if order is not None:
+            same = order == self.sort_order
+            self._sort_by(order, descending=not self.descending if same else False)
+
+    def _sort_by(self, order: str, *, descending: bool) -> None:
+        self.sort_order, self.descending = order, descending
+        self.page_offset = 0
+        self._reload = True
+        self._update_jobs_title()
+        self.kick(urgent=True)
+
+    def action_status_tab(self, tab: str) -> None:
+        self.query_one(Tabs).active = f"tab-{tab}"
+
+    @on(Tabs.TabActivated, "#tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        tab_id = (event.tab.id or "tab-all").removeprefix("tab-")
+        self.status_filter = next((st for t, _, st in STATUS_TABS if t == tab_id), None)
+
+    def watch_status_filter(self) -> None:
+        self.page_offset = 0
+        self._reload = True
+        self.kick(urgent=True)
+
+    def action_page(self, step: int) -> None:
+        offset = max(0, self.page_offset + step * self.page_size)
+        if offset >= self.total_jobs and step > 0:
+            return
+        if offset != self.page_offset:
+            self.page_offset = offset
+            self._reload = True
+            self.kick(urgent=True)
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        self.notify(
+            "the panes stop following the scheduler (z again resumes)"
+            if self.frozen
+            else "following the scheduler again",
+            title="Frozen" if self.frozen else "Live",
+        )
+        self._update_jobs_title()
+        if not self.frozen:
+            self._reload = self._stale_health = self._stale_runs = True
+            self.kick(urgent=True)
 
     @work(group="actions", exit_on_error=False)
     async def action_reset(self) -> None:

@@ -6,8 +6,9 @@ so a snapshot of the screen is the same on every run.
 
 from __future__ import annotations
 
-__all__ = ["HealthBar", "health_markup"]
+__all__ = ["HealthBar", "health_markup", "sparkline"]
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from textual.app import ComposeResult
@@ -27,7 +28,20 @@ _USUAL_ROLE = {"healthy": "leader", "standby": "standby"}
 _SEP = " [$foreground-muted]│[/] "
 
 
-def health_markup(health: Health | None, *, readonly: bool) -> str:
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[int]) -> str:
+    """``values`` as a row of block characters, scaled to the largest."""
+    if not values:
+        return ""
+    top = max(values)
+    if top == 0:
+        return _BARS[0] * len(values)
+    return "".join(_BARS[min(len(_BARS) - 1, v * (len(_BARS) - 1) // top)] for v in values)
+
+
+def health_markup(health: Health | None, *, readonly: bool, rate: Sequence[int] = ()) -> str:
     """Textual markup for the header (theme variables, so it follows the theme)."""
     parts = ["[b $warning]READ-ONLY[/]"] if readonly else []
     if health is None:
@@ -47,6 +61,8 @@ def health_markup(health: Health | None, *, readonly: bool) -> str:
             f"runs {stats.runs_total} [$success]✔ {stats.runs_succeeded}[/]"
             f" [$error]✖ {stats.runs_failed}[/] · avg {stats.avg_execution_time_ms} ms"
         )
+        if len(rate) > 1:
+            parts.append(f"[$accent]{sparkline(rate)}[/] {rate[-1]}/min")
     return _SEP.join(parts)
 
 
@@ -62,9 +78,18 @@ class HealthBar(Horizontal):
         yield Static(id="health-summary")
         yield Static(id="health-clock")
 
-    def show(self, health: Health | None, *, mode: str, readonly: bool, now: datetime) -> None:
-        """Render ``health``; ``now`` is the scheduler's clock (a fake one in snapshots)."""
-        summary = health_markup(health, readonly=readonly)
+    def show(
+        self,
+        health: Health | None,
+        *,
+        mode: str,
+        readonly: bool,
+        now: datetime,
+        rate: Sequence[int] = (),
+    ) -> None:
+        """Render ``health``; ``now`` is the scheduler's clock (a fake one in snapshots);
+        ``rate`` is runs per minute, oldest first (drawn as a sparkline)."""
+        summary = health_markup(health, readonly=readonly, rate=rate)
         clock = f"{escape(mode)} · {now.astimezone(UTC):%H:%M:%S} UTC"
         if (summary, clock) == self._shown:
             return  # called every tick: repaint only what changed

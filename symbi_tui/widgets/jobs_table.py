@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["JobsTable", "job_cells"]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 
 from rich.text import Text
@@ -39,7 +39,12 @@ COLUMNS = (
 
 
 def job_cells(
-    job: JobDefinition, last: JobRun | None, now: datetime, palette: Palette
+    job: JobDefinition,
+    last: JobRun | None,
+    now: datetime,
+    palette: Palette,
+    *,
+    tagged: bool = False,
 ) -> list[Text]:
     """The cells of one job's row; ``now`` (the injected clock) drives the countdown."""
     muted = palette[Tone.MUTED]
@@ -62,7 +67,11 @@ def job_cells(
         justify="right",
     )
     return [
-        Text(fit(job.name, _NAME_WIDTH)),
+        (
+            Text.assemble(("✓ ", palette[Tone.ACCENT]), fit(job.name, _NAME_WIDTH - 2))
+            if tagged
+            else Text(fit(job.name, _NAME_WIDTH))
+        ),
         Text(fit(job.agent, 16)),
         Text(fit(schedule, 16)),
         Text(job_status_label(job.status), style=palette[JOB_STATUS_TONES[job.status]]),
@@ -84,6 +93,16 @@ class JobsTable(KeyedTable):
         last_runs: Mapping[str, JobRun],
         now: datetime,
         palette: Palette,
+        *,
+        tagged: Set[str] = frozenset(),
     ) -> None:
         """Bring the rows in line with ``jobs`` (already in display order)."""
-        self.sync([(job.id, job_cells(job, last_runs.get(job.id), now, palette)) for job in jobs])
+        self.sync(
+            [
+                (
+                    job.id,
+                    job_cells(job, last_runs.get(job.id), now, palette, tagged=job.id in tagged),
+                )
+                for job in jobs
+            ]
+        )

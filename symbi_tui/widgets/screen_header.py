@@ -41,10 +41,13 @@ class ScreenHeader(Horizontal):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown: tuple[str, str] | None = None
+        # held here, not queried: a screen may show its header before the header has mounted
+        self._crumbs = Static(id="crumbs")
+        self._clock = Static(id="header-clock")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="crumbs")
-        yield Static(id="header-clock")
+        yield self._crumbs
+        yield self._clock
 
     def show(self, crumbs: Sequence[str], *, mode: str, readonly: bool, now: datetime) -> None:
         """Render the breadcrumb (plain words, escaped here) and the clock (the injected one)."""
@@ -58,6 +61,6 @@ class ScreenHeader(Horizontal):
         right = f"{escape(mode)} · {now.astimezone(UTC):%H:%M:%S} UTC"
         if (left, right) == self._shown:
             return
-        self.query_one("#crumbs", Static).update(left)
-        self.query_one("#header-clock", Static).update(right)
+        self._crumbs.update(left)
+        self._clock.update(right)
         self._shown = (left, right)
