@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -83,6 +83,11 @@ from .schemas import (
     ScheduleSummaryOut,
 )
 from .serialize import audit_to_dict, iteration_to_dict, run_to_dict
+
+#: the columns a job list can be sorted by (the store's orders)
+JobOrder = Literal[
+    "name", "agent", "status", "next_run_at", "last_run_at", "failure_count", "created_at"
+]
 
 log = logging.getLogger("symbi.api")
 
@@ -550,9 +555,17 @@ def _guide_routes(service: SchedulerService) -> APIRouter:
         q: Annotated[str | None, Query(max_length=200, description="name/agent substring")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        order: Annotated[JobOrder, Query(description="sort column")] = "name",
+        desc: Annotated[bool, Query(description="newest/largest first")] = False,
     ) -> Any:
         page = await service.list_jobs(
-            status=status, agent=agent_id or None, text=q or None, limit=limit, offset=offset
+            status=status,
+            agent=agent_id or None,
+            text=q or None,
+            limit=limit,
+            offset=offset,
+            order=order,
+            descending=desc,
         )
         response.headers["X-Total-Count"] = str(page.total)
         return [_job(j) for j in page.jobs]
