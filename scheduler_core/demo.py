@@ -6,7 +6,7 @@ what production looks like: output from stdout, failures with their exit code an
 
 from __future__ import annotations
 
-__all__ = ["DEMO_AGENTS", "DEMO_JOBS", "demo_executor"]
+__all__ = ["DEMO_AGENTS", "DEMO_EXTRA_JOBS", "DEMO_JOBS", "demo_executor"]
 
 import sys
 from typing import Any
@@ -47,6 +47,23 @@ DEMO_AGENTS: dict[str, AgentDefinition] = {
             ),
         ),
         AgentDefinition(
+            name="monitor-agent",
+            runner=RunnerKind.COMMAND,
+            command=_python(
+                "import os, time; time.sleep(0.1); i = int(os.environ['SYMBI_ITERATION'])\n"
+                "print(f'queue depth {40 // i} (was: ' "
+                "+ (os.environ['SYMBI_PREVIOUS_SUMMARY'] or 'unknown') + ')')\n"
+                "print('sleep' if i >= 3 else f'SUMMARY: depth {40 // i}, draining')"
+            ),
+            description="a heartbeat agent: checks a queue until it is calm",
+        ),
+        AgentDefinition(
+            name="deploy-agent",
+            runner=RunnerKind.COMMAND,
+            command=_python("import time; time.sleep(0.3); print('deployed build 1842')"),
+            capabilities=("deployment",),
+        ),
+        AgentDefinition(
             name="backup-agent",
             runner=RunnerKind.COMMAND,
             command=_python("import time; time.sleep(3); print('backup finished: 1.2 GB')"),
@@ -70,5 +87,29 @@ DEMO_JOBS: list[dict[str, Any]] = [
         "agent": "reporter-agent",
         "cron": "30 9 * * MON-FRI",
         "timezone": "Europe/London",
+    },
+]
+
+#: what the live demo adds (kept out of DEMO_JOBS, which the screenshot scene is built from): a
+#: heartbeat, a run that waits for approval, and a job delivering to a log file
+DEMO_EXTRA_JOBS: list[dict[str, Any]] = [
+    {
+        "name": "queue-monitor",
+        "agent": "monitor-agent",
+        "cron": "*/2 * * * *",
+        "heartbeat": {"enabled": True, "max_iterations": 5},
+    },
+    {
+        "name": "prod-deploy",
+        "agent": "deploy-agent",
+        "cron": "*/5 * * * *",
+        "policy": {"require_approval": True, "approvers": ["ops"], "max_runtime": "5m"},
+    },
+    {
+        "name": "digest",
+        "agent": "reporter-agent",
+        "cron": "*/10 * * * *",
+        "delivery": ["log_file"],
+        "session_mode": "shared_persistent",
     },
 ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from scheduler_core import config as config_module
 from scheduler_core.config import SchedulerConfig
-from scheduler_core.demo import DEMO_JOBS, demo_executor
+from scheduler_core.demo import DEMO_EXTRA_JOBS, DEMO_JOBS, demo_executor
 from scheduler_core.engine import Engine
 from scheduler_core.errors import ConfigError, SchedulerError
 from scheduler_core.runtime.agents import AgentExecutor
@@ -31,7 +31,7 @@ from scheduler_core.store import open_store
 #: a demo should quit promptly; in-flight demo runs are recorded as interrupted
 _DEMO_SHUTDOWN_SECONDS = 2.0
 #: demo jobs run once at start-up, so the history pane has something to show at once
-_DEMO_WARM_UP = ("daily-report", "flaky-job")
+_DEMO_WARM_UP = ("daily-report", "flaky-job", "queue-monitor", "prod-deploy")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         default="text",
         help="with --daemon: one logfmt (text) or JSON line per event",
+    )
+    parser.add_argument(
+        "--connect",
+        metavar="URL",
+        help="the console over a remote daemon's API (e.g. http://10.0.0.5:8080)",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="API key for --connect (default: SYMBI_API_KEY, [api] api_keys, the local key file)",
     )
     parser.add_argument(
         "--readonly",
@@ -117,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.daemon and args.demo:
         parser.error("--demo is for the console; give --daemon a --config or --db")
+    if args.connect and (args.daemon or args.demo):
+        parser.error("--connect opens the console on a remote daemon: no --daemon or --demo")
     try:
         config = load_settings(args.config)
     except SchedulerError as exc:
@@ -143,13 +155,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return asyncio.run(
                     _run_console(
-                        replace(config, scheduler=settings),
+                        # everything the demo writes (logs, delivery files) stays in tmp
+                        replace(config, scheduler=settings, data_dir=tmp),
                         store_url=str(Path(tmp) / "symbi.db"),
                         demo=True,
                         readonly=args.readonly,
                         mouse=not args.no_mouse,
                     )
                 )
+        if args.connect:
+            return asyncio.run(
+                _run_remote(
+                    config,
+                    url=args.connect,
+                    api_key=args.api_key,
+                    readonly=args.readonly,
+                    mouse=not args.no_mouse,
+                )
+            )
         return asyncio.run(
             _run_console(
                 config,
@@ -174,9 +197,25 @@ async def _run_console(
     from ..backend import LocalBackend
 
     store = await open_store(store_url)
+    if not demo:
+        # never two schedulers on one store: a live daemon holding the lease is attached to
+        from .connect import holder_is_live
+
+        lease = await store.get_lease()
+        if holder_is_live(lease) and lease is not None and lease.api_address:
+            await store.close()
+            return await _run_remote(
+                config, url=lease.api_address, api_key=None, readonly=readonly, mouse=mouse
+            )
     # the demo's own command agents with --demo; otherwise the agents the config and DSL define
     executor = demo_executor() if demo else AgentExecutor(dict(config.agents))
-    engine = Engine(config, executor=executor, store=store)
+    # the stdout delivery channel must not write over the screen: it goes to a file instead
+    stdout_path = Path(store_url).with_name("console-stdout.log") if demo else None
+    if stdout_path is None:
+        stdout_path = config.resolved_data_dir() / "console-stdout.log"
+    stdout_path.parent.mkdir(parents=True, exist_ok=True)
+    stdout = stdout_path.open("a", encoding="utf-8")
+    engine = Engine(config, executor=executor, store=store, stdout=stdout)
     app: SymbiApp | None = None
     try:
         service = await engine.start()
@@ -202,10 +241,37 @@ async def _run_console(
                 file=sys.stderr,
             )
         await engine.stop()
+        stdout.close()
     return (app.return_code if app is not None else None) or 0
 
 
+async def _run_remote(
+    config: SchedulerConfig, *, url: str, api_key: str | None, readonly: bool, mouse: bool
+) -> int:
+    """The console over a daemon's API: the same screens, a RemoteBackend under them."""
+    from scheduler_core.clock import SystemClock
+
+    from ..app import SymbiApp
+    from ..remote import RemoteBackend
+    from .connect import api_key_for
+
+    backend = RemoteBackend(url, api_key=api_key or api_key_for(config))
+    try:
+        app = SymbiApp(
+            backend,
+            clock=SystemClock(),
+            readonly=readonly,
+            refresh_interval=config.tui.refresh_interval_seconds,
+            keymap=config.tui.keymap,
+            theme=config.tui.theme,
+        )
+        await app.run_async(mouse=mouse)
+    finally:
+        await backend.aclose()
+    return app.return_code or 0
+
+
 async def _seed_demo(service: SchedulerService) -> None:
-    await service.add_jobs(DEMO_JOBS, actor="demo")
+    await service.add_jobs([*DEMO_JOBS, *DEMO_EXTRA_JOBS], actor="demo")
     for name in _DEMO_WARM_UP:
         await service.run_now(name, actor="demo")

@@ -1,0 +1,106 @@
+"""End to end in a real terminal: the console attaches to a running daemon instead of starting a
+second scheduler, and ``--connect URL`` opens it over the daemon's API; keys act through the API."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..test_daemon import Daemon, clean_env, dsl, write_config
+from .test_e2e_tmux import Tmux
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    session = Tmux("symbi-attach", tmp_path / "tmux.sock")
+    try:
+        yield session
+    finally:
+        session.run("kill-server", check=False)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[tuple[Daemon, Path]]:
+    config = write_config(tmp_path)
+    dsl(tmp_path, "nightly-report", "0 3 * * *")
+    dsl(tmp_path, "hourly-sync", "0 * * * *")
+    process = Daemon(config, clean_env(tmp_path))
+    try:
+        process.event("api.listening")
+        yield process, config
+    finally:
+        process.kill()
+
+
+def _console(*args: str) -> str:
+    return shlex.join([sys.executable, "-m", "symbi_tui", *args])
+
+
+def _env_prefix(tmp: Path) -> str:
+    env = clean_env(tmp)
+    keep = {k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "PATH", "HOME") if k in env}
+    return "env -u SYMBI_DB -u SYMBI_API_KEY " + " ".join(
+        f"{k}={shlex.quote(v)}" for k, v in keep.items()
+    )
+
+
+def test_console_attaches_to_the_daemon_holding_the_lease(
+    tmux: Tmux, tmp_path: Path, daemon: tuple[Daemon, Path]
+) -> None:
+    process, config = daemon
+    url = process.url
+    address = url.removeprefix("http://")
+    tmux.start(f"{_env_prefix(tmp_path)} {_console('--config', str(config))}", cwd=tmp_path)
+    screen = tmux.wait(
+        lambda s: f"attached to {address}" in s and "nightly-report" in s and "hourly-sync" in s,
+        "the attached console",
+    )
+    assert "embedded" not in screen
+    # p pauses the selected job (the first by name: hourly-sync) through the daemon's API
+    tmux.keys("p")
+    key = (tmp_path / "data" / "api-key").read_text().strip()
+    deadline = time.monotonic() + 15
+    status = ""
+    while time.monotonic() < deadline:
+        job = httpx.get(
+            f"{url}/api/v1/schedule/hourly-sync", headers={"Authorization": f"Bearer {key}"}
+        ).json()
+        status = job["status"]
+        if status == "paused":
+            break
+        time.sleep(0.1)
+    assert status == "paused"
+    tmux.wait(lambda s: "‖ paused" in s, "the paused row")
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive()
+    assert process.proc.poll() is None  # the daemon goes on
+
+
+def test_connect_url_opens_the_console_over_the_api(
+    tmux: Tmux, tmp_path: Path, daemon: tuple[Daemon, Path]
+) -> None:
+    process, _ = daemon
+    url = process.url
+    key = (tmp_path / "data" / "api-key").read_text().strip()
+    command = _console("--connect", url, "--api-key", key)
+    tmux.start(f"{_env_prefix(tmp_path)} {command}", cwd=tmp_path)
+    tmux.wait(
+        lambda s: "nightly-report" in s and f"attached to {url.removeprefix('http://')}" in s,
+        "the remote console",
+    )
+    tmux.keys("q")
