@@ -54,6 +54,7 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import cache
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -233,6 +234,10 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "api.port": (0, 65535, False),
     "tui.refresh_interval_seconds": (0, None, True),
 }
+#: longest config text read (a config file is a few kilobytes)
+MAX_CONFIG_CHARS = 1 << 20
+#: longest time in any ``*_seconds`` setting without its own bound (100 years)
+MAX_SECONDS = 100 * 365 * 86400
 _SECRET_NAME = re.compile(r"(?i)(token|secret|password|passwd|key|auth|credential)")
 
 
@@ -282,7 +287,9 @@ class _Field:
     default: Any
 
 
+@cache
 def _hints(cls: type) -> dict[str, Any]:
+    """The dataclass's resolved annotations (cached: resolving them cost ~10 ms per load)."""
     return get_type_hints(cls)
 
 
@@ -408,6 +415,29 @@ def _key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def _duplicate_line(text: str, key: str) -> int | None:
+    """The line where ``key`` is set (or its table opened) a second time, if it can be found."""
+    table = ""
+    seen: set[str] = set()
+    assign = re.compile(r"\s*([\"']?)" + re.escape(key) + r"\1\s*=")
+    headers: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            table = stripped.split("#")[0].strip()
+            parts = _split_key(table.strip("[]").strip())
+            if parts and parts[-1] == key:  # a table header given twice
+                if table in headers:
+                    return number
+                headers.add(table)
+            continue
+        if assign.match(line):
+            if table in seen:
+                return number
+            seen.add(table)
+    return None
+
+
 def _scan_brackets(line: str, depth: int) -> tuple[int, str | None]:
     """Bracket depth after ``line`` (strings and comments skipped), and an open multi-line
     string's delimiter."""
@@ -456,7 +486,9 @@ class _Loader:
             if probe in self.lines:
                 return self.lines[probe]
             probe = probe.rpartition(".")[0] or None
-        return None
+        # a table only implied by a sub-table ([agents.x.env] without [agents.x]): its first line
+        children = [n for k, n in self.lines.items() if k.startswith(f"{key}.")]
+        return min(children) if children else None
 
     def error(self, message: str, key: str | None) -> None:
         var = self.from_env.get(key) if key else None
@@ -469,7 +501,7 @@ class _Loader:
     # --- reading --------------------------------------------------------------------------
     def parse(self) -> dict[str, Any] | None:
         import tomlkit
-        from tomlkit.exceptions import ParseError
+        from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
         try:
             doc = tomlkit.parse(self.text)
@@ -480,6 +512,17 @@ class _Loader:
                     f"invalid TOML: {message} (column {exc.col})", path=self.path, line=exc.line
                 )
             )
+            return None
+        except KeyAlreadyPresent as exc:  # tomlkit raises it without a position
+            m = re.search(r'Key "(.*)" already exists', str(exc))
+            key = m.group(1) if m else None
+            line = _duplicate_line(self.text, key) if key else None
+            self.errors.append(
+                ConfigError(f"invalid TOML: {exc}", key=key, path=self.path, line=line)
+            )
+            return None
+        except (TOMLKitError, ValueError) as exc:  # e.g. a hex number past int()'s digit limit
+            self.errors.append(ConfigError(f"invalid TOML: {exc}", path=self.path))
             return None
         self.lines = _key_lines(self.text)
         data: dict[str, Any] = doc.unwrap()
@@ -612,10 +655,20 @@ class _Loader:
         kwargs = self.table("", data)
         if self.path and "dsl_paths" in kwargs:
             base = Path(self.path).expanduser().parent
-            kwargs["dsl_paths"] = tuple(
-                str(p if p.is_absolute() else base / p)
-                for p in (Path(d).expanduser() for d in kwargs["dsl_paths"])
-            )
+            paths: list[str] = []
+            for i, d in enumerate(kwargs["dsl_paths"]):
+                try:
+                    p = Path(d).expanduser()
+                except RuntimeError:  # "~nobody/x": no such user (used to escape the loader)
+                    self.error(f"item {i}: cannot expand {d[:80]!r}: no such user", "dsl_paths")
+                    continue
+                paths.append(str(p if p.is_absolute() else base / p))
+            kwargs["dsl_paths"] = tuple(paths)
+        if isinstance(kwargs.get("data_dir"), str):
+            try:
+                Path(kwargs["data_dir"]).expanduser()  # resolved_data_dir() expands it later
+            except RuntimeError:
+                self.error(f"cannot expand {kwargs['data_dir'][:80]!r}: no such user", "data_dir")
         return SchedulerConfig(**kwargs, path=self.path, warnings=tuple(self.warnings))
 
 
@@ -650,6 +703,15 @@ def _env_value(raw: str, kind: str) -> Any:
     return raw
 
 
+def _number(value: int | float) -> str:
+    """A number as text for a message (an int past str()'s 4300-digit limit cannot be)."""
+    try:
+        text = str(value)
+    except ValueError:
+        return "a number too large to show"
+    return text if len(text) <= 80 else f"{text[:40]}... ({len(text)} digits)"
+
+
 def _convert(tp: Any, value: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and the key's range rules."""
     tp, _ = _strip_optional(tp)
@@ -665,17 +727,22 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
                 else ""
             )
             raise ValidationError(f"expected a number, got {_kind(value)}{quoted}", field=key)
-        if tp is int and not float(value).is_integer():
-            raise ValidationError(f"expected a whole number, got {value}", field=key)
+        if tp is int and isinstance(value, float) and not value.is_integer():
+            raise ValidationError(f"expected a whole number, got {_number(value)}", field=key)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError(f"expected a finite number, got {value}", field=key)
+            raise ValidationError(f"expected a finite number, got {_number(value)}", field=key)
         low, high, exclusive = _RANGES.get(key, (0, None, False))
         if (value <= low if exclusive else value < low) or (high is not None and value > high):
             if exclusive:
                 span = f"> {low}" + (f" and <= {high}" if high is not None else "")
             else:
                 span = f"between {low} and {high}" if high is not None else f">= {low}"
-            raise ValidationError(f"must be {span}, got {value}", field=key)
+            raise ValidationError(f"must be {span}, got {_number(value)}", field=key)
+        if high is None and key.endswith("_seconds") and value > MAX_SECONDS:
+            # a time added to an instant must not overflow datetime (1e15 s did, in the loop)
+            raise ValidationError(
+                f"must be at most {MAX_SECONDS} (100 years), got {_number(value)}", field=key
+            )
         return int(value) if tp is int else value
     if tp is str:
         if not isinstance(value, str):
@@ -741,6 +808,11 @@ def load_config_text(
     text: str, path: str | None = None, *, env: Mapping[str, str] | None = None
 ) -> SchedulerConfig:
     """Load configuration from TOML text; raise ConfigError (ConfigErrors if several)."""
+    if len(text) > MAX_CONFIG_CHARS:  # tomlkit reads ~2 MB/s: refuse huge text outright
+        raise ConfigError(
+            f"config file too large: {len(text)} characters (at most {MAX_CONFIG_CHARS})",
+            path=path,
+        )
     loader = _Loader(text, path, os.environ if env is None else env)
     data = loader.parse()
     config = loader.run(data) if data is not None else None

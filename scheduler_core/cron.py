@@ -71,6 +71,9 @@ _FIELDS: tuple[tuple[str, int, int, tuple[str, ...] | None], ...] = (
     ("day-of-week", 0, 7, _DOW_NAMES),
 )
 _SHAPE = "minute hour day-of-month month day-of-week"
+#: longest expression read: every value of every field listed one by one is under 400
+#: characters; the cap keeps huge input (and int()'s 4300-digit limit) out of the parser
+MAX_EXPRESSION_LENGTH = 1024
 _DIGITS = re.compile(r"[0-9]+")
 _QUARTZ_LW = re.compile(r"(?:L|LW|L-[0-9]+|[0-9]*L|[0-9]*W)", re.IGNORECASE)
 _MAX_MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -218,6 +221,14 @@ def _parse_field(
 def _parse(expr: str) -> CronFields:
     original = expr
     text = expr.strip()
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise _error(
+            original,
+            f"cron expression too long ({len(text)} characters, at most "
+            f"{MAX_EXPRESSION_LENGTH}; expected 5 fields: {_SHAPE})",
+            "expression",
+            text[:60],
+        )
     if not text:
         raise _error(
             original, f"empty cron expression (expected 5 fields: {_SHAPE})", "expression", ""

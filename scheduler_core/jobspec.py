@@ -11,6 +11,8 @@ from __future__ import annotations
 
 __all__ = [
     "JOB_FIELDS",
+    "MAX_DURATION_SECONDS",
+    "MAX_STRING_CHARS",
     "NAME_PATTERN",
     "job_from_mapping",
     "job_to_dict",
@@ -42,8 +44,14 @@ from .model import (
     SessionMode,
 )
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$")
+# \Z, not $: "$" also matches before a trailing newline, which let "name\n" through
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}\Z")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+#: longest string value (a job's ``input`` is copied into every one of its runs)
+MAX_STRING_CHARS = 1 << 20
+#: longest duration accepted: instants a duration is added to stay far inside datetime's range
+#: (a jitter of 1e15 seconds used to overflow when the scheduler planned the run)
+MAX_DURATION_SECONDS = 100 * 365 * 86400
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$|^24:00$")
 
@@ -102,18 +110,30 @@ def parse_duration(value: object, field: str) -> float:
     if isinstance(value, bool):
         raise ValidationError('expected a duration such as "5m", got a boolean', field=field)
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond float range (10**400): too long, not a crash
+            seconds = math.inf
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
             raise ValidationError(
-                f'{value!r} is not a duration (use e.g. "30s", "5m", "2h", "1d")', field=field
+                f'{_shown(value)} is not a duration (use e.g. "30s", "5m", "2h", "1d")',
+                field=field,
             )
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValidationError(f"expected a duration, got {_kind(value)}", field=field)
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValidationError(f"duration must be a finite number >= 0, got {value!r}", field=field)
+        raise ValidationError(
+            f"duration must be a finite number >= 0, got {_shown(value)}", field=field
+        )
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValidationError(
+            f"duration must be at most 100 years ({MAX_DURATION_SECONDS} seconds), "
+            f"got {_shown(value)}",
+            field=field,
+        )
     return seconds
 
 
@@ -137,10 +157,21 @@ def _kind(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut short, so that a message never echoes a huge input back whole."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit limit for str()
+        return "a number too large to show"
+    if len(text) <= limit + 20:
+        return text
+    return text[:limit] + "..." + text[-1]
+
+
 def _unknown(key: str, known: tuple[str, ...] | list[str], field: str) -> ValidationError:
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ValidationError(f"unknown field {key!r}{hint}", field=field)
+    return ValidationError(f"unknown field {_shown(key)}{hint}", field=field)
 
 
 class _Collector:
@@ -162,6 +193,10 @@ def _string(value: object, field: str, *, allow_empty: bool = False) -> str:
         raise ValidationError("must not be empty", field=field)
     if "\x00" in value:
         raise ValidationError("must not contain NUL characters", field=field)
+    if len(value) > MAX_STRING_CHARS:
+        raise ValidationError(
+            f"too long: {len(value)} characters (at most {MAX_STRING_CHARS})", field=field
+        )
     return value
 
 
@@ -182,7 +217,9 @@ def _int(value: object, field: str, *, minimum: int, maximum: int = 1_000_000) -
         else:
             raise ValidationError(f"expected a whole number, got {_kind(value)}", field=field)
     if not minimum <= value <= maximum:
-        raise ValidationError(f"must be between {minimum} and {maximum}, got {value}", field=field)
+        raise ValidationError(
+            f"must be between {minimum} and {maximum}, got {_shown(value)}", field=field
+        )
     return value
 
 
@@ -215,16 +252,16 @@ def _enum(enum: type, value: object, field: str) -> Any:
             if member.value == norm or member.name.lower() == norm.replace("-", "_"):
                 return member
     choices = ", ".join(m.value for m in enum)
-    raise ValidationError(f"{value!r} is not one of: {choices}", field=field)
+    raise ValidationError(f"{_shown(value)} is not one of: {choices}", field=field)
 
 
 def _timezone(value: object, field: str) -> str:
     name = _string(value, field)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory
         raise ValidationError(
-            f"unknown time zone {name!r} (use an IANA name)", field=field
+            f"unknown time zone {_shown(name)} (use an IANA name)", field=field
         ) from None
     return name
 
@@ -235,7 +272,8 @@ def _instant(value: object, field: str) -> datetime:
         return parse_instant(text)
     except (ValueError, OverflowError):  # 9999-12-31T23:59:59-01:00 overflows in UTC
         raise ValidationError(
-            f"{text!r} is not an ISO 8601 timestamp (e.g. 2026-02-15T14:30:00Z)", field=field
+            f"{_shown(text)} is not an ISO 8601 timestamp (e.g. 2026-02-15T14:30:00Z)",
+            field=field,
         ) from None
 
 
@@ -255,7 +293,7 @@ def _cron(value: object, field: str, tz: str) -> str:
 def _hhmm(value: object, field: str) -> str:
     text = _string(value, field).strip()
     if not _HHMM.match(text):
-        raise ValidationError(f"{text!r} is not a time of day HH:MM", field=field)
+        raise ValidationError(f"{_shown(text)} is not a time of day HH:MM", field=field)
     return text
 
 

@@ -19,6 +19,9 @@ from enum import StrEnum
 from ..errors import DslIssue
 
 TO_EOF = "to end of file"  #: value of an ERROR token that swallowed the rest of the file
+#: after this many unreadable spots the rest of the file is not read (binary or junk input
+#: would otherwise make one token, and one issue, per character)
+MAX_ERRORS = 100
 
 
 class TokenKind(StrEnum):
@@ -99,6 +102,7 @@ class _Lexer:
         self.tokens: list[Token] = []
         self.issues: list[DslIssue] = []
         self.first_on_line = True
+        self.errors = 0
 
     # --- helpers --------------------------------------------------------------------------
     def col(self, pos: int | None = None) -> int:
@@ -110,6 +114,7 @@ class _Lexer:
 
     def error(self, message: str, line: int, col: int, *, to_eof: bool = False) -> None:
         """An ERROR token; ``to_eof`` marks one that swallowed the rest of the file."""
+        self.errors += 1
         self.emit(TokenKind.ERROR, message, TO_EOF if to_eof else None, line, col)
 
     def newline(self) -> None:
@@ -122,6 +127,14 @@ class _Lexer:
         text = self.text
         n = len(text)
         while self.pos < n:
+            if self.errors >= MAX_ERRORS:
+                self.error(
+                    f"too many errors ({self.errors}): the rest of the file was not read",
+                    self.line,
+                    self.col(),
+                    to_eof=True,
+                )
+                break
             ch = text[self.pos]
             if ch == "\n":
                 self.pos += 1

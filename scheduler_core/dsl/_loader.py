@@ -32,6 +32,13 @@ from ._lexer import tokenize
 from ._parser import parse_blocks
 
 DSL_SUFFIX = ".symbi"
+#: largest source read (characters): thousands of schedules; more belong in several files.
+#: Beyond it the text is refused with one issue instead of being tokenised whole.
+MAX_SOURCE_CHARS = 1 << 20
+#: issues reported per source; the rest are counted in one closing issue
+MAX_ISSUES = 200
+#: longest issue message; longer ones (a huge value echoed back) are cut
+MAX_MESSAGE_CHARS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +122,49 @@ def _sorted(issues: Iterable[DslIssue]) -> list[DslIssue]:
     return sorted(unique, key=lambda i: (i.line, i.col))
 
 
+def _printable(message: str) -> str:
+    """The message with control and other unprintable characters escaped (``\\x1b``), so that
+    text from the file cannot drive the terminal that shows it, and cut to a sane length."""
+    if not message.isprintable():
+        message = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 3] + "..."
+    return message
+
+
+def _bounded(issues: list[DslIssue]) -> list[DslIssue]:
+    """Printable messages, and at most MAX_ISSUES issues plus one that counts the rest."""
+    out = [
+        i
+        if i.message.isprintable() and len(i.message) <= MAX_MESSAGE_CHARS
+        else DslIssue(i.path, i.line, i.col, _printable(i.message))
+        for i in issues[:MAX_ISSUES]
+    ]
+    if len(issues) > MAX_ISSUES:
+        nxt = issues[MAX_ISSUES]
+        more = len(issues) - MAX_ISSUES
+        out.append(
+            DslIssue(nxt.path, nxt.line, nxt.col, f"... and {more} more problem(s) not shown")
+        )
+    return out
+
+
 def _analyse(
     text: str, path: str, env: Mapping[str, str] | None, now: datetime | None
 ) -> tuple[DslDocument, list[DslIssue]]:
+    if len(text) > MAX_SOURCE_CHARS:
+        message = (
+            f"file too large: {len(text)} characters (at most {MAX_SOURCE_CHARS}); "
+            "split the schedules over several files"
+        )
+        return DslDocument(path=path), [DslIssue(path, 1, 1, message)]
     if text.startswith("\ufeff"):
         text = text[1:]
     text = text.replace("\r\n", "\n")  # Windows line endings read like Unix ones
     tokens, issues = tokenize(text, path, os.environ if env is None else env)
     blocks, syntax = parse_blocks(tokens, path)
     built = build_blocks(blocks, path, now=now)
-    all_issues = _sorted([*issues, *syntax, *built.issues])
+    all_issues = _bounded(_sorted([*issues, *syntax, *built.issues]))
     doc = DslDocument(
         path=path,
         jobs=tuple(built.jobs),
@@ -182,6 +222,10 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[tuple[str, Path]], l
 
 def _read(display: str, p: Path) -> tuple[str | None, DslIssue | None]:
     try:
+        size = p.stat().st_size
+        if size > 4 * MAX_SOURCE_CHARS:  # too large however it decodes: do not read it at all
+            message = f"file too large: {size} bytes (at most {MAX_SOURCE_CHARS} characters)"
+            return None, DslIssue(display, 1, 1, message)
         return p.read_text(encoding="utf-8"), None
     except UnicodeDecodeError as exc:
         return None, DslIssue(display, 1, 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ValidationError
-from ..jobspec import parse_duration, validate_name
+from ..jobspec import _shown, parse_duration, validate_name
 from ..model import AgentDefinition, RunnerKind
 
 #: keys an agent definition accepts (``name`` comes from the block or table name)
@@ -42,7 +42,7 @@ AGENT_FIELDS: tuple[str, ...] = (
 _ALIASES = {"timeout": "timeout_seconds", "cwd": "working_dir", "prompt": "system_prompt"}
 PROVIDERS: tuple[str, ...] = ("openai", "anthropic")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][\w.]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" lets "NAME\n" through
 _RUNNER_FIELD = {
     RunnerKind.COMMAND: "command",
     RunnerKind.PYTHON: "handler",
@@ -187,15 +187,15 @@ def _max_tokens(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"expected a whole number, got {_kind(value)}", field=field)
     if not 1 <= value <= 10_000_000:
-        raise ValidationError(f"must be between 1 and 10000000, got {value}", field=field)
+        raise ValidationError(f"must be between 1 and 10000000, got {_shown(value)}", field=field)
     return value
 
 
 def _temperature(value: object, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"expected a number, got {_kind(value)}", field=field)
-    if not math.isfinite(value) or not 0 <= value <= 2:
-        raise ValidationError(f"must be between 0 and 2, got {value}", field=field)
+    if not 0 <= value <= 2 or not math.isfinite(value):  # no float() of a 400-digit int
+        raise ValidationError(f"must be between 0 and 2, got {_shown(value)}", field=field)
     return float(value)
 
 
