@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format bench screenshots clean
+.PHONY: install demo test test-fast test-postgres lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# the store suite and every scheduler test again, on a throwaway PostgreSQL server (tests/pg.py)
+PG_TESTS := tests/test_store.py tests/test_scheduler_basic.py tests/test_scheduler_rules.py \
+	tests/test_scheduler_durability.py tests/test_approvals.py tests/test_clock_jumps.py \
+	tests/test_runtime_session.py tests/test_policy_gate.py tests/test_delivery_scheduled.py
+test-postgres: $(STAMP)
+	SYMBI_TEST_STORE=postgres $(BIN)/pytest -q $(PG_TESTS)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"

@@ -18,6 +18,8 @@ from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import SqliteJobStore
 
+pytest_plugins = ("tests.pg",)  # a PostgreSQL server when SYMBI_TEST_STORE=postgres
+
 START = "2026-03-02T08:59:30Z"  # a Monday
 
 
@@ -71,8 +73,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "symbi.db")
+def db_path(symbi_store_url: str) -> str:
+    """The store the harness runs on: a SQLite file, or with SYMBI_TEST_STORE=postgres a fresh
+    PostgreSQL database."""
+    return symbi_store_url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from scheduler_core.clock import parse_instant
 from scheduler_core.model import JobStatus, RunStatus, RunTrigger
-from scheduler_core.store import SqliteJobStore
+from scheduler_core.store import SqliteJobStore, open_store
 
 from .conftest import Harness
 
@@ -71,8 +71,7 @@ async def test_graceful_shutdown_interrupts_and_retries(harness_factory, clock) 
     assert h.scheduler.in_flight == 1
     await h.engine.scheduler.stop(grace=0.05)
     await h.engine.store.close()
-    store = SqliteJobStore(h.engine.config.store_url())
-    await store.open()
+    store = await open_store(h.engine.config.store_url())
     try:
         runs = await store.list_runs()
         by_status = {r.status: r for r in runs}
@@ -126,8 +125,7 @@ async def test_killed_process_leaves_interrupted_run_after_restart(
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    store = SqliteJobStore(db_path)
-    await store.open()
+    store = await open_store(db_path)
     (run,) = await store.list_runs()
     assert run.status is RunStatus.RUNNING  # what the dead process left behind
     await store.close()
@@ -237,13 +235,13 @@ def test_scheduler_core_does_not_import_textual() -> None:
     assert out.stdout.strip() == ""
 
 
+@pytest.mark.sqlite_only
 async def test_store_refuses_a_newer_schema(db_path: str) -> None:
     import sqlite3
 
     from scheduler_core.errors import StoreError
 
-    store = SqliteJobStore(db_path)
-    await store.open()
+    store = await open_store(db_path)
     await store.close()
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA user_version = 99")
@@ -297,6 +295,7 @@ def test_wall_clock_sleep_is_not_used_for_schedules() -> None:
     assert time  # imported for the subprocess tests' timing helpers
 
 
+@pytest.mark.sqlite_only
 async def test_migrations_upgrade_a_version_1_store(db_path: str) -> None:
     import sqlite3
 
@@ -307,8 +306,7 @@ async def test_migrations_upgrade_a_version_1_store(db_path: str) -> None:
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
-    store = SqliteJobStore(db_path)
-    await store.open()
+    store = await open_store(db_path)
     try:
         assert SCHEMA_VERSION >= 2
         rows = await store._fetchall("SELECT name FROM sqlite_master WHERE type = 'index'")

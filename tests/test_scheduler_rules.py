@@ -11,7 +11,7 @@ from scheduler_core.clock import parse_instant
 from scheduler_core.errors import ConflictError, JobNotFound, ValidationError
 from scheduler_core.model import AuditEventType, JobStatus, RunStatus, RunTrigger
 from scheduler_core.service import SchedulerService
-from scheduler_core.store import SqliteJobStore
+from scheduler_core.store import open_store
 
 from .conftest import Harness
 
@@ -163,8 +163,7 @@ async def test_change_from_another_process_is_seen_within_a_tick(
     harness: Harness, db_path: str
 ) -> None:
     """The CLI writes straight to the store while the scheduler runs (data_version wakes it)."""
-    other = SqliteJobStore(db_path)
-    await other.open()
+    other = await open_store(db_path)
     try:
         cli = SchedulerService(other, clock=harness.clock)
         run_job = await cli.add_job({"name": "from-cli", "agent": "a", "cron": "0 9 * * *"})

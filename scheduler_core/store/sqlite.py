@@ -821,6 +821,34 @@ class SqliteJobStore:
         )
         return [_run(r) for r in rows]
 
+    async def last_runs(
+        self, job_ids: Sequence[str], statuses: Sequence[RunStatus]
+    ) -> dict[str, JobRun]:
+        """The newest run in one of ``statuses`` of each job, in one round trip."""
+        if not job_ids or not statuses:
+            return {}
+        wanted = [s.value for s in statuses]
+
+        def read(conn: sqlite3.Connection) -> dict[str, JobRun]:
+            out: dict[str, JobRun] = {}
+            status_marks = ",".join("?" * len(wanted))
+            for start in range(0, len(job_ids), 400):
+                chunk = list(job_ids[start : start + 400])
+                # per job, the newest matching seq through the (job_id, status, seq) index
+                rows = conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE seq IN ("
+                    f" SELECT (SELECT max(seq) FROM runs r WHERE r.job_id = j.value"
+                    f"  AND r.status IN ({status_marks}))"
+                    f" FROM json_each(?) j)",
+                    [*wanted, json.dumps(chunk)],
+                ).fetchall()
+                for row in rows:
+                    run = _run(row)
+                    out[run.job_id] = run
+            return out
+
+        return await self._read(read)
+
     async def open_runs_by_job(self) -> dict[str, int]:
         """Running and awaiting-approval runs per job (what per-job concurrency counts)."""
         rows = await self._fetchall(
