@@ -583,6 +583,13 @@ class SchedulerService:
             raise ValidationError("must be between 1 and 10000", field="limit")
         return await self.store.list_runs(job_id, status=status, limit=limit, before_seq=before_seq)
 
+    async def last_results(
+        self, job_ids: Sequence[str], statuses: Sequence[RunStatus] | None = None
+    ) -> dict[str, JobRun]:
+        """The newest finished run of each of these jobs (those that have one)."""
+        final = statuses or [s for s in RunStatus if s.is_final]
+        return await self.store.last_runs(list(job_ids), final)
+
     async def get_run(self, run_id: str) -> JobRun:
         run = await self.store.get_run(run_id)
         if run is None:

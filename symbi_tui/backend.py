@@ -19,7 +19,6 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
-from scheduler_core.errors import JobNotFound
 from scheduler_core.events import Event, EventBus
 from scheduler_core.model import (
     AuditEvent,
@@ -267,17 +266,7 @@ class LocalBackend:
         return await self.service.history(ref, limit=limit, status=status, before_seq=before_seq)
 
     async def last_results(self, job_ids: Sequence[str]) -> dict[str, JobRun]:
-        # One indexed query per job. A store-level "latest final run per job" query would make
-        # this one round trip; until the store has it, a page of jobs costs a page of queries.
-        results: dict[str, JobRun] = {}
-        for job_id in job_ids:
-            try:
-                runs = await self.service.history(job_id, limit=1, status=FINAL_RUN_STATUSES)
-            except JobNotFound:
-                continue  # removed while we were looking
-            if runs:
-                results[job_id] = runs[0]
-        return results
+        return await self.service.last_results(job_ids, FINAL_RUN_STATUSES)
 
     async def pending_approvals(self) -> list[JobRun]:
         return await self.service.pending_approvals()

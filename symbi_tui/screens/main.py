@@ -153,7 +153,7 @@ class MainScreen(Screen[None]):
         self._urgent = False  #: the operator is waiting: refresh again as soon as this one ends
         self._runs_job_id: str | None = None  #: whose runs the history pane shows
         self._last_error: str | None = None
-        self._binding_state: tuple[str, JobStatus] | None = None
+        self._binding_state: tuple[JobStatus, bool] | None = None
         self._polling = False  #: the event stream ended: every tick reloads
         self.sort_order = "name"  #: the store column the jobs pane is sorted by
         self.descending = False
@@ -210,7 +210,11 @@ class MainScreen(Screen[None]):
         if old == new:
             return
         self._stale_runs = True
-        self.refresh_bindings()
+        job = self.selected_job
+        binding_state = (job.status, bool(self.tagged)) if job else None
+        if binding_state != self._binding_state:  # the footer only changes with the status
+            self._binding_state = binding_state
+            self.refresh_bindings()
         self.kick(urgent=True)
 
     # --- live data --------------------------------------------------------------------------------
@@ -359,7 +363,9 @@ class MainScreen(Screen[None]):
             self._runs_job_id = runs_for
         self._update_runs_title()
         job = self.selected_job
-        binding_state = (job.id, job.status) if job else None
+        # what check_action depends on: the footer is recomposed only when that changes, not on
+        # every cursor move (recomposing it costs more than the rest of a move)
+        binding_state = (job.status, bool(self.tagged)) if job else None
         if binding_state != self._binding_state:  # the footer is rebuilt only when it changes
             self._binding_state = binding_state
             self.refresh_bindings()

@@ -86,6 +86,9 @@ class JobsTable(KeyedTable):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(COLUMNS, **kwargs)
+        #: job id -> (what its cells were built from, the cells): a row is rebuilt only when
+        #: its job, last run, countdown, tag or colours change
+        self._cells: dict[str, tuple[tuple[object, ...], list[Text]]] = {}
 
     def show(
         self,
@@ -97,12 +100,19 @@ class JobsTable(KeyedTable):
         tagged: Set[str] = frozenset(),
     ) -> None:
         """Bring the rows in line with ``jobs`` (already in display order)."""
-        self.sync(
-            [
-                (
-                    job.id,
-                    job_cells(job, last_runs.get(job.id), now, palette, tagged=job.id in tagged),
-                )
-                for job in jobs
-            ]
-        )
+        rows = []
+        cache: dict[str, tuple[tuple[object, ...], list[Text]]] = {}
+        for job in jobs:
+            last = last_runs.get(job.id)
+            is_tagged = job.id in tagged
+            next_text = countdown(job.next_run_at, now) if job.status is JobStatus.ACTIVE else ""
+            key = (job, last, next_text, is_tagged, id(palette))
+            cached = self._cells.get(job.id)
+            if cached is not None and cached[0] == key:
+                cells = cached[1]
+            else:
+                cells = job_cells(job, last, now, palette, tagged=is_tagged)
+            cache[job.id] = (key, cells)
+            rows.append((job.id, cells))
+        self._cells = cache
+        self.sync(rows)

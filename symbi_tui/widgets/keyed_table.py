@@ -55,6 +55,7 @@ class KeyedTable(DataTable[object]):
     def __init__(self, columns: Iterable[Column], **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self._columns_spec = tuple(columns)
+        self._shown_cells: dict[str, Sequence[Text]] = {}  #: key -> the cells last synced
 
     def on_mount(self) -> None:
         for column in self._columns_spec:
@@ -88,11 +89,14 @@ class KeyedTable(DataTable[object]):
         with self.app.batch_update():
             for row_key in [k for k in self.rows if k.value not in wanted]:
                 self.remove_row(row_key)
+            shown = self._shown_cells
             for key, cells in rows:
                 if self.has_row(key):
-                    self.update_row(key, cells)
+                    if shown.get(key) is not cells:  # the very cells drawn last time: no change
+                        self.update_row(key, cells)
                 else:
                     self.add_row(KeyedCell(key, cells[0]), *cells[1:], key=key)
+            self._shown_cells = {key: cells for key, cells in rows}
             order = [key for key, _ in rows]
             if self.row_keys() != order:
                 rank = {key: index for index, key in enumerate(order)}

@@ -1,0 +1,271 @@
+"""Console responsiveness at scale: 100,000 jobs and 1,000,000 runs in the store.
+
+    .venv/bin/python benchmarks/bench_console.py            # 100,000 jobs, 1,000,000 runs
+    .venv/bin/python benchmarks/bench_console.py --jobs 10000 --runs 100000
+
+The store is filled once (jobs through the service's bulk add, runs straight into SQLite, as a
+year of history would be), then the real console runs under Textual's Pilot (headless, 120x36)
+over a LocalBackend with the scheduler embedded. Measured:
+
+* first screen: from starting the app to the jobs pane showing its first page;
+* key presses: the time from a key to the screen reflecting it (cursor moves, a filter typed,
+  the next page, a status tab, a sort), each over several presses.
+
+Targets (issue 9): first screen < 1 s, each key < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (
+    Target,
+    machine_info,
+    print_table,
+    print_targets,
+    save_results,
+    summary_ms,
+    temp_dir,
+)
+
+AGENTS = ("reporter", "prober", "syncer", "backup", "deployer")
+STATUSES = ("succeeded", "succeeded", "succeeded", "failed", "skipped")
+
+
+async def fill(path: Path, jobs: int, runs: int) -> float:
+    from scheduler_core.clock import FakeClock
+    from scheduler_core.config import SchedulerConfig, StoreConfig
+    from scheduler_core.engine import Engine
+
+    started = time.perf_counter()
+    clock = FakeClock("2026-03-02T08:00:00Z")
+    engine = Engine(
+        SchedulerConfig(store=StoreConfig(url=str(path))), run_scheduler=False, clock=clock
+    )
+    service = await engine.start()
+    batch = 10_000
+    for first in range(0, jobs, batch):
+        specs = [
+            {
+                "name": f"job-{i:06d}",
+                "agent": AGENTS[i % len(AGENTS)],
+                "cron": f"{i % 60} * * * *",
+            }
+            for i in range(first, min(first + batch, jobs))
+        ]
+        await service.add_jobs(specs)
+    await engine.stop()
+    # a year of history, written as the scheduler would have: one row per run
+    conn = sqlite3.connect(path)
+    ids = [r[0] for r in conn.execute("SELECT id, name FROM jobs ORDER BY name")]
+    names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM jobs")}
+    rng = random.Random(7)
+    rows = []
+    for n in range(runs):
+        job_id = ids[n % len(ids)]
+        at = f"2026-{1 + (n // 100_000) % 2:02d}-{1 + (n // 4_000) % 28:02d}T{n % 24:02d}:00:00Z"
+        status = STATUSES[rng.randrange(len(STATUSES))]
+        rows.append(
+            (
+                f"{n:032x}",
+                job_id,
+                names[job_id],
+                AGENTS[n % len(AGENTS)],
+                "schedule",
+                at,
+                at,
+                at,
+                at,
+                status,
+                1 + n // len(ids),
+                None,
+                "ok" if status == "succeeded" else None,
+                "boom" if status == "failed" else None,
+                None,
+                rng.randrange(10, 5000),
+                "{}",
+            )
+        )
+        if len(rows) == 50_000:
+            _insert_runs(conn, rows)
+            rows = []
+    if rows:
+        _insert_runs(conn, rows)
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - started
+
+
+def _insert_runs(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    conn.executemany(
+        "INSERT INTO runs (id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, "
+        "started_at, finished_at, status, attempt, input, output, error_message, summary, "
+        "execution_time_ms, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    conn.commit()
+
+
+async def measure(path: Path) -> dict[str, Any]:
+    from textual import events
+
+    from scheduler_core.clock import FakeClock
+    from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
+    from scheduler_core.engine import Engine
+    from scheduler_core.runtime.base import CallableExecutor
+    from symbi_tui.app import SymbiApp
+    from symbi_tui.backend import LocalBackend
+    from symbi_tui.screens.main import MainScreen
+    from symbi_tui.widgets.jobs_table import JobsTable
+
+    clock = FakeClock("2026-03-02T08:00:10Z")
+    engine = Engine(
+        SchedulerConfig(
+            scheduler=SchedulerSettings(claim_ahead_seconds=0), store=StoreConfig(url=str(path))
+        ),
+        executor=CallableExecutor({}),
+        clock=clock,
+    )
+    service = await engine.start()
+    app = SymbiApp(LocalBackend(service, engine.bus), clock=clock, refresh_interval=1.0)
+    out: dict[str, Any] = {}
+
+    def table() -> JobsTable:
+        return app.screen.query_one(JobsTable)
+
+    def first_name() -> str | None:
+        keys = table().row_keys()
+        return keys[0] if keys else None
+
+    async def until(check: Any, seconds: float = 30.0) -> None:
+        deadline = time.perf_counter() + seconds
+        while not check():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the console did not answer")
+            await asyncio.sleep(0.001)
+
+    started = time.perf_counter()
+    async with app.run_test(size=(120, 36)):
+        await until(lambda: isinstance(app.screen, MainScreen) and table().row_count > 0)
+        out["first_screen_s"] = time.perf_counter() - started
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await asyncio.sleep(0.5)
+
+        def settled() -> bool:
+            """Everything the key asked for is fetched and in the widgets."""
+            return (
+                not screen._refreshing
+                and not screen._reload
+                and not screen._stale_runs
+                and not screen._urgent
+                and screen._runs_job_id == screen.selected_job_id
+            )
+
+        def state() -> tuple[Any, ...]:
+            return (
+                table().cursor_row,
+                screen.page_offset,
+                screen.filter_text,
+                screen.query_one("#filter").value,  # type: ignore[attr-defined]
+                screen.status_filter,
+                screen.sort_order,
+                screen.descending,
+            )
+
+        async def press(key: str, character: str | None = None) -> float:
+            """A key as the terminal driver delivers it; the time until the screen holds its
+            effect, data fetched included (the next frame paints it)."""
+            before = state()
+            t = time.perf_counter()
+            app.post_message(events.Key(key, character))
+            await until(lambda: state() != before)
+            await until(settled)
+            return time.perf_counter() - t
+
+        moves = []
+        for _ in range(20):
+            row = table().cursor_row
+            moves.append(await press("down"))
+            assert table().cursor_row == row + 1
+            await asyncio.sleep(0.05)
+        out["move"] = summary_ms(moves)
+
+        pages = []
+        for step in ("right_square_bracket", "right_square_bracket", "left_square_bracket"):
+            before = first_name()
+            pages.append(await press(step, (step == "right_square_bracket" and "]") or "["))
+            assert first_name() != before
+        out["page"] = summary_ms(pages)
+
+        filters = []
+        app.post_message(events.Key("slash", "/"))
+        await until(lambda: screen.focused is screen.query_one("#filter"))
+        for char in "job-0999":
+            filters.append(await press(char if char != "-" else "minus", char))
+        assert screen.filter_text == "job-0999", screen.filter_text
+        out["filter_key"] = summary_ms(filters)
+        await press("escape")
+        assert screen.filter_text == ""
+        await asyncio.sleep(0.1)
+
+        tabs = [await press(key, key) for key in ("2", "3", "1")]
+        out["status_tab"] = summary_ms(tabs)
+
+        sorts = [await press(key, key) for key in ("s", "S")]
+        out["sort"] = summary_ms(sorts)
+    await engine.stop()
+    return out
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with temp_dir() as tmp:
+        path = tmp / "symbi.db"
+        print(f"filling {args.jobs:,} jobs and {args.runs:,} runs ...", flush=True)
+        fill_s = await fill(path, args.jobs, args.runs)
+        print(f"filled in {fill_s:.1f} s; measuring the console", flush=True)
+        figures = await measure(path)
+    rows = [
+        [name, f"{v['p50']:.1f}", f"{v['p99']:.1f}", f"{v['max']:.1f}", v["count"]]
+        for name, v in figures.items()
+        if isinstance(v, dict)
+    ]
+    print(f"\nfirst screen: {figures['first_screen_s'] * 1000:.0f} ms")
+    print_table("key presses", rows, ["key", "p50 ms", "p99 ms", "max ms", "presses"], (1, 2, 3, 4))
+    worst = max(v["max"] for v in figures.values() if isinstance(v, dict))
+    targets = [
+        Target("console first screen", figures["first_screen_s"] * 1000, 1000, "ms"),
+        Target("console key press (worst of all)", worst, 50, "ms"),
+    ]
+    print_targets(targets)
+    save_results(
+        "console",
+        {
+            "machine": machine_info(),
+            "jobs": args.jobs,
+            "runs": args.runs,
+            "figures": figures,
+            "targets": [t.to_dict() for t in targets],
+        },
+    )
+    print(json.dumps({"first_screen_ms": round(figures["first_screen_s"] * 1000)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
