@@ -680,7 +680,7 @@ class CronScheduler:
                 seen: list[int] = seen,
             ) -> list[ClaimPlan]:
                 seen[0] = len(jobs)
-                return [plan_fire(j, now, self.settings, counts, free, self.rng) for j in jobs]
+                return [self._plan_safely(j, now, counts, free) for j in jobs]
 
             until = now + timedelta(seconds=self.settings.claim_ahead_seconds)
             plans = await self.store.claim_due(now, batch, self.owner, planner, until=until)
@@ -694,6 +694,31 @@ class CronScheduler:
                 self._after_claim(plan)
             if seen[0] < batch:
                 return
+
+    def _plan_safely(
+        self, job: JobDefinition, now: datetime, counts: dict[str, int], free: list[int]
+    ) -> ClaimPlan:
+        """plan_fire, but a job that cannot be planned (a definition stored before a check
+        existed, say) fails alone instead of aborting its whole batch on every tick."""
+        try:
+            return plan_fire(job, now, self.settings, counts, free, self.rng)
+        except Exception as exc:
+            log.exception("cannot plan job %s; it is marked failed", job.name)
+            message = f"cannot be scheduled: {type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
+            run = JobRun(
+                id=new_id(),
+                job_id=job.id,
+                job_name=job.name,
+                agent_id=job.agent,
+                scheduled_for=job.next_run_at or now,
+                status=RunStatus.SKIPPED,
+                finished_at=now,
+                error_message=message,
+            )
+            event = _audit(AuditEventType.CRON_JOB_FAILED, now, job, run, error=message[:500])
+            return ClaimPlan(
+                job=job, next_run_at=None, status=JobStatus.FAILED, run=run, audit=(event,)
+            )
 
     def _after_claim(self, plan: ClaimPlan) -> None:
         run = plan.run

@@ -19,7 +19,7 @@ from .clock import Clock, SystemClock
 from .config import SchedulerConfig, SchedulerSettings
 from .errors import ConflictError, JobNotFound, RunNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
-from .jobspec import job_from_mapping, spec_to_json
+from .jobspec import MAX_STRING_CHARS, job_from_mapping, spec_to_json
 from .model import (
     AgentDefinition,
     AuditEvent,
@@ -446,6 +446,10 @@ class SchedulerService:
 
     async def run_now(self, ref: str, *, input: str | None = None, actor: str = "api") -> JobRun:
         """Queue a run now, bypassing the schedule (and the job's pause)."""
+        if input is not None and len(input) > MAX_STRING_CHARS:
+            raise ValidationError(
+                f"is {len(input):,} characters long; at most {MAX_STRING_CHARS:,}", field="input"
+            )
         job = await self.resolve(ref)
         now = self.clock.now()
         run = JobRun(

@@ -282,3 +282,30 @@ async def test_bulk_add_names_a_duplicate_within_the_batch(harness: Harness) -> 
     with pytest.raises(ConflictError, match="a job named 'x' already exists"):
         await harness.service.add_jobs(items)
     assert (await harness.service.list_jobs()).total == 0
+
+
+async def test_a_job_that_cannot_be_planned_fails_alone(harness: Harness) -> None:
+    """A stored definition no check would pass today (a jitter past datetime's range) must not
+    keep the other jobs of its batch from firing."""
+    from scheduler_core.model import JobDefinition
+
+    bad = JobDefinition(name="huge", agent="a", cron="0 9 * * *", jitter_seconds=1e15)
+    await harness.service.add_jobs([bad, {"name": "fine", "agent": "a", "cron": "0 9 * * *"}])
+    await harness.to("2026-03-02T09:00:00Z")
+    assert harness.agents.names() == ["fine"]
+    job = await harness.service.get_job("huge")
+    assert job.status is JobStatus.FAILED and job.next_run_at is None
+    (run,) = await harness.service.history("huge")
+    assert run.status is RunStatus.SKIPPED
+    assert "cannot be scheduled: OverflowError" in (run.error_message or "")
+    await harness.to("2026-03-03T09:00:00Z")
+    assert harness.agents.names() == ["fine", "fine"]
+
+
+async def test_manual_input_is_capped(harness: Harness) -> None:
+    from scheduler_core.errors import ValidationError
+
+    await harness.service.add_job({"name": "j", "agent": "a", "cron": "0 9 * * *"})
+    with pytest.raises(ValidationError, match="at most 1,048,576") as info:
+        await harness.service.run_now("j", input="x" * ((1 << 20) + 1))
+    assert info.value.field == "input"

@@ -142,7 +142,9 @@ class JobCreateIn(JobIn):
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input: str | None = Field(None, description="input for this run (default: the job's)")
+    input: str | None = Field(
+        None, max_length=1 << 20, description="input for this run (default: the job's)"
+    )
 
 
 class DecisionIn(BaseModel):
