@@ -131,7 +131,7 @@ class MainScreen(Screen[None]):
         clock: Clock,
         readonly: bool = False,
         refresh_interval: float = 1.0,
-        page_size: int = 500,
+        page_size: int = 100,
     ) -> None:
         super().__init__()
         self.backend = backend
