@@ -172,6 +172,10 @@ def plan_fire(
             job_counts[job.id] = count + 1
             start = max(now, latest)
             fields = {"status": RunStatus.RUNNING, "due_at": start, "started_at": start}
+            if latest > now:
+                # recorded now, started on its instant: if this process dies before then, the
+                # next leader can tell that the agent never ran (see _recover)
+                details = {**details, "claimed_ahead": True}
         else:
             fields = {"status": RunStatus.QUEUED, "due_at": max(now, latest)}
     run = JobRun(
@@ -404,6 +408,7 @@ class CronScheduler:
         self._next_due: datetime | None = None
         self._idle = asyncio.Event()
         self._cancel_reasons: dict[str, RunStatus] = {}
+        self._previous_lease: LeaseInfo | None = None  #: the holder this scheduler took over from
         self.deliverer = deliverer
         self._deliveries: set[asyncio.Task[None]] = set()
         self.started_at: datetime | None = None
@@ -522,6 +527,7 @@ class CronScheduler:
 
     async def _try_lead(self) -> bool:
         now = self.clock.now()
+        previous = None if self.is_leader else await self.store.get_lease()
         holder = await self.store.acquire_lease(
             self.owner, now=now, ttl=self.settings.lease_ttl_seconds, api_address=self.api_address
         )
@@ -531,6 +537,7 @@ class CronScheduler:
         if self.is_leader and not was:
             log.info("took the store lease as %s", self.owner)
             self.runtime.forget()
+            self._previous_lease = previous if previous and previous.owner != self.owner else None
             self._watching = self.store.watch(self.notify)
             await self._recover(now)
             self.bus.publish(SchedulerState("leader", self.owner))
@@ -575,9 +582,22 @@ class CronScheduler:
             if not stale:
                 break
             items = []
+            requeued = 0
             for run in stale:
                 job = await self.store.get_job(run.job_id)
                 if job is None:
+                    continue
+                if self._never_started(run):
+                    again = replace(
+                        run,
+                        status=RunStatus.QUEUED,
+                        due_at=run.started_at,
+                        started_at=None,
+                        details={**run.details, "requeued": "its holder died before its instant"},
+                    )
+                    if await self.store.update_run(again, expected=RunStatus.RUNNING):
+                        requeued += 1
+                        self.bus.publish(RunChanged(again))
                     continue
                 items.append(
                     FinishItem(
@@ -590,7 +610,11 @@ class CronScheduler:
                         job=job,
                     )
                 )
+            if requeued:
+                log.warning("queued again %d claimed run(s) that never started", requeued)
             if not items:
+                if requeued:
+                    continue
                 break
             await self._write_finishes(items)
             log.warning("marked %d run(s) interrupted after restart", len(items))
@@ -598,6 +622,19 @@ class CronScheduler:
         for job_id in self._running_jobs.values():
             counts[job_id] = counts.get(job_id, 0) + 1
         self._job_counts = counts
+
+    def _never_started(self, run: JobRun) -> bool:
+        """A run claimed ahead whose instant came after its holder's death: its agent never
+        started, so it runs now instead of counting as a failure. The holder renews its lease at
+        a third of the TTL, so it was surely gone by ``renewed_at + ttl/3``; a run due later than
+        that (with a margin) was never started. Anything less certain counts as interrupted."""
+        previous = self._previous_lease
+        if previous is None or not run.details.get("claimed_ahead") or run.started_at is None:
+            return False
+        gone_by = previous.renewed_at + timedelta(
+            seconds=self.settings.lease_ttl_seconds / 3 + 0.1
+        )
+        return run.started_at > gone_by
 
     # --- the loop ---------------------------------------------------------------------------------
 

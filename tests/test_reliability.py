@@ -1,0 +1,368 @@
+"""Reliability under faults (issue 9): kill -9 with runs in flight, and two daemons on one store.
+
+Real ``symbi-tui --daemon`` processes; the store is read with :mod:`sqlite3` directly, so what is
+checked is what is on disk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import random
+import re
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scheduler_core.cron import CronSchedule
+from tests.test_daemon import Daemon, clean_env, poll, write_config
+
+pytestmark = pytest.mark.slow
+
+KEY = "reliability-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+YEARLY = "0 0 1 1 *"
+
+
+def config(tmp: Path, agents: dict[str, list[str]], **settings: Any) -> Path:
+    """``write_config`` with extra agents and ``[scheduler]`` settings (replacing its own)."""
+    extra = "".join(f"[agents.{n}]\ncommand = {json.dumps(cmd)}\n" for n, cmd in agents.items())
+    path = write_config(tmp, extra=extra)
+    text = path.read_text()
+    for key in settings:
+        text = re.sub(rf"(?m)^{key} = .*\n", "", text)
+    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
+    path.write_text(text.replace("[scheduler]\n", "[scheduler]\n" + lines, 1))
+    return path
+
+
+def env(tmp: Path) -> dict[str, str]:
+    return {**clean_env(tmp), "SYMBI_API_KEY": KEY}
+
+
+def db(tmp: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(tmp / "symbi.db"), timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def query(tmp: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    conn = db(tmp)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def instant(text: str | None) -> datetime:
+    assert text is not None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def kill_pids(pid_file: Path) -> None:
+    """Agents run in their own sessions and outlive a kill -9 of the daemon: end them."""
+    if not pid_file.exists():
+        return
+    for pid in {int(p) for p in pid_file.read_text().split()}:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def create_jobs(client: httpx.Client, bodies: list[dict[str, Any]]) -> list[str]:
+    ids = []
+    for body in bodies:
+        got = client.post("/api/v1/schedule", json=body)
+        assert got.status_code == 201, got.text
+        ids.append(got.json()["id"])
+    return ids
+
+
+# --- crash ----------------------------------------------------------------------------------------
+
+
+def test_kill_9_with_100_runs_in_flight_interrupts_and_retries_every_one(tmp_path: Path) -> None:
+    pids = tmp_path / "agent-pids"
+    sleeper = ["/bin/sh", "-c", f"echo $$ >> {pids}; exec sleep 60"]
+    cfg = config(
+        tmp_path,
+        {"sleeper": sleeper},
+        max_concurrent_jobs=150,
+        default_max_retries=3,
+        retry_backoff_seconds=3600,  # the retries stay queued where the test can see them
+        lease_ttl_seconds=1,
+    )
+    first = Daemon(cfg, env(tmp_path))
+    second: Daemon | None = None
+    try:
+        c = httpx.Client(base_url=first.url, headers=AUTH, timeout=30)
+        first.event("scheduler.leader")
+        job_ids = create_jobs(
+            c,
+            [
+                {"name": f"crash-{i:03d}", "agent_id": "sleeper", "cron_expr": YEARLY}
+                for i in range(100)
+            ],
+        )
+        run_ids = set()
+        for job_id in job_ids:
+            got = c.post(f"/api/v1/schedule/{job_id}/run")
+            assert got.status_code == 202, got.text
+            run_ids.add(got.json()["id"])
+        assert len(run_ids) == 100
+
+        def all_running() -> bool:
+            rows = query(tmp_path, "SELECT id FROM runs WHERE status = 'running'")
+            started = len(pids.read_text().split()) if pids.exists() else 0
+            return {r["id"] for r in rows} == run_ids and started == 100
+
+        poll(all_running, timeout=30)
+        first.proc.kill()  # kill -9: nothing recorded on the way down
+        first.proc.wait(10)
+        c.close()
+        assert {
+            r["id"] for r in query(tmp_path, "SELECT id FROM runs WHERE status = 'running'")
+        } == run_ids
+
+        second = Daemon(cfg, env(tmp_path))
+        second.event("scheduler.leader")
+        restarted = datetime.now(UTC)
+
+        def recovered() -> list[sqlite3.Row]:
+            rows = query(tmp_path, "SELECT * FROM runs")
+            return rows if not any(r["status"] == "running" for r in rows) else []
+
+        rows = poll(recovered, timeout=15)
+        by_id = {r["id"]: r for r in rows}
+        assert set(by_id) >= run_ids  # none lost
+        for run_id in run_ids:
+            run = by_id[run_id]
+            assert run["status"] == "interrupted", dict(run)
+            assert "interrupted" in run["error_message"]
+        retries = [r for r in rows if r["trigger"] == "retry"]
+        retried = Counter(json.loads(r["details"])["retry_of"] for r in retries)
+        assert retried == Counter({run_id: 1 for run_id in run_ids})  # one retry each, per policy
+        for retry in retries:
+            original = by_id[json.loads(retry["details"])["retry_of"]]
+            assert (retry["job_id"], retry["attempt"], retry["status"]) == (
+                original["job_id"],
+                2,
+                "queued",
+            )
+            assert instant(retry["due_at"]) > restarted + timedelta(seconds=3000)
+        expected_next = CronSchedule(YEARLY).next_after(restarted)
+        jobs = query(tmp_path, "SELECT * FROM jobs")
+        assert {j["id"] for j in jobs} == set(job_ids)
+        for job in jobs:
+            assert job["status"] == "active", dict(job)
+            assert instant(job["next_run_at"]) == expected_next, dict(job)
+            assert job["failure_count"] == 1 and job["last_run_status"] == "interrupted"
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+        kill_pids(pids)
+    assert query(tmp_path, "PRAGMA integrity_check")[0][0] == "ok"
+
+
+def test_kill_9_at_random_moments_keeps_the_database_sound(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    pids = tmp_path / "agent-pids"
+    quick = ["/bin/sh", "-c", f"echo $$ >> {pids}; sleep 0.0$(($$ % 10))"]
+    cfg = config(
+        tmp_path,
+        {"quick": quick},
+        max_concurrent_jobs=200,
+        default_max_retries=1000,
+        retry_backoff_seconds=0.01,  # interrupted runs start again at once, after each restart
+        retry_backoff_max_seconds=0.01,
+        lease_ttl_seconds=0.5,
+    )
+    names = [f"rand-{i:02d}" for i in range(20)]
+    first = Daemon(cfg, env(tmp_path))
+    try:
+        with httpx.Client(base_url=first.url, headers=AUTH, timeout=30) as c:
+            create_jobs(
+                c,
+                [
+                    {
+                        "name": n,
+                        "agent_id": "quick",
+                        "cron_expr": YEARLY,
+                        "delivery": ["stdout", "log_file"],
+                        "max_concurrent": 5,
+                    }
+                    for n in names
+                ],
+            )
+    finally:
+        first.stop()
+        first.kill()
+
+    left_running: set[str] = set()
+    kills_with_runs_open = 0
+    daemon: Daemon | None = None
+    try:
+        for iteration in range(21):
+            daemon = Daemon(cfg, env(tmp_path))
+            daemon.event("scheduler.leader")
+            # the previous kill's running runs were all recovered before leadership was announced
+            still = {
+                r["id"]
+                for r in query(tmp_path, "SELECT id, status FROM runs WHERE status = 'running'")
+            }
+            assert not (still & left_running), (iteration, still & left_running)
+            if iteration == 20:
+                assert daemon.stop() == 0
+                break
+            stop = threading.Event()
+
+            def load(url: str, seed: int, stop: threading.Event) -> None:
+                pick = random.Random(seed)
+                with httpx.Client(base_url=url, headers=AUTH, timeout=5) as c:
+                    while not stop.is_set():
+                        try:
+                            c.post(f"/api/v1/schedule/{pick.choice(names)}/run")
+                        except httpx.HTTPError:
+                            return
+
+            loader = threading.Thread(target=load, args=(daemon.url, iteration, stop), daemon=True)
+            loader.start()
+            time.sleep(0.2 + rng.uniform(0, 0.3))
+            daemon.proc.kill()
+            daemon.proc.wait(10)
+            stop.set()
+            loader.join(10)
+            conn = db(tmp_path)
+            try:
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", iteration
+                left_running = {
+                    r[0] for r in conn.execute("SELECT id FROM runs WHERE status = 'running'")
+                }
+            finally:
+                conn.close()
+            kills_with_runs_open += bool(left_running)
+        statuses = Counter(r["status"] for r in query(tmp_path, "SELECT status FROM runs"))
+        assert statuses["running"] == 0 and statuses["succeeded"] > 0
+        assert statuses["interrupted"] > 0 and kills_with_runs_open >= 5, statuses
+    finally:
+        if daemon is not None:
+            daemon.kill()
+        kill_pids(pids)
+
+
+# --- no double fire -------------------------------------------------------------------------------
+
+
+def test_two_daemons_fire_every_instant_once_across_a_leader_kill(tmp_path: Path) -> None:
+    out = tmp_path / "fired.txt"
+    appender = ["/bin/sh", "-c", f'echo "$SYMBI_JOB_NAME $SYMBI_RUN_ID" >> {out}']
+    # claim_ahead_seconds 0: with the default (1 s) the next instant's run is recorded running
+    # before its agent starts; see test_a_run_claimed_ahead_is_not_lost_by_a_crash
+    cfg = config(
+        tmp_path,
+        {"appender": appender},
+        lease_ttl_seconds=2,
+        max_concurrent_jobs=50,
+        claim_ahead_seconds=0,
+    )
+    first = Daemon(cfg, env(tmp_path))
+    second: Daemon | None = None
+    count = 20
+    try:
+        first.event("scheduler.leader")
+        second = Daemon(cfg, env(tmp_path))
+        second.event("scheduler.standby")
+        base = math.ceil(time.time()) + 2
+        with httpx.Client(base_url=first.url, headers=AUTH, timeout=30) as c:
+            create_jobs(
+                c,
+                [
+                    {
+                        "name": f"tick-{i:02d}",
+                        "agent_id": "appender",
+                        "at": datetime.fromtimestamp(base + i, UTC).isoformat(),
+                    }
+                    for i in range(count)
+                ],
+            )
+        time.sleep(max(base + count // 2 - 0.5 - time.time(), 0))  # between two instants
+        first.proc.kill()
+        first.proc.wait(10)
+        killed = time.time()
+        second.event("scheduler.leader", timeout=15)
+
+        def all_done() -> list[sqlite3.Row]:
+            jobs = query(tmp_path, "SELECT name, status FROM jobs")
+            return jobs if all(j["status"] == "completed" for j in jobs) else []
+
+        poll(all_done, timeout=count + 15)
+        time.sleep(1)  # anything that would fire twice has had its chance
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+
+    lines = Counter(line.split()[0] for line in out.read_text().splitlines())
+    assert lines == Counter({f"tick-{i:02d}": 1 for i in range(count)}), lines
+    runs = query(tmp_path, "SELECT * FROM runs")
+    scheduled = Counter((r["job_id"], r["scheduled_for"]) for r in runs if r["trigger"] != "manual")
+    brief = [
+        (r["job_name"], r["trigger"], r["attempt"], r["status"], r["started_at"], r["finished_at"])
+        for r in runs
+    ]
+    assert len(scheduled) == count and set(scheduled.values()) == {1}, "\n".join(map(str, brief))
+    assert {r["status"] for r in runs} == {"succeeded"}, (killed - base, brief)
+    starts = sorted(instant(r["started_at"]).timestamp() for r in runs)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert max(gaps) < 2 + 2.0, (gaps, killed - base)
+    late = [instant(r["started_at"]) - instant(r["scheduled_for"]) for r in runs]
+    assert max(late) < timedelta(seconds=2 + 3), late
+
+
+def test_a_run_claimed_ahead_is_not_lost_by_a_crash(tmp_path: Path) -> None:
+    out = tmp_path / "fired.txt"
+    appender = ["/bin/sh", "-c", f'echo "$SYMBI_JOB_NAME $SYMBI_RUN_ID" >> {out}']
+    cfg = config(tmp_path, {"appender": appender}, lease_ttl_seconds=1, claim_ahead_seconds=1)
+    first = Daemon(cfg, env(tmp_path))
+    second: Daemon | None = None
+    try:
+        first.event("scheduler.leader")
+        base = math.ceil(time.time()) + 2
+        at = datetime.fromtimestamp(base, UTC).isoformat()
+        with httpx.Client(base_url=first.url, headers=AUTH, timeout=30) as c:
+            body = {"name": "once", "agent_id": "appender", "at": at, "max_retries": 1}
+            create_jobs(c, [body])
+        time.sleep(max(base - 0.5 - time.time(), 0))  # claimed, not yet started
+        first.proc.kill()
+        first.proc.wait(10)
+        second = Daemon(cfg, env(tmp_path))
+        second.event("scheduler.leader")
+
+        def settled() -> str:
+            status = query(tmp_path, "SELECT status FROM jobs")[0]["status"]
+            return status if status != "active" else ""
+
+        status = poll(settled, timeout=15)
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+    runs = [dict(r) for r in query(tmp_path, "SELECT status, started_at, trigger FROM runs")]
+    assert out.exists() and len(out.read_text().splitlines()) == 1, (status, runs)
+    assert status == "completed", (status, runs)
