@@ -631,9 +631,7 @@ class CronScheduler:
         previous = self._previous_lease
         if previous is None or not run.details.get("claimed_ahead") or run.started_at is None:
             return False
-        gone_by = previous.renewed_at + timedelta(
-            seconds=self.settings.lease_ttl_seconds / 3 + 0.1
-        )
+        gone_by = previous.renewed_at + timedelta(seconds=self.settings.lease_ttl_seconds / 3 + 0.1)
         return run.started_at > gone_by
 
     # --- the loop ---------------------------------------------------------------------------------
