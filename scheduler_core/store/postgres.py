@@ -44,7 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from ..errors import ConflictError, StoreError, ValidationError
-from ..jobspec import spec_from_json, spec_to_json
+from ..jobspec import spec_to_json
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -57,6 +57,7 @@ from ..model import (
     RunTrigger,
     SessionMode,
 )
+from ._rows import details_json, job_from_row, run_from_row, run_params
 from .base import (
     ApprovalDecision,
     ClaimPlan,
@@ -141,71 +142,23 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _job(row: Sequence[Any]) -> JobDefinition:
-    return spec_from_json(
-        row[4],
-        id=row[0],
-        status=JobStatus(row[3]),
-        next_run_at=row[5],
-        last_run_at=row[6],
-        last_run_status=RunStatus(row[7]) if row[7] else None,
-        last_error=row[8],
-        run_count=row[9],
-        failure_count=row[10],
-        created_at=row[11],
-        updated_at=row[12],
-        source=row[13],
-    )
+    return job_from_row(row, _same)
 
 
 def _run(row: Sequence[Any]) -> JobRun:
-    return JobRun(
-        id=row[0],
-        job_id=row[1],
-        job_name=row[2],
-        agent_id=row[3],
-        trigger=RunTrigger(row[4]),
-        scheduled_for=row[5],
-        due_at=row[6],
-        started_at=row[7],
-        finished_at=row[8],
-        status=RunStatus(row[9]),
-        attempt=row[10],
-        input=row[11],
-        output=row[12],
-        error_message=row[13],
-        summary=row[14],
-        execution_time_ms=row[15],
-        details={**json.loads(row[16]), "seq": row[17]} if row[16] else {"seq": row[17]},
-    )
+    return run_from_row(row, _same)
 
 
 def _details(run: JobRun) -> str | None:
-    if not run.details:
-        return None
-    d = {k: v for k, v in run.details.items() if k != "seq"}
-    return _t(json.dumps(d, separators=(",", ":"), default=str)) if d else None
+    return _t(details_json(run))
 
 
 def _run_params(run: JobRun) -> tuple[Any, ...]:
-    return (
-        run.id,
-        run.job_id,
-        _t(run.job_name),
-        _t(run.agent_id),
-        run.trigger.value,
-        _utc(run.scheduled_for),
-        _utc(run.due_at),
-        _utc(run.started_at),
-        _utc(run.finished_at),
-        run.status.value,
-        run.attempt,
-        _t(run.input),
-        _t(run.output),
-        _t(run.error_message),
-        _t(run.summary),
-        run.execution_time_ms,
-        _details(run),
-    )
+    return run_params(run, _utc, _t)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 _RUN_INSERT_COLUMNS = (

@@ -29,7 +29,7 @@ import aiosqlite
 
 from ..clock import format_instant, parse_instant
 from ..errors import ConflictError, StoreError
-from ..jobspec import spec_from_json, spec_to_json
+from ..jobspec import spec_to_json
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -39,9 +39,9 @@ from ..model import (
     JobRun,
     JobStatus,
     RunStatus,
-    RunTrigger,
     SessionMode,
 )
+from ._rows import details_json, job_from_row, run_from_row, run_params
 from .base import (
     ApprovalDecision,
     ClaimPlan,
@@ -96,71 +96,15 @@ def _opt(value: datetime | None) -> str | None:
 
 
 def _job(row: Sequence[Any]) -> JobDefinition:
-    return spec_from_json(
-        row[4],
-        id=row[0],
-        status=JobStatus(row[3]),
-        next_run_at=_ts(row[5]),
-        last_run_at=_ts(row[6]),
-        last_run_status=RunStatus(row[7]) if row[7] else None,
-        last_error=row[8],
-        run_count=row[9],
-        failure_count=row[10],
-        created_at=_ts(row[11]),
-        updated_at=_ts(row[12]),
-        source=row[13],
-    )
+    return job_from_row(row, _ts)
 
 
 def _run(row: Sequence[Any]) -> JobRun:
-    return JobRun(
-        id=row[0],
-        job_id=row[1],
-        job_name=row[2],
-        agent_id=row[3],
-        trigger=RunTrigger(row[4]),
-        scheduled_for=parse_instant(row[5]),
-        due_at=_ts(row[6]),
-        started_at=_ts(row[7]),
-        finished_at=_ts(row[8]),
-        status=RunStatus(row[9]),
-        attempt=row[10],
-        input=row[11],
-        output=row[12],
-        error_message=row[13],
-        summary=row[14],
-        execution_time_ms=row[15],
-        details={**json.loads(row[16]), "seq": row[17]} if row[16] else {"seq": row[17]},
-    )
-
-
-def _details(run: JobRun) -> str | None:
-    if not run.details:
-        return None
-    d = {k: v for k, v in run.details.items() if k != "seq"}
-    return json.dumps(d, separators=(",", ":"), default=str) if d else None
+    return run_from_row(row, _ts)
 
 
 def _run_params(run: JobRun) -> tuple[Any, ...]:
-    return (
-        run.id,
-        run.job_id,
-        run.job_name,
-        run.agent_id,
-        run.trigger.value,
-        _fmt(run.scheduled_for),
-        _opt(run.due_at),
-        _opt(run.started_at),
-        _opt(run.finished_at),
-        run.status.value,
-        run.attempt,
-        run.input,
-        run.output,
-        run.error_message,
-        run.summary,
-        run.execution_time_ms,
-        _details(run),
-    )
+    return run_params(run, _opt)
 
 
 _INSERT_RUN = (
@@ -215,7 +159,7 @@ def _update_run_params(run: JobRun) -> tuple[Any, ...]:
         run.error_message,
         run.summary,
         run.execution_time_ms,
-        _details(run),
+        details_json(run),
         run.id,
     )
 
