@@ -531,7 +531,7 @@ class _Loader:
     # --- ${VAR} ---------------------------------------------------------------------------
     def expand(self, value: Any, key: str, optional: bool) -> Any:
         """Expand variables; returns ``_UNSET`` for an optional string left unset."""
-        from .dsl._lexer import expand_vars
+        from .envvars import expand_vars
 
         if isinstance(value, str):
             text, missing = expand_vars(value, self.env)

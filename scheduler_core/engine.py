@@ -88,8 +88,6 @@ class Engine:
         if self._run_scheduler:
             if self._executor is None:
                 raise ValueError("an executor is needed to run the scheduler")
-            if self._deliverer is None:
-                self._deliverer = self._make_deliverer()
             self.scheduler = CronScheduler(
                 self._store,
                 self._executor,
@@ -100,7 +98,7 @@ class Engine:
                 owner=self._owner,
                 api_address=self._api_address,
                 rng=self._rng,
-                deliverer=self._deliverer,
+                deliverer=self._deliverer or self._make_deliverer,
             )
             await self.scheduler.start()
         self.service = SchedulerService(
@@ -157,8 +155,9 @@ class Engine:
             await close()
         if self._verifier is not None:
             await self._verifier.aclose()
-        if self._deliverer is not None:
-            await self._deliverer.aclose()
+        made = self.scheduler.made_deliverer if self.scheduler is not None else None
+        if made is not None:
+            await made.aclose()
         if self._store is not None:
             await self._store.close()
 

@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -371,8 +371,10 @@ class CronScheduler:
         owner: str | None = None,
         api_address: str | None = None,
         rng: random.Random | None = None,
-        deliverer: Deliverer | None = None,
+        deliverer: Deliverer | Callable[[], Deliverer] | None = None,
     ) -> None:
+        """``deliverer``: the delivery router, or a factory called when a run first has output
+        to deliver (the delivery package is not imported before the first fire)."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -409,7 +411,7 @@ class CronScheduler:
         self._idle = asyncio.Event()
         self._cancel_reasons: dict[str, RunStatus] = {}
         self._previous_lease: LeaseInfo | None = None  #: the holder this scheduler took over from
-        self.deliverer = deliverer
+        self._deliverer = deliverer
         self._deliveries: set[asyncio.Task[None]] = set()
         self.started_at: datetime | None = None
 
@@ -678,7 +680,8 @@ class CronScheduler:
             return now
         self._changed = False
         self._awaiting = await self.store.awaiting_by_job()
-        await self._expire_approvals(now)
+        if self._awaiting:  # approvals can only expire while some run waits for one
+            await self._expire_approvals(now)
         await self._fire_due(now)
         await self._start_queued(now)
         self._next_due = await self.store.next_wakeup(now, ahead=self.settings.claim_ahead_seconds)
@@ -879,7 +882,7 @@ class CronScheduler:
             plan = await asyncio.shield(future)
         finally:
             self._release(run.id, job.id)
-        deliver = job.delivery and self.deliverer is not None and final.status in _DELIVERED
+        deliver = job.delivery and self._deliverer is not None and final.status in _DELIVERED
         if plan is not None and deliver:
             # the run is recorded (its output is safe) before any channel is tried, and a slow
             # channel holds no run slot
@@ -887,11 +890,25 @@ class CronScheduler:
             self._deliveries.add(task)
             task.add_done_callback(self._delivery_done)
 
+    @property
+    def made_deliverer(self) -> Deliverer | None:
+        """The delivery router if it exists yet (a factory not yet called gives None)."""
+        made = self._deliverer
+        return made if made is not None and hasattr(made, "deliver") else None  # type: ignore[return-value]
+
+    def deliverer(self) -> Deliverer:
+        """The delivery router (made on first use when a factory was given)."""
+        made = self.made_deliverer
+        if made is None:
+            if self._deliverer is None:
+                raise RuntimeError("this scheduler delivers nothing")
+            made = self._deliverer = self._deliverer()  # type: ignore[operator]
+        return made
+
     async def _deliver(self, job: JobDefinition, run: JobRun) -> None:
         from .delivery import delivery_details
 
-        assert self.deliverer is not None
-        results = await self.deliverer.deliver(job, run)
+        results = await self.deliverer().deliver(job, run)
         delivered = replace(run, details={**run.details, "delivery": delivery_details(results)})
         if await self.store.update_run(delivered, expected=run.status):
             self.bus.publish(RunChanged(delivered))

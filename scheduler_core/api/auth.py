@@ -83,7 +83,11 @@ def api_key_path(config: SchedulerConfig) -> Path:
 
 
 def local_api_key(config: SchedulerConfig) -> str | None:
-    """The key a client on this machine should send: a configured one, else the key file's."""
+    """The key a client on this machine should send: ``SYMBI_API_KEY``, else the first
+    configured key, else the key file the daemon wrote."""
+    env = os.environ.get("SYMBI_API_KEY")
+    if env:
+        return env
     if config.api.api_keys:
         return config.api.api_keys[0]
     try:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..config import DeliveryConfig
-from ..dsl._lexer import expand_vars as expand_env
+from ..envvars import expand_vars as expand_env
 from ..errors import DeliveryError
 from ..model import JobDefinition, JobRun
 

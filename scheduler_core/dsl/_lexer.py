@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..envvars import expand_vars
 from ..errors import DslIssue
 
 TO_EOF = "to end of file"  #: value of an ERROR token that swallowed the rest of the file
@@ -77,7 +78,6 @@ _IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 _DIGITS = frozenset("0123456789")
 _NUMBER = re.compile(r"[-+]?(?:[0-9][0-9_]*)(?:\.[0-9][0-9_]*)?(?![0-9_])")
 _UNIT = re.compile(r"(ms|s|m|h|d|w)(?![A-Za-z0-9_])")
-_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ESCAPES = {
     '"': '"',
     "\\": "\\",
@@ -347,27 +347,6 @@ class _Lexer:
                 )
             )
         return "".join(out[:-1])
-
-
-def expand_vars(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """``text`` with ``${VAR}`` and ``${VAR:-default}`` expanded and ``$${`` made ``${``;
-    also the names of unset variables without a default (they expand to nothing)."""
-    if "$" not in text:
-        return text, []
-    missing: list[str] = []
-
-    def repl(m: re.Match[str]) -> str:
-        if m.group(0) == "$${":
-            return "${"
-        name, default = m.group(1), m.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        missing.append(name)
-        return ""
-
-    return _VAR.sub(repl, text), missing
 
 
 def _dedent_block(body: str) -> str:

@@ -15,7 +15,7 @@ The rule (``symbi --help`` and docs/cli.md say the same):
 
 from __future__ import annotations
 
-__all__ = ["Connection", "api_key_for", "connect", "holder_is_live", "local_agents"]
+__all__ = ["Connection", "connect", "holder_is_live", "local_agents"]
 
 import contextlib
 import os
@@ -25,15 +25,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from scheduler_core.api.auth import local_api_key
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import DslError
 from scheduler_core.model import AgentDefinition
 from scheduler_core.store import JobStore, LeaseInfo
 
 from ..backend import Backend
-
-#: the key file the daemon writes in its data directory (scheduler_core.api.auth.API_KEY_FILE)
-API_KEY_FILE = "api-key"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -63,20 +61,6 @@ def holder_is_live(lease: LeaseInfo | None, now: datetime | None = None) -> bool
     except PermissionError:
         return True
     return True
-
-
-def api_key_for(config: SchedulerConfig) -> str | None:
-    """``SYMBI_API_KEY``, else the first configured key, else the daemon's key file."""
-    env = os.environ.get("SYMBI_API_KEY")
-    if env:
-        return env
-    if config.api.api_keys:
-        return config.api.api_keys[0]
-    try:
-        text = (config.resolved_data_dir() / API_KEY_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return text or None
 
 
 def local_agents(config: SchedulerConfig, *, warn: bool = True) -> dict[str, AgentDefinition]:
@@ -112,7 +96,7 @@ async def connect(
     if api_url is not None:
         from ..remote import RemoteBackend
 
-        remote = RemoteBackend(api_url, api_key=api_key_for(config))
+        remote = RemoteBackend(api_url, api_key=local_api_key(config))
         try:
             yield Connection(backend=remote, via="api", address=remote.url, config=config)
         finally:
@@ -128,7 +112,7 @@ async def connect(
         if holder is not None and holder.api_address:
             from ..remote import Disconnected, RemoteBackend, Unauthorized
 
-            remote = RemoteBackend(holder.api_address, api_key=api_key_for(config))
+            remote = RemoteBackend(holder.api_address, api_key=local_api_key(config))
             try:
                 await remote.list_jobs(limit=1)  # reachable, and the key is accepted
             except (Disconnected, Unauthorized) as exc:

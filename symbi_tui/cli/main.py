@@ -249,13 +249,13 @@ async def _run_remote(
     config: SchedulerConfig, *, url: str, api_key: str | None, readonly: bool, mouse: bool
 ) -> int:
     """The console over a daemon's API: the same screens, a RemoteBackend under them."""
+    from scheduler_core.api.auth import local_api_key
     from scheduler_core.clock import SystemClock
 
     from ..app import SymbiApp
     from ..remote import RemoteBackend
-    from .connect import api_key_for
 
-    backend = RemoteBackend(url, api_key=api_key or api_key_for(config))
+    backend = RemoteBackend(url, api_key=api_key or local_api_key(config))
     try:
         app = SymbiApp(
             backend,
