@@ -23,7 +23,8 @@ test: $(STAMP)
 # the store suite and every scheduler test again, on a throwaway PostgreSQL server (tests/pg.py)
 PG_TESTS := tests/test_store.py tests/test_scheduler_basic.py tests/test_scheduler_rules.py \
 	tests/test_scheduler_durability.py tests/test_approvals.py tests/test_clock_jumps.py \
-	tests/test_runtime_session.py tests/test_policy_gate.py tests/test_delivery_scheduled.py
+	tests/test_runtime_session.py tests/test_policy_gate.py tests/test_delivery_scheduled.py \
+	tests/test_multinode.py
 test-postgres: $(STAMP)
 	SYMBI_TEST_STORE=postgres $(BIN)/pytest -q $(PG_TESTS)
 

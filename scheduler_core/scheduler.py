@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -318,6 +318,12 @@ def plan_finish(
     )
 
 
+def _add_counts(counts: dict[str, int], others: Mapping[str, int]) -> None:
+    """Add the runs other nodes hold (counted in the claim's transaction) to ours."""
+    for job_id, n in others.items():
+        counts[job_id] = counts.get(job_id, 0) + n
+
+
 def deny_item(
     job: JobDefinition,
     run: JobRun,
@@ -410,7 +416,6 @@ class CronScheduler:
         self._next_due: datetime | None = None
         self._idle = asyncio.Event()
         self._cancel_reasons: dict[str, RunStatus] = {}
-        self._previous_lease: LeaseInfo | None = None  #: the holder this scheduler took over from
         self._deliverer = deliverer
         self._deliveries: set[asyncio.Task[None]] = set()
         self.started_at: datetime | None = None
@@ -477,7 +482,10 @@ class CronScheduler:
                     )
                 ]
             )
-            await self.store.release_lease(self.owner)
+            if self.store.shared:
+                await self.store.unregister_node(self.owner)
+            else:
+                await self.store.release_lease(self.owner)
         self.is_leader = False
         self.bus.publish(SchedulerState("stopped"))
 
@@ -528,8 +536,9 @@ class CronScheduler:
     # --- leadership -------------------------------------------------------------------------------
 
     async def _try_lead(self) -> bool:
+        if self.store.shared:
+            return await self._renew_node()
         now = self.clock.now()
-        previous = None if self.is_leader else await self.store.get_lease()
         holder = await self.store.acquire_lease(
             self.owner, now=now, ttl=self.settings.lease_ttl_seconds, api_address=self.api_address
         )
@@ -539,9 +548,8 @@ class CronScheduler:
         if self.is_leader and not was:
             log.info("took the store lease as %s", self.owner)
             self.runtime.forget()
-            self._previous_lease = previous if previous and previous.owner != self.owner else None
             self._watching = self.store.watch(self.notify)
-            await self._recover(now)
+            await self._started(now)
             self.bus.publish(SchedulerState("leader", self.owner))
             self.notify()
         elif not self.is_leader and (was or self.lease is not None):
@@ -554,20 +562,51 @@ class CronScheduler:
             )
         return self.is_leader
 
+    async def _renew_node(self) -> bool:
+        """A shared store: every node fires. Renew this node's own lease (its row), and recover
+        what nodes that died held."""
+        now = self.clock.now()
+        ttl = self.settings.lease_ttl_seconds
+        node = await self.store.register_node(
+            self.owner, now=now, ttl=ttl, api_address=self.api_address
+        )
+        fresh = self.lease is None or self.lease.acquired_at != node.started_at
+        if fresh and self.is_leader:
+            log.warning(
+                "this node's lease lapsed (not renewed within %ss): other nodes may have "
+                "recovered the runs it held; their late results will be dropped",
+                ttl,
+            )
+        self.lease = node.as_lease()
+        was = self.is_leader
+        self.is_leader = True
+        if fresh:
+            if not was:
+                log.info("joined the shared store as node %s", self.owner)
+                self._watching = self.store.watch(self.notify)
+            self.runtime.forget()
+            await self._started(now)
+            self.bus.publish(SchedulerState("leader", self.owner))
+            self.notify()
+        else:
+            await self._recover(now)
+        return True
+
     async def _lease_loop(self) -> None:
         ttl = self.settings.lease_ttl_seconds
         while not self._stopping:
             # the holder renews at a third of the TTL; a standby looks more often, to take over
-            # within seconds of the holder's death
-            interval = max(ttl / 3 if self.is_leader else min(ttl / 3, 2.0), 0.05)
+            # within seconds of the holder's death (so does a node of a shared store, which
+            # recovers the runs of dead nodes as it renews)
+            often = not self.is_leader or self.store.shared
+            interval = max(min(ttl / 3, 2.0) if often else ttl / 3, 0.05)
             await self.clock.sleep_until(self.clock.now() + timedelta(seconds=interval))
             try:
                 await self._try_lead()
             except Exception:
                 log.exception("lease renewal failed")
 
-    async def _recover(self, now: datetime) -> None:
-        """Runs left ``running`` by a dead process are ``interrupted`` (and retried per policy)."""
+    async def _started(self, now: datetime) -> None:
         await self.store.record_audit(
             [
                 AuditEvent(
@@ -575,21 +614,26 @@ class CronScheduler:
                 )
             ]
         )
+        await self._recover(now)
+
+    async def _recover(self, now: datetime) -> None:
+        """Runs left ``running`` by a dead process are ``interrupted`` (and retried per policy)."""
         while True:
-            stale = [
-                r
-                for r in await self.store.list_runs(status=RunStatus.RUNNING, limit=500)
-                if r.id not in self._tasks
+            orphans = [
+                o
+                for o in await self.store.orphaned_runs(now, self.owner, limit=500)
+                if o.run.id not in self._tasks
             ]
-            if not stale:
+            if not orphans:
                 break
             items = []
             requeued = 0
-            for run in stale:
+            for orphan in orphans:
+                run = orphan.run
                 job = await self.store.get_job(run.job_id)
                 if job is None:
                     continue
-                if self._never_started(run):
+                if self._never_started(run, orphan.heartbeat):
                     again = replace(
                         run,
                         status=RunStatus.QUEUED,
@@ -619,21 +663,21 @@ class CronScheduler:
                     continue
                 break
             await self._write_finishes(items)
-            log.warning("marked %d run(s) interrupted after restart", len(items))
+            log.warning("marked %d run(s) of a dead scheduler interrupted", len(items))
         counts: dict[str, int] = {}
         for job_id in self._running_jobs.values():
             counts[job_id] = counts.get(job_id, 0) + 1
         self._job_counts = counts
 
-    def _never_started(self, run: JobRun) -> bool:
+    def _never_started(self, run: JobRun, heartbeat: datetime | None) -> bool:
         """A run claimed ahead whose instant came after its holder's death: its agent never
         started, so it runs now instead of counting as a failure. The holder renews its lease at
-        a third of the TTL, so it was surely gone by ``renewed_at + ttl/3``; a run due later than
-        that (with a margin) was never started. Anything less certain counts as interrupted."""
-        previous = self._previous_lease
-        if previous is None or not run.details.get("claimed_ahead") or run.started_at is None:
+        a third of the TTL at most, so it was surely gone by ``heartbeat + ttl/3``; a run due
+        later than that (with a margin) was never started. Anything less certain counts as
+        interrupted."""
+        if heartbeat is None or not run.details.get("claimed_ahead") or run.started_at is None:
             return False
-        gone_by = previous.renewed_at + timedelta(seconds=self.settings.lease_ttl_seconds / 3 + 0.1)
+        gone_by = heartbeat + timedelta(seconds=self.settings.lease_ttl_seconds / 3 + 0.1)
         return run.started_at > gone_by
 
     # --- the loop ---------------------------------------------------------------------------------
@@ -713,11 +757,13 @@ class CronScheduler:
 
             def planner(
                 jobs: Sequence[JobDefinition],
+                others: Mapping[str, int],
                 counts: dict[str, int] = counts,
                 free: list[int] = free,
                 seen: list[int] = seen,
             ) -> list[ClaimPlan]:
                 seen[0] = len(jobs)
+                _add_counts(counts, others)
                 return [self._plan_safely(j, now, counts, free) for j in jobs]
 
             until = now + timedelta(seconds=self.settings.claim_ahead_seconds)
@@ -776,9 +822,12 @@ class CronScheduler:
             return
         counts = self._counts()
 
-        def planner(pairs: Sequence[tuple[JobRun, JobDefinition]]) -> list[StartPlan]:
+        def planner(
+            pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
+        ) -> list[StartPlan]:
             plans = []
             slots = free
+            _add_counts(counts, others)
             for run, job in pairs:
                 if job.status is not JobStatus.ACTIVE and run.trigger is not RunTrigger.MANUAL:
                     reason = f"cancelled: the job is {job.status.value}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, format_instant
 from .config import SchedulerConfig, SchedulerSettings
 from .errors import ConflictError, JobNotFound, RunNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -34,7 +34,7 @@ from .model import (
     new_id,
 )
 from .scheduler import CronScheduler, deny_item, plan_finish, schedule_for
-from .store.base import ApprovalDecision, JobPage, JobQuery, JobStore, RunStats
+from .store.base import ApprovalDecision, JobPage, JobQuery, JobStore, NodeInfo, RunStats
 
 _MIN_PREFIX = 4
 
@@ -63,6 +63,9 @@ class Health:
     role: str
     lease_owner: str | None
     lease_address: str | None
+    #: the live scheduler processes on this store (holder and standbys, or a shared store's nodes)
+    nodes: tuple[NodeInfo, ...] = ()
+    node: str | None = None  #: the scheduler answering, if any
 
     def to_dict(self) -> dict[str, Any]:
         """The guide's response shape, plus what an operator also wants to see."""
@@ -85,6 +88,21 @@ class Health:
             "role": self.role,
             "lease_owner": self.lease_owner,
             "lease_address": self.lease_address,
+            "node": self.node,
+            "nodes": [
+                {
+                    "owner": n.owner,
+                    "host": n.host,
+                    "pid": n.pid,
+                    "role": n.role,
+                    "api_address": n.api_address,
+                    "started_at": format_instant(n.started_at),
+                    "heartbeat": format_instant(n.heartbeat),
+                    "expires_at": format_instant(n.expires_at),
+                    "running": n.running,
+                }
+                for n in self.nodes
+            ],
         }
 
 
@@ -648,14 +666,21 @@ class SchedulerService:
         stats = await self.store.run_stats()
         lease = await self.store.get_lease()
         now = self.clock.now()
+        nodes = await self.store.list_nodes(now)
         scheduler = self.scheduler
-        if scheduler is not None:
+        if scheduler is not None and self.store.shared:
+            role = "active" if scheduler.is_leader else "joining"
+            in_flight = scheduler.in_flight
+        elif scheduler is not None:
             role = "leader" if scheduler.is_leader else "standby"
             in_flight = scheduler.in_flight
         else:
             role = "detached"
             in_flight = stats.by_status.get(RunStatus.RUNNING.value, 0)
         live = lease is not None and lease.is_live(now)
+        if self.store.shared and scheduler is None:  # any live node fires
+            live = any(n.role == "active" for n in nodes)
+            in_flight = sum(n.running for n in nodes)
         status = (
             "healthy" if (scheduler is not None and scheduler.is_leader) or live else "degraded"
         )
@@ -675,6 +700,8 @@ class SchedulerService:
             role=role,
             lease_owner=lease.owner if lease and live else None,
             lease_address=lease.api_address if lease and live else None,
+            nodes=tuple(nodes),
+            node=scheduler.owner if scheduler is not None else None,
         )
 
 

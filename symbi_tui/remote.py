@@ -32,7 +32,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import MISSING
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -73,7 +73,7 @@ from scheduler_core.model import (
     RunStatus,
 )
 from scheduler_core.service import ApplyResult, Health
-from scheduler_core.store.base import JobPage, RunStats
+from scheduler_core.store.base import JobPage, NodeInfo, RunStats
 
 from .backend import FINAL_RUN_STATUSES, serialization
 
@@ -112,6 +112,9 @@ class Disconnected(RemoteError):
 
 
 # --- records from JSON ----------------------------------------------------------------------------
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -180,6 +183,22 @@ def health_from_dict(data: Mapping[str, Any]) -> Health:
         role=str(data.get("role") or "remote"),
         lease_owner=data.get("lease_owner"),
         lease_address=data.get("lease_address"),
+        nodes=tuple(_node(n) for n in data.get("nodes") or () if isinstance(n, Mapping)),
+        node=data.get("node"),
+    )
+
+
+def _node(data: Mapping[str, Any]) -> NodeInfo:
+    return NodeInfo(
+        owner=str(data.get("owner") or "?"),
+        host=str(data.get("host") or "?"),
+        pid=int(data.get("pid") or 0),
+        api_address=data.get("api_address"),
+        role=str(data.get("role") or "?"),
+        started_at=_instant(data.get("started_at")) or _EPOCH,
+        heartbeat=_instant(data.get("heartbeat")) or _EPOCH,
+        expires_at=_instant(data.get("expires_at")) or _EPOCH,
+        running=int(data.get("running") or 0),
     )
 
 

@@ -26,6 +26,7 @@ def t(text: str) -> datetime:
     return parse_instant(text)
 
 
+@pytest.mark.sqlite_only  # one leader per store; a shared store's nodes: test_multinode.py
 async def test_two_schedulers_one_store_never_double_fire(harness_factory, clock) -> None:
     first: Harness = await harness_factory(owner="node-a", lease_ttl_seconds=300)
     second: Harness = await harness_factory(owner="node-b", lease_ttl_seconds=300)

@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,10 +142,10 @@ def advance_planner(
     *,
     seen: list[JobDefinition] | None = None,
     status: RunStatus = RunStatus.RUNNING,
-) -> Callable[[Sequence[JobDefinition]], list[ClaimPlan]]:
+) -> Callable[[Sequence[JobDefinition], Mapping[str, int]], list[ClaimPlan]]:
     """A claim planner: every job runs now and moves ``step`` seconds on."""
 
-    def plan(jobs: Sequence[JobDefinition]) -> list[ClaimPlan]:
+    def plan(jobs: Sequence[JobDefinition], others: Mapping[str, int]) -> list[ClaimPlan]:
         if seen is not None:
             seen.extend(jobs)
         assert all(j.next_run_at is not None for j in jobs)
@@ -394,7 +394,7 @@ async def test_claim_due_status_change_and_no_run(leader: JobStore) -> None:
     job = make_job("once", next_in=-1)
     await store.insert_jobs([job], [])
 
-    def planner(jobs: Sequence[JobDefinition]) -> list[ClaimPlan]:
+    def planner(jobs: Sequence[JobDefinition], others: Mapping[str, int]) -> list[ClaimPlan]:
         return [ClaimPlan(job=j, next_run_at=None, status=JobStatus.COMPLETED) for j in jobs]
 
     plans = await store.claim_due(T0, 10, OWNER, planner)
@@ -428,10 +428,12 @@ async def test_start_queued(leader: JobStore, other: JobStore) -> None:
     not_due = make_run(job, scheduled=at(-10), status=RunStatus.QUEUED, due_at=at(5))
     for r in [*runs, not_due]:
         await store.insert_run(r, [])
-    assert await other.start_queued(T0, 10, "not-the-leader", lambda pairs: []) is None
+    assert await other.start_queued(T0, 10, "not-the-leader", lambda pairs, others: []) is None
     seen: list[tuple[JobRun, JobDefinition]] = []
 
-    def planner(pairs: Sequence[tuple[JobRun, JobDefinition]]) -> list[StartPlan]:
+    def planner(
+        pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
+    ) -> list[StartPlan]:
         seen.extend(pairs)
         out = []
         for i, (run, j) in enumerate(pairs):
@@ -459,13 +461,13 @@ async def test_start_queued(leader: JobStore, other: JobStore) -> None:
     assert (await store.get_run(not_due.id)).status is RunStatus.QUEUED  # type: ignore[union-attr]
     # a plan for a run no longer queued is not applied
     stale = dataclasses.replace(runs[0], status=RunStatus.RUNNING, started_at=T0)
-    assert await store.start_queued(at(100), 10, OWNER, lambda pairs: []) == []
+    assert await store.start_queued(at(100), 10, OWNER, lambda pairs, others: []) == []
     assert (
         await store.start_queued(
             at(100),
             10,
             OWNER,
-            lambda pairs: [StartPlan(run=stale, job=job, start=True)],
+            lambda pairs, others: [StartPlan(run=stale, job=job, start=True)],
         )
         == []
     )
@@ -944,9 +946,59 @@ async def test_claims_are_fenced_by_the_lease(store: JobStore, other: JobStore) 
     await store.acquire_lease("a", now=T0, ttl=10)
     await other.acquire_lease("b", now=at(10), ttl=10)  # a's lease expired: b took over
     assert await store.claim_due(at(10), 10, "a", advance_planner()) is None
-    assert await store.start_queued(at(10), 10, "a", lambda pairs: []) is None
+    assert await store.start_queued(at(10), 10, "a", lambda pairs, others: []) is None
     plans = await other.claim_due(at(10), 10, "b", advance_planner())
     assert plans is not None and len(plans) == 1
+
+
+async def test_lease_holder_and_standby_are_nodes(store: JobStore, other: JobStore) -> None:
+    await store.acquire_lease("a", now=T0, ttl=30, api_address="http://127.0.0.1:1")
+    await other.acquire_lease("b", now=at(1), ttl=30)
+    nodes = await store.list_nodes(at(2))
+    assert [(n.owner, n.role, n.api_address) for n in nodes] == [
+        ("a", "leader", "http://127.0.0.1:1"),
+        ("b", "standby", None),
+    ]
+    assert (nodes[0].started_at, nodes[0].heartbeat, nodes[0].expires_at) == (T0, T0, at(30))
+    await store.acquire_lease("a", now=at(10), ttl=30)
+    renewed = (await store.list_nodes(at(11)))[0]
+    assert (renewed.started_at, renewed.heartbeat) == (T0, at(10))  # same tenure, renewed
+    # a stops renewing; b takes over: b's tenure as leader starts then
+    await other.acquire_lease("b", now=at(41), ttl=30)
+    assert [(n.owner, n.role, n.started_at) for n in await store.list_nodes(at(42))] == [
+        ("b", "leader", at(41))
+    ]
+    await other.release_lease("b")
+    assert await store.list_nodes(at(42)) == []
+
+
+async def test_nodes_count_the_runs_they_hold_and_orphans_name_the_dead(
+    store: JobStore, other: JobStore, is_pg: bool
+) -> None:
+    await store.insert_jobs([make_job("j", next_in=-1), make_job("k", next_in=-1)], [])
+    await store.acquire_lease("a", now=T0, ttl=30)
+    plans = await store.claim_due(T0, 10, "a", advance_planner())
+    assert plans is not None and len(plans) == 2
+    [node] = await store.list_nodes(at(1))
+    assert (node.owner, node.running) == ("a", 2)
+    assert await store.orphaned_runs(at(1), "a") == []  # a's own runs are not orphans
+    # a dies (its lease lapses at 30); b takes over and finds a's runs, with a's last heartbeat
+    await store.acquire_lease("a", now=at(5), ttl=30)
+    await other.acquire_lease("b", now=at(40), ttl=30)
+    orphans = await other.orphaned_runs(at(40), "b")
+    assert sorted(o.run.job_name for o in orphans) == ["j", "k"]
+    assert {o.heartbeat for o in orphans} == {at(5)}
+    assert [o.run.job_name for o in await other.orphaned_runs(at(40), "b", limit=1)] == ["j"]
+
+
+async def test_a_node_that_lapsed_starts_a_new_tenure(store: JobStore) -> None:
+    first = await store.register_node("n", now=T0, ttl=10)
+    again = await store.register_node("n", now=at(5), ttl=10)
+    assert (again.started_at, again.heartbeat, again.expires_at) == (T0, at(5), at(15))
+    late = await store.register_node("n", now=at(16), ttl=10)  # expired at 15
+    assert (first.started_at, late.started_at) == (T0, at(16))
+    await store.unregister_node("n")
+    assert await store.list_nodes(at(17)) == []
 
 
 # --- change detection -----------------------------------------------------------------------------
@@ -1024,13 +1076,13 @@ async def test_pg_concurrent_claimers_get_disjoint_jobs(store_url: str, pg_store
     b_out: list[Any] = []
     plan = advance_planner(3600)
 
-    def planner_a(due: Sequence[JobDefinition]) -> list[ClaimPlan]:
+    def planner_a(due: Sequence[JobDefinition], others: Mapping[str, int]) -> list[ClaimPlan]:
         a_locked.set()  # A holds its rows locked until B has claimed
         assert b_done.wait(20)
-        return plan(due)
+        return plan(due, others)
 
-    def planner_b(due: Sequence[JobDefinition]) -> list[ClaimPlan]:
-        return plan(due)
+    def planner_b(due: Sequence[JobDefinition], others: Mapping[str, int]) -> list[ClaimPlan]:
+        return plan(due, others)
 
     ta = _claim_in_thread(store_url, planner_a, a_out)
     assert await asyncio.to_thread(a_locked.wait, 20)
@@ -1127,6 +1179,43 @@ async def test_pg_nodes(pg_store: Any) -> None:
     assert [n.owner for n in await store.list_nodes(at(21))] == ["b"]
 
 
+async def test_pg_planners_see_the_runs_other_nodes_hold(pg_store: Any, store_url: str) -> None:
+    from scheduler_core.store.postgres import PostgresJobStore
+
+    a, b = pg_store, PostgresJobStore(store_url)
+    await b.open()
+    try:
+        await a.register_node("a", now=T0, ttl=60)
+        await b.register_node("b", now=T0, ttl=60)
+        job = make_job("shared", next_in=-1)
+        await a.insert_jobs([job], [])
+        assert await a.claim_due(T0, 10, "a", advance_planner(30)) is not None
+        seen: dict[str, Any] = {}
+
+        def claim(jobs: Sequence[JobDefinition], others: Mapping[str, int]) -> list[ClaimPlan]:
+            seen["claim"] = dict(others)
+            return advance_planner(30)(jobs, others)
+
+        assert await b.claim_due(at(30), 10, "b", claim) is not None
+        manual = make_run(job, trigger=RunTrigger.MANUAL, status=RunStatus.QUEUED)
+        await a.insert_run(manual, [])
+
+        def start(
+            pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
+        ) -> list[StartPlan]:
+            seen["start"] = dict(others)
+            return []
+
+        await a.start_queued(at(31), 10, "a", start)
+        # b counts a's run; a counts b's (its own it knows itself)
+        assert seen == {"claim": {job.id: 1}, "start": {job.id: 1}}
+        # a node whose row is gone (or a standby) may not claim
+        await b.unregister_node("b")
+        assert await b.claim_due(at(90), 10, "b", advance_planner()) is None
+    finally:
+        await b.close()
+
+
 async def test_pg_runs_record_their_owner(store_url: str, pg_store: Any) -> None:
     import asyncpg
 
@@ -1138,7 +1227,9 @@ async def test_pg_runs_record_their_owner(store_url: str, pg_store: Any) -> None
     manual = make_run(job, trigger=RunTrigger.MANUAL, status=RunStatus.QUEUED)
     await store.insert_run(manual, [])
 
-    def start_all(pairs: Sequence[tuple[JobRun, JobDefinition]]) -> list[StartPlan]:
+    def start_all(
+        pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
+    ) -> list[StartPlan]:
         return [
             StartPlan(
                 run=dataclasses.replace(r, status=RunStatus.RUNNING, started_at=T0),

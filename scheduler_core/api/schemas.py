@@ -241,6 +241,20 @@ class HealthMetrics(BaseModel):
     avg_execution_time_ms: int
 
 
+class NodeOut(BaseModel):
+    """A scheduler process on the store: its role, liveness and the runs it holds."""
+
+    owner: str
+    host: str
+    pid: int
+    role: str
+    api_address: str | None
+    started_at: str
+    heartbeat: str
+    expires_at: str
+    running: int
+
+
 class HealthOut(BaseModel):
     """The guide's health shape, plus what an operator also wants to see."""
 
@@ -259,6 +273,8 @@ class HealthOut(BaseModel):
     role: str
     lease_owner: str | None
     lease_address: str | None
+    node: str | None = None
+    nodes: list[NodeOut] = []
 
 
 class NextRunOut(BaseModel):

@@ -6,7 +6,7 @@ PostgreSQL) and in what text PostgreSQL can hold, so each passes its own convert
 
 from __future__ import annotations
 
-__all__ = ["details_json", "job_from_row", "run_from_row", "run_params"]
+__all__ = ["details_json", "job_from_row", "node_from_row", "run_from_row", "run_params"]
 
 import json
 from collections.abc import Callable, Sequence
@@ -15,6 +15,7 @@ from typing import Any
 
 from ..jobspec import spec_from_json
 from ..model import JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger
+from .base import NodeInfo
 
 #: a stored instant (or None) -> an aware datetime (or None)
 ReadInstant = Callable[[Any], datetime | None]
@@ -45,6 +46,22 @@ def job_from_row(row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
         created_at=instant(row[11]),
         updated_at=instant(row[12]),
         source=row[13],
+    )
+
+
+def node_from_row(row: Sequence[Any], instant: ReadInstant, running: int = 0) -> NodeInfo:
+    """A node from the columns (owner, host, pid, api_address, role, started_at, heartbeat,
+    expires_at), holding ``running`` runs."""
+    return NodeInfo(
+        owner=row[0],
+        host=row[1],
+        pid=row[2],
+        api_address=row[3],
+        role=row[4],
+        started_at=instant(row[5]),  # type: ignore[arg-type]
+        heartbeat=instant(row[6]),  # type: ignore[arg-type]
+        expires_at=instant(row[7]),  # type: ignore[arg-type]
+        running=running,
     )
 
 

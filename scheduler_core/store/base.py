@@ -18,6 +18,8 @@ __all__ = [
     "JobQuery",
     "JobStore",
     "LeaseInfo",
+    "NodeInfo",
+    "Orphan",
     "RunStats",
     "StartPlan",
     "cap_context",
@@ -56,6 +58,48 @@ class LeaseInfo:
 
     def is_live(self, now: datetime) -> bool:
         return self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeInfo:
+    """A scheduler process announced in the store, renewing its row like a lease.
+
+    On a single-scheduler store (SQLite) the lease holder is the ``leader`` and the others wait
+    as ``standby``; on a shared store (PostgreSQL) every node is ``active`` and claims work.
+    """
+
+    owner: str
+    host: str
+    pid: int
+    api_address: str | None
+    role: str  #: leader | standby | active
+    started_at: datetime  #: when this node (re)gained its lease
+    heartbeat: datetime  #: its last renewal
+    expires_at: datetime
+    running: int = 0  #: runs it holds (recorded running under its name)
+
+    def is_live(self, now: datetime) -> bool:
+        return self.expires_at > now
+
+    def as_lease(self) -> LeaseInfo:
+        """This node's own lease, in the store lease's terms (its tenure, its last renewal)."""
+        return LeaseInfo(
+            owner=self.owner,
+            pid=self.pid,
+            host=self.host,
+            api_address=self.api_address,
+            acquired_at=self.started_at,
+            renewed_at=self.heartbeat,
+            expires_at=self.expires_at,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Orphan:
+    """A run recorded running by a scheduler that is gone."""
+
+    run: JobRun
+    heartbeat: datetime | None  #: the dead holder's last renewal, when the store still knows it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,8 +188,13 @@ class RunStats:
         return round(self.execution_ms_total / self.executions) if self.executions else 0
 
 
-ClaimPlanner = Callable[[Sequence[JobDefinition]], list[ClaimPlan]]
-StartPlanner = Callable[[Sequence[tuple[JobRun, JobDefinition]]], list[StartPlan]]
+#: Planners get the due jobs (or queued runs) locked in the transaction, and the runs of those jobs
+#: other nodes have running, counted inside it (a store with one scheduler passes ``{}``): with
+#: the scheduler's own count, what a job's max_concurrent holds across nodes.
+ClaimPlanner = Callable[[Sequence[JobDefinition], Mapping[str, int]], list[ClaimPlan]]
+StartPlanner = Callable[
+    [Sequence[tuple[JobRun, JobDefinition]], Mapping[str, int]], list[StartPlan]
+]
 FinishPlanner = Callable[[FinishItem, JobDefinition | None], FinishPlan | None]
 
 
@@ -153,6 +202,9 @@ class JobStore(Protocol):
     """Persistent state. Every method is one transaction."""
 
     url: str
+    #: several schedulers fire from this store at once, each holding its own node lease
+    #: (``register_node``); otherwise one holds the store lease (``acquire_lease``) at a time
+    shared: bool
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -267,7 +319,34 @@ class JobStore(Protocol):
         self, owner: str, *, now: datetime, ttl: float, api_address: str | None = None
     ) -> LeaseInfo: ...
     async def release_lease(self, owner: str) -> None: ...
-    async def get_lease(self) -> LeaseInfo | None: ...
+    async def get_lease(self) -> LeaseInfo | None:
+        """Who fires jobs: the lease holder (a shared store: its oldest live node)."""
+        ...
+
+    # --- nodes ---------------------------------------------------------------------------------
+    async def register_node(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        ttl: float,
+        api_address: str | None = None,
+        role: str = "active",
+    ) -> NodeInfo:
+        """Announce or renew this scheduler until ``now + ttl``. A node whose row had expired
+        starts afresh (``started_at`` = now): whatever it held may have been recovered."""
+        ...
+
+    async def unregister_node(self, owner: str) -> None: ...
+    async def list_nodes(self, now: datetime) -> list[NodeInfo]:
+        """The nodes alive at ``now``, oldest first, with the runs each holds."""
+        ...
+
+    async def orphaned_runs(self, now: datetime, owner: str, limit: int = 500) -> list[Orphan]:
+        """Runs recorded running whose holder is gone: on a shared store, no live node holds
+        them; otherwise (``owner`` holds the store lease) any not ``owner``'s."""
+        ...
+
     async def data_version(self) -> int: ...
     def watch(self, callback: Callable[[], None]) -> bool:
         """Call ``callback`` when another process changes the store; False if unsupported."""

@@ -158,6 +158,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO store_version VALUES (1, 0);
     """,
+    # 2: several nodes: a node's role (every node of a shared store is "active"), and the runs
+    # each node holds, for recovery after its death and for the health endpoint
+    """
+    ALTER TABLE nodes ADD COLUMN role text NOT NULL DEFAULT 'active';
+    CREATE INDEX runs_owner ON runs(owner) WHERE status = 'running';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

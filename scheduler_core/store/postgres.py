@@ -57,7 +57,7 @@ from ..model import (
     RunTrigger,
     SessionMode,
 )
-from ._rows import details_json, job_from_row, run_from_row, run_params
+from ._rows import details_json, job_from_row, node_from_row, run_from_row, run_params
 from .base import (
     ApprovalDecision,
     ClaimPlan,
@@ -68,6 +68,8 @@ from .base import (
     JobPage,
     JobQuery,
     LeaseInfo,
+    NodeInfo,
+    Orphan,
     RunStats,
     StartPlan,
     StartPlanner,
@@ -101,23 +103,9 @@ _ORDERS = {
     "created_at": "created_at",
 }
 _LEASE_COLUMNS = "owner, pid, host, api_address, acquired_at, renewed_at, expires_at, machine"
-_NODE_COLUMNS = "owner, host, pid, api_address, started_at, heartbeat, expires_at, machine"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeInfo:
-    """A scheduler node registered in the store (see :meth:`PostgresJobStore.register_node`)."""
-
-    owner: str
-    host: str
-    pid: int
-    api_address: str | None
-    started_at: datetime
-    heartbeat: datetime
-    expires_at: datetime
-
-    def is_live(self, now: datetime) -> bool:
-        return self.expires_at > now
+_NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at, machine"
+#: node rows are kept this long after their last heartbeat (recovery reads the dead's heartbeat)
+_NODE_MEMORY = timedelta(days=1)
 
 
 # --- conversions --------------------------------------------------------------------------------
@@ -395,11 +383,56 @@ async def _decide(tx: _Tx, run_id: str, decision: ApprovalDecision) -> None:
 
 
 async def _holds_lease(conn: asyncpg.Connection, owner: str, now: datetime) -> bool:
-    # FOR SHARE: a takeover (an UPDATE of this row) waits until this transaction commits
+    """Whether ``owner`` may fire: its node row is live and not a standby's. FOR SHARE: a node
+    renewing or expiring this row waits until this transaction commits."""
     row = await conn.fetchrow(
-        "SELECT owner, expires_at FROM lease WHERE name = $1 FOR SHARE", LEASE_NAME
+        "SELECT expires_at, role FROM nodes WHERE owner = $1 FOR SHARE", owner
     )
-    return row is not None and row[0] == owner and row[1] > now
+    return row is not None and row[0] > now and row[1] != "standby"
+
+
+async def _others_running(
+    conn: asyncpg.Connection, job_ids: Sequence[str], owner: str
+) -> dict[str, int]:
+    """Runs of these (locked) jobs that other nodes have running: with the claimer's own count,
+    what each job's max_concurrent holds across nodes."""
+    rows = await conn.fetch(
+        "SELECT job_id, count(*) FROM runs WHERE job_id = ANY($1::text[]) AND status = 'running' "
+        "AND owner IS DISTINCT FROM $2 GROUP BY job_id",
+        list(set(job_ids)),
+        owner,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def _write_node(
+    conn: asyncpg.Connection,
+    owner: str,
+    role: str,
+    now: datetime,
+    ttl: float,
+    api_address: str | None,
+) -> NodeInfo:
+    """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
+    await conn.execute("DELETE FROM nodes WHERE expires_at < $1", now - _NODE_MEMORY)
+    row = await conn.fetchrow(
+        "INSERT INTO nodes (owner, host, pid, machine, api_address, role, started_at, heartbeat, "
+        "expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$8) ON CONFLICT (owner) DO UPDATE SET "
+        "host=EXCLUDED.host, pid=EXCLUDED.pid, machine=EXCLUDED.machine, "
+        "api_address=EXCLUDED.api_address, role=EXCLUDED.role, heartbeat=EXCLUDED.heartbeat, "
+        "expires_at=EXCLUDED.expires_at, started_at = CASE WHEN nodes.expires_at > "
+        "EXCLUDED.heartbeat AND nodes.role = EXCLUDED.role THEN nodes.started_at "
+        f"ELSE EXCLUDED.started_at END RETURNING {_NODE_COLUMNS}",
+        owner,
+        socket.gethostname(),
+        os.getpid(),
+        _machine(),
+        api_address,
+        role,
+        now,
+        now + timedelta(seconds=ttl),
+    )
+    return _node(row)
 
 
 def _lease(row: Sequence[Any]) -> LeaseInfo:
@@ -415,15 +448,7 @@ def _lease(row: Sequence[Any]) -> LeaseInfo:
 
 
 def _node(row: Sequence[Any]) -> NodeInfo:
-    return NodeInfo(
-        owner=row[0],
-        host=row[1],
-        pid=row[2],
-        api_address=row[3],
-        started_at=row[4],
-        heartbeat=row[5],
-        expires_at=row[6],
-    )
+    return node_from_row(row, _same, row[9] if len(row) > 9 else 0)
 
 
 @lru_cache(maxsize=1)
@@ -438,13 +463,16 @@ def _machine() -> str | None:
 
 
 def _holder_alive(row: Sequence[Any]) -> bool:
+    return _process_alive(row[1], row[2], row[7])
+
+
+def _process_alive(pid: int, host: str, machine: str | None) -> bool:
     """A holder in this very pid namespace whose process is gone has no lease.
 
     Host names alone are not enough with several machines on one database (containers reuse
     names, pids are per namespace), so the row also records the boot id and pid namespace; only
     when those match ours can ``kill(pid, 0)`` tell a dead holder from a live one.
     """
-    pid, host, machine = row[1], row[2], row[7]
     mine = _machine()
     if mine is None or machine != mine or host != socket.gethostname() or pid == os.getpid():
         return True
@@ -483,6 +511,8 @@ class PostgresJobStore:
 
     ``url`` keeps the address without its password (it is shown in logs and the console).
     """
+
+    shared = True  #: every node fires: claims are split by row locks, fenced by each node's row
 
     def __init__(self, url: str, *, min_pool: int = 1, max_pool: int = 10) -> None:
         self._dsn = url
@@ -837,7 +867,8 @@ class PostgresJobStore:
             )
             if not rows:
                 return []
-            plans = planner([_job(r) for r in rows])
+            others = await _others_running(t.conn, [r[0] for r in rows], owner)
+            plans = planner([_job(r) for r in rows], others)
             if plans:
                 await t.execute(
                     "UPDATE jobs SET next_run_at = v.next_run_at, status = v.status "
@@ -875,14 +906,16 @@ class PostgresJobStore:
             rows = await t.conn.fetch(
                 f"SELECT {run_cols}, {job_cols} FROM runs r JOIN jobs j ON j.id = r.job_id "
                 "WHERE r.status = 'queued' AND r.due_at <= $1 ORDER BY r.due_at LIMIT $2 "
-                "FOR NO KEY UPDATE OF r SKIP LOCKED",
+                # the job too: its runs start one transaction at a time across nodes
+                "FOR NO KEY UPDATE OF r, j SKIP LOCKED",
                 now,
                 limit,
             )
             if not rows:
                 return []
             pairs = [(_run(tuple(r)[:width]), _job(tuple(r)[width:])) for r in rows]
-            plans = planner(pairs)
+            others = await _others_running(t.conn, [run.job_id for run, _ in pairs], owner)
+            plans = planner(pairs, others)
             cancels = [p for p in plans if p.cancel_reason is not None]
             starts = [p for p in plans if p.cancel_reason is None and p.start]
             done: set[str] = set()
@@ -1393,9 +1426,12 @@ class PostgresJobStore:
                     if row is None:
                         continue  # another node inserted it meanwhile: read theirs
                     t.dirty = True
+                    await _write_node(t.conn, owner, "leader", now, ttl, api_address)
                     return _lease(row)
                 if row[0] != owner and row[6] > now and _holder_alive(row):
+                    await _write_node(t.conn, owner, "standby", now, ttl, api_address)
                     return _lease(row)
+                await _write_node(t.conn, owner, "leader", now, ttl, api_address)
                 acquired = row[4] if row[0] == owner else now
                 if row[0] != owner:
                     t.dirty = True
@@ -1416,52 +1452,80 @@ class PostgresJobStore:
         return await self._tx(tx)
 
     async def release_lease(self, owner: str) -> None:
-        await self._tx(
-            lambda t: t.execute(
-                "DELETE FROM lease WHERE name = $1 AND owner = $2", LEASE_NAME, owner
-            )
-        )
+        async def tx(t: _Tx) -> None:
+            await t.execute("DELETE FROM lease WHERE name = $1 AND owner = $2", LEASE_NAME, owner)
+            await t.execute("DELETE FROM nodes WHERE owner = $1", owner)
+
+        await self._tx(tx)
 
     async def get_lease(self) -> LeaseInfo | None:
+        """The store lease's holder if any; else (the nodes share the work) the active node that
+        renewed last, one with an API first: the one the CLI and a console talk to."""
         rows = await self._fetch(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE name = $1", LEASE_NAME)
-        return _lease(rows[0]) if rows else None
+        if rows:
+            return _lease(rows[0])
+        rows = await self._fetch(
+            f"SELECT {_NODE_COLUMNS} FROM nodes WHERE role = 'active' "
+            "ORDER BY api_address IS NULL, expires_at DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        return _node(rows[0]).as_lease()
 
     # --- nodes ------------------------------------------------------------------------------------
-    # Not in the JobStore protocol (yet): several nodes announce themselves here, renewing their row
-    # like a lease, so a health endpoint can list them and multi-node scheduling can tell whose
-    # runs belong to a dead node (``runs.owner``).
+    # Every node announces itself in ``nodes``, renewing its row like a lease: its claims are
+    # fenced by that row (``_holds_lease``), and the runs it holds (``runs.owner``) are recovered
+    # by the others once the row expires.
 
     async def register_node(
-        self, owner: str, *, now: datetime, ttl: float, api_address: str | None = None
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        ttl: float,
+        api_address: str | None = None,
+        role: str = "active",
     ) -> NodeInfo:
-        """Announce or renew this node until ``now + ttl`` (its heartbeat)."""
         now = _utc(now) or now
-        rows = await self._fetch(
-            "INSERT INTO nodes (owner, host, pid, machine, api_address, started_at, heartbeat, "
-            "expires_at) VALUES ($1,$2,$3,$4,$5,$6,$6,$7) ON CONFLICT (owner) DO UPDATE SET "
-            "host=EXCLUDED.host, pid=EXCLUDED.pid, machine=EXCLUDED.machine, "
-            "api_address=EXCLUDED.api_address, heartbeat=EXCLUDED.heartbeat, "
-            f"expires_at=EXCLUDED.expires_at RETURNING {_NODE_COLUMNS}",
-            owner,
-            socket.gethostname(),
-            os.getpid(),
-            _machine(),
-            api_address,
-            now,
-            now + timedelta(seconds=ttl),
+        return await self._tx(
+            lambda t: _write_node(t.conn, owner, role, now, ttl, api_address)  # type: ignore[arg-type]
         )
-        return _node(rows[0])
 
     async def unregister_node(self, owner: str) -> None:
-        await self._fetch("DELETE FROM nodes WHERE owner = $1", owner)
+        await self._tx(lambda t: t.execute("DELETE FROM nodes WHERE owner = $1", owner))
 
     async def list_nodes(self, now: datetime) -> list[NodeInfo]:
-        """The nodes alive at ``now``, oldest first."""
         rows = await self._fetch(
-            f"SELECT {_NODE_COLUMNS} FROM nodes WHERE expires_at > $1 ORDER BY started_at, owner",
+            f"SELECT {_NODE_COLUMNS}, (SELECT count(*) FROM runs WHERE runs.status = 'running' "
+            "AND runs.owner = nodes.owner) FROM nodes WHERE expires_at > $1 "
+            "ORDER BY started_at, owner",
             _utc(now),
         )
         return [_node(r) for r in rows]
+
+    async def orphaned_runs(self, now: datetime, owner: str, limit: int = 500) -> list[Orphan]:
+        """Runs recorded running whose node is gone: its row expired (or was removed), or it ran
+        on this machine and its process no longer exists."""
+        now = _utc(now) or now
+        nodes = await self._fetch(
+            "SELECT owner, pid, host, machine FROM nodes WHERE expires_at > $1 AND role <> "
+            "'standby'",
+            now,
+        )
+        dead = [r[0] for r in nodes if not _process_alive(r[1], r[2], r[3])]
+        width = len(_RUN_COLUMNS.split(","))
+        rows = await self._fetch(
+            f"SELECT {', '.join('r.' + c.strip() for c in _RUN_COLUMNS.split(','))}, n.heartbeat "
+            "FROM runs r LEFT JOIN nodes n ON n.owner = r.owner "
+            "WHERE r.status = 'running' AND r.owner IS DISTINCT FROM $1 AND (n.owner IS NULL "
+            "OR n.expires_at <= $2 OR n.role = 'standby' OR r.owner = ANY($3::text[])) "
+            "ORDER BY r.seq LIMIT $4",
+            owner,
+            now,
+            dead,
+            limit,
+        )
+        return [Orphan(run=_run(tuple(r)[:width]), heartbeat=r[width]) for r in rows]
 
     # --- misc -------------------------------------------------------------------------------------
 

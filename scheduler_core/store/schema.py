@@ -133,6 +133,21 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX IF EXISTS runs_open;
     CREATE INDEX IF NOT EXISTS runs_status ON runs(status, due_at);
     """,
+    # 3: every scheduler process announces itself (the lease holder and its standbys), and a run
+    # records the process that claimed or started it: recovery asks whose runs belong to the dead
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    CREATE TABLE nodes (
+        owner        TEXT PRIMARY KEY,
+        host         TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        api_address  TEXT,
+        role         TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        heartbeat    TEXT NOT NULL,
+        expires_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

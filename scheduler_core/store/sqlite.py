@@ -41,7 +41,7 @@ from ..model import (
     RunStatus,
     SessionMode,
 )
-from ._rows import details_json, job_from_row, run_from_row, run_params
+from ._rows import details_json, job_from_row, node_from_row, run_from_row, run_params
 from .base import (
     ApprovalDecision,
     ClaimPlan,
@@ -52,6 +52,8 @@ from .base import (
     JobPage,
     JobQuery,
     LeaseInfo,
+    NodeInfo,
+    Orphan,
     RunStats,
     StartPlan,
     StartPlanner,
@@ -113,6 +115,13 @@ _INSERT_RUN = (
     "execution_time_ms, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_RUN_ONCE = _INSERT_RUN.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+#: a run claimed by a scheduler, recorded under its name (``owner``, the last parameter)
+_INSERT_OWNED_RUN_ONCE = _INSERT_RUN_ONCE.replace(
+    "execution_time_ms, details) VALUES (", "execution_time_ms, details, owner) VALUES (?,"
+)
+_NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at"
+#: node rows are kept this long after their last heartbeat (recovery reads the dead's heartbeat)
+_NODE_MEMORY = timedelta(days=1)
 _UPDATE_RUN = (
     "UPDATE runs SET due_at=?, started_at=?, finished_at=?, status=?, output=?, "
     "error_message=?, summary=?, execution_time_ms=?, details=? WHERE id=?"
@@ -214,6 +223,8 @@ _INSERT_AUDIT = (
 
 class SqliteJobStore:
     """The embedded store. ``url`` is a file path, ``sqlite:///path`` or ``:memory:``."""
+
+    shared = False  #: one scheduler at a time (the lease holder); the others wait as standby
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -488,26 +499,88 @@ class SqliteJobStore:
             where.append("agent = ?")
             params.append(query.agent)
         if query.text:
-            where.append("(instr(lower(name), ?) > 0 OR instr(lower(agent), ?) > 0)")
-            params += [query.text.lower(), query.text.lower()]
+            # LIKE folds ASCII case as lower() does, at half the cost of instr(lower(...))
+            text = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("(name LIKE ? ESCAPE '\\' OR agent LIKE ? ESCAPE '\\')")
+            params += [f"%{text}%", f"%{text}%"]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         column = _ORDERS.get(query.order, "name")
         direction = "DESC" if query.descending else "ASC"
-        nulls = "IS NULL" if not query.descending else "IS NOT NULL"
-        order = f"{column} {nulls}, {column} {direction}, name {direction}"
+        # NULLs last going up and first going down (the exact reverse), as an index on
+        # (column IS NULL, column, name) reads; NOT NULL columns have no NULL term, so their
+        # (column, name) indexes serve the order and a page is read without sorting the table
+        nullable = column in ("next_run_at", "last_run_at")
+        terms = [f"{column} IS NULL", column] if nullable else [column]
+        terms += ["name"] if column != "name" else []
+        order = ", ".join(f"{term} {direction}" for term in terms)
+        # the same order, which no index can serve: for a few matches, sorted once found
+        sorted_order = ", ".join(f"+{term} {direction}" for term in terms)
+        few = 2000  #: at most this many matches are found first and sorted
+        # the total of a query is counted again only after a commit (the operator pages and sorts
+        # while the scheduler is idle): (where, params) -> ((data version, changes), total)
+        totals: dict[tuple[object, ...], tuple[tuple[int, int], int]]
+        totals = self.__dict__.setdefault("_job_totals", {})
+        key = (clause, *params)
 
         def read(conn: sqlite3.Connection) -> JobPage:
-            total = conn.execute(f"SELECT count(*) FROM jobs {clause}", params).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, query.limit, query.offset],
-            ).fetchall()
+            # data_version moves with other connections' commits (the writer's included),
+            # total_changes with this one's (the reader is the writer for :memory:)
+            version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+            known = totals.get(key)
+            found: list[int] | None = None
+            if known is not None and known[0] == version:
+                total = known[1]
+            elif where:
+                # one pass over the filter's index: the matches' rowids if they are few, else
+                # the proof that they are many, counted then
+                rowids = conn.execute(
+                    f"SELECT rowid FROM jobs {clause} LIMIT {few + 1}", params
+                ).fetchall()
+                if len(rowids) <= few:
+                    found = [r[0] for r in rowids]
+                    total = len(found)
+                else:
+                    count = conn.execute(f"SELECT count(*) FROM jobs {clause}", params)
+                    total = count.fetchone()[0]
+            else:
+                total = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+            if len(totals) > 256:
+                totals.clear()
+            totals[key] = (version, total)
+            if query.offset >= total:
+                rows = []
+            elif where and total <= few:
+                # a few matches: fetch and sort them, rather than walk an order index past
+                # all the jobs that do not match
+                if found is None:
+                    source, values = f"SELECT rowid FROM jobs {clause}", params
+                else:
+                    source, values = "SELECT value FROM json_each(?)", [json.dumps(found)]
+                rows = conn.execute(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE rowid IN ({source}) "
+                    f"ORDER BY {sorted_order} LIMIT ? OFFSET ?",
+                    [*values, query.limit, query.offset],
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*params, query.limit, query.offset],
+                ).fetchall()
             return JobPage(jobs=[_job(r) for r in rows], total=total)
 
         return await self._read(read)
 
     async def count_jobs(self) -> dict[JobStatus, int]:
-        rows = await self._fetchall("SELECT status, count(*) FROM jobs GROUP BY status")
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            # counted again only after a commit, as list_jobs' totals (health asks every tick)
+            version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+            known = self.__dict__.get("_status_counts")
+            if known is None or known[0] != version:
+                rows = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+                known = self.__dict__["_status_counts"] = (version, rows)
+            return list(known[1])
+
+        rows = await self._read(read)
         counts = dict.fromkeys(JobStatus, 0)
         counts.update({JobStatus(s): n for s, n in rows})
         return counts
@@ -566,14 +639,14 @@ class SqliteJobStore:
             ).fetchall()
             if not rows:
                 return []
-            plans = planner([_job(r) for r in rows])
+            plans = planner([_job(r) for r in rows], {})
             conn.executemany(
                 "UPDATE jobs SET next_run_at = ?, status = ? WHERE id = ?",
                 [(_opt(p.next_run_at), (p.status or p.job.status).value, p.job.id) for p in plans],
             )
             runs = [p.run for p in plans if p.run is not None]
             before = conn.total_changes
-            conn.executemany(_INSERT_RUN_ONCE, [_run_params(r) for r in runs])
+            conn.executemany(_INSERT_OWNED_RUN_ONCE, [(*_run_params(r), owner) for r in runs])
             if conn.total_changes - before != len(runs):
                 # some instant was fired already (never twice): keep only the runs inserted now
                 ids = [r.id for r in runs]
@@ -614,7 +687,7 @@ class SqliteJobStore:
                 return []
             width = len(_RUN_COLUMNS.split(","))
             pairs = [(_run(r[:width]), _job(r[width:])) for r in rows]
-            plans = planner(pairs)
+            plans = planner(pairs, {})
             out = []
             for plan in plans:
                 if plan.cancel_reason is not None:
@@ -629,8 +702,9 @@ class SqliteJobStore:
                 if not plan.start:
                     continue
                 cur = conn.execute(
-                    "UPDATE runs SET status = ?, started_at = ? WHERE id = ? AND status = 'queued'",
-                    (plan.run.status.value, _opt(plan.run.started_at), plan.run.id),
+                    "UPDATE runs SET status = ?, started_at = ?, owner = ? "
+                    "WHERE id = ? AND status = 'queued'",
+                    (plan.run.status.value, _opt(plan.run.started_at), owner, plan.run.id),
                 )
                 if cur.rowcount:
                     out.append(plan)
@@ -1019,7 +1093,9 @@ class SqliteJobStore:
                 (LEASE_NAME,),
             ).fetchone()
             if row is not None and row[0] != owner and row[6] > stamp and _holder_alive(row):
+                _write_node(conn, owner, "standby", now, ttl, api_address)
                 return _lease(row)
+            _write_node(conn, owner, "leader", now, ttl, api_address)
             acquired = row[4] if row is not None and row[0] == owner else stamp
             values = (
                 owner,
@@ -1040,11 +1116,11 @@ class SqliteJobStore:
         return await self._tx(tx)
 
     async def release_lease(self, owner: str) -> None:
-        await self._tx(
-            lambda conn: conn.execute(
-                "DELETE FROM lease WHERE name = ? AND owner = ?", (LEASE_NAME, owner)
-            )
-        )
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM lease WHERE name = ? AND owner = ?", (LEASE_NAME, owner))
+            conn.execute("DELETE FROM nodes WHERE owner = ?", (owner,))
+
+        await self._tx(tx)
 
     async def get_lease(self) -> LeaseInfo | None:
         rows = await self._fetchall(
@@ -1053,6 +1129,47 @@ class SqliteJobStore:
             (LEASE_NAME,),
         )
         return _lease(rows[0]) if rows else None
+
+    # --- nodes ------------------------------------------------------------------------------------
+
+    async def register_node(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        ttl: float,
+        api_address: str | None = None,
+        role: str = "active",
+    ) -> NodeInfo:
+        return await self._tx(_write_node, owner, role, now, ttl, api_address)
+
+    async def unregister_node(self, owner: str) -> None:
+        await self._tx(lambda conn: conn.execute("DELETE FROM nodes WHERE owner = ?", (owner,)))
+
+    async def list_nodes(self, now: datetime) -> list[NodeInfo]:
+        rows = await self._fetchall(
+            f"SELECT {_NODE_COLUMNS}, (SELECT count(*) FROM runs INDEXED BY runs_status "
+            "WHERE runs.status = 'running' AND runs.owner = nodes.owner) FROM nodes "
+            "WHERE expires_at > ? ORDER BY started_at, owner",
+            (_fmt(now),),
+        )
+        return [_node(r) for r in rows]
+
+    async def orphaned_runs(self, now: datetime, owner: str, limit: int = 500) -> list[Orphan]:
+        """Runs recorded running by another process than ``owner``, the lease holder (one
+        scheduler at a time fires from a SQLite store: whatever it did not start is orphaned)."""
+        width = len(_RUN_COLUMNS.split(","))
+        rows = await self._fetchall(
+            f"SELECT {', '.join('r.' + c.strip() for c in _RUN_COLUMNS.split(','))}, "
+            "n.heartbeat FROM runs r INDEXED BY runs_status LEFT JOIN nodes n ON n.owner = r.owner "
+            "WHERE r.status = 'running' AND (r.owner IS NULL OR r.owner != ?) "
+            "ORDER BY r.seq LIMIT ?",
+            (owner, limit),
+        )
+        return [
+            Orphan(run=_run(r[:width]), heartbeat=parse_instant(r[width]) if r[width] else None)
+            for r in rows
+        ]
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits (how the scheduler sees CLI writes)."""
@@ -1077,6 +1194,39 @@ def _lease(row: Sequence[Any]) -> LeaseInfo:
         renewed_at=parse_instant(row[5]),
         expires_at=parse_instant(row[6]),
     )
+
+
+def _write_node(
+    conn: sqlite3.Connection,
+    owner: str,
+    role: str,
+    now: datetime,
+    ttl: float,
+    api_address: str | None,
+) -> NodeInfo:
+    """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
+    stamp = _fmt(now)
+    conn.execute("DELETE FROM nodes WHERE expires_at < ?", (_fmt(now - _NODE_MEMORY),))
+    row = conn.execute(
+        "SELECT started_at, expires_at, role FROM nodes WHERE owner = ?", (owner,)
+    ).fetchone()
+    started = row[0] if row is not None and row[1] > stamp and row[2] == role else stamp
+    values = (
+        owner,
+        socket.gethostname(),
+        os.getpid(),
+        api_address,
+        role,
+        started,
+        stamp,
+        _fmt(now + timedelta(seconds=ttl)),
+    )
+    conn.execute(f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
+    return _node(values)
+
+
+def _node(row: Sequence[Any]) -> NodeInfo:
+    return node_from_row(row, _ts, row[8] if len(row) > 8 else 0)
 
 
 def _holds_lease(conn: sqlite3.Connection, owner: str, stamp: str) -> bool:

@@ -27,7 +27,7 @@ __all__ = ["LocalRun", "OneRunStore"]
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -75,9 +75,11 @@ class OneRunStore:
     ) -> list[StartPlan] | None:
         only = self.only
 
-        def narrowed(pairs: Sequence[tuple[JobRun, JobDefinition]]) -> list[StartPlan]:
+        def narrowed(
+            pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
+        ) -> list[StartPlan]:
             mine = [(run, job) for run, job in pairs if run.id == only]
-            return planner(mine) if mine else []
+            return planner(mine, others) if mine else []
 
         return await self._store.start_queued(now, limit, owner, narrowed)
 

@@ -6,7 +6,7 @@ so a snapshot of the screen is the same on every run.
 
 from __future__ import annotations
 
-__all__ = ["HealthBar", "health_markup", "sparkline"]
+__all__ = ["HealthBar", "health_markup", "nodes_markup", "sparkline"]
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,8 +23,9 @@ _STATUS = {
     "standby": ("◐", "warning"),
     "degraded": ("✖", "error"),
 }
-#: the role each status implies; only a surprising role is spelled out
-_USUAL_ROLE = {"healthy": "leader", "standby": "standby"}
+#: the roles each status implies; only a surprising role is spelled out
+_USUAL_ROLE = {"healthy": ("leader", "active"), "standby": ("standby",)}
+_NODES_SHOWN = 4
 _SEP = " [$foreground-muted]│[/] "
 
 
@@ -49,9 +50,12 @@ def health_markup(health: Health | None, *, readonly: bool, rate: Sequence[int] 
     else:
         glyph, variable = _STATUS.get(health.status, ("?", "warning"))
         state = f"[${variable}]{glyph} {escape(health.status)}[/]"
-        if _USUAL_ROLE.get(health.status) != health.role:
+        if health.role not in _USUAL_ROLE.get(health.status, ()):
             state += f" ({escape(health.role)})"
         parts.append(state)
+        nodes = nodes_markup(health)
+        if nodes:
+            parts.append(nodes)
         parts.append(
             f"active {health.active_jobs} · paused {health.paused_jobs}"
             f" · in-flight {health.in_flight_jobs}"
@@ -64,6 +68,21 @@ def health_markup(health: Health | None, *, readonly: bool, rate: Sequence[int] 
         if len(rate) > 1:
             parts.append(f"[$accent]{sparkline(rate)}[/] {rate[-1]}/min")
     return _SEP.join(parts)
+
+
+def nodes_markup(health: Health) -> str:
+    """The scheduler processes on the store and the runs each holds, when there is more than
+    the one embedded scheduler: ``nodes 3: ▸web-1:812 20 · web-2:77 19 · …`` (▸ is this one)."""
+    nodes = health.nodes
+    if not nodes or (len(nodes) == 1 and nodes[0].role == "leader"):
+        return ""
+    shown = []
+    for node in nodes[:_NODES_SHOWN]:
+        mark = "▸" if node.owner == health.node else ""
+        role = "" if node.role in ("leader", "active") else f" {node.role}"
+        shown.append(f"{mark}{escape(node.host)}:{node.pid}{role} [b]{node.running}[/]")
+    more = f" · +{len(nodes) - _NODES_SHOWN}" if len(nodes) > _NODES_SHOWN else ""
+    return f"nodes {len(nodes)}: " + " · ".join(shown) + more
 
 
 class HealthBar(Horizontal):

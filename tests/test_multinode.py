@@ -1,0 +1,192 @@
+"""Several scheduler nodes on one PostgreSQL database (issue 10), in one process.
+
+Each node is a whole :class:`~scheduler_core.engine.Engine` with its own store object (its own
+connection pool), as separate daemons would have; they share the fake clock and the agents, so
+what is checked is the database's arbitration, not timing. The subprocess version (three real
+daemons, kill -9) is in ``test_reliability.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from scheduler_core.clock import FakeClock
+
+from .conftest import Agents, Harness
+
+OWNERS = ("node-a", "node-b", "node-c")
+
+
+@pytest.fixture
+async def nodes(harness_factory: Callable[..., Any], pg_url: str) -> AsyncIterator[list[Harness]]:
+    """Three nodes on a fresh database, 20 run slots each."""
+    built = [
+        await harness_factory(
+            path=pg_url, owner=owner, max_concurrent_jobs=20, lease_ttl_seconds=30
+        )
+        for owner in OWNERS
+    ]
+    yield built
+    for node in built:
+        await node.engine.stop()
+
+
+async def runs_by(pg_url: str, sql: str = "") -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        return await conn.fetch(
+            "SELECT job_name, scheduled_for, attempt, status, owner, trigger, error_message "
+            f"FROM runs {sql} ORDER BY seq"
+        )
+    finally:
+        await conn.close()
+
+
+async def until(condition: Callable[[], Any], what: str) -> Any:
+    """Poll ``condition`` (an async callable) until it is truthy: work in flight on real
+    connections, with the fake clock standing still."""
+    for _ in range(500):
+        value = await condition()
+        if value:
+            return value
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def settle(nodes: list[Harness]) -> None:
+    await asyncio.gather(*(n.settle() for n in nodes))
+
+
+def crash(node: Harness) -> None:
+    """Stop a node as kill -9 would: no more claims or renewals, nothing written on the way out."""
+    scheduler = node.scheduler
+    scheduler._stopping = True
+    scheduler._wake.set()
+    assert scheduler._lease_task is not None
+    scheduler._lease_task.cancel()
+
+
+async def test_every_node_is_active_and_listed(nodes: list[Harness], clock: FakeClock) -> None:
+    assert all(n.scheduler.is_leader for n in nodes)
+    listed = await nodes[0].store.list_nodes(clock.now())
+    assert sorted((n.owner, n.role) for n in listed) == [(o, "active") for o in OWNERS]
+    health = (await nodes[1].service.health()).to_dict()
+    assert sorted(n["owner"] for n in health["nodes"]) == list(OWNERS)
+    assert (health["status"], health["role"], health["node"]) == ("healthy", "active", "node-b")
+
+
+async def test_nodes_share_the_work_and_fire_each_instant_once(
+    nodes: list[Harness], clock: FakeClock, agents: Agents, pg_url: str
+) -> None:
+    gate = agents.block("a")
+    for i in range(60):
+        await nodes[0].service.add_job({"name": f"j{i:02d}", "agent": "a", "cron": "* * * * *"})
+    clock.set("2026-03-02T09:00:00Z")
+    for n in nodes:
+        n.scheduler.notify()
+
+    async def every_slot_busy() -> bool:
+        listed = await nodes[0].store.list_nodes(clock.now())
+        return sorted(n.running for n in listed) == [20, 20, 20]
+
+    # whichever node claimed a run it had no slot for queued it; the others started it
+    await until(every_slot_busy, "each node running 20 of the 60 runs")
+    gate.set()
+    await settle(nodes)
+    for minute in range(1, 4):
+        clock.set(f"2026-03-02T09:0{minute}:00Z")
+        await settle(nodes)
+    rows = await runs_by(pg_url)
+    instants = Counter((r["job_name"], r["scheduled_for"], r["attempt"]) for r in rows)
+    assert len(instants) == 240 and set(instants.values()) == {1}
+    assert {r["status"] for r in rows} == {"succeeded"}
+    assert len(agents.calls) == 240
+    assert {r["owner"] for r in rows} == set(OWNERS)
+
+
+async def test_max_concurrent_holds_across_nodes(
+    nodes: list[Harness], clock: FakeClock, agents: Agents, pg_url: str
+) -> None:
+    gate = agents.block("slow")
+    for i in range(6):
+        await nodes[0].service.add_job(
+            {"name": f"solo{i}", "agent": "slow", "cron": "* * * * *", "max_concurrent": 1}
+        )
+    for minute in range(0, 5):
+        clock.set(f"2026-03-02T09:0{minute}:00Z")
+        for n in nodes:
+            n.scheduler.notify()
+
+        async def claimed(minute: int = minute) -> bool:
+            rows = await runs_by(pg_url)
+            return len(rows) == 6 * (minute + 1)
+
+        await until(claimed, f"the runs of 09:0{minute}")
+    rows = await runs_by(pg_url)
+    for i in range(6):
+        mine = [r for r in rows if r["job_name"] == f"solo{i}"]
+        # whichever node claimed each instant counted the run another node holds (without the
+        # database's count, a node that does not run the job would start a second run)
+        assert [r["status"] for r in mine] == ["running"] + ["skipped"] * 4
+        assert all("max_concurrent (1) reached" in r["error_message"] for r in mine[1:])
+    gate.set()
+    await settle(nodes)
+
+
+async def test_a_dead_nodes_runs_are_interrupted_and_retried_by_the_others(
+    nodes: list[Harness], clock: FakeClock, agents: Agents, pg_url: str
+) -> None:
+    gate = agents.block("a")
+    for i in range(60):
+        await nodes[0].service.add_job(
+            {"name": f"j{i:02d}", "agent": "a", "cron": "0 * * * *", "max_retries": 3}
+        )
+    clock.set("2026-03-02T09:00:00Z")
+    for n in nodes:
+        n.scheduler.notify()
+
+    async def all_running() -> bool:
+        listed = await nodes[0].store.list_nodes(clock.now())
+        return sum(n.running for n in listed) == 60
+
+    await until(all_running, "60 runs in flight")
+    dead, alive = nodes[0], nodes[1:]
+    held = [r for r in await runs_by(pg_url) if r["owner"] == "node-a"]
+    assert len(held) == 20
+    crash(dead)
+    # within the lease the others leave node-a's runs alone
+    clock.set("2026-03-02T09:00:20Z")
+    for n in alive:
+        await n.scheduler._try_lead()
+    assert [r["status"] for r in await runs_by(pg_url, "WHERE owner = 'node-a'")] == [
+        "running"
+    ] * 20
+    # past it, they are interrupted and retried (after the backoff) by the living
+    clock.set("2026-03-02T09:00:31Z")
+    for n in alive:
+        await n.scheduler._try_lead()
+    rows = await runs_by(pg_url, "WHERE owner = 'node-a'")
+    assert {r["status"] for r in rows} == {"interrupted"}
+    assert {n.owner for n in await alive[0].store.list_nodes(clock.now())} == set(OWNERS[1:])
+    gate.set()  # node-a's agents finish late: their results are dropped (fenced)
+    await asyncio.gather(*(n.settle() for n in alive))
+    await asyncio.wait_for(dead.scheduler._loop_task, 10)  # type: ignore[arg-type]
+    for task in list(dead.scheduler._tasks.values()):
+        await task
+    clock.set("2026-03-02T09:01:00Z")  # past the retry backoff
+    for n in alive:
+        n.scheduler.notify()
+    await asyncio.gather(*(n.settle() for n in alive))
+    rows = await runs_by(pg_url)
+    by_attempt = Counter((r["job_name"], r["attempt"]) for r in rows)
+    assert set(by_attempt.values()) == {1}
+    retries = [r for r in rows if r["attempt"] == 2]
+    assert len(retries) == 20 and {r["status"] for r in retries} == {"succeeded"}
+    assert {r["owner"] for r in retries} <= set(OWNERS[1:])
+    assert Counter(r["status"] for r in rows) == {"succeeded": 60, "interrupted": 20}
