@@ -139,8 +139,10 @@ def _unprivileged() -> tuple[int, int] | None:
     return None
 
 
-def start_cluster() -> PgCluster:
-    """Start a throwaway server (raises RuntimeError with the server log if it cannot)."""
+def start_cluster(*, durable: bool = False) -> PgCluster:
+    """Start a throwaway server (raises RuntimeError with the server log if it cannot).
+
+    For tests it does not sync to disk; ``durable`` keeps PostgreSQL's defaults (benchmarks)."""
     initdb, pg_ctl = find_pg_binary("initdb"), find_pg_binary("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise FileNotFoundError("initdb/pg_ctl not found on PATH or in /usr/lib/postgresql/*/bin")
@@ -165,9 +167,10 @@ def start_cluster() -> PgCluster:
         port = _free_port()
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=300 -c shared_buffers=64MB"
         )
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         result = _run(
             [pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "-t", "60", "start"],
             run_as,
