@@ -3,6 +3,7 @@ second scheduler, and ``--connect URL`` opens it over the daemon's API; keys act
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import sys
@@ -104,3 +105,48 @@ def test_connect_url_opens_the_console_over_the_api(
         "the remote console",
     )
     tmux.keys("q")
+
+
+def test_console_and_cli_work_unchanged_against_postgresql_nodes(
+    tmux: Tmux, tmp_path: Path, pg_url: str
+) -> None:
+    """Two daemons share a PostgreSQL store; the console (no --connect) attaches to one of them
+    and its header lists both nodes; ``symbi cron`` commands go through a node's API."""
+    from ..test_cli_symbi import symbi
+
+    config = write_config(tmp_path)
+    dsl(tmp_path, "nightly-report", "0 3 * * *")
+    env = {**clean_env(tmp_path), "SYMBI_DB": pg_url}
+    nodes = [Daemon(config, env) for _ in range(2)]
+    try:
+        for node in nodes:
+            node.event("scheduler.leader")
+        addresses = {node.url.removeprefix("http://") for node in nodes}
+        tmux.start(
+            f"{_env_prefix(tmp_path)} SYMBI_DB={shlex.quote(pg_url)} "
+            f"{_console('--config', str(config))}",
+            cwd=tmp_path,
+        )
+        screen = tmux.wait(
+            lambda s: "attached to" in s and "nightly-report" in s and "nodes 2:" in s,
+            "the console attached to a node, listing both",
+        )
+        assert any(f"attached to {a}" in screen for a in addresses), screen
+        tmux.keys("q")
+        listed = symbi("cron", "list", "--format", "json", db=pg_url, cwd=tmp_path)  # type: ignore[arg-type]
+        assert listed.returncode == 0, listed.stderr
+        assert [j["name"] for j in json.loads(listed.stdout)] == ["nightly-report"]
+        paused = symbi("cron", "pause", "nightly-report", db=pg_url, cwd=tmp_path)  # type: ignore[arg-type]
+        assert paused.returncode == 0, paused.stderr
+        key = (tmp_path / "data" / "api-key").read_text().strip()
+        for node in nodes:  # both nodes see it: one database
+            job = httpx.get(
+                f"{node.url}/api/v1/schedule/nightly-report",
+                headers={"Authorization": f"Bearer {key}"},
+            ).json()
+            assert job["status"] == "paused"
+        for node in nodes:
+            assert node.stop() == 0
+    finally:
+        for node in nodes:
+            node.kill()

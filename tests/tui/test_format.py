@@ -6,6 +6,8 @@ import pytest
 
 from scheduler_core.clock import parse_instant
 from scheduler_core.model import JobStatus, RunStatus
+from scheduler_core.service import Health
+from scheduler_core.store.base import NodeInfo, RunStats
 from symbi_tui.format import (
     countdown,
     duration,
@@ -15,6 +17,7 @@ from symbi_tui.format import (
     run_status_label,
     short_instant,
 )
+from symbi_tui.widgets.health_bar import health_markup, nodes_markup
 
 NOW = parse_instant("2026-03-02T08:59:30Z")
 
@@ -61,3 +64,53 @@ def test_excerpt_and_fit() -> None:
     assert fit("abcdefgh", 5) == "abcd…"
     assert fit("abc", 5) == "abc"
     assert short_instant(NOW) == "03-02 08:59:30"
+
+
+def _health(nodes: tuple[NodeInfo, ...], node: str | None, role: str = "active") -> Health:
+    return Health(
+        status="healthy",
+        active_jobs=1,
+        paused_jobs=0,
+        in_flight_jobs=3,
+        dead_letter_jobs=0,
+        completed_jobs=0,
+        failed_jobs=0,
+        queued_runs=0,
+        awaiting_approval=0,
+        stats=RunStats(),
+        role=role,
+        lease_owner=None,
+        lease_address=None,
+        nodes=nodes,
+        node=node,
+    )
+
+
+def _node(owner: str, host: str, pid: int, running: int, role: str = "active") -> NodeInfo:
+    return NodeInfo(
+        owner=owner,
+        host=host,
+        pid=pid,
+        api_address=None,
+        role=role,
+        started_at=NOW,
+        heartbeat=NOW,
+        expires_at=NOW,
+        running=running,
+    )
+
+
+def test_the_header_lists_the_nodes_and_the_runs_each_holds() -> None:
+    nodes = tuple(_node(f"n{i}", f"web-{i}", 100 + i, 10 * i) for i in range(1, 6))
+    text = nodes_markup(_health(nodes, "n2"))
+    assert text.startswith("nodes 5: web-1:101 [b]10[/] · ▸web-2:102 [b]20[/]")
+    assert text.endswith("· +1")  # four shown
+    header = health_markup(_health(nodes, "n2"), readonly=False)
+    assert "(active)" not in header and "nodes 5:" in header
+    # one embedded leader alone: nothing to add; a leader with a standby: both, roles named
+    alone = (_node("a", "host", 1, 0, "leader"),)
+    assert nodes_markup(_health(alone, "a", "leader")) == ""
+    pair = (*alone, _node("b", "host", 2, 0, "standby"))
+    assert nodes_markup(_health(pair, "a", "leader")) == (
+        "nodes 2: ▸host:1 [b]0[/] · host:2 standby [b]0[/]"
+    )
