@@ -323,6 +323,49 @@ async def test_migrations_upgrade_a_version_1_store(db_path: str) -> None:
         await store.close()
 
 
+@pytest.mark.sqlite_only
+async def test_a_version_2_store_gains_nodes_and_recovers_its_unowned_runs(
+    db_path: str, harness_factory
+) -> None:
+    """Runs left running before runs recorded their owner (migration 3) belong to nobody alive:
+    the first scheduler on the upgraded store interrupts and retries them."""
+    import sqlite3
+
+    from scheduler_core.model import JobRun, new_id
+
+    first: Harness = await harness_factory(path=db_path, owner="old")
+    job = await first.service.add_job({"name": "legacy", "agent": "a", "cron": "0 0 1 1 *"})
+    await first.engine.stop()
+    store = await open_store(db_path)
+    run = JobRun(
+        id=new_id(),
+        job_id=job.id,
+        job_name=job.name,
+        agent_id=job.agent,
+        scheduled_for=t("2026-03-02T08:00:00Z"),
+        started_at=t("2026-03-02T08:00:00Z"),
+        status=RunStatus.RUNNING,
+    )
+    await store.insert_run(run, [])
+    await store.close()
+    conn = sqlite3.connect(db_path)  # back to version 2: no owners, no nodes
+    conn.executescript(
+        "ALTER TABLE runs DROP COLUMN owner; DROP TABLE nodes; PRAGMA user_version = 2;"
+    )
+    conn.close()
+    second: Harness = await harness_factory(path=db_path, owner="new")
+    try:
+        await second.settle()
+        got = await second.service.get_run(run.id)
+        assert got.status is RunStatus.INTERRUPTED
+        retry = [r for r in await second.service.history("legacy") if r.attempt == 2]
+        assert len(retry) == 1
+        [node] = await second.store.list_nodes(second.clock.now())
+        assert (node.owner, node.role) == ("new", "leader")
+    finally:
+        await second.engine.stop()
+
+
 async def test_idle_scheduler_is_woken_by_another_process(tmp_path: Path, agents) -> None:
     """No per-second polling when idle: a write from another process pokes the lease holder."""
     from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
