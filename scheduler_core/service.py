@@ -290,8 +290,34 @@ class SchedulerService:
     async def apply_definitions(
         self, jobs: Sequence[JobDefinition], *, actor: str = "dsl"
     ) -> ApplyResult:
-        """Create or update jobs keyed by name (a DSL load); run history is kept."""
-        now = self.clock.now()
+        """Create or update jobs keyed by name (a DSL load); run history is kept.
+
+        Several daemons starting together on one shared store load the same files at once: if
+        another one created some of the names meanwhile, the load is planned again against what
+        it wrote (and usually finds the jobs unchanged)."""
+        for attempt in range(3):
+            now = self.clock.now()
+            result, writes, events = await self._plan_apply(jobs, now, actor)
+            if not writes:
+                return result
+            try:
+                await self.store.upsert_jobs(writes, events)
+            except ConflictError:
+                if attempt == 2:
+                    raise
+                continue
+            for job in writes:
+                self.bus.publish(JobChanged(job.id, "updated"))
+            for event in events:
+                self.bus.publish(AuditRecorded(event))
+            if self.scheduler is not None:
+                self.scheduler.notify()
+            return result
+        raise AssertionError("unreachable")
+
+    async def _plan_apply(
+        self, jobs: Sequence[JobDefinition], now: datetime, actor: str
+    ) -> tuple[ApplyResult, list[JobDefinition], list[AuditEvent]]:
         result = ApplyResult()
         writes: list[JobDefinition] = []
         events: list[AuditEvent] = []
@@ -328,15 +354,7 @@ class SchedulerService:
                 )
             )
             result.updated.append(job.name)
-        if writes:
-            await self.store.upsert_jobs(writes, events)
-            for job in writes:
-                self.bus.publish(JobChanged(job.id, "updated"))
-            for event in events:
-                self.bus.publish(AuditRecorded(event))
-            if self.scheduler is not None:
-                self.scheduler.notify()
-        return result
+        return result, writes, events
 
     async def load_dsl(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -190,3 +191,21 @@ async def test_a_dead_nodes_runs_are_interrupted_and_retried_by_the_others(
     assert len(retries) == 20 and {r["status"] for r in retries} == {"succeeded"}
     assert {r["owner"] for r in retries} <= set(OWNERS[1:])
     assert Counter(r["status"] for r in rows) == {"succeeded": 60, "interrupted": 20}
+
+
+async def test_nodes_loading_the_same_dsl_at_once_create_each_job_once(
+    nodes: list[Harness], tmp_path: Path, pg_url: str
+) -> None:
+    dsl = tmp_path / "jobs.symbi"
+    dsl.write_text(
+        "".join(
+            f'schedule {{\n  name: "dsl-{i}"\n  agent: "a"\n  cron: "0 {i} * * *"\n}}\n'
+            for i in range(20)
+        )
+    )
+    results = await asyncio.gather(*(n.service.load_dsl([str(dsl)]) for n in nodes))
+    created = sorted(name for r in results for name in r.created)
+    assert created == sorted(f"dsl-{i}" for i in range(20))  # each by exactly one node
+    assert all(set(r.created) | set(r.unchanged) == set(created) for r in results)
+    names = [j.name for j in (await nodes[0].service.list_jobs(limit=100)).jobs]
+    assert sorted(names) == created
