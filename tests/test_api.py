@@ -240,6 +240,31 @@ async def test_secrets_never_leave_in_responses(api: Api) -> None:
     assert updated.json()["webhook_headers"] == {"X-Key": "****"}
 
 
+async def test_a_listed_job_is_the_job_as_get_shows_it(api: Api) -> None:
+    """The list is sent without validating each item again: it must match GET's shape exactly."""
+    await create(api, name="plain")
+    await create(
+        api,
+        name="rich",
+        timezone="Europe/Berlin",
+        delivery=["webhook", "stdout"],
+        webhook_url="https://hooks.example.com/x?token=abc",
+        webhook_headers={"X-Key": "k"},
+        max_retries=7,
+        max_concurrent=2,
+        jitter_seconds=5,
+        policy={"require_approval": True, "approvers": ["ops"]},
+        heartbeat={"enabled": True, "max_iterations": 3},
+        input="hello",
+    )
+    await create(api, name="once", cron_expr=None, at="2030-01-01T00:00:00Z")
+    listed = await api.client.get("/api/v1/schedule")
+    assert listed.status_code == 200 and listed.headers["X-Total-Count"] == "3"
+    for item in listed.json():
+        single = (await api.client.get(f"/api/v1/schedule/{item['id']}")).json()
+        assert list(item) == list(single) and item == single, item["name"]
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 
