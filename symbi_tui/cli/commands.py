@@ -205,7 +205,7 @@ async def run_agent(args: argparse.Namespace, config: SchedulerConfig) -> int:
 
 async def dispatch(args: argparse.Namespace, config: SchedulerConfig) -> int:
     """Open the store or the daemon's API and run the command there."""
-    handler = _HANDLERS[(args.group, args.cmd)]
+    handler = _HANDLERS[(args.group, getattr(args, "cmd", None))]
     async with connect(
         config, store_url=args.db or config.store_url(), api_url=args.connect
     ) as conn:
@@ -527,6 +527,17 @@ def _print_runs(runs: list[JobRun], fmt: str, *, empty: str, with_job: bool = Fa
         output.show(output.runs_table(runs, with_job=with_job))
 
 
+async def _nodes(conn: Connection, args: argparse.Namespace) -> int:
+    health = await conn.backend.health()
+    if args.format == "json":
+        output.print_json(health.to_dict()["nodes"])
+    elif not health.nodes:
+        print("No scheduler is running on this store.")
+    else:
+        output.show(output.nodes_table(health.nodes))
+    return EXIT_OK
+
+
 async def _approvals(conn: Connection, args: argparse.Namespace) -> int:
     runs = await conn.backend.pending_approvals()
     _print_runs(runs, args.format, empty="No runs are awaiting approval.", with_job=True)
@@ -577,7 +588,7 @@ async def _audit(conn: Connection, args: argparse.Namespace) -> int:
 
 
 _Handler = Callable[[Connection, argparse.Namespace], Awaitable[int]]
-_HANDLERS: dict[tuple[str, str], _Handler] = {
+_HANDLERS: dict[tuple[str, str | None], _Handler] = {
     ("cron", "list"): _list,
     ("cron", "add"): _add,
     ("cron", "remove"): _remove,
@@ -588,6 +599,7 @@ _HANDLERS: dict[tuple[str, str], _Handler] = {
     ("cron", "run"): _run,
     ("cron", "history"): _history,
     ("cron", "approvals"): _approvals,
+    ("nodes", None): _nodes,
     ("cron", "approve"): _decide,
     ("cron", "deny"): _decide,
     ("audit", "query"): _audit,

@@ -44,6 +44,7 @@ from rich.text import Text
 
 from scheduler_core.clock import format_instant
 from scheduler_core.model import AuditEvent, JobDefinition, JobRun, JobStatus, RunStatus
+from scheduler_core.store.base import NodeInfo
 
 from ..backend import serialization
 from ..format import (
@@ -324,6 +325,31 @@ def audit_table(events: Sequence[AuditEvent]) -> Table:
             job,
             (event.run_id or "-")[:_ID],
             text,
+        )
+    return table
+
+
+def nodes_table(nodes: Sequence[NodeInfo]) -> Table:
+    table = _table(
+        ("NODE", _FOLD),
+        ("ROLE", _FIXED),
+        ("HOST", _FOLD),
+        ("PID", {"no_wrap": True, "justify": "right"}),
+        ("API", _FOLD),
+        ("SINCE (UTC)", _FIXED),
+        ("HEARTBEAT (UTC)", _FIXED),
+        ("RUNNING", {"no_wrap": True, "justify": "right"}),
+    )
+    for node in nodes:
+        table.add_row(
+            node.owner,
+            node.role,
+            node.host,
+            str(node.pid),
+            node.api_address or "-",
+            _when(node.started_at),
+            _when(node.heartbeat),
+            str(node.running),
         )
     return table
 

@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="talk to the daemon at URL (http://HOST:PORT) instead of finding it from the store",
     )
-    top = parser.add_subparsers(dest="group", required=True, metavar="{cron,audit,run,config}")
+    top = parser.add_subparsers(
+        dest="group", required=True, metavar="{cron,audit,run,nodes,config}"
+    )
 
     cron = top.add_parser("cron", help="scheduled jobs").add_subparsers(
         dest="cmd", required=True, metavar="COMMAND"
@@ -176,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after SECONDS")
     p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    p = top.add_parser(
+        "nodes", help="the scheduler processes on the store, their roles and the runs each holds"
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     cfg = top.add_parser("config", help="configuration").add_subparsers(
         dest="cmd", required=True, metavar="COMMAND"

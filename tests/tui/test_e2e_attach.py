@@ -136,6 +136,13 @@ def test_console_and_cli_work_unchanged_against_postgresql_nodes(
         listed = symbi("cron", "list", "--format", "json", db=pg_url, cwd=tmp_path)  # type: ignore[arg-type]
         assert listed.returncode == 0, listed.stderr
         assert [j["name"] for j in json.loads(listed.stdout)] == ["nightly-report"]
+        listed = symbi("nodes", "--format", "json", db=pg_url, cwd=tmp_path)  # type: ignore[arg-type]
+        assert listed.returncode == 0, listed.stderr
+        seen = json.loads(listed.stdout)
+        assert sorted(n["api_address"].removeprefix("http://") for n in seen) == sorted(addresses)
+        assert {n["role"] for n in seen} == {"active"}
+        table = symbi("nodes", db=pg_url, cwd=tmp_path)  # type: ignore[arg-type]
+        assert table.returncode == 0 and "RUNNING" in table.stdout and "active" in table.stdout
         paused = symbi("cron", "pause", "nightly-report", db=pg_url, cwd=tmp_path)  # type: ignore[arg-type]
         assert paused.returncode == 0, paused.stderr
         key = (tmp_path / "data" / "api-key").read_text().strip()
