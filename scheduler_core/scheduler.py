@@ -916,10 +916,15 @@ class CronScheduler:
         elapsed_ms = round((end - started) * 1000)
         if result is not None:
             details.update(result.details)
+        finished = self.clock.now()
+        if run.started_at is not None and finished < run.started_at:
+            # the wall clock went back during the run: never end before the start (the duration,
+            # from the monotonic clock, stays right)
+            finished = run.started_at + timedelta(milliseconds=elapsed_ms)
         final = replace(
             run,
             status=status,
-            finished_at=self.clock.now(),
+            finished_at=finished,
             output=result.output if result else None,
             summary=result.summary if result else None,
             error_message=error[:_ERROR_LIMIT] if error else None,

@@ -279,10 +279,10 @@ async def test_jump_backward_with_a_run_in_flight(harness: Harness) -> None:
     await h.settle()
     (run,) = await runs_of(h, "q")
     assert run.status is RunStatus.SUCCEEDED and run.started_at == t("2026-03-02T09:00:00Z")
-    # the wall clock said 08:00 when it finished: recorded as is (the run's duration is taken
-    # from the monotonic clock, never from these two instants)
-    assert run.finished_at == t("2026-03-02T08:00:00Z")
+    # the wall clock said 08:00 when it finished: a run never ends before it starts, so it is
+    # recorded ending at its start plus its duration (from the monotonic clock)
     assert run.execution_time_ms is not None and run.execution_time_ms >= 0
+    assert run.finished_at == run.started_at + timedelta(milliseconds=run.execution_time_ms)
     await h.to("2026-03-02T09:00:00Z")
     assert len(await runs_of(h, "q")) == 1
     await h.to("2026-03-02T09:15:00Z")
