@@ -315,6 +315,31 @@ class SchedulerService:
             return result
         raise AssertionError("unreachable")
 
+    async def apply_specs(
+        self, items: Sequence[Mapping[str, Any]], *, actor: str = "api"
+    ) -> ApplyResult:
+        """``apply_definitions`` for job bodies (a remote DSL load): every body is checked first
+        and any problem names its index (``jobs[2].cron_expr``); then all or nothing."""
+        jobs: list[JobDefinition] = []
+        errors: list[ValidationError] = []
+        for index, item in enumerate(items):
+            try:
+                jobs.append(job_from_mapping(item))
+            except ValidationError as exc:
+                errors.extend(
+                    ValidationError(
+                        e.reason, field=f"jobs[{index}]" + (f".{e.field}" if e.field else "")
+                    )
+                    for e in exc.errors
+                )
+        if errors:
+            raise ValidationError.collect(errors[:50])
+        names = [j.name for j in jobs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValidationError(f"named more than once: {', '.join(twice)}", field="jobs")
+        return await self.apply_definitions(jobs, actor=actor)
+
     async def _plan_apply(
         self, jobs: Sequence[JobDefinition], now: datetime, actor: str
     ) -> tuple[ApplyResult, list[JobDefinition], list[AuditEvent]]:

@@ -62,7 +62,7 @@ from scheduler_core.events import (
     RunChanged,
     SchedulerState,
 )
-from scheduler_core.jobspec import JOB_FIELDS, job_to_dict, spec_from_json, spec_to_json
+from scheduler_core.jobspec import JOB_FIELDS, spec_from_json, spec_to_json
 from scheduler_core.model import (
     AuditEvent,
     AuditEventType,
@@ -436,7 +436,8 @@ class RemoteBackend:
         return job_from_dict(await self._json("PUT", self._job_path(ref), body=dict(changes)))
 
     async def apply_dsl(self, paths: Sequence[str], *, schedule: str | None = None) -> ApplyResult:
-        """Files are read here and their schedules sent one by one, keyed by name.
+        """Files are read (and their errors reported, file:line:col) here; their schedules are
+        sent in one request and applied all or nothing, keyed by name.
 
         The daemon checks every agent a schedule names against its own agents: an agent block in
         the file is not sent (the API has no way to define agents), so it must also be in the
@@ -454,24 +455,13 @@ class RemoteBackend:
                     f"no schedule {schedule!r} in {', '.join(paths)} (found: {names})",
                     field="schedule",
                 )
-        result = ApplyResult()
-        for job in jobs:
-            spec = json.loads(spec_to_json(job))
-            try:
-                existing = await self.get_job(job.name)
-            except JobNotFound:
-                existing = None
-            if existing is None or existing.name != job.name:
-                await self.add_job(spec)
-                result.created.append(job.name)
-                continue
-            if _same_definition(job, existing):
-                result.unchanged.append(job.name)
-                continue
-            body = {**_CLEARED, "timezone": job.timezone, **spec}
-            await self._json("PUT", self._job_path(existing.id), body=body, job=job.name)
-            result.updated.append(job.name)
-        return result
+        specs = [json.loads(spec_to_json(job)) for job in jobs]
+        answer = await self._json("POST", "/apply", body={"jobs": specs})
+        return ApplyResult(
+            created=list(answer.get("created") or []),
+            updated=list(answer.get("updated") or []),
+            unchanged=list(answer.get("unchanged") or []),
+        )
 
     async def remove_job(self, ref: str) -> JobDefinition:
         job = await self.get_job(ref)
@@ -622,38 +612,6 @@ class RemoteBackend:
                 yield SchedulerState("disconnected", reason)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry_max)
-
-
-#: a PUT names every field, so one a DSL file no longer sets returns to its default
-_CLEARED: dict[str, Any] = {
-    "cron": None,
-    "at": None,
-    "session_mode": "ephemeral_with_summary",
-    "delivery": [],
-    "webhook_url": None,
-    "webhook_headers": {},
-    "slack_channel": None,
-    "email_recipients": [],
-    "delivery_config": {},
-    "policy": None,
-    "heartbeat": None,
-    "max_concurrent": 1,
-    "max_retries": None,
-    "jitter_seconds": None,
-    "catch_up": "once",
-    "misfire_grace_seconds": None,
-    "agent_pin_jwt": None,
-    "input": None,
-}
-
-
-def _same_definition(local: JobDefinition, remote: JobDefinition) -> bool:
-    """Whether a file's definition matches the daemon's, as far as can be seen: secrets come
-    back masked, so a definition holding any is always sent again."""
-    mine, theirs = job_to_dict(local), job_to_dict(remote)
-    if mine != job_to_dict(local, secrets=True):
-        return False
-    return all(mine.get(k) == theirs.get(k) for k in JOB_FIELDS)
 
 
 async def _read_events(response: httpx.Response) -> AsyncIterator[Event]:

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from scheduler_core.api import ApiKeys, ApiServer, bind_socket, create_app
@@ -362,6 +363,27 @@ async def test_dsl_files_are_applied_by_name_through_the_api(pair: Pair, tmp_pat
     assert job.cron == "*/10 * * * *" and job.max_concurrent == 1
     with pytest.raises(ValidationError, match="no schedule 'nope'"):
         await pair.remote.apply_dsl([str(source)], schedule="nope")
+
+
+async def test_a_dsl_file_is_applied_all_or_nothing_through_the_api(
+    pair: Pair, tmp_path: Path
+) -> None:
+    source = tmp_path / "two.symbi"
+    source.write_text(
+        'schedule {\n  name: "fine"\n  agent: "a"\n  cron: "0 3 * * *"\n}\n'
+        'schedule {\n  name: "stale"\n  agent: "a"\n  at: "2020-01-01T00:00:00Z"\n}\n'
+    )
+    with pytest.raises(ValidationError, match="in the past"):
+        await pair.remote.apply_dsl([str(source)])
+    assert (await pair.local.list_jobs()).total == 0  # "fine" was not created either
+    bodies = [{"name": "ok", "agent": "a", "cron": "0 3 * * *"}, {"agent": "a", "cron": "x"}]
+    auth = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=pair.server.url, headers=auth) as http:
+        got = await http.post("/api/v1/apply", json={"jobs": bodies})
+    assert got.status_code == 422  # the body at fault named by its index; nothing written
+    fields = [e["field"] for e in got.json()["details"]["errors"]]
+    assert sorted(fields) == ["jobs[1].cron", "jobs[1].name"], got.json()
+    assert (await pair.local.list_jobs()).total == 0
 
 
 def test_clients_import_neither_textual_nor_fastapi() -> None:

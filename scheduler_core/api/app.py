@@ -64,6 +64,8 @@ from ..model import JobDefinition, JobRun, JobStatus, RunStatus
 from ..service import SchedulerService
 from .auth import ApiKeys, resolve_api_keys
 from .schemas import (
+    ApplyIn,
+    ApplyOut,
     AuditOut,
     CreateScheduleOut,
     DecisionIn,
@@ -655,6 +657,16 @@ def _guide_routes(service: SchedulerService) -> APIRouter:
 
 def _run_routes(service: SchedulerService) -> APIRouter:
     r = APIRouter(prefix=_PREFIX, tags=["runs"])
+
+    @r.post(
+        "/apply",
+        tags=["schedule"],
+        response_model=ApplyOut,
+        summary="Create or rewrite jobs keyed by name, all or nothing (a DSL file's schedules)",
+    )
+    async def apply_jobs(request: Request, body: ApplyIn) -> Any:
+        result = await service.apply_specs(body.jobs, actor=_actor(request))
+        return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
 
     @r.get("/runs", response_model=list[RunOut], summary="Recent runs of all jobs")
     async def list_runs(

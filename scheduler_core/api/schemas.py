@@ -147,6 +147,22 @@ class RunIn(BaseModel):
     )
 
 
+class ApplyIn(BaseModel):
+    """Jobs keyed by name, created or rewritten all at once (what loading a DSL file does)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[dict[str, Any]] = Field(
+        ..., max_length=10_000, description="complete job definitions (the keys of POST /schedule)"
+    )
+
+
+class ApplyOut(BaseModel):
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
