@@ -24,7 +24,8 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
+#: where results are saved ($SYMBI_BENCH_RESULTS: elsewhere, as the smoke tests do)
+RESULTS_DIR = Path(os.environ.get("SYMBI_BENCH_RESULTS") or BENCH_DIR / "results")
 
 #: an argument a script passes to itself to run one scenario in a fresh process
 CHILD_FLAG = "--child"

@@ -1,0 +1,51 @@
+"""The benchmark scripts still run (tiny sizes; the figures themselves are not checked here:
+benchmarks are measured by hand, see benchmarks/README.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def bench(script: str, *args: str, results: Path, timeout: float = 240) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYMBI_")}
+    env["SYMBI_BENCH_RESULTS"] = str(results)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_bench_api_runs(tmp_path: Path) -> None:
+    out = bench(
+        "bench_api.py", "--jobs", "200", "--seconds", "1", "--clients", "2", results=tmp_path
+    )
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["list"] > 0 and figures["run"] > 0
+    assert list(tmp_path.glob("api-*.json"))
+
+
+def test_bench_multinode_runs(tmp_path: Path, pg_cluster: object) -> None:
+    out = bench(
+        "bench_multinode.py", "--nodes", "1,2", "--fire", "20", "--runs", "100", results=tmp_path
+    )
+    assert "2 node(s)" in out
+    saved = json.loads((tmp_path / "multinode-latest.json").read_text())
+    for n in ("1", "2"):
+        result = saved["results"][n]
+        assert result["fire_lag"]["all_succeeded"] and result["throughput"]["all_succeeded"]
+        assert sum(result["throughput"]["runs_per_node"]) == 100
