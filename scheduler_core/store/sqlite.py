@@ -235,6 +235,11 @@ class SqliteJobStore:
         self._probe: sqlite3.Connection | None = None
         self._wake_listener: socket.socket | None = None
         self._wake_sender: socket.socket | None = None
+        #: list_jobs totals, counted again only after a commit (the operator pages and sorts
+        #: while the scheduler is idle): (where, params) -> ((data version, changes), total)
+        self._job_totals: dict[tuple[object, ...], tuple[tuple[int, int], int]] = {}
+        #: count_jobs' answer and the (data version, changes) it was counted at
+        self._status_counts: tuple[tuple[int, int], list[Any]] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -516,10 +521,7 @@ class SqliteJobStore:
         # the same order, which no index can serve: for a few matches, sorted once found
         sorted_order = ", ".join(f"+{term} {direction}" for term in terms)
         few = 2000  #: at most this many matches are found first and sorted
-        # the total of a query is counted again only after a commit (the operator pages and sorts
-        # while the scheduler is idle): (where, params) -> ((data version, changes), total)
-        totals: dict[tuple[object, ...], tuple[tuple[int, int], int]]
-        totals = self.__dict__.setdefault("_job_totals", {})
+        totals = self._job_totals
         key = (clause, *params)
 
         def read(conn: sqlite3.Connection) -> JobPage:
@@ -574,10 +576,10 @@ class SqliteJobStore:
         def read(conn: sqlite3.Connection) -> list[Any]:
             # counted again only after a commit, as list_jobs' totals (health asks every tick)
             version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-            known = self.__dict__.get("_status_counts")
+            known = self._status_counts
             if known is None or known[0] != version:
                 rows = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
-                known = self.__dict__["_status_counts"] = (version, rows)
+                known = self._status_counts = (version, rows)
             return list(known[1])
 
         rows = await self._read(read)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["MainScreen"]
 
+import gc
 import itertools
 import logging
 from collections import Counter
@@ -24,7 +25,8 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Tab, Tabs
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from scheduler_core.clock import Clock
@@ -47,6 +49,7 @@ from ..widgets.filter_bar import FilterBar
 from ..widgets.health_bar import HealthBar
 from ..widgets.jobs_table import JobsTable
 from ..widgets.run_history import RunHistory
+from ..widgets.steady_footer import SteadyFooter
 from .confirm import ConfirmScreen
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,21 @@ _RELOAD_CHANGES = frozenset({"created", "deleted", "updated"})
 #: more stale jobs than this and one page query is cheaper than one query per job
 _TARGETED_LIMIT = 32
 _HISTORY_LIMIT = 50
+_frozen = False  #: the objects alive once the first jobs pane was drawn are frozen (see below)
+
+
+def _freeze_long_lived() -> None:
+    """Collect once, then move every object alive (modules, classes, widgets, the engine: some
+    80,000) where the cycle collector no longer walks them.
+
+    Each full collection walked them all: a 50-80 ms pause, now and then, in the middle of a key.
+    After this it walks only what was allocated since (5-15 ms). Once a process.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 class MainScreen(Screen[None]):
@@ -115,13 +133,15 @@ class MainScreen(Screen[None]):
         Binding("[", "page(-1)", "Previous page", id="jobs-previous-page", show=False),
     ]
 
-    filter_text: reactive[str] = reactive("", init=False)
+    # (repaint=False: the screen draws nothing of its own; a change repainting the whole of it
+    # would redraw every widget, a full frame on each cursor move)
+    filter_text: reactive[str] = reactive("", init=False, repaint=False)
     """Substring of job name or agent the jobs pane is narrowed to ("" shows all)."""
 
-    selected_job_id: reactive[str | None] = reactive(None, init=False)
+    selected_job_id: reactive[str | None] = reactive(None, init=False, repaint=False)
     """The job under the cursor: what p, r and ctrl+r act on and whose runs are shown."""
 
-    status_filter: reactive[JobStatus | None] = reactive(None, init=False)
+    status_filter: reactive[JobStatus | None] = reactive(None, init=False, repaint=False)
     """The status tab: only jobs in this status (None: all)."""
 
     def __init__(
@@ -152,6 +172,8 @@ class MainScreen(Screen[None]):
         self._refreshing = False
         self._urgent = False  #: the operator is waiting: refresh again as soon as this one ends
         self._runs_job_id: str | None = None  #: whose runs the history pane shows
+        self._titles: dict[str | None, tuple[str, str]] = {}  #: pane id -> titles set
+        self._runs_coming_for: str | None = None  #: whose runs the refresh under way fetched
         self._last_error: str | None = None
         self._binding_state: tuple[JobStatus, bool] | None = None
         self._polling = False  #: the event stream ended: every tick reloads
@@ -170,7 +192,7 @@ class MainScreen(Screen[None]):
         yield Tabs(*(Tab(label, id=f"tab-{tab}") for tab, label, _ in STATUS_TABS), id="tabs")
         yield JobsTable(id="jobs")
         yield RunHistory(id="runs")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.query_one(HealthBar).show(
@@ -192,6 +214,7 @@ class MainScreen(Screen[None]):
 
     def _on_theme_changed(self, _theme: object) -> None:
         self._palette = None
+        self._titles.clear()  # their colours are looked up when they are set
         self._stale_runs = True  # the history is recoloured when it is next fetched
         self._render_all()
         self.kick(urgent=True)
@@ -209,13 +232,14 @@ class MainScreen(Screen[None]):
     def watch_selected_job_id(self, old: str | None, new: str | None) -> None:
         if old == new:
             return
-        self._stale_runs = True
         job = self.selected_job
         binding_state = (job.status, bool(self.tagged)) if job else None
         if binding_state != self._binding_state:  # the footer only changes with the status
             self._binding_state = binding_state
             self.refresh_bindings()
-        self.kick(urgent=True)
+        if new is None or new != self._runs_coming_for:  # (else the refresh under way has them)
+            self._stale_runs = True
+            self.kick(urgent=True)
 
     # --- live data --------------------------------------------------------------------------------
 
@@ -236,7 +260,7 @@ class MainScreen(Screen[None]):
                 self._reload = True
             else:
                 self._stale_jobs.add(event.job_id)
-            if event.job_id == self.selected_job_id:
+            if event.job_id in (self.selected_job_id, self._runs_coming_for):
                 self._stale_runs = True
         elif isinstance(event, RunChanged):
             run = event.run
@@ -244,7 +268,8 @@ class MainScreen(Screen[None]):
             self._stale_jobs.add(run.job_id)
             if run.status.is_final:
                 self._last_runs[run.job_id] = run
-            if run.job_id == self.selected_job_id:
+            # (or about to be: a change after its runs were read is fetched by the next tick)
+            if run.job_id in (self.selected_job_id, self._runs_coming_for):
                 self._stale_runs = True
         elif isinstance(event, SchedulerState | Dropped):
             if isinstance(event, Dropped):
@@ -275,11 +300,19 @@ class MainScreen(Screen[None]):
                 await self._load_page()
             elif stale_jobs:
                 await self._load_jobs(stale_jobs)
+            if reload or stale_jobs:
+                # where the cursor lands once the rows are shown (the top of another page, sort
+                # or filter): that job's runs come with them, in this refresh and its one
+                # repaint, not in the next
+                lands_on = self.query_one(JobsTable).key_after_sync(list(self.jobs))
+                if lands_on != selected:
+                    selected, stale_runs = lands_on, True
             if stale_health:
                 self.health = await self.backend.health()
                 self._sample_rate(self.health)
             runs: list[JobRun] | None = None
             if stale_runs and selected is not None and selected in self.jobs:
+                self._runs_coming_for = selected
                 try:
                     runs = await self.backend.history(selected, limit=_HISTORY_LIMIT)
                 except JobNotFound:
@@ -290,11 +323,17 @@ class MainScreen(Screen[None]):
             self._stale_jobs |= stale_jobs
             self._stale_health |= stale_health
             self._stale_runs |= stale_runs
+            self._runs_coming_for = None
             raise
         finally:
             self._refreshing = False
         self._last_error = None
-        self._render_all(runs=runs, runs_for=selected)
+        try:
+            self._render_all(runs=runs, runs_for=selected)
+        finally:
+            self._runs_coming_for = None
+        if not _frozen and self.jobs:
+            self.call_after_refresh(_freeze_long_lived)  # once the first page is on screen
         if self._urgent:
             self._urgent = False
             self.call_later(self.kick)
@@ -340,11 +379,7 @@ class MainScreen(Screen[None]):
     def _render_all(self, *, runs: list[JobRun] | None = None, runs_for: str | None = None) -> None:
         """Push the loaded state into the widgets (cheap when nothing changed)."""
         now = self.clock.now()
-        jobs_table = self.query_one(JobsTable)
-        jobs_table.show(
-            list(self.jobs.values()), self._last_runs, now, self.palette, tagged=self.tagged
-        )
-        self.selected_job_id = jobs_table.selected_key
+        self.selected_job_id = self._show_jobs()
         self.query_one(HealthBar).show(
             self.health,
             mode=self.backend.mode_label,
@@ -370,6 +405,18 @@ class MainScreen(Screen[None]):
             self._binding_state = binding_state
             self.refresh_bindings()
 
+    def _show_jobs(self) -> str | None:
+        """Bring the jobs pane in line with the loaded page; the key under its cursor after."""
+        jobs_table = self.query_one(JobsTable)
+        jobs_table.show(
+            list(self.jobs.values()),
+            self._last_runs,
+            self.clock.now(),
+            self.palette,
+            tagged=self.tagged,
+        )
+        return jobs_table.selected_key
+
     def _update_jobs_title(self) -> None:
         counts = Counter(job.status for job in self.jobs.values())
         shown = len(self.jobs)
@@ -389,14 +436,14 @@ class MainScreen(Screen[None]):
         if self.tagged:
             parts.append(f"[$accent]✓ {len(self.tagged)} tagged[/]")
         table = self.query_one(JobsTable)
-        table.border_title = "  ".join(parts)
+        title = "  ".join(parts)
         label = dict(SORTS).get(self.sort_order, self.sort_order)
         subtitle = [f"sorted by {label} {'↓' if self.descending else '↑'}"]
         if self.total_jobs > self.page_size:
             subtitle.append("[ ] pages")
         if self.frozen:
             subtitle.append("[b $warning]❄ frozen (z)[/]")
-        table.border_subtitle = " · ".join(subtitle)
+        self._set_titles(table, title, " · ".join(subtitle))
 
     def _update_tabs(self) -> None:
         """Tab labels with the number of jobs in each status (from the scheduler's health)."""
@@ -446,11 +493,21 @@ class MainScreen(Screen[None]):
         history = self.query_one(RunHistory)
         job = self.jobs.get(self._runs_job_id or "")
         if job is None:
-            history.border_title = "Runs"
-            history.border_subtitle = ""
+            self._set_titles(history, "Runs", "")
             return
-        history.border_title = f"Runs of [b]{escape(job.name)}[/b] · {history.row_count}"
-        history.border_subtitle = escape(_schedule_summary(job))
+        self._set_titles(
+            history,
+            f"Runs of [b]{escape(job.name)}[/b] · {history.row_count}",
+            escape(_schedule_summary(job)),
+        )
+
+    def _set_titles(self, pane: Widget, title: str, subtitle: str) -> None:
+        """A pane's border title and subtitle: setting one repaints the whole pane, even to the
+        same text, so only a change is set (the titles are worked out on every refresh)."""
+        if self._titles.get(pane.id) != (title, subtitle):
+            self._titles[pane.id] = (title, subtitle)
+            pane.border_title = title
+            pane.border_subtitle = subtitle
 
     # --- filter -----------------------------------------------------------------------------------
 

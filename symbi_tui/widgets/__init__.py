@@ -7,6 +7,7 @@ from .health_bar import HealthBar
 from .jobs_table import JobsTable
 from .keyed_table import Column, KeyedCell, KeyedTable
 from .run_history import RunHistory
+from .steady_footer import SteadyFooter
 
 __all__ = [
     "Column",
@@ -16,4 +17,5 @@ __all__ = [
     "KeyedCell",
     "KeyedTable",
     "RunHistory",
+    "SteadyFooter",
 ]

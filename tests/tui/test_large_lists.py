@@ -1,0 +1,375 @@
+"""What keeps the jobs pane quick over a large store, and still right.
+
+The SQLite store counts a query's total once per commit, finds a few matches before sorting them
+rather than walking an order index past every job, and filters with a literal, case-folding LIKE;
+the tables refill rather than remove most of their rows and measure cells by their text; the
+footer dims its keys in place; the console fetches the runs of the job a new page lands on with
+the page, in one refresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+from textual.widgets._footer import FooterKey
+
+from scheduler_core.model import JobDefinition, JobRun, JobStatus, new_id
+from scheduler_core.service import SchedulerService
+from scheduler_core.store import SqliteJobStore
+from scheduler_core.store.base import JobQuery
+from symbi_tui.app import SymbiApp
+from symbi_tui.screens.main import MainScreen
+from symbi_tui.widgets.keyed_table import Column, KeyedTable
+from symbi_tui.widgets.steady_footer import SteadyFooter
+
+from .conftest import table_rows, until
+from .test_main_screen import SIZE, jobs_table, loaded, names
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ORDERS = ("name", "next_run_at", "status", "agent", "last_run_at", "failure_count", "created_at")
+
+
+def job(name: str, **kw: Any) -> JobDefinition:
+    fields: dict[str, Any] = {
+        "agent": "bot",
+        "next_run_at": T0,
+        "created_at": T0 - timedelta(hours=1),
+        "updated_at": T0 - timedelta(hours=1),
+    }
+    fields.update(kw)
+    return JobDefinition(id=new_id(), name=name, cron="*/5 * * * *", source="test", **fields)
+
+
+@pytest.fixture(params=["file", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteJobStore]:
+    """A file store (a reader beside the writer) and an in-memory one (one connection)."""
+    store = SqliteJobStore(str(tmp_path / "s.db") if request.param == "file" else ":memory:")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def all_names(store: SqliteJobStore, **query: Any) -> list[str]:
+    page = await store.list_jobs(JobQuery(limit=10_000, **query))
+    assert page.total == len(page.jobs)
+    return [j.name for j in page.jobs]
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+async def test_a_few_matches_sorted_agree_with_the_ordered_walk(store: SqliteJobStore) -> None:
+    """The same order whichever way a page is found, NULLs included, both directions."""
+    statuses = [JobStatus.ACTIVE, JobStatus.PAUSED, JobStatus.COMPLETED]
+    jobs = [
+        job(
+            f"job-{i:02d}",
+            agent=("alpha", "beta", "gamma")[i % 3],
+            status=statuses[i % 3],
+            next_run_at=None if i % 4 == 0 else T0 + timedelta(minutes=i % 5),
+            last_run_at=None if i % 3 == 0 else T0 - timedelta(minutes=i % 7),
+            failure_count=i % 4,
+        )
+        for i in range(30)
+    ]
+    await store.insert_jobs(jobs, [])
+    by_name = {j.name: j for j in jobs}
+    for order in ORDERS:
+        for descending in (False, True):
+            everything = await all_names(store, order=order, descending=descending)
+            assert sorted(everything) == sorted(by_name)
+            for status in statuses:  # a status: a few matches, found then sorted
+                wanted = [n for n in everything if by_name[n].status is status]
+                assert (
+                    await all_names(store, order=order, descending=descending, status=status)
+                    == wanted
+                ), (order, descending, status)
+            wanted = [n for n in everything if by_name[n].agent == "beta"]
+            assert await all_names(store, order=order, descending=descending, text="ETA") == wanted
+            # a page of them
+            page = await store.list_jobs(
+                JobQuery(order=order, descending=descending, text="a", limit=4, offset=3)
+            )
+            assert [j.name for j in page.jobs] == everything[3:7] and page.total == 30
+    up = await all_names(store, order="next_run_at")
+    down = await all_names(store, order="next_run_at", descending=True)
+    assert by_name[up[-1]].next_run_at is None and down == up[::-1]  # NULLs last going up
+
+
+async def test_many_matches_are_counted_and_walked_in_order(store: SqliteJobStore) -> None:
+    await store.insert_jobs([job(f"bulk-{i:04d}") for i in range(2100)], [])
+    page = await store.list_jobs(JobQuery(text="bulk", limit=5, offset=2000))
+    assert page.total == 2100
+    assert [j.name for j in page.jobs] == [f"bulk-{i:04d}" for i in range(2000, 2005)]
+    page = await store.list_jobs(JobQuery(text="BULK-0", descending=True, limit=3))
+    assert page.total == 1000
+    assert [j.name for j in page.jobs] == ["bulk-0999", "bulk-0998", "bulk-0997"]
+    page = await store.list_jobs(JobQuery(text="bulk", limit=5, offset=2100))
+    assert page.jobs == [] and page.total == 2100  # past the end: no rows, the total still
+
+
+async def test_totals_follow_every_commit(store: SqliteJobStore) -> None:
+    """A total is remembered per query until the store changes, by whatever connection."""
+    await store.insert_jobs([job(f"a-{i}") for i in range(3)], [])
+    for offset in (0, 1, 0):  # paging over a remembered total
+        assert (await store.list_jobs(JobQuery(text="a-", offset=offset))).total == 3
+    assert (await store.count_jobs())[JobStatus.ACTIVE] == 3
+    extra = job("a-3")
+    await store.insert_jobs([extra], [])
+    assert (await store.list_jobs(JobQuery(text="a-", offset=1))).total == 4
+    assert (await store.list_jobs(JobQuery())).total == 4
+    assert (await store.count_jobs())[JobStatus.ACTIVE] == 4
+    await store.update_job(dataclasses.replace(extra, status=JobStatus.PAUSED), [])
+    assert (await store.list_jobs(JobQuery(status=JobStatus.PAUSED))).total == 1
+    assert (await store.list_jobs(JobQuery(status=JobStatus.ACTIVE))).total == 3
+    assert (await store.count_jobs())[JobStatus.PAUSED] == 1
+    await store.delete_job(extra.id, [])
+    assert (await store.list_jobs(JobQuery(status=JobStatus.PAUSED))).total == 0
+    assert (await store.list_jobs(JobQuery(text="a-"))).total == 3
+
+
+async def test_the_text_filter_is_literal_and_folds_ascii_case(store: SqliteJobStore) -> None:
+    await store.insert_jobs(
+        [job("100%_done"), job("100x-done"), job("back\\slash"), job("Mixed", agent="Crawler")],
+        [],
+    )
+    assert await all_names(store, text="0%_") == ["100%_done"]
+    assert await all_names(store, text="_") == ["100%_done"]
+    assert await all_names(store, text="%") == ["100%_done"]
+    assert await all_names(store, text="\\s") == ["back\\slash"]
+    assert await all_names(store, text="mIXED") == ["Mixed"]
+    assert await all_names(store, text="crawl") == ["Mixed"]  # the agent too
+
+
+# --- the tables ----------------------------------------------------------------------------------
+
+
+class TableApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.highlighted: list[str | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable([Column("name", "Name"), Column("state", "State", 10)])
+        yield DataTable(id="plain")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, KeyedTable):
+            self.highlighted.append(event.row_key.value)
+
+
+def rows(keys: Sequence[str], state: str = "new") -> list[tuple[str, list[Text]]]:
+    return [(key, [Text(key), Text(state)]) for key in keys]
+
+
+async def test_replacing_most_rows_keeps_the_cursor_on_its_row_or_goes_to_the_top() -> None:
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(KeyedTable)
+
+        async def sync(keys: str, state: str = "new") -> None:
+            """Show ``keys``; the cursor lands where key_after_sync said it would."""
+            lands_on = table.key_after_sync(list(keys))
+            table.sync(rows(keys, state))
+            await pilot.pause()
+            assert table.row_keys() == list(keys)
+            assert table.selected_key == lands_on
+
+        await sync("abcdefghij")
+        table.move_cursor(row=2)
+        await pilot.pause()
+        app.highlighted.clear()
+
+        await sync("xyzcw", "other")  # most rows go; c stays, fourth now
+        assert table_rows(table)["c"] == ["c", "other"]
+        assert table.selected_key == "c"
+        assert app.highlighted and set(app.highlighted) == {"c"}  # never another row
+
+        app.highlighted.clear()
+        await sync("pqrs")  # c is gone: a new list is shown from its top
+        assert table.selected_key == "p" and app.highlighted == ["p"]
+
+        await sync("pqrst")  # one more row: added in place, the cursor stays
+        table.move_cursor(row=2)
+        await pilot.pause()
+        await sync("pqst")  # one of five goes (the cursor's): removed in place, the cursor stays
+        assert table.selected_key == "s"
+        await sync("")
+        assert table.selected_key is None
+
+
+async def test_cells_are_measured_as_the_datatable_would() -> None:
+    texts = [
+        ["job-1", "ok"],
+        ["✓ tagged and rather long", "⚠ 失敗"],
+        ["", "multi\nline"],  # a taller cell is left to the DataTable
+        ["x", "y"],
+    ]
+    app = TableApp()
+    async with app.run_test() as pilot:
+        keyed = app.query_one(KeyedTable)
+        plain = app.query_one("#plain", DataTable)
+        plain.add_columns("Name", "State")
+        for i, cells in enumerate(texts):
+            keyed.sync([*rows(["k"]), (str(i), [Text(c) for c in cells])])
+            plain.add_row(*(Text(c) for c in cells))
+            await pilot.pause()
+        assert [c.content_width for c in keyed.ordered_columns] == [
+            c.content_width for c in plain.ordered_columns
+        ]
+
+
+async def test_cells_are_drawn_as_the_datatable_would() -> None:
+    texts = [
+        Text("plain"),
+        Text("right", justify="right"),
+        Text("centre", justify="center"),
+        Text.assemble(("✔ ok", "green"), " ", ("1.2s", "dim")),
+        Text("far too long for the column", overflow="ellipsis"),
+        Text("far too long, folded by default"),
+        Text("wide 失敗 失敗失敗失敗"),
+        Text("tab\there"),
+        Text(""),
+        Text("styled", style="bold red"),
+    ]
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([(str(i), [Text(f"row {i}"), text]) for i, text in enumerate(texts)])
+        table.move_cursor(row=3)
+        await pilot.pause()
+        style = table.rich_style
+        for row in range(len(texts)):
+            for column, spec in enumerate(table.ordered_columns):
+                width = spec.get_render_width(table)
+                for cursor, hover in ((False, False), (True, False), (False, True)):
+                    table._cell_render_cache.clear()
+                    ours = table._render_cell(row, column, style, width, cursor, hover)
+                    table._cell_render_cache.clear()
+                    theirs = DataTable._render_cell(table, row, column, style, width, cursor, hover)
+                    assert ours == theirs, (texts[row], column, cursor, hover)
+
+
+# --- the console ---------------------------------------------------------------------------------
+
+
+async def test_the_footer_dims_its_keys_in_place(make_app: Callable[..., SymbiApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        footer = app.screen.query_one(SteadyFooter)
+
+        def keys() -> dict[str, FooterKey]:
+            return {k.key: k for k in footer.query(FooterKey)}
+
+        await until(lambda: footer._signature is not None and "p" in keys())
+        await pilot.pause()
+        pause_key = keys()["p"]
+        assert not pause_key.has_class("-disabled")
+        await pilot.press("3")  # paused: no job, nothing to pause
+        await until(lambda: pause_key.has_class("-disabled"))
+        assert keys()["p"] is pause_key  # the same widget, dimmed
+        await pilot.press("1")
+        await until(lambda: not pause_key.has_class("-disabled"))
+        assert keys()["p"] is pause_key
+        await pilot.press("slash")  # other keys apply in the prompt: the footer is rebuilt
+        await until(lambda: "escape" in keys())
+
+
+async def add_bulk(service: SchedulerService) -> None:
+    await service.add_jobs(
+        [{"name": f"bulk-{i:03}", "agent": "prober", "cron": "0 * * * *"} for i in range(25)]
+    )
+
+
+def paged(app: SymbiApp) -> MainScreen:
+    """The main screen with pages of 10 rows, reloading now."""
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    screen.page_size = 10
+    screen._reload = True
+    screen.kick(urgent=True)
+    return screen
+
+
+async def test_pages_filters_and_sorts_follow_the_store(
+    make_app: Callable[..., SymbiApp], service: SchedulerService
+) -> None:
+    await add_bulk(service)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        paged(app)
+        await until(lambda: len(names(app)) == 10)
+
+        def title() -> str:
+            return str(jobs_table(app).border_title)
+
+        await pilot.press("]")
+        await until(lambda: "11-20 of 28" in title())
+        assert names(app) == [f"bulk-{i:03}" for i in range(10, 20)]
+        # a job sorting before this page shifts it by one; the total counts it
+        await service.add_job({"name": "bulk-0005", "agent": "prober", "cron": "0 * * * *"})
+        await until(lambda: "11-20 of 29" in title())
+        await until(lambda: names(app) == [f"bulk-{i:03}" for i in range(9, 19)])
+        await pilot.press("slash", *"bulk-01", "enter")
+        await until(lambda: names(app) == [f"bulk-{i:03}" for i in range(10, 20)])
+        assert "Jobs [b]10[/b]" in title()
+        await service.remove_job("bulk-015")
+        await until(lambda: len(names(app)) == 9 and "bulk-015" not in names(app))
+        await pilot.press("escape", "S")  # all jobs again, by name going down
+        await until(lambda: names(app)[:2] == ["health-probe", "flaky-job"])
+        assert "1-10 of 28" in title()
+        await service.add_job({"name": "aa-late", "agent": "prober", "cron": "30 9 * * *"})
+        await until(lambda: "1-10 of 29" in title())
+        await pilot.press("s")  # next run going up: the 09:00 jobs by name, 09:30 last
+        await until(lambda: names(app)[:3] == ["bulk-000", "bulk-0005", "bulk-001"])
+        await pilot.press("S")
+        await until(lambda: names(app)[:2] == ["aa-late", "health-probe"])
+        assert "1-10 of 29" in title() and "next run ↓" in str(jobs_table(app).border_subtitle)
+
+
+async def test_a_new_page_brings_its_top_jobs_runs_in_the_same_refresh(
+    make_app: Callable[..., SymbiApp], service: SchedulerService
+) -> None:
+    await add_bulk(service)
+    app = make_app(refresh_interval=60)  # no tick: every fetch below is the key's own
+    async with app.run_test(size=SIZE) as pilot:
+        screen = paged(app)
+        await until(lambda: len(names(app)) == 10 and screen._runs_job_id == screen.selected_job_id)
+        fetched: list[str] = []
+        history = screen.backend.history
+
+        async def counted(ref: str | None, **kw: Any) -> list[JobRun]:
+            fetched.append(ref or "")
+            return await history(ref, **kw)
+
+        screen.backend.history = counted  # type: ignore[method-assign]
+        renders: list[bool] = []
+        render_all = screen._render_all
+
+        def render(*, runs: list[JobRun] | None = None, runs_for: str | None = None) -> None:
+            renders.append(runs is not None)
+            render_all(runs=runs, runs_for=runs_for)
+
+        screen._render_all = render  # type: ignore[method-assign]
+        await pilot.press("]")
+        await until(
+            lambda: (
+                not screen._refreshing
+                and screen.selected_job is not None
+                and screen.selected_job.name == "bulk-010"
+                and screen._runs_job_id == screen.selected_job_id
+            )
+        )
+        await pilot.pause(0.1)
+        assert jobs_table(app).cursor_row == 0
+        assert fetched == [screen.selected_job_id]  # once,
+        assert renders == [True]  # with the page: one refresh, one repaint
