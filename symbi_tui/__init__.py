@@ -6,9 +6,16 @@ console is imported lazily by :mod:`symbi_tui.cli.main` only when it is about to
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 
 __all__ = ["__version__"]
+
+# Textual reads this once, when first imported (by the console, after this package): it draws at
+# most this many frames a second, and a key's result waits for the next frame slot. 120 instead of
+# 60 answers keys up to 8 ms sooner; a frame is only sent when something changed, so an idle
+# console over SSH costs the same. An operator's own TEXTUAL_FPS wins.
+os.environ.setdefault("TEXTUAL_FPS", "120")
 
 try:
     __version__ = version("symbi-tui")
