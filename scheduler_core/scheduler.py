@@ -391,7 +391,12 @@ class CronScheduler:
         self.api_address = api_address
         self.rng = rng or random.Random()
         self.runtime = AgentRuntime(
-            executor, store=store, bus=self.bus, clock=self.clock, settings=self.settings
+            executor,
+            store=store,
+            bus=self.bus,
+            clock=self.clock,
+            settings=self.settings,
+            shared=store.shared,
         )
         self.lease: LeaseInfo | None = None
         self.is_leader = False

@@ -209,3 +209,58 @@ async def test_nodes_loading_the_same_dsl_at_once_create_each_job_once(
     assert all(set(r.created) | set(r.unchanged) == set(created) for r in results)
     names = [j.name for j in (await nodes[0].service.list_jobs(limit=100)).jobs]
     assert sorted(names) == created
+
+
+async def test_a_shared_persistent_context_follows_the_job_from_node_to_node(
+    pg_url: str, agents: Agents, clock: FakeClock
+) -> None:
+    """Each node reads the job's context for each run: a node never resumes from what it saw
+    itself last time when another node has run the job since."""
+    from scheduler_core.config import SchedulerSettings
+    from scheduler_core.events import EventBus
+    from scheduler_core.model import JobDefinition, JobRun, SessionMode, new_id
+    from scheduler_core.runtime.session import AgentRuntime
+    from scheduler_core.store.postgres import PostgresJobStore
+
+    stores = [PostgresJobStore(pg_url), PostgresJobStore(pg_url)]
+    for store in stores:
+        await store.open()
+    try:
+        job = JobDefinition(
+            id=new_id(),
+            name="memo",
+            agent="a",
+            cron="* * * * *",
+            session_mode=SessionMode.SHARED_PERSISTENT,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        await stores[0].insert_jobs([job], [])
+        runtimes = [
+            AgentRuntime(
+                agents.executor(),
+                store=store,
+                bus=EventBus(),
+                clock=clock,
+                settings=SchedulerSettings(),
+                shared=store.shared,
+            )
+            for store in stores
+        ]
+        for i, node in enumerate([0, 1, 0, 0, 1, 0]):
+            run = JobRun(
+                id=new_id(),
+                job_id=job.id,
+                job_name=job.name,
+                agent_id=job.agent,
+                scheduled_for=clock.now(),
+                input=f"step {i}",
+            )
+            runtimes[node].prefetch([job])
+            await runtimes[node].execute(job, run)
+        context = await stores[1].load_context(job.id)
+        assert context is not None
+        assert [e["input"] for e in context.memory] == [f"step {i}" for i in range(6)]
+    finally:
+        for store in stores:
+            await store.close()

@@ -113,16 +113,22 @@ class AgentRuntime:
         clock: Clock,
         settings: SchedulerSettings,
         cache_size: int = 10_000,
+        shared: bool = False,
     ) -> None:
+        """``shared``: other schedulers run jobs from the same store (a shared store's nodes) and
+        write contexts too: a context is read for each run (with its claimed batch, in one
+        query) and used once, never kept from one run to the next."""
         self.executor = executor
         self.store = store
         self.bus = bus
         self.clock = clock
         self.settings = settings
         self.cache_size = cache_size
+        self.shared = shared
         #: job id -> its context as last kept (None: it has none). Only the scheduler holding the
         #: store lease writes contexts, so the cache is exact while it leads; it is cleared when
-        #: leadership is (re)gained.
+        #: leadership is (re)gained. With ``shared``, only what a batch read and its run has not
+        #: opened yet.
         self._contexts: OrderedDict[str, AgentContext | None] = OrderedDict()
         self._loading: dict[str, asyncio.Event] = {}  #: job id -> its batch read, set when done
         self._batches: set[asyncio.Future[None]] = set()
@@ -137,7 +143,7 @@ class AgentRuntime:
             j.id
             for j in jobs
             if j.session_mode is not SessionMode.FULLY_EPHEMERAL
-            and j.id not in self._contexts
+            and (self.shared or j.id not in self._contexts)
             and j.id not in self._loading
         ]
         if not ids:
@@ -151,7 +157,7 @@ class AgentRuntime:
         try:
             found = await self.store.load_contexts(ids)
             for job_id in ids:
-                if job_id not in self._contexts:
+                if self.shared or job_id not in self._contexts:
                     self._remember(job_id, found.get(job_id))
         except Exception:
             log.exception("loading %d agent context(s) failed; each run reads its own", len(ids))
@@ -184,11 +190,15 @@ class AgentRuntime:
             if loading is not None:
                 await loading.wait()  # a failed batch leaves it uncached: read alone below
             if job.id in self._contexts:
-                stored = self._contexts[job.id]
-                self._contexts.move_to_end(job.id)
+                if self.shared:  # read for this run: used once
+                    stored = self._contexts.pop(job.id)
+                else:
+                    stored = self._contexts[job.id]
+                    self._contexts.move_to_end(job.id)
             else:
                 stored = await self.store.load_context(job.id)
-                self._remember(job.id, stored)
+                if not self.shared:
+                    self._remember(job.id, stored)
         return Session(
             self,
             job,
@@ -336,7 +346,8 @@ class Session:
             ),
             self.runtime.settings.context_max_bytes,
         )
-        self.runtime._remember(self.job.id, context)
+        if not self.runtime.shared:
+            self.runtime._remember(self.job.id, context)
         return result, context
 
 
