@@ -52,7 +52,7 @@ async def runs_by(pg_url: str, sql: str = "") -> list[asyncpg.Record]:
 async def until(condition: Callable[[], Any], what: str) -> Any:
     """Poll ``condition`` (an async callable) until it is truthy: work in flight on real
     connections, with the fake clock standing still."""
-    for _ in range(500):
+    for _ in range(2000):  # up to 20 s on a loaded machine; usually a few polls
         value = await condition()
         if value:
             return value
