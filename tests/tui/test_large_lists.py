@@ -10,6 +10,7 @@ the page, in one refresh.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from scheduler_core.store.base import JobQuery
 from symbi_tui.app import SymbiApp
 from symbi_tui.screens.main import MainScreen
 from symbi_tui.widgets.keyed_table import Column, KeyedTable
-from symbi_tui.widgets.steady_footer import SteadyFooter
+from symbi_tui.widgets.steady_footer import SteadyFooter, _in_order, _merge
 
 from .conftest import table_rows, until
 from .test_main_screen import SIZE, jobs_table, loaded, names
@@ -270,7 +271,7 @@ async def test_the_footer_dims_its_keys_in_place(make_app: Callable[..., SymbiAp
         def keys() -> dict[str, FooterKey]:
             return {k.key: k for k in footer.query(FooterKey)}
 
-        await until(lambda: footer._signature is not None and "p" in keys())
+        await until(lambda: footer._built is not None and "p" in keys())
         await pilot.pause()
         pause_key = keys()["p"]
         assert not pause_key.has_class("-disabled")
@@ -282,6 +283,152 @@ async def test_the_footer_dims_its_keys_in_place(make_app: Callable[..., SymbiAp
         assert keys()["p"] is pause_key
         await pilot.press("slash")  # other keys apply in the prompt: the footer is rebuilt
         await until(lambda: "escape" in keys())
+
+
+def shown_keys(footer: SteadyFooter) -> list[tuple[str, str, bool]]:
+    """(key, description, dimmed) of each key the footer shows, in its order."""
+    return [
+        (k.key, k.description, k.has_class("-disabled"))
+        for k in footer.query(FooterKey)
+        if k.display
+    ]
+
+
+def stock_keys(footer: SteadyFooter) -> list[tuple[str, str, bool]]:
+    """What Textual's own footer shows for the same bindings (no groups here)."""
+    screen = footer.screen
+    shown: dict[str, tuple[str, str, bool]] = {}
+    for _, binding, enabled, _ in screen.active_bindings.values():
+        if binding.show:
+            shown.setdefault(binding.action, (binding.key, binding.description, not enabled))
+    palette = screen.active_bindings.get(footer.app.COMMAND_PALETTE_BINDING)
+    keys = list(shown.values())
+    if palette is not None:
+        keys.append((palette.binding.key, palette.binding.description, not palette.enabled))
+    return keys
+
+
+async def test_the_footer_keeps_its_keys_when_the_filter_opens_and_closes(
+    make_app: Callable[..., SymbiApp],
+) -> None:
+    """``/`` shows other keys: the first time the footer is rebuilt (the prompt's Escape is new),
+    after that the same widgets are shown and hidden, in the stock footer's order."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        footer = app.screen.query_one(SteadyFooter)
+        await until(lambda: footer._built is not None and "p" in footer._keys_shown())
+        await pilot.pause()
+        table_keys = shown_keys(footer)
+        assert table_keys == stock_keys(footer)
+        assert [k for k, _, _ in table_keys][:3] == ["p", "r", "ctrl+r"]
+
+        await pilot.press("slash")  # Escape was never shown: rebuilt once, the table's kept
+        await until(lambda: "escape" in footer._keys_shown())
+        await pilot.pause()
+        prompt_keys = shown_keys(footer)
+        assert prompt_keys == stock_keys(footer)
+        assert "p" not in [k for k, _, _ in prompt_keys]
+        widgets = list(footer.query(FooterKey))
+        assert {k.key for k in widgets} >= {k for k, _, _ in table_keys + prompt_keys}
+
+        for _ in range(2):  # back and forth: the very same widgets, shown and hidden
+            await pilot.press("escape")
+            await until(lambda: "escape" not in footer._keys_shown())
+            await pilot.pause()
+            assert shown_keys(footer) == table_keys == stock_keys(footer)
+            assert list(footer.query(FooterKey)) == widgets
+            await pilot.press("slash")
+            await until(lambda: "escape" in footer._keys_shown())
+            await pilot.pause()
+            assert shown_keys(footer) == prompt_keys == stock_keys(footer)
+            assert list(footer.query(FooterKey)) == widgets
+        hidden = next(k for k in widgets if k.key == "p")
+        assert not hidden.display
+        assert app.screen.get_widget_at(1, SIZE[1] - 1)[0] is not hidden
+
+
+async def test_the_footer_is_rebuilt_for_a_key_it_never_showed(
+    make_app: Callable[..., SymbiApp],
+) -> None:
+    """A remapped key ([tui.keymap]) is a key never shown: the footer is rebuilt and shows it,
+    in the same place."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        footer = app.screen.query_one(SteadyFooter)
+        await until(lambda: footer._built is not None and "s" in footer._keys_shown())
+        await pilot.pause()
+        before = list(footer.query(FooterKey))
+        order = [k for k, _, _ in shown_keys(footer)]
+        app.update_keymap({"jobs-sort": "o"})
+        await until(lambda: "o" in footer._keys_shown())
+        await pilot.pause()
+        assert [k for k, _, _ in shown_keys(footer)] == ["o" if k == "s" else k for k in order]
+        assert shown_keys(footer) == stock_keys(footer)
+        assert not set(footer.query(FooterKey)) & set(before)  # rebuilt
+        sort_key = next(k for k in footer.query(FooterKey) if k.key == "o")
+        assert sort_key.display and sort_key.key_display == app.get_key_display(
+            next(b.binding for b in app.screen.active_bindings.values() if b.binding.key == "o")
+        )
+        await pilot.click(sort_key)  # a click sends the remapped key
+        await until(lambda: cast_main(app).sort_order == "next_run_at")
+
+
+def cast_main(app: SymbiApp) -> MainScreen:
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    return screen
+
+
+def test_the_footer_keeps_old_keys_in_their_place() -> None:
+    def key(name: str, palette: bool = False) -> tuple[str, str, str, str, str, bool]:
+        return (name, name, name, name, "", palette)
+
+    a, b, c, d, p = key("a"), key("b"), key("c"), key("d"), key("ctrl+p", True)
+    assert _merge([a, b, c, p], [a, d, p]) == [a, b, c, d, p]
+    assert _merge([a, b, c, p], [c, p]) == [a, b, c, p]
+    assert _merge([b, c], [d, a]) == [b, c, d, a]
+    assert _in_order([a, c, p], [a, b, c, p])
+    assert not _in_order([c, a], [a, b, c, p])
+    assert not _in_order([d], [a, b, c])
+
+
+async def test_a_refilled_table_leaves_no_cycles_to_collect() -> None:
+    """Textual's LRU cache drops its ring of entries whole on clear: a cycle only the (slow)
+    full collection frees. The table unlinks them first, so they go at once."""
+    rows = [(f"k{i:03}", [Text(f"name-{i:03}"), Text("x")]) for i in range(60)]
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield KeyedTable([Column("name", "Name"), Column("other", "Other")])
+
+    app = Host()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(rows)
+        await pilot.pause()
+        await table.wait_for_refresh()
+        assert len(table._line_cache) and len(table._cell_render_cache)
+        links = list(table._line_cache._cache.values())
+        gc.collect()
+        other = [(f"n{i:03}", [Text(f"other-{i:03}"), Text("y")]) for i in range(60)]
+        table.sync(other)  # another page: the table is refilled, its caches emptied
+        assert all(link == [] for link in links)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            rings = [  # an LRU cache's links: [previous, next, key, value]
+                o
+                for o in gc.garbage
+                if isinstance(o, list) and len(o) == 4 and all(isinstance(x, list) for x in o[:2])
+            ]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        assert not rings
+        await pilot.pause()
+        assert table.row_keys() == [key for key, _ in other]
 
 
 async def add_bulk(service: SchedulerService) -> None:
