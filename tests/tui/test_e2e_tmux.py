@@ -70,7 +70,7 @@ class Tmux:
     def keys(self, *keys: str, literal: bool = False) -> None:
         self.run("send-keys", "-t", self.name, *(["-l"] if literal else []), *keys)
 
-    def wait(self, check: Callable[[str], bool], what: str, seconds: float = 20) -> str:
+    def wait(self, check: Callable[[str], bool], what: str, seconds: float = 40) -> str:
         deadline = time.monotonic() + seconds
         text = ""
         while time.monotonic() < deadline:
