@@ -576,6 +576,10 @@ class CronScheduler:
             self.owner, now=now, ttl=ttl, api_address=self.api_address
         )
         fresh = self.lease is None or self.lease.acquired_at != node.started_at
+        # our own lease lapsed: the clock may have jumped for every node at once (a suspended VM,
+        # an NTP step), and the others, alive, may not have renewed yet; recovering their runs
+        # waits for our next renewal, when they have had the same chance to renew as we did
+        lapsed = fresh and self.lease is not None
         if fresh and self.is_leader:
             log.warning(
                 "this node's lease lapsed (not renewed within %ss): other nodes may have "
@@ -590,7 +594,7 @@ class CronScheduler:
                 log.info("joined the shared store as node %s", self.owner)
                 self._watching = self.store.watch(self.notify)
             self.runtime.forget()
-            await self._started(now)
+            await self._started(now, recover=not lapsed)
             self.bus.publish(SchedulerState("leader", self.owner))
             self.notify()
         else:
@@ -611,7 +615,7 @@ class CronScheduler:
             except Exception:
                 log.exception("lease renewal failed")
 
-    async def _started(self, now: datetime) -> None:
+    async def _started(self, now: datetime, *, recover: bool = True) -> None:
         await self.store.record_audit(
             [
                 AuditEvent(
@@ -619,7 +623,8 @@ class CronScheduler:
                 )
             ]
         )
-        await self._recover(now)
+        if recover:
+            await self._recover(now)
 
     async def _recover(self, now: datetime) -> None:
         """Runs left ``running`` by a dead process are ``interrupted`` (and retried per policy)."""

@@ -274,3 +274,38 @@ async def test_a_shared_persistent_context_follows_the_job_from_node_to_node(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_clock_jump_past_every_lease_recovers_nobody_alive(
+    nodes: list[Harness], clock: FakeClock, agents: Agents, pg_url: str
+) -> None:
+    """Every node finds its lease lapsed at once (the wall clock jumped past it): each renews,
+    and none takes the others' runs for a dead node's."""
+    gate = agents.block("a")
+    for i in range(30):
+        await nodes[0].service.add_job({"name": f"j{i:02d}", "agent": "a", "cron": "0 * * * *"})
+    clock.set("2026-03-02T09:00:00Z")
+    for n in nodes:
+        n.scheduler.notify()
+
+    async def all_running() -> bool:
+        listed = await nodes[0].store.list_nodes(clock.now())
+        return sum(n.running for n in listed) == 30
+
+    await until(all_running, "30 runs in flight")
+    for n in nodes:  # from here the test renews the nodes' leases itself, in a known order
+        crash(n)
+        await asyncio.wait_for(n.scheduler._loop_task, 10)  # type: ignore[arg-type]
+    clock.set("2026-03-02T09:05:00Z")  # five minutes: every 30 s lease has lapsed
+    for n in nodes:  # the first to renew sees the others' leases lapsed too
+        await n.scheduler._try_lead()
+    clock.advance(3)  # its next renewal: now it recovers what is really orphaned (nothing)
+    for n in nodes:
+        await n.scheduler._try_lead()
+    assert {r["status"] for r in await runs_by(pg_url)} == {"running"}
+    gate.set()
+
+    async def all_succeeded() -> bool:
+        return {r["status"] for r in await runs_by(pg_url)} == {"succeeded"}
+
+    await until(all_succeeded, "every run recorded succeeded")
