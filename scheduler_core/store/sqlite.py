@@ -322,7 +322,10 @@ class SqliteJobStore:
         return await conn._execute(fn, conn._conn, *args)
 
     async def _tx(self, fn: Callable[..., T], *args: Any) -> T:
+        changed = [False]
+
         def run(conn: sqlite3.Connection) -> T:
+            before = conn.total_changes
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, *args)
@@ -330,10 +333,12 @@ class SqliteJobStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            changed[0] = conn.total_changes != before
             return result
 
         result = await self._call(self._writer, run)
-        self._poke()
+        if changed[0]:  # (a standby's lease check that wrote nothing has nothing to show)
+            self._poke()
         return result
 
     # --- change notification ----------------------------------------------------------------------
@@ -1095,7 +1100,14 @@ class SqliteJobStore:
                 (LEASE_NAME,),
             ).fetchone()
             if row is not None and row[0] != owner and row[6] > stamp and _holder_alive(row):
-                _write_node(conn, owner, "standby", now, ttl, api_address)
+                # a standby checks every 2 s but re-announces itself at a third of the TTL, as
+                # the holder renews: each write wakes the holder
+                mine = conn.execute(
+                    "SELECT role, expires_at FROM nodes WHERE owner = ?", (owner,)
+                ).fetchone()
+                due = _fmt(now + timedelta(seconds=ttl * 2 / 3))
+                if mine is None or mine[0] != "standby" or mine[1] <= due:
+                    _write_node(conn, owner, "standby", now, ttl, api_address)
                 return _lease(row)
             _write_node(conn, owner, "leader", now, ttl, api_address)
             acquired = row[4] if row is not None and row[0] == owner else stamp
