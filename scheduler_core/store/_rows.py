@@ -6,7 +6,14 @@ PostgreSQL) and in what text PostgreSQL can hold, so each passes its own convert
 
 from __future__ import annotations
 
-__all__ = ["details_json", "job_from_row", "node_from_row", "run_from_row", "run_params"]
+__all__ = [
+    "details_json",
+    "job_from_row",
+    "node_from_row",
+    "qualified",
+    "run_from_row",
+    "run_params",
+]
 
 import json
 from collections.abc import Callable, Sequence
@@ -27,6 +34,11 @@ WriteText = Callable[[str | None], str | None]
 
 def _same(value: Any) -> Any:
     return value
+
+
+def qualified(columns: str, alias: str) -> str:
+    """``"a, b"`` as ``"x.a, x.b"``: a column list for a join."""
+    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
 def job_from_row(row: Sequence[Any], instant: ReadInstant) -> JobDefinition:

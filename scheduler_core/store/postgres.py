@@ -57,7 +57,14 @@ from ..model import (
     RunTrigger,
     SessionMode,
 )
-from ._rows import details_json, job_from_row, node_from_row, run_from_row, run_params
+from ._rows import (
+    details_json,
+    job_from_row,
+    node_from_row,
+    qualified,
+    run_from_row,
+    run_params,
+)
 from .base import (
     ApprovalDecision,
     ClaimPlan,
@@ -102,6 +109,8 @@ _ORDERS = {
     "failure_count": "failure_count",
     "created_at": "created_at",
 }
+_R_RUN_COLUMNS, _J_JOB_COLUMNS = qualified(_RUN_COLUMNS, "r"), qualified(_JOB_COLUMNS, "j")
+_RUN_WIDTH = len(_RUN_COLUMNS.split(","))
 _LEASE_COLUMNS = "owner, pid, host, api_address, acquired_at, renewed_at, expires_at, machine"
 _NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at, machine"
 #: node rows are kept this long after their last heartbeat (recovery reads the dead's heartbeat)
@@ -896,9 +905,7 @@ class PostgresJobStore:
         self, now: datetime, limit: int, owner: str, planner: StartPlanner
     ) -> list[StartPlan] | None:
         now = _utc(now) or now
-        run_cols = ", ".join("r." + c.strip() for c in _RUN_COLUMNS.split(","))
-        job_cols = ", ".join("j." + c.strip() for c in _JOB_COLUMNS.split(","))
-        width = len(_RUN_COLUMNS.split(","))
+        run_cols, job_cols, width = _R_RUN_COLUMNS, _J_JOB_COLUMNS, _RUN_WIDTH
 
         async def tx(t: _Tx) -> list[StartPlan] | None:
             if not await _holds_lease(t.conn, owner, now):
@@ -1513,9 +1520,9 @@ class PostgresJobStore:
             now,
         )
         dead = [r[0] for r in nodes if not _process_alive(r[1], r[2], r[3])]
-        width = len(_RUN_COLUMNS.split(","))
+        width = _RUN_WIDTH
         rows = await self._fetch(
-            f"SELECT {', '.join('r.' + c.strip() for c in _RUN_COLUMNS.split(','))}, n.heartbeat "
+            f"SELECT {_R_RUN_COLUMNS}, n.heartbeat "
             "FROM runs r LEFT JOIN nodes n ON n.owner = r.owner "
             "WHERE r.status = 'running' AND r.owner IS DISTINCT FROM $1 AND (n.owner IS NULL "
             "OR n.expires_at <= $2 OR n.role = 'standby' OR r.owner = ANY($3::text[])) "

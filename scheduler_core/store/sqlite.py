@@ -41,7 +41,14 @@ from ..model import (
     RunStatus,
     SessionMode,
 )
-from ._rows import details_json, job_from_row, node_from_row, run_from_row, run_params
+from ._rows import (
+    details_json,
+    job_from_row,
+    node_from_row,
+    qualified,
+    run_from_row,
+    run_params,
+)
 from .base import (
     ApprovalDecision,
     ClaimPlan,
@@ -109,6 +116,8 @@ def _run_params(run: JobRun) -> tuple[Any, ...]:
     return run_params(run, _opt)
 
 
+_R_RUN_COLUMNS, _J_JOB_COLUMNS = qualified(_RUN_COLUMNS, "r"), qualified(_JOB_COLUMNS, "j")
+_RUN_WIDTH = len(_RUN_COLUMNS.split(","))
 _INSERT_RUN = (
     "INSERT INTO runs (id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, "
     "started_at, finished_at, status, attempt, input, output, error_message, summary, "
@@ -684,15 +693,14 @@ class SqliteJobStore:
             if not _holds_lease(conn, owner, stamp):
                 return None
             rows = conn.execute(
-                f"SELECT {', '.join('r.' + c.strip() for c in _RUN_COLUMNS.split(','))}, "
-                f"{', '.join('j.' + c.strip() for c in _JOB_COLUMNS.split(','))} "
+                f"SELECT {_R_RUN_COLUMNS}, {_J_JOB_COLUMNS} "
                 "FROM runs r INDEXED BY runs_status JOIN jobs j ON j.id = r.job_id "
                 "WHERE r.status = 'queued' AND r.due_at <= ? ORDER BY r.due_at LIMIT ?",
                 (stamp, limit),
             ).fetchall()
             if not rows:
                 return []
-            width = len(_RUN_COLUMNS.split(","))
+            width = _RUN_WIDTH
             pairs = [(_run(r[:width]), _job(r[width:])) for r in rows]
             plans = planner(pairs, {})
             out = []
@@ -1172,9 +1180,9 @@ class SqliteJobStore:
     async def orphaned_runs(self, now: datetime, owner: str, limit: int = 500) -> list[Orphan]:
         """Runs recorded running by another process than ``owner``, the lease holder (one
         scheduler at a time fires from a SQLite store: whatever it did not start is orphaned)."""
-        width = len(_RUN_COLUMNS.split(","))
+        width = _RUN_WIDTH
         rows = await self._fetchall(
-            f"SELECT {', '.join('r.' + c.strip() for c in _RUN_COLUMNS.split(','))}, "
+            f"SELECT {_R_RUN_COLUMNS}, "
             "n.heartbeat FROM runs r INDEXED BY runs_status LEFT JOIN nodes n ON n.owner = r.owner "
             "WHERE r.status = 'running' AND (r.owner IS NULL OR r.owner != ?) "
             "ORDER BY r.seq LIMIT ?",
