@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import shutil
@@ -130,7 +131,7 @@ def _insert_runs(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 
 async def measure(
-    path: Path, *, paint: bool = True, rounds: int = 1, gap: float = 0.0
+    path: Path, *, paint: bool = True, rounds: int = 1, gap: float = 0.0, trace: bool = False
 ) -> dict[str, Any]:
 
     from scheduler_core.clock import FakeClock
@@ -168,7 +169,7 @@ async def measure(
             await asyncio.sleep(0.001)
 
     try:
-        await _drive(app, out, table, first_name, until, paint, rounds, gap)
+        await _drive(app, out, table, first_name, until, paint, rounds, gap, trace)
     finally:
         await engine.stop()
     return out
@@ -183,11 +184,22 @@ async def _drive(
     paint: bool,
     rounds: int,
     gap: float,
+    trace: bool,
 ) -> None:
     from textual import events
 
     from symbi_tui.screens.main import MainScreen
 
+    gc_ms = [0.0]  # milliseconds spent collecting cycles so far (shown by --trace)
+    gc_start = [0.0]
+
+    def on_gc(phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            gc_ms[0] += (time.perf_counter() - gc_start[0]) * 1000
+
+    gc.callbacks.append(on_gc)
     started = time.perf_counter()
     async with app.run_test(size=(120, 36)):
         await until(lambda: isinstance(app.screen, MainScreen) and table().row_count > 0)
@@ -224,14 +236,23 @@ async def _drive(
             effect, data fetched included, and (unless --no-paint) the frame showing it is
             rendered."""
             before = state()
+            gc_before = gc_ms[0]
             t = time.perf_counter()
             app.post_message(events.Key(key, character))
             await until(lambda: state() != before)
+            changed = time.perf_counter()
             await until(settled)
+            fetched = time.perf_counter()
             if paint:
                 # the table's pending work (new rows measured) done and the screen repainted
                 await table().wait_for_refresh()
             elapsed = time.perf_counter() - t
+            if trace:
+                print(
+                    f"{key:>22} {elapsed * 1000:6.1f} ms  (changed {1000 * (changed - t):5.1f}"
+                    f"  fetched {1000 * (fetched - t):5.1f}  gc {gc_ms[0] - gc_before:5.1f})",
+                    flush=True,
+                )
             await asyncio.sleep(gap)  # before the next key
             return elapsed
 
@@ -306,6 +327,12 @@ async def main() -> int:
         help="seconds between a key's answer and the next key (default: back to back, as a "
         "paste; cursor moves always wait 50 ms)",
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print each key's time: until the screen changed, until its data was in, and the "
+        "time spent collecting cycles in it",
+    )
     args = parser.parse_args()
     with temp_dir() as tmp:
         path = tmp / "symbi.db"
@@ -328,7 +355,9 @@ async def main() -> int:
             while f.read(1 << 24):
                 pass
         print("measuring the console", flush=True)
-        figures = await measure(path, paint=not args.no_paint, rounds=args.rounds, gap=args.gap)
+        figures = await measure(
+            path, paint=not args.no_paint, rounds=args.rounds, gap=args.gap, trace=args.trace
+        )
     rows = [
         [name, f"{v['p50']:.1f}", f"{v['p99']:.1f}", f"{v['max']:.1f}", v["count"]]
         for name, v in figures.items()

@@ -594,6 +594,11 @@ class SchedulerService:
     async def get_job(self, ref: str) -> JobDefinition:
         return await self.resolve(ref)
 
+    async def prepare_search(self) -> None:
+        """Get the job list's text filter ready (an interactive front end, before the first
+        key typed into its filter)."""
+        await self.store.prepare_text_search()
+
     async def list_jobs(
         self,
         *,

@@ -58,6 +58,11 @@ class Backend(Protocol):
         """Scheduler status, job counts and run statistics."""
         ...
 
+    async def prepare_search(self) -> None:
+        """Get the job filter ready before the operator types into it (the embedded store
+        reads the jobs' names; a remote scheduler prepares its own)."""
+        ...
+
     # --- jobs -------------------------------------------------------------------------------------
 
     async def list_jobs(
@@ -193,6 +198,9 @@ class LocalBackend:
 
     async def health(self) -> Health:
         return await self.service.health()
+
+    async def prepare_search(self) -> None:
+        await self.service.prepare_search()
 
     # --- jobs -------------------------------------------------------------------------------------
 

@@ -398,6 +398,9 @@ class RemoteBackend:
     async def health(self) -> Health:
         return health_from_dict(await self._json("GET", "/health/scheduler"))
 
+    async def prepare_search(self) -> None:
+        """Nothing to do here: the scheduler prepares its filter at its first query."""
+
     async def list_jobs(
         self,
         *,

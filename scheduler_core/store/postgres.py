@@ -785,6 +785,9 @@ class PostgresJobStore:
     async def all_job_names(self) -> list[str]:
         return [r[0] for r in await self._fetch("SELECT name FROM jobs ORDER BY name")]
 
+    async def prepare_text_search(self) -> None:
+        """Nothing to prepare: PostgreSQL filters in the query."""
+
     async def list_jobs(self, query: JobQuery) -> JobPage:
         if _nul(query.agent, query.text):
             return JobPage(jobs=[], total=0)

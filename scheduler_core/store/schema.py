@@ -155,6 +155,33 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_last_order ON jobs(last_run_at IS NULL, last_run_at, name);
     CREATE INDEX jobs_failures ON jobs(failure_count, name);
     """,
+    # 5: the console's filter finds jobs by name or agent in memory (store/text_index.py); the
+    # log tells every process's copy which jobs were added, removed, renamed or re-agented since
+    # it last looked, and keeps the latest 100,000 entries
+    """
+    CREATE TABLE job_text_log (
+        seq     INTEGER PRIMARY KEY,
+        job_id  TEXT NOT NULL
+    );
+    CREATE TRIGGER jobs_text_insert AFTER INSERT ON jobs
+    BEGIN
+        INSERT INTO job_text_log (job_id) VALUES (new.id);
+    END;
+    CREATE TRIGGER jobs_text_delete AFTER DELETE ON jobs
+    BEGIN
+        INSERT INTO job_text_log (job_id) VALUES (old.id);
+    END;
+    CREATE TRIGGER jobs_text_update AFTER UPDATE OF id, name, agent ON jobs
+    WHEN old.id IS NOT new.id OR old.name IS NOT new.name OR old.agent IS NOT new.agent
+    BEGIN
+        INSERT INTO job_text_log (job_id) VALUES (old.id);
+        INSERT INTO job_text_log (job_id) VALUES (new.id);
+    END;
+    CREATE TRIGGER job_text_log_prune AFTER INSERT ON job_text_log WHEN new.seq % 10000 = 0
+    BEGIN
+        DELETE FROM job_text_log WHERE seq <= new.seq - 100000;
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

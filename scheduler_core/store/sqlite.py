@@ -67,6 +67,7 @@ from .base import (
     cap_context,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .text_index import JobTextIndex
 
 T = TypeVar("T")
 LEASE_NAME = "scheduler"
@@ -182,6 +183,20 @@ def _update_run_params(run: JobRun) -> tuple[Any, ...]:
     )
 
 
+def _statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, split where SQLite says one ends (not at each ``;``,
+    which a trigger's body holds too)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
 def _job_params(job: JobDefinition) -> tuple[Any, ...]:
     return (
         job.id,
@@ -249,6 +264,7 @@ class SqliteJobStore:
         self._job_totals: dict[tuple[object, ...], tuple[tuple[int, int], int]] = {}
         #: count_jobs' answer and the (data version, changes) it was counted at
         self._status_counts: tuple[tuple[int, int], list[Any]] | None = None
+        self._text_index = JobTextIndex()  #: names and agents, for the jobs filter
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -310,9 +326,8 @@ class SqliteJobStore:
         for number in range(version, SCHEMA_VERSION):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in MIGRATIONS[number].split(";\n"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(MIGRATIONS[number]):
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
                 conn.execute("COMMIT")
             except BaseException:
@@ -509,6 +524,11 @@ class SqliteJobStore:
     async def all_job_names(self) -> list[str]:
         return [r[0] for r in await self._fetchall("SELECT name FROM jobs ORDER BY name")]
 
+    async def prepare_text_search(self) -> None:
+        """Read every job's name and agent into the filter's index now, rather than on the
+        first key typed into the console's filter (150-250 ms for 100,000 jobs)."""
+        await self._read(self._text_index.refresh)
+
     async def list_jobs(self, query: JobQuery) -> JobPage:
         where, params = [], []
         if query.status is not None:
@@ -517,6 +537,7 @@ class SqliteJobStore:
         if query.agent is not None:
             where.append("agent = ?")
             params.append(query.agent)
+        others, other_params = list(where), list(params)  #: the filters besides the text
         if query.text:
             # LIKE folds ASCII case as lower() does, at half the cost of instr(lower(...))
             text = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -537,6 +558,15 @@ class SqliteJobStore:
         few = 2000  #: at most this many matches are found first and sorted
         totals = self._job_totals
         key = (clause, *params)
+        index = self._text_index
+
+        def sorted_page(conn: sqlite3.Connection, source: str, values: list[Any]) -> list[Any]:
+            """A page of the few jobs ``source`` selects (by id), sorted once found."""
+            return conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {source} "
+                f"ORDER BY {sorted_order} LIMIT ? OFFSET ?",
+                [*values, query.limit, query.offset],
+            ).fetchall()
 
         def read(conn: sqlite3.Connection) -> JobPage:
             # data_version moves with other connections' commits (the writer's included),
@@ -544,9 +574,31 @@ class SqliteJobStore:
             version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
             known = totals.get(key)
             found: list[int] | None = None
-            if known is not None and known[0] == version:
-                total = known[1]
-            elif where:
+            total: int | None = known[1] if known is not None and known[0] == version else None
+            if query.text:
+                # the text's matches from the names held in memory, not a scan of every job
+                index.refresh(conn)
+                ids = index.search(query.text)
+                if len(ids) <= few:
+                    source = "id IN (SELECT value FROM json_each(?))"
+                    source += "".join(f" AND {term}" for term in others)
+                    values = [json.dumps(ids), *other_params]
+                    if total is None:
+                        total = (
+                            conn.execute(
+                                f"SELECT count(*) FROM jobs WHERE {source}", values
+                            ).fetchone()[0]
+                            if others
+                            else len(ids)
+                        )
+                    if len(totals) > 256:
+                        totals.clear()
+                    totals[key] = (version, total)
+                    rows = sorted_page(conn, source, values) if query.offset < total else []
+                    return JobPage(jobs=[_job(r) for r in rows], total=total)
+                if total is None and not others:
+                    total = len(ids)
+            if total is None and where:
                 # one pass over the filter's index: the matches' rowids if they are few, else
                 # the proof that they are many, counted then
                 rowids = conn.execute(
@@ -558,7 +610,7 @@ class SqliteJobStore:
                 else:
                     count = conn.execute(f"SELECT count(*) FROM jobs {clause}", params)
                     total = count.fetchone()[0]
-            else:
+            elif total is None:
                 total = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
             if len(totals) > 256:
                 totals.clear()
@@ -569,14 +621,11 @@ class SqliteJobStore:
                 # a few matches: fetch and sort them, rather than walk an order index past
                 # all the jobs that do not match
                 if found is None:
-                    source, values = f"SELECT rowid FROM jobs {clause}", params
+                    rows = sorted_page(conn, f"rowid IN (SELECT rowid FROM jobs {clause})", params)
                 else:
-                    source, values = "SELECT value FROM json_each(?)", [json.dumps(found)]
-                rows = conn.execute(
-                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE rowid IN ({source}) "
-                    f"ORDER BY {sorted_order} LIMIT ? OFFSET ?",
-                    [*values, query.limit, query.offset],
-                ).fetchall()
+                    rows = sorted_page(
+                        conn, "rowid IN (SELECT value FROM json_each(?))", [json.dumps(found)]
+                    )
             else:
                 rows = conn.execute(
                     f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",

@@ -183,6 +183,7 @@ class MainScreen(Screen[None]):
         self.tagged: set[str] = set()  #: job ids tagged with space, for bulk actions
         self.frozen = False  #: z: the panes stop following the scheduler
         self._rate_samples: list[tuple[float, int]] = []  #: (clock seconds, runs_total)
+        self._prepared = False  #: the first page was drawn and _prepare started
 
     # --- layout ---------------------------------------------------------------------------------
 
@@ -242,6 +243,15 @@ class MainScreen(Screen[None]):
             self.kick(urgent=True)
 
     # --- live data --------------------------------------------------------------------------------
+
+    @work(group="prepare", exit_on_error=False)
+    async def _prepare(self) -> None:
+        """Once the first page is drawn: get the filter ready before the first key typed into
+        it, then take what is alive by then out of the cycle collector's sight."""
+        try:
+            await self.backend.prepare_search()
+        finally:
+            _freeze_long_lived()
 
     @work(group="events", exit_on_error=False)
     async def _follow_events(self) -> None:
@@ -332,8 +342,9 @@ class MainScreen(Screen[None]):
             self._render_all(runs=runs, runs_for=selected)
         finally:
             self._runs_coming_for = None
-        if not _frozen and self.jobs:
-            self.call_after_refresh(_freeze_long_lived)  # once the first page is on screen
+        if not self._prepared and self.jobs:
+            self._prepared = True  # once the first page is on screen
+            self.call_after_refresh(self._prepare)
         if self._urgent:
             self._urgent = False
             self.call_later(self.kick)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["Column", "KeyedCell", "KeyedTable"]
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,8 +21,15 @@ from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
+
+_Segment = Segment  #: (a local name: built once per cell and per row, in the hot loop)
+_NULL = Style.null()
+_RowLines = tuple[list[list[Segment]], list[list[Segment]]]  #: fixed and scrollable cell lines
+_DrawnRow = tuple[tuple[object, ...], tuple[object, ...], _RowLines]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,13 @@ class KeyedTable(DataTable[object]):
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self._columns_spec = tuple(columns)
         self._shown_cells: dict[str, Sequence[Text]] = {}  #: key -> the cells last synced
+        #: row key -> (how it was drawn: place, cursor, hover, widths..., its cells, the lines)
+        self._drawn_rows: dict[RowKey, _DrawnRow] = {}
+        #: (id of a cell's text, width, padding) -> (the text, its segments laid out so)
+        self._laid_out: dict[tuple[int, int, int], tuple[Text, list[Segment]]] = {}
+        self._line_style: Style | None = None  #: the widget's style during a paint
+        #: (row and cursor styles, a text's style, post style) -> the three added
+        self._combined: dict[tuple[Style, Style | None, Style], Style] = {}
 
     def on_mount(self) -> None:
         for column in self._columns_spec:
@@ -195,7 +210,15 @@ class KeyedTable(DataTable[object]):
                 for link in links.values():
                     if isinstance(link, list):
                         link.clear()
+        self._drawn_rows = {}
+        self._laid_out = {}
+        self._combined = {}
         super()._clear_caches()
+
+    def notify_style_update(self) -> None:
+        """A theme or CSS change: every row is drawn again in the new colours."""
+        self._drawn_rows = {}
+        super().notify_style_update()
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Measure the new rows' cells by their text's width.
@@ -221,50 +244,103 @@ class KeyedTable(DataTable[object]):
                     column.content_width = width
         super()._update_dimensions(others)
 
-    def _render_cell(
+    def _render_line_in_row(
         self,
-        row_index: int,
-        column_index: int,
+        row_key: RowKey,
+        line_no: int,
         base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        """A body cell of one line of text, drawn as the DataTable draws it (the text padded,
-        between the row's and the cursor's styles) without the layers of renderables it wraps
-        the text in: a third of the time of a page's repaint went into them."""
-        pad = self.cell_padding
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> _RowLines:
+        """A body row of one-line cells, drawn as the DataTable draws it, in a fraction of the
+        time: each cell's text is laid out once (whatever the cursor does after), and a row is
+        drawn again only when its cells, its place, the cursor or the hover on it change; the
+        stock table redraws every visible row on each cursor move and renders each cell through
+        layers of renderables. Anything else (the header, labels, fixed columns, taller rows,
+        another cursor type) is drawn by the DataTable itself."""
+        row = self.rows.get(row_key)
         if (
-            row_index < 0
-            or column_index < 0
-            or row_index < self.fixed_rows
-            or column_index < self.fixed_columns
-            or width - 2 * pad < 1
+            line_no
+            or row is None
+            or row.height != 1
+            or row.auto_height
+            or self.cursor_type != "row"
+            or self.fixed_columns
+            or (self._labelled_row_exists and self.show_row_labels)
         ):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        row = self.rows.get(row_key) if row_key is not None else None
-        if row is None or row.height != 1 or row.auto_height:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        column_key = self._column_locations.get_key(column_index)
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        row_index = self._row_locations.get(row_key)
+        values = self._data.get(row_key)
+        if row_index is None or values is None:
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        columns = self.ordered_columns
+        cells = tuple(values.get(column.key) for column in columns)
+        widths = tuple(column.get_render_width(self) for column in columns)
+        cursor = cursor_location.row == row_index
+        hover = hover_location.row == row_index
         key = (
-            row_key,
-            column_key,
+            row_index,
             base_style,
             cursor,
             hover,
+            self.show_cursor,
             self._show_hover_cursor,
-            self._update_count,
             self._pseudo_class_state,
+            widths,
+            self.size.width,
         )
-        cache = self._cell_render_cache
-        if key in cache:
-            return cache[key]
-        cell = self._get_row_renderables(row_index)[1][column_index]
-        text = cell.text if isinstance(cell, KeyedCell) else cell
-        if not isinstance(text, Text) or "\n" in text.plain:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        component_style, post_style = self._get_styles_to_render_cell(
+        drawn = self._drawn_rows.get(row_key)
+        if drawn is not None and drawn[0] == key and all(map(operator.is_, drawn[1], cells)):
+            return drawn[2]
+        row_style = self._get_row_style(row_index, base_style)
+        component_style, post_style = self._body_styles(
+            hover,
+            cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pad = self.cell_padding
+        # the row's styles, the text's and the cursor's, combined once per text style and
+        # state for the whole table; the cell's place (its meta, read by mouse events) last:
+        # the same style as the DataTable's (row + meta + cursor + text + post), in a third of
+        # the additions, as meta sets no attribute
+        prefix = row_style + component_style
+        combined = self._combined
+        scrollable: list[list[Segment]] = []
+        for index, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+            text = cell.text if isinstance(cell, KeyedCell) else cell
+            inner = self._cell_line(text, width, pad) if isinstance(text, Text) else None
+            if inner is None:  # not one line of text: the DataTable draws the cell
+                line = self._render_cell(row_index, index, row_style, width, cursor, hover)[0]
+            else:
+                meta = Style.from_meta({"row": row_index, "column": index})
+                line = []
+                for segment_text, segment_style, _ in inner:
+                    style = combined.get((prefix, segment_style, post_style))
+                    if style is None:
+                        style = prefix + segment_style + post_style
+                        combined[(prefix, segment_style, post_style)] = style
+                    line.append(_Segment(segment_text, style + meta))
+            scrollable.append(line)
+        # the rest of the line, to the widget's edge, in the row's colours (as the DataTable does)
+        remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
+        extend_style, _ = self._body_styles(hover, cursor, False, False)
+        extend_style = row_style + extend_style
+        extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        scrollable.append([Segment(" " * remaining, extend_style)])
+        result: _RowLines = ([], scrollable)
+        self._drawn_rows[row_key] = (key, cells, result)
+        return result
+
+    def _body_styles(
+        self, hover: bool, cursor: bool, css_foreground: bool, css_background: bool
+    ) -> tuple[Style, Style]:
+        """The cursor's and hover's styles over a body cell, and the style laid over its text."""
+        return self._get_styles_to_render_cell(
             False,
             False,
             False,
@@ -272,21 +348,71 @@ class KeyedTable(DataTable[object]):
             cursor,
             self.show_cursor,
             self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
+            css_foreground,
+            css_background,
         )
-        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        options = self.app.console_options.update_dimensions(width - 2 * pad, 1)
-        inner = Segment.split_and_crop_lines(
-            text.__rich_console__(self.app.console, options.update(no_wrap=True)),
-            width - 2 * pad,
-            include_new_lines=False,
+
+    def _cell_line(self, text: Text, width: int, pad: int) -> list[Segment] | None:
+        """``text`` laid out in a cell ``width`` wide with ``pad`` blanks each side, before the
+        table's styles, if it fits on one line as it is (None otherwise: wrapped, cropped,
+        tabbed or centred text is left to the DataTable).
+
+        These are the segments Rich's wrapping gives, without wrapping: the text's own style
+        covers it (Rich's render leaves that to the wrapping when there are no spans), the
+        blanks making up the width are unstyled after it by default and in its style when it
+        is justified (Rich pads the text itself then). Runs of one style are merged: a plain
+        cell is one segment, to which the row's styles are added once.
+        """
+        inner = width - 2 * pad
+        laid = self._laid_out.get((id(text), width, pad))
+        if laid is not None and laid[0] is text:
+            return laid[1]
+        plain = text.plain
+        fill = inner - cell_len(plain)
+        justify = text.justify
+        if (
+            not plain
+            or fill < 0
+            or inner < 1
+            or "\n" in plain
+            or "\t" in plain
+            or justify not in (None, "default", "left", "right")
+            or (justify == "right" and plain != plain.rstrip())  # Rich strips it first
+        ):
+            return None
+        base = self.app.console.get_style(text.style, default=_NULL) if text.style else _NULL
+        body = list(text.render(self.app.console)) if text.spans else [_Segment(plain, base)]
+        if justify == "right":
+            segments = [_Segment(" " * fill, base), *body]
+        else:
+            segments = [*body, _Segment(" " * fill, base if justify == "left" else _NULL)]
+        if pad:
+            segments = [_Segment(" " * pad, _NULL), *segments, _Segment(" " * pad, _NULL)]
+        merged = list(
+            Segment.simplify(
+                _Segment(t, _NULL if s is None else s, c) for t, s, c in segments if t or c
+            )
         )
-        margin = Segment(" " * pad, Style.null())
-        line = [margin, *next(inner, []), margin] if pad else next(inner, [])
-        lines = [list(Segment.apply_style(line, pre_style + component_style, post_style))]
-        cache[key] = lines
-        return lines
+        self._laid_out[(id(text), width, pad)] = (text, merged)
+        return merged
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._line_style = self.rich_style  # once a paint, not once a line
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_style = None
+
+    def render_line(self, y: int) -> Strip:
+        """The DataTable's line ``y``, with the widget's style worked out once per paint (it
+        walks every ancestor's styles; the stock table asks for it on each line)."""
+        base_style = self._line_style
+        if base_style is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, base_style)
 
     def update_row(self, key: str, cells: Sequence[Text]) -> None:
         """Update the cells of one row whose text or style changed; leave the others alone."""
