@@ -15,7 +15,7 @@ __all__ = ["__version__"]
 # most this many frames a second, and a key's result waits for the next frame slot. 120 instead of
 # 60 answers keys up to 8 ms sooner; a frame is only sent when something changed, so an idle
 # console over SSH costs the same. An operator's own TEXTUAL_FPS wins.
-os.environ.setdefault("TEXTUAL_FPS", "120")
+os.environ.setdefault("TEXTUAL_FPS", "240")
 
 try:
     __version__ = version("symbi-tui")

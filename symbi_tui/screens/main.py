@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Tab, Tabs
 from textual.worker import Worker, WorkerState
@@ -90,6 +91,8 @@ _RELOAD_CHANGES = frozenset({"created", "deleted", "updated"})
 #: more stale jobs than this and one page query is cheaper than one query per job
 _TARGETED_LIMIT = 32
 _HISTORY_LIMIT = 50
+#: how long the echo of a key may wait for the rows it asked for, to be drawn with them at once
+_HOLD_SECONDS = 0.04
 _frozen = False  #: the objects alive once the first jobs pane was drawn are frozen (see below)
 
 
@@ -184,6 +187,7 @@ class MainScreen(Screen[None]):
         self.frozen = False  #: z: the panes stop following the scheduler
         self._rate_samples: list[tuple[float, int]] = []  #: (clock seconds, runs_total)
         self._prepared = False  #: the first page was drawn and _prepare started
+        self._held: Timer | None = None  #: frames are held for a key's refresh: see _hold_frame
 
     # --- layout ---------------------------------------------------------------------------------
 
@@ -290,6 +294,8 @@ class MainScreen(Screen[None]):
         """Refresh now; if a refresh is running, the next tick (or, if urgent, its end) follows."""
         if self.frozen and not urgent:
             return  # z: what is shown stays until the operator thaws it or acts
+        if urgent:
+            self._hold_frame()
         if self._refreshing:
             self._urgent |= urgent
             return
@@ -298,8 +304,34 @@ class MainScreen(Screen[None]):
         self._refreshing = True
         self._refresh()
 
+    def _hold_frame(self) -> None:
+        """Hold the screen's frames until the refresh an operator's key started is drawn, for at
+        most ``_HOLD_SECONDS``.
+
+        The key's own echo (the cursor, the typed letter, the tab, the footer's keys) and the
+        rows it asked for then appear in one frame, drawn once, rather than the echo first and
+        the rows in a second frame, which waited for the first to be drawn and for the next
+        frame slot. A slow scheduler (a remote one) shows the echo when the hold ends.
+        """
+        if self._held is None:
+            self.app._begin_batch()
+            self._held = self.app.set_timer(_HOLD_SECONDS, self._release_frame, name="hold")
+
+    def _release_frame(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.stop()
+            self.app._end_batch()
+
     @work(group="refresh", exit_on_error=False)
     async def _refresh(self) -> None:
+        try:
+            await self._fetch_and_render()
+        finally:
+            if not self._urgent:  # (else the refresh that follows at once draws what was asked)
+                self._release_frame()
+
+    async def _fetch_and_render(self) -> None:
         reload, self._reload = self._reload, False
         stale_jobs, self._stale_jobs = self._stale_jobs, set()
         stale_health, self._stale_health = self._stale_health, False

@@ -14,6 +14,7 @@ __all__ = ["Column", "KeyedCell", "KeyedTable"]
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -104,6 +105,7 @@ class KeyedTable(DataTable[object]):
         #: (id of a cell's text, width, padding) -> (the text, its segments laid out so)
         self._laid_out: dict[tuple[int, int, int], tuple[Text, list[Segment]]] = {}
         self._line_style: Style | None = None  #: the widget's style during a paint
+        self._layout_free = False  #: a new virtual size is being set: see _resized_inside
         #: (row and cursor styles, a text's style, post style) -> the three added
         self._combined: dict[tuple[Style, Style | None, Style], Style] = {}
 
@@ -173,6 +175,7 @@ class KeyedTable(DataTable[object]):
                 index = self.get_row_index(selected)
                 if index != self.cursor_row:
                     self.move_cursor(row=index)
+        self._measure_now()
 
     def _replace(self, rows: Sequence[tuple[str, Sequence[Text]]], selected: str | None) -> None:
         """Most rows go (another page, sort or filter): refill the table rather than remove rows
@@ -193,6 +196,19 @@ class KeyedTable(DataTable[object]):
                 rank = {key: i for i, (key, _) in enumerate(rows)}
                 self.sort(key=lambda cells: rank[cells[0].row_key])
                 self.move_cursor(row=first)
+        self._measure_now()
+
+    def _measure_now(self) -> None:
+        """Measure new rows and changed cells now, as the DataTable does once idle: the table
+        is then drawn once, at its new size, rather than once before measuring and again
+        after (a frame later, and the screen laid out again if a scrollbar came or went)."""
+        if self._updated_cells:
+            updated, self._updated_cells = self._updated_cells, set()
+            self._update_column_widths(updated)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows, self._new_rows = self._new_rows, set()
+            self._update_dimensions(new_rows)
 
     def _clear_caches(self) -> None:
         """Empty the render caches, unlinking their entries first.
@@ -242,7 +258,39 @@ class KeyedTable(DataTable[object]):
             for column, width in zip(columns, widths, strict=True):
                 if width > column.content_width:
                     column.content_width = width
-        super()._update_dimensions(others)
+        before = self.virtual_size
+        self._layout_free = not self.styles.auto_dimensions
+        try:
+            super()._update_dimensions(others)
+        finally:
+            self._layout_free = False
+        if self.virtual_size != before and not self.styles.auto_dimensions:
+            self._resized_inside()
+
+    def _resized_inside(self) -> None:
+        """The rows or columns changed the table's virtual size, not its size on screen (set by
+        the stylesheet): what that changes is how far it scrolls and its scrollbars' thumbs,
+        not the screen's layout, which a new virtual size would lay out again whole (a new
+        page of another length, a column widening). Only a scrollbar coming or going, which
+        takes or gives back a column or line, needs the layout."""
+        shown = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self._refresh_scrollbars()
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != shown:
+            self.refresh(layout=True)
+        else:
+            self._scroll_update(self.virtual_size)
+            self.refresh()
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        # (while the DataTable sets a new virtual size: see _resized_inside)
+        layout = layout and not self._layout_free
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _render_line_in_row(
         self,

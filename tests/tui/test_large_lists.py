@@ -628,3 +628,115 @@ async def test_the_console_prepares_its_filter_once_the_first_page_is_drawn(
         await until(lambda: len(store._text_index) == total)
         await pilot.press("slash", *"bulk-01")
         await until(lambda: names(app) == [f"bulk-{i:03}" for i in range(10, 20)])
+
+
+async def test_a_long_filter_scrolls_the_prompt_without_laying_the_screen_out() -> None:
+    """Typing past the prompt's width keeps the cursor in view; the typing itself lays nothing
+    out again (the prompt's size is fixed; the text's width only bounds its scrolling)."""
+    from textual.widget import Widget
+
+    from symbi_tui.widgets.filter_bar import FilterBar
+
+    class PromptApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield FilterBar(id="filter")
+
+    app = PromptApp()
+    async with app.run_test(size=(40, 5)) as pilot:
+        bar = app.query_one(FilterBar)
+        bar.styles.display = "block"
+        bar.focus()
+        await pilot.pause()
+        layouts: list[str] = []
+        original = Widget.refresh
+
+        def refresh(widget: Widget, *regions: Any, layout: bool = False, **kw: Any) -> Widget:
+            if layout:
+                layouts.append(type(widget).__name__)
+            return original(widget, *regions, layout=layout, **kw)
+
+        Widget.refresh = refresh  # type: ignore[method-assign]
+        try:
+            await pilot.press(*"a-very-long-filter-typed-past-the-edge-of-the-prompt")
+            await pilot.pause()
+        finally:
+            Widget.refresh = original  # type: ignore[method-assign]
+        assert "FilterBar" not in layouts
+        assert bar.virtual_size.width == len(bar.value) + 1
+        assert bar.scroll_x > 0 and bar.scroll_x == bar.max_scroll_x
+        assert "prompt" in app.export_screenshot()  # the end of the text is what is shown
+
+
+async def test_a_new_virtual_size_lays_out_only_when_a_scrollbar_comes_or_goes() -> None:
+    """More rows or wider columns change how far the table scrolls, not the screen's layout;
+    a scrollbar appearing or going does need the layout (it takes a column)."""
+    app = TableApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.styles.height = 8  # as the console's panes: sized by the stylesheet, not the rows
+        table.sync(rows(["a", "b"]))
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar
+        asked: list[bool] = []
+        original = KeyedTable.refresh
+
+        def refresh(widget: KeyedTable, *regions: Any, layout: bool = False, **kw: Any) -> Any:
+            asked.append(layout and not widget._layout_free)
+            return original(widget, *regions, layout=layout, **kw)
+
+        KeyedTable.refresh = refresh  # type: ignore[method-assign]
+        try:
+            table.sync(rows([f"k{i:02}" for i in range(40)]))  # the scrollbar comes
+            await pilot.pause()
+            assert table.show_vertical_scrollbar and any(asked)
+            asked.clear()
+            table.sync(rows([f"k{i:02}" for i in range(80)]))  # longer: it stays
+            await pilot.pause()
+            assert not any(asked)
+            assert (
+                table.max_scroll_y
+                == table.virtual_size.height - table.scrollable_content_region.height
+            )
+            table.scroll_end(animate=False)
+            await pilot.pause()
+            assert table.scroll_y == table.max_scroll_y > 0
+        finally:
+            KeyedTable.refresh = original  # type: ignore[method-assign]
+        assert table.vertical_scrollbar.window_virtual_size == table.virtual_size.height
+
+
+async def test_a_slow_scheduler_does_not_hold_the_screen(
+    make_app: Callable[..., SymbiApp], service: SchedulerService
+) -> None:
+    """A key's echo waits for the rows it asked for, to be drawn with them; if they are slow
+    to come (a remote scheduler), it is drawn anyway after 40 ms, and the rows when they come."""
+    import asyncio
+
+    app = make_app(refresh_interval=60)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        screen = cast_main(app)
+        backend = screen.backend
+        gate = asyncio.Event()
+        original = backend.list_jobs
+
+        async def slow_list_jobs(**query: Any) -> Any:
+            await gate.wait()
+            return await original(**query)
+
+        backend.list_jobs = slow_list_jobs  # type: ignore[method-assign]
+        held: list[float] = []
+        hold = screen._hold_frame
+
+        def hold_frame() -> None:
+            held.append(asyncio.get_running_loop().time())
+            hold()
+
+        screen._hold_frame = hold_frame  # type: ignore[method-assign]
+        await pilot.press("slash", "d")
+        await until(lambda: screen._refreshing and bool(held))
+        await until(lambda: app._batch_count == 0 and screen._held is None, seconds=0.5)
+        assert screen._refreshing  # the rows are still on their way, the echo was drawn
+        gate.set()
+        await until(lambda: screen.filter_text == "d" and not screen._refreshing)
+        await until(lambda: app._batch_count == 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from textual import events
 
 from scheduler_core.clock import FakeClock
@@ -206,6 +207,26 @@ async def test_keys_typed_in_one_burst_with_slash_go_to_the_filter(
         screen = app.screen
         assert isinstance(screen, MainScreen)
         assert screen.filter_text == "daily"
+
+
+@pytest.mark.parametrize("leave", ["enter", "escape"])
+async def test_a_key_typed_right_after_leaving_the_filter_goes_to_the_table(
+    make_app: Callable[..., SymbiApp], leave: str
+) -> None:
+    """``/daily`` Enter ``p`` (or Escape ``p``) in one burst: the ``p`` is queued for the prompt
+    before the prompt has handled Enter, and must still pause the selected job, not be typed."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await pilot.press("slash", *"daily")
+        await until(lambda: names(app) == ["daily-report"])
+        app.post_message(events.Key(leave, None))
+        app.post_message(events.Key("p", "p"))
+        await until(lambda: row_of(app, "daily-report")[3] == "‖ paused", seconds=5)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        assert screen.filter_text == ("daily" if leave == "enter" else "")
+        assert screen.focused is jobs_table(app)
 
 
 async def test_filter_matches_agents_and_can_match_nothing(
