@@ -49,6 +49,7 @@ from ..palette import TONE_VARIABLES, Palette
 from ..widgets.filter_bar import FilterBar
 from ..widgets.health_bar import HealthBar
 from ..widgets.jobs_table import JobsTable
+from ..widgets.keyed_table import trim_oldest
 from ..widgets.run_history import RunHistory
 from ..widgets.steady_footer import SteadyFooter
 from .confirm import ConfirmScreen
@@ -91,6 +92,8 @@ _RELOAD_CHANGES = frozenset({"created", "deleted", "updated"})
 #: more stale jobs than this and one page query is cheaper than one query per job
 _TARGETED_LIMIT = 32
 _HISTORY_LIMIT = 50
+#: last runs kept for jobs off the page (a page shown again finds them)
+_LAST_RUNS_KEPT = 1000
 #: how long the echo of a key may wait for the rows it asked for, to be drawn with them at once
 _HOLD_SECONDS = 0.04
 _frozen = False  #: the objects alive once the first jobs pane was drawn are frozen (see below)
@@ -166,6 +169,7 @@ class MainScreen(Screen[None]):
         self.total_jobs = 0  #: jobs matching the filter, loaded or not
         self.health: Health | None = None
         self._last_runs: dict[str, JobRun] = {}
+        self._never_ran: set[str] = set()  #: jobs with no finished run when last asked
         self._palette: Palette | None = None
         # what is stale, marked by events and actions, cleared by the next refresh
         self._reload = True
@@ -288,6 +292,7 @@ class MainScreen(Screen[None]):
         elif isinstance(event, SchedulerState | Dropped):
             if isinstance(event, Dropped):
                 self._last_runs.clear()  # finished runs may be among the lost events
+                self._never_ran.clear()
             self._reload = self._stale_health = self._stale_runs = True
 
     def kick(self, *, urgent: bool = False) -> None:
@@ -403,11 +408,20 @@ class MainScreen(Screen[None]):
         self.jobs = {job.id: job for job in page.jobs}
         self.total_jobs = page.total
         self.tagged &= set(self.jobs)
-        missing = [job_id for job_id in self.jobs if job_id not in self._last_runs]
+        if self._polling:  # no events to keep them current: the page's are fetched each time
+            self._last_runs = {j: r for j, r in self._last_runs.items() if j in self.jobs}
+            self._never_ran.clear()
+        known = self._last_runs.keys() | self._never_ran
+        missing = [job_id for job_id in self.jobs if job_id not in known]
         if missing:
-            self._last_runs.update(await self.backend.last_results(missing))
-        for job_id in [j for j in self._last_runs if j not in self.jobs]:
-            del self._last_runs[job_id]
+            found = await self.backend.last_results(missing)
+            self._last_runs.update(found)
+            self._never_ran.update(j for j in missing if j not in found)
+        # the last runs of jobs off the page are kept (events keep them current) for a page
+        # shown again, up to a few pages' worth
+        self._last_runs = trim_oldest(self._last_runs, _LAST_RUNS_KEPT)
+        if len(self._never_ran) > _LAST_RUNS_KEPT:
+            self._never_ran = set(self.jobs) & self._never_ran
 
     async def _load_jobs(self, job_ids: set[str]) -> None:
         for job_id in job_ids:

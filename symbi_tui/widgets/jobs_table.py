@@ -23,7 +23,7 @@ from ..format import (
     short_instant,
 )
 from ..palette import Palette
-from .keyed_table import Column, KeyedTable
+from .keyed_table import ROWS_KEPT, Column, KeyedTable, trim_oldest
 
 _NAME_WIDTH = 28
 
@@ -101,18 +101,20 @@ class JobsTable(KeyedTable):
     ) -> None:
         """Bring the rows in line with ``jobs`` (already in display order)."""
         rows = []
-        cache: dict[str, tuple[tuple[object, ...], list[Text]]] = {}
+        cache = self._cells
         for job in jobs:
             last = last_runs.get(job.id)
             is_tagged = job.id in tagged
             next_text = countdown(job.next_run_at, now) if job.status is JobStatus.ACTIVE else ""
             key = (job, last, next_text, is_tagged, id(palette))
-            cached = self._cells.get(job.id)
+            cached = cache.pop(job.id, None)  # (put back last: the newest)
             if cached is not None and cached[0] == key:
                 cells = cached[1]
             else:
                 cells = job_cells(job, last, now, palette, tagged=is_tagged)
             cache[job.id] = (key, cells)
             rows.append((job.id, cells))
-        self._cells = cache
+        # the rows of the last few pages are kept: a page shown again (the first one, after a
+        # filter or a tab) reuses their cells, and the table how it laid them out
+        self._cells = trim_oldest(cache, ROWS_KEPT)
         self.sync(rows)

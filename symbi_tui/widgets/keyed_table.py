@@ -9,12 +9,13 @@ page, sort or filter) is the table refilled, which is then far cheaper than remo
 
 from __future__ import annotations
 
-__all__ = ["Column", "KeyedCell", "KeyedTable"]
+__all__ = ["ROWS_KEPT", "Column", "KeyedCell", "KeyedTable", "trim_oldest"]
 
+import itertools
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Self, TypeVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -25,8 +26,10 @@ from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowKey
+from textual.widgets.data_table import CellDoesNotExist, DuplicateKey, Row, RowKey
 
+K = TypeVar("K")
+V = TypeVar("V")
 _Segment = Segment  #: (a local name: built once per cell and per row, in the hot loop)
 _NULL = Style.null()
 _RowLines = tuple[list[list[Segment]], list[list[Segment]]]  #: fixed and scrollable cell lines
@@ -80,6 +83,17 @@ _RENDER_CACHES = (
     "_offset_cache",
     "_ordered_row_cache",
 )
+
+
+#: rows whose drawing is kept when the table is refilled (a few pages')
+ROWS_KEPT = 1000
+
+
+def trim_oldest(entries: dict[K, V], keep: int) -> dict[K, V]:
+    """``entries`` without its oldest beyond the last ``keep``."""
+    if len(entries) <= keep:
+        return entries
+    return dict(itertools.islice(entries.items(), len(entries) - keep, None))
 
 
 def _replaces(gone: int, shown: int) -> bool:
@@ -181,21 +195,34 @@ class KeyedTable(DataTable[object]):
         """Most rows go (another page, sort or filter): refill the table rather than remove rows
         one by one (each removal renumbers every row and lays the whole screen out again).
 
-        The cursor stays on ``selected`` if it is still shown, else goes to the top. The row under
-        the cursor is added first, so the one highlight event the first row raises names it.
+        The rows are filled in at once, in their order, as ``add_row`` leaves each (its own
+        bookkeeping, once per row, cost more than the rest of a refill). The cursor stays on
+        ``selected`` if it is still shown, else goes to the top; one highlight event names the
+        row under it.
         """
-        index = next((i for i, (key, _) in enumerate(rows) if key == selected), None)
-        first = 0 if index is None else index
+        first = next((i for i, (key, _) in enumerate(rows) if key == selected), 0)
         with self.app.batch_update():
             self.clear()
-            for i in (first, *range(first), *range(first + 1, len(rows))) if rows else ():
-                key, cells = rows[i]
-                self.add_row(KeyedCell(key, cells[0]), *cells[1:], key=key)
+            columns = [column.key for column in self.ordered_columns]
+            locations, data, meta, new = self._row_locations, self._data, self.rows, self._new_rows
+            for index, (key, cells) in enumerate(rows):
+                row_key = RowKey(key)
+                if row_key in locations:
+                    raise DuplicateKey(f"The row key {row_key!r} already exists.")
+                locations[row_key] = index
+                values = (KeyedCell(key, cells[0]), *cells[1:])
+                data[row_key] = dict(itertools.zip_longest(columns, values))
+                meta[row_key] = Row(row_key, 1, None, False)
+                new.add(row_key)
             self._shown_cells = {key: cells for key, cells in rows}
-            if first:
-                rank = {key: i for i, (key, _) in enumerate(rows)}
-                self.sort(key=lambda cells: rank[cells[0].row_key])
-                self.move_cursor(row=first)
+            if rows:
+                self._require_update_dimensions = True
+                self._update_count += 1
+                self.check_idle()
+                if self.cursor_coordinate != Coordinate(first, 0):
+                    self.cursor_coordinate = Coordinate(first, 0)  # its watcher highlights it
+                elif self.show_cursor and self.cursor_type != "none":
+                    self._highlight_cursor()
         self._measure_now()
 
     def _measure_now(self) -> None:
@@ -234,7 +261,22 @@ class KeyedTable(DataTable[object]):
     def notify_style_update(self) -> None:
         """A theme or CSS change: every row is drawn again in the new colours."""
         self._drawn_rows = {}
+        self._laid_out = {}
+        self._combined = {}
         super().notify_style_update()
+
+    def clear(self, columns: bool = False) -> Self:
+        """Empty the table, keeping how its cells were laid out and its rows drawn (each entry
+        checks that its cells are the very ones shown): a page, filter or tab shown again (the
+        first page, after a filter is dropped) is drawn from them, not laid out anew. The
+        oldest go past ``ROWS_KEPT`` rows."""
+        drawn, laid, combined = self._drawn_rows, self._laid_out, self._combined
+        super().clear(columns)
+        if not columns:
+            self._drawn_rows = trim_oldest(drawn, ROWS_KEPT)
+            self._laid_out = trim_oldest(laid, ROWS_KEPT * len(self.columns))
+            self._combined = combined
+        return self
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Measure the new rows' cells by their text's width.
@@ -245,13 +287,15 @@ class KeyedTable(DataTable[object]):
         (a label, a taller row, another renderable) is measured by the DataTable itself.
         """
         columns = self.ordered_columns
+        keys = [column.key for column in columns]
         others: list[RowKey] = []
         for row_key in new_rows:
             row = self.rows.get(row_key)
             if row is None:
                 continue  # removed before the table was idle
             one_line = row.height == 1 and row.label is None
-            widths = _widths(self.get_row(row_key)) if one_line else None
+            cells = self._data[row_key]
+            widths = _widths([cells.get(key) for key in keys]) if one_line else None
             if widths is None or len(widths) != len(columns):
                 others.append(row_key)
                 continue

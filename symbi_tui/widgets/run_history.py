@@ -12,7 +12,7 @@ from scheduler_core.model import JobRun, RunStatus
 
 from ..format import RUN_STATUS_TONES, Tone, duration, excerpt, run_status_label, short_instant
 from ..palette import Palette
-from .keyed_table import Column, KeyedTable
+from .keyed_table import ROWS_KEPT, Column, KeyedTable, trim_oldest
 
 _OUTPUT_WIDTH = 60
 
@@ -49,7 +49,20 @@ class RunHistory(KeyedTable):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(COLUMNS, **kwargs)
+        #: run id -> (what its cells were built from, the cells), for the last few jobs shown
+        self._cells: dict[str, tuple[tuple[object, ...], list[Text]]] = {}
 
     def show(self, runs: Sequence[JobRun], palette: Palette) -> None:
         """Bring the rows in line with ``runs`` (newest first)."""
-        self.sync([(run.id, run_cells(run, palette)) for run in runs])
+        rows = []
+        cache = self._cells
+        for run in runs:
+            key = (run, id(palette))
+            cached = cache.pop(run.id, None)  # (put back last: the newest)
+            cells = (
+                cached[1] if cached is not None and cached[0] == key else run_cells(run, palette)
+            )
+            cache[run.id] = (key, cells)
+            rows.append((run.id, cells))
+        self._cells = trim_oldest(cache, ROWS_KEPT)
+        self.sync(rows)

@@ -32,8 +32,8 @@ from symbi_tui.screens.main import MainScreen
 from symbi_tui.widgets.keyed_table import Column, KeyedTable
 from symbi_tui.widgets.steady_footer import SteadyFooter, _in_order, _merge
 
-from .conftest import table_rows, until
-from .test_main_screen import SIZE, jobs_table, loaded, names
+from .conftest import settle, table_rows, until
+from .test_main_screen import SIZE, jobs_table, loaded, names, row_of
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ORDERS = ("name", "next_run_at", "status", "agent", "last_run_at", "failure_count", "created_at")
@@ -740,3 +740,43 @@ async def test_a_slow_scheduler_does_not_hold_the_screen(
         gate.set()
         await until(lambda: screen.filter_text == "d" and not screen._refreshing)
         await until(lambda: app._batch_count == 0)
+
+
+async def test_a_page_shown_again_is_drawn_from_what_was_kept(
+    make_app: Callable[..., SymbiApp], service: SchedulerService, engine: Any
+) -> None:
+    """Back on a page shown before (the first, after a filter, a tab or the next page): its
+    cells, their layout and its jobs' last runs are reused, not built or fetched again; and a
+    job that ran meanwhile, off the page, shows that run (events kept its last run current)."""
+    await add_bulk(service)
+    app = make_app(refresh_interval=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = paged(app)
+        table = jobs_table(app)
+        await until(lambda: len(names(app)) == 10 and not screen._refreshing)
+        await pilot.pause()
+        first = names(app)
+        cells = {key: table._cells[key][1] for key in table.row_keys()}
+        laid = dict(table._laid_out)
+        asked: list[list[str]] = []
+        last_results = screen.backend.last_results
+
+        async def counted(job_ids: list[str]) -> dict[str, JobRun]:
+            asked.append(list(job_ids))
+            return await last_results(job_ids)
+
+        screen.backend.last_results = counted  # type: ignore[method-assign]
+        await pilot.press("]")
+        await until(lambda: names(app)[0] == "bulk-010" and not screen._refreshing)
+        await service.run_now(first[3])  # a job of the first page runs while it is off screen
+        await settle(engine)
+        await pilot.press("[")
+        await until(lambda: names(app) == first and not screen._refreshing)
+        await pilot.pause()
+        assert not any(asked)  # nothing fetched again
+        for key in table.row_keys():
+            if names(app)[table.get_row_index(key)] != first[3]:
+                assert table._cells[key][1] is cells[key]  # the very cells
+        again = [k for k, entry in laid.items() if table._laid_out.get(k) is entry]
+        assert len(again) >= 6 * 7  # laid out once, drawn from that (the row that ran: anew)
+        await until(lambda: row_of(app, first[3])[5].startswith("✔ succeeded"))
