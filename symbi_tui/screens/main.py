@@ -310,23 +310,36 @@ class MainScreen(Screen[None]):
         self._refresh()
 
     def _hold_frame(self) -> None:
-        """Hold the screen's frames until the refresh an operator's key started is drawn, for at
-        most ``_HOLD_SECONDS``.
+        """Hold this screen's frames until the refresh an operator's key started is drawn, for
+        at most ``_HOLD_SECONDS``.
 
         The key's own echo (the cursor, the typed letter, the tab, the footer's keys) and the
         rows it asked for then appear in one frame, drawn once, rather than the echo first and
         the rows in a second frame, which waited for the first to be drawn and for the next
-        frame slot. A slow scheduler (a remote one) shows the echo when the hold ends.
+        frame slot. A slow scheduler (a remote one) shows the echo when the hold ends. What
+        waits for a frame (``call_after_refresh``) waits too, and sees the layout it is drawn
+        with.
         """
         if self._held is None:
-            self.app._begin_batch()
             self._held = self.app.set_timer(_HOLD_SECONDS, self._release_frame, name="hold")
 
     def _release_frame(self) -> None:
         held, self._held = self._held, None
         if held is not None:
             held.stop()
-            self.app._end_batch()
+            self.check_idle()  # (idle again: what was held is drawn)
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        if self._held is not None:
+            event.prevent_default()  # held: nothing drawn, nothing waiting for a frame run
+            return
+        await super()._on_idle(event)
+
+    def _on_timer_update(self) -> None:
+        if self._held is not None:
+            self._update_timer.pause()  # (resumed once idle after the hold)
+            return
+        super()._on_timer_update()
 
     @work(group="refresh", exit_on_error=False)
     async def _refresh(self) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Tabs
+from textual.widgets._tabs import Underline
 
 from symbi_tui.app import SymbiApp
 from symbi_tui.scene import Scene, build_scene
@@ -57,6 +59,14 @@ def _ready(app: SymbiApp, job: str, runs: int) -> Callable[[], bool]:
     return check
 
 
+def _underlined(app: SymbiApp) -> bool:
+    tabs = app.screen.query_one(Tabs)
+    underline = tabs.query_one(Underline)
+    active = tabs.query_one("#tabs-list > Tab.-active")
+    start, end = active.virtual_region.shrink(active.styles.gutter).column_span
+    return (underline.highlight_start, underline.highlight_end) == (start, end)
+
+
 def test_main_screen(snap_compare: Callable[..., bool], scene: Scene) -> None:
     """Jobs in every status, health from the store, the dead-lettered job's failed runs."""
     app = SymbiApp(scene.backend, clock=scene.clock)
@@ -65,5 +75,9 @@ def test_main_screen(snap_compare: Callable[..., bool], scene: Scene) -> None:
         await until(_ready(app, "backup", 4))
         await pilot.press("down", "down")
         await until(_ready(app, "flaky-job", 3))
+        # the status tabs' underline slides (20 ms later, for 0.3 s) to fit a label whose count
+        # changed: wait for it to land under the active tab
+        await until(lambda: _underlined(app))
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=select_flaky_job)
