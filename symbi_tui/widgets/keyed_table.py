@@ -259,11 +259,12 @@ class KeyedTable(DataTable[object]):
         super()._clear_caches()
 
     def notify_style_update(self) -> None:
-        """A theme or CSS change: every row is drawn again in the new colours."""
-        self._drawn_rows = {}
-        self._laid_out = {}
-        self._combined = {}
+        """A theme, CSS or focus change: the DataTable empties its caches. What KeyedTable kept
+        stays: a row is keyed by the styles it is drawn with (redrawn if they changed), a cell's
+        layout by its text (new with a new theme's colours)."""
+        drawn, laid, combined = self._drawn_rows, self._laid_out, self._combined
         super().notify_style_update()
+        self._drawn_rows, self._laid_out, self._combined = drawn, laid, combined
 
     def clear(self, columns: bool = False) -> Self:
         """Empty the table, keeping how its cells were laid out and its rows drawn (each entry
@@ -374,20 +375,6 @@ class KeyedTable(DataTable[object]):
         widths = tuple(column.get_render_width(self) for column in columns)
         cursor = cursor_location.row == row_index
         hover = hover_location.row == row_index
-        key = (
-            row_index,
-            base_style,
-            cursor,
-            hover,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-            widths,
-            self.size.width,
-        )
-        drawn = self._drawn_rows.get(row_key)
-        if drawn is not None and drawn[0] == key and all(map(operator.is_, drawn[1], cells)):
-            return drawn[2]
         row_style = self._get_row_style(row_index, base_style)
         component_style, post_style = self._body_styles(
             hover,
@@ -395,6 +382,14 @@ class KeyedTable(DataTable[object]):
             self.cursor_foreground_priority == "css",
             self.cursor_background_priority == "css",
         )
+        extend_style, _ = self._body_styles(hover, cursor, False, False)
+        # what the row is drawn with, as styles rather than the states they come from (focus,
+        # cursor, hover, theme): a change of focus redraws the cursor's row, not every row
+        key = (row_index, row_style, component_style, post_style, extend_style, widths)
+        key += (self.size.width,)
+        drawn = self._drawn_rows.get(row_key)
+        if drawn is not None and drawn[0] == key and all(map(operator.is_, drawn[1], cells)):
+            return drawn[2]
         pad = self.cell_padding
         # the row's styles, the text's and the cursor's, combined once per text style and
         # state for the whole table; the cell's place (its meta, read by mouse events) last:
@@ -402,12 +397,14 @@ class KeyedTable(DataTable[object]):
         # the additions, as meta sets no attribute
         prefix = row_style + component_style
         combined = self._combined
+        kept = True
         scrollable: list[list[Segment]] = []
         for index, (cell, width) in enumerate(zip(cells, widths, strict=True)):
             text = cell.text if isinstance(cell, KeyedCell) else cell
             inner = self._cell_line(text, width, pad) if isinstance(text, Text) else None
             if inner is None:  # not one line of text: the DataTable draws the cell
                 line = self._render_cell(row_index, index, row_style, width, cursor, hover)[0]
+                kept = False  # (drawn from its caches, keyed by what it depends on)
             else:
                 meta = Style.from_meta({"row": row_index, "column": index})
                 line = []
@@ -420,12 +417,12 @@ class KeyedTable(DataTable[object]):
             scrollable.append(line)
         # the rest of the line, to the widget's edge, in the row's colours (as the DataTable does)
         remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
-        extend_style, _ = self._body_styles(hover, cursor, False, False)
         extend_style = row_style + extend_style
         extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
         scrollable.append([Segment(" " * remaining, extend_style)])
         result: _RowLines = ([], scrollable)
-        self._drawn_rows[row_key] = (key, cells, result)
+        if kept:
+            self._drawn_rows[row_key] = (key, cells, result)
         return result
 
     def _body_styles(

@@ -344,6 +344,29 @@ async def test_a_row_is_drawn_again_only_when_it_changes() -> None:
         second = draw(3)
         redrawn = {key for key in first if first[key] is not second[key]}
         assert redrawn == {"k2", "k3"}
+        # the focus leaves the table (its colours change with it): each line is the DataTable's
+        table.focus()
+        await pilot.pause()
+        app.query_one("#plain", DataTable).focus()
+        await pilot.pause()
+        assert not table.has_focus
+        style = table.rich_style
+        blurred = draw(3)
+        for i, key in enumerate(table.row_keys()):
+            where = (table._row_locations.get_key(i), 0, style, Coordinate(3, 0), Coordinate(0, 0))
+            table._line_cache.clear()
+            theirs = DataTable._render_line_in_row(table, *where)
+            assert line_of(blurred[key]) == line_of(theirs)  # type: ignore[arg-type]
+        # another theme: every row in its colours
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        style = table.rich_style
+        light = draw(3)
+        assert all(light[key] is not blurred[key] for key in light)
+        for i, key in enumerate(table.row_keys()):
+            where = (table._row_locations.get_key(i), 0, style, Coordinate(3, 0), Coordinate(0, 0))
+            theirs = DataTable._render_line_in_row(table, *where)
+            assert line_of(light[key]) == line_of(theirs)  # type: ignore[arg-type]
         table.sync([("k5", [Text("k5"), Text("changed")]), *rows(["k6", "k7"])])
         await pilot.pause()
         assert line_of(draw(0)["k5"])[0][0].strip().startswith("k5")
