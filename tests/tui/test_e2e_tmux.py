@@ -47,7 +47,16 @@ class Tmux:
         )
 
     def start(self, command: str, *, cwd: Path) -> None:
+        # the pane outlives the program (remain-on-exit), so a traceback it dies with stays on
+        # the screen the failure reports
         self.run(
+            "start-server",
+            ";",
+            "set-option",
+            "-g",
+            "remain-on-exit",
+            "on",
+            ";",
             "new-session",
             "-d",
             "-s",
@@ -62,7 +71,9 @@ class Tmux:
         )
 
     def alive(self) -> bool:
-        return self.run("has-session", "-t", self.name, check=False).returncode == 0
+        """The program in the pane is still running."""
+        shown = self.run("display-message", "-p", "-t", self.name, "#{pane_dead}", check=False)
+        return shown.returncode == 0 and shown.stdout.strip() == "0"
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", self.name).stdout
@@ -75,7 +86,7 @@ class Tmux:
         text = ""
         while time.monotonic() < deadline:
             if not self.alive():
-                raise AssertionError(f"symbi-tui exited while waiting for {what}:\n{text}")
+                raise AssertionError(f"symbi-tui exited while waiting for {what}:\n{self.screen()}")
             text = self.screen()
             if check(text):
                 return text
