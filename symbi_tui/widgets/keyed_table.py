@@ -23,7 +23,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, DuplicateKey, Row, RowKey
@@ -219,11 +219,14 @@ class KeyedTable(DataTable[object]):
                 self._require_update_dimensions = True
                 self._update_count += 1
                 self.check_idle()
+            self._measure_now()
+            if rows:
+                # measured first: the cursor's row is scrolled into view now, not after the
+                # next frame (which then needed another, for the scrollbar)
                 if self.cursor_coordinate != Coordinate(first, 0):
                     self.cursor_coordinate = Coordinate(first, 0)  # its watcher highlights it
                 elif self.show_cursor and self.cursor_type != "none":
                     self._highlight_cursor()
-        self._measure_now()
 
     def _measure_now(self) -> None:
         """Measure new rows and changed cells now, as the DataTable does once idle: the table
@@ -325,6 +328,15 @@ class KeyedTable(DataTable[object]):
         else:
             self._scroll_update(self.virtual_size)
             self.refresh()
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        """The layout's new size for the table. Its virtual size is the table's own (its rows
+        and columns, set without a layout: see _resized_inside), not the figure the layout
+        last recorded: comparing the two found a change that was none, and redrew the
+        scrollbars a frame later."""
+        return super()._size_updated(size, self.virtual_size, container_size, layout)
 
     def refresh(
         self,
