@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Tab, Tabs
+from textual.widgets._tabs import Underline
 from textual.worker import Worker, WorkerState
 
 from scheduler_core.clock import Clock
@@ -830,6 +831,13 @@ class MainScreen(Screen[None]):
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         tab_id = (event.tab.id or "tab-all").removeprefix("tab-")
         self.status_filter = next((st for t, _, st in STATUS_TABS if t == tab_id), None)
+        # the underline under the new tab now, in the frame that shows its jobs (the Tabs move
+        # it after the next frame, in a frame of its own)
+        underline = event.tabs.query_one(Underline)
+        tab = event.tab
+        if tab.region:
+            start, end = tab.virtual_region.shrink(tab.styles.gutter).column_span
+            underline.highlight_start, underline.highlight_end = start, end
 
     def watch_status_filter(self) -> None:
         self.page_offset = 0
