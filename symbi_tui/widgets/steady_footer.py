@@ -7,6 +7,7 @@ __all__ = ["SteadyFooter"]
 from collections.abc import Sequence
 
 from textual.app import ComposeResult
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -16,6 +17,21 @@ from textual.widgets._footer import FooterKey
 _Ident = tuple[str, str, str, str, str, bool]
 #: at most this many keys are kept, hidden, for when they are shown again
 _KEPT = 64
+
+
+class _SteadyKey(FooterKey):
+    """A footer key whose virtual size is set without laying the screen out again.
+
+    The layout that shows a key sizes and places it, then hands it its virtual size, which a
+    Widget sets as a reactive that asks for another layout: a second layout of the whole screen,
+    a frame later, each time keys are shown (``/``, Escape). A key neither scrolls nor holds
+    children: its virtual size changes nothing on screen.
+    """
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
 
 class SteadyFooter(Footer):
@@ -51,7 +67,7 @@ class SteadyFooter(Footer):
         keys: dict[_Ident, FooterKey] = {}
         for ident in order:
             key, key_display, description, action, tooltip, palette = ident
-            widget = FooterKey(
+            widget = _SteadyKey(
                 key,
                 key_display,
                 description,
