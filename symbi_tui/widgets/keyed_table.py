@@ -5,6 +5,11 @@ scroll position and repaint everything; :meth:`KeyedTable.sync` instead removes 
 updates only the cells whose text changed, adds new rows and restores the wanted order, keeping the
 cursor on the same row key (the way dolphie keeps its live tables). Only when most rows go (another
 page, sort or filter) is the table refilled, which is then far cheaper than removing them.
+
+Rows of one-line text cells (every row the console shows) are drawn by the table itself, line for
+line as the DataTable draws them: each cell's text laid out once, a row drawn again only when its
+cells or the styles it is drawn with change, and what was drawn kept when the table is refilled,
+for a page shown again.
 """
 
 from __future__ import annotations
@@ -396,7 +401,7 @@ class KeyedTable(DataTable[object]):
         )
         extend_style, _ = self._body_styles(hover, cursor, False, False)
         # what the row is drawn with, as styles rather than the states they come from (focus,
-        # cursor, hover, theme): a change of focus redraws the cursor's row, not every row
+        # cursor, hover, theme): a change redraws the rows whose colours it changed, only
         key = (row_index, row_style, component_style, post_style, extend_style, widths)
         key += (self.size.width,)
         drawn = self._drawn_rows.get(row_key)
