@@ -65,8 +65,17 @@ async def until(condition: Callable[[], Any], what: str) -> Any:
     raise AssertionError(f"never happened: {what}")
 
 
-async def settle(nodes: list[Harness]) -> None:
-    await asyncio.gather(*(n.settle() for n in nodes))
+async def settle(nodes: list[Harness], pg_url: str) -> None:
+    """Until no run is running or due to start anywhere: one node's idle is not the cluster's,
+    as another node can start a queued run (on its NOTIFY) after its own idle was seen."""
+    for _ in range(200):
+        await asyncio.gather(*(n.settle() for n in nodes))
+        now = nodes[0].clock.now().isoformat()
+        busy = f"WHERE status = 'running' OR (status = 'queued' AND due_at <= '{now}')"
+        if not await runs_by(pg_url, busy):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("runs still queued or running after 200 settles")
 
 
 def crash(node: Harness) -> None:
@@ -105,10 +114,10 @@ async def test_nodes_share_the_work_and_fire_each_instant_once(
     # whichever node claimed a run it had no slot for queued it; the others started it
     await until(every_slot_busy, "each node running 20 of the 60 runs")
     gate.set()
-    await settle(nodes)
+    await settle(nodes, pg_url)
     for minute in range(1, 4):
         clock.set(f"2026-03-02T09:0{minute}:00Z")
-        await settle(nodes)
+        await settle(nodes, pg_url)
     rows = await runs_by(pg_url)
     instants = Counter((r["job_name"], r["scheduled_for"], r["attempt"]) for r in rows)
     assert len(instants) == 240 and set(instants.values()) == {1}
@@ -147,7 +156,7 @@ async def test_max_concurrent_holds_across_nodes(
         assert [r["status"] for r in mine] == ["running"] + ["skipped"] * 4
         assert all("max_concurrent (1) reached" in r["error_message"] for r in mine[1:])
     gate.set()
-    await settle(nodes)
+    await settle(nodes, pg_url)
 
 
 async def test_a_dead_nodes_runs_are_interrupted_and_retried_by_the_others(
@@ -186,14 +195,14 @@ async def test_a_dead_nodes_runs_are_interrupted_and_retried_by_the_others(
     assert {r["status"] for r in rows} == {"interrupted"}
     assert {n.owner for n in await alive[0].store.list_nodes(clock.now())} == set(OWNERS[1:])
     gate.set()  # node-a's agents finish late: their results are dropped (fenced)
-    await asyncio.gather(*(n.settle() for n in alive))
+    await settle(alive, pg_url)
     await asyncio.wait_for(dead.scheduler._loop_task, 10)  # type: ignore[arg-type]
     for task in list(dead.scheduler._tasks.values()):
         await task
     clock.set("2026-03-02T09:01:00Z")  # past the retry backoff
     for n in alive:
         n.scheduler.notify()
-    await asyncio.gather(*(n.settle() for n in alive))
+    await settle(alive, pg_url)
     rows = await runs_by(pg_url)
     by_attempt = Counter((r["job_name"], r["attempt"]) for r in rows)
     assert set(by_attempt.values()) == {1}
