@@ -101,9 +101,12 @@ def trim_oldest(entries: dict[K, V], keep: int) -> dict[K, V]:
     return dict(itertools.islice(entries.items(), len(entries) - keep, None))
 
 
-def _replaces(gone: int, shown: int) -> bool:
-    """Whether :meth:`KeyedTable.sync` refills the table rather than remove ``gone`` rows."""
-    return gone > 0 and gone * 2 >= shown
+def _replaces(shown: int, kept: int, wanted: int) -> bool:
+    """Whether :meth:`KeyedTable.sync` refills the table (``shown`` rows, ``kept`` of which stay)
+    to show ``wanted`` rows, rather than remove and add rows one by one: when most rows go, or
+    most of those to show are new (a page shown in an empty table, back from an empty tab)."""
+    gone, added = shown - kept, wanted - kept
+    return (gone > 0 and gone * 2 >= shown) or added * 2 > wanted
 
 
 def _same(a: object, b: Text) -> bool:
@@ -163,7 +166,7 @@ class KeyedTable(DataTable[object]):
         if selected in wanted:
             return selected
         kept = sum(1 for k in self.rows if k.value in wanted)
-        if _replaces(self.row_count - kept, self.row_count):
+        if _replaces(self.row_count, kept, len(wanted)):
             return keys[0]
         return keys[min(self.cursor_row, max(kept - 1, 0))]
 
@@ -172,7 +175,7 @@ class KeyedTable(DataTable[object]):
         selected = self.selected_key
         wanted = dict(rows)
         gone = [k for k in self.rows if k.value not in wanted]
-        if _replaces(len(gone), self.row_count):
+        if _replaces(self.row_count, self.row_count - len(gone), len(wanted)):
             self._replace(rows, selected)
             return
         with self.app.batch_update():

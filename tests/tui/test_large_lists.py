@@ -207,6 +207,23 @@ async def test_replacing_most_rows_keeps_the_cursor_on_its_row_or_goes_to_the_to
         await sync("")
         assert table.selected_key is None
 
+        added: list[str] = []
+        add_row = table.add_row
+
+        def counted(*cells: Any, **options: Any) -> Any:
+            added.append(options["key"])
+            return add_row(*cells, **options)
+
+        table.add_row = counted  # type: ignore[method-assign]
+        await sync("abcdef")  # rows shown in an empty table (back from an empty tab): one fill
+        assert table.selected_key == "a" and added == []
+        table.move_cursor(row=1)
+        await pilot.pause()
+        await sync("abcdefg")  # one more row: added in place
+        assert added == ["g"] and table.selected_key == "b"
+        await sync("abuvwxyz")  # most rows to show are new: one fill, the cursor on its row
+        assert added == ["g"] and table.selected_key == "b"
+
 
 async def test_cells_are_measured_as_the_datatable_would() -> None:
     texts = [
