@@ -12,7 +12,7 @@ __all__ = ["SymbiApp"]
 from collections.abc import Mapping
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -20,6 +20,7 @@ from textual.screen import Screen
 from scheduler_core.clock import Clock
 
 from .backend import Backend
+from .idle_gc import IdleCollector
 from .screens.help import HelpScreen, help_rows
 from .screens.main import MainScreen
 
@@ -51,11 +52,14 @@ class SymbiApp(App[None]):
         self.readonly = readonly
         self.refresh_interval = refresh_interval
         self._theme_name = theme
+        self.idle_gc = IdleCollector()
         if keymap:
             self.set_keymap(dict(keymap))
 
     def on_mount(self) -> None:
         self.sub_title = self.backend.mode_label
+        self.idle_gc.install()
+        self.set_interval(0.2, self.idle_gc.tick, name="idle-gc")
         if self._theme_name:
             if self._theme_name in self.available_themes:
                 self.theme = self._theme_name
@@ -74,6 +78,14 @@ class SymbiApp(App[None]):
                 refresh_interval=self.refresh_interval,
             )
         )
+
+    def on_unmount(self) -> None:
+        self.idle_gc.uninstall()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self.idle_gc.note_input()
+        await super().on_event(event)
 
     # --- navigation ----------------------------------------------------------------------------
 

@@ -1,0 +1,71 @@
+"""Full garbage collections while the operator is not typing, rather than in the middle of a key.
+
+CPython's cycle collector walks every object it tracks outside the frozen ones (see
+``_freeze_long_lived`` in :mod:`symbi_tui.screens.main`) once ten younger collections have passed
+and enough objects have reached the oldest generation: in the console, about every ten keys, for
+5-15 ms (30 ms seen) at whichever key it falls on. The console leaves that collection to the
+operator's pauses: while the collector is installed the automatic full collection waits ten
+times longer (a safety net for a long burst of input), and :meth:`IdleCollector.tick`, called a
+few times a second, runs it once no input came for ``quiet_seconds`` and the younger collections
+that would have called for it have passed.
+"""
+
+from __future__ import annotations
+
+__all__ = ["IdleCollector"]
+
+import gc
+import time
+from collections.abc import Callable
+
+#: younger collections after which CPython considers a full one (its default third threshold)
+FULL_AFTER = 10
+#: how much longer the automatic full collection waits while the collector is installed
+DEFERRAL = 10
+
+
+class IdleCollector:
+    """Runs the cycle collector's full collections in the pauses between input events."""
+
+    def __init__(
+        self,
+        *,
+        quiet_seconds: float = 0.3,
+        clock: Callable[[], float] = time.monotonic,
+        collect: Callable[[], object] = gc.collect,
+        counts: Callable[[], tuple[int, int, int]] = gc.get_count,
+    ) -> None:
+        self.quiet_seconds = quiet_seconds
+        self._clock = clock
+        self._collect = collect
+        self._counts = counts
+        self._last_input = float("-inf")
+        self._saved: tuple[int, int, int] | None = None
+        self.collections = 0  #: full collections run here (when idle)
+
+    def install(self) -> None:
+        """Defer the automatic full collection (until :meth:`uninstall`)."""
+        if self._saved is None:
+            self._saved = gc.get_threshold()
+            young, middle, full = self._saved
+            gc.set_threshold(young, middle, max(full, FULL_AFTER) * DEFERRAL)
+
+    def uninstall(self) -> None:
+        """Put the thresholds back as they were."""
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
+
+    def note_input(self) -> None:
+        """An input event (key, mouse, paste) came in: not a moment to collect."""
+        self._last_input = self._clock()
+
+    def tick(self) -> bool:
+        """Collect if the input has been quiet long enough and a full collection is due."""
+        if self._clock() - self._last_input < self.quiet_seconds:
+            return False
+        if self._counts()[2] < FULL_AFTER:
+            return False
+        self._collect()
+        self.collections += 1
+        return True
