@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -278,16 +279,23 @@ def _instant(value: object, field: str) -> datetime:
 
 
 def _cron(value: object, field: str, tz: str) -> str:
-    from .cron import CronSchedule
-
     text = _string(value, field).strip()
     try:
-        CronSchedule(text, tz)
+        _check_cron(text, tz)
     except CronError as exc:
         raise ValidationError(exc.message, field=field) from None
     except ValidationError:
-        CronSchedule(text, "UTC")  # the zone is reported on its own field
+        _check_cron(text, "UTC")  # the zone is reported on its own field
     return text
+
+
+@lru_cache(maxsize=4096)
+def _check_cron(text: str, tz: str) -> None:
+    """Raise CronError if ``text`` is no schedule in ``tz`` (a bulk add repeats expressions:
+    each is checked once; a failure is not cached, so it raises every time)."""
+    from .cron import CronSchedule
+
+    CronSchedule(text, tz)
 
 
 def _hhmm(value: object, field: str) -> str:
@@ -481,16 +489,27 @@ def job_from_mapping(
 # --- serialisation --------------------------------------------------------------------------
 
 
+#: compact, keys sorted: one encoder for every definition (json.dumps builds one a call)
+_encode_spec = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_SPEC_FIELDS = tuple((name, _DEFAULTS.get(name)) for name in JOB_FIELDS)
+_PLAIN = (str, int, float, bool)
+
+
 def spec_to_json(job: JobDefinition) -> str:
     """The definition part of a job, as stored in the ``definition`` column."""
-    return json.dumps(_spec_dict(job), separators=(",", ":"), sort_keys=True)
+    return _encode_spec(_spec_dict(job))
 
 
 def _spec_dict(job: JobDefinition) -> dict[str, Any]:
     d: dict[str, Any] = {}
-    for name in JOB_FIELDS:
+    for name, default in _SPEC_FIELDS:
         value = getattr(job, name)
-        if value is _DEFAULTS.get(name) or value is None or value == () or value == {}:
+        if value is default or value is None:
+            continue
+        if type(value) in _PLAIN:  # most fields: stored as they are (enums are not plain)
+            d[name] = value
+            continue
+        if value == () or value == {}:
             continue
         if name == "at":
             value = format_instant(value)

@@ -238,11 +238,13 @@ class SchedulerService:
             jobs.append(job)
         if errors:
             raise ValidationError.collect(errors[:50])
+        # created together, in one transaction: one instant for all
         events = [
-            self._event(
+            job_event(
                 AuditEventType.CRON_JOB_CREATED,
-                actor,
-                j,
+                at=now,
+                actor=actor,
+                job=j,
                 schedule=j.schedule_text,
                 agent=j.agent,
             )

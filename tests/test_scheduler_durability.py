@@ -350,7 +350,7 @@ async def test_a_version_2_store_gains_nodes_and_recovers_its_unowned_runs(
     await store.close()
     conn = sqlite3.connect(db_path)  # back to version 2: no owners, no nodes
     conn.executescript(
-        "DROP TRIGGER jobs_text_insert; DROP TRIGGER jobs_text_delete; "
+        "DROP TRIGGER jobs_text_delete; "
         "DROP TRIGGER jobs_text_update; DROP TABLE job_text_log; "
         "DROP INDEX jobs_next_order; DROP INDEX jobs_last_order; DROP INDEX jobs_failures; "
         "ALTER TABLE runs DROP COLUMN owner; DROP TABLE nodes; PRAGMA user_version = 2;"

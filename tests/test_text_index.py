@@ -119,6 +119,9 @@ async def test_the_filter_follows_every_change_from_any_process(
         await other.delete_job(zebra_1.id, [])
         page = await store.list_jobs(JobQuery(text="zebra"))
         assert page.total == 3 and "zebra-1" not in {j.name for j in page.jobs}
+        await other.upsert_jobs([make_job("zebra-from-a-dsl-load")], [])  # inserted by upsert
+        page = await store.list_jobs(JobQuery(text="zebra"))
+        assert page.total == 4 and "zebra-from-a-dsl-load" in {j.name for j in page.jobs}
 
 
 async def test_a_log_pruned_past_what_the_index_saw_rebuilds_it(store: SqliteJobStore) -> None:
@@ -152,7 +155,7 @@ async def test_a_version_4_store_gains_the_index(tmp_path: Path) -> None:
         await store.insert_jobs(jobs(30), [])
     with sqlite3.connect(path) as conn:
         conn.executescript(
-            "DROP TRIGGER jobs_text_insert; DROP TRIGGER jobs_text_delete; "
+            "DROP TRIGGER jobs_text_delete; "
             "DROP TRIGGER jobs_text_update; DROP TABLE job_text_log; PRAGMA user_version = 4;"
         )
     async with SqliteJobStore(str(path)) as store:

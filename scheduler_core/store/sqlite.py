@@ -218,6 +218,8 @@ def _job_params(job: JobDefinition) -> tuple[Any, ...]:
     )
 
 
+#: a job added, for every process's text index (see schema migration 6)
+_LOG_NEW_JOB = "INSERT INTO job_text_log (job_id) VALUES (?)"
 _INSERT_JOB = (
     "INSERT INTO jobs (id, name, agent, status, schedule, timezone, definition, next_run_at, "
     "last_run_at, last_run_status, last_error, run_count, failure_count, created_at, "
@@ -229,6 +231,9 @@ _UPDATE_JOB_DEFINITION = (
 )
 
 
+_encode_details = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
 def _audit_params(e: AuditEvent) -> tuple[Any, ...]:
     return (
         _fmt(e.at),
@@ -236,7 +241,7 @@ def _audit_params(e: AuditEvent) -> tuple[Any, ...]:
         e.actor,
         e.job_id,
         e.run_id,
-        json.dumps(dict(e.details), separators=(",", ":"), default=str) if e.details else None,
+        _encode_details(dict(e.details)) if e.details else None,
     )
 
 
@@ -446,6 +451,7 @@ class SqliteJobStore:
                 raise ConflictError(
                     f"a job named {taken[0]!r} already exists" if taken else str(exc)
                 ) from None
+            conn.executemany(_LOG_NEW_JOB, [(j.id,) for j in jobs])
             conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
 
         await self._tx(tx)
@@ -468,6 +474,7 @@ class SqliteJobStore:
                 )
                 if cur.rowcount == 0:
                     conn.execute(_INSERT_JOB, _job_params(job))
+                    conn.execute(_LOG_NEW_JOB, (job.id,))
             conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
 
         await self._tx(tx)
