@@ -14,6 +14,7 @@ __all__ = [
     "api_key_path",
     "is_loopback",
     "local_api_key",
+    "new_api_key",
     "resolve_api_keys",
 ]
 
@@ -130,6 +131,15 @@ def resolve_api_keys(config: SchedulerConfig, *, generate: bool = True) -> ApiKe
     return ApiKeys.of([key], generated=path)
 
 
+def new_api_key() -> str:
+    """A random key (256 bits), named for what it is: ``symbi_`` and 43 URL-safe characters.
+
+    The prefix keeps a key from starting with ``-`` (one bare token in 64 did, which
+    ``--api-key KEY`` then read as an option) and lets secret scanners recognise one.
+    """
+    return f"symbi_{secrets.token_urlsafe(32)}"
+
+
 def _read_key_file(path: Path) -> str | None:
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -147,7 +157,7 @@ def _read_key_file(path: Path) -> str | None:
 def _create_key_file(path: Path) -> str:
     """Create the key file whole (written aside, then linked into place), or take the key
     another process has just put there."""
-    key = secrets.token_urlsafe(32)
+    key = new_api_key()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".api-key-", dir=path.parent)  # mode 0600
