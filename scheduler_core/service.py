@@ -139,9 +139,11 @@ class SchedulerService:
         actor: str,
         job: JobDefinition | None = None,
         run: JobRun | None = None,
+        at: datetime | None = None,
         **details: Any,
     ) -> AuditEvent:
-        return job_event(kind, at=self.clock.now(), actor=actor, job=job, run=run, **details)
+        at = self.clock.now() if at is None else at
+        return job_event(kind, at=at, actor=actor, job=job, run=run, **details)
 
     def _changed(self, job_id: str, change: str, audit: Sequence[AuditEvent] = ()) -> None:
         self.bus.publish(JobChanged(job_id, change))
@@ -240,11 +242,11 @@ class SchedulerService:
             raise ValidationError.collect(errors[:50])
         # created together, in one transaction: one instant for all
         events = [
-            job_event(
+            self._event(
                 AuditEventType.CRON_JOB_CREATED,
+                actor,
+                j,
                 at=now,
-                actor=actor,
-                job=j,
                 schedule=j.schedule_text,
                 agent=j.agent,
             )

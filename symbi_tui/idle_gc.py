@@ -57,7 +57,7 @@ class IdleCollector:
             self._saved = None
 
     def note_input(self) -> None:
-        """An input event (key, mouse, paste) came in: not a moment to collect."""
+        """An input event (a key, the mouse) came in: not a moment to collect."""
         self._last_input = self._clock()
 
     def tick(self) -> bool:

@@ -23,7 +23,7 @@ from ..format import (
     short_instant,
 )
 from ..palette import Palette
-from .keyed_table import ROWS_KEPT, Column, KeyedTable, trim_oldest
+from .keyed_table import CellCache, Column, KeyedTable
 
 _NAME_WIDTH = 28
 
@@ -86,9 +86,8 @@ class JobsTable(KeyedTable):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(COLUMNS, **kwargs)
-        #: job id -> (what its cells were built from, the cells): a row is rebuilt only when
-        #: its job, last run, countdown, tag or colours change
-        self._cells: dict[str, tuple[tuple[object, ...], list[Text]]] = {}
+        #: a row is rebuilt only when its job, last run, countdown, tag or colours change
+        self._cells = CellCache()
 
     def show(
         self,
@@ -101,20 +100,17 @@ class JobsTable(KeyedTable):
     ) -> None:
         """Bring the rows in line with ``jobs`` (already in display order)."""
         rows = []
-        cache = self._cells
         for job in jobs:
             last = last_runs.get(job.id)
             is_tagged = job.id in tagged
             next_text = countdown(job.next_run_at, now) if job.status is JobStatus.ACTIVE else ""
-            key = (job, last, next_text, is_tagged, id(palette))
-            cached = cache.pop(job.id, None)  # (put back last: the newest)
-            if cached is not None and cached[0] == key:
-                cells = cached[1]
-            else:
-                cells = job_cells(job, last, now, palette, tagged=is_tagged)
-            cache[job.id] = (key, cells)
+            cells = self._cells.cells(
+                job.id,
+                (job, last, next_text, is_tagged, id(palette)),
+                lambda job=job, last=last, is_tagged=is_tagged: job_cells(
+                    job, last, now, palette, tagged=is_tagged
+                ),
+            )
             rows.append((job.id, cells))
-        # the rows of the last few pages are kept: a page shown again (the first one, after a
-        # filter or a tab) reuses their cells, and the table how it laid them out
-        self._cells = trim_oldest(cache, ROWS_KEPT)
+        self._cells.trim()
         self.sync(rows)

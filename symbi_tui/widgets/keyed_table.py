@@ -14,11 +14,11 @@ for a page shown again.
 
 from __future__ import annotations
 
-__all__ = ["ROWS_KEPT", "Column", "KeyedCell", "KeyedTable", "trim_oldest"]
+__all__ = ["ROWS_KEPT", "CellCache", "Column", "KeyedCell", "KeyedTable", "trim_oldest"]
 
 import itertools
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Self, TypeVar
 
@@ -99,6 +99,30 @@ def trim_oldest(entries: dict[K, V], keep: int) -> dict[K, V]:
     if len(entries) <= keep:
         return entries
     return dict(itertools.islice(entries.items(), len(entries) - keep, None))
+
+
+class CellCache:
+    """Row key -> the cells built for it and what they were built from, for the rows of the
+    last few pages: a row is rebuilt only when its source changes, and a page shown again (the
+    first one, after a filter or a tab) reuses its cells, which the table then draws from what
+    it kept of them."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[object, list[Text]]] = {}
+
+    def __getitem__(self, key: str) -> tuple[object, list[Text]]:
+        return self._entries[key]
+
+    def cells(self, key: str, source: object, build: Callable[[], list[Text]]) -> list[Text]:
+        """The cells of row ``key``, built from ``source`` by ``build`` unless they were."""
+        cached = self._entries.pop(key, None)  # (put back last: the newest)
+        cells = cached[1] if cached is not None and cached[0] == source else build()
+        self._entries[key] = (source, cells)
+        return cells
+
+    def trim(self) -> None:
+        """Forget the oldest rows past ``ROWS_KEPT``."""
+        self._entries = trim_oldest(self._entries, ROWS_KEPT)
 
 
 def _replaces(shown: int, kept: int, wanted: int) -> bool:

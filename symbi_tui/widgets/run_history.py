@@ -12,7 +12,7 @@ from scheduler_core.model import JobRun, RunStatus
 
 from ..format import RUN_STATUS_TONES, Tone, duration, excerpt, run_status_label, short_instant
 from ..palette import Palette
-from .keyed_table import ROWS_KEPT, Column, KeyedTable, trim_oldest
+from .keyed_table import CellCache, Column, KeyedTable
 
 _OUTPUT_WIDTH = 60
 
@@ -49,20 +49,17 @@ class RunHistory(KeyedTable):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(COLUMNS, **kwargs)
-        #: run id -> (what its cells were built from, the cells), for the last few jobs shown
-        self._cells: dict[str, tuple[tuple[object, ...], list[Text]]] = {}
+        #: the cells of the runs of the last few jobs shown
+        self._cells = CellCache()
 
     def show(self, runs: Sequence[JobRun], palette: Palette) -> None:
         """Bring the rows in line with ``runs`` (newest first)."""
-        rows = []
-        cache = self._cells
-        for run in runs:
-            key = (run, id(palette))
-            cached = cache.pop(run.id, None)  # (put back last: the newest)
-            cells = (
-                cached[1] if cached is not None and cached[0] == key else run_cells(run, palette)
+        rows = [
+            (
+                run.id,
+                self._cells.cells(run.id, (run, id(palette)), lambda r=run: run_cells(r, palette)),
             )
-            cache[run.id] = (key, cells)
-            rows.append((run.id, cells))
-        self._cells = trim_oldest(cache, ROWS_KEPT)
+            for run in runs
+        ]
+        self._cells.trim()
         self.sync(rows)
