@@ -51,7 +51,7 @@ import os
 import re
 import tempfile
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import cache
@@ -374,13 +374,13 @@ def _split_key(text: str) -> list[str] | None:
         pos += 1
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """Dotted key -> 1-based line where it is set (tables: their header line).
+def _scan_keys(text: str) -> Iterator[tuple[str, int, str]]:
+    """Each dotted key the text sets, in order, with its 1-based line and kind (key, table, array).
 
-    tomlkit keeps no line numbers, so the text is scanned: headers, ``key = value`` lines, and
-    the keys of one-line inline tables; multi-line strings and arrays are skipped.
+    tomlkit keeps no line numbers, so the text is scanned: headers (``[x]`` a table, ``[[x]]`` an
+    array of tables), ``key = value`` lines, and the keys of one-line inline tables; multi-line
+    strings and arrays are skipped.
     """
-    lines: dict[str, int] = {}
     table: list[str] = []
     depth = 0
     in_string: str | None = None
@@ -398,43 +398,45 @@ def _key_lines(text: str) -> dict[str, int]:
             parts = _split_key(header.strip())
             if parts is not None:
                 table = parts
-                lines.setdefault(".".join(table), number)
+                yield ".".join(table), number, "array" if stripped.startswith("[[") else "table"
             continue
         if depth == 0 and "=" in line and line == raw:
             key_text = line.split("=", 1)[0]
             parts = _split_key(key_text.strip()) if key_text.strip() else None
             if parts is not None:
                 full = ".".join([*table, *parts])
-                lines.setdefault(full, number)
+                yield full, number, "key"
                 rest = line.split("=", 1)[1]
                 for m in re.finditer(r"[{,]\s*([A-Za-z0-9_\"'.-]+)\s*=", rest):
                     sub = _split_key(m.group(1))
                     if sub:
-                        lines.setdefault(".".join([full, *sub]), number)
+                        yield ".".join([full, *sub]), number, "key"
         depth, in_string = _scan_brackets(line, depth)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Dotted key -> 1-based line where it is first set (tables: their header line)."""
+    lines: dict[str, int] = {}
+    for key, number, _kind in _scan_keys(text):
+        lines.setdefault(key, number)
     return lines
 
 
-def _duplicate_line(text: str, key: str) -> int | None:
-    """The line where ``key`` is set (or its table opened) a second time, if it can be found."""
-    table = ""
-    seen: set[str] = set()
-    assign = re.compile(r"\s*([\"']?)" + re.escape(key) + r"\1\s*=")
-    headers: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            table = stripped.split("#")[0].strip()
-            parts = _split_key(table.strip("[]").strip())
-            if parts and parts[-1] == key:  # a table header given twice
-                if table in headers:
-                    return number
-                headers.add(table)
+def _first_duplicate(text: str) -> tuple[str, int] | None:
+    """The first dotted key set twice (or table opened twice), and the line of the repeat.
+
+    tomlkit reports a duplicate differently from one release to the next (``KeyAlreadyPresent``
+    without a position before 0.14, a ``ParseError`` at the repeat since), so the key and its
+    line are found here, the same way on every release.
+    """
+    seen: set[tuple[str, str]] = set()
+    for key, number, kind in _scan_keys(text):
+        if kind == "array":  # a new element: what the previous one set may be set again
+            seen = {(k, t) for k, t in seen if not k.startswith(key + ".")}
             continue
-        if assign.match(line):
-            if table in seen:
-                return number
-            seen.add(table)
+        if (key, kind) in seen:
+            return key, number
+        seen.add((key, kind))
     return None
 
 
@@ -505,21 +507,22 @@ class _Loader:
 
         try:
             doc = tomlkit.parse(self.text)
-        except ParseError as exc:
-            message = str(exc).split(" at line ")[0]
-            self.errors.append(
-                ConfigError(
-                    f"invalid TOML: {message} (column {exc.col})", path=self.path, line=exc.line
+        except (ParseError, KeyAlreadyPresent) as exc:
+            duplicate = _first_duplicate(self.text) if "already exists" in str(exc) else None
+            if duplicate is not None:
+                key, line = duplicate
+                self.errors.append(ConfigError("duplicate key", key=key, path=self.path, line=line))
+            elif isinstance(exc, ParseError):
+                message = str(exc).split(" at line ")[0]
+                self.errors.append(
+                    ConfigError(
+                        f"invalid TOML: {message} (column {exc.col})",
+                        path=self.path,
+                        line=exc.line,
+                    )
                 )
-            )
-            return None
-        except KeyAlreadyPresent as exc:  # tomlkit raises it without a position
-            m = re.search(r'Key "(.*)" already exists', str(exc))
-            key = m.group(1) if m else None
-            line = _duplicate_line(self.text, key) if key else None
-            self.errors.append(
-                ConfigError(f"invalid TOML: {exc}", key=key, path=self.path, line=line)
-            )
+            else:
+                self.errors.append(ConfigError(f"invalid TOML: {exc}", path=self.path))
             return None
         except (TOMLKitError, ValueError) as exc:  # e.g. a hex number past int()'s digit limit
             self.errors.append(ConfigError(f"invalid TOML: {exc}", path=self.path))

@@ -201,3 +201,13 @@ async def finished_run(engine: Engine, job: str) -> Any:
             return runs[0]
         await asyncio.sleep(0.02)
     raise AssertionError(f"the run did not finish: {runs}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Name the test order's seed on every run (quiet runs hide pytest-randomly's header line)."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and config.pluginmanager.hasplugin("randomly"):
+        terminalreporter.write_line(
+            f"tests ran in random order: --randomly-seed={seed} repeats it, -p no:randomly "
+            "runs them in file order"
+        )

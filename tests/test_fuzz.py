@@ -330,8 +330,14 @@ def test_dsl_fuzz(text: str) -> None:
 
 def test_dsl_guide_examples_parse_unmutated() -> None:
     """The mutation base is valid, so mutations start from real, accepted DSL."""
-    for text in GUIDE_TEXTS:
-        assert parse_dsl(text, env=ENV, now=NOW)
+    # an empty glob (a moved directory) would leave nothing to check and nothing to mutate
+    assert GUIDE_FILES, f"no *.symbi files under {GUIDE_DIR}"
+    assert len(GUIDE_TEXTS) == len(GUIDE_FILES) >= 10, GUIDE_FILES
+    for path, text in zip(GUIDE_FILES, GUIDE_TEXTS, strict=True):
+        assert text.strip(), path
+        doc = parse_dsl(text, env=ENV, now=NOW)
+        assert doc
+        assert doc.jobs or doc.agents, path  # each example defines something
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1239,13 +1245,16 @@ def test_10mb_config_text() -> None:
 @pytest.mark.parametrize(
     ("text", "key", "line"),
     [
-        # tomlkit raises KeyAlreadyPresent (not a ParseError) for this one: it used to escape
+        # a duplicate key: its full dotted key and the line of the repeat, on every tomlkit
         (
             "[scheduler]\ntick_interval_seconds = 1\n"
             "max_jitter_seconds = 0\nmax_jitter_seconds = 0",
-            "max_jitter_seconds",
+            "scheduler.max_jitter_seconds",
             4,
         ),
+        ("data_dir = 'a'\n\ndata_dir = 'b'", "data_dir", 3),
+        ("[scheduler]\ntick_interval_seconds = 1\n[api]\n[scheduler]", "scheduler", 4),
+        ("[agents.a]\nmodel = 'm'\n[agents.b]\nmodel = 'm'\nmodel = 'n'", "agents.b.model", 5),
         # numbers past str()'s 4300-digit limit used to crash the error message (ValueError)
         ("[scheduler]\nmax_concurrent_jobs = 0x" + "f" * 4000, "scheduler.max_concurrent_jobs", 2),
         ("[agents.a]\nmodel = 'm'\nmax_tokens = 0x" + "f" * 4000, "agents.a.max_tokens", 3),
@@ -1268,6 +1277,35 @@ def test_hostile_config_values(text: str, key: str | None, line: int) -> None:
         load_config_text(text, "hostile.toml", env={})
     assert err.value.key == key and err.value.line == line, str(err.value)
     assert len(str(err.value)) < 500
+
+
+def test_duplicate_key_message_names_key_and_line() -> None:
+    text = "[scheduler]\nmax_jitter_seconds = 0\n\nmax_jitter_seconds = 0\n"
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "hostile.toml", env={})
+    assert str(err.value) == "hostile.toml:4 scheduler.max_jitter_seconds: duplicate key"
+
+
+def test_duplicate_key_as_older_tomlkit_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tomlkit before 0.14 raised KeyAlreadyPresent, with no position, instead of a ParseError."""
+    import tomlkit
+    from tomlkit.exceptions import KeyAlreadyPresent
+
+    def parse(_text: str) -> None:
+        raise KeyAlreadyPresent("max_jitter_seconds")
+
+    monkeypatch.setattr(tomlkit, "parse", parse)
+    text = "[scheduler]\nmax_jitter_seconds = 0\nmax_jitter_seconds = 0\n"
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "hostile.toml", env={})
+    assert str(err.value) == "hostile.toml:3 scheduler.max_jitter_seconds: duplicate key"
+
+
+def test_repeated_array_of_tables_is_not_a_duplicate() -> None:
+    from scheduler_core.config import _first_duplicate
+
+    assert _first_duplicate("[[a]]\nx = 1\n[[a]]\nx = 2\n") is None
+    assert _first_duplicate("[[a]]\nx = 1\nx = 2\n") == ("a.x", 3)
 
 
 @pytest.mark.parametrize("seconds", [1e12, 1e15, 10**400, "99999999999d"])
