@@ -1,8 +1,14 @@
 """Real peers on 127.0.0.1 for the delivery tests: a scriptable HTTP server, an SMTP server
-(aiosmtpd, optionally STARTTLS with a certificate made here), and a port nobody listens on."""
+(aiosmtpd, optionally STARTTLS with a certificate made here), and a port nobody listens on.
+
+Every server binds port 0 itself and keeps its socket, and the refusing port stays bound for as
+long as it is used: a port found free, released and handed on could be taken by another process
+(another test run, say) before it is used."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -126,11 +132,14 @@ class ScriptedHTTPServer:
         self._server.server_close()
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses every connection, for the ``with`` block: it is held
+    bound but not listening (Linux answers a connection to it with a reset), so no other process
+    can start listening on it meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 # --- TLS -----------------------------------------------------------------------------------------
@@ -313,8 +322,24 @@ class _Authenticator:
         return AuthResult(success=False, handled=False)
 
 
+class _BoundController(Controller):
+    """aiosmtpd's threaded controller serving on a socket bound beforehand (to port 0)."""
+
+    def __init__(self, handler: Any, sock: socket.socket, **kwargs: Any) -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__(handler, hostname=host, port=port, **kwargs)
+        self._sock = sock
+
+    def _create_server(self) -> Any:
+        # Controller.create_server takes host and port; this one takes the socket (the server
+        # owns it from here: it closes it when it stops)
+        loop: asyncio.AbstractEventLoop = self.loop
+        return loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
+
+
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1 in its own thread; STARTTLS (required) when given certificates."""
+    """aiosmtpd on 127.0.0.1 in its own thread; STARTTLS (required) when given certificates.
+    Its port is bound (port 0) and listening from construction on."""
 
     def __init__(
         self,
@@ -323,7 +348,10 @@ class SmtpServer:
         users: dict[str, str] | None = None,
     ) -> None:
         self.sink = SmtpSink()
-        self.port = free_port()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = int(self._sock.getsockname()[1])
         kwargs: dict[str, Any] = {}
         if certificates is not None:
             kwargs["tls_context"] = certificates.server_context()
@@ -332,9 +360,7 @@ class SmtpServer:
             kwargs["authenticator"] = _Authenticator(users)
             kwargs["auth_required"] = True
             kwargs["auth_require_tls"] = certificates is not None
-        self.controller = Controller(
-            self.sink, hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs
-        )
+        self.controller = _BoundController(self.sink, self._sock, ready_timeout=10, **kwargs)
 
     @property
     def messages(self) -> list[Received]:
@@ -346,6 +372,7 @@ class SmtpServer:
 
     def stop(self) -> None:
         self.controller.stop()
+        self._sock.close()  # (closed with the server already, unless it never started)
 
 
 def running(server: Any) -> Iterator[Any]:

@@ -28,6 +28,7 @@ __all__ = [
     "llm_server",
 ]
 
+import contextlib
 import json
 import socket
 import threading
@@ -357,11 +358,14 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = _handle
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses every connection, for the ``with`` block: held bound but
+    not listening, so no other process can start listening on it meanwhile (a port bound, then
+    released and handed on, could be)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture

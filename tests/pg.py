@@ -59,6 +59,12 @@ def postgres_wanted() -> bool:
 
 
 def _free_port() -> int:
+    """A port that was free a moment ago, for ``postgres -c port=...``.
+
+    The race is unavoidable here: postgres takes its port on its command line and binds it
+    itself (it cannot be handed a bound socket, nor told to bind port 0 and report it), so
+    another process may take the port between this call and the server's start. The caller
+    retries with another port when the server fails to start."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -21,11 +21,11 @@ from tests.delivery_servers import (
     WHEN,
     Certificates,
     SmtpServer,
-    free_port,
     make_certificates,
     make_job,
     make_run,
     make_self_signed,
+    refusing_port,
     running,
 )
 
@@ -192,9 +192,11 @@ async def test_all_recipients_refused(plain_smtp: SmtpServer, tmp_path: Path) ->
 
 
 async def test_connection_refused(tmp_path: Path) -> None:
-    d = deliverer(tmp_path, free_port())
-    [r] = await d.deliver(job(), make_run())
+    with refusing_port() as port:
+        d = deliverer(tmp_path, port)
+        [r] = await d.deliver(job(), make_run())
     assert not r.ok and r.attempts == 1
+    assert f"127.0.0.1:{port}" in (r.error or "")
     assert "could not connect to 127.0.0.1:" in (r.error or "")
 
 
@@ -209,8 +211,9 @@ async def test_connection_refused(tmp_path: Path) -> None:
 async def test_missing_settings_fail_before_connecting(
     tmp_path: Path, config: dict[str, Any], fields: dict[str, Any], needle: str
 ) -> None:
-    d = deliverer(tmp_path, free_port(), **config)
-    [r] = await d.deliver(job(**fields), make_run())
+    with refusing_port() as port:
+        d = deliverer(tmp_path, port, **config)
+        [r] = await d.deliver(job(**fields), make_run())
     assert (r.ok, r.attempts) == (False, 0)
     assert needle in (r.error or "")
 

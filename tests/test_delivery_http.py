@@ -20,9 +20,9 @@ from tests.delivery_servers import (
     Reply,
     ScriptedHTTPServer,
     Sleeps,
-    free_port,
     make_job,
     make_run,
+    refusing_port,
     running,
 )
 
@@ -185,8 +185,9 @@ async def test_webhook_connection_refused_is_retried_then_fails(
     client: httpx.AsyncClient, sleeps: Sleeps, tmp_path: Path
 ) -> None:
     d = deliverer(client, sleeps, tmp_path, webhook_retry_attempts=2)
-    url = f"http://127.0.0.1:{free_port()}/hook"
-    [result] = await d.deliver(make_job(delivery=("webhook",), webhook_url=url), make_run())
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/hook"
+        [result] = await d.deliver(make_job(delivery=("webhook",), webhook_url=url), make_run())
     assert not result.ok and result.attempts == 3
     assert sleeps.calls == [1.0, 2.0]
     assert "could not reach" in (result.error or "")

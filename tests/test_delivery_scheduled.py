@@ -16,7 +16,7 @@ from scheduler_core.jobspec import job_to_dict
 from scheduler_core.model import RunStatus
 
 from .conftest import Harness
-from .delivery_servers import Reply, ScriptedHTTPServer, SmtpServer, free_port, running
+from .delivery_servers import Reply, ScriptedHTTPServer, SmtpServer, refusing_port, running
 
 TOKEN = "hook-token-5f1e2d3c4b"
 
@@ -106,16 +106,17 @@ async def test_a_failing_channel_never_fails_the_run(
     h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
     try:
         web.script(Reply(status=500, body="down"))
-        await h.service.add_job(
-            {
-                "name": "report",
-                "agent": "reporter",
-                "cron": "0 9 * * *",
-                "delivery": ["webhook", "slack", "log_file"],
-                "webhook_url": f"http://127.0.0.1:{free_port()}/nobody-listens",
-            }
-        )
-        await h.to("2026-03-02T09:00:00Z")
+        with refusing_port() as port:
+            await h.service.add_job(
+                {
+                    "name": "report",
+                    "agent": "reporter",
+                    "cron": "0 9 * * *",
+                    "delivery": ["webhook", "slack", "log_file"],
+                    "webhook_url": f"http://127.0.0.1:{port}/nobody-listens",
+                }
+            )
+            await h.to("2026-03-02T09:00:00Z")
         (run,) = await h.service.history("report")
         assert run.status is RunStatus.SUCCEEDED
         assert run.output == "ok report"  # the output stays in the run record

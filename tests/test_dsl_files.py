@@ -16,6 +16,7 @@ from scheduler_core.dsl import (
     validate_paths,
 )
 from scheduler_core.errors import DslError, SchedulerError
+from scheduler_core.model import RunnerKind
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -188,7 +189,17 @@ def test_agents_defined_in_another_file_count(tmp_path: Path) -> None:
     agents = write(tmp_path, "agents.symbi", 'agent shared { handler: "pkg.mod:run" }\n')
     jobs = write(tmp_path, "jobs.symbi", 'schedule { name: "j" agent: "shared" cron: "@daily" }\n')
     bundle = load_dsl_files([jobs, agents], env={}, known_agents=())
-    assert bundle.agent("shared") is not None
+    shared = bundle.agent("shared")
+    assert shared is not None
+    assert shared.name == "shared"
+    assert shared.runner is RunnerKind.PYTHON
+    assert shared.handler == "pkg.mod:run"
+    assert shared.command is None
+    assert shared.source == f"dsl:{agents}:1"
+    assert bundle.agent("j") is None  # a schedule's name is not an agent
+    (job,) = bundle.jobs
+    assert (job.name, job.agent, job.cron) == ("j", "shared", "@daily")
+    assert job.source == f"dsl:{jobs}"
 
 
 def test_at_in_the_past_relative_to_now(tmp_path: Path) -> None:

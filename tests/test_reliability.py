@@ -91,6 +91,52 @@ def create_jobs(client: httpx.Client, bodies: list[dict[str, Any]]) -> list[str]
     return ids
 
 
+#: a quiet agent for the sentinel job (the appender's file counts the ticks only)
+NOOP = {"noop": ["/bin/sh", "-c", "true"]}
+SENTINEL = "sentinel"
+
+
+def add_sentinel(client: httpx.Client) -> float:
+    """A one-shot job due at the next whole second but one, after every tick's instant; once it
+    has run, the scheduler that fired it has looked at the store past all of them. Returns its
+    instant."""
+    at = math.ceil(time.time()) + 1
+    body = {"name": SENTINEL, "agent_id": "noop", "at": datetime.fromtimestamp(at, UTC).isoformat()}
+    create_jobs(client, [body])
+    return at
+
+
+def processed_past(
+    rows: Any, at: float, *, nodes: list[str] | None = None
+) -> dict[str, Any] | None:
+    """The sentinel's run once it has succeeded (fired on or after ``at``), no run is left
+    running or queued (a second fire of anything would be one of those, then a row more), and
+    every node in ``nodes`` has renewed its lease after ``at`` (its own look at the store, and
+    its recovery of the dead node's runs, came after the sentinel's instant); else None.
+    ``rows(sql)`` reads the store."""
+    done = rows(
+        f"SELECT r.status, r.started_at FROM runs r JOIN jobs j ON j.id = r.job_id "
+        f"WHERE j.name = '{SENTINEL}' AND j.status = 'completed'"
+    )
+    if len(done) != 1 or done[0]["status"] != "succeeded":
+        return None
+    if rows(
+        "SELECT 1 FROM runs WHERE status IN ('running', 'queued') AND job_id IN "
+        "(SELECT id FROM jobs WHERE name NOT LIKE 'minute-%')"
+    ):
+        return None
+    if nodes is not None:
+        beats = {r["owner"]: r["heartbeat"] for r in rows("SELECT owner, heartbeat FROM nodes")}
+        if any(n not in beats or instant_of(beats[n]) <= at for n in nodes):
+            return None
+    return dict(done[0])
+
+
+def instant_of(value: Any) -> float:
+    """A store timestamp (SQLite text or a PostgreSQL datetime) as seconds since the epoch."""
+    return value.timestamp() if isinstance(value, datetime) else instant(str(value)).timestamp()
+
+
 # --- crash ----------------------------------------------------------------------------------------
 
 
@@ -338,7 +384,7 @@ def test_two_daemons_fire_every_instant_once_across_a_leader_kill(tmp_path: Path
     # before its agent starts; see test_a_run_claimed_ahead_is_not_lost_by_a_crash
     cfg = config(
         tmp_path,
-        {"appender": appender},
+        {"appender": appender, **NOOP},
         lease_ttl_seconds=2,
         max_concurrent_jobs=50,
         claim_ahead_seconds=0,
@@ -361,13 +407,18 @@ def test_two_daemons_fire_every_instant_once_across_a_leader_kill(tmp_path: Path
             return not query(tmp_path, "SELECT 1 FROM jobs WHERE status != 'completed'")
 
         poll(all_done, timeout=max(base + TWO_DAEMON_SECONDS - time.time(), 0) + 15)
-        time.sleep(1)  # anything that would fire twice has had its chance
+        # anything that would fire twice has had its chance once the survivor has fired a job due
+        # after every tick and nothing is left in flight
+        with httpx.Client(base_url=second.url, headers=AUTH, timeout=30) as c:
+            at = add_sentinel(c)
+        sentinel = poll(lambda: processed_past(lambda sql: query(tmp_path, sql), at), timeout=15)
+        assert instant_of(sentinel["started_at"]) >= at, sentinel
         assert second.stop() == 0
     finally:
         first.kill()
         if second is not None:
             second.kill()
-    runs = [dict(r) for r in query(tmp_path, "SELECT * FROM runs")]
+    runs = [dict(r) for r in query(tmp_path, "SELECT * FROM runs WHERE job_name != ?", SENTINEL)]
     assert len(runs) == count and {r["status"] for r in runs} == {"succeeded"}, killed - base
     check_each_instant_once(runs, out, jobs=count, ttl=2, note=killed - base)
 
@@ -395,7 +446,7 @@ def test_three_nodes_on_postgresql_fire_every_instant_once_across_a_kill(
     appender = ["/bin/sh", "-c", f'echo "$SYMBI_JOB_NAME $SYMBI_RUN_ID" >> {out}']
     cfg = config(
         tmp_path,
-        {"appender": appender},
+        {"appender": appender, **NOOP},
         lease_ttl_seconds=2,
         max_concurrent_jobs=50,
         claim_ahead_seconds=0,
@@ -428,7 +479,17 @@ def test_three_nodes_on_postgresql_fire_every_instant_once_across_a_kill(
             )
 
         poll(all_done, timeout=max(base + THREE_NODE_SECONDS - time.time(), 0) + 15)
-        time.sleep(1)
+        # anything that would fire twice has had its chance once a job due after every tick has
+        # run, nothing else is in flight, and both survivors have renewed since its instant
+        with httpx.Client(base_url=nodes[0].url, headers=AUTH, timeout=30) as c:
+            at = add_sentinel(c)
+        sentinel = poll(
+            lambda: processed_past(
+                lambda sql: pg_rows(pg_url, sql), at, nodes=[owners[0], owners[2]]
+            ),
+            timeout=15,
+        )
+        assert instant_of(sentinel["started_at"]) >= at, sentinel
         for node in (nodes[0], nodes[2]):
             assert node.stop() == 0
     finally:
@@ -462,9 +523,18 @@ def test_a_run_claimed_ahead_is_not_lost_by_a_crash(tmp_path: Path) -> None:
         with httpx.Client(base_url=first.url, headers=AUTH, timeout=30) as c:
             body = {"name": "once", "agent_id": "appender", "at": at, "max_retries": 1}
             create_jobs(c, [body])
-        time.sleep(max(base - 0.5 - time.time(), 0))  # claimed, not yet started
+
+        def claimed() -> list[dict[str, Any]]:
+            return [dict(r) for r in query(tmp_path, "SELECT * FROM runs")]
+
+        (claim,) = poll(claimed, timeout=max(base - time.time(), 0) + 5)  # claimed ahead...
         first.proc.kill()
         first.proc.wait(10)
+        # ...and the kill came before its instant: recorded running, its agent not started
+        assert claim["status"] == "running", claim
+        assert json.loads(claim["details"]).get("claimed_ahead") is True, claim
+        assert instant(claim["scheduled_for"]).timestamp() == base, claim
+        assert not out.exists(), (claim, out.read_text())
         second = Daemon(cfg, env(tmp_path))
         second.event("scheduler.leader")
 

@@ -420,16 +420,16 @@ async def test_bad_request_is_not_retried(
 
 
 async def test_unreachable_endpoint(runner: LlmRunner, sleeps: Sleeps) -> None:
-    port = closed_port()
-    agent = AgentDefinition(
-        name="offline",
-        runner=RunnerKind.LLM,
-        provider="openai",
-        model="llama3.2",
-        base_url=f"http://127.0.0.1:{port}/v1",
-    )
-    with pytest.raises(LlmError) as caught:
-        await runner.complete(agent, USER)
+    with closed_port() as port:
+        agent = AgentDefinition(
+            name="offline",
+            runner=RunnerKind.LLM,
+            provider="openai",
+            model="llama3.2",
+            base_url=f"http://127.0.0.1:{port}/v1",
+        )
+        with pytest.raises(LlmError) as caught:
+            await runner.complete(agent, USER)
     error = caught.value
     assert error.kind == "unreachable"
     assert error.attempts == 4

@@ -5,10 +5,12 @@ webhook headers, delivery settings and AgentPin credential are secret; a grep fi
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +44,13 @@ JOB = {
 def assert_clean(text: str, where: str) -> None:
     for secret in SECRETS:
         assert secret not in text, f"{secret!r} leaked into {where}"
+
+
+def screen_text(app: object) -> str:
+    """The console's screen as plain text (the characters of its SVG screenshot)."""
+    svg = app.export_screenshot()  # type: ignore[attr-defined]
+    spans = re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)
+    return html.unescape("".join(spans)).replace("\xa0", " ")
 
 
 async def _harness(harness_factory, monkeypatch) -> Harness:
@@ -122,6 +131,9 @@ async def test_cli_exports_and_console_screens_hold_no_secret(
             await pilot.pause(0.05)
             if "secret-report" in app.export_screenshot():
                 break
+        # the job's row is on screen (a blank screen would hold no secret either)
+        jobs = screen_text(app)
+        assert re.search(r"secret-report\s+reporter\s+0 9 \* \* \*", jobs), jobs
         assert_clean(app.export_screenshot(), "the jobs screen")
         app.push_screen(app.make_view("watch", "secret-report"))
         for _ in range(40):
@@ -129,6 +141,11 @@ async def test_cli_exports_and_console_screens_hold_no_secret(
             if isinstance(app.screen, WatchScreen) and "webhook" in app.export_screenshot():
                 break
         assert "webhook" in app.export_screenshot()
+        assert isinstance(app.screen, WatchScreen)
+        # the delivery pane shows the very settings that hold the secrets, masked
+        watch = screen_text(app)
+        assert "http://127.0.0.1:9/hook" in watch, watch
+        assert "Authorization: ****" in watch and "X-Env: ****" in watch, watch
         assert_clean(app.export_screenshot(), "the watch screen")
     db = h.engine.config.store_url()
     await h.engine.stop()
@@ -151,4 +168,5 @@ async def test_cli_exports_and_console_screens_hold_no_secret(
             timeout=60,
         )
         assert out.returncode == 0, (args, out.stderr)
+        assert "secret-report" in out.stdout, (args, out.stdout)  # the job is in the export
         assert_clean(out.stdout + out.stderr, f"symbi {' '.join(args)}")

@@ -1018,26 +1018,68 @@ async def test_data_version_changes_when_another_store_writes(
     assert await store.data_version() != after
 
 
-async def test_watch_calls_back_on_another_stores_write(store: JobStore, other: JobStore) -> None:
+async def _loop_turns() -> None:
+    """Two turns of the event loop: a wake-up already in the socket is read in the first (after
+    the task that yielded), and its callback has run when the second resumes us."""
+    for _ in range(2):
+        await asyncio.sleep(0)
+
+
+async def _watching(store: JobStore, callback: Any) -> None:
+    """``store.watch(callback)``, once it listens, past the call a watch may make when it starts
+    (for writes it may have missed)."""
+    assert store.watch(callback)
+    wait = getattr(store, "wait_watching", None)  # PostgreSQL listens in the background
+    if wait is not None:
+        assert await asyncio.wait_for(wait(), 10)
+    await asyncio.sleep(0.05)
+
+
+async def test_watch_calls_back_on_another_stores_write(
+    store: JobStore, other: JobStore, store_url: str, is_pg: bool
+) -> None:
     fired = asyncio.Event()
-    assert store.watch(fired.set)
+    calls: list[str] = []
+
+    def callback() -> None:
+        calls.append("call")
+        fired.set()
+
+    await _watching(store, callback)
     try:
-        wait = getattr(store, "wait_watching", None)
-        if wait is not None:
-            assert await asyncio.wait_for(wait(), 10)
-        await asyncio.sleep(0.05)
         fired.clear()  # a watch may call back once when it starts (writes it may have missed)
+        calls.clear()
         await store.insert_jobs([make_job("own")], [])
-        await asyncio.sleep(0.2)
+        await _loop_turns()  # (SQLite sends its wake-up before the write returns)
         assert not fired.is_set()  # our own writes need no wake-up
         await other.insert_jobs([make_job("theirs")], [])
         await asyncio.wait_for(fired.wait(), 10)
+        # wake-ups arrive in commit order: had ours sent one, it would have come before theirs
+        await _loop_turns()
+        assert calls == ["call"], calls
     finally:
         store.unwatch()
     fired.clear()
-    await other.insert_jobs([make_job("after")], [])
-    await asyncio.sleep(0.2)
-    assert not fired.is_set()
+    witness: JobStore | None = None
+    woken = asyncio.Event()
+    if is_pg:
+        # PostgreSQL delivers in the background: a third store object listens, and once it has
+        # heard of the next write, so would we have (SQLite's one listening socket per database
+        # would be taken over by a witness; its wake-up is sent before the write returns)
+        witness = await open_store(store_url)
+        await _watching(witness, woken.set)
+        woken.clear()
+    try:
+        await other.insert_jobs([make_job("after")], [])
+        if witness is not None:
+            await asyncio.wait_for(woken.wait(), 10)
+        await _loop_turns()
+    finally:
+        if witness is not None:
+            witness.unwatch()
+            await witness.close()
+    assert not fired.is_set()  # unwatched: not called for it
+    assert calls == ["call"], calls
 
 
 # --- PostgreSQL only ------------------------------------------------------------------------------

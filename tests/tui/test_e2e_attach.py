@@ -57,38 +57,69 @@ def _env_prefix(tmp: Path) -> str:
     )
 
 
+def _job_status(url: str, key: str, job: str) -> str:
+    response = httpx.get(f"{url}/api/v1/schedule/{job}", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    return str(response.json()["status"])
+
+
+def _pause_the_selected_job(tmux: Tmux, url: str, key: str) -> None:
+    """p pauses the selected job (the first by name: hourly-sync) through the daemon's API: the
+    daemon reports it paused, the other job stays active, and the console shows the paused row."""
+    assert _job_status(url, key, "hourly-sync") == "active"
+    tmux.keys("p")
+    deadline = time.monotonic() + 15
+    status = ""
+    while time.monotonic() < deadline:
+        status = _job_status(url, key, "hourly-sync")
+        if status == "paused":
+            break
+        time.sleep(0.1)
+    assert status == "paused", tmux.screen()
+    assert _job_status(url, key, "nightly-report") == "active"
+    tmux.wait(lambda s: "‖ paused" in s, "the paused row")
+
+
+def _start(tmux: Tmux, command: str, tmp: Path) -> Path:
+    """Run ``command`` in the pane; the shell around it writes the console's exit status to the
+    file returned. (tmux cannot be relied on for it: it may mark the pane dead when the console
+    closes its terminal, then leave the exited process unreaped and the status unknown.)"""
+    exit_file = tmp / "console-exit-status"
+    exit_file.unlink(missing_ok=True)
+    tmux.start(f"{command}; echo $? > {shlex.quote(str(exit_file))}", cwd=tmp)
+    return exit_file
+
+
+def _quit(tmux: Tmux, exit_file: Path) -> None:
+    """q ends the console: its process exits with status 0 (not a crash, not a signal) and the
+    pane is dead, both within a bounded wait."""
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    while (tmux.alive() or not exit_file.exists()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert exit_file.exists(), f"the console did not exit after q:\n{tmux.screen()}"
+    assert exit_file.read_text().strip() == "0", (exit_file.read_text(), tmux.screen())
+    assert not tmux.alive(), tmux.screen()
+
+
 def test_console_attaches_to_the_daemon_holding_the_lease(
     tmux: Tmux, tmp_path: Path, daemon: tuple[Daemon, Path]
 ) -> None:
     process, config = daemon
     url = process.url
     address = url.removeprefix("http://")
-    tmux.start(f"{_env_prefix(tmp_path)} {_console('--config', str(config))}", cwd=tmp_path)
+    exit_file = _start(
+        tmux, f"{_env_prefix(tmp_path)} {_console('--config', str(config))}", tmp_path
+    )
     screen = tmux.wait(
         lambda s: f"attached to {address}" in s and "nightly-report" in s and "hourly-sync" in s,
         "the attached console",
     )
     assert "embedded" not in screen
     # p pauses the selected job (the first by name: hourly-sync) through the daemon's API
-    tmux.keys("p")
     key = (tmp_path / "data" / "api-key").read_text().strip()
-    deadline = time.monotonic() + 15
-    status = ""
-    while time.monotonic() < deadline:
-        job = httpx.get(
-            f"{url}/api/v1/schedule/hourly-sync", headers={"Authorization": f"Bearer {key}"}
-        ).json()
-        status = job["status"]
-        if status == "paused":
-            break
-        time.sleep(0.1)
-    assert status == "paused"
-    tmux.wait(lambda s: "‖ paused" in s, "the paused row")
-    tmux.keys("q")
-    deadline = time.monotonic() + 10
-    while tmux.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not tmux.alive()
+    _pause_the_selected_job(tmux, url, key)
+    _quit(tmux, exit_file)
     assert process.proc.poll() is None  # the daemon goes on
 
 
@@ -99,12 +130,19 @@ def test_connect_url_opens_the_console_over_the_api(
     url = process.url
     key = (tmp_path / "data" / "api-key").read_text().strip()
     command = _console("--connect", url, "--api-key", key)
-    tmux.start(f"{_env_prefix(tmp_path)} {command}", cwd=tmp_path)
+    exit_file = _start(tmux, f"{_env_prefix(tmp_path)} {command}", tmp_path)
     tmux.wait(
-        lambda s: "nightly-report" in s and f"attached to {url.removeprefix('http://')}" in s,
+        lambda s: (
+            "nightly-report" in s
+            and "hourly-sync" in s
+            and f"attached to {url.removeprefix('http://')}" in s
+        ),
         "the remote console",
     )
-    tmux.keys("q")
+    # a key acts through the API: the daemon has the job paused
+    _pause_the_selected_job(tmux, url, key)
+    _quit(tmux, exit_file)
+    assert process.proc.poll() is None  # the daemon goes on
 
 
 def test_console_and_cli_work_unchanged_against_postgresql_nodes(
@@ -122,17 +160,18 @@ def test_console_and_cli_work_unchanged_against_postgresql_nodes(
         for node in nodes:
             node.event("scheduler.leader")
         addresses = {node.url.removeprefix("http://") for node in nodes}
-        tmux.start(
+        exit_file = _start(
+            tmux,
             f"{_env_prefix(tmp_path)} SYMBI_DB={shlex.quote(pg_url)} "
             f"{_console('--config', str(config))}",
-            cwd=tmp_path,
+            tmp_path,
         )
         screen = tmux.wait(
             lambda s: "attached to" in s and "nightly-report" in s and "nodes 2:" in s,
             "the console attached to a node, listing both",
         )
         assert any(f"attached to {a}" in screen for a in addresses), screen
-        tmux.keys("q")
+        _quit(tmux, exit_file)
         listed = symbi("cron", "list", "--format", "json", db=pg_url, cwd=tmp_path)  # type: ignore[arg-type]
         assert listed.returncode == 0, listed.stderr
         assert [j["name"] for j in json.loads(listed.stdout)] == ["nightly-report"]

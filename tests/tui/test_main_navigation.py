@@ -10,6 +10,7 @@ import pytest
 from scheduler_core.clock import FakeClock
 from scheduler_core.engine import Engine
 from scheduler_core.errors import JobNotFound
+from scheduler_core.events import JobChanged
 from scheduler_core.model import JobStatus, RunTrigger
 from scheduler_core.service import SchedulerService
 from symbi_tui.app import SymbiApp
@@ -179,11 +180,27 @@ async def test_z_freezes_the_panes(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(app)
+        screen = main(app)
+        seen: list[object] = []
+        note_event = screen.note_event
+
+        def spy(event: object) -> None:
+            seen.append(event)
+            note_event(event)  # type: ignore[arg-type]
+
+        screen.note_event = spy  # type: ignore[method-assign]
         await pilot.press("z")
         assert main(app).frozen
-        await service.add_job({"name": "zz-new", "agent": "prober", "cron": "0 * * * *"})
-        for _ in range(5):
-            await pilot.pause(0.06)
+        await until(lambda: not screen._refreshing)  # a refresh begun before z has ended
+        job = await service.add_job({"name": "zz-new", "agent": "prober", "cron": "0 * * * *"})
+        # the creation reaches the screen, which marks its page stale...
+        await until(lambda: JobChanged(job.id, "created") in seen)
+        assert screen._reload
+        # ...and a refresh tick (what the screen's timer calls) fetches nothing while frozen
+        screen.kick()
+        assert not screen._refreshing
+        await pilot.pause()
+        assert screen._reload  # still stale: no refresh took the mark
         assert "zz-new" not in names(app)
         await pilot.press("z")
         await until(lambda: "zz-new" in names(app))
