@@ -18,7 +18,7 @@ from .events import AuditRecorded, EventBus
 from .model import AuditEventType, JobDefinition, job_event
 from .policy import PolicyGate
 from .runtime.base import Executor
-from .scheduler import CronScheduler
+from .scheduling import CronScheduler
 from .service import SchedulerService
 from .store import JobStore, open_store
 
@@ -98,7 +98,8 @@ class Engine:
                 owner=self._owner,
                 api_address=self._api_address,
                 rng=self._rng,
-                deliverer=self._deliverer or self._make_deliverer,
+                deliverer=self._deliverer,
+                make_deliverer=self._make_deliverer,
             )
             await self.scheduler.start()
         self.service = SchedulerService(

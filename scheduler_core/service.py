@@ -33,7 +33,7 @@ from .model import (
     job_event,
     new_id,
 )
-from .scheduler import CronScheduler, deny_item, plan_finish, schedule_for
+from .scheduling import CronScheduler, deny_item, plan_finish, schedule_for
 from .store.base import ApprovalDecision, JobPage, JobQuery, JobStore, NodeInfo, RunStats
 
 _MIN_PREFIX = 4

@@ -42,7 +42,8 @@ from unittest import mock
 from textual.app import App
 from textual.screen import Screen
 
-import scheduler_core.scheduler
+import scheduler_core.scheduling.loop
+import scheduler_core.scheduling.rules
 import scheduler_core.service
 from scheduler_core.clock import FakeClock, parse_instant
 from scheduler_core.config import SchedulerConfig, SchedulerSettings
@@ -161,7 +162,8 @@ def stable_ids(clock: FakeClock) -> Iterator[None]:
 
     with (
         mock.patch.object(scheduler_core.service, "new_id", new_id),
-        mock.patch.object(scheduler_core.scheduler, "new_id", new_id),
+        mock.patch.object(scheduler_core.scheduling.rules, "new_id", new_id),
+        mock.patch.object(scheduler_core.scheduling.loop, "new_id", new_id),
     ):
         yield
 

@@ -228,7 +228,7 @@ async def test_dst_and_calendar_rules_through_the_service(
 def test_scheduler_core_does_not_import_textual() -> None:
     code = (
         "import sys, scheduler_core, scheduler_core.engine, scheduler_core.service, "
-        "scheduler_core.scheduler, scheduler_core.store.sqlite\n"
+        "scheduler_core.scheduling, scheduler_core.store.sqlite\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'symbi_tui')]\n"
         "print(','.join(bad))"
     )
@@ -287,7 +287,9 @@ async def test_job_status_counts_and_health(harness: Harness) -> None:
 
 def test_wall_clock_sleep_is_not_used_for_schedules() -> None:
     """The engine's loop waits through the injected clock only."""
-    source = (Path(__file__).parents[1] / "scheduler_core" / "scheduler.py").read_text()
+    files = sorted((Path(__file__).parents[1] / "scheduler_core" / "scheduling").glob("*.py"))
+    assert len(files) >= 5, files
+    source = "\n".join(f.read_text() for f in files)
     import re
 
     waits = re.findall(r"asyncio\.sleep\(([^)]*)\)", source)

@@ -363,7 +363,7 @@ def _one_shot(fields: dict[str, Any], service: SchedulerService) -> dict[str, An
     job = job_from_mapping(fields)
     if job.cron is None:
         return job
-    from ..scheduler import schedule_for
+    from ..scheduling.rules import schedule_for
 
     first = schedule_for(job.cron, job.timezone).next_after(service.clock.now())
     return replace(job, cron=None, at=first)

@@ -3,7 +3,7 @@
 Why this way. The run must go through exactly what a daemon would do with it: the policy gate
 (deny, approval, AgentPin), the session modes and heartbeat loop, ``max_runtime``, the finish
 bookkeeping (retries, dead letter, audit, statistics) and delivery. All of that is
-:class:`~scheduler_core.scheduler.CronScheduler`, so we run a real one, built by a real
+:class:`~scheduler_core.scheduling.CronScheduler`, so we run a real one, built by a real
 :class:`~scheduler_core.engine.Engine` (same gate, executor and deliverer wiring as the daemon),
 over a store *view* that narrows what this scheduler may touch:
 

@@ -382,7 +382,7 @@ def _reading(job: JobDefinition) -> str:
     if job.cron is None:
         return ""
     try:
-        from scheduler_core.scheduler import schedule_for
+        from scheduler_core.scheduling.rules import schedule_for
 
         return schedule_for(job.cron, job.timezone).describe()
     except Exception:  # a reading is a nicety: never fail the view for it

@@ -1,0 +1,27 @@
+"""Scheduling: the rules, and the parts that apply them to a store.
+
+``rules`` holds the pure planners (what a due or finished run means); ``loop`` the wake-up loop
+that claims due jobs (:class:`CronScheduler`, which composes the rest); ``execution`` one run from
+its start to its recorded end (:class:`RunExecutor`); ``writer`` the group commit of finished runs
+(:class:`FinishWriter`); ``leadership`` the store lease and recovery after dead holders.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CronScheduler",
+    "FinishWriter",
+    "Leadership",
+    "RunExecutor",
+    "deny_item",
+    "plan_finish",
+    "plan_fire",
+    "retry_delay",
+    "schedule_for",
+]
+
+from .execution import RunExecutor
+from .leadership import Leadership
+from .loop import CronScheduler
+from .rules import deny_item, plan_finish, plan_fire, retry_delay, schedule_for
+from .writer import FinishWriter

@@ -1,0 +1,317 @@
+"""RunExecutor: one run from its start to its recorded end.
+
+A claimed run goes through the policy gate (deny, approval), its session (context, heartbeat),
+its agent under ``max_runtime``, and the finish writer; then its output goes to the delivery
+router. The executor also keeps what is in flight: the tasks, and the runs each job holds, which
+the loop's planners count against ``max_concurrent`` and ``max_concurrent_jobs``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RunExecutor"]
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..clock import Clock
+from ..config import SchedulerSettings
+from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
+from ..model import AgentContext, AuditEventType, JobDefinition, JobRun, RunStatus
+from ..policy import Deny, PolicyGate, RequireApproval
+from ..runtime.base import ExecutionResult
+from ..runtime.session import AgentRuntime
+from ..store.base import FinishItem, JobStore
+from .rules import DELIVERED, ERROR_LIMIT, scheduler_audit
+from .writer import FinishWriter
+
+if TYPE_CHECKING:
+    from ..delivery import Deliverer
+
+log = logging.getLogger("symbi.scheduler")
+
+
+class RunExecutor:
+    """Starts runs as tasks and records their ends; knows what is in flight."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        runtime: AgentRuntime,
+        writer: FinishWriter,
+        *,
+        settings: SchedulerSettings,
+        clock: Clock,
+        bus: EventBus,
+        gate: PolicyGate,
+        wake: Callable[[], None],
+        deliverer: Deliverer | None = None,
+        make_deliverer: Callable[[], Deliverer] | None = None,
+    ) -> None:
+        """``wake`` is called when a run leaves its slot or a delivery ends (the loop looks
+        again). ``make_deliverer`` makes the delivery router when a run first has output to
+        deliver (the delivery package is not imported before that), unless ``deliverer`` is
+        given."""
+        self.store = store
+        self.runtime = runtime
+        self.writer = writer
+        self.settings = settings
+        self.clock = clock
+        self.bus = bus
+        self.gate = gate
+        self._wake = wake
+        self._deliverer = deliverer
+        self._make_deliverer = make_deliverer
+        self.tasks: dict[str, asyncio.Task[None]] = {}  #: run id -> task
+        self._running_jobs: dict[str, str] = {}  #: run id -> job id
+        self._job_counts: dict[str, int] = {}  #: job id -> runs this scheduler is running
+        #: job id -> runs awaiting approval (from the store; they count against max_concurrent)
+        self.awaiting: dict[str, int] = {}
+        self._cancel_reasons: dict[str, RunStatus] = {}
+        self.deliveries: set[asyncio.Task[None]] = set()
+
+    # --- what is in flight ------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running_jobs)
+
+    def in_flight_runs(self) -> list[str]:
+        return list(self._running_jobs)
+
+    def free_slots(self) -> int:
+        return max(self.settings.max_concurrent_jobs - len(self._running_jobs), 0)
+
+    def counts(self) -> dict[str, int]:
+        """Runs per job that count against its max_concurrent: running + awaiting approval."""
+        counts = dict(self._job_counts)
+        for job_id, n in self.awaiting.items():
+            counts[job_id] = counts.get(job_id, 0) + n
+        return counts
+
+    def recount(self) -> None:
+        """Rebuild the per-job counts from the runs in flight."""
+        counts: dict[str, int] = {}
+        for job_id in self._running_jobs.values():
+            counts[job_id] = counts.get(job_id, 0) + 1
+        self._job_counts = counts
+
+    def cancel_run(self, run_id: str, status: RunStatus = RunStatus.CANCELLED) -> bool:
+        task = self.tasks.get(run_id)
+        if task is None or task.done():
+            return False
+        self._cancel_reasons[run_id] = status
+        task.cancel()
+        return True
+
+    def cancel_job_runs(self, job_id: str) -> int:
+        runs = [r for r, j in self._running_jobs.items() if j == job_id]
+        return sum(self.cancel_run(r) for r in runs)
+
+    async def interrupt(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the runs in flight, then interrupt the rest."""
+        pending = [t for t in self.tasks.values() if not t.done()]
+        if not pending:
+            return
+        log.info("waiting up to %ss for %d in-flight run(s)", grace, len(pending))
+        _, still = await asyncio.wait(pending, timeout=grace)
+        for run_id in list(self.tasks):
+            if self.tasks[run_id] in still:
+                self._cancel_reasons[run_id] = RunStatus.INTERRUPTED
+                self.tasks[run_id].cancel()
+        if still:
+            await asyncio.wait(still)
+
+    async def finish_deliveries(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for deliveries under way, then give them up."""
+        if not self.deliveries:
+            return
+        _, late = await asyncio.wait(list(self.deliveries), timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("gave up %d delivery(ies) at shutdown", len(late))
+            await asyncio.wait(late)
+
+    # --- one run ----------------------------------------------------------------------------------
+
+    def launch(self, job: JobDefinition, run: JobRun) -> None:
+        """Start ``run`` (recorded ``running``) as a task of its own."""
+        self._running_jobs[run.id] = job.id
+        self._job_counts[job.id] = self._job_counts.get(job.id, 0) + 1
+        self.tasks[run.id] = asyncio.create_task(self._execute(job, run), name=f"run-{run.id}")
+
+    async def _execute(self, job: JobDefinition, run: JobRun) -> None:
+        started = self.clock.monotonic()
+        ended: float | None = None
+        result: ExecutionResult | None = None
+        context: AgentContext | None = None
+        status = RunStatus.SUCCEEDED
+        error: str | None = None
+        details: dict[str, Any] = dict(run.details)
+        try:
+            decision = await self.gate.evaluate(job, run)
+            if isinstance(decision, Deny):
+                status, error = RunStatus.DENIED, decision.reason
+                details["policy"] = {"decision": "deny", "reason": decision.reason}
+            elif isinstance(decision, RequireApproval):
+                approval = run.details.get("approval") or {}
+                if approval.get("decision") != "approved":
+                    await self._park_for_approval(job, run, decision)
+                    return
+                details["policy"] = {"decision": "approved", "by": approval.get("decided_by")}
+            else:
+                details["policy"] = {"decision": "allow"}
+            if status is RunStatus.SUCCEEDED:
+                session = await self.runtime.open(job, run)
+                if run.started_at is not None and run.started_at > self.clock.now():
+                    # claimed ahead of its instant (the gate has already answered): start on it
+                    await self.clock.sleep_until(run.started_at)
+                started = self.clock.monotonic()
+                limit = job.policy.max_runtime_seconds
+                if limit:
+                    result = await asyncio.wait_for(session.run(), limit)
+                else:
+                    result = await session.run()
+                ended = self.clock.monotonic()
+                result, context = session.finish(result)
+                # yield once before the bookkeeping: runs starting on the same instant all get
+                # their agent started first (fire lag), then each records its end
+                await asyncio.sleep(0)
+        except TimeoutError:
+            status = RunStatus.TIMED_OUT
+            error = f"timed out: max_runtime {job.policy.max_runtime_seconds:g}s exceeded"
+        except asyncio.CancelledError:
+            status = self._cancel_reasons.pop(run.id, RunStatus.INTERRUPTED)
+            error = (
+                "interrupted: the scheduler shut down before the run finished"
+                if status is RunStatus.INTERRUPTED
+                else "cancelled"
+            )
+        except Exception as exc:
+            status = RunStatus.FAILED
+            error = str(exc) or type(exc).__name__
+            if hasattr(exc, "details") and callable(exc.details):
+                with contextlib.suppress(Exception):
+                    details.update(exc.details())
+        end = ended if ended is not None else self.clock.monotonic()
+        elapsed_ms = round((end - started) * 1000)
+        if result is not None:
+            details.update(result.details)
+        finished = self.clock.now()
+        if run.started_at is not None and finished < run.started_at:
+            # the wall clock went back during the run: never end before the start (the duration,
+            # from the monotonic clock, stays right)
+            finished = run.started_at + timedelta(milliseconds=elapsed_ms)
+        final = replace(
+            run,
+            status=status,
+            finished_at=finished,
+            output=result.output if result else None,
+            summary=result.summary if result else None,
+            error_message=error[:ERROR_LIMIT] if error else None,
+            execution_time_ms=elapsed_ms,
+            details=details,
+        )
+        future = self.writer.enqueue(FinishItem(run=final, job=job, context=context))
+        try:
+            plan = await asyncio.shield(future)
+        finally:
+            self._release(run.id, job.id)
+        delivers = self._deliverer is not None or self._make_deliverer is not None
+        deliver = job.delivery and delivers and final.status in DELIVERED
+        if plan is not None and deliver:
+            # the run is recorded (its output is safe) before any channel is tried, and a slow
+            # channel holds no run slot
+            task = asyncio.create_task(self._deliver(job, final), name=f"deliver-{run.id}")
+            self.deliveries.add(task)
+            task.add_done_callback(self._delivery_done)
+
+    @property
+    def made_deliverer(self) -> Deliverer | None:
+        """The delivery router if it exists yet."""
+        return self._deliverer
+
+    def deliverer(self) -> Deliverer:
+        """The delivery router (made on first use)."""
+        if self._deliverer is None:
+            if self._make_deliverer is None:
+                raise RuntimeError("this scheduler delivers nothing")
+            self._deliverer = self._make_deliverer()
+        return self._deliverer
+
+    async def _deliver(self, job: JobDefinition, run: JobRun) -> None:
+        from ..delivery import delivery_details
+
+        results = await self.deliverer().deliver(job, run)
+        delivered = replace(run, details={**run.details, "delivery": delivery_details(results)})
+        if await self.store.update_run(delivered, expected=run.status):
+            self.bus.publish(RunChanged(delivered))
+        failed = [r.channel for r in results if not r.ok]
+        if failed:
+            log.warning("run %s of %s: delivery failed on %s", run.id, job.name, ", ".join(failed))
+
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self.deliveries.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery failed", exc_info=task.exception())
+        self._wake()
+
+    async def _park_for_approval(
+        self, job: JobDefinition, run: JobRun, decision: RequireApproval
+    ) -> None:
+        """The run waits as ``awaiting_approval``: it leaves the global slots (other jobs keep
+        firing) but still counts against its job's max_concurrent, until approved, denied or
+        timed out (``approval_timeout_seconds``)."""
+        now = self.clock.now()
+        timeout = job.policy.approval_timeout_seconds
+        if timeout is None:
+            timeout = self.settings.approval_timeout_seconds
+        expires = now + timedelta(seconds=timeout)
+        approval = {
+            "approvers": list(decision.approvers),
+            "requested_at": now.isoformat(),
+            "expires_at": expires.isoformat(),
+        }
+        parked = replace(
+            run,
+            status=RunStatus.AWAITING_APPROVAL,
+            details={
+                **run.details,
+                "approval": approval,
+                "policy": {"decision": "require_approval", "approvers": list(decision.approvers)},
+            },
+        )
+        event = scheduler_audit(
+            AuditEventType.CRON_RUN_AWAITING_APPROVAL,
+            now,
+            job,
+            parked,
+            approvers=list(decision.approvers),
+            expires_at=expires.isoformat(),
+        )
+        try:
+            ok = await self.store.park_run(
+                parked, expires_at=expires, approvers=decision.approvers, audit=[event]
+            )
+        finally:
+            self._release(run.id, job.id)
+        if ok:
+            self.awaiting[job.id] = self.awaiting.get(job.id, 0) + 1
+            self.bus.publish(RunChanged(parked))
+            self.bus.publish(AuditRecorded(event))
+            self.bus.publish(JobChanged(job.id, "state"))
+
+    def _release(self, run_id: str, job_id: str) -> None:
+        if self._running_jobs.pop(run_id, None) is not None:
+            left = self._job_counts.get(job_id, 1) - 1
+            if left > 0:
+                self._job_counts[job_id] = left
+            else:
+                self._job_counts.pop(job_id, None)
+        self.tasks.pop(run_id, None)
+        self._wake()

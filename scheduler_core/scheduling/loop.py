@@ -1,0 +1,423 @@
+"""CronScheduler: the wake-up loop that fires jobs from the store.
+
+The loop sleeps until the earliest due instant (never longer than ``tick_interval_seconds``) and is
+woken at once by any local change; between wake-ups it asks SQLite's ``data_version`` whether
+another process wrote, so an idle scheduler over 100,000 jobs costs almost nothing. Due jobs are
+claimed in batches: one transaction advances each job's next run and records its run (``running``,
+``queued`` or ``skipped``), so a crash can neither lose nor repeat an instant. Finished runs are
+written by a group-commit writer, many runs per transaction.
+
+Exactly one scheduler fires from a store: it holds the store lease and renews it; a scheduler that
+finds a live lease waits as a standby and takes over when the lease expires.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CronScheduler"]
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..clock import Clock, SystemClock
+from ..config import SchedulerSettings
+from ..events import AuditRecorded, EventBus, JobChanged, RunChanged, SchedulerState
+from ..model import AuditEventType, JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger, new_id
+from ..policy import AllowAll, PolicyGate
+from ..runtime.base import Executor
+from ..runtime.session import AgentRuntime
+from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
+from .execution import RunExecutor
+from .leadership import Leadership
+from .rules import ERROR_LIMIT, add_counts, deny_item, plan_fire, scheduler_audit
+from .writer import FinishWriter
+
+if TYPE_CHECKING:
+    from ..delivery import Deliverer
+
+log = logging.getLogger("symbi.scheduler")
+
+
+class CronScheduler:
+    """Fires due jobs from ``store`` through ``executor``. An async context manager.
+
+    The loop itself: wake up, claim what is due, start what queued, sleep until the next
+    instant. What a run does is :class:`RunExecutor`'s, who may fire is :class:`Leadership`'s,
+    and finished runs are written by :class:`FinishWriter`.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        *,
+        settings: SchedulerSettings | None = None,
+        clock: Clock | None = None,
+        bus: EventBus | None = None,
+        gate: PolicyGate | None = None,
+        owner: str | None = None,
+        api_address: str | None = None,
+        rng: random.Random | None = None,
+        deliverer: Deliverer | None = None,
+        make_deliverer: Callable[[], Deliverer] | None = None,
+    ) -> None:
+        """``make_deliverer`` makes the delivery router when a run first has output to deliver
+        (the delivery package is not imported before the first fire), unless ``deliverer``
+        is given."""
+        self.store = store
+        self.executor = executor
+        self.settings = settings or SchedulerSettings()
+        self.clock: Clock = clock or SystemClock()
+        self.bus = bus or EventBus()
+        self.rng = rng or random.Random()
+        self.runtime = AgentRuntime(
+            executor,
+            store=store,
+            bus=self.bus,
+            clock=self.clock,
+            settings=self.settings,
+            shared=store.shared,
+        )
+        self.writer = FinishWriter(
+            store, settings=self.settings, clock=self.clock, bus=self.bus, on_retry=self.notify
+        )
+        self.runs = RunExecutor(
+            store,
+            self.runtime,
+            self.writer,
+            gate=gate or AllowAll(),
+            wake=self.notify,
+            deliverer=deliverer,
+            make_deliverer=make_deliverer,
+            settings=self.settings,
+            clock=self.clock,
+            bus=self.bus,
+        )
+        self.leadership = Leadership(
+            store,
+            self.runs,
+            self.writer,
+            self.runtime,
+            owner=owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}",
+            api_address=api_address,
+            wake=self.notify,
+            settings=self.settings,
+            clock=self.clock,
+            bus=self.bus,
+        )
+        self._wake = asyncio.Event()
+        self._changed = True
+        self._generation = 0
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
+        self._last_data_version: int | None = None
+        self._next_due: datetime | None = None
+        self._idle = asyncio.Event()
+        self.started_at: datetime | None = None
+
+    # --- what front ends and tests read -----------------------------------------------------------
+
+    @property
+    def owner(self) -> str:
+        return self.leadership.owner
+
+    @property
+    def api_address(self) -> str | None:
+        return self.leadership.api_address
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership.is_leader
+
+    @property
+    def lease(self) -> LeaseInfo | None:
+        return self.leadership.lease
+
+    @property
+    def gate(self) -> PolicyGate:
+        return self.runs.gate
+
+    @property
+    def in_flight(self) -> int:
+        return self.runs.in_flight
+
+    @property
+    def _tasks(self) -> dict[str, asyncio.Task[None]]:
+        return self.runs.tasks
+
+    def in_flight_runs(self) -> list[str]:
+        return self.runs.in_flight_runs()
+
+    def cancel_run(self, run_id: str, status: RunStatus = RunStatus.CANCELLED) -> bool:
+        return self.runs.cancel_run(run_id, status)
+
+    def cancel_job_runs(self, job_id: str) -> int:
+        return self.runs.cancel_job_runs(job_id)
+
+    @property
+    def made_deliverer(self) -> Deliverer | None:
+        return self.runs.made_deliverer
+
+    def deliverer(self) -> Deliverer:
+        return self.runs.deliverer()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> CronScheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Take the lease (or become standby) and start the loop."""
+        self._stopping = False
+        self.started_at = self.clock.now()
+        await self.leadership.try_lead()
+        self._loop_task = asyncio.create_task(self._loop(), name="symbi-scheduler-loop")
+        self._lease_task = asyncio.create_task(
+            self.leadership.renew_forever(lambda: self._stopping), name="symbi-scheduler-lease"
+        )
+
+    async def _try_lead(self) -> bool:
+        return await self.leadership.try_lead()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop firing, wait for in-flight runs, then interrupt the rest and release the lease."""
+        if self._loop_task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        # the loop finishes its current transaction and exits by itself: cancelling it mid-claim
+        # could leave runs recorded as running that were never started
+        await self._loop_task
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+        self._loop_task = self._lease_task = None
+        limit = self.settings.shutdown_timeout_seconds if grace is None else grace
+        await self.runs.interrupt(limit)
+        await self.writer.drain()
+        await self.runs.finish_deliveries(max(limit, 1.0))
+        await self.leadership.resign()
+        self.bus.publish(SchedulerState("stopped"))
+
+    def notify(self) -> None:
+        """Something changed: look at the store again now."""
+        self._changed = True
+        self._generation += 1
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Return once the loop sleeps with nothing due, nothing in flight and nothing unwritten.
+
+        For tests with a fake clock: advance the clock, then ``await scheduler.wait_idle()``.
+        """
+        while True:
+            if self.runs.deliveries:
+                await asyncio.wait(list(self.runs.deliveries))
+            self._idle.clear()
+            self.notify()
+            await self._idle.wait()
+            if not self.runs.tasks and not self.writer.busy and not self.runs.deliveries:
+                return
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        tick = timedelta(seconds=self.settings.tick_interval_seconds)
+        while not self._stopping:
+            generation = self._generation
+            self._wake.clear()
+            now = self.clock.now()
+            if self.leadership.is_leader:
+                try:
+                    now = await self._cycle(now)
+                except Exception:
+                    log.exception("scheduler cycle failed; trying again next tick")
+            else:
+                self._changed = False
+            if self._stopping:
+                break
+            bound = tick
+            if self.leadership.watching and not self.runs.tasks and not self.writer.queued:
+                # idle, and outside writes wake us through the store: no need to poll each tick
+                bound = max(tick, timedelta(seconds=self.settings.idle_poll_seconds))
+            deadline = now + bound
+            due = self._next_due
+            if self.leadership.is_leader and due is not None and due < deadline:
+                deadline = due
+            quiet = not self._changed and not self.runs.tasks and not self.writer.queued
+            if quiet and generation == self._generation:  # nothing was notified meanwhile
+                self._idle.set()
+            await self.clock.sleep_until(deadline, self._wake)
+
+    async def _cycle(self, now: datetime) -> datetime:
+        """One look at the store; returns the instant it acted on."""
+        ttl = self.settings.lease_ttl_seconds
+        lease = self.leadership.lease
+        renew = lease is None or (lease.expires_at - now).total_seconds() < ttl / 2
+        if renew and not await self.leadership.try_lead():
+            return now
+        version = await self.store.data_version()
+        if version != self._last_data_version:
+            self._last_data_version = version
+            self._changed = True
+        now = self.clock.now()
+        if not self._changed and (self._next_due is None or self._next_due > now):
+            return now
+        self._changed = False
+        self.runs.awaiting = await self.store.awaiting_by_job()
+        if self.runs.awaiting:  # approvals can only expire while some run waits for one
+            await self._expire_approvals(now)
+        await self._fire_due(now)
+        await self._start_queued(now)
+        self._next_due = await self.store.next_wakeup(now, ahead=self.settings.claim_ahead_seconds)
+        return now
+
+    async def _fire_due(self, now: datetime) -> None:
+        with self.writer.claiming():
+            await self._claim_batches(now)
+
+    async def _claim_batches(self, now: datetime) -> None:
+        batch = self.settings.claim_batch_size
+        while not self._stopping:
+            counts = self.runs.counts()
+            free = [self.runs.free_slots()]
+            seen = [0]
+
+            def planner(
+                jobs: Sequence[JobDefinition],
+                others: Mapping[str, int],
+                counts: dict[str, int] = counts,
+                free: list[int] = free,
+                seen: list[int] = seen,
+            ) -> list[ClaimPlan]:
+                seen[0] = len(jobs)
+                add_counts(counts, others)
+                return [self._plan_safely(j, now, counts, free) for j in jobs]
+
+            until = now + timedelta(seconds=self.settings.claim_ahead_seconds)
+            plans = await self.store.claim_due(now, batch, self.owner, planner, until=until)
+            if plans is None:
+                await self.leadership.try_lead()
+                return
+            self.runtime.prefetch(
+                [p.job for p in plans if p.run is not None and p.run.status is RunStatus.RUNNING]
+            )
+            for plan in plans:
+                self._after_claim(plan)
+            if seen[0] < batch:
+                return
+
+    def _plan_safely(
+        self, job: JobDefinition, now: datetime, counts: dict[str, int], free: list[int]
+    ) -> ClaimPlan:
+        """plan_fire, but a job that cannot be planned (a definition stored before a check
+        existed, say) fails alone instead of aborting its whole batch on every tick."""
+        try:
+            return plan_fire(job, now, self.settings, counts, free, self.rng)
+        except Exception as exc:
+            log.exception("cannot plan job %s; it is marked failed", job.name)
+            message = f"cannot be scheduled: {type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+            run = JobRun(
+                id=new_id(),
+                job_id=job.id,
+                job_name=job.name,
+                agent_id=job.agent,
+                scheduled_for=job.next_run_at or now,
+                status=RunStatus.SKIPPED,
+                finished_at=now,
+                error_message=message,
+            )
+            event = scheduler_audit(
+                AuditEventType.CRON_JOB_FAILED, now, job, run, error=message[:500]
+            )
+            return ClaimPlan(
+                job=job, next_run_at=None, status=JobStatus.FAILED, run=run, audit=(event,)
+            )
+
+    def _after_claim(self, plan: ClaimPlan) -> None:
+        run = plan.run
+        if plan.status is not None:
+            self.bus.publish(JobChanged(plan.job.id, "state"))
+        for event in plan.audit:
+            self.bus.publish(AuditRecorded(event))
+        if run is None:
+            return
+        self.bus.publish(RunChanged(run))
+        if run.status is RunStatus.RUNNING:
+            self.runs.launch(plan.job, run)
+
+    async def _start_queued(self, now: datetime) -> None:
+        free = self.runs.free_slots()
+        if free <= 0:
+            return
+        counts = self.runs.counts()
+
+        def planner(
+            pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
+        ) -> list[StartPlan]:
+            plans = []
+            slots = free
+            add_counts(counts, others)
+            for run, job in pairs:
+                if job.status is not JobStatus.ACTIVE and run.trigger is not RunTrigger.MANUAL:
+                    reason = f"cancelled: the job is {job.status.value}"
+                    plans.append(StartPlan(run=run, job=job, start=False, cancel_reason=reason))
+                    continue
+                if slots <= 0 or counts.get(job.id, 0) >= job.max_concurrent:
+                    plans.append(StartPlan(run=run, job=job, start=False))
+                    continue
+                slots -= 1
+                counts[job.id] = counts.get(job.id, 0) + 1
+                started = replace(run, status=RunStatus.RUNNING, started_at=now)
+                plans.append(StartPlan(run=started, job=job, start=True))
+            return plans
+
+        plans = await self.store.start_queued(now, free + 100, self.owner, planner)
+        if plans is None:
+            await self.leadership.try_lead()
+            return
+        self.runtime.prefetch([p.job for p in plans if p.start])
+        for plan in plans:
+            self.bus.publish(RunChanged(plan.run))
+            if plan.start:
+                self.runs.launch(plan.job, plan.run)
+
+    # --- approvals ------------------------------------------------------------------------------
+
+    async def _expire_approvals(self, now: datetime) -> None:
+        """Deny the runs whose approval window closed without an answer."""
+        expired = await self.store.expired_approvals(now)
+        if not expired:
+            return
+        items = []
+        for run_id in expired:
+            run = await self.store.get_run(run_id)
+            job = await self.store.get_job(run.job_id) if run else None
+            if run is None or job is None:
+                continue
+            items.append(
+                deny_item(
+                    job,
+                    run,
+                    now=now,
+                    actor="scheduler",
+                    decision="expired",
+                    reason="approval timed out",
+                )
+            )
+        if items:
+            await self.writer.write(items)
+            self.runs.awaiting = await self.store.awaiting_by_job()
