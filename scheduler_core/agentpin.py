@@ -84,8 +84,8 @@ from jwt.algorithms import ECAlgorithm
 from jwt.exceptions import InvalidKeyError
 
 from .clock import Clock
-from .config import AgentPinConfig
 from .errors import AgentPinError
+from .settings import AgentPinConfig
 
 if TYPE_CHECKING:  # httpx is imported on first use: importing it pulls in rich (its CLI)
     import httpx

@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from .config import SchedulerConfig
 from .errors import DslError, SchedulerError
 from .events import (
     AuditRecorded,
@@ -46,6 +45,7 @@ from .events import (
 )
 from .jobspec import _mask_mapping
 from .model import AuditEventType, RunStatus
+from .settings import SchedulerConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

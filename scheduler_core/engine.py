@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
 from .clock import Clock, SystemClock
-from .config import SchedulerConfig
 from .errors import AgentPinError
 from .events import AuditRecorded, EventBus
 from .model import AuditEventType, JobDefinition, job_event
@@ -20,6 +19,7 @@ from .policy import PolicyGate
 from .runtime.base import Executor
 from .scheduling import CronScheduler
 from .service import SchedulerService
+from .settings import SchedulerConfig
 from .store import JobStore, open_store
 
 if TYPE_CHECKING:

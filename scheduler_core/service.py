@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from .clock import Clock, SystemClock, format_instant
-from .config import SchedulerConfig, SchedulerSettings
 from .errors import ConflictError, JobNotFound, RunNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
 from .jobspec import MAX_STRING_CHARS, job_from_mapping, spec_to_json
@@ -34,6 +33,7 @@ from .model import (
     new_id,
 )
 from .scheduling import CronScheduler, deny_item, plan_finish, schedule_for
+from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import ApprovalDecision, JobPage, JobQuery, JobStore, NodeInfo, RunStats
 
 _MIN_PREFIX = 4

@@ -62,7 +62,9 @@ shutdown_timeout_seconds = 60
 def no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Never read the developer's own ~/.config/symbi/config.toml."""
     path = tmp_path / "user-config" / "config.toml"
-    monkeypatch.setattr(config_module, "default_config_path", lambda: path)
+    from scheduler_core.config import _load
+
+    monkeypatch.setattr(_load, "default_config_path", lambda: path)
     return path
 
 

@@ -556,7 +556,7 @@ def test_job_body_fuzz(body: Any) -> None:
 
 
 def _config_fields() -> dict[str, dict[str, Any]]:
-    from scheduler_core.config import _TABLES, _table_fields
+    from scheduler_core.config._schema import _TABLES, _table_fields
 
     return {table: _table_fields(table) for table in _TABLES}
 
@@ -1302,7 +1302,7 @@ def test_duplicate_key_as_older_tomlkit_reports_it(monkeypatch: pytest.MonkeyPat
 
 
 def test_repeated_array_of_tables_is_not_a_duplicate() -> None:
-    from scheduler_core.config import _first_duplicate
+    from scheduler_core.config._lines import _first_duplicate
 
     assert _first_duplicate("[[a]]\nx = 1\n[[a]]\nx = 2\n") is None
     assert _first_duplicate("[[a]]\nx = 1\nx = 2\n") == ("a.x", 3)

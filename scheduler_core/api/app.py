@@ -37,7 +37,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..clock import format_instant, parse_instant
-from ..config import SchedulerConfig
 from ..errors import (
     ConfigError,
     ConflictError,
@@ -62,6 +61,7 @@ from ..jobspec import job_from_mapping, job_to_dict
 from ..metrics import CONTENT_TYPE, Metrics
 from ..model import JobDefinition, JobRun, JobStatus, RunStatus
 from ..service import SchedulerService
+from ..settings import SchedulerConfig
 from .auth import ApiKeys, resolve_api_keys
 from .schemas import (
     ApplyIn,

@@ -28,8 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import SchedulerConfig
 from ..errors import ConfigError
+from ..settings import SchedulerConfig
 
 #: the generated key's file name, in the data directory
 API_KEY_FILE = "api-key"

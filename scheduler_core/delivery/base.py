@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ..config import DeliveryConfig
 from ..envvars import expand_vars as expand_env
 from ..errors import DeliveryError
 from ..model import JobDefinition, JobRun
+from ..settings import DeliveryConfig
 
 if TYPE_CHECKING:  # httpx is imported on first use: importing it pulls in rich (its CLI)
     import httpx

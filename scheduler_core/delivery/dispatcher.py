@@ -35,9 +35,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-from ..config import DeliveryConfig, default_data_dir
 from ..errors import DeliveryError
 from ..model import JobDefinition, JobRun, RunStatus
+from ..settings import DeliveryConfig, default_data_dir
 from .base import (
     Delivered,
     DeliveryContext,

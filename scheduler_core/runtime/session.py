@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..clock import Clock
-from ..config import SchedulerSettings
 from ..errors import ExecutionError
 from ..events import EventBus, IterationRecorded
 from ..model import (
@@ -37,6 +36,7 @@ from ..model import (
     JobRun,
     SessionMode,
 )
+from ..settings import SchedulerSettings
 from ..store.base import JobStore, cap_context
 from .base import ExecutionResult, Executor, RunContext
 

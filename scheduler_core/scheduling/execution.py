@@ -19,12 +19,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
-from ..config import SchedulerSettings
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
 from ..model import AgentContext, AuditEventType, JobDefinition, JobRun, RunStatus
 from ..policy import Deny, PolicyGate, RequireApproval
 from ..runtime.base import ExecutionResult
 from ..runtime.session import AgentRuntime
+from ..settings import SchedulerSettings
 from ..store.base import FinishItem, JobStore
 from .rules import DELIVERED, ERROR_LIMIT, scheduler_audit
 from .writer import FinishWriter

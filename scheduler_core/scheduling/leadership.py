@@ -17,10 +17,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..clock import Clock
-from ..config import SchedulerSettings
 from ..events import EventBus, RunChanged, SchedulerState
 from ..model import AuditEvent, AuditEventType, JobRun, RunStatus
 from ..runtime.session import AgentRuntime
+from ..settings import SchedulerSettings
 from ..store.base import FinishItem, JobStore, LeaseInfo
 from .execution import RunExecutor
 from .writer import FinishWriter

@@ -27,12 +27,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..clock import Clock, SystemClock
-from ..config import SchedulerSettings
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged, SchedulerState
 from ..model import AuditEventType, JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger, new_id
 from ..policy import AllowAll, PolicyGate
 from ..runtime.base import Executor
 from ..runtime.session import AgentRuntime
+from ..settings import SchedulerSettings
 from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
 from .execution import RunExecutor
 from .leadership import Leadership

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from ..config import SchedulerSettings
 from ..cron import CronSchedule
 from ..model import (
     AuditEvent,
@@ -40,6 +39,7 @@ from ..model import (
     job_event,
     new_id,
 )
+from ..settings import SchedulerSettings
 from ..store.base import ApprovalDecision, ClaimPlan, FinishItem, FinishPlan
 
 #: runs whose output goes to the job's delivery channels

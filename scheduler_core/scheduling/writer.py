@@ -17,8 +17,8 @@ import logging
 from collections.abc import Callable, Iterator
 
 from ..clock import Clock
-from ..config import SchedulerSettings
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
+from ..settings import SchedulerSettings
 from ..store.base import FinishItem, FinishPlan, JobStore
 from .rules import plan_finish
 

@@ -1,0 +1,142 @@
+"""The settings the engine reads: frozen dataclasses, one per table of the config file.
+
+Loading them from TOML (with ``SYMBI_*`` overrides, line numbers in errors) is
+:mod:`scheduler_core.config`'s; the engine imports only this module.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentPinConfig",
+    "ApiConfig",
+    "DeliveryConfig",
+    "SchedulerConfig",
+    "SchedulerSettings",
+    "StoreConfig",
+    "TuiConfig",
+    "default_data_dir",
+]
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .model import AgentDefinition
+
+
+def default_data_dir() -> Path:
+    """$SYMBI_DATA_DIR, else the user's XDG data directory."""
+    env = os.environ.get("SYMBI_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("symbi", appauthor=False))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryConfig:
+    webhook_timeout_seconds: float = 30
+    webhook_retry_attempts: int = 3
+    webhook_auth_header: str | None = None  #: SYMBI_WEBHOOK_AUTH_HEADER: default Authorization
+    slack_api_token: str | None = None
+    slack_default_channel: str | None = None
+    slack_webhook_url: str | None = None
+    slack_api_url: str = "https://slack.com/api"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 30
+    smtp_ca_file: str | None = None  #: CA bundle trusted for the SMTP server's certificate
+    email_from: str | None = None
+    log_dir: str | None = None  #: None: <data dir>/logs
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backup_count: int = 5
+    custom: Mapping[str, str] = field(default_factory=dict)  #: channel -> "module:Class"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerSettings:
+    tick_interval_seconds: float = 1
+    max_jitter_seconds: float = 0
+    max_concurrent_jobs: int = 10
+    enable_metrics: bool = True
+    default_max_retries: int = 3
+    shutdown_timeout_seconds: float = 30
+    retry_backoff_seconds: float = 10  #: first retry delay; doubles per attempt
+    retry_backoff_max_seconds: float = 3600
+    misfire_threshold_seconds: float = 60  #: later than this is a misfire, handled by catch_up
+    misfire_grace_seconds: float = (
+        3600  #: catch_up=once runs only if the missed instant is this recent
+    )
+    lease_ttl_seconds: float = 30
+    #: when idle, the loop still looks at the store this often (outside writes wake it at once)
+    idle_poll_seconds: float = 30
+    approval_timeout_seconds: float = 3600
+    timezone: str = "UTC"  #: default zone of jobs that name none
+    environment: str | None = None  #: checked by policy.allowed_environments
+    claim_batch_size: int = 512
+    #: due jobs are claimed this long before their instant and started on it (fire lag)
+    claim_ahead_seconds: float = 1.0
+    #: cap on a shared_persistent agent context (oldest entries are dropped beyond it)
+    context_max_bytes: int = 256 * 1024
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreConfig:
+    url: str | None = None  #: sqlite path or URL; None: <data dir>/symbi.db (SYMBI_DB overrides)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_keys: tuple[str, ...] = ()  #: SYMBI_API_KEY adds one; none: generated on first start
+    auth_exempt: tuple[str, ...] = ("/api/v1/health/scheduler", "/metrics")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentPinConfig:
+    required: bool = False  #: SYMBI_AGENTPIN_REQUIRED: every job must verify
+    domain: str | None = None  #: SYMBI_AGENTPIN_DOMAIN: the expected issuer
+    trust_bundle: str | None = None
+    discovery: bool = True
+    max_lifetime_seconds: float = 86400
+    clock_skew_seconds: float = 60
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TuiConfig:
+    refresh_interval_seconds: float = 1.0
+    keymap: Mapping[str, str] = field(default_factory=dict)  #: binding id -> keys
+    theme: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerConfig:
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    agentpin: AgentPinConfig = field(default_factory=AgentPinConfig)
+    tui: TuiConfig = field(default_factory=TuiConfig)
+    agents: Mapping[str, AgentDefinition] = field(default_factory=dict)
+    dsl_paths: tuple[str, ...] = ()  #: files or directories of .symbi files loaded at start
+    data_dir: str | None = None  #: None: default_data_dir()
+    path: str | None = None  #: the file this was loaded from
+    warnings: tuple[str, ...] = ()  #: e.g. optional settings left unset by an unset ${VAR}
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+    def store_url(self) -> str:
+        """SYMBI_DB, else [store] url, else the database in the data directory."""
+        return (
+            os.environ.get("SYMBI_DB")
+            or self.store.url
+            or str(self.resolved_data_dir() / "symbi.db")
+        )
