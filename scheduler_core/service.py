@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from .clock import Clock, SystemClock, format_instant
+from .clock import Clock, SystemClock
 from .errors import ConflictError, JobNotFound, RunNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
 from .jobspec import MAX_STRING_CHARS, job_from_mapping, spec_to_json
@@ -68,42 +68,10 @@ class Health:
     node: str | None = None  #: the scheduler answering, if any
 
     def to_dict(self) -> dict[str, Any]:
-        """The guide's response shape, plus what an operator also wants to see."""
-        return {
-            "status": self.status,
-            "active_jobs": self.active_jobs,
-            "paused_jobs": self.paused_jobs,
-            "in_flight_jobs": self.in_flight_jobs,
-            "metrics": {
-                "runs_total": self.stats.runs_total,
-                "runs_succeeded": self.stats.runs_succeeded,
-                "runs_failed": self.stats.runs_failed,
-                "avg_execution_time_ms": self.stats.avg_execution_time_ms,
-            },
-            "dead_letter_jobs": self.dead_letter_jobs,
-            "completed_jobs": self.completed_jobs,
-            "failed_jobs": self.failed_jobs,
-            "queued_runs": self.queued_runs,
-            "awaiting_approval": self.awaiting_approval,
-            "role": self.role,
-            "lease_owner": self.lease_owner,
-            "lease_address": self.lease_address,
-            "node": self.node,
-            "nodes": [
-                {
-                    "owner": n.owner,
-                    "host": n.host,
-                    "pid": n.pid,
-                    "role": n.role,
-                    "api_address": n.api_address,
-                    "started_at": format_instant(n.started_at),
-                    "heartbeat": format_instant(n.heartbeat),
-                    "expires_at": format_instant(n.expires_at),
-                    "running": n.running,
-                }
-                for n in self.nodes
-            ],
-        }
+        """The API's health answer (:func:`scheduler_core.wire.health_to_dict`)."""
+        from .wire import health_to_dict
+
+        return health_to_dict(self)
 
 
 class SchedulerService:

@@ -12,11 +12,10 @@ This module must stay importable without Textual (the headless daemon and the CL
 
 from __future__ import annotations
 
-__all__ = ["FINAL_RUN_STATUSES", "Backend", "LocalBackend", "serialization"]
+__all__ = ["FINAL_RUN_STATUSES", "Backend", "LocalBackend"]
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 from scheduler_core.events import Event, EventBus
@@ -309,11 +308,3 @@ class LocalBackend:
 
     async def aclose(self) -> None:
         """Nothing to release: whoever built the service owns the engine and the store."""
-
-
-def serialization() -> ModuleType:
-    """``scheduler_core.api.serialize``: the API's JSON shapes of runs, iterations and audit
-    events, and back (the API package loads FastAPI lazily, so this import stays cheap)."""
-    import scheduler_core.api.serialize as module
-
-    return module

@@ -8,11 +8,8 @@ end cannot tell a remote scheduler from an embedded one. Live events come from t
 event stream (``GET /api/v1/events``), which :meth:`RemoteBackend.subscribe` reconnects with
 exponential backoff; :attr:`RemoteBackend.connected` says whether the daemon is reachable.
 
-Errors only a remote backend can meet derive from :class:`RemoteError` (a ``SchedulerError``)::
-
-    RemoteError            the daemon answered with an unexpected error
-     +-- Unauthorized      the API key is missing or wrong (401)
-     +-- Disconnected      the daemon cannot be reached (refused, reset, timed out)
+The JSON shapes, and the errors only a remote backend can meet (:class:`RemoteError`,
+:class:`Unauthorized`, :class:`Disconnected`), are :mod:`scheduler_core.wire`'s.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import MISSING
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -40,29 +37,16 @@ import httpx
 
 from scheduler_core.clock import format_instant, parse_instant
 from scheduler_core.errors import (
-    ConfigError,
-    ConflictError,
-    CronError,
-    DslError,
-    DslIssue,
     JobNotFound,
-    LeaseError,
-    NotFoundError,
     RunNotFound,
-    SchedulerError,
-    StoreError,
     ValidationError,
 )
 from scheduler_core.events import (
-    AuditRecorded,
     Dropped,
     Event,
-    IterationRecorded,
-    JobChanged,
-    RunChanged,
     SchedulerState,
 )
-from scheduler_core.jobspec import JOB_FIELDS, spec_from_json, spec_to_json
+from scheduler_core.jobspec import spec_to_json
 from scheduler_core.model import (
     AuditEvent,
     AuditEventType,
@@ -73,9 +57,21 @@ from scheduler_core.model import (
     RunStatus,
 )
 from scheduler_core.service import ApplyResult, Health
-from scheduler_core.store.base import JobPage, NodeInfo, RunStats
+from scheduler_core.store.base import JobPage
+from scheduler_core.wire import (
+    Disconnected,
+    RemoteError,
+    Unauthorized,
+    audit_from_dict,
+    error_from_answer,
+    event_from_wire,
+    health_from_dict,
+    iteration_from_dict,
+    job_from_dict,
+    run_from_dict,
+)
 
-from .backend import FINAL_RUN_STATUSES, serialization
+from .backend import FINAL_RUN_STATUSES
 
 _PREFIX = "/api/v1"
 _NO_DEFAULT = object()
@@ -84,202 +80,6 @@ _FIELD_DEFAULTS: dict[str, Any] = {
 }
 #: how many recent runs of a job are looked at to find its last finished one
 _LAST_RESULT_WINDOW = 20
-
-
-class RemoteError(SchedulerError):
-    """The daemon answered with an error that has no closer ``SchedulerError`` counterpart."""
-
-    code = "remote_error"
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def details(self) -> dict[str, object]:
-        return {"status": self.status}
-
-
-class Unauthorized(RemoteError):
-    """The API refused the key (missing or wrong)."""
-
-    code = "unauthorized"
-
-
-class Disconnected(RemoteError):
-    """The daemon cannot be reached."""
-
-    code = "disconnected"
-
-
-# --- records from JSON ----------------------------------------------------------------------------
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _instant(value: Any) -> datetime | None:
-    return parse_instant(value) if value else None
-
-
-def job_from_dict(data: Mapping[str, Any]) -> JobDefinition:
-    """A job as :func:`scheduler_core.jobspec.job_to_dict` shows it, rebuilt (secrets stay
-    masked: a remote front end never holds them)."""
-    # values equal to a field's default are left out, so the rebuilt job carries the default
-    # itself and job_to_dict gives the same keys in the same order as for the original
-    spec = {
-        k: data[k]
-        for k in JOB_FIELDS
-        if data.get(k) is not None and data[k] != _FIELD_DEFAULTS.get(k, _NO_DEFAULT)
-    }
-    last = data.get("last_run_status")
-    return spec_from_json(
-        json.dumps(spec),
-        id=data["id"],
-        status=JobStatus(data["status"]),
-        next_run_at=_instant(data.get("next_run_at")),
-        last_run_at=_instant(data.get("last_run_at")),
-        last_run_status=RunStatus(last) if last else None,
-        last_error=data.get("last_error"),
-        run_count=data.get("run_count") or 0,
-        failure_count=data.get("failure_count") or 0,
-        created_at=_instant(data.get("created_at")),
-        updated_at=_instant(data.get("updated_at")),
-        source=data.get("source"),
-    )
-
-
-def health_from_dict(data: Mapping[str, Any]) -> Health:
-    """The API's health answer (the guide's shape plus counts) as a :class:`Health`."""
-    metrics = data.get("metrics") or {}
-    total = int(metrics.get("runs_total") or 0)
-    average = int(metrics.get("avg_execution_time_ms") or 0)
-    executions = max(total, 1) if average else 0
-    queued = int(data.get("queued_runs") or 0)
-    awaiting = int(data.get("awaiting_approval") or 0)
-    in_flight = int(data.get("in_flight_jobs") or 0)
-    stats = RunStats(
-        runs_total=total,
-        runs_succeeded=int(metrics.get("runs_succeeded") or 0),
-        runs_failed=int(metrics.get("runs_failed") or 0),
-        execution_ms_total=average * executions,
-        executions=executions,
-        by_status={
-            RunStatus.QUEUED.value: queued,
-            RunStatus.AWAITING_APPROVAL.value: awaiting,
-            RunStatus.RUNNING.value: in_flight,
-        },
-    )
-    return Health(
-        status=str(data.get("status") or "unknown"),
-        active_jobs=int(data.get("active_jobs") or 0),
-        paused_jobs=int(data.get("paused_jobs") or 0),
-        in_flight_jobs=in_flight,
-        dead_letter_jobs=int(data.get("dead_letter_jobs") or 0),
-        completed_jobs=int(data.get("completed_jobs") or 0),
-        failed_jobs=int(data.get("failed_jobs") or 0),
-        queued_runs=queued,
-        awaiting_approval=awaiting,
-        stats=stats,
-        role=str(data.get("role") or "remote"),
-        lease_owner=data.get("lease_owner"),
-        lease_address=data.get("lease_address"),
-        nodes=tuple(_node(n) for n in data.get("nodes") or () if isinstance(n, Mapping)),
-        node=data.get("node"),
-    )
-
-
-def _node(data: Mapping[str, Any]) -> NodeInfo:
-    return NodeInfo(
-        owner=str(data.get("owner") or "?"),
-        host=str(data.get("host") or "?"),
-        pid=int(data.get("pid") or 0),
-        api_address=data.get("api_address"),
-        role=str(data.get("role") or "?"),
-        started_at=_instant(data.get("started_at")) or _EPOCH,
-        heartbeat=_instant(data.get("heartbeat")) or _EPOCH,
-        expires_at=_instant(data.get("expires_at")) or _EPOCH,
-        running=int(data.get("running") or 0),
-    )
-
-
-def _serialize() -> Any:
-    return serialization()
-
-
-# --- errors from JSON -----------------------------------------------------------------------------
-
-
-def error_from_answer(
-    status: int,
-    body: Any,
-    *,
-    job: str | None = None,
-    run: str | None = None,
-) -> SchedulerError:
-    """The ``SchedulerError`` an API error answer (``{error, code, field, details}``) stands for.
-
-    ``job``/``run``: what the request was about, for a bare 404 (an unroutable path).
-    """
-    if not isinstance(body, Mapping):
-        body = {}
-    message = str(body.get("error") or f"the scheduler answered HTTP {status}")
-    code = body.get("code")
-    field = body.get("field")
-    details = body.get("details")
-    if not isinstance(details, Mapping):
-        details = {}
-    if status == 401 or code == "unauthorized":
-        return Unauthorized(
-            f"the scheduler refused the API key ({message}); set SYMBI_API_KEY or [api] api_keys",
-            status=status,
-        )
-    if status == 404 or code == "not_found":
-        if "job" in details:
-            return JobNotFound(str(details["job"]), suggestion=details.get("suggestion"))
-        if "run" in details:
-            return RunNotFound(str(details["run"]))
-        if job is not None:
-            return JobNotFound(job)
-        if run is not None:
-            return RunNotFound(run)
-        return NotFoundError(message)
-    if code == "invalid_cron":
-        return CronError(
-            message,
-            expression=str(details.get("expression") or ""),
-            cron_field=details.get("cron_field"),
-            value=details.get("value"),
-        )
-    if code == "invalid_dsl":
-        issues = [
-            DslIssue(str(i.get("path")), int(i.get("line", 0)), int(i.get("col", 0)), i["message"])
-            for i in details.get("issues") or []
-            if isinstance(i, Mapping) and "message" in i
-        ]
-        return DslError(issues) if issues else SchedulerError(message)
-    if code == "invalid_config":
-        return ConfigError(message)
-    if status in (400, 422) or code in ("validation_error", "invalid_json"):
-        errors = details.get("errors")
-        if isinstance(errors, list) and len(errors) > 1:
-            return ValidationError.collect(
-                [
-                    ValidationError(str(e.get("message")), field=e.get("field"))
-                    for e in errors
-                    if isinstance(e, Mapping)
-                ]
-            )
-        reason = message
-        if field and message.startswith(f"{field}: "):
-            reason = message[len(field) + 2 :]
-        return ValidationError(reason, field=field)
-    if code == "lease_held":
-        return LeaseError(message)
-    if status == 409 or code == "conflict":
-        return ConflictError(message)
-    if status == 503 or code == "store_error":
-        return StoreError(message)
-    return RemoteError(message, status=status)
 
 
 # --- the backend ----------------------------------------------------------------------------------
@@ -494,15 +294,15 @@ class RemoteBackend:
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
         body = {"input": input} if input is not None else None
         answer = await self._json("POST", self._job_path(ref, "run"), body=body, job=ref)
-        return _serialize().run_from_dict(answer)
+        return run_from_dict(answer)
 
     async def get_run(self, run_id: str) -> JobRun:
         answer = await self._json("GET", self._run_path(run_id), run=run_id)
-        return _serialize().run_from_dict(answer)
+        return run_from_dict(answer)
 
     async def iterations(self, run_id: str) -> list[HeartbeatIteration]:
         answer = await self._json("GET", self._run_path(run_id, "iterations"), run=run_id)
-        return [_serialize().iteration_from_dict(i) for i in answer]
+        return [iteration_from_dict(i) for i in answer]
 
     async def history(
         self,
@@ -521,7 +321,7 @@ class RemoteBackend:
             answer = await self._json("GET", "/runs", params=params)
         else:
             answer = await self._json("GET", self._job_path(ref, "history"), params=params, job=ref)
-        runs = [_serialize().run_from_dict(r) for r in answer]
+        runs = [run_from_dict(r) for r in answer]
         if before_seq is not None:  # in case the daemon does not page by seq
             runs = [r for r in runs if int(r.details.get("seq", 0)) < before_seq]
         return runs
@@ -539,12 +339,12 @@ class RemoteBackend:
         return results
 
     async def pending_approvals(self) -> list[JobRun]:
-        return [_serialize().run_from_dict(r) for r in await self._json("GET", "/approvals")]
+        return [run_from_dict(r) for r in await self._json("GET", "/approvals")]
 
     async def _decide(self, run_id: str, action: str, reason: str | None) -> JobRun:
         body = {"reason": reason} if reason is not None else None
         answer = await self._json("POST", self._run_path(run_id, action), body=body, run=run_id)
-        return _serialize().run_from_dict(answer)
+        return run_from_dict(answer)
 
     async def approve(self, run_id: str, *, reason: str | None = None) -> JobRun:
         return await self._decide(run_id, "approve", reason)
@@ -569,7 +369,7 @@ class RemoteBackend:
             "limit": limit,
         }
         answer = await self._json("GET", "/audit", params=params)
-        return [_serialize().audit_from_dict(e) for e in answer]
+        return [audit_from_dict(e) for e in answer]
 
     async def subscribe(self) -> AsyncIterator[Event]:
         """Events from ``GET /api/v1/events``, reconnecting with exponential backoff.
@@ -624,7 +424,7 @@ async def _read_events(response: httpx.Response) -> AsyncIterator[Event]:
     async for line in response.aiter_lines():
         if line == "":
             if data:
-                event = _decode(kind or "message", "\n".join(data))
+                event = event_from_wire(kind or "message", "\n".join(data))
                 if event is not None:
                     yield event
             kind, data = None, []
@@ -637,29 +437,3 @@ async def _read_events(response: httpx.Response) -> AsyncIterator[Event]:
             kind = value
         elif name == "data":
             data.append(value)
-
-
-def _decode(kind: str, text: str) -> Event | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, Mapping):
-        return None
-    serialize = _serialize()
-    try:
-        if kind == "run":
-            return RunChanged(serialize.run_from_dict(data))
-        if kind == "job":
-            return JobChanged(str(data["job_id"]), str(data.get("change") or "updated"))
-        if kind == "iteration":
-            return IterationRecorded(serialize.iteration_from_dict(data))
-        if kind == "audit":
-            return AuditRecorded(serialize.audit_from_dict(data))
-        if kind == "scheduler":
-            return SchedulerState(str(data.get("state") or ""), str(data.get("detail") or ""))
-        if kind == "dropped":
-            return Dropped(int(data.get("count") or 0))
-    except (KeyError, TypeError, ValueError):
-        return None  # a shape this client does not know: skip it rather than stop
-    return None

@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from scheduler_core.api import ApiKeys, ApiServer, bind_socket, create_app
-from scheduler_core.api.serialize import audit_to_dict, run_to_dict
 from scheduler_core.errors import (
     ConflictError,
     JobNotFound,
@@ -31,6 +30,7 @@ from scheduler_core.errors import (
 from scheduler_core.events import Dropped, Event, JobChanged, RunChanged, SchedulerState
 from scheduler_core.jobspec import job_to_dict
 from scheduler_core.model import AuditEventType, JobStatus, RunStatus
+from scheduler_core.wire import audit_to_dict, run_to_dict
 from symbi_tui.backend import Backend, LocalBackend
 from symbi_tui.remote import Disconnected, RemoteBackend, Unauthorized, error_from_answer
 from tests.conftest import Harness
@@ -390,7 +390,7 @@ def test_clients_import_neither_textual_nor_fastapi() -> None:
     """`symbi` and a remote backend stay light: no console, and no server to talk to one."""
     code = (
         "import sys, symbi_tui.remote, symbi_tui.cli.symbi, symbi_tui.cli.commands;"
-        "from symbi_tui.backend import serialization; serialization().run_to_dict;"
+        "import scheduler_core.wire;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'fastapi'));"
         "print(','.join(bad))"
     )

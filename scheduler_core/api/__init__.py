@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from .auth import ApiKeys, api_key_path, local_api_key, resolve_api_keys
     from .server import ApiServer, bind_socket
 
-#: loaded on first use: ``scheduler_core.api.serialize`` (what the CLI and the remote console
-#: need) must not cost FastAPI's import time
+#: loaded on first use: the CLI and the remote console (which need only ``scheduler_core.wire``)
+#: must not pay FastAPI's import time
 _LAZY = {
     "create_app": ".app",
     "ApiKeys": ".auth",

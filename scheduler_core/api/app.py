@@ -36,32 +36,29 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import wire
 from ..clock import format_instant, parse_instant
 from ..errors import (
-    ConfigError,
-    ConflictError,
-    DslError,
-    LeaseError,
-    NotFoundError,
     SchedulerError,
-    StoreError,
     ValidationError,
 )
 from ..events import (
-    AuditRecorded,
-    Dropped,
     Event,
     EventBus,
-    IterationRecorded,
-    JobChanged,
-    RunChanged,
-    SchedulerState,
 )
-from ..jobspec import job_from_mapping, job_to_dict
+from ..jobspec import job_from_mapping
 from ..metrics import CONTENT_TYPE, Metrics
 from ..model import JobDefinition, JobRun, JobStatus, RunStatus
 from ..service import SchedulerService
 from ..settings import SchedulerConfig
+from ..wire import (
+    EVENT_KINDS,
+    audit_to_dict,
+    instant_out,
+    iteration_to_dict,
+    job_to_dict,
+    run_to_dict,
+)
 from .auth import ApiKeys, resolve_api_keys
 from .schemas import (
     ApplyIn,
@@ -86,7 +83,6 @@ from .schemas import (
     ScheduleHistoryOut,
     ScheduleSummaryOut,
 )
-from .serialize import audit_to_dict, iteration_to_dict, run_to_dict
 
 #: the columns a job list can be sorted by (the store's orders)
 JobOrder = Literal[
@@ -97,7 +93,6 @@ log = logging.getLogger("symbi.api")
 
 _PREFIX = "/api/v1"
 #: the event kinds of the SSE stream
-EVENT_KINDS = ("job", "run", "iteration", "audit", "scheduler", "dropped")
 
 #: one server-sent event, as OpenAPI 3.1 describes an event stream's items
 _SSE_EVENT: dict[str, Any] = {
@@ -152,16 +147,6 @@ RunRef = Annotated[str, Path(min_length=1, max_length=200, description="a run id
 
 # --- errors ---------------------------------------------------------------------------------------
 
-_STATUS: tuple[tuple[type[SchedulerError], int], ...] = (
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (LeaseError, 409),
-    (ValidationError, 422),
-    (DslError, 422),
-    (ConfigError, 422),
-    (StoreError, 503),
-)
-
 
 def _error(
     status: int,
@@ -177,11 +162,8 @@ def _error(
 
 async def _scheduler_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SchedulerError)
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
-    field = None
-    if isinstance(exc, ValidationError):
-        field = exc.field or next((e.field for e in exc.errors if e.field), None)
-    return _error(status, exc.message, exc.code, field, dict(exc.details()))
+    status, body = wire.error_answer(exc)
+    return _error(status, body["error"], body["code"], body["field"], body["details"])
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -336,10 +318,6 @@ def _job_out(job: JobDefinition) -> dict[str, Any]:
     return out
 
 
-def _instant(value: datetime | None) -> str | None:
-    return format_instant(value) if value is not None else None
-
-
 def _parse_since(value: str | None, field: str) -> datetime | None:
     if value is None or not value.strip():
         return None
@@ -386,7 +364,7 @@ def _summary(job: JobDefinition) -> dict[str, Any]:
         "timezone": job.timezone,
         "status": job.status.value,
         "enabled": job.status is JobStatus.ACTIVE,
-        "next_run": _instant(job.next_run_at),
+        "next_run": instant_out(job.next_run_at),
         "run_count": job.run_count,
     }
 
@@ -400,20 +378,20 @@ def _detail(job: JobDefinition) -> dict[str, Any]:
         "status": job.status.value,
         "enabled": job.status is JobStatus.ACTIVE,
         "one_shot": job.is_one_shot,
-        "next_run": _instant(job.next_run_at),
-        "last_run": _instant(job.last_run_at),
+        "next_run": instant_out(job.next_run_at),
+        "last_run": instant_out(job.last_run_at),
         "run_count": job.run_count,
         "failure_count": job.failure_count,
-        "created_at": _instant(job.created_at) or "",
-        "updated_at": _instant(job.updated_at) or "",
+        "created_at": instant_out(job.created_at) or "",
+        "updated_at": instant_out(job.updated_at) or "",
     }
 
 
 def _history_entry(run: JobRun) -> dict[str, Any]:
     return {
         "run_id": run.id,
-        "started_at": _instant(run.started_at or run.scheduled_for) or "",
-        "completed_at": _instant(run.finished_at),
+        "started_at": instant_out(run.started_at or run.scheduled_for) or "",
+        "completed_at": instant_out(run.finished_at),
         "status": run.status.value,
         "error": run.error_message,
         "execution_time_ms": run.execution_time_ms,
@@ -421,22 +399,6 @@ def _history_entry(run: JobRun) -> dict[str, Any]:
 
 
 # --- the event stream -----------------------------------------------------------------------------
-
-
-def _encode(event: Event) -> tuple[str, dict[str, Any]] | None:
-    if isinstance(event, RunChanged):
-        return "run", run_to_dict(event.run)
-    if isinstance(event, JobChanged):
-        return "job", {"job_id": event.job_id, "change": event.change}
-    if isinstance(event, IterationRecorded):
-        return "iteration", iteration_to_dict(event.iteration)
-    if isinstance(event, AuditRecorded):
-        return "audit", audit_to_dict(event.event)
-    if isinstance(event, SchedulerState):
-        return "scheduler", {"state": event.state, "detail": event.detail}
-    if isinstance(event, Dropped):
-        return "dropped", {"count": event.count}
-    return None
 
 
 async def _event_stream(
@@ -460,7 +422,7 @@ async def _event_stream(
                 yield ": keep-alive\n\n"
                 continue
             event, pending = pending.result(), None
-            encoded = _encode(event)
+            encoded = wire.event_to_wire(event)
             if encoded is None or encoded[0] not in kinds:
                 continue
             seq += 1
@@ -648,7 +610,7 @@ def _guide_routes(service: SchedulerService) -> APIRouter:
             "job_id": job.id,
             "name": job.name,
             "status": job.status.value,
-            "next_run": _instant(upcoming[0]) if upcoming else None,
+            "next_run": instant_out(upcoming[0]) if upcoming else None,
             "next_runs": [format_instant(t) for t in upcoming],
         }
 
@@ -739,7 +701,7 @@ def _compat_routes(service: SchedulerService) -> APIRouter:
     async def sdk_create(request: Request, body: JobCreateIn) -> Any:
         spec = _one_shot(body.fields(), service)
         job = await service.add_job(spec, actor=_actor(request))
-        return {"job_id": job.id, "next_run": _instant(job.next_run_at), "status": "created"}
+        return {"job_id": job.id, "next_run": instant_out(job.next_run_at), "status": "created"}
 
     @r.get("/{job_id}", response_model=ScheduleDetailOut, summary="SDK: get a schedule")
     async def sdk_get(job_id: JobRef) -> Any:
@@ -804,7 +766,7 @@ def _system_routes(
         tags=["health"],
     )
     async def health() -> Any:
-        return (await service.health()).to_dict()
+        return wire.health_to_dict(await service.health())
 
     @r.get(
         f"{_PREFIX}/events",

@@ -4,7 +4,7 @@ Tables fit the terminal (piped, they get a wide page so ``grep`` sees whole line
 is a glyph and a word, coloured on a terminal and still readable without colour (``NO_COLOR``).
 JSON shapes are the HTTP API's (docs/cli.md lists them): a job is
 :func:`scheduler_core.jobspec.job_to_dict` (secrets masked), a run and an audit event are what
-``scheduler_core.api.serialize`` makes of them. CSV is RFC 4180: a header row, CRLF line ends,
+``scheduler_core.wire`` makes of them. CSV is RFC 4180: a header row, CRLF line ends,
 fields quoted when they hold a comma, a quote or a line break.
 """
 
@@ -42,11 +42,11 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from scheduler_core import wire
 from scheduler_core.clock import format_instant
 from scheduler_core.model import AuditEvent, JobDefinition, JobRun, JobStatus, RunStatus
 from scheduler_core.store.base import NodeInfo
 
-from ..backend import serialization
 from ..format import (
     JOB_STATUS_TONES,
     RUN_STATUS_TONES,
@@ -123,13 +123,13 @@ def print_json(value: Any) -> None:
 
 def run_dict(run: JobRun) -> dict[str, Any]:
     """A run as the API shows it (``GET /api/v1/runs/{id}``)."""
-    result: dict[str, Any] = serialization().run_to_dict(run)
+    result: dict[str, Any] = wire.run_to_dict(run)
     return result
 
 
 def audit_dict(event: AuditEvent) -> dict[str, Any]:
     """An audit event as the API shows it (``GET /api/v1/audit``)."""
-    result: dict[str, Any] = serialization().audit_to_dict(event)
+    result: dict[str, Any] = wire.audit_to_dict(event)
     return result
 
 
