@@ -7,6 +7,8 @@ snapshots run the real screens on a fake clock and a real SQLite file.
 
 from __future__ import annotations
 
+from . import _console_env  # noqa: F401  (before Textual is imported)
+
 __all__ = ["SymbiApp"]
 
 from collections.abc import Mapping

@@ -19,6 +19,8 @@ or job id draw the same thing on every run. The clock stops at 08:59:50.
 
 from __future__ import annotations
 
+from . import _console_env  # noqa: F401  (before Textual is imported)
+
 __all__ = [
     "OPS_JOBS",
     "OPS_NOW",

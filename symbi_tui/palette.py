@@ -7,6 +7,8 @@ theme is (re)applied: switching theme recolours the tables, and no colour is eve
 
 from __future__ import annotations
 
+from . import _console_env  # noqa: F401  (before Textual is imported)
+
 __all__ = ["TONE_VARIABLES", "Palette"]
 
 from collections.abc import Mapping

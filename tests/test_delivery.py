@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -618,18 +615,3 @@ async def test_secrets_from_config_and_job_are_masked_in_custom_errors(tmp_path:
     for secret in ("xoxb-SLACK-1", "smtp-PASS-2", "AUTH-3", "hdr-VALUE-4", "cfg-TOKEN-5", "HOOK-6"):
         assert secret not in text
     assert r.error and r.error.startswith("RuntimeError: failed with ***")
-
-
-def test_importing_delivery_pulls_in_no_ui_and_no_httpx() -> None:
-    code = (
-        "import sys, scheduler_core.delivery\n"
-        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'httpx')))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=os.path.dirname(os.path.dirname(__file__)),
-    )
-    assert out.stdout.strip() == ""

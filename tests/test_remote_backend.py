@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -384,17 +382,3 @@ async def test_a_dsl_file_is_applied_all_or_nothing_through_the_api(
     fields = [e["field"] for e in got.json()["details"]["errors"]]
     assert sorted(fields) == ["jobs[1].cron", "jobs[1].name"], got.json()
     assert (await pair.local.list_jobs()).total == 0
-
-
-def test_clients_import_neither_textual_nor_fastapi() -> None:
-    """`symbi` and a remote backend stay light: no console, and no server to talk to one."""
-    code = (
-        "import sys, symbi_tui.remote, symbi_tui.cli.symbi, symbi_tui.cli.commands;"
-        "import scheduler_core.wire;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'fastapi'));"
-        "print(','.join(bad))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == ""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -654,12 +652,3 @@ def test_retry_after_parsing() -> None:
     future = _retry_after(httpx.Headers({"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"}))
     assert future is not None and future > 0
     assert _retry_after(httpx.Headers({"retry-after-ms": "250", "retry-after": "9"})) == 0.25
-
-
-def test_importing_the_runner_pulls_in_no_ui_or_httpx() -> None:
-    code = (
-        "import sys, scheduler_core.runtime.llm\n"
-        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'httpx')))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""

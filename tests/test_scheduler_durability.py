@@ -225,17 +225,6 @@ async def test_dst_and_calendar_rules_through_the_service(
         await h.engine.stop()
 
 
-def test_scheduler_core_does_not_import_textual() -> None:
-    code = (
-        "import sys, scheduler_core, scheduler_core.engine, scheduler_core.service, "
-        "scheduler_core.scheduling, scheduler_core.store.sqlite\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'symbi_tui')]\n"
-        "print(','.join(bad))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
-
-
 @pytest.mark.sqlite_only
 async def test_store_refuses_a_newer_schema(db_path: str) -> None:
     import sqlite3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import _console_env  # noqa: F401  (before Textual is imported)
 from .filter_bar import FilterBar
 from .health_bar import HealthBar
 from .jobs_table import JobsTable

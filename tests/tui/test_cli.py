@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from symbi_tui.cli.main import build_parser, load_settings, main
-
-
-def test_entry_point_does_not_import_textual() -> None:
-    """``--daemon`` (later) runs headless from this entry point: importing it must stay light."""
-    code = (
-        "import sys, symbi_tui, symbi_tui.cli.main, symbi_tui.backend, symbi_tui.format;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'));"
-        "print(','.join(bad))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == ""
 
 
 def test_options() -> None:
