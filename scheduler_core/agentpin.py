@@ -75,7 +75,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
@@ -330,7 +330,7 @@ class AgentPinVerifier:
                 f"cannot read the trust bundle {path}: {reason}", check="trust_bundle"
             ) from exc
         try:
-            bundle = _loads(text)
+            bundle: dict[str, Any] = _loads(text)
         except ValueError as exc:
             raise AgentPinError(
                 f"the trust bundle {path} is not valid JSON: {exc}", check="trust_bundle"
@@ -704,7 +704,7 @@ def _covers(declared: str, requested: str) -> bool:
     return d_resource == "*" or d_resource == r_resource or r_resource.startswith(d_resource + ".")
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

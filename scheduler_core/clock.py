@@ -14,7 +14,7 @@ import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -105,7 +105,7 @@ class FakeClock:
         if wake is None:
             await fut
             return
-        waiter = asyncio.ensure_future(wake.wait())
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
         try:
             await asyncio.wait({fut, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -41,6 +41,7 @@ __all__ = [
     "ValidationError",
 ]
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -218,7 +219,16 @@ class StoreError(SchedulerError):
 
 
 class ExecutionError(SchedulerError):
+    """An agent's run failed; ``details`` (e.g. a command's exit code) go on the run's record."""
+
     code = "execution_failed"
+
+    def __init__(self, message: str, *, details: Mapping[str, object] | None = None) -> None:
+        super().__init__(message)
+        self._details = dict(details or {})
+
+    def details(self) -> dict[str, object]:
+        return dict(self._details)
 
 
 class DeliveryError(SchedulerError):

@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from datetime import datetime
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -244,7 +245,7 @@ def _string_map(value: object, field: str) -> dict[str, str]:
     return out
 
 
-def _enum(enum: type, value: object, field: str) -> Any:
+def _enum(enum: type[Enum], value: object, field: str) -> Any:
     if isinstance(value, enum):
         return value
     if isinstance(value, str):

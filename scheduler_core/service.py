@@ -170,8 +170,8 @@ class SchedulerService:
         if len(matches) > 1:
             names = ", ".join(f"{j.name} ({j.id[:12]})" for j in matches)
             raise ValidationError(f"{ref!r} matches several jobs: {names}", field="job")
-        names = await self.store.all_job_names()
-        close = difflib.get_close_matches(ref, names, n=1, cutoff=0.5)
+        known = await self.store.all_job_names()
+        close = difflib.get_close_matches(ref, known, n=1, cutoff=0.5)
         raise JobNotFound(ref, suggestion=close[0] if close else None)
 
     # --- mutations --------------------------------------------------------------------------------

@@ -411,7 +411,9 @@ def error_answer(exc: SchedulerError) -> tuple[int, dict[str, Any]]:
     return error_status(exc), body
 
 
-def _not_found(message: str, details: Mapping[str, Any], job: str | None, run: str | None) -> Any:
+def _not_found(
+    message: str, details: Mapping[str, Any], job: str | None, run: str | None
+) -> SchedulerError:
     if "job" in details:
         return JobNotFound(str(details["job"]), suggestion=details.get("suggestion"))
     if "run" in details:

@@ -43,7 +43,6 @@ from ..errors import (
     ValidationError,
 )
 from ..events import (
-    Event,
     EventBus,
 )
 from ..jobspec import job_from_mapping
@@ -405,8 +404,8 @@ async def _event_stream(
     bus: EventBus, kinds: frozenset[str], heartbeat: float, stopping: asyncio.Event
 ) -> AsyncIterator[str]:
     subscription = bus.subscribe(maxsize=2000)
-    stop = asyncio.ensure_future(stopping.wait())
-    pending: asyncio.Future[Event] | None = None
+    stop: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
+    pending: asyncio.Future[Any] | None = None
     seq = 0
     try:
         yield "retry: 2000\n: connected\n\n"
@@ -488,7 +487,7 @@ def create_app(
         app.include_router(router)
     #: (path pattern, methods) of every route, for the Allow header of a 405
     app.state.route_methods = [
-        (route.path_regex, frozenset(route.methods))
+        (route.path_regex, frozenset(route.methods or ()))
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute)

@@ -70,7 +70,8 @@ class ApiServer:
             log_config=None,
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=shutdown_timeout,
+            # typed int, but uvicorn only passes it to asyncio.wait_for, which takes any number
+            timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
             timeout_keep_alive=5,
         )
         self.server = _Server(config)

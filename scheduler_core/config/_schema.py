@@ -148,8 +148,9 @@ def _table_fields(table: str) -> dict[str, _Field]:
         if table == "" and f.name in _NOT_SETTABLE:
             continue
         default: Any = f.default
-        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
+        factory: Any = f.default_factory
+        if default is dataclasses.MISSING and factory is not dataclasses.MISSING:
+            default = factory()
         key = f"{table}.{f.name}" if table else f.name
         out[f.name] = _Field(key, hints[f.name], default)
     return out

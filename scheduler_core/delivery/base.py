@@ -275,7 +275,7 @@ class DeliveryContext:
 
     def backoff(self, retry: int) -> float:
         """The pause before retry number ``retry`` (1-based): base, 2x base, 4x base, ..."""
-        return min(self.backoff_base_seconds * 2 ** (retry - 1), self.backoff_max_seconds)
+        return min(self.backoff_base_seconds * float(2 ** (retry - 1)), self.backoff_max_seconds)
 
 
 # --- views of a job and a run shared by the channels ------------------------------------------

@@ -292,7 +292,7 @@ class Deliverer:
             deadline = asyncio.timeout(limit)
             try:
                 async with deadline:
-                    outcome = router.route(channel, job, run, output)
+                    outcome: Any = router.route(channel, job, run, output)
                     if inspect.isawaitable(outcome):
                         outcome = await outcome
             except TimeoutError:

@@ -174,7 +174,7 @@ def _import(spec: str) -> Callable[..., Any]:
         raise ExecutionError(f"handler {spec!r} is not 'package.module:function'")
     try:
         module = importlib.import_module(module_name)
-        fn = getattr(module, attr)
+        fn: Callable[..., Any] = getattr(module, attr)
     except (ImportError, AttributeError) as exc:
         raise ExecutionError(f"cannot load handler {spec!r}: {exc}") from None
     if not callable(fn):

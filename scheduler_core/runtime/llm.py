@@ -300,7 +300,7 @@ class LlmRunner:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after_seconds)
-        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+        return min(self.backoff_seconds * float(2 ** (attempt - 1)), self.max_backoff_seconds)
 
     def _prepare(self, agent: AgentDefinition, messages: Sequence[Mapping[str, Any]]) -> _Call:
         provider = _provider(agent)

@@ -165,7 +165,9 @@ class AgentRuntime:
             for job_id in ids:
                 self._loading.pop(job_id, None)
             done.set()
-            self._batches.discard(asyncio.current_task())  # type: ignore[arg-type]
+            task = asyncio.current_task()
+            if task is not None:
+                self._batches.discard(task)
 
     def _remember(self, job_id: str, context: AgentContext | None) -> None:
         self._contexts[job_id] = context
@@ -247,10 +249,11 @@ class AgentRuntime:
             except Exception as exc:
                 message = str(exc) or type(exc).__name__
                 await self._record(_ended(iteration, self.clock, "failed", summary=message))
-                error = ExecutionError(f"heartbeat iteration {index} failed: {message}")
-                if hasattr(exc, "details") and callable(exc.details):
-                    error.details = exc.details  # type: ignore[attr-defined]
-                raise error from exc
+                own = getattr(exc, "details", None)
+                raise ExecutionError(
+                    f"heartbeat iteration {index} failed: {message}",
+                    details=own() if callable(own) else None,
+                ) from exc
             step = parse_step(result.output)
             last = index == spec.max_iterations
             outcome = "sleep" if step.sleeps else ("max_iterations" if last else "continue")

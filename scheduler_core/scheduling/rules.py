@@ -58,7 +58,7 @@ def schedule_for(expr: str, tz: str) -> CronSchedule:
 def retry_delay(attempt: int, settings: SchedulerSettings) -> float:
     """Exponential backoff: base, 2x base, 4x base, ... capped."""
     return min(
-        settings.retry_backoff_seconds * (2 ** max(attempt - 1, 0)),
+        settings.retry_backoff_seconds * float(2 ** max(attempt - 1, 0)),
         settings.retry_backoff_max_seconds,
     )
 

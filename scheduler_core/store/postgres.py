@@ -303,7 +303,7 @@ class _Tx:
 
     async def fetch_written(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """A statement with RETURNING: it wrote if it returned rows."""
-        rows = await self.conn.fetch(sql, *args)
+        rows: list[asyncpg.Record] = await self.conn.fetch(sql, *args)
         if rows:
             self.dirty = True
         return rows
@@ -574,7 +574,8 @@ class PostgresJobStore:
     async def _schema_version(conn: asyncpg.Connection) -> int | None:
         if await conn.fetchval("SELECT to_regclass('schema_version') IS NULL"):
             return None
-        return await conn.fetchval("SELECT version FROM schema_version WHERE id = 1")
+        version = await conn.fetchval("SELECT version FROM schema_version WHERE id = 1")
+        return int(version) if version is not None else None
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         version = await self._schema_version(conn)
@@ -620,7 +621,8 @@ class PostgresJobStore:
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:
-            return await self._need_pool().fetch(sql, *args)
+            rows: list[asyncpg.Record] = await self._need_pool().fetch(sql, *args)
+            return rows
         except asyncpg.CharacterNotInRepertoireError as exc:
             raise ValidationError(f"the store cannot hold this text: {exc}") from None
 
@@ -1497,9 +1499,7 @@ class PostgresJobStore:
         role: str = "active",
     ) -> NodeInfo:
         now = _utc(now) or now
-        return await self._tx(
-            lambda t: _write_node(t.conn, owner, role, now, ttl, api_address)  # type: ignore[arg-type]
-        )
+        return await self._tx(lambda t: _write_node(t.conn, owner, role, now, ttl, api_address))
 
     async def unregister_node(self, owner: str) -> None:
         await self._tx(lambda t: t.execute("DELETE FROM nodes WHERE owner = $1", owner))
@@ -1541,7 +1541,8 @@ class PostgresJobStore:
 
     async def data_version(self) -> int:
         """A counter every write transaction bumps as it commits (any node's, ours included)."""
-        return await self._need_pool().fetchval("SELECT version FROM store_version WHERE id = 1")
+        version = await self._need_pool().fetchval("SELECT version FROM store_version WHERE id = 1")
+        return int(version)
 
     async def integrity_check(self) -> str:
         """ "ok", or the problems found: schema, invalid indexes or constraints, bad values."""

@@ -348,7 +348,8 @@ class SqliteJobStore:
         """
         if conn is None:
             raise StoreError("the store is not open")
-        return await conn._execute(fn, conn._conn, *args)
+        result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
+        return result
 
     async def _tx(self, fn: Callable[..., T], *args: Any) -> T:
         changed = [False]
@@ -722,7 +723,7 @@ class SqliteJobStore:
             if conn.total_changes - before != len(runs):
                 # some instant was fired already (never twice): keep only the runs inserted now
                 ids = [r.id for r in runs]
-                inserted = set()
+                inserted: set[str] = set()
                 for k in range(0, len(ids), 500):
                     chunk = ids[k : k + 500]
                     inserted.update(
@@ -892,7 +893,8 @@ class SqliteJobStore:
         before_seq: int | None = None,
     ) -> list[JobRun]:
         """Newest first, keyset-paginated by ``before_seq`` (a run's ``details['seq']``)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if job_id is not None:
             where.append("job_id = ?")
             params.append(job_id)
@@ -1252,7 +1254,7 @@ class SqliteJobStore:
     async def data_version(self) -> int:
         """Changes whenever another connection commits (how the scheduler sees CLI writes)."""
         if self._probe is not None:
-            return self._probe.execute("PRAGMA data_version").fetchone()[0]
+            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
         return await self._call(
             self._writer, lambda c: c.execute("PRAGMA data_version").fetchone()[0]
         )
