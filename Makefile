@@ -10,7 +10,7 @@ EXTRAS := --extra test --extra bench --extra dev
 BUILD_REQS = $(PYTHON) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))"
 LATEST := $(or $(TMPDIR),/tmp)/symbi-tui-latest
 
-.PHONY: install demo test test-fast test-latest test-postgres lock lint format bench screenshots clean
+.PHONY: install demo test test-fast test-latest test-postgres lock lint typecheck format bench screenshots clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	rm -rf $(VENV)
@@ -59,6 +59,10 @@ test-latest: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# the engine and the console, both strictly
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict -p scheduler_core -p symbi_tui
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -91,7 +91,7 @@ class LocalRun:
         self.view = OneRunStore(store)
         executor = AgentExecutor(local_agents(config, warn=False))
         owner = f"symbi-cli@{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
-        self.engine = Engine(config, executor=executor, store=self.view, owner=owner)  # type: ignore[arg-type]
+        self.engine = Engine(config, executor=executor, store=self.view, owner=owner)
         self.service: SchedulerService | None = None
         self._stopped = False
 

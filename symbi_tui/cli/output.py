@@ -34,7 +34,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -221,11 +221,12 @@ def _audit_row(event: AuditEvent) -> dict[str, Any]:
 
 def print_csv(kind: str, items: Iterable[Any]) -> None:
     """Jobs, runs or audit events (``kind``) as RFC 4180 CSV with a header row."""
-    fields, row = {
+    table: dict[str, tuple[tuple[str, ...], Callable[[Any], dict[str, Any]]]] = {
         "jobs": (JOB_CSV_FIELDS, _job_row),
         "runs": (RUN_CSV_FIELDS, _run_row),
         "audit": (AUDIT_CSV_FIELDS, _audit_row),
-    }[kind]
+    }
+    fields, row = table[kind]
     buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\r\n")
     writer.writeheader()

@@ -159,8 +159,11 @@ class HeartbeatScreen(ConsoleScreen[None]):
             if self.run is not None and event.run.id == self.run.id:
                 return True
             # following a job: a new run of it takes over the screen
-            following = self.fixed_run_id is None and self.job is not None
-            return following and event.run.job_id == self.job.id  # type: ignore[union-attr]
+            return (
+                self.fixed_run_id is None
+                and self.job is not None
+                and event.run.job_id == self.job.id
+            )
         if isinstance(event, JobChanged):
             return self.job is not None and event.job_id == self.job.id
         return False

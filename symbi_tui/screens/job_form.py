@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = ["FIELDS", "FormField", "JobFormScreen", "form_key"]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -564,7 +564,7 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         self.notify(f"{saved.name} {verb} · next run {when}", title=f"Job {verb}")
         self.dismiss(saved)
 
-    async def _call(self, call: Any) -> JobDefinition | None:
+    async def _call(self, call: Callable[[], Awaitable[JobDefinition]]) -> JobDefinition | None:
         try:
             return await call()
         except ValidationError as exc:

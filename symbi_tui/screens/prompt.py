@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
+from textual.widgets.button import ButtonVariant
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -68,7 +69,7 @@ class PromptScreen(ModalScreen[str | None]):
         placeholder: str = "",
         value: str = "",
         required: bool = False,
-        variant: str = "primary",
+        variant: ButtonVariant = "primary",
     ) -> None:
         super().__init__()
         self._title = title
@@ -90,7 +91,7 @@ class PromptScreen(ModalScreen[str | None]):
                 yield Button(
                     self._confirm_label,
                     id="prompt-confirm",
-                    variant=self._variant,  # type: ignore[arg-type]
+                    variant=self._variant,
                 )
 
     @property

@@ -23,6 +23,7 @@ class FilterBar(Input):
         """The operator dropped the filter."""
 
     def __init__(self, *, return_focus: str | None = None, **kwargs: object) -> None:
+        # Textual's typed keyword parameters: **kwargs: object cannot be matched against them
         super().__init__(placeholder="filter jobs by name or agent", **kwargs)  # type: ignore[arg-type]
         #: selector of the widget that gets the focus back on Enter
         self.return_focus = return_focus

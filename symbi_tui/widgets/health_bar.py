@@ -90,6 +90,7 @@ class HealthBar(Horizontal):
     console is attached (``embedded``) and the scheduler's time."""
 
     def __init__(self, **kwargs: object) -> None:
+        # Textual's typed keyword parameters: **kwargs: object cannot be matched against them
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown: tuple[str, str] | None = None
 

@@ -6,6 +6,7 @@ __all__ = ["JobsTable", "job_cells"]
 
 from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
+from functools import partial
 
 from rich.text import Text
 
@@ -107,9 +108,7 @@ class JobsTable(KeyedTable):
             cells = self._cells.cells(
                 job.id,
                 (job, last, next_text, is_tagged, id(palette)),
-                lambda job=job, last=last, is_tagged=is_tagged: job_cells(
-                    job, last, now, palette, tagged=is_tagged
-                ),
+                partial(job_cells, job, last, now, palette, tagged=is_tagged),
             )
             rows.append((job.id, cells))
         self._cells.trim()

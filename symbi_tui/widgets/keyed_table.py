@@ -143,6 +143,7 @@ class KeyedTable(DataTable[object]):
     """A row-cursor DataTable whose rows are identified by string keys."""
 
     def __init__(self, columns: Iterable[Column], **kwargs: object) -> None:
+        # Textual's typed keyword parameters: **kwargs: object cannot be matched against them
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self._columns_spec = tuple(columns)
         self._shown_cells: dict[str, Sequence[Text]] = {}  #: key -> the cells last synced
@@ -429,8 +430,15 @@ class KeyedTable(DataTable[object]):
         extend_style, _ = self._body_styles(hover, cursor, False, False)
         # what the row is drawn with, as styles rather than the states they come from (focus,
         # cursor, hover, theme): a change redraws the rows whose colours it changed, only
-        key = (row_index, row_style, component_style, post_style, extend_style, widths)
-        key += (self.size.width,)
+        key = (
+            row_index,
+            row_style,
+            component_style,
+            post_style,
+            extend_style,
+            widths,
+            self.size.width,
+        )
         drawn = self._drawn_rows.get(row_key)
         if drawn is not None and drawn[0] == key and all(map(operator.is_, drawn[1], cells)):
             return drawn[2]

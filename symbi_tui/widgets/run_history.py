@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["RunHistory", "run_cells"]
 
 from collections.abc import Sequence
+from functools import partial
 
 from rich.text import Text
 
@@ -57,7 +58,7 @@ class RunHistory(KeyedTable):
         rows = [
             (
                 run.id,
-                self._cells.cells(run.id, (run, id(palette)), lambda r=run: run_cells(r, palette)),
+                self._cells.cells(run.id, (run, id(palette)), partial(run_cells, run, palette)),
             )
             for run in runs
         ]

@@ -39,6 +39,7 @@ class ScreenHeader(Horizontal):
     """
 
     def __init__(self, **kwargs: object) -> None:
+        # Textual's typed keyword parameters: **kwargs: object cannot be matched against them
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown: tuple[str, str] | None = None
         # held here, not queried: a screen may show its header before the header has mounted

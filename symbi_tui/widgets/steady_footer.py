@@ -49,6 +49,7 @@ class SteadyFooter(Footer):
     """
 
     def __init__(self, **kwargs: object) -> None:
+        # Textual's typed keyword parameters: **kwargs: object cannot be matched against them
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._built: list[_Ident] | None = None  #: the keys composed last, in order
         self._keys: dict[_Ident, FooterKey] = {}  #: their widgets

@@ -107,6 +107,7 @@ class Timeline(Widget):
         """The track was laid out again: ``peak``, ``peak_at`` and ``unit`` may have changed."""
 
     def __init__(self, **kwargs: object) -> None:
+        # Textual's typed keyword parameters: **kwargs: object cannot be matched against them
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.rows: list[TimelineRow] = []
         self.start = datetime(2000, 1, 1, tzinfo=UTC)
