@@ -382,15 +382,21 @@ def _heartbeat(value: object, field: str) -> HeartbeatSpec | None:
     return HeartbeatSpec(**out)
 
 
+#: the zone of a job that names none (JobDefinition's default)
+_TIMEZONE_DEFAULT = str(next(f.default for f in fields(JobDefinition) if f.name == "timezone"))
+
+
 def job_from_mapping(
     data: Mapping[str, Any],
     *,
     base: JobDefinition | None = None,
     state: Mapping[str, Any] | None = None,
+    first_run: Callable[[str | None, str, datetime | None], datetime | None] | None = None,
 ) -> JobDefinition:
     """Build a job from user data, or with ``base`` update one; every problem is reported.
 
-    An update body names only what changes.
+    An update body names only what changes. ``state`` gives a new job's state fields, and
+    ``first_run(cron, timezone, at)`` its ``next_run_at`` (the job is built once, not copied).
     """
     if not isinstance(data, Mapping):
         raise ValidationError(f"expected a JSON object, got {_kind(data)}")
@@ -484,6 +490,9 @@ def job_from_mapping(
             if c.errors:
                 raise ValidationError.collect(c.errors)
         return replace(base, **out)
+    if first_run is not None:
+        timezone = out.get("timezone", _TIMEZONE_DEFAULT)
+        out["next_run_at"] = first_run(out.get("cron"), timezone, out.get("at"))
     return JobDefinition(**out, **(state or {}))
 
 

@@ -136,26 +136,46 @@ class SchedulerService:
             )
 
     def _prepare_new(
-        self, data: Mapping[str, Any] | JobDefinition, now: datetime, source: str | None
+        self,
+        data: Mapping[str, Any] | JobDefinition,
+        now: datetime,
+        source: str | None,
+        first_runs: dict[tuple[str, str], datetime] | None = None,
     ) -> JobDefinition:
+        """A new job from user data (or a parsed definition), active, with its first run.
+
+        ``first_runs`` is a batch's cache of first instants by (cron, zone): a thousand jobs on
+        one schedule compute it once.
+        """
+        cache = first_runs if first_runs is not None else {}
+
+        def first_run(cron: str | None, timezone: str, at: datetime | None) -> datetime | None:
+            if cron is None:
+                return at
+            first = cache.get((cron, timezone))
+            if first is None:
+                first = cache[(cron, timezone)] = schedule_for(cron, timezone).next_after(now)
+            return first
+
         if isinstance(data, JobDefinition):
-            job = data
+            job = replace(
+                data,
+                id=data.id or new_id(),
+                status=JobStatus.ACTIVE,
+                next_run_at=first_run(data.cron, data.timezone, data.at),
+                created_at=now,
+                updated_at=now,
+                source=data.source or source,
+            )
         else:
             if "timezone" not in data and self.settings.timezone != "UTC":
                 data = {**data, "timezone": self.settings.timezone}
-            job = job_from_mapping(data)
+            state = {"id": new_id(), "created_at": now, "updated_at": now, "source": source}
+            job = job_from_mapping(data, state=state, first_run=first_run)
         if job.at is not None and job.at <= now:
             raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
         self._check_agent(job)
-        return replace(
-            job,
-            id=job.id or new_id(),
-            status=JobStatus.ACTIVE,
-            next_run_at=self._first_run(job, now),
-            created_at=now,
-            updated_at=now,
-            source=job.source or source,
-        )
+        return job
 
     async def resolve(self, ref: str) -> JobDefinition:
         """A job by id, unique id prefix (4+ characters) or name."""
@@ -200,7 +220,7 @@ class SchedulerService:
         first_runs: dict[tuple[str, str], datetime] = {}
         for index, item in enumerate(items):
             try:
-                job = self._prepare_batch_item(item, now, actor, first_runs)
+                job = self._prepare_new(item, now, actor, first_runs)
             except ValidationError as exc:
                 for err in exc.errors:
                     errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
@@ -227,37 +247,6 @@ class SchedulerService:
         if self.scheduler is not None:
             self.scheduler.notify()
         return jobs
-
-    def _prepare_batch_item(
-        self,
-        item: Mapping[str, Any] | JobDefinition,
-        now: datetime,
-        actor: str,
-        first_runs: dict[tuple[str, str], datetime],
-    ) -> JobDefinition:
-        if isinstance(item, JobDefinition):
-            job = replace(
-                item,
-                id=item.id or new_id(),
-                created_at=now,
-                updated_at=now,
-                source=item.source or actor,
-            )
-        else:
-            state = {"id": new_id(), "created_at": now, "updated_at": now, "source": actor}
-            job = job_from_mapping(item, state=state)
-        if job.at is not None and job.at <= now:
-            raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
-        self._check_agent(job)
-        if job.cron is not None:
-            key = (job.cron, job.timezone)
-            first = first_runs.get(key)
-            if first is None:
-                first = first_runs[key] = schedule_for(*key).next_after(now)
-        else:
-            first = job.at
-        object.__setattr__(job, "next_run_at", first)  # not yet shared: set in place, no copy
-        return job
 
     async def apply_definitions(
         self, jobs: Sequence[JobDefinition], *, actor: str = "dsl"

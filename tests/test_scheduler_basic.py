@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from scheduler_core.clock import parse_instant
 from scheduler_core.model import JobStatus, RunStatus, RunTrigger
@@ -103,3 +105,23 @@ async def test_one_shot_completes(harness: Harness) -> None:
     assert job.status is JobStatus.COMPLETED and job.next_run_at is None
     await harness.advance(hours=48)
     assert harness.agents.names() == ["deployment-check"]
+
+
+async def test_the_configured_zone_applies_to_every_way_of_adding_jobs(
+    harness_factory: Callable[..., Any],
+) -> None:
+    """One job or a batch, a job that names no zone gets the configured one (a batch used to
+    get UTC: the two paths prepared new jobs differently)."""
+    h = await harness_factory(timezone="Europe/Berlin")
+    one = await h.service.add_job({"name": "one", "agent": "a", "cron": "0 9 * * *"})
+    many = await h.service.add_jobs(
+        [
+            {"name": "two", "agent": "a", "cron": "0 9 * * *"},
+            {"name": "three", "agent": "a", "cron": "0 9 * * *", "timezone": "UTC"},
+        ]
+    )
+    assert [j.timezone for j in (one, *many)] == ["Europe/Berlin", "Europe/Berlin", "UTC"]
+    # 09:00 in Berlin is 08:00 UTC in March; the same first instant either way
+    assert one.next_run_at == many[0].next_run_at
+    assert one.next_run_at is not None and one.next_run_at.hour == 8
+    assert many[1].next_run_at is not None and many[1].next_run_at.hour == 9
