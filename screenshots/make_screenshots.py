@@ -6,10 +6,10 @@ Every screen is drawn at 120x36 from a frozen scene on a fake clock, so the imag
 the console does:
 
 * the main screen, its help, its reset confirmation and its ``:`` command prompt run in the real
-  :class:`~symbi_tui.app.SymbiApp` over the frozen demo (``symbi_tui.scene``: the ``--demo`` jobs
-  after ten minutes);
-* the other screens run alone in :class:`~symbi_tui.ops_scene.ScreenApp` over the operations scene
-  (``symbi_tui.ops_scene``: the demo plus a heartbeat job, jobs awaiting approval and a delivery
+  :class:`~symbi_tui.app.SymbiApp` over the frozen demo (``tests/tui/demo_scene.py``: the
+  ``--demo`` jobs after ten minutes);
+* the other screens run alone in ``ScreenApp`` over the operations scene
+  (``tests/tui/scenes.py``: the demo plus a heartbeat job, jobs awaiting approval and a delivery
   report, stopped at 08:59:50 with stable ids), set up exactly as the snapshot tests in
   ``tests/tui/test_screen_snapshots.py`` set them up.
 
@@ -35,8 +35,6 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from symbi_tui.app import SymbiApp
-from symbi_tui.ops_scene import OpsScene, ScreenApp, build_ops_scene
-from symbi_tui.scene import build_scene
 from symbi_tui.screens.approvals import ApprovalsScreen
 from symbi_tui.screens.audit import AuditScreen, AuditTable
 from symbi_tui.screens.command import CommandScreen
@@ -53,6 +51,11 @@ from symbi_tui.screens.timeline import TimelineScreen
 from symbi_tui.screens.watch import WatchScreen
 from symbi_tui.widgets.jobs_table import JobsTable
 from symbi_tui.widgets.run_history import RunHistory
+
+# the scenes are the tests' own (tests/tui): the script runs from the repository's root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.tui.demo_scene import build_scene
+from tests.tui.scenes import OpsScene, ScreenApp, build_ops_scene
 
 HERE = Path(__file__).resolve().parent
 SIZE = (120, 36)

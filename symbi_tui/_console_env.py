@@ -1,8 +1,8 @@
 """Textual's settings for this console, given before Textual is first imported.
 
-Every console module that imports Textual imports this module first (``app``, ``palette``,
-``ops_scene`` and the ``screens`` and ``widgets`` packages), so the daemon and the CLI, which never
-import Textual, leave the environment alone.
+Every console module that imports Textual imports this module first (``app``, ``palette`` and
+the ``screens`` and ``widgets`` packages), so the daemon and the CLI, which never import Textual,
+leave the environment alone.
 """
 
 from __future__ import annotations

@@ -15,12 +15,12 @@ from textual.widgets import Tabs
 from textual.widgets._tabs import Underline
 
 from symbi_tui.app import SymbiApp
-from symbi_tui.scene import Scene, build_scene
 from symbi_tui.screens.main import MainScreen
 from symbi_tui.widgets.jobs_table import JobsTable
 from symbi_tui.widgets.run_history import RunHistory
 
 from .conftest import until
+from .demo_scene import Scene, build_scene
 
 SIZE = (120, 36)
 

@@ -23,8 +23,7 @@ from scheduler_core.engine import Engine
 from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import open_store
-
-from .backend import LocalBackend
+from symbi_tui.backend import LocalBackend
 
 SCENE_START = "2026-03-02T08:50:00Z"  #: a Monday morning; the demo jobs are created here
 SCENE_NOW = "2026-03-02T08:59:30Z"  #: where the clock stops: half a minute before 09:00
