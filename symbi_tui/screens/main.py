@@ -29,7 +29,6 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Tab, Tabs
-from textual.widgets._tabs import Underline
 from textual.worker import Worker, WorkerState
 
 from scheduler_core.clock import Clock
@@ -45,6 +44,7 @@ from scheduler_core.events import (
 from scheduler_core.model import JobDefinition, JobRun, JobStatus
 from scheduler_core.service import Health
 
+from .._textual_private import Underline
 from ..backend import Backend
 from ..format import JOB_STATUS_GLYPHS, JOB_STATUS_TONES
 from ..palette import TONE_VARIABLES, Palette

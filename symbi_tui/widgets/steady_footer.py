@@ -10,7 +10,8 @@ from textual.app import ComposeResult
 from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+
+from .._textual_private import FooterKey
 
 #: one key as the footer draws it: (key, key display, description, action, tooltip, whether it
 #: is the command palette's key, docked right); whether it applies is not part of it
