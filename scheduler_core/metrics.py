@@ -107,7 +107,7 @@ class Metrics:
         )
         self.leader = Gauge(
             "symbiont_cron_scheduler_leader",
-            "1 while this process holds the store lease and fires jobs",
+            "1 while this process fires jobs (holds the lease, or is a shared store's node)",
             registry=r,
         )
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -180,7 +180,7 @@ class Metrics:
         self.in_flight.set(health.in_flight_jobs)
         self.queued.set(health.queued_runs)
         self.awaiting_approval.set(health.awaiting_approval)
-        self.leader.set(1 if health.role == "leader" else 0)
+        self.leader.set(1 if health.role in ("leader", "active") else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

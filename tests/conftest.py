@@ -18,7 +18,7 @@ from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import SqliteJobStore
 
-pytest_plugins = ("tests.pg",)  # a PostgreSQL server when SYMBI_TEST_STORE=postgres
+pytest_plugins = ("tests.pg",)  # the store back ends: SQLite files and a PostgreSQL server
 
 START = "2026-03-02T08:59:30Z"  # a Monday
 
@@ -74,8 +74,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def db_path(symbi_store_url: str) -> str:
-    """The store the harness runs on: a SQLite file, or with SYMBI_TEST_STORE=postgres a fresh
-    PostgreSQL database."""
+    """The store the harness runs on: a SQLite file, then a fresh PostgreSQL database (each test
+    runs on both; see tests/pg.py)."""
     return symbi_store_url
 
 

@@ -1,17 +1,19 @@
 """A throwaway PostgreSQL server for tests, and a fresh database per test.
 
-``pg_cluster`` (session scope) runs ``initdb`` into a temporary directory and starts ``postgres`` on
-127.0.0.1 at a free port (fsync off), or uses the server named by ``SYMBI_TEST_PG_URL`` (an admin
-URL, e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``) when set. It skips cleanly when neither
-is available. The binaries are found on PATH or under ``/usr/lib/postgresql/*/bin`` (Debian). As
-root (initdb refuses to run as root) the server runs as the ``postgres`` user, or ``nobody``.
+``pg_cluster`` (session scope) runs ``initdb`` into a temporary directory and starts ``postgres``
+on 127.0.0.1 at a free port (fsync off), or uses the server named by ``SYMBI_TEST_PG_URL`` (an
+admin URL, e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``) when set. It skips cleanly when
+neither is available (``SYMBI_TEST_PG=require`` makes that a failure instead: CI sets it). The
+binaries are found on PATH or under ``/usr/lib/postgresql/*/bin`` (Debian). As root (initdb refuses
+to run as root) the server runs as the ``postgres`` user, or ``nobody``.
 
 ``pg_url`` (function scope) creates a database from a template that already holds the migrated
 schema (a file copy: milliseconds), and drops it after the test.
 
-``symbi_store_url`` is what tests/conftest.py's ``db_path`` returns: with
-``SYMBI_TEST_STORE=postgres`` the shared harness runs its engines on PostgreSQL instead of SQLite
-files. Load this module as a plugin (``pytest_plugins = ("tests.pg",)``) so its fixtures exist once.
+``symbi_store_url`` is what tests/conftest.py's ``db_path`` returns: every test on the shared
+harness runs on a SQLite file and again on a PostgreSQL database (``[sqlite]`` and ``[postgres]``
+in its id), unless marked ``sqlite_only``; ``SYMBI_TEST_STORE=sqlite`` or ``=postgres`` keeps one.
+Load this module as a plugin (``pytest_plugins = ("tests.pg",)``) so its fixtures exist once.
 """
 
 from __future__ import annotations
@@ -53,9 +55,21 @@ def find_pg_binary(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
+def store_backends() -> list[str]:
+    """The stores the shared harness runs each of its tests on: both by default;
+    ``SYMBI_TEST_STORE=sqlite`` or ``=postgres`` for one."""
+    wanted = os.environ.get("SYMBI_TEST_STORE", "both").lower()
+    if wanted in ("postgres", "postgresql", "pg"):
+        return ["postgres"]
+    if wanted == "sqlite":
+        return ["sqlite"]
+    return ["sqlite", "postgres"]
+
+
 def postgres_wanted() -> bool:
-    """Whether the shared harness should run on PostgreSQL (``SYMBI_TEST_STORE=postgres``)."""
-    return os.environ.get("SYMBI_TEST_STORE", "sqlite").lower() in ("postgres", "postgresql", "pg")
+    """Whether a missing PostgreSQL server fails the tests that need one instead of skipping
+    them: ``SYMBI_TEST_STORE=postgres``, or ``SYMBI_TEST_PG=require`` (CI sets it)."""
+    return store_backends() == ["postgres"] or os.environ.get("SYMBI_TEST_PG") == "require"
 
 
 def _free_port() -> int:
@@ -252,16 +266,24 @@ def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "sqlite_only: keep this test on SQLite under SYMBI_TEST_STORE=postgres"
-    )
+    config.addinivalue_line("markers", "sqlite_only: run this test on SQLite only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test on the shared harness (``db_path``) runs once per store back end: one store
+    conformance suite, the same rules checked on SQLite and PostgreSQL."""
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    backends = store_backends()
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = ["sqlite"]
+    metafunc.parametrize("store_backend", backends)
 
 
 @pytest.fixture
-def symbi_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The shared harness's store: a SQLite file in ``tmp_path``, or with
-    SYMBI_TEST_STORE=postgres a fresh PostgreSQL database (tests marked ``sqlite_only`` and tests
-    that never asked for it keep SQLite)."""
-    if postgres_wanted() and not request.node.get_closest_marker("sqlite_only"):
+def symbi_store_url(store_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The shared harness's store: a SQLite file in ``tmp_path``, or a fresh PostgreSQL
+    database."""
+    if store_backend == "postgres":
         return str(request.getfixturevalue("pg_url"))
     return str(tmp_path / "symbi.db")
