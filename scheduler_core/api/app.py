@@ -789,7 +789,11 @@ def _system_routes(
                 description=f"comma-separated subset of {', '.join(EVENT_KINDS)}",
             ),
         ] = None,
-    ) -> StreamingResponse:
+    ) -> Response:
+        if stopping.is_set():
+            # between the end of the streams and the listener's close: a client reconnecting
+            # now would be told it is connected by a stream that ends at once
+            return _error(503, "the scheduler is shutting down", "shutting_down")
         kinds = frozenset(EVENT_KINDS)
         if types:  # checked against _KINDS_PATTERN; "dropped" always comes through
             kinds = frozenset({t.strip() for t in types.split(",")} | {"dropped"})
