@@ -55,6 +55,9 @@ class SchedulerState:
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
+    """Events were missed: ``count`` of them (0: unknown, e.g. another process wrote to the
+    store); whoever receives it reloads what it shows."""
+
     count: int
 
 

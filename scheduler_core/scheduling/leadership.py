@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..clock import Clock
-from ..events import EventBus, RunChanged, SchedulerState
+from ..events import Dropped, EventBus, RunChanged, SchedulerState
 from ..model import AuditEvent, AuditEventType, JobRun, RunStatus
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
@@ -75,7 +75,7 @@ class Leadership:
         if self.is_leader and not was:
             log.info("took the store lease as %s", self.owner)
             self.runtime.forget()
-            self.watching = self.store.watch(self._wake)
+            self.watching = self.store.watch(self._outside_write)
             await self._started(now)
             self.bus.publish(SchedulerState("leader", self.owner))
             self._wake()
@@ -114,7 +114,7 @@ class Leadership:
         if fresh:
             if not was:
                 log.info("joined the shared store as node %s", self.owner)
-                self.watching = self.store.watch(self._wake)
+                self.watching = self.store.watch(self._outside_write)
             self.runtime.forget()
             await self._started(now, recover=not lapsed)
             self.bus.publish(SchedulerState("leader", self.owner))
@@ -209,6 +209,13 @@ class Leadership:
             return False
         gone_by = heartbeat + timedelta(seconds=self.settings.lease_ttl_seconds / 3 + 0.1)
         return run.started_at > gone_by
+
+    def _outside_write(self) -> None:
+        """Another process wrote to the store (``symbi cron pause`` beside us, another node):
+        look at it again, and tell every live view what it did not hear as events, so it
+        reloads (``Dropped``: events were missed). Views debounce their reloads."""
+        self._wake()
+        self.bus.publish(Dropped(0))
 
     async def resign(self) -> None:
         """At shutdown: record the stop and give the lease (or node row) up."""

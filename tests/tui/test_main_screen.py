@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from textual import events
@@ -334,3 +338,32 @@ async def test_q_quits(make_app: Callable[..., SymbiApp]) -> None:
         await loaded(app)
         await pilot.press("q")
         await until(lambda: not app.is_running)
+
+
+async def test_a_change_made_by_another_process_reaches_the_embedded_console(
+    make_app: Callable[..., SymbiApp], engine: Engine, tmp_path: Path
+) -> None:
+    """`symbi cron pause` in another process, beside a console that embeds the engine and has
+    no API: the console shows the job paused within 2 s (it heard nothing of it before)."""
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await loaded(app)
+        assert row_of(app, "health-probe")[3] == "● active"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYMBI_")}
+        env.update(SYMBI_DB=str(tmp_path / "symbi.db"), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "symbi_tui.cli.symbi",
+            "cron",
+            "pause",
+            "health-probe",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, (out, err)
+        assert (await engine.store.get_job_by_name("health-probe")).status is JobStatus.PAUSED
+        await until(lambda: row_of(app, "health-probe")[3] == "‖ paused", seconds=2)
+        assert row_of(app, "daily-report")[3] == "● active"
