@@ -344,7 +344,8 @@ async def test_a_version_2_store_gains_nodes_and_recovers_its_unowned_runs(
         "DROP TRIGGER jobs_text_delete; "
         "DROP TRIGGER jobs_text_update; DROP TABLE job_text_log; "
         "DROP INDEX jobs_next_order; DROP INDEX jobs_last_order; DROP INDEX jobs_failures; "
-        "ALTER TABLE runs DROP COLUMN owner; DROP TABLE nodes; PRAGMA user_version = 2;"
+        "ALTER TABLE runs DROP COLUMN owner; DROP TABLE nodes; "
+        "ALTER TABLE lease DROP COLUMN machine; PRAGMA user_version = 2;"
     )
     conn.close()
     second: Harness = await harness_factory(path=db_path, owner="new")

@@ -156,7 +156,8 @@ async def test_a_version_4_store_gains_the_index(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.executescript(
             "DROP TRIGGER jobs_text_delete; "
-            "DROP TRIGGER jobs_text_update; DROP TABLE job_text_log; PRAGMA user_version = 4;"
+            "DROP TRIGGER jobs_text_update; DROP TABLE job_text_log; "
+            "ALTER TABLE lease DROP COLUMN machine; PRAGMA user_version = 4;"
         )
     async with SqliteJobStore(str(path)) as store:
         ids, total = await listed(store, text="report")

@@ -55,6 +55,8 @@ class LeaseInfo:
     acquired_at: datetime
     renewed_at: datetime
     expires_at: datetime
+    #: the holder's kernel boot and pid namespace (scheduler_core.liveness), if recorded
+    machine: str | None = None
 
     def is_live(self, now: datetime) -> bool:
         return self.expires_at > now

@@ -36,8 +36,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,6 +43,7 @@ import asyncpg
 
 from ..errors import ConflictError, StoreError, ValidationError
 from ..jobspec import spec_to_json
+from ..liveness import process_alive, this_machine
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -435,7 +434,7 @@ async def _write_node(
         owner,
         socket.gethostname(),
         os.getpid(),
-        _machine(),
+        this_machine(),
         api_address,
         role,
         now,
@@ -453,6 +452,7 @@ def _lease(row: Sequence[Any]) -> LeaseInfo:
         acquired_at=row[4],
         renewed_at=row[5],
         expires_at=row[6],
+        machine=row[7] if len(row) > 7 else None,
     )
 
 
@@ -460,38 +460,8 @@ def _node(row: Sequence[Any]) -> NodeInfo:
     return node_from_row(row, _same, row[9] if len(row) > 9 else 0)
 
 
-@lru_cache(maxsize=1)
-def _machine() -> str | None:
-    """This kernel boot and pid namespace: two processes that share it see each other's pids."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return None
-    return f"{boot}/{namespace}"
-
-
 def _holder_alive(row: Sequence[Any]) -> bool:
-    return _process_alive(row[1], row[2], row[7])
-
-
-def _process_alive(pid: int, host: str, machine: str | None) -> bool:
-    """A holder in this very pid namespace whose process is gone has no lease.
-
-    Host names alone are not enough with several machines on one database (containers reuse
-    names, pids are per namespace), so the row also records the boot id and pid namespace; only
-    when those match ours can ``kill(pid, 0)`` tell a dead holder from a live one.
-    """
-    mine = _machine()
-    if mine is None or machine != mine or host != socket.gethostname() or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(row[1], row[2], row[7])
 
 
 def _redact(url: str) -> str:
@@ -1433,7 +1403,7 @@ class PostgresJobStore:
                         *mine,
                         now,
                         expires,
-                        _machine(),
+                        this_machine(),
                     )
                     if row is None:
                         continue  # another node inserted it meanwhile: read theirs
@@ -1456,7 +1426,7 @@ class PostgresJobStore:
                     acquired,
                     now,
                     expires,
-                    _machine(),
+                    this_machine(),
                 )
                 return _lease(row)
             raise StoreError("the lease row kept changing; try again")
@@ -1522,7 +1492,7 @@ class PostgresJobStore:
             "'standby'",
             now,
         )
-        dead = [r[0] for r in nodes if not _process_alive(r[1], r[2], r[3])]
+        dead = [r[0] for r in nodes if not process_alive(r[1], r[2], r[3])]
         width = _RUN_WIDTH
         rows = await self._fetch(
             f"SELECT {_R_RUN_COLUMNS}, n.heartbeat "

@@ -188,6 +188,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP TRIGGER jobs_text_insert;
     """,
+    # 7: the lease records its holder's machine (kernel boot and pid namespace), so a dead holder
+    # is told from a live one the same way on every store (scheduler_core/liveness.py)
+    """
+    ALTER TABLE lease ADD COLUMN machine TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,6 +30,7 @@ import aiosqlite
 from ..clock import format_instant, parse_instant
 from ..errors import ConflictError, StoreError
 from ..jobspec import spec_to_json
+from ..liveness import process_alive, this_machine
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -130,6 +131,7 @@ _INSERT_OWNED_RUN_ONCE = _INSERT_RUN_ONCE.replace(
     "execution_time_ms, details) VALUES (", "execution_time_ms, details, owner) VALUES (?,"
 )
 _NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at"
+_LEASE_COLUMNS = "owner, pid, host, api_address, acquired_at, renewed_at, expires_at, machine"
 #: node rows are kept this long after their last heartbeat (recovery reads the dead's heartbeat)
 _NODE_MEMORY = timedelta(days=1)
 _UPDATE_RUN = (
@@ -1161,9 +1163,7 @@ class SqliteJobStore:
 
         def tx(conn: sqlite3.Connection) -> LeaseInfo:
             row = conn.execute(
-                "SELECT owner, pid, host, api_address, acquired_at, renewed_at, expires_at "
-                "FROM lease WHERE name = ?",
-                (LEASE_NAME,),
+                f"SELECT {_LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
             ).fetchone()
             if row is not None and row[0] != owner and row[6] > stamp and _holder_alive(row):
                 # a standby checks every 2 s but re-announces itself at a third of the TTL, as
@@ -1185,10 +1185,10 @@ class SqliteJobStore:
                 acquired,
                 stamp,
                 expires,
+                this_machine(),
             )
             conn.execute(
-                "INSERT OR REPLACE INTO lease (name, owner, pid, host, api_address, acquired_at, "
-                "renewed_at, expires_at) VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO lease (name, {_LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
                 (LEASE_NAME, *values),
             )
             return _lease(values)
@@ -1204,9 +1204,7 @@ class SqliteJobStore:
 
     async def get_lease(self) -> LeaseInfo | None:
         rows = await self._fetchall(
-            "SELECT owner, pid, host, api_address, acquired_at, renewed_at, expires_at "
-            "FROM lease WHERE name = ?",
-            (LEASE_NAME,),
+            f"SELECT {_LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
         )
         return _lease(rows[0]) if rows else None
 
@@ -1273,6 +1271,7 @@ def _lease(row: Sequence[Any]) -> LeaseInfo:
         acquired_at=parse_instant(row[4]),
         renewed_at=parse_instant(row[5]),
         expires_at=parse_instant(row[6]),
+        machine=row[7],
     )
 
 
@@ -1317,17 +1316,8 @@ def _holds_lease(conn: sqlite3.Connection, owner: str, stamp: str) -> bool:
 
 
 def _holder_alive(row: Sequence[Any]) -> bool:
-    """A holder on this host whose process is gone has no lease, whatever its expiry says."""
-    pid, host = row[1], row[2]
-    if host != socket.gethostname() or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """A holder whose process is gone has no lease, whatever its expiry says."""
+    return process_alive(row[1], row[2], row[7])
 
 
 def _taken_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:

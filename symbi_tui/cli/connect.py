@@ -18,8 +18,6 @@ from __future__ import annotations
 __all__ = ["Connection", "connect", "holder_is_live", "local_agents"]
 
 import contextlib
-import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from datetime import UTC, datetime
 from scheduler_core.api.auth import local_api_key
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import DslError
+from scheduler_core.liveness import process_alive
 from scheduler_core.model import AgentDefinition
 from scheduler_core.store import JobStore, LeaseInfo
 
@@ -52,15 +51,7 @@ def holder_is_live(lease: LeaseInfo | None, now: datetime | None = None) -> bool
     """A lease that has not expired, held by a process that (on this host) still exists."""
     if lease is None or not lease.is_live(now or datetime.now(UTC)):
         return False
-    if lease.host != socket.gethostname() or lease.pid == os.getpid():
-        return True
-    try:
-        os.kill(lease.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(lease.pid, lease.host, lease.machine)
 
 
 def local_agents(config: SchedulerConfig, *, warn: bool = True) -> dict[str, AgentDefinition]:
