@@ -44,7 +44,12 @@ class Engine:
         rng: random.Random | None = None,
         deliverer: Deliverer | None = None,
         stdout: TextIO | None = None,
+        fire_due: bool = True,
+        keep_store: bool = False,
     ) -> None:
+        """``fire_due=False``: the scheduler fires nothing due and starts only the runs it is
+        allowed (see :class:`~scheduler_core.scheduling.CronScheduler`). ``keep_store``: a
+        ``store`` handed in stays open at :meth:`stop` (its owner closes it)."""
         self.config = config or SchedulerConfig()
         self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()
@@ -57,6 +62,8 @@ class Engine:
         self._rng = rng
         self._deliverer = deliverer
         self._stdout = stdout  #: where the stdout delivery channel writes (the console: a file)
+        self._fire_due = fire_due
+        self._keep_store = keep_store
         self.scheduler: CronScheduler | None = None
         self._verifier: AgentPinVerifier | None = None
         self.service: SchedulerService | None = None
@@ -100,6 +107,7 @@ class Engine:
                 rng=self._rng,
                 deliverer=self._deliverer,
                 make_deliverer=self._make_deliverer,
+                fire_due=self._fire_due,
             )
             await self.scheduler.start()
         self.service = SchedulerService(
@@ -159,7 +167,7 @@ class Engine:
         made = self.scheduler.made_deliverer if self.scheduler is not None else None
         if made is not None:
             await made.aclose()
-        if self._store is not None:
+        if self._store is not None and not self._keep_store:
             await self._store.close()
 
     async def __aenter__(self) -> SchedulerService:

@@ -67,10 +67,14 @@ class CronScheduler:
         rng: random.Random | None = None,
         deliverer: Deliverer | None = None,
         make_deliverer: Callable[[], Deliverer] | None = None,
+        fire_due: bool = True,
     ) -> None:
         """``make_deliverer`` makes the delivery router when a run first has output to deliver
         (the delivery package is not imported before the first fire), unless ``deliverer``
-        is given."""
+        is given. ``fire_due=False``: the loop fires nothing due and expires no approval; it
+        starts only the queued runs :meth:`allow_run` names (``symbi cron run`` in a process of
+        its own, while no scheduler holds the store: other jobs' instants are left to the next
+        real scheduler, which fires or catches them up by their own rules)."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -122,6 +126,9 @@ class CronScheduler:
         self._next_due: datetime | None = None
         self._idle = asyncio.Event()
         self.started_at: datetime | None = None
+        self._fires = fire_due
+        #: with fire_due=False: the runs this loop may start
+        self._allowed: set[str] = set()
 
     # --- what front ends and tests read -----------------------------------------------------------
 
@@ -212,6 +219,12 @@ class CronScheduler:
         await self.leadership.resign()
         self.bus.publish(SchedulerState("stopped"))
 
+    def allow_run(self, run_id: str) -> None:
+        """With ``fire_due=False``: start ``run_id`` once it is queued and due (now, or when an
+        approval lets it run again)."""
+        self._allowed.add(run_id)
+        self.notify()
+
     def notify(self) -> None:
         """Something changed: look at the store again now."""
         self._changed = True
@@ -278,6 +291,9 @@ class CronScheduler:
             return now
         self._changed = False
         self.runs.awaiting = await self.store.awaiting_by_job()
+        if not self._fires:  # manual runs only: what it was allowed to start
+            await self._start_queued(now)
+            return now
         if self.runs.awaiting:  # approvals can only expire while some run waits for one
             await self._expire_approvals(now)
         await self._fire_due(now)
@@ -371,6 +387,8 @@ class CronScheduler:
             plans = []
             slots = free
             add_counts(counts, others)
+            if not self._fires:
+                pairs = [(run, job) for run, job in pairs if run.id in self._allowed]
             for run, job in pairs:
                 if job.status is not JobStatus.ACTIVE and run.trigger is not RunTrigger.MANUAL:
                     reason = f"cancelled: the job is {job.status.value}"
