@@ -64,6 +64,7 @@ class Engine:
         self._stdout = stdout  #: where the stdout delivery channel writes (the console: a file)
         self._fire_due = fire_due
         self._keep_store = keep_store
+        self._stopped = False
         self.scheduler: CronScheduler | None = None
         self._verifier: AgentPinVerifier | None = None
         self.service: SchedulerService | None = None
@@ -157,6 +158,10 @@ class Engine:
             raise
 
     async def stop(self) -> None:
+        """Stop the scheduler and close what the engine opened; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.scheduler is not None:
             await self.scheduler.stop()
         close = getattr(self._executor, "aclose", None)

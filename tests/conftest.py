@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -141,7 +144,11 @@ class Harness:
 
 
 @pytest.fixture
-def harness_factory(clock: FakeClock, db_path: str, agents: Agents) -> Callable[..., Any]:
+async def harness_factory(
+    clock: FakeClock, db_path: str, agents: Agents
+) -> AsyncIterator[Callable[..., Any]]:
+    """Builds harnesses; every engine it built is stopped at the end of the test (a store left
+    open keeps aiosqlite's worker threads alive, and the test process could never exit)."""
     engines: list[Engine] = []
 
     async def build(
@@ -159,7 +166,9 @@ def harness_factory(clock: FakeClock, db_path: str, agents: Agents) -> Callable[
         return Harness(engine, clock, agents)
 
     build.engines = engines  # type: ignore[attr-defined]
-    return build
+    yield build
+    for engine in engines:
+        await engine.stop()
 
 
 @pytest.fixture
@@ -211,3 +220,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"tests ran in random order: --randomly-seed={seed} repeats it, -p no:randomly "
             "runs them in file order"
         )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A test that leaves a store open leaves aiosqlite's worker threads running, and Python
+    waits for them at exit: the run would hang after its summary (until CI's limit). Give them a
+    moment, then fail the run, naming them, instead."""
+    leftover = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    for thread in leftover:
+        thread.join(timeout=5 / len(leftover))
+    stuck = [t.name for t in leftover if t.is_alive()]
+    if stuck:
+        sys.stderr.write(
+            f"\n{len(stuck)} thread(s) still running after the tests, so the process could not "
+            f"exit: {', '.join(stuck)}. A test left something open (an aiosqlite store?).\n"
+        )
+        sys.stderr.flush()
+        os._exit(3)
