@@ -460,6 +460,22 @@ _CODE_OF_STATUS = {
 }
 
 
+_KNOWN_CODES = frozenset(
+    {
+        "unauthorized",
+        "not_found",
+        "invalid_cron",
+        "invalid_dsl",
+        "invalid_config",
+        "validation_error",
+        "invalid_json",
+        "lease_held",
+        "conflict",
+        "store_error",
+    }
+)
+
+
 def error_from_answer(
     status: int,
     body: Any,
@@ -514,22 +530,6 @@ def error_from_answer(
     if code == "store_error":
         return StoreError(message)
     return RemoteError(message, status=status)
-
-
-_KNOWN_CODES = frozenset(
-    {
-        "unauthorized",
-        "not_found",
-        "invalid_cron",
-        "invalid_dsl",
-        "invalid_config",
-        "validation_error",
-        "invalid_json",
-        "lease_held",
-        "conflict",
-        "store_error",
-    }
-)
 
 
 # --- the event stream -----------------------------------------------------------------------------

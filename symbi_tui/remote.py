@@ -25,10 +25,8 @@ __all__ = [
 ]
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import MISSING
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -74,10 +72,6 @@ from scheduler_core.wire import (
 from .backend import FINAL_RUN_STATUSES
 
 _PREFIX = "/api/v1"
-_NO_DEFAULT = object()
-_FIELD_DEFAULTS: dict[str, Any] = {
-    f.name: f.default for f in dataclasses.fields(JobDefinition) if f.default is not MISSING
-}
 #: how many recent runs of a job are looked at to find its last finished one
 _LAST_RESULT_WINDOW = 20
 
