@@ -41,10 +41,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from ..errors import ConflictError, StoreError, ValidationError
-from ..jobspec import spec_to_json
-from ..liveness import process_alive, this_machine
-from ..model import (
+from ...errors import ConflictError, StoreError, ValidationError
+from ...jobspec import spec_to_json
+from ...liveness import process_alive, this_machine
+from ...model import (
     AgentContext,
     AuditEvent,
     AuditEventType,
@@ -56,7 +56,7 @@ from ..model import (
     RunTrigger,
     SessionMode,
 )
-from ._rows import (
+from .._rows import (
     details_json,
     job_from_row,
     node_from_row,
@@ -64,7 +64,7 @@ from ._rows import (
     run_from_row,
     run_params,
 )
-from .base import (
+from ..base import (
     ApprovalDecision,
     ClaimPlan,
     ClaimPlanner,
@@ -81,9 +81,9 @@ from .base import (
     StartPlanner,
     cap_context,
 )
-from .pg_schema import MIGRATIONS, SCHEMA_VERSION
+from .schema import MIGRATIONS, SCHEMA_VERSION
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("scheduler_core.store.postgres")  # the name it has always logged under
 
 T = TypeVar("T")
 LEASE_NAME = "scheduler"

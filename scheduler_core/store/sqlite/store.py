@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from ..clock import format_instant, parse_instant
-from ..errors import ConflictError, StoreError
-from ..jobspec import spec_to_json
-from ..liveness import process_alive, this_machine
-from ..model import (
+from ...clock import format_instant, parse_instant
+from ...errors import ConflictError, StoreError
+from ...jobspec import spec_to_json
+from ...liveness import process_alive, this_machine
+from ...model import (
     AgentContext,
     AuditEvent,
     AuditEventType,
@@ -42,7 +42,7 @@ from ..model import (
     RunStatus,
     SessionMode,
 )
-from ._rows import (
+from .._rows import (
     details_json,
     job_from_row,
     node_from_row,
@@ -50,7 +50,7 @@ from ._rows import (
     run_from_row,
     run_params,
 )
-from .base import (
+from ..base import (
     ApprovalDecision,
     ClaimPlan,
     ClaimPlanner,
@@ -67,8 +67,8 @@ from .base import (
     StartPlanner,
     cap_context,
 )
+from ..text_index import JobTextIndex
 from .schema import MIGRATIONS, SCHEMA_VERSION
-from .text_index import JobTextIndex
 
 T = TypeVar("T")
 LEASE_NAME = "scheduler"
