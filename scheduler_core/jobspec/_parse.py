@@ -1,0 +1,223 @@
+"""job_from_mapping: user data (JSON, TOML, DSL) into a :class:`JobDefinition`, or an update."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ..errors import ValidationError
+from ..model import AllowedHours, CatchUp, HeartbeatSpec, JobDefinition, PolicySpec, SessionMode
+from ._fields import (
+    _ALIASES,
+    _HEARTBEAT_FIELDS,
+    _IGNORED,
+    _POLICY_ALIASES,
+    _POLICY_FIELDS,
+    _TIMEZONE_DEFAULT,
+    JOB_FIELDS,
+)
+from ._values import (
+    _bool,
+    _Collector,
+    _cron,
+    _enum,
+    _hhmm,
+    _instant,
+    _int,
+    _kind,
+    _opt_string,
+    _string_list,
+    _string_map,
+    _timezone,
+    _unknown,
+    parse_duration,
+    validate_name,
+)
+
+
+def _allowed_hours(value: object, field: str) -> AllowedHours:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"expected {{start, end}}, got {_kind(value)}", field=field)
+    c = _Collector()
+    for key in value:
+        if key not in ("start", "end", "timezone"):
+            c.errors.append(_unknown(key, ("start", "end", "timezone"), f"{field}.{key}"))
+    for key in ("start", "end"):
+        if key not in value:
+            c.errors.append(ValidationError("is required", field=f"{field}.{key}"))
+    start = c.take(_hhmm, value.get("start", "00:00"), f"{field}.start")
+    end = c.take(_hhmm, value.get("end", "00:00"), f"{field}.end")
+    tz = value.get("timezone")
+    if tz is not None and tz != "job":
+        tz = c.take(_timezone, tz, f"{field}.timezone")
+    if c.errors:
+        raise ValidationError.collect(c.errors)
+    return AllowedHours(start=start, end=end, timezone=tz)
+
+
+def _policy(value: object, field: str) -> PolicySpec:
+    if isinstance(value, PolicySpec):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"expected an object, got {_kind(value)}", field=field)
+    c = _Collector()
+    out: dict[str, Any] = {}
+    for raw_key, raw in value.items():
+        key = _POLICY_ALIASES.get(raw_key, raw_key)
+        where = f"{field}.{raw_key}"
+        if key not in _POLICY_FIELDS:
+            c.errors.append(_unknown(raw_key, [*_POLICY_FIELDS, *_POLICY_ALIASES], where))
+        elif raw is None:
+            continue
+        elif key in ("require_approval", "require_agent_pin"):
+            out[key] = c.take(_bool, raw, where)
+        elif key in ("approvers", "require_capabilities", "allowed_environments"):
+            out[key] = c.take(_string_list, raw, where)
+        elif key in ("max_runtime_seconds", "approval_timeout_seconds"):
+            seconds = c.take(parse_duration, raw, where)
+            if seconds == 0:
+                c.errors.append(ValidationError("must be greater than zero", field=where))
+            out[key] = seconds
+        elif key == "allowed_hours":
+            out[key] = c.take(_allowed_hours, raw, where)
+    if c.errors:
+        raise ValidationError.collect(c.errors)
+    return PolicySpec(**out)
+
+
+def _heartbeat(value: object, field: str) -> HeartbeatSpec | None:
+    if value is None:
+        return None
+    if isinstance(value, HeartbeatSpec):
+        return value
+    if isinstance(value, bool):
+        return HeartbeatSpec(enabled=True) if value else None
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"expected an object, got {_kind(value)}", field=field)
+    c = _Collector()
+    out: dict[str, Any] = {}
+    for key, raw in value.items():
+        where = f"{field}.{key}"
+        if key not in _HEARTBEAT_FIELDS:
+            c.errors.append(_unknown(key, _HEARTBEAT_FIELDS, where))
+        elif key == "enabled":
+            out[key] = c.take(_bool, raw, where)
+        elif key == "context_mode":
+            out[key] = c.take(_enum, SessionMode, raw, where)
+        elif key == "max_iterations":
+            out[key] = c.take(_int, raw, where, minimum=1, maximum=10_000)
+    if c.errors:
+        raise ValidationError.collect(c.errors)
+    return HeartbeatSpec(**out)
+
+
+def job_from_mapping(
+    data: Mapping[str, Any],
+    *,
+    base: JobDefinition | None = None,
+    state: Mapping[str, Any] | None = None,
+    first_run: Callable[[str | None, str, datetime | None], datetime | None] | None = None,
+) -> JobDefinition:
+    """Build a job from user data, or with ``base`` update one; every problem is reported.
+
+    An update body names only what changes. ``state`` gives a new job's state fields, and
+    ``first_run(cron, timezone, at)`` its ``next_run_at`` (the job is built once, not copied).
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"expected a JSON object, got {_kind(data)}")
+    c = _Collector()
+    values: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    for raw_key, raw in data.items():
+        if not isinstance(raw_key, str):
+            c.errors.append(ValidationError("field names must be strings", field=str(raw_key)))
+            continue
+        key = _ALIASES.get(raw_key, raw_key)
+        if key in seen:
+            c.errors.append(ValidationError(f"given twice (also as {seen[key]!r})", field=raw_key))
+            continue
+        seen[key] = raw_key
+        if key in _IGNORED:
+            continue
+        if key not in JOB_FIELDS:
+            c.errors.append(_unknown(raw_key, [*JOB_FIELDS, *_ALIASES], raw_key))
+            continue
+        values[key] = (raw_key, raw)
+
+    def get(key: str) -> tuple[str, Any] | None:
+        return values.get(key)
+
+    out: dict[str, Any] = {}
+    tz = "UTC" if base is None else base.timezone
+    if (v := get("timezone")) is not None:
+        tz = c.take(_timezone, v[1], v[0]) or "UTC"
+        out["timezone"] = tz
+    for key, (where, raw) in values.items():
+        if key == "timezone":
+            continue
+        if key in ("name", "agent"):
+            out[key] = c.take(validate_name, raw, where)
+        elif key == "cron":
+            out[key] = None if raw is None else c.take(_cron, raw, where, tz)
+        elif key == "at":
+            out[key] = None if raw is None else c.take(_instant, raw, where)
+        elif key in ("session_mode", "catch_up"):
+            enum = SessionMode if key == "session_mode" else CatchUp
+            out[key] = c.take(_enum, enum, raw, where)
+        elif key in ("delivery", "email_recipients"):
+            out[key] = c.take(_string_list, raw, where)
+        elif key == "webhook_headers":
+            out[key] = c.take(_string_map, raw, where)
+        elif key == "delivery_config":
+            if not isinstance(raw, Mapping):
+                c.errors.append(
+                    ValidationError(f"expected an object, got {_kind(raw)}", field=where)
+                )
+            else:
+                out[key] = dict(raw)
+        elif key in ("webhook_url", "slack_channel", "agent_pin_jwt", "input"):
+            out[key] = c.take(_opt_string, raw, where)
+        elif key == "policy":
+            out[key] = PolicySpec() if raw is None else c.take(_policy, raw, where)
+        elif key == "heartbeat":
+            out[key] = c.take(_heartbeat, raw, where)
+        elif key == "max_concurrent":
+            out[key] = c.take(_int, raw, where, minimum=1, maximum=10_000)
+        elif key == "max_retries":
+            out[key] = None if raw is None else c.take(_int, raw, where, minimum=0, maximum=1000)
+        elif key in ("jitter_seconds", "misfire_grace_seconds"):
+            out[key] = None if raw is None else c.take(parse_duration, raw, where)
+
+    if base is None:
+        for required in ("name", "agent"):
+            if required not in values:
+                c.errors.append(ValidationError("is required", field=required))
+    schedule_keys = {seen.get("cron"), seen.get("at")}
+    schedule_errors = any(e.field in schedule_keys for e in c.errors)
+    if out.get("cron") and out.get("at"):
+        c.errors.append(ValidationError("give either cron or at, not both", field=seen["at"]))
+    elif not schedule_errors:
+        has_cron = out.get("cron", base.cron if base else None)
+        has_at = out.get("at", base.at if base else None)
+        if not has_cron and not has_at:
+            c.errors.append(
+                ValidationError("a schedule is required: give cron (5 fields) or at", field="cron")
+            )
+    if c.errors:
+        raise ValidationError.collect(c.errors)
+    if base is not None:
+        if out.get("cron"):
+            out.setdefault("at", None)
+        if out.get("at"):
+            out.setdefault("cron", None)
+        if "timezone" in out and "cron" not in out and base.cron:
+            out["cron"] = c.take(_cron, base.cron, "cron", out["timezone"])
+            if c.errors:
+                raise ValidationError.collect(c.errors)
+        return replace(base, **out)
+    if first_run is not None:
+        timezone = out.get("timezone", _TIMEZONE_DEFAULT)
+        out["next_run_at"] = first_run(out.get("cron"), timezone, out.get("at"))
+    return JobDefinition(**out, **(state or {}))
