@@ -6,6 +6,9 @@ out after the agent's ``timeout_seconds``; 429, 5xx and connection errors are re
 exponential backoff (honouring ``Retry-After``) up to ``max_attempts``. Every failure is an
 :class:`LlmError` (an :class:`ExecutionError`) whose message names the agent, the provider and
 the endpoint. The API key is never put in a message, a log line or a result.
+
+This module is the runner loop (prepare, send, retry, report); the providers' request and reply
+shapes are in :mod:`.llm_providers`, the conversation and summary in :mod:`.llm_messages`.
 """
 
 from __future__ import annotations
@@ -25,12 +28,9 @@ __all__ = [
 ]
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
-import re
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,30 +38,30 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ExecutionError
 from ..model import AgentDefinition
 from .base import ExecutionResult
+from .llm_messages import DEFAULT_USER_MESSAGE, build_messages, chat_turns, summarize
+from .llm_providers import (
+    ANTHROPIC_VERSION,
+    DEFAULT_BASE_URLS,
+    DEFAULT_KEY_ENV,
+    DEFAULT_MAX_TOKENS,
+    Malformed,
+    endpoint_for,
+    error_code,
+    error_message,
+    excerpt,
+    parse_reply,
+    provider_of,
+    request_for,
+    retryable,
+)
+from .llm_providers import retry_after as _retry_after
 
 if TYPE_CHECKING:  # httpx is imported on first use: importing it pulls in rich (its CLI)
     import httpx
 
 log = logging.getLogger("symbi.llm")
 
-DEFAULT_BASE_URLS: Mapping[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-}
-#: the variable read when an agent names no ``api_key_env`` (and its provider needs a key)
-DEFAULT_KEY_ENV: Mapping[str, str] = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-}
-ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_TIMEOUT_SECONDS = 120.0
-DEFAULT_MAX_TOKENS = 1024  #: anthropic requires max_tokens; used when the agent sets none
-DEFAULT_USER_MESSAGE = "Run your scheduled task."
-SUMMARY_CHARS = 200
-
-_RETRY_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
-_SUMMARY_LINE = re.compile(r"^[\s>#*_`-]*summary[\s*_`]*:[\s*_`]*(.*)$", re.IGNORECASE)
-_USER_AGENT = "symbi-tui-llm/0.1"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -143,6 +143,50 @@ class _Call:
             attempts=attempts,
         )
 
+    def failure(self, response: httpx.Response, attempts: int) -> LlmError:
+        """What a non-retryable HTTP error means: bad key, unknown model or endpoint, rejected."""
+        status = response.status_code
+        message = error_message(response)
+        code, kind = error_code(response)
+        if status in (401, 403):
+            if self.key is None:
+                hint = (
+                    f"no API key was sent: set {self.key_env}"
+                    if self.key_env
+                    else "no API key was sent: set api_key_env to the variable holding it"
+                )
+            else:
+                hint = f"check the API key in {self.key_env}"
+            return self.error(
+                f"authentication failed (HTTP {status}): {hint} ({message})",
+                kind="auth",
+                status=status,
+                attempts=attempts,
+            )
+        if status == 404 or code == "model_not_found":
+            about_model = (
+                code == "model_not_found" or kind == "not_found_error" or "model" in message.lower()
+            )
+            if about_model:
+                return self.error(
+                    f"unknown model {self.model!r} (HTTP {status}: {message})",
+                    kind="unknown_model",
+                    status=status,
+                    attempts=attempts,
+                )
+            return self.error(
+                f"endpoint not found (HTTP {status}): check base_url ({message})",
+                kind="not_found",
+                status=status,
+                attempts=attempts,
+            )
+        return self.error(
+            f"request rejected (HTTP {status}): {message}",
+            kind="rejected",
+            status=status,
+            attempts=attempts,
+        )
+
 
 class LlmRunner:
     """Runs ``llm`` agents: builds the conversation, calls the provider, retries, reports.
@@ -202,7 +246,7 @@ class LlmRunner:
         reply = await self.complete(agent, messages)
         details: dict[str, Any] = {
             "model": reply.model,
-            "provider": _provider(agent),
+            "provider": provider_of(agent),
             "usage": dict(reply.usage),
             "attempts": reply.attempts,
             "finish_reason": reply.finish_reason,
@@ -258,10 +302,10 @@ class LlmRunner:
                 status = response.status_code
                 if 200 <= status < 300:
                     return self._reply(call, response, attempt)
-                if not _retryable(status):
-                    raise self._failure(call, response, attempt)
+                if not retryable(status):
+                    raise call.failure(response, attempt)
                 last_status = status
-                last = f"HTTP {status}: {_error_message(response)}"
+                last = f"HTTP {status}: {error_message(response)}"
                 retry_after = _retry_after(response.headers)
             if attempt >= self.max_attempts:
                 if last_status is None:
@@ -303,12 +347,9 @@ class LlmRunner:
         return min(self.backoff_seconds * float(2 ** (attempt - 1)), self.max_backoff_seconds)
 
     def _prepare(self, agent: AgentDefinition, messages: Sequence[Mapping[str, Any]]) -> _Call:
-        provider = _provider(agent)
+        provider = provider_of(agent)
         base_url = (agent.base_url or DEFAULT_BASE_URLS.get(provider, "")).strip().rstrip("/")
-        if provider == "anthropic":
-            endpoint = base_url + ("/messages" if base_url.endswith("/v1") else "/v1/messages")
-        else:
-            endpoint = base_url + "/chat/completions"
+        endpoint = endpoint_for(provider, base_url)
         timeout = agent.timeout_seconds if agent.timeout_seconds else DEFAULT_TIMEOUT_SECONDS
         # Where the key comes from: the agent's api_key_env, else the provider's usual variable
         # (not for a custom OpenAI-compatible server: a local Ollama must not get an OpenAI key).
@@ -345,26 +386,7 @@ class LlmRunner:
                 + ("" if agent.api_key_env else " (or set api_key_env to the one holding it)"),
                 kind="missing_key",
             )
-        turns = _turns(messages)
-        headers = {"content-type": "application/json", "user-agent": _USER_AGENT}
-        body: dict[str, Any] = {"model": agent.model}
-        if provider == "anthropic":
-            headers["anthropic-version"] = ANTHROPIC_VERSION
-            if key is not None:
-                headers["x-api-key"] = key
-            body["max_tokens"] = agent.max_tokens or DEFAULT_MAX_TOKENS
-            if agent.system_prompt:
-                body["system"] = agent.system_prompt
-            body["messages"] = _alternate(turns)
-        else:
-            if key is not None:
-                headers["authorization"] = f"Bearer {key}"
-            system = [{"role": "system", "content": agent.system_prompt}]
-            body["messages"] = (system if agent.system_prompt else []) + turns
-            if agent.max_tokens is not None:
-                body["max_tokens"] = agent.max_tokens
-        if agent.temperature is not None:
-            body["temperature"] = agent.temperature
+        headers, body = request_for(agent, provider, chat_turns(messages), key)
         return _Call(
             agent=agent.name,
             provider=provider,
@@ -382,17 +404,14 @@ class LlmRunner:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise call.error(
-                f"malformed reply: not JSON ({_excerpt(response.text)!r})",
+                f"malformed reply: not JSON ({excerpt(response.text)!r})",
                 kind="malformed",
                 status=response.status_code,
                 attempts=attempts,
             ) from None
         try:
-            if call.provider == "anthropic":
-                text, finish, usage = _parse_anthropic(data)
-            else:
-                text, finish, usage = _parse_openai(data)
-        except _Malformed as exc:
+            text, finish, usage = parse_reply(call.provider, data)
+        except Malformed as exc:
             raise call.error(
                 f"malformed reply: {exc}",
                 kind="malformed",
@@ -412,227 +431,8 @@ class LlmRunner:
             text=text, model=model, usage=usage, attempts=attempts, finish_reason=finish
         )
 
-    def _failure(self, call: _Call, response: httpx.Response, attempts: int) -> LlmError:
-        status = response.status_code
-        message = _error_message(response)
-        code, kind = _error_code(response)
-        if status in (401, 403):
-            if call.key is None:
-                hint = (
-                    f"no API key was sent: set {call.key_env}"
-                    if call.key_env
-                    else "no API key was sent: set api_key_env to the variable holding it"
-                )
-            else:
-                hint = f"check the API key in {call.key_env}"
-            return call.error(
-                f"authentication failed (HTTP {status}): {hint} ({message})",
-                kind="auth",
-                status=status,
-                attempts=attempts,
-            )
-        if status == 404 or code == "model_not_found":
-            about_model = (
-                code == "model_not_found" or kind == "not_found_error" or "model" in message.lower()
-            )
-            if about_model:
-                return call.error(
-                    f"unknown model {call.model!r} (HTTP {status}: {message})",
-                    kind="unknown_model",
-                    status=status,
-                    attempts=attempts,
-                )
-            return call.error(
-                f"endpoint not found (HTTP {status}): check base_url ({message})",
-                kind="not_found",
-                status=status,
-                attempts=attempts,
-            )
-        return call.error(
-            f"request rejected (HTTP {status}): {message}",
-            kind="rejected",
-            status=status,
-            attempts=attempts,
-        )
 
-
-# --- messages and summaries ---------------------------------------------------------------------
-
-
-def build_messages(
-    *,
-    input: str | None,
-    previous_summary: str | None = None,
-    memory: Sequence[Mapping[str, Any]] = (),
-) -> list[dict[str, str]]:
-    """The conversation for one run: earlier turns, the previous summary, then the input."""
-    messages = _turns(memory)
-    if previous_summary and previous_summary.strip():
-        messages.append(
-            {
-                "role": "user",
-                "content": f"Summary of your previous run: {previous_summary.strip()}",
-            }
-        )
-    text = input if input is not None and input.strip() else DEFAULT_USER_MESSAGE
-    messages.append({"role": "user", "content": text})
-    return messages
-
-
-def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """The text after a ``SUMMARY:`` line if the reply has one, else its first ``limit`` chars."""
-    lines = text.splitlines()
-    for index in range(len(lines) - 1, -1, -1):
-        match = _SUMMARY_LINE.match(lines[index])
-        if match:
-            rest = " ".join([match.group(1), *lines[index + 1 :]])
-            found = " ".join(rest.split()).strip("*_` ")
-            if found:
-                return _cut(found, limit * 4)
-    return _cut(" ".join(text.split()), limit)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _turns(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """User and assistant turns with text content; anything else is dropped."""
-    turns: list[dict[str, str]] = []
-    for message in messages:
-        role = message.get("role")
-        content = message.get("content")
-        if role in ("user", "assistant") and isinstance(content, str) and content:
-            turns.append({"role": role, "content": content})
-    return turns
-
-
-def _alternate(turns: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Anthropic wants user/assistant turns alternating, starting with the user: merge runs."""
-    merged: list[dict[str, str]] = []
-    for turn in turns:
-        if merged and merged[-1]["role"] == turn["role"]:
-            merged[-1] = {
-                "role": turn["role"],
-                "content": f"{merged[-1]['content']}\n\n{turn['content']}",
-            }
-        else:
-            merged.append(dict(turn))
-    if merged and merged[0]["role"] != "user":
-        merged.insert(0, {"role": "user", "content": "(earlier conversation)"})
-    return merged
-
-
-# --- replies --------------------------------------------------------------------------------------
-
-
-class _Malformed(Exception):
-    pass
-
-
-def _parse_openai(data: Any) -> tuple[str, str | None, dict[str, int]]:
-    if not isinstance(data, Mapping):
-        raise _Malformed(f"expected a JSON object, got {type(data).__name__}")
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
-        raise _Malformed("no choices in the reply")
-    message = choices[0].get("message")
-    if not isinstance(message, Mapping):
-        raise _Malformed("choices[0] has no message")
-    content = message.get("content")
-    if isinstance(content, list):  # some servers send content parts
-        content = "".join(
-            part.get("text", "")
-            for part in content
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-        )
-    if not isinstance(content, str):
-        raise _Malformed("choices[0].message has no text content")
-    finish = choices[0].get("finish_reason")
-    usage = _usage(data.get("usage"), "prompt_tokens", "completion_tokens")
-    return content, finish if isinstance(finish, str) else None, usage
-
-
-def _parse_anthropic(data: Any) -> tuple[str, str | None, dict[str, int]]:
-    if not isinstance(data, Mapping):
-        raise _Malformed(f"expected a JSON object, got {type(data).__name__}")
-    content = data.get("content")
-    if not isinstance(content, list):
-        raise _Malformed("no content blocks in the reply")
-    text = "".join(
-        block["text"]
-        for block in content
-        if isinstance(block, Mapping)
-        and block.get("type") == "text"
-        and isinstance(block.get("text"), str)
-    )
-    finish = data.get("stop_reason")
-    usage = _usage(data.get("usage"), "input_tokens", "output_tokens")
-    return text, finish if isinstance(finish, str) else None, usage
-
-
-def _usage(raw: Any, input_key: str, output_key: str) -> dict[str, int]:
-    """Token counts as ``input_tokens``/``output_tokens``/``total_tokens`` (whatever is known)."""
-    if not isinstance(raw, Mapping):
-        return {}
-    usage: dict[str, int] = {}
-    for source, target in ((input_key, "input_tokens"), (output_key, "output_tokens")):
-        value = raw.get(source)
-        if isinstance(value, int) and not isinstance(value, bool):
-            usage[target] = value
-    total = raw.get("total_tokens")
-    if isinstance(total, int) and not isinstance(total, bool):
-        usage["total_tokens"] = total
-    elif "input_tokens" in usage and "output_tokens" in usage:
-        usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
-    return usage
-
-
-# --- errors ---------------------------------------------------------------------------------------
-
-
-def _provider(agent: AgentDefinition) -> str:
-    return (agent.provider or "openai").strip().lower()
-
-
-def _retryable(status: int) -> bool:
-    return status in _RETRY_STATUSES or 500 <= status <= 599
-
-
-def _error_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def _error_code(response: httpx.Response) -> tuple[str | None, str | None]:
-    """(``error.code``, ``error.type``) of a provider-shaped error body, if any."""
-    body = _error_body(response)
-    error = body.get("error") if isinstance(body, Mapping) else None
-    if not isinstance(error, Mapping):
-        return None, None
-    code, kind = error.get("code"), error.get("type")
-    return (code if isinstance(code, str) else None, kind if isinstance(kind, str) else None)
-
-
-def _error_message(response: httpx.Response) -> str:
-    """The provider's own words: ``error.message`` (OpenAI, Anthropic, Ollama) or the body."""
-    body = _error_body(response)
-    if isinstance(body, Mapping):
-        error = body.get("error")
-        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-            return _excerpt(error["message"])
-        if isinstance(error, str):
-            return _excerpt(error)
-        if isinstance(body.get("message"), str):
-            return _excerpt(body["message"])
-    text = response.text.strip()
-    return _excerpt(text) if text else response.reason_phrase or "no details"
-
-
-def _excerpt(text: str, limit: int = 300) -> str:
-    return _cut(" ".join(text.split()), limit)
+# --- messages in errors and logs ------------------------------------------------------------------
 
 
 def _reason(exc: Exception) -> str:
@@ -640,28 +440,6 @@ def _reason(exc: Exception) -> str:
     if not text and exc.__context__ is not None:
         text = str(exc.__context__).strip()
     return text or type(exc).__name__
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
 
 
 def _redact(text: str, key: str | None) -> str:
