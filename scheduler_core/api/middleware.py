@@ -1,0 +1,91 @@
+"""The API's ASGI middleware: API-key authentication (the key id becomes the audit actor) and
+the request body limit.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import ApiKeys
+from .errors import error_response
+
+#: job definitions and run inputs are small; a larger body is refused before it is read
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class AuthMiddleware:
+    """``Authorization: Bearer KEY`` on every path but the exempt ones; the key id becomes the
+    request's audit actor (``api:<key id>``)."""
+
+    def __init__(self, app: ASGIApp, *, keys: ApiKeys, exempt: frozenset[str]) -> None:
+        self.app = app
+        self.keys = keys
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        if scope["path"] in self.exempt:
+            state["actor"] = "api"
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
+        ident = self.keys.check(header)
+        if ident is None:
+            message = (
+                "missing API key: send Authorization: Bearer <key>"
+                if header is None
+                else "invalid API key"
+            )
+            response = error_response(401, message, "unauthorized")
+            await response(scope, receive, send)
+            return
+        state["actor"] = f"api:{ident}"
+        await self.app(scope, receive, send)
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over :data:`MAX_BODY_BYTES` with a JSON 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, *, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await error_response(413, _BodyTooLarge().detail, "too_large")(scope, receive, send)
+                return
+        total = 0
+
+        async def limited() -> Message:
+            nonlocal total
+            message = await receive()
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > self.limit:
+                    raise _BodyTooLarge()  # answered by the HTTP error handler
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def request_actor(request: Request) -> str:
+    """The audit actor of ``request``: ``api:<key id>``, or ``api`` on an exempt path."""
+    return str(getattr(request.state, "actor", "api"))

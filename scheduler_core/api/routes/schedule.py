@@ -1,0 +1,140 @@
+"""The guide's routes: ``/api/v1/schedule[/{job_id}[/pause|resume|reset|run|history|next_run]]``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+
+from ...clock import format_instant
+from ...model import JobDefinition, JobStatus, RunStatus
+from ...service import SchedulerService
+from ...wire import instant_out, job_to_dict, run_to_dict
+from ..middleware import request_actor
+from ..schemas import DeleteOut, JobCreateIn, JobIn, JobOut, NextRunOut, RunIn, RunOut
+from .common import PREFIX, JobRef
+
+#: the columns a job list can be sorted by (the store's orders)
+JobOrder = Literal[
+    "name", "agent", "status", "next_run_at", "last_run_at", "failure_count", "created_at"
+]
+
+
+def _job(job: JobDefinition) -> dict[str, Any]:
+    return job_to_dict(job)
+
+
+@lru_cache(maxsize=1)
+def _job_out_order() -> tuple[tuple[str, Any], ...]:
+    """JobOut's fields in order, with the default each optional one takes."""
+    return tuple(
+        (name, None if field.is_required() else field.get_default(call_default_factory=True))
+        for name, field in JobOut.model_fields.items()
+    )
+
+
+def _job_out(job: JobDefinition) -> dict[str, Any]:
+    """A job exactly as ``response_model=JobOut`` would send it, without validating the dict
+    again (a page of jobs is already in that shape: this halves the list's cost)."""
+    data = job_to_dict(job)
+    out = {name: data.get(name, default) for name, default in _job_out_order()}
+    out.update((k, v) for k, v in data.items() if k not in out)
+    return out
+
+
+def guide_routes(service: SchedulerService) -> APIRouter:
+    """The guide's ``/api/v1/schedule`` routes over ``service``."""
+    r = APIRouter(prefix=f"{PREFIX}/schedule", tags=["schedule"])
+
+    @r.post("", status_code=201, response_model=JobOut, summary="Create a scheduled job")
+    async def create_job(request: Request, body: JobCreateIn) -> Any:
+        job = await service.add_job(body.fields(), actor=request_actor(request))
+        return _job(job)
+
+    @r.get("", response_model=list[JobOut], summary="List jobs (filter by status, agent)")
+    async def list_jobs(
+        status: JobStatus | None = None,
+        agent_id: Annotated[str | None, Query(max_length=200)] = None,
+        q: Annotated[str | None, Query(max_length=200, description="name/agent substring")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        order: Annotated[JobOrder, Query(description="sort column")] = "name",
+        desc: Annotated[bool, Query(description="newest/largest first")] = False,
+    ) -> Any:
+        page = await service.list_jobs(
+            status=status,
+            agent=agent_id or None,
+            text=q or None,
+            limit=limit,
+            offset=offset,
+            order=order,
+            descending=desc,
+        )
+        # already in JobOut's shape (job_to_dict): sent as is, not validated again per item
+        return JSONResponse(
+            [_job_out(j) for j in page.jobs], headers={"X-Total-Count": str(page.total)}
+        )
+
+    @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
+    async def get_job(job_id: JobRef) -> Any:
+        return _job(await service.get_job(job_id))
+
+    @r.put("/{job_id}", response_model=JobOut, summary="Update a job (only the fields given)")
+    async def update_job(request: Request, job_id: JobRef, body: JobIn) -> Any:
+        return _job(await service.update_job(job_id, body.fields(), actor=request_actor(request)))
+
+    @r.delete("/{job_id}", response_model=DeleteOut, summary="Delete a job")
+    async def delete_job(request: Request, job_id: JobRef) -> Any:
+        job = await service.remove_job(job_id, actor=request_actor(request))
+        return {"job_id": job.id, "name": job.name, "deleted": True}
+
+    def action(name: str, call: Callable[..., Awaitable[JobDefinition]], summary: str) -> None:
+        async def endpoint(request: Request, job_id: JobRef) -> Any:
+            return _job(await call(job_id, actor=request_actor(request)))
+
+        endpoint.__name__ = f"{name}_job"
+        r.add_api_route(
+            f"/{{job_id}}/{name}",
+            endpoint,
+            methods=["POST"],
+            response_model=JobOut,
+            summary=summary,
+        )
+
+    action("pause", service.pause_job, "Pause a job (stops scheduling, keeps state)")
+    action("resume", service.resume_job, "Resume a paused job")
+    action("reset", service.reset_job, "Return a dead-lettered or failed job to active")
+
+    @r.post("/{job_id}/run", status_code=202, response_model=RunOut, summary="Run a job now")
+    async def run_job(
+        request: Request, job_id: JobRef, body: Annotated[RunIn | None, Body()] = None
+    ) -> Any:
+        text = body.input if body is not None else None
+        run = await service.run_now(job_id, input=text, actor=request_actor(request))
+        return run_to_dict(run)
+
+    @r.get("/{job_id}/history", response_model=list[RunOut], summary="A job's runs, newest first")
+    async def job_history(
+        job_id: JobRef,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+        status: RunStatus | None = None,
+    ) -> Any:
+        runs = await service.history(job_id, limit=limit, status=status)
+        return [run_to_dict(run) for run in runs]
+
+    @r.get("/{job_id}/next_run", response_model=NextRunOut, summary="Next scheduled run time")
+    async def next_run(job_id: JobRef, count: Annotated[int, Query(ge=1, le=100)] = 5) -> Any:
+        job = await service.get_job(job_id)
+        upcoming = await service.next_runs(job.id, count)
+        return {
+            "job_id": job.id,
+            "name": job.name,
+            "status": job.status.value,
+            "next_run": instant_out(upcoming[0]) if upcoming else None,
+            "next_runs": [format_instant(t) for t in upcoming],
+        }
+
+    return r
