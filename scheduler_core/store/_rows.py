@@ -1,28 +1,60 @@
 """Rows to records and records to parameters, shared by the SQLite and PostgreSQL stores.
 
 The stores differ only in how an instant is stored (ISO text in SQLite, ``timestamptz`` in
-PostgreSQL) and in what text PostgreSQL can hold, so each passes its own converters.
+PostgreSQL) and in what text PostgreSQL can hold, so each passes its own converters. The column
+lists name the columns the readers here expect, in their order.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "JOB_COLUMNS",
+    "J_JOB_COLUMNS",
+    "LEASE_COLUMNS",
+    "NODE_COLUMNS",
+    "RUN_COLUMNS",
+    "RUN_WIDTH",
+    "R_RUN_COLUMNS",
+    "audit_from_row",
+    "audit_params",
+    "context_from_row",
     "details_json",
+    "encode_memory",
+    "iteration_from_row",
+    "job_definition_params",
     "job_from_row",
+    "job_params",
+    "lease_from_row",
     "node_from_row",
+    "orphan_from_row",
     "qualified",
+    "run_and_job_from_row",
     "run_from_row",
     "run_params",
+    "run_stats_from_rows",
+    "run_update_params",
+    "status_counts",
 ]
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..jobspec import spec_from_json
-from ..model import JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger
-from .base import NodeInfo
+from ..jobspec import spec_from_json, spec_to_json
+from ..model import (
+    AgentContext,
+    AuditEvent,
+    AuditEventType,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+    RunTrigger,
+    SessionMode,
+)
+from .base import LeaseInfo, NodeInfo, Orphan, RunStats
 
 #: a stored instant (or None) -> an aware datetime (or None)
 ReadInstant = Callable[[Any], datetime | None]
@@ -41,10 +73,39 @@ def qualified(columns: str, alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
+#: what ``job_from_row`` reads
+JOB_COLUMNS = (
+    "id, name, agent, status, definition, next_run_at, last_run_at, last_run_status, "
+    "last_error, run_count, failure_count, created_at, updated_at, source"
+)
+#: what ``run_from_row`` reads
+RUN_COLUMNS = (
+    "id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, started_at, finished_at, "
+    "status, attempt, input, output, error_message, summary, execution_time_ms, details, seq"
+)
+#: the same, for a join of ``runs r`` with ``jobs j``
+R_RUN_COLUMNS, J_JOB_COLUMNS = qualified(RUN_COLUMNS, "r"), qualified(JOB_COLUMNS, "j")
+RUN_WIDTH = len(RUN_COLUMNS.split(","))
+#: what ``lease_from_row`` reads
+LEASE_COLUMNS = "owner, pid, host, api_address, acquired_at, renewed_at, expires_at, machine"
+#: what ``node_from_row`` reads
+NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at"
+
+_encode_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def _required(instant: ReadInstant, value: Any) -> datetime:
+    """An instant a NOT NULL column holds."""
+    read = instant(value)
+    assert read is not None
+    return read
+
+
+# --- rows to records -----------------------------------------------------------------------------
+
+
 def job_from_row(row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
-    """A job from the store's job columns (id, name, agent, status, definition, next_run_at,
-    last_run_at, last_run_status, last_error, run_count, failure_count, created_at, updated_at,
-    source)."""
+    """A job from the store's job columns (``JOB_COLUMNS``)."""
     return spec_from_json(
         row[4],
         id=row[0],
@@ -62,8 +123,7 @@ def job_from_row(row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
 
 
 def node_from_row(row: Sequence[Any], instant: ReadInstant, running: int = 0) -> NodeInfo:
-    """A node from the columns (owner, host, pid, api_address, role, started_at, heartbeat,
-    expires_at), holding ``running`` runs."""
+    """A node from the columns (``NODE_COLUMNS``), holding ``running`` runs."""
     return NodeInfo(
         owner=row[0],
         host=row[1],
@@ -74,6 +134,20 @@ def node_from_row(row: Sequence[Any], instant: ReadInstant, running: int = 0) ->
         heartbeat=instant(row[6]),  # type: ignore[arg-type]
         expires_at=instant(row[7]),  # type: ignore[arg-type]
         running=running,
+    )
+
+
+def lease_from_row(row: Sequence[Any], instant: ReadInstant) -> LeaseInfo:
+    """The store lease from its columns (``LEASE_COLUMNS``; ``machine`` may be left out)."""
+    return LeaseInfo(
+        owner=row[0],
+        pid=row[1],
+        host=row[2],
+        api_address=row[3],
+        acquired_at=_required(instant, row[4]),
+        renewed_at=_required(instant, row[5]),
+        expires_at=_required(instant, row[6]),
+        machine=row[7] if len(row) > 7 else None,
     )
 
 
@@ -102,12 +176,137 @@ def run_from_row(row: Sequence[Any], instant: ReadInstant) -> JobRun:
     )
 
 
+def run_and_job_from_row(row: Sequence[Any], instant: ReadInstant) -> tuple[JobRun, JobDefinition]:
+    """A run and its job from a row of ``R_RUN_COLUMNS, J_JOB_COLUMNS``."""
+    values = tuple(row)
+    return run_from_row(values[:RUN_WIDTH], instant), job_from_row(values[RUN_WIDTH:], instant)
+
+
+def orphan_from_row(row: Sequence[Any], instant: ReadInstant) -> Orphan:
+    """An orphaned run from a row of ``R_RUN_COLUMNS`` and its holder's last heartbeat."""
+    values = tuple(row)
+    return Orphan(
+        run=run_from_row(values[:RUN_WIDTH], instant), heartbeat=instant(values[RUN_WIDTH])
+    )
+
+
+def audit_from_row(row: Sequence[Any], instant: ReadInstant) -> AuditEvent:
+    """An audit event from (seq, at, type, actor, job_id, run_id, details)."""
+    return AuditEvent(
+        id=row[0],
+        at=_required(instant, row[1]),
+        type=AuditEventType(row[2]),
+        actor=row[3],
+        job_id=row[4],
+        run_id=row[5],
+        details=json.loads(row[6]) if row[6] else {},
+    )
+
+
+def iteration_from_row(row: Sequence[Any], instant: ReadInstant) -> HeartbeatIteration:
+    """A heartbeat iteration from (run_id, idx, started_at, finished_at, outcome, assessment,
+    action, summary, output_excerpt)."""
+    return HeartbeatIteration(
+        run_id=row[0],
+        index=row[1],
+        started_at=_required(instant, row[2]),
+        finished_at=instant(row[3]),
+        outcome=row[4],
+        assessment=row[5],
+        action=row[6],
+        summary=row[7],
+        output_excerpt=row[8],
+    )
+
+
+def context_from_row(row: Sequence[Any], instant: ReadInstant) -> AgentContext:
+    """An agent context from (job_id, mode, summary, memory, updated_at)."""
+    job_id, mode, summary, memory, updated = row
+    return AgentContext(
+        job_id=job_id,
+        mode=SessionMode(mode),
+        previous_summary=summary,
+        memory=tuple(json.loads(memory)),
+        updated_at=instant(updated),
+    )
+
+
+def status_counts(rows: Iterable[Sequence[Any]]) -> dict[JobStatus, int]:
+    """Jobs per status (every status, 0 where none) from (status, count) rows."""
+    counts = dict.fromkeys(JobStatus, 0)
+    counts.update({JobStatus(row[0]): row[1] for row in rows})
+    return counts
+
+
+def run_stats_from_rows(totals: Sequence[Any], open_rows: Iterable[Sequence[Any]]) -> RunStats:
+    """The run counters (runs_total, runs_succeeded, runs_failed, execution_ms_total,
+    executions) and the open runs per status, from (status, count) rows."""
+    return RunStats(
+        runs_total=totals[0],
+        runs_succeeded=totals[1],
+        runs_failed=totals[2],
+        execution_ms_total=totals[3],
+        executions=totals[4],
+        by_status={row[0]: row[1] for row in open_rows},
+    )
+
+
+# --- records to parameters ------------------------------------------------------------------------
+
+
 def details_json(run: JobRun) -> str | None:
     """The run's details as stored (without ``seq``, which the store assigns)."""
     if not run.details:
         return None
     d = {k: v for k, v in run.details.items() if k != "seq"}
     return json.dumps(d, separators=(",", ":"), default=str) if d else None
+
+
+def encode_memory(context: AgentContext) -> str:
+    """A context's memory entries as stored (a JSON list)."""
+    return json.dumps([dict(e) for e in context.memory], separators=(",", ":"), default=str)
+
+
+def job_params(
+    job: JobDefinition, instant: WriteInstant, text: WriteText = _same
+) -> tuple[Any, ...]:
+    """The values of a job row: (id, name, agent, status, schedule, timezone, definition,
+    next_run_at, last_run_at, last_run_status, last_error, run_count, failure_count, created_at,
+    updated_at, source), the order of the stores' insert statements."""
+    return (
+        job.id,
+        job.name,
+        job.agent,
+        job.status.value,
+        job.schedule_text,
+        job.timezone,
+        text(spec_to_json(job)),
+        instant(job.next_run_at),
+        instant(job.last_run_at),
+        job.last_run_status.value if job.last_run_status else None,
+        text(job.last_error),
+        job.run_count,
+        job.failure_count,
+        instant(job.created_at),
+        instant(job.updated_at),
+        text(job.source),
+    )
+
+
+def job_definition_params(
+    job: JobDefinition, instant: WriteInstant, text: WriteText = _same
+) -> tuple[Any, ...]:
+    """A job's definition, keeping its run state: (name, agent, status, schedule, timezone,
+    definition, next_run_at, failure_count, last_error, updated_at, source, id), the order of the
+    stores' ``UPDATE jobs`` statements."""
+    return (
+        *job_params(job, instant, text)[1:8],
+        job.failure_count,
+        text(job.last_error),
+        instant(job.updated_at),
+        text(job.source),
+        job.id,
+    )
 
 
 def run_params(run: JobRun, instant: WriteInstant, text: WriteText = _same) -> tuple[Any, ...]:
@@ -130,4 +329,38 @@ def run_params(run: JobRun, instant: WriteInstant, text: WriteText = _same) -> t
         text(run.summary),
         run.execution_time_ms,
         text(details_json(run)),
+    )
+
+
+def run_update_params(
+    run: JobRun, instant: WriteInstant, text: WriteText = _same
+) -> tuple[Any, ...]:
+    """What a run's update writes: (due_at, started_at, finished_at, status, output,
+    error_message, summary, execution_time_ms, details, id), the order of the stores'
+    ``UPDATE runs`` statements."""
+    return (
+        instant(run.due_at),
+        instant(run.started_at),
+        instant(run.finished_at),
+        run.status.value,
+        text(run.output),
+        text(run.error_message),
+        text(run.summary),
+        run.execution_time_ms,
+        text(details_json(run)),
+        run.id,
+    )
+
+
+def audit_params(
+    event: AuditEvent, instant: WriteInstant, text: WriteText = _same
+) -> tuple[Any, ...]:
+    """The values of an audit row: (at, type, actor, job_id, run_id, details)."""
+    return (
+        instant(event.at),
+        str(event.type),
+        text(event.actor),
+        event.job_id,
+        event.run_id,
+        text(_encode_json(dict(event.details))) if event.details else None,
     )

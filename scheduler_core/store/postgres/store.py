@@ -26,13 +26,9 @@ from __future__ import annotations
 __all__ = ["NOTIFY_CHANNEL", "NodeInfo", "PostgresJobStore"]
 
 import asyncio
-import dataclasses
 import json
 import logging
-import os
-import socket
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,27 +38,43 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from ...errors import ConflictError, StoreError, ValidationError
-from ...jobspec import spec_to_json
-from ...liveness import process_alive, this_machine
+from ...liveness import process_alive
 from ...model import (
     AgentContext,
     AuditEvent,
-    AuditEventType,
     HeartbeatIteration,
     JobDefinition,
     JobRun,
     JobStatus,
     RunStatus,
     RunTrigger,
-    SessionMode,
 )
+from .._accounting import JobOutcome, RunTally, recorded_claims
+from .._common import Dialect, StoreBase, name_conflict
+from .._leases import LEASE_NAME, NODE_MEMORY, held_by_another, tenure, this_process
+from .._queries import JOB_ORDERS, Params, job_filters, job_ref, where_clause
 from .._rows import (
-    details_json,
+    J_JOB_COLUMNS,
+    JOB_COLUMNS,
+    LEASE_COLUMNS,
+    NODE_COLUMNS,
+    R_RUN_COLUMNS,
+    RUN_COLUMNS,
+    audit_params,
+    context_from_row,
+    encode_memory,
+    job_definition_params,
     job_from_row,
+    job_params,
+    lease_from_row,
     node_from_row,
-    qualified,
+    orphan_from_row,
+    run_and_job_from_row,
     run_from_row,
     run_params,
+    run_stats_from_rows,
+    run_update_params,
+    status_counts,
 )
 from ..base import (
     ApprovalDecision,
@@ -86,34 +98,12 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 log = logging.getLogger("scheduler_core.store.postgres")  # the name it has always logged under
 
 T = TypeVar("T")
-LEASE_NAME = "scheduler"
 NOTIFY_CHANNEL = "symbi_store"
 #: pg_advisory_xact_lock key serialising migrations between nodes starting together
 _MIGRATION_LOCK = 0x73796D6269  # "symbi"
 
-_JOB_COLUMNS = (
-    "id, name, agent, status, definition, next_run_at, last_run_at, last_run_status, "
-    "last_error, run_count, failure_count, created_at, updated_at, source"
-)
-_RUN_COLUMNS = (
-    "id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, started_at, finished_at, "
-    "status, attempt, input, output, error_message, summary, execution_time_ms, details, seq"
-)
-_ORDERS = {
-    "name": "name",
-    "next_run_at": "next_run_at",
-    "status": "status",
-    "agent": "agent",
-    "last_run_at": "last_run_at",
-    "failure_count": "failure_count",
-    "created_at": "created_at",
-}
-_R_RUN_COLUMNS, _J_JOB_COLUMNS = qualified(_RUN_COLUMNS, "r"), qualified(_JOB_COLUMNS, "j")
-_RUN_WIDTH = len(_RUN_COLUMNS.split(","))
-_LEASE_COLUMNS = "owner, pid, host, api_address, acquired_at, renewed_at, expires_at, machine"
-_NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at, machine"
-#: node rows are kept this long after their last heartbeat (recovery reads the dead's heartbeat)
-_NODE_MEMORY = timedelta(days=1)
+#: a node's columns, and the machine it runs on
+_NODE_COLUMNS = NODE_COLUMNS + ", machine"
 
 
 # --- conversions --------------------------------------------------------------------------------
@@ -137,6 +127,15 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+#: placeholders ``$1``, ``$2``...; instants as ``timestamptz`` (asyncpg reads them aware); free
+#: text without NUL characters
+_DIALECT = Dialect("$", _same, _utc, _t)
+
+
 def _job(row: Sequence[Any]) -> JobDefinition:
     return job_from_row(row, _same)
 
@@ -145,16 +144,8 @@ def _run(row: Sequence[Any]) -> JobRun:
     return run_from_row(row, _same)
 
 
-def _details(run: JobRun) -> str | None:
-    return _t(details_json(run))
-
-
 def _run_params(run: JobRun) -> tuple[Any, ...]:
     return run_params(run, _utc, _t)
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 _RUN_INSERT_COLUMNS = (
@@ -180,39 +171,11 @@ _UPDATE_RUN = (
 
 
 def _update_run_params(run: JobRun) -> tuple[Any, ...]:
-    return (
-        _utc(run.due_at),
-        _utc(run.started_at),
-        _utc(run.finished_at),
-        run.status.value,
-        _t(run.output),
-        _t(run.error_message),
-        _t(run.summary),
-        run.execution_time_ms,
-        _details(run),
-        run.id,
-    )
+    return run_update_params(run, _utc, _t)
 
 
 def _job_params(job: JobDefinition) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.name,
-        job.agent,
-        job.status.value,
-        job.schedule_text,
-        job.timezone,
-        _t(spec_to_json(job)),
-        _utc(job.next_run_at),
-        _utc(job.last_run_at),
-        job.last_run_status.value if job.last_run_status else None,
-        _t(job.last_error),
-        job.run_count,
-        job.failure_count,
-        _utc(job.created_at),
-        _utc(job.updated_at),
-        _t(job.source),
-    )
+    return job_params(job, _utc, _t)
 
 
 _INSERT_JOB = (
@@ -235,25 +198,11 @@ _UPSERT_JOB = (
 
 
 def _update_job_params(job: JobDefinition) -> tuple[Any, ...]:
-    return (
-        *_job_params(job)[1:8],
-        job.failure_count,
-        _t(job.last_error),
-        _utc(job.updated_at),
-        _t(job.source),
-        job.id,
-    )
+    return job_definition_params(job, _utc, _t)
 
 
 def _audit_params(e: AuditEvent) -> tuple[Any, ...]:
-    return (
-        _utc(e.at),
-        str(e.type),
-        _t(e.actor),
-        e.job_id,
-        e.run_id,
-        _t(json.dumps(dict(e.details), separators=(",", ":"), default=str)) if e.details else None,
-    )
+    return audit_params(e, _utc, _t)
 
 
 _INSERT_AUDIT = (
@@ -313,28 +262,9 @@ class _Tx:
             self.dirty = True
 
 
-async def _save_context(tx: _Tx, context: AgentContext) -> None:
-    encoded = json.dumps([dict(e) for e in context.memory], separators=(",", ":"), default=str)
-    await tx.execute(
-        "INSERT INTO agent_contexts (job_id, mode, summary, memory, size, updated_at) "
-        "VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (job_id) DO UPDATE SET mode=EXCLUDED.mode, "
-        "summary=EXCLUDED.summary, memory=EXCLUDED.memory, size=EXCLUDED.size, "
-        "updated_at=EXCLUDED.updated_at",
-        context.job_id,
-        context.mode.value,
-        _t(context.previous_summary),
-        _t(encoded),
-        len(encoded),
-        _utc(context.updated_at) or datetime.now(UTC),
-    )
-
-
 async def _save_contexts(tx: _Tx, contexts: Sequence[AgentContext]) -> None:
     """Save contexts of distinct jobs in one statement."""
-    encoded = [
-        json.dumps([dict(e) for e in c.memory], separators=(",", ":"), default=str)
-        for c in contexts
-    ]
+    encoded = [encode_memory(c) for c in contexts]
     await tx.execute(
         "INSERT INTO agent_contexts (job_id, mode, summary, memory, size, updated_at) "
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], "
@@ -358,11 +288,7 @@ class _FinishAcc:
     changed: set[str] = field(default_factory=set)
     retries: list[JobRun] = field(default_factory=list)
     audits: list[AuditEvent] = field(default_factory=list)
-    total: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    ms_total: int = 0
-    executions: int = 0
+    tally: RunTally = field(default_factory=RunTally)
 
 
 def _unique_runs(items: Sequence[FinishItem]) -> list[list[FinishItem]]:
@@ -422,7 +348,8 @@ async def _write_node(
     api_address: str | None,
 ) -> NodeInfo:
     """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
-    await conn.execute("DELETE FROM nodes WHERE expires_at < $1", now - _NODE_MEMORY)
+    pid, host, machine = this_process()
+    await conn.execute("DELETE FROM nodes WHERE expires_at < $1", now - NODE_MEMORY)
     row = await conn.fetchrow(
         "INSERT INTO nodes (owner, host, pid, machine, api_address, role, started_at, heartbeat, "
         "expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$8) ON CONFLICT (owner) DO UPDATE SET "
@@ -432,9 +359,9 @@ async def _write_node(
         "EXCLUDED.heartbeat AND nodes.role = EXCLUDED.role THEN nodes.started_at "
         f"ELSE EXCLUDED.started_at END RETURNING {_NODE_COLUMNS}",
         owner,
-        socket.gethostname(),
-        os.getpid(),
-        this_machine(),
+        host,
+        pid,
+        machine,
         api_address,
         role,
         now,
@@ -444,24 +371,11 @@ async def _write_node(
 
 
 def _lease(row: Sequence[Any]) -> LeaseInfo:
-    return LeaseInfo(
-        owner=row[0],
-        pid=row[1],
-        host=row[2],
-        api_address=row[3],
-        acquired_at=row[4],
-        renewed_at=row[5],
-        expires_at=row[6],
-        machine=row[7] if len(row) > 7 else None,
-    )
+    return lease_from_row(row, _same)
 
 
 def _node(row: Sequence[Any]) -> NodeInfo:
     return node_from_row(row, _same, row[9] if len(row) > 9 else 0)
-
-
-def _holder_alive(row: Sequence[Any]) -> bool:
-    return process_alive(row[1], row[2], row[7])
 
 
 def _redact(url: str) -> str:
@@ -474,24 +388,14 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
 
 
-def _is_hex(text: str) -> bool:
-    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
-
-
-def _taken(rows: Sequence[Any], names: list[str]) -> list[str]:
-    taken = [r[0] for r in rows]
-    if not taken:  # the clash is inside the batch itself
-        taken = [name for name, count in Counter(names).items() if count > 1]
-    return taken
-
-
-class PostgresJobStore:
+class PostgresJobStore(StoreBase):
     """The store for several nodes. ``url`` is a ``postgresql://`` (or ``postgres://``) URL.
 
     ``url`` keeps the address without its password (it is shown in logs and the console).
     """
 
     shared = True  #: every node fires: claims are split by row locks, fenced by each node's row
+    _dialect = _DIALECT
 
     def __init__(self, url: str, *, min_pool: int = 1, max_pool: int = 10) -> None:
         self._dsn = url
@@ -533,13 +437,6 @@ class PostgresJobStore:
             except (TimeoutError, asyncpg.PostgresError, OSError):
                 pool.terminate()
 
-    async def __aenter__(self) -> PostgresJobStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     @staticmethod
     async def _schema_version(conn: asyncpg.Connection) -> int | None:
         if await conn.fetchval("SELECT to_regclass('schema_version') IS NULL"):
@@ -571,6 +468,9 @@ class PostgresJobStore:
                     "UPDATE schema_version SET version = $1 WHERE id = 1", number + 1
                 )
 
+    def _cannot_hold(self, *keys: object) -> bool:
+        return _nul(*keys)
+
     def _need_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             raise StoreError("the store is not open")
@@ -589,9 +489,9 @@ class PostgresJobStore:
         except asyncpg.CharacterNotInRepertoireError as exc:
             raise ValidationError(f"the store cannot hold this text: {exc}") from None
 
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
         try:
-            rows: list[asyncpg.Record] = await self._need_pool().fetch(sql, *args)
+            rows: list[asyncpg.Record] = await self._need_pool().fetch(sql, *params)
             return rows
         except asyncpg.CharacterNotInRepertoireError as exc:
             raise ValidationError(f"the store cannot hold this text: {exc}") from None
@@ -678,11 +578,10 @@ class PostgresJobStore:
             await self._tx(tx)
         except asyncpg.UniqueViolationError as exc:
             names = [j.name for j in jobs]
-            rows = await self._fetch("SELECT name FROM jobs WHERE name = ANY($1::text[])", names)
-            taken = _taken(rows, names)
-            raise ConflictError(
-                f"a job named {taken[0]!r} already exists" if taken else str(exc)
-            ) from None
+            rows = await self._fetchall(
+                "SELECT name FROM jobs WHERE name = ANY($1::text[])", (names,)
+            )
+            raise name_conflict([r[0] for r in rows], names, exc) from None
 
     async def upsert_jobs(self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]) -> None:
         """Insert new jobs and rewrite existing ones (matched by id) keeping their run state."""
@@ -695,15 +594,11 @@ class PostgresJobStore:
             await self._tx(tx)
         except asyncpg.UniqueViolationError as exc:
             names = [j.name for j in jobs]
-            rows = await self._fetch(
+            rows = await self._fetchall(
                 "SELECT name FROM jobs WHERE name = ANY($1::text[]) AND NOT id = ANY($2::text[])",
-                names,
-                [j.id for j in jobs],
+                (names, [j.id for j in jobs]),
             )
-            taken = _taken(rows, names)
-            raise ConflictError(
-                f"a job named {taken[0]!r} already exists" if taken else str(exc)
-            ) from None
+            raise name_conflict([r[0] for r in rows], names, exc) from None
 
     async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None:
         async def tx(t: _Tx) -> None:
@@ -729,33 +624,17 @@ class PostgresJobStore:
 
         return await self._tx(tx)
 
-    async def get_job(self, job_id: str) -> JobDefinition | None:
-        if _nul(job_id):
-            return None
-        rows = await self._fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
-        return _job(rows[0]) if rows else None
-
-    async def get_job_by_name(self, name: str) -> JobDefinition | None:
-        if _nul(name):
-            return None
-        rows = await self._fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE name = $1", name)
-        return _job(rows[0]) if rows else None
-
     async def find_jobs(self, ref: str, limit: int = 5) -> list[JobDefinition]:
         """Jobs whose id is ``ref``, starts with it, or whose name is ``ref``."""
         if _nul(ref):
             return []
-        rows = await self._fetch(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1 OR name = $1 "
-            f"UNION SELECT {_JOB_COLUMNS} FROM jobs WHERE id >= $1 AND id < $1 || 'g' "
+        rows = await self._fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 OR name = $1 "
+            f"UNION SELECT {JOB_COLUMNS} FROM jobs WHERE id >= $1 AND id < $1 || 'g' "
             "LIMIT $2",
-            ref.lower() if _is_hex(ref) else ref,
-            limit,
+            (job_ref(ref), limit),
         )
         return [_job(r) for r in rows]
-
-    async def all_job_names(self) -> list[str]:
-        return [r[0] for r in await self._fetch("SELECT name FROM jobs ORDER BY name")]
 
     async def prepare_text_search(self) -> None:
         """Nothing to prepare: PostgreSQL filters in the query."""
@@ -763,43 +642,32 @@ class PostgresJobStore:
     async def list_jobs(self, query: JobQuery) -> JobPage:
         if _nul(query.agent, query.text):
             return JobPage(jobs=[], total=0)
-        where: list[str] = []
-        params: list[Any] = []
-        if query.status is not None:
-            params.append(query.status.value)
-            where.append(f"status = ${len(params)}")
-        if query.agent is not None:
-            params.append(query.agent)
-            where.append(f"agent = ${len(params)}")
+        p = Params("$")
+        where = job_filters(p, query)
         if query.text:
-            params.append(query.text.lower())
-            n = len(params)
-            where.append(f"(strpos(lower(name), ${n}) > 0 OR strpos(lower(agent), ${n}) > 0)")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        column = _ORDERS.get(query.order, "name")
+            n = p(query.text.lower())
+            where.append(f"(strpos(lower(name), {n}) > 0 OR strpos(lower(agent), {n}) > 0)")
+        clause = where_clause(where)
+        params = list(p.values)  #: the filters' (the count's)
+        page = f"LIMIT {p(query.limit)} OFFSET {p(query.offset)}"
+        column = JOB_ORDERS.get(query.order, "name")
         direction = "DESC" if query.descending else "ASC"
         nulls = "IS NULL" if not query.descending else "IS NOT NULL"
         order = f"{column} {nulls}, {column} {direction}, name {direction}"
-        n = len(params)
         async with (
             self._need_pool().acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             total = await conn.fetchval(f"SELECT count(*) FROM jobs {clause}", *params)
             rows = await conn.fetch(
-                f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} "
-                f"LIMIT ${n + 1} OFFSET ${n + 2}",
-                *params,
-                query.limit,
-                query.offset,
+                f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} {page}", *p.values
             )
         return JobPage(jobs=[_job(r) for r in rows], total=total)
 
     async def count_jobs(self) -> dict[JobStatus, int]:
-        rows = await self._fetch("SELECT status, count(*) FROM jobs GROUP BY status")
-        counts = dict.fromkeys(JobStatus, 0)
-        counts.update({JobStatus(s): n for s, n in rows})
-        return counts
+        return status_counts(
+            await self._fetchall("SELECT status, count(*) FROM jobs GROUP BY status")
+        )
 
     async def next_wakeup(self, now: datetime, ahead: float = 0.0) -> datetime | None:
         """The earliest instant something becomes due: a job's next run, a queued run's due time.
@@ -808,11 +676,11 @@ class PostgresJobStore:
         freeing up wakes the scheduler by itself. Jobs count ``ahead`` seconds early (they are
         claimed that much before their instant).
         """
-        rows = await self._fetch(
+        rows = await self._fetchall(
             "SELECT (SELECT min(next_run_at) FROM jobs WHERE status = 'active'), "
             "(SELECT min(due_at) FROM runs WHERE status = 'queued' AND due_at > $1), "
             "(SELECT min(expires_at) FROM approvals WHERE decision IS NULL)",
-            _utc(now),
+            (_utc(now),),
         )
         job, run, approval = rows[0]
         if job is not None and ahead:
@@ -844,7 +712,7 @@ class PostgresJobStore:
             if not await _holds_lease(t.conn, owner, now):
                 return None
             rows = await t.conn.fetch(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'active' AND next_run_at <= $1 "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'active' AND next_run_at <= $1 "
                 "ORDER BY next_run_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
                 horizon,
                 limit,
@@ -869,8 +737,7 @@ class PostgresJobStore:
                 )
                 if len(inserted) != len(runs):
                     # some instant was fired already (never twice): keep only the runs inserted now
-                    ids = {r[0] for r in inserted}
-                    plans = [p for p in plans if p.run is None or p.run.id in ids]
+                    plans = recorded_claims(plans, {r[0] for r in inserted})
             await t.audit([e for p in plans for e in p.audit])
             return list(plans)
 
@@ -880,13 +747,13 @@ class PostgresJobStore:
         self, now: datetime, limit: int, owner: str, planner: StartPlanner
     ) -> list[StartPlan] | None:
         now = _utc(now) or now
-        run_cols, job_cols, width = _R_RUN_COLUMNS, _J_JOB_COLUMNS, _RUN_WIDTH
 
         async def tx(t: _Tx) -> list[StartPlan] | None:
             if not await _holds_lease(t.conn, owner, now):
                 return None
             rows = await t.conn.fetch(
-                f"SELECT {run_cols}, {job_cols} FROM runs r JOIN jobs j ON j.id = r.job_id "
+                f"SELECT {R_RUN_COLUMNS}, {J_JOB_COLUMNS} "
+                "FROM runs r JOIN jobs j ON j.id = r.job_id "
                 "WHERE r.status = 'queued' AND r.due_at <= $1 ORDER BY r.due_at LIMIT $2 "
                 # the job too: its runs start one transaction at a time across nodes
                 "FOR NO KEY UPDATE OF r, j SKIP LOCKED",
@@ -895,7 +762,7 @@ class PostgresJobStore:
             )
             if not rows:
                 return []
-            pairs = [(_run(tuple(r)[:width]), _job(tuple(r)[width:])) for r in rows]
+            pairs = [run_and_job_from_row(r, _same) for r in rows]
             others = await _others_running(t.conn, [run.job_id for run, _ in pairs], owner)
             plans = planner(pairs, others)
             cancels = [p for p in plans if p.cancel_reason is not None]
@@ -943,7 +810,7 @@ class PostgresJobStore:
         async def tx(t: _Tx) -> list[FinishPlan | None]:
             # lock the jobs in one order first: concurrent finishers cannot deadlock
             rows = await t.conn.fetch(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[]) "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[]) "
                 "ORDER BY id FOR NO KEY UPDATE",
                 sorted({item.run.job_id for item in items}),
             )
@@ -974,17 +841,13 @@ class PostgresJobStore:
                     _INSERT_RUNS_ONCE, *_columns([_run_params(r) for r in acc.retries], 17), None
                 )
             await t.audit(acc.audits)
-            if acc.total or acc.executions:
+            if acc.tally:
                 await t.execute(
                     "UPDATE run_stats SET runs_total = runs_total + $1, "
                     "runs_succeeded = runs_succeeded + $2, runs_failed = runs_failed + $3, "
                     "execution_ms_total = execution_ms_total + $4, "
                     "executions = executions + $5 WHERE id = 1",
-                    acc.total,
-                    acc.succeeded,
-                    acc.failed,
-                    acc.ms_total,
-                    acc.executions,
+                    *acc.tally.values(),
                 )
             return acc.plans
 
@@ -1046,28 +909,12 @@ class PostgresJobStore:
             acc.plans.append(plan)
             if plan is None or current is None:
                 continue
-            jobs[run.job_id] = dataclasses.replace(
-                current,
-                status=plan.status or current.status,
-                failure_count=plan.failure_count,
-                last_error=_t(plan.last_error),
-                last_run_at=_utc(run.finished_at or run.started_at or run.scheduled_for),
-                last_run_status=run.status,
-                run_count=current.run_count + (1 if plan.count_run else 0),
-            )
+            jobs[run.job_id] = JobOutcome.of(current, run, plan).applied(current, _t, _utc)
             acc.changed.add(run.job_id)
             if plan.retry is not None:
                 acc.retries.append(plan.retry)
             acc.audits.extend(plan.audit)
-            if plan.count_run:
-                acc.total += 1
-                if run.status is RunStatus.SUCCEEDED:
-                    acc.succeeded += 1
-                elif run.status.is_failure:
-                    acc.failed += 1
-            if run.execution_time_ms is not None:
-                acc.ms_total += run.execution_time_ms
-                acc.executions += 1
+            acc.tally.add(run, plan.count_run)
 
     async def insert_run(self, run: JobRun, audit: Sequence[AuditEvent]) -> None:
         """Record a run (a manual one, typically); a duplicate id or instant is a ConflictError."""
@@ -1107,72 +954,20 @@ class PostgresJobStore:
 
         return await self._tx(tx)
 
-    async def get_run(self, run_id: str) -> JobRun | None:
-        if _nul(run_id):
-            return None
-        rows = await self._fetch(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = $1", run_id)
-        return _run(rows[0]) if rows else None
-
-    async def list_runs(
-        self,
-        job_id: str | None = None,
-        *,
-        status: RunStatus | Sequence[RunStatus] | None = None,
-        limit: int = 50,
-        before_seq: int | None = None,
-    ) -> list[JobRun]:
-        """Newest first, keyset-paginated by ``before_seq`` (a run's ``details['seq']``)."""
-        if _nul(job_id):
-            return []
-        where: list[str] = []
-        params: list[Any] = []
-        if job_id is not None:
-            params.append(job_id)
-            where.append(f"job_id = ${len(params)}")
-        if status is not None:
-            statuses = [status] if isinstance(status, RunStatus) else list(status)
-            params.append([s.value for s in statuses])
-            where.append(f"status = ANY(${len(params)}::text[])")
-        if before_seq is not None:
-            params.append(before_seq)
-            where.append(f"seq < ${len(params)}")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = await self._fetch(
-            f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY seq DESC LIMIT ${len(params) + 1}",
-            *params,
-            limit,
-        )
-        return [_run(r) for r in rows]
-
     async def last_runs(
         self, job_ids: Sequence[str], statuses: Sequence[RunStatus]
     ) -> dict[str, JobRun]:
         """The newest run in one of ``statuses`` of each job, in one round trip."""
         if not job_ids or not statuses:
             return {}
-        rows = await self._fetch(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE seq IN ("
+        rows = await self._fetchall(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE seq IN ("
             " SELECT (SELECT max(r.seq) FROM runs r WHERE r.job_id = j.id"
             "  AND r.status = ANY($2::text[]))"
             " FROM unnest($1::text[]) AS j(id))",
-            list(job_ids),
-            [s.value for s in statuses],
+            (list(job_ids), [s.value for s in statuses]),
         )
         return {run.job_id: run for run in map(_run, rows)}
-
-    async def open_runs_by_job(self) -> dict[str, int]:
-        """Running and awaiting-approval runs per job (what per-job concurrency counts)."""
-        rows = await self._fetch(
-            "SELECT job_id, count(*) FROM runs WHERE status IN ('running', 'awaiting_approval') "
-            "GROUP BY job_id"
-        )
-        return {r[0]: r[1] for r in rows}
-
-    async def awaiting_by_job(self) -> dict[str, int]:
-        rows = await self._fetch(
-            "SELECT job_id, count(*) FROM runs WHERE status = 'awaiting_approval' GROUP BY job_id"
-        )
-        return {r[0]: r[1] for r in rows}
 
     # --- approvals ------------------------------------------------------------------------------
 
@@ -1220,14 +1015,6 @@ class PostgresJobStore:
 
         return await self._tx(tx)
 
-    async def expired_approvals(self, now: datetime) -> list[str]:
-        rows = await self._fetch(
-            "SELECT run_id FROM approvals WHERE decision IS NULL AND expires_at <= $1 "
-            "ORDER BY expires_at",
-            _utc(now),
-        )
-        return [r[0] for r in rows]
-
     async def run_stats(self) -> RunStats:
         async with (
             self._need_pool().acquire() as conn,
@@ -1241,14 +1028,7 @@ class PostgresJobStore:
                 "SELECT status, count(*) FROM runs "
                 "WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status"
             )
-        return RunStats(
-            runs_total=row[0],
-            runs_succeeded=row[1],
-            runs_failed=row[2],
-            execution_ms_total=row[3],
-            executions=row[4],
-            by_status={r[0]: r[1] for r in open_rows},
-        )
+        return run_stats_from_rows(row, open_rows)
 
     # --- heartbeat, contexts, audit ---------------------------------------------------------------
 
@@ -1276,104 +1056,24 @@ class PostgresJobStore:
 
         await self._tx(tx)
 
-    async def list_iterations(self, run_id: str) -> list[HeartbeatIteration]:
-        if _nul(run_id):
-            return []
-        rows = await self._fetch(
-            "SELECT run_id, idx, started_at, finished_at, outcome, assessment, action, summary, "
-            "output_excerpt FROM heartbeat_iterations WHERE run_id = $1 ORDER BY idx",
-            run_id,
-        )
-        return [
-            HeartbeatIteration(
-                run_id=r[0],
-                index=r[1],
-                started_at=r[2],
-                finished_at=r[3],
-                outcome=r[4],
-                assessment=r[5],
-                action=r[6],
-                summary=r[7],
-                output_excerpt=r[8],
-            )
-            for r in rows
-        ]
-
-    async def load_context(self, job_id: str) -> AgentContext | None:
-        return (await self.load_contexts([job_id])).get(job_id)
-
     async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]:
         keys = [k for k in job_ids if not _nul(k)]
         if not keys:
             return {}
-        rows = await self._fetch(
+        rows = await self._fetchall(
             "SELECT job_id, mode, summary, memory, updated_at FROM agent_contexts "
             "WHERE job_id = ANY($1::text[])",
-            keys,
+            (keys,),
         )
-        return {
-            job_id: AgentContext(
-                job_id=job_id,
-                mode=SessionMode(mode),
-                previous_summary=summary,
-                memory=tuple(json.loads(memory)),
-                updated_at=updated,
-            )
-            for job_id, mode, summary, memory, updated in rows
-        }
+        return {row[0]: context_from_row(row, _same) for row in rows}
 
     async def save_context(self, context: AgentContext, max_bytes: int) -> None:
         """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""
         capped = cap_context(context, max_bytes)
-        await self._tx(lambda t: _save_context(t, capped))
+        await self._tx(lambda t: _save_contexts(t, [capped]))
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         await self._tx(lambda t: t.audit(events))
-
-    async def query_audit(
-        self,
-        *,
-        type: AuditEventType | str | None = None,
-        job_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-    ) -> list[AuditEvent]:
-        if _nul(type, job_id):
-            return []
-        where: list[str] = []
-        params: list[Any] = []
-        if type is not None:
-            params.append(str(type))
-            where.append(f"type = ${len(params)}")
-        if job_id is not None:
-            params.append(job_id)
-            where.append(f"job_id = ${len(params)}")
-        if since is not None:
-            params.append(_utc(since))
-            where.append(f"at >= ${len(params)}")
-        if until is not None:
-            params.append(_utc(until))
-            where.append(f"at < ${len(params)}")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = await self._fetch(
-            f"SELECT seq, at, type, actor, job_id, run_id, details FROM audit_events {clause} "
-            f"ORDER BY at DESC, seq DESC LIMIT ${len(params) + 1}",
-            *params,
-            limit,
-        )
-        return [
-            AuditEvent(
-                id=r[0],
-                at=r[1],
-                type=AuditEventType(r[2]),
-                actor=r[3],
-                job_id=r[4],
-                run_id=r[5],
-                details=json.loads(r[6]) if r[6] else {},
-            )
-            for r in rows
-        ]
 
     # --- lease ------------------------------------------------------------------------------------
 
@@ -1387,46 +1087,48 @@ class PostgresJobStore:
         """
         now = _utc(now) or now
         expires = now + timedelta(seconds=ttl)
-        mine = (owner, os.getpid(), socket.gethostname(), api_address)
+        pid, host, machine = this_process()
+        mine = (owner, pid, host, api_address)
 
         async def tx(t: _Tx) -> LeaseInfo:
             for _ in range(5):
                 row = await t.conn.fetchrow(
-                    f"SELECT {_LEASE_COLUMNS} FROM lease WHERE name = $1 FOR UPDATE", LEASE_NAME
+                    f"SELECT {LEASE_COLUMNS} FROM lease WHERE name = $1 FOR UPDATE", LEASE_NAME
                 )
                 if row is None:
                     row = await t.conn.fetchrow(
                         "INSERT INTO lease (name, owner, pid, host, api_address, acquired_at, "
                         "renewed_at, expires_at, machine) VALUES ($1,$2,$3,$4,$5,$6,$6,$7,$8) "
-                        f"ON CONFLICT (name) DO NOTHING RETURNING {_LEASE_COLUMNS}",
+                        f"ON CONFLICT (name) DO NOTHING RETURNING {LEASE_COLUMNS}",
                         LEASE_NAME,
                         *mine,
                         now,
                         expires,
-                        this_machine(),
+                        machine,
                     )
                     if row is None:
                         continue  # another node inserted it meanwhile: read theirs
                     t.dirty = True
                     await _write_node(t.conn, owner, "leader", now, ttl, api_address)
                     return _lease(row)
-                if row[0] != owner and row[6] > now and _holder_alive(row):
+                current = _lease(row)
+                if held_by_another(current, owner, now):
                     await _write_node(t.conn, owner, "standby", now, ttl, api_address)
-                    return _lease(row)
+                    return current
                 await _write_node(t.conn, owner, "leader", now, ttl, api_address)
-                acquired = row[4] if row[0] == owner else now
-                if row[0] != owner:
+                acquired = tenure(current, owner, now)
+                if current.owner != owner:
                     t.dirty = True
                 row = await t.conn.fetchrow(
                     "UPDATE lease SET owner=$2, pid=$3, host=$4, api_address=$5, acquired_at=$6, "
                     f"renewed_at=$7, expires_at=$8, machine=$9 WHERE name = $1 "
-                    f"RETURNING {_LEASE_COLUMNS}",
+                    f"RETURNING {LEASE_COLUMNS}",
                     LEASE_NAME,
                     *mine,
                     acquired,
                     now,
                     expires,
-                    this_machine(),
+                    machine,
                 )
                 return _lease(row)
             raise StoreError("the lease row kept changing; try again")
@@ -1443,10 +1145,12 @@ class PostgresJobStore:
     async def get_lease(self) -> LeaseInfo | None:
         """The store lease's holder if any; else (the nodes share the work) the active node that
         renewed last, one with an API first: the one the CLI and a console talk to."""
-        rows = await self._fetch(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE name = $1", LEASE_NAME)
+        rows = await self._fetchall(
+            f"SELECT {LEASE_COLUMNS} FROM lease WHERE name = $1", (LEASE_NAME,)
+        )
         if rows:
             return _lease(rows[0])
-        rows = await self._fetch(
+        rows = await self._fetchall(
             f"SELECT {_NODE_COLUMNS} FROM nodes WHERE role = 'active' "
             "ORDER BY api_address IS NULL, expires_at DESC LIMIT 1"
         )
@@ -1475,11 +1179,11 @@ class PostgresJobStore:
         await self._tx(lambda t: t.execute("DELETE FROM nodes WHERE owner = $1", owner))
 
     async def list_nodes(self, now: datetime) -> list[NodeInfo]:
-        rows = await self._fetch(
+        rows = await self._fetchall(
             f"SELECT {_NODE_COLUMNS}, (SELECT count(*) FROM runs WHERE runs.status = 'running' "
             "AND runs.owner = nodes.owner) FROM nodes WHERE expires_at > $1 "
             "ORDER BY started_at, owner",
-            _utc(now),
+            (_utc(now),),
         )
         return [_node(r) for r in rows]
 
@@ -1487,25 +1191,21 @@ class PostgresJobStore:
         """Runs recorded running whose node is gone: its row expired (or was removed), or it ran
         on this machine and its process no longer exists."""
         now = _utc(now) or now
-        nodes = await self._fetch(
+        nodes = await self._fetchall(
             "SELECT owner, pid, host, machine FROM nodes WHERE expires_at > $1 AND role <> "
             "'standby'",
-            now,
+            (now,),
         )
         dead = [r[0] for r in nodes if not process_alive(r[1], r[2], r[3])]
-        width = _RUN_WIDTH
-        rows = await self._fetch(
-            f"SELECT {_R_RUN_COLUMNS}, n.heartbeat "
+        rows = await self._fetchall(
+            f"SELECT {R_RUN_COLUMNS}, n.heartbeat "
             "FROM runs r LEFT JOIN nodes n ON n.owner = r.owner "
             "WHERE r.status = 'running' AND r.owner IS DISTINCT FROM $1 AND (n.owner IS NULL "
             "OR n.expires_at <= $2 OR n.role = 'standby' OR r.owner = ANY($3::text[])) "
             "ORDER BY r.seq LIMIT $4",
-            owner,
-            now,
-            dead,
-            limit,
+            (owner, now, dead, limit),
         )
-        return [Orphan(run=_run(tuple(r)[:width]), heartbeat=r[width]) for r in rows]
+        return [orphan_from_row(r, _same) for r in rows]
 
     # --- misc -------------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ import os
 import socket
 import sqlite3
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -29,26 +28,41 @@ import aiosqlite
 
 from ...clock import format_instant, parse_instant
 from ...errors import ConflictError, StoreError
-from ...jobspec import spec_to_json
-from ...liveness import process_alive, this_machine
 from ...model import (
     AgentContext,
     AuditEvent,
-    AuditEventType,
     HeartbeatIteration,
     JobDefinition,
     JobRun,
     JobStatus,
     RunStatus,
-    SessionMode,
 )
+from .._accounting import JobOutcome, RunTally, recorded_claims
+from .._common import Dialect, StoreBase, name_conflict
+from .._leases import LEASE_NAME, NODE_MEMORY, held_by_another, tenure, this_process
+from .._queries import JOB_ORDERS, Params, job_filters, job_ref, where_clause
 from .._rows import (
-    details_json,
+    J_JOB_COLUMNS,
+    JOB_COLUMNS,
+    LEASE_COLUMNS,
+    NODE_COLUMNS,
+    R_RUN_COLUMNS,
+    RUN_COLUMNS,
+    audit_params,
+    context_from_row,
+    encode_memory,
+    job_definition_params,
     job_from_row,
+    job_params,
+    lease_from_row,
     node_from_row,
-    qualified,
+    orphan_from_row,
+    run_and_job_from_row,
     run_from_row,
     run_params,
+    run_stats_from_rows,
+    run_update_params,
+    status_counts,
 )
 from ..base import (
     ApprovalDecision,
@@ -71,25 +85,7 @@ from ..text_index import JobTextIndex
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
-LEASE_NAME = "scheduler"
 _fmt = format_instant
-_JOB_COLUMNS = (
-    "id, name, agent, status, definition, next_run_at, last_run_at, last_run_status, "
-    "last_error, run_count, failure_count, created_at, updated_at, source"
-)
-_RUN_COLUMNS = (
-    "id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, started_at, finished_at, "
-    "status, attempt, input, output, error_message, summary, execution_time_ms, details, seq"
-)
-_ORDERS = {
-    "name": "name",
-    "next_run_at": "next_run_at",
-    "status": "status",
-    "agent": "agent",
-    "last_run_at": "last_run_at",
-    "failure_count": "failure_count",
-    "created_at": "created_at",
-}
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -106,6 +102,10 @@ def _opt(value: datetime | None) -> str | None:
     return _fmt(value) if value else None
 
 
+#: placeholders ``?``; instants as fixed-width UTC text; any text as it is
+_DIALECT = Dialect("?", _ts, _opt)
+
+
 def _job(row: Sequence[Any]) -> JobDefinition:
     return job_from_row(row, _ts)
 
@@ -118,8 +118,18 @@ def _run_params(run: JobRun) -> tuple[Any, ...]:
     return run_params(run, _opt)
 
 
-_R_RUN_COLUMNS, _J_JOB_COLUMNS = qualified(_RUN_COLUMNS, "r"), qualified(_JOB_COLUMNS, "j")
-_RUN_WIDTH = len(_RUN_COLUMNS.split(","))
+def _update_run_params(run: JobRun) -> tuple[Any, ...]:
+    return run_update_params(run, _opt)
+
+
+def _job_params(job: JobDefinition) -> tuple[Any, ...]:
+    return job_params(job, _opt)
+
+
+def _audit_params(e: AuditEvent) -> tuple[Any, ...]:
+    return audit_params(e, _opt)
+
+
 _INSERT_RUN = (
     "INSERT INTO runs (id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, "
     "started_at, finished_at, status, attempt, input, output, error_message, summary, "
@@ -130,10 +140,6 @@ _INSERT_RUN_ONCE = _INSERT_RUN.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 _INSERT_OWNED_RUN_ONCE = _INSERT_RUN_ONCE.replace(
     "execution_time_ms, details) VALUES (", "execution_time_ms, details, owner) VALUES (?,"
 )
-_NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at"
-_LEASE_COLUMNS = "owner, pid, host, api_address, acquired_at, renewed_at, expires_at, machine"
-#: node rows are kept this long after their last heartbeat (recovery reads the dead's heartbeat)
-_NODE_MEMORY = timedelta(days=1)
 _UPDATE_RUN = (
     "UPDATE runs SET due_at=?, started_at=?, finished_at=?, status=?, output=?, "
     "error_message=?, summary=?, execution_time_ms=?, details=? WHERE id=?"
@@ -141,7 +147,7 @@ _UPDATE_RUN = (
 
 
 def _save_context(conn: sqlite3.Connection, context: AgentContext) -> None:
-    encoded = json.dumps([dict(e) for e in context.memory], separators=(",", ":"), default=str)
+    encoded = encode_memory(context)
     conn.execute(
         "INSERT OR REPLACE INTO agent_contexts (job_id, mode, summary, memory, size, updated_at) "
         "VALUES (?,?,?,?,?,?)",
@@ -170,21 +176,6 @@ def _decide(conn: sqlite3.Connection, run_id: str, decision: ApprovalDecision) -
     )
 
 
-def _update_run_params(run: JobRun) -> tuple[Any, ...]:
-    return (
-        _opt(run.due_at),
-        _opt(run.started_at),
-        _opt(run.finished_at),
-        run.status.value,
-        run.output,
-        run.error_message,
-        run.summary,
-        run.execution_time_ms,
-        details_json(run),
-        run.id,
-    )
-
-
 def _statements(script: str) -> list[str]:
     """The SQL statements of ``script``, split where SQLite says one ends (not at each ``;``,
     which a trigger's body holds too)."""
@@ -197,27 +188,6 @@ def _statements(script: str) -> list[str]:
     if buffer.strip():
         statements.append(buffer.strip())
     return statements
-
-
-def _job_params(job: JobDefinition) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.name,
-        job.agent,
-        job.status.value,
-        job.schedule_text,
-        job.timezone,
-        spec_to_json(job),
-        _opt(job.next_run_at),
-        _opt(job.last_run_at),
-        job.last_run_status.value if job.last_run_status else None,
-        job.last_error,
-        job.run_count,
-        job.failure_count,
-        _opt(job.created_at),
-        _opt(job.updated_at),
-        job.source,
-    )
 
 
 #: a job added, for every process's text index (see schema migration 6)
@@ -233,29 +203,16 @@ _UPDATE_JOB_DEFINITION = (
 )
 
 
-_encode_details = json.JSONEncoder(separators=(",", ":"), default=str).encode
-
-
-def _audit_params(e: AuditEvent) -> tuple[Any, ...]:
-    return (
-        _fmt(e.at),
-        str(e.type),
-        e.actor,
-        e.job_id,
-        e.run_id,
-        _encode_details(dict(e.details)) if e.details else None,
-    )
-
-
 _INSERT_AUDIT = (
     "INSERT INTO audit_events (at, type, actor, job_id, run_id, details) VALUES (?,?,?,?,?,?)"
 )
 
 
-class SqliteJobStore:
+class SqliteJobStore(StoreBase):
     """The embedded store. ``url`` is a file path, ``sqlite:///path`` or ``:memory:``."""
 
     shared = False  #: one scheduler at a time (the lease holder); the others wait as standby
+    _dialect = _DIALECT
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -314,13 +271,6 @@ class SqliteJobStore:
         for conn in {id(c): c for c in (self._reader, self._writer) if c}.values():
             await conn.close()
         self._writer = self._reader = None
-
-    async def __aenter__(self) -> SqliteJobStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
@@ -450,10 +400,7 @@ class SqliteJobStore:
                 conn.executemany(_INSERT_JOB, [_job_params(j) for j in jobs])
             except sqlite3.IntegrityError as exc:
                 names = [j.name for j in jobs]
-                taken = _taken_names(conn, names)
-                raise ConflictError(
-                    f"a job named {taken[0]!r} already exists" if taken else str(exc)
-                ) from None
+                raise name_conflict(_stored_names(conn, names), names, exc) from None
             conn.executemany(_LOG_NEW_JOB, [(j.id,) for j in jobs])
             conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audit])
 
@@ -464,17 +411,7 @@ class SqliteJobStore:
 
         def tx(conn: sqlite3.Connection) -> None:
             for job in jobs:
-                cur = conn.execute(
-                    _UPDATE_JOB_DEFINITION,
-                    (
-                        *_job_params(job)[1:8],
-                        job.failure_count,
-                        job.last_error,
-                        _opt(job.updated_at),
-                        job.source,
-                        job.id,
-                    ),
-                )
+                cur = conn.execute(_UPDATE_JOB_DEFINITION, job_definition_params(job, _opt))
                 if cur.rowcount == 0:
                     conn.execute(_INSERT_JOB, _job_params(job))
                     conn.execute(_LOG_NEW_JOB, (job.id,))
@@ -485,17 +422,7 @@ class SqliteJobStore:
     async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             try:
-                cur = conn.execute(
-                    _UPDATE_JOB_DEFINITION,
-                    (
-                        *_job_params(job)[1:8],
-                        job.failure_count,
-                        job.last_error,
-                        _opt(job.updated_at),
-                        job.source,
-                        job.id,
-                    ),
-                )
+                cur = conn.execute(_UPDATE_JOB_DEFINITION, job_definition_params(job, _opt))
             except sqlite3.IntegrityError:
                 raise ConflictError(f"a job named {job.name!r} already exists") from None
             if cur.rowcount == 0:
@@ -513,26 +440,15 @@ class SqliteJobStore:
 
         return await self._tx(tx)
 
-    async def get_job(self, job_id: str) -> JobDefinition | None:
-        rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job(rows[0]) if rows else None
-
-    async def get_job_by_name(self, name: str) -> JobDefinition | None:
-        rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE name = ?", (name,))
-        return _job(rows[0]) if rows else None
-
     async def find_jobs(self, ref: str, limit: int = 5) -> list[JobDefinition]:
         """Jobs whose id is ``ref``, starts with it, or whose name is ``ref``."""
         rows = await self._fetchall(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?1 OR name = ?1 "
-            f"UNION SELECT {_JOB_COLUMNS} FROM jobs WHERE id >= ?1 AND id < ?1 || 'g' "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 OR name = ?1 "
+            f"UNION SELECT {JOB_COLUMNS} FROM jobs WHERE id >= ?1 AND id < ?1 || 'g' "
             "LIMIT ?2",
-            (ref.lower() if _is_hex(ref) else ref, limit),
+            (job_ref(ref), limit),
         )
         return [_job(r) for r in rows]
-
-    async def all_job_names(self) -> list[str]:
-        return [r[0] for r in await self._fetchall("SELECT name FROM jobs ORDER BY name")]
 
     async def prepare_text_search(self) -> None:
         """Read every job's name and agent into the filter's index now, rather than on the
@@ -540,21 +456,17 @@ class SqliteJobStore:
         await self._read(self._text_index.refresh)
 
     async def list_jobs(self, query: JobQuery) -> JobPage:
-        where, params = [], []
-        if query.status is not None:
-            where.append("status = ?")
-            params.append(query.status.value)
-        if query.agent is not None:
-            where.append("agent = ?")
-            params.append(query.agent)
+        p = Params("?")
+        where = job_filters(p, query)
+        params = p.values
         others, other_params = list(where), list(params)  #: the filters besides the text
         if query.text:
             # LIKE folds ASCII case as lower() does, at half the cost of instr(lower(...))
             text = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append("(name LIKE ? ESCAPE '\\' OR agent LIKE ? ESCAPE '\\')")
             params += [f"%{text}%", f"%{text}%"]
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        column = _ORDERS.get(query.order, "name")
+        clause = where_clause(where)
+        column = JOB_ORDERS.get(query.order, "name")
         direction = "DESC" if query.descending else "ASC"
         # NULLs last going up and first going down (the exact reverse), as an index on
         # (column IS NULL, column, name) reads; NOT NULL columns have no NULL term, so their
@@ -573,7 +485,7 @@ class SqliteJobStore:
         def sorted_page(conn: sqlite3.Connection, source: str, values: list[Any]) -> list[Any]:
             """A page of the few jobs ``source`` selects (by id), sorted once found."""
             return conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {source} "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {source} "
                 f"ORDER BY {sorted_order} LIMIT ? OFFSET ?",
                 [*values, query.limit, query.offset],
             ).fetchall()
@@ -638,7 +550,7 @@ class SqliteJobStore:
                     )
             else:
                 rows = conn.execute(
-                    f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                    f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
                     [*params, query.limit, query.offset],
                 ).fetchall()
             return JobPage(jobs=[_job(r) for r in rows], total=total)
@@ -655,10 +567,7 @@ class SqliteJobStore:
                 known = self._status_counts = (version, rows)
             return list(known[1])
 
-        rows = await self._read(read)
-        counts = dict.fromkeys(JobStatus, 0)
-        counts.update({JobStatus(s): n for s, n in rows})
-        return counts
+        return status_counts(await self._read(read))
 
     async def next_wakeup(self, now: datetime, ahead: float = 0.0) -> datetime | None:
         """The earliest instant something becomes due: a job's next run, a queued run's due time.
@@ -708,7 +617,7 @@ class SqliteJobStore:
             if not _holds_lease(conn, owner, stamp):
                 return None
             rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs INDEXED BY jobs_due "
+                f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due "
                 "WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
                 (horizon, limit),
             ).fetchall()
@@ -735,7 +644,7 @@ class SqliteJobStore:
                             chunk,
                         )
                     )
-                plans = [p for p in plans if p.run is None or p.run.id in inserted]
+                plans = recorded_claims(plans, inserted)
             audits = [e for p in plans for e in p.audit]
             if audits:
                 conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audits])
@@ -752,16 +661,14 @@ class SqliteJobStore:
             if not _holds_lease(conn, owner, stamp):
                 return None
             rows = conn.execute(
-                f"SELECT {_R_RUN_COLUMNS}, {_J_JOB_COLUMNS} "
+                f"SELECT {R_RUN_COLUMNS}, {J_JOB_COLUMNS} "
                 "FROM runs r INDEXED BY runs_status JOIN jobs j ON j.id = r.job_id "
                 "WHERE r.status = 'queued' AND r.due_at <= ? ORDER BY r.due_at LIMIT ?",
                 (stamp, limit),
             ).fetchall()
             if not rows:
                 return []
-            width = _RUN_WIDTH
-            pairs = [(_run(r[:width]), _job(r[width:])) for r in rows]
-            plans = planner(pairs, {})
+            plans = planner([run_and_job_from_row(r, _ts) for r in rows], {})
             out = []
             for plan in plans:
                 if plan.cancel_reason is not None:
@@ -792,7 +699,7 @@ class SqliteJobStore:
         def tx(conn: sqlite3.Connection) -> list[FinishPlan | None]:
             plans: list[FinishPlan | None] = []
             audits: list[AuditEvent] = []
-            succeeded = failed = total = ms_total = executions = 0
+            tally = RunTally()
             for item in items:
                 run = item.run
                 # only a run still recorded as running can finish: if its job was removed, or a
@@ -809,48 +716,41 @@ class SqliteJobStore:
                 if item.context is not None:
                     _save_context(conn, item.context)
                 row = conn.execute(
-                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (run.job_id,)
+                    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (run.job_id,)
                 ).fetchone()
                 current = _job(row) if row else None
                 plan = planner(item, current)
                 plans.append(plan)
                 if plan is None or current is None:
                     continue
+                outcome = JobOutcome.of(current, run, plan)
                 conn.execute(
                     "UPDATE jobs SET status = ?, failure_count = ?, last_error = ?, "
                     "last_run_at = ?, last_run_status = ?, run_count = run_count + ? "
                     "WHERE id = ?",
                     (
-                        (plan.status or current.status).value,
-                        plan.failure_count,
-                        plan.last_error,
-                        _opt(run.finished_at or run.started_at or run.scheduled_for),
-                        run.status.value,
-                        1 if plan.count_run else 0,
+                        outcome.status.value,
+                        outcome.failure_count,
+                        outcome.last_error,
+                        _fmt(outcome.last_run_at),
+                        outcome.last_run_status.value,
+                        outcome.counted,
                         run.job_id,
                     ),
                 )
                 if plan.retry is not None:
                     conn.execute(_INSERT_RUN_ONCE, _run_params(plan.retry))
                 audits.extend(plan.audit)
-                if plan.count_run:
-                    total += 1
-                    if run.status is RunStatus.SUCCEEDED:
-                        succeeded += 1
-                    elif run.status.is_failure:
-                        failed += 1
-                if run.execution_time_ms is not None:
-                    ms_total += run.execution_time_ms
-                    executions += 1
+                tally.add(run, plan.count_run)
             if audits:
                 conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in audits])
-            if total or executions:
+            if tally:
                 conn.execute(
                     "UPDATE run_stats SET runs_total = runs_total + ?, "
                     "runs_succeeded = runs_succeeded + ?, runs_failed = runs_failed + ?, "
                     "execution_ms_total = execution_ms_total + ?, executions = executions + ? "
                     "WHERE id = 1",
-                    (total, succeeded, failed, ms_total, executions),
+                    tally.values(),
                 )
             return plans
 
@@ -882,38 +782,6 @@ class SqliteJobStore:
 
         return await self._tx(tx)
 
-    async def get_run(self, run_id: str) -> JobRun | None:
-        rows = await self._fetchall(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-        return _run(rows[0]) if rows else None
-
-    async def list_runs(
-        self,
-        job_id: str | None = None,
-        *,
-        status: RunStatus | Sequence[RunStatus] | None = None,
-        limit: int = 50,
-        before_seq: int | None = None,
-    ) -> list[JobRun]:
-        """Newest first, keyset-paginated by ``before_seq`` (a run's ``details['seq']``)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if job_id is not None:
-            where.append("job_id = ?")
-            params.append(job_id)
-        if status is not None:
-            statuses = [status] if isinstance(status, RunStatus) else list(status)
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
-            params += [s.value for s in statuses]
-        if before_seq is not None:
-            where.append("seq < ?")
-            params.append(before_seq)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = await self._fetchall(
-            f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY seq DESC LIMIT ?",
-            [*params, limit],
-        )
-        return [_run(r) for r in rows]
-
     async def last_runs(
         self, job_ids: Sequence[str], statuses: Sequence[RunStatus]
     ) -> dict[str, JobRun]:
@@ -929,7 +797,7 @@ class SqliteJobStore:
                 chunk = list(job_ids[start : start + 400])
                 # per job, the newest matching seq through the (job_id, status, seq) index
                 rows = conn.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE seq IN ("
+                    f"SELECT {RUN_COLUMNS} FROM runs WHERE seq IN ("
                     f" SELECT (SELECT max(seq) FROM runs r WHERE r.job_id = j.value"
                     f"  AND r.status IN ({status_marks}))"
                     f" FROM json_each(?) j)",
@@ -941,20 +809,6 @@ class SqliteJobStore:
             return out
 
         return await self._read(read)
-
-    async def open_runs_by_job(self) -> dict[str, int]:
-        """Running and awaiting-approval runs per job (what per-job concurrency counts)."""
-        rows = await self._fetchall(
-            "SELECT job_id, count(*) FROM runs WHERE status IN ('running', 'awaiting_approval') "
-            "GROUP BY job_id"
-        )
-        return dict(rows)
-
-    async def awaiting_by_job(self) -> dict[str, int]:
-        rows = await self._fetchall(
-            "SELECT job_id, count(*) FROM runs WHERE status = 'awaiting_approval' GROUP BY job_id"
-        )
-        return dict(rows)
 
     # --- approvals ------------------------------------------------------------------------------
 
@@ -1001,14 +855,6 @@ class SqliteJobStore:
 
         return await self._tx(tx)
 
-    async def expired_approvals(self, now: datetime) -> list[str]:
-        rows = await self._fetchall(
-            "SELECT run_id FROM approvals WHERE decision IS NULL AND expires_at <= ? "
-            "ORDER BY expires_at",
-            (_fmt(now),),
-        )
-        return [r[0] for r in rows]
-
     async def run_stats(self) -> RunStats:
         def read(conn: sqlite3.Connection) -> RunStats:
             row = conn.execute(
@@ -1019,14 +865,7 @@ class SqliteJobStore:
                 "SELECT status, count(*) FROM runs "
                 "WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status"
             ).fetchall()
-            return RunStats(
-                runs_total=row[0],
-                runs_succeeded=row[1],
-                runs_failed=row[2],
-                execution_ms_total=row[3],
-                executions=row[4],
-                by_status=dict(open_rows),
-            )
+            return run_stats_from_rows(row, open_rows)
 
         return await self._read(read)
 
@@ -1055,30 +894,6 @@ class SqliteJobStore:
 
         await self._tx(tx)
 
-    async def list_iterations(self, run_id: str) -> list[HeartbeatIteration]:
-        rows = await self._fetchall(
-            "SELECT run_id, idx, started_at, finished_at, outcome, assessment, action, summary, "
-            "output_excerpt FROM heartbeat_iterations WHERE run_id = ? ORDER BY idx",
-            (run_id,),
-        )
-        return [
-            HeartbeatIteration(
-                run_id=r[0],
-                index=r[1],
-                started_at=parse_instant(r[2]),
-                finished_at=_ts(r[3]),
-                outcome=r[4],
-                assessment=r[5],
-                action=r[6],
-                summary=r[7],
-                output_excerpt=r[8],
-            )
-            for r in rows
-        ]
-
-    async def load_context(self, job_id: str) -> AgentContext | None:
-        return (await self.load_contexts([job_id])).get(job_id)
-
     async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]:
         def read(conn: sqlite3.Connection) -> dict[str, AgentContext]:
             out: dict[str, AgentContext] = {}
@@ -1090,14 +905,8 @@ class SqliteJobStore:
                     f"WHERE job_id IN ({marks})",
                     chunk,
                 ).fetchall()
-                for job_id, mode, summary, memory, updated in rows:
-                    out[job_id] = AgentContext(
-                        job_id=job_id,
-                        mode=SessionMode(mode),
-                        previous_summary=summary,
-                        memory=tuple(json.loads(memory)),
-                        updated_at=_ts(updated),
-                    )
+                for row in rows:
+                    out[row[0]] = context_from_row(row, _ts)
             return out
 
         return await self._read(read) if job_ids else {}
@@ -1112,47 +921,6 @@ class SqliteJobStore:
             lambda conn: conn.executemany(_INSERT_AUDIT, [_audit_params(e) for e in events])
         )
 
-    async def query_audit(
-        self,
-        *,
-        type: AuditEventType | str | None = None,
-        job_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-    ) -> list[AuditEvent]:
-        where, params = [], []
-        if type is not None:
-            where.append("type = ?")
-            params.append(str(type))
-        if job_id is not None:
-            where.append("job_id = ?")
-            params.append(job_id)
-        if since is not None:
-            where.append("at >= ?")
-            params.append(_fmt(since))
-        if until is not None:
-            where.append("at < ?")
-            params.append(_fmt(until))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = await self._fetchall(
-            f"SELECT seq, at, type, actor, job_id, run_id, details FROM audit_events {clause} "
-            "ORDER BY at DESC, seq DESC LIMIT ?",
-            [*params, limit],
-        )
-        return [
-            AuditEvent(
-                id=r[0],
-                at=parse_instant(r[1]),
-                type=AuditEventType(r[2]),
-                actor=r[3],
-                job_id=r[4],
-                run_id=r[5],
-                details=json.loads(r[6]) if r[6] else {},
-            )
-            for r in rows
-        ]
-
     # --- lease ------------------------------------------------------------------------------------
 
     async def acquire_lease(
@@ -1163,9 +931,10 @@ class SqliteJobStore:
 
         def tx(conn: sqlite3.Connection) -> LeaseInfo:
             row = conn.execute(
-                f"SELECT {_LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
+                f"SELECT {LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
             ).fetchone()
-            if row is not None and row[0] != owner and row[6] > stamp and _holder_alive(row):
+            current = _lease(row) if row is not None else None
+            if current is not None and held_by_another(current, owner, now):
                 # a standby checks every 2 s but re-announces itself at a third of the TTL, as
                 # the holder renews: each write wakes the holder
                 mine = conn.execute(
@@ -1174,21 +943,13 @@ class SqliteJobStore:
                 due = _fmt(now + timedelta(seconds=ttl * 2 / 3))
                 if mine is None or mine[0] != "standby" or mine[1] <= due:
                     _write_node(conn, owner, "standby", now, ttl, api_address)
-                return _lease(row)
+                return current
             _write_node(conn, owner, "leader", now, ttl, api_address)
-            acquired = row[4] if row is not None and row[0] == owner else stamp
-            values = (
-                owner,
-                os.getpid(),
-                socket.gethostname(),
-                api_address,
-                acquired,
-                stamp,
-                expires,
-                this_machine(),
-            )
+            pid, host, machine = this_process()
+            acquired = _fmt(tenure(current, owner, now))
+            values = (owner, pid, host, api_address, acquired, stamp, expires, machine)
             conn.execute(
-                f"INSERT OR REPLACE INTO lease (name, {_LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO lease (name, {LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
                 (LEASE_NAME, *values),
             )
             return _lease(values)
@@ -1204,7 +965,7 @@ class SqliteJobStore:
 
     async def get_lease(self) -> LeaseInfo | None:
         rows = await self._fetchall(
-            f"SELECT {_LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
+            f"SELECT {LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
         )
         return _lease(rows[0]) if rows else None
 
@@ -1226,7 +987,7 @@ class SqliteJobStore:
 
     async def list_nodes(self, now: datetime) -> list[NodeInfo]:
         rows = await self._fetchall(
-            f"SELECT {_NODE_COLUMNS}, (SELECT count(*) FROM runs INDEXED BY runs_status "
+            f"SELECT {NODE_COLUMNS}, (SELECT count(*) FROM runs INDEXED BY runs_status "
             "WHERE runs.status = 'running' AND runs.owner = nodes.owner) FROM nodes "
             "WHERE expires_at > ? ORDER BY started_at, owner",
             (_fmt(now),),
@@ -1236,18 +997,14 @@ class SqliteJobStore:
     async def orphaned_runs(self, now: datetime, owner: str, limit: int = 500) -> list[Orphan]:
         """Runs recorded running by another process than ``owner``, the lease holder (one
         scheduler at a time fires from a SQLite store: whatever it did not start is orphaned)."""
-        width = _RUN_WIDTH
         rows = await self._fetchall(
-            f"SELECT {_R_RUN_COLUMNS}, "
+            f"SELECT {R_RUN_COLUMNS}, "
             "n.heartbeat FROM runs r INDEXED BY runs_status LEFT JOIN nodes n ON n.owner = r.owner "
             "WHERE r.status = 'running' AND (r.owner IS NULL OR r.owner != ?) "
             "ORDER BY r.seq LIMIT ?",
             (owner, limit),
         )
-        return [
-            Orphan(run=_run(r[:width]), heartbeat=parse_instant(r[width]) if r[width] else None)
-            for r in rows
-        ]
+        return [orphan_from_row(r, _ts) for r in rows]
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits (how the scheduler sees CLI writes)."""
@@ -1263,16 +1020,7 @@ class SqliteJobStore:
 
 
 def _lease(row: Sequence[Any]) -> LeaseInfo:
-    return LeaseInfo(
-        owner=row[0],
-        pid=row[1],
-        host=row[2],
-        api_address=row[3],
-        acquired_at=parse_instant(row[4]),
-        renewed_at=parse_instant(row[5]),
-        expires_at=parse_instant(row[6]),
-        machine=row[7],
-    )
+    return lease_from_row(row, _ts)
 
 
 def _write_node(
@@ -1285,22 +1033,23 @@ def _write_node(
 ) -> NodeInfo:
     """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
     stamp = _fmt(now)
-    conn.execute("DELETE FROM nodes WHERE expires_at < ?", (_fmt(now - _NODE_MEMORY),))
+    conn.execute("DELETE FROM nodes WHERE expires_at < ?", (_fmt(now - NODE_MEMORY),))
     row = conn.execute(
         "SELECT started_at, expires_at, role FROM nodes WHERE owner = ?", (owner,)
     ).fetchone()
     started = row[0] if row is not None and row[1] > stamp and row[2] == role else stamp
+    pid, host, _ = this_process()
     values = (
         owner,
-        socket.gethostname(),
-        os.getpid(),
+        host,
+        pid,
         api_address,
         role,
         started,
         stamp,
         _fmt(now + timedelta(seconds=ttl)),
     )
-    conn.execute(f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
+    conn.execute(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
     return _node(values)
 
 
@@ -1315,12 +1064,8 @@ def _holds_lease(conn: sqlite3.Connection, owner: str, stamp: str) -> bool:
     return row is not None and row[0] == owner and row[1] > stamp
 
 
-def _holder_alive(row: Sequence[Any]) -> bool:
-    """A holder whose process is gone has no lease, whatever its expiry says."""
-    return process_alive(row[1], row[2], row[7])
-
-
-def _taken_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:
+def _stored_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:
+    """Those of ``names`` that jobs have."""
     taken = []
     for i in range(0, len(names), 500):
         chunk = names[i : i + 500]
@@ -1328,10 +1073,4 @@ def _taken_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:
             f"SELECT name FROM jobs WHERE name IN ({','.join('?' * len(chunk))})", chunk
         ).fetchall()
         taken += [r[0] for r in rows]
-    if not taken:  # the clash is inside the batch itself
-        taken = [name for name, count in Counter(names).items() if count > 1]
     return taken
-
-
-def _is_hex(text: str) -> bool:
-    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)

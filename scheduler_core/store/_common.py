@@ -1,0 +1,208 @@
+"""The half of a store that does not depend on its database, written once.
+
+:class:`StoreBase` answers the look-ups whose SQL both dialects spell alike (but for their
+placeholders), through the two things a store supplies: ``_fetchall`` (a query on its reading
+connection) and its :class:`Dialect` (placeholders, and how it keeps instants and text). What
+differs, transactions first, is each store's own (``sqlite/``, ``postgres/``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["Dialect", "StoreBase", "name_conflict"]
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Self
+
+from ..errors import ConflictError
+from ..model import (
+    AgentContext,
+    AuditEvent,
+    AuditEventType,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    RunStatus,
+)
+from ._queries import Params, audit_query, runs_query
+from ._rows import (
+    JOB_COLUMNS,
+    RUN_COLUMNS,
+    ReadInstant,
+    WriteInstant,
+    WriteText,
+    audit_from_row,
+    iteration_from_row,
+    job_from_row,
+    run_from_row,
+)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) -> ConflictError:
+    """The error for jobs whose names are taken: by jobs ``found`` stored under them, else by
+    each other (a name twice in the batch); ``error``, the database's, if neither explains it."""
+    taken = list(found) or [name for name, count in Counter(names).items() if count > 1]
+    return ConflictError(f"a job named {taken[0]!r} already exists" if taken else str(error))
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one store spells a parameter and keeps instants and text."""
+
+    placeholders: Literal["?", "$"]
+    read_instant: ReadInstant
+    write_instant: WriteInstant
+    write_text: WriteText = _same
+
+    def params(self) -> Params:
+        return Params(self.placeholders)
+
+
+class StoreBase(ABC):
+    """What every store does alike: the context manager, and the look-ups of jobs, runs,
+    approvals, heartbeat iterations and audit events by a key."""
+
+    _dialect: ClassVar[Dialect]
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one query on the reading connection."""
+
+    @abstractmethod
+    async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]: ...
+
+    def _cannot_hold(self, *keys: object) -> bool:
+        """Whether a look-up key is text this store cannot hold (then nothing stored matches it,
+        and it is not sent to the database)."""
+        return False
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> JobDefinition | None:
+        return await self._one_job("id", job_id)
+
+    async def get_job_by_name(self, name: str) -> JobDefinition | None:
+        return await self._one_job("name", name)
+
+    async def _one_job(self, column: str, key: str) -> JobDefinition | None:
+        if self._cannot_hold(key):
+            return None
+        p = self._dialect.params()
+        rows = await self._fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {column} = {p(key)}", p.values
+        )
+        return job_from_row(rows[0], self._dialect.read_instant) if rows else None
+
+    async def all_job_names(self) -> list[str]:
+        return [r[0] for r in await self._fetchall("SELECT name FROM jobs ORDER BY name")]
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> JobRun | None:
+        if self._cannot_hold(run_id):
+            return None
+        p = self._dialect.params()
+        rows = await self._fetchall(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE id = {p(run_id)}", p.values
+        )
+        return run_from_row(rows[0], self._dialect.read_instant) if rows else None
+
+    async def list_runs(
+        self,
+        job_id: str | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        limit: int = 50,
+        before_seq: int | None = None,
+    ) -> list[JobRun]:
+        """Newest first, keyset-paginated by ``before_seq`` (a run's ``details['seq']``)."""
+        if self._cannot_hold(job_id):
+            return []
+        p = self._dialect.params()
+        sql = runs_query(p, job_id=job_id, status=status, before_seq=before_seq, limit=limit)
+        read = self._dialect.read_instant
+        return [run_from_row(r, read) for r in await self._fetchall(sql, p.values)]
+
+    async def open_runs_by_job(self) -> dict[str, int]:
+        """Running and awaiting-approval runs per job (what per-job concurrency counts)."""
+        return await self._runs_by_job("IN ('running', 'awaiting_approval')")
+
+    async def awaiting_by_job(self) -> dict[str, int]:
+        """Runs awaiting approval per job (they count against the job's max_concurrent)."""
+        return await self._runs_by_job("= 'awaiting_approval'")
+
+    async def _runs_by_job(self, status: str) -> dict[str, int]:
+        rows = await self._fetchall(
+            f"SELECT job_id, count(*) FROM runs WHERE status {status} GROUP BY job_id"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def expired_approvals(self, now: datetime) -> list[str]:
+        """Run ids whose approval window has closed without a decision."""
+        p = self._dialect.params()
+        rows = await self._fetchall(
+            "SELECT run_id FROM approvals WHERE decision IS NULL "
+            f"AND expires_at <= {p(self._dialect.write_instant(now))} ORDER BY expires_at",
+            p.values,
+        )
+        return [r[0] for r in rows]
+
+    # --- heartbeat, contexts, audit -------------------------------------------------------------
+
+    async def list_iterations(self, run_id: str) -> list[HeartbeatIteration]:
+        if self._cannot_hold(run_id):
+            return []
+        p = self._dialect.params()
+        rows = await self._fetchall(
+            "SELECT run_id, idx, started_at, finished_at, outcome, assessment, action, summary, "
+            f"output_excerpt FROM heartbeat_iterations WHERE run_id = {p(run_id)} ORDER BY idx",
+            p.values,
+        )
+        return [iteration_from_row(r, self._dialect.read_instant) for r in rows]
+
+    async def load_context(self, job_id: str) -> AgentContext | None:
+        return (await self.load_contexts([job_id])).get(job_id)
+
+    async def query_audit(
+        self,
+        *,
+        type: AuditEventType | str | None = None,
+        job_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        if self._cannot_hold(type, job_id):
+            return []
+        d = self._dialect
+        p = d.params()
+        sql = audit_query(
+            p,
+            type=type,
+            job_id=job_id,
+            since=since,
+            until=until,
+            limit=limit,
+            instant=d.write_instant,
+        )
+        return [audit_from_row(r, d.read_instant) for r in await self._fetchall(sql, p.values)]
