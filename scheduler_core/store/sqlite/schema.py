@@ -1,8 +1,13 @@
-"""The SQLite schema, as numbered migrations (``PRAGMA user_version`` records the last applied)."""
+"""The SQLite schema, as numbered migrations (``PRAGMA user_version`` records the last applied),
+and ``migrate``, which applies those a store has not had yet."""
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+import sqlite3
+
+from ...errors import StoreError
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -196,3 +201,38 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database up to ``SCHEMA_VERSION``, one transaction per migration; refuse a
+    database a newer program has migrated further."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store's schema version {version} is newer than this program's "
+            f"({SCHEMA_VERSION}); upgrade symbi-tui"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, split where SQLite says one ends (not at each ``;``,
+    which a trigger's body holds too)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,145 @@
+"""The jobs list on SQLite: a page of jobs, filtered and sorted, and their total.
+
+The page is read through the index its order has; a filter that matches few jobs fetches and
+sorts them instead; the text filter is answered from the names held in memory
+(:class:`~scheduler_core.store.text_index.JobTextIndex`). Totals, and the jobs per status, are
+counted again only after a commit (the operator pages and sorts while the scheduler is idle).
+"""
+
+from __future__ import annotations
+
+__all__ = ["JobListing"]
+
+import json
+import sqlite3
+from typing import Any
+
+from .._queries import JOB_ORDERS, Params, job_filters, where_clause
+from .._rows import JOB_COLUMNS
+from ..base import JobPage, JobQuery
+from ..text_index import JobTextIndex
+from ._sql import job_of
+
+#: at most this many matches are found first and sorted
+_FEW = 2000
+
+
+def _version(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Where the store is at: data_version moves with other connections' commits (the writer's
+    included), total_changes with this one's (the reader is the writer for ``:memory:``)."""
+    return conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+
+
+class JobListing:
+    """``list_jobs`` and ``count_jobs``' reads, run on the reading connection, and what they
+    keep between calls."""
+
+    def __init__(self, index: JobTextIndex) -> None:
+        self.index = index  #: names and agents, for the text filter
+        #: list_jobs totals: (where, params) -> ((data version, changes), total)
+        self._totals: dict[tuple[object, ...], tuple[tuple[int, int], int]] = {}
+        #: count_jobs' answer and the (data version, changes) it was counted at
+        self._status_counts: tuple[tuple[int, int], list[Any]] | None = None
+
+    def status_rows(self, conn: sqlite3.Connection) -> list[Any]:
+        """(status, count) rows of the jobs (health asks every tick)."""
+        version = _version(conn)
+        known = self._status_counts
+        if known is None or known[0] != version:
+            rows = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+            known = self._status_counts = (version, rows)
+        return list(known[1])
+
+    def page(self, conn: sqlite3.Connection, query: JobQuery) -> JobPage:
+        p = Params("?")
+        where = job_filters(p, query)
+        params = p.values
+        others, other_params = list(where), list(params)  #: the filters besides the text
+        if query.text:
+            # LIKE folds ASCII case as lower() does, at half the cost of instr(lower(...))
+            text = query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("(name LIKE ? ESCAPE '\\' OR agent LIKE ? ESCAPE '\\')")
+            params += [f"%{text}%", f"%{text}%"]
+        clause = where_clause(where)
+        column = JOB_ORDERS.get(query.order, "name")
+        direction = "DESC" if query.descending else "ASC"
+        # NULLs last going up and first going down (the exact reverse), as an index on
+        # (column IS NULL, column, name) reads; NOT NULL columns have no NULL term, so their
+        # (column, name) indexes serve the order and a page is read without sorting the table
+        nullable = column in ("next_run_at", "last_run_at")
+        terms = [f"{column} IS NULL", column] if nullable else [column]
+        terms += ["name"] if column != "name" else []
+        order = ", ".join(f"{term} {direction}" for term in terms)
+        # the same order, which no index can serve: for a few matches, sorted once found
+        sorted_order = ", ".join(f"+{term} {direction}" for term in terms)
+        totals = self._totals
+        key = (clause, *params)
+        index = self.index
+
+        def sorted_page(source: str, values: list[Any]) -> list[Any]:
+            """A page of the few jobs ``source`` selects (by id), sorted once found."""
+            return conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {source} "
+                f"ORDER BY {sorted_order} LIMIT ? OFFSET ?",
+                [*values, query.limit, query.offset],
+            ).fetchall()
+
+        version = _version(conn)
+        known = totals.get(key)
+        found: list[int] | None = None
+        total: int | None = known[1] if known is not None and known[0] == version else None
+        if query.text:
+            # the text's matches from the names held in memory, not a scan of every job
+            index.refresh(conn)
+            ids = index.search(query.text)
+            if len(ids) <= _FEW:
+                source = "id IN (SELECT value FROM json_each(?))"
+                source += "".join(f" AND {term}" for term in others)
+                values = [json.dumps(ids), *other_params]
+                if total is None:
+                    total = (
+                        conn.execute(
+                            f"SELECT count(*) FROM jobs WHERE {source}", values
+                        ).fetchone()[0]
+                        if others
+                        else len(ids)
+                    )
+                if len(totals) > 256:
+                    totals.clear()
+                totals[key] = (version, total)
+                rows = sorted_page(source, values) if query.offset < total else []
+                return JobPage(jobs=[job_of(r) for r in rows], total=total)
+            if total is None and not others:
+                total = len(ids)
+        if total is None and where:
+            # one pass over the filter's index: the matches' rowids if they are few, else
+            # the proof that they are many, counted then
+            rowids = conn.execute(
+                f"SELECT rowid FROM jobs {clause} LIMIT {_FEW + 1}", params
+            ).fetchall()
+            if len(rowids) <= _FEW:
+                found = [r[0] for r in rowids]
+                total = len(found)
+            else:
+                count = conn.execute(f"SELECT count(*) FROM jobs {clause}", params)
+                total = count.fetchone()[0]
+        elif total is None:
+            total = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        if len(totals) > 256:
+            totals.clear()
+        totals[key] = (version, total)
+        if query.offset >= total:
+            rows = []
+        elif where and total <= _FEW:
+            # a few matches: fetch and sort them, rather than walk an order index past
+            # all the jobs that do not match
+            if found is None:
+                rows = sorted_page(f"rowid IN (SELECT rowid FROM jobs {clause})", params)
+            else:
+                rows = sorted_page("rowid IN (SELECT value FROM json_each(?))", [json.dumps(found)])
+        else:
+            rows = conn.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, query.limit, query.offset],
+            ).fetchall()
+        return JobPage(jobs=[job_of(r) for r in rows], total=total)

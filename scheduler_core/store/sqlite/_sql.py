@@ -1,0 +1,234 @@
+"""The SQLite store's SQL: how it keeps values, its statements, and the writes several of its
+transactions share (each takes the ``sqlite3`` connection a transaction runs on)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DIALECT",
+    "INSERT_AUDIT",
+    "INSERT_JOB",
+    "INSERT_OWNED_RUN_ONCE",
+    "INSERT_RUN",
+    "INSERT_RUN_ONCE",
+    "LOG_NEW_JOB",
+    "UPDATE_JOB_DEFINITION",
+    "UPDATE_RUN",
+    "audit_values",
+    "fmt",
+    "holds_lease",
+    "instant",
+    "job_of",
+    "job_values",
+    "lease_of",
+    "node_of",
+    "run_of",
+    "run_update_values",
+    "run_values",
+    "stored",
+    "stored_names",
+    "write_audit",
+    "write_context",
+    "write_decision",
+    "write_node",
+]
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from ...clock import format_instant, parse_instant
+from ...model import AgentContext, AuditEvent, JobDefinition, JobRun
+from .._common import Dialect
+from .._leases import LEASE_NAME, NODE_MEMORY, this_process
+from .._rows import (
+    NODE_COLUMNS,
+    audit_params,
+    encode_memory,
+    job_from_row,
+    job_params,
+    lease_from_row,
+    node_from_row,
+    run_from_row,
+    run_params,
+    run_update_params,
+)
+from ..base import ApprovalDecision, LeaseInfo, NodeInfo
+
+# --- values as SQLite keeps them -----------------------------------------------------------------
+
+#: an instant as stored: fixed-width UTC text, which sorts and compares as the instants do
+fmt = format_instant
+
+
+def instant(value: str | None) -> datetime | None:
+    """A stored instant (or NULL) read back."""
+    return _parse_stored(value) if value else None
+
+
+@lru_cache(maxsize=4096)
+def _parse_stored(value: str) -> datetime:
+    # rows share instants (a batch's due instant, its creation time): parse each text once
+    return parse_instant(value)
+
+
+def stored(value: datetime | None) -> str | None:
+    """An instant (or None) as stored."""
+    return fmt(value) if value else None
+
+
+#: placeholders ``?``; instants as fixed-width UTC text; any text as it is
+DIALECT = Dialect("?", instant, stored)
+
+
+def job_of(row: Sequence[Any]) -> JobDefinition:
+    return job_from_row(row, instant)
+
+
+def run_of(row: Sequence[Any]) -> JobRun:
+    return run_from_row(row, instant)
+
+
+def lease_of(row: Sequence[Any]) -> LeaseInfo:
+    return lease_from_row(row, instant)
+
+
+def node_of(row: Sequence[Any]) -> NodeInfo:
+    """A node from its columns, and the runs it holds if the row counts them."""
+    return node_from_row(row, instant, row[8] if len(row) > 8 else 0)
+
+
+def run_values(run: JobRun) -> tuple[Any, ...]:
+    return run_params(run, stored)
+
+
+def run_update_values(run: JobRun) -> tuple[Any, ...]:
+    return run_update_params(run, stored)
+
+
+def job_values(job: JobDefinition) -> tuple[Any, ...]:
+    return job_params(job, stored)
+
+
+def audit_values(event: AuditEvent) -> tuple[Any, ...]:
+    return audit_params(event, stored)
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+INSERT_RUN = (
+    "INSERT INTO runs (id, job_id, job_name, agent_id, trigger, scheduled_for, due_at, "
+    "started_at, finished_at, status, attempt, input, output, error_message, summary, "
+    "execution_time_ms, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_RUN_ONCE = INSERT_RUN.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+#: a run claimed by a scheduler, recorded under its name (``owner``, the last parameter)
+INSERT_OWNED_RUN_ONCE = INSERT_RUN_ONCE.replace(
+    "execution_time_ms, details) VALUES (", "execution_time_ms, details, owner) VALUES (?,"
+)
+UPDATE_RUN = (
+    "UPDATE runs SET due_at=?, started_at=?, finished_at=?, status=?, output=?, "
+    "error_message=?, summary=?, execution_time_ms=?, details=? WHERE id=?"
+)
+#: a job added, for every process's text index (see schema migration 6)
+LOG_NEW_JOB = "INSERT INTO job_text_log (job_id) VALUES (?)"
+INSERT_JOB = (
+    "INSERT INTO jobs (id, name, agent, status, schedule, timezone, definition, next_run_at, "
+    "last_run_at, last_run_status, last_error, run_count, failure_count, created_at, "
+    "updated_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+UPDATE_JOB_DEFINITION = (
+    "UPDATE jobs SET name=?, agent=?, status=?, schedule=?, timezone=?, definition=?, "
+    "next_run_at=?, failure_count=?, last_error=?, updated_at=?, source=? WHERE id=?"
+)
+INSERT_AUDIT = (
+    "INSERT INTO audit_events (at, type, actor, job_id, run_id, details) VALUES (?,?,?,?,?,?)"
+)
+
+
+# --- writes inside a transaction -----------------------------------------------------------------
+
+
+def write_audit(conn: sqlite3.Connection, events: Sequence[AuditEvent]) -> None:
+    conn.executemany(INSERT_AUDIT, [audit_values(e) for e in events])
+
+
+def write_context(conn: sqlite3.Connection, context: AgentContext) -> None:
+    encoded = encode_memory(context)
+    conn.execute(
+        "INSERT OR REPLACE INTO agent_contexts (job_id, mode, summary, memory, size, updated_at) "
+        "VALUES (?,?,?,?,?,?)",
+        (
+            context.job_id,
+            context.mode.value,
+            context.previous_summary,
+            encoded,
+            len(encoded),
+            fmt(context.updated_at or datetime.now(UTC)),
+        ),
+    )
+
+
+def write_decision(conn: sqlite3.Connection, run_id: str, decision: ApprovalDecision) -> None:
+    conn.execute(
+        "UPDATE approvals SET decision = ?, decided_by = ?, decided_at = ?, reason = ? "
+        "WHERE run_id = ? AND decision IS NULL",
+        (
+            decision.decision,
+            decision.decided_by,
+            fmt(decision.decided_at),
+            decision.reason,
+            run_id,
+        ),
+    )
+
+
+def write_node(
+    conn: sqlite3.Connection,
+    owner: str,
+    role: str,
+    now: datetime,
+    ttl: float,
+    api_address: str | None,
+) -> NodeInfo:
+    """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
+    stamp = fmt(now)
+    conn.execute("DELETE FROM nodes WHERE expires_at < ?", (fmt(now - NODE_MEMORY),))
+    row = conn.execute(
+        "SELECT started_at, expires_at, role FROM nodes WHERE owner = ?", (owner,)
+    ).fetchone()
+    started = row[0] if row is not None and row[1] > stamp and row[2] == role else stamp
+    pid, host, _ = this_process()
+    values = (
+        owner,
+        host,
+        pid,
+        api_address,
+        role,
+        started,
+        stamp,
+        fmt(now + timedelta(seconds=ttl)),
+    )
+    conn.execute(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
+    return node_of(values)
+
+
+def holds_lease(conn: sqlite3.Connection, owner: str, stamp: str) -> bool:
+    """Whether ``owner`` holds the store lease at ``stamp`` (a stored instant)."""
+    row = conn.execute(
+        "SELECT owner, expires_at FROM lease WHERE name = ?", (LEASE_NAME,)
+    ).fetchone()
+    return row is not None and row[0] == owner and row[1] > stamp
+
+
+def stored_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:
+    """Those of ``names`` that jobs have."""
+    taken = []
+    for i in range(0, len(names), 500):
+        chunk = names[i : i + 500]
+        rows = conn.execute(
+            f"SELECT name FROM jobs WHERE name IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        taken += [r[0] for r in rows]
+    return taken

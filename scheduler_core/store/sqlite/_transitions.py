@@ -1,0 +1,185 @@
+"""The scheduler's three transactions on SQLite: claim what is due, start queued runs, finish
+runs. Each is one ``BEGIN IMMEDIATE`` transaction run whole on the writer's thread: it checks the
+lease, reads the rows, hands them to the scheduler's planner and applies the plan.
+"""
+
+from __future__ import annotations
+
+__all__ = ["claim_due", "finish_runs", "start_queued"]
+
+import sqlite3
+from collections.abc import Sequence
+
+from ...model import AuditEvent
+from .._accounting import JobOutcome, RunTally, recorded_claims
+from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
+from ..base import (
+    ClaimPlan,
+    ClaimPlanner,
+    FinishItem,
+    FinishPlan,
+    FinishPlanner,
+    StartPlan,
+    StartPlanner,
+)
+from ._sql import (
+    INSERT_OWNED_RUN_ONCE,
+    INSERT_RUN_ONCE,
+    UPDATE_RUN,
+    fmt,
+    holds_lease,
+    instant,
+    job_of,
+    run_update_values,
+    run_values,
+    stored,
+    write_audit,
+    write_context,
+    write_decision,
+)
+
+
+def claim_due(
+    conn: sqlite3.Connection,
+    stamp: str,
+    horizon: str,
+    limit: int,
+    owner: str,
+    planner: ClaimPlanner,
+) -> list[ClaimPlan] | None:
+    """Advance jobs due by ``horizon`` and record their runs under ``owner``; None if it does not
+    hold the lease at ``stamp`` (both stored instants)."""
+    if not holds_lease(conn, owner, stamp):
+        return None
+    rows = conn.execute(
+        f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due "
+        "WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
+        (horizon, limit),
+    ).fetchall()
+    if not rows:
+        return []
+    plans = planner([job_of(r) for r in rows], {})
+    conn.executemany(
+        "UPDATE jobs SET next_run_at = ?, status = ? WHERE id = ?",
+        [(stored(p.next_run_at), (p.status or p.job.status).value, p.job.id) for p in plans],
+    )
+    runs = [p.run for p in plans if p.run is not None]
+    before = conn.total_changes
+    conn.executemany(INSERT_OWNED_RUN_ONCE, [(*run_values(r), owner) for r in runs])
+    if conn.total_changes - before != len(runs):
+        # some instant was fired already (never twice): keep only the runs inserted now
+        ids = [r.id for r in runs]
+        inserted: set[str] = set()
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            inserted.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        plans = recorded_claims(plans, inserted)
+    audits = [e for p in plans for e in p.audit]
+    if audits:
+        write_audit(conn, audits)
+    return list(plans)
+
+
+def start_queued(
+    conn: sqlite3.Connection, stamp: str, limit: int, owner: str, planner: StartPlanner
+) -> list[StartPlan] | None:
+    """Start (or cancel) queued runs due by ``stamp``, as the planner says; None if ``owner``
+    does not hold the lease."""
+    if not holds_lease(conn, owner, stamp):
+        return None
+    rows = conn.execute(
+        f"SELECT {R_RUN_COLUMNS}, {J_JOB_COLUMNS} "
+        "FROM runs r INDEXED BY runs_status JOIN jobs j ON j.id = r.job_id "
+        "WHERE r.status = 'queued' AND r.due_at <= ? ORDER BY r.due_at LIMIT ?",
+        (stamp, limit),
+    ).fetchall()
+    if not rows:
+        return []
+    plans = planner([run_and_job_from_row(r, instant) for r in rows], {})
+    out = []
+    for plan in plans:
+        if plan.cancel_reason is not None:
+            cur = conn.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?, error_message = ? "
+                "WHERE id = ? AND status = 'queued'",
+                (stamp, plan.cancel_reason, plan.run.id),
+            )
+            if cur.rowcount:
+                out.append(plan)
+            continue
+        if not plan.start:
+            continue
+        cur = conn.execute(
+            "UPDATE runs SET status = ?, started_at = ?, owner = ? "
+            "WHERE id = ? AND status = 'queued'",
+            (plan.run.status.value, stored(plan.run.started_at), owner, plan.run.id),
+        )
+        if cur.rowcount:
+            out.append(plan)
+    return out
+
+
+def finish_runs(
+    conn: sqlite3.Connection, items: Sequence[FinishItem], planner: FinishPlanner
+) -> list[FinishPlan | None]:
+    """Finish runs one after another, each with its consequences for its job."""
+    plans: list[FinishPlan | None] = []
+    audits: list[AuditEvent] = []
+    tally = RunTally()
+    for item in items:
+        run = item.run
+        # only a run still recorded as running can finish: if its job was removed, or a
+        # scheduler that took over the lease already marked it interrupted (and retried
+        # it), this late result must not overwrite that decision
+        cur = conn.execute(
+            UPDATE_RUN + " AND status = ?", (*run_update_values(run), item.expected.value)
+        )
+        if cur.rowcount == 0:
+            plans.append(None)
+            continue
+        if item.approval is not None:
+            write_decision(conn, run.id, item.approval)
+        if item.context is not None:
+            write_context(conn, item.context)
+        row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (run.job_id,)).fetchone()
+        current = job_of(row) if row else None
+        plan = planner(item, current)
+        plans.append(plan)
+        if plan is None or current is None:
+            continue
+        outcome = JobOutcome.of(current, run, plan)
+        conn.execute(
+            "UPDATE jobs SET status = ?, failure_count = ?, last_error = ?, "
+            "last_run_at = ?, last_run_status = ?, run_count = run_count + ? "
+            "WHERE id = ?",
+            (
+                outcome.status.value,
+                outcome.failure_count,
+                outcome.last_error,
+                fmt(outcome.last_run_at),
+                outcome.last_run_status.value,
+                outcome.counted,
+                run.job_id,
+            ),
+        )
+        if plan.retry is not None:
+            conn.execute(INSERT_RUN_ONCE, run_values(plan.retry))
+        audits.extend(plan.audit)
+        tally.add(run, plan.count_run)
+    if audits:
+        write_audit(conn, audits)
+    if tally:
+        conn.execute(
+            "UPDATE run_stats SET runs_total = runs_total + ?, "
+            "runs_succeeded = runs_succeeded + ?, runs_failed = runs_failed + ?, "
+            "execution_ms_total = execution_ms_total + ?, executions = executions + ? "
+            "WHERE id = 1",
+            tally.values(),
+        )
+    return plans
