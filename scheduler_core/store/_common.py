@@ -1,9 +1,9 @@
 """The half of a store that does not depend on its database, written once.
 
 :class:`StoreBase` answers the look-ups whose SQL both dialects spell alike (but for their
-placeholders), through the two things a store supplies: ``_fetchall`` (a query on its reading
-connection) and its :class:`Dialect` (placeholders, and how it keeps instants and text). What
-differs, transactions first, is each store's own (``sqlite/``, ``postgres/``).
+placeholders), through what a store supplies: ``_fetchall`` and ``_fetch_together`` (queries on
+its reading connection) and its :class:`Dialect` (placeholders, and how it keeps instants and
+text). What differs, transactions first, is each store's own (``sqlite/``, ``postgres/``).
 """
 
 from __future__ import annotations
@@ -35,10 +35,18 @@ from ._rows import (
     WriteInstant,
     WriteText,
     audit_from_row,
+    audit_params,
     iteration_from_row,
+    job_definition_params,
     job_from_row,
+    job_params,
+    lease_from_row,
     run_from_row,
+    run_params,
+    run_stats_from_rows,
+    run_update_params,
 )
+from .base import LeaseInfo, RunStats
 
 
 def _same(value: Any) -> Any:
@@ -54,7 +62,8 @@ def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) 
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """How one store spells a parameter and keeps instants and text."""
+    """How one store spells a parameter and keeps instants and text, and so how its rows and
+    records convert (``_rows.py`` with this store's converters)."""
 
     placeholders: Literal["?", "$"]
     read_instant: ReadInstant
@@ -64,10 +73,34 @@ class Dialect:
     def params(self) -> Params:
         return Params(self.placeholders)
 
+    def job(self, row: Sequence[Any]) -> JobDefinition:
+        return job_from_row(row, self.read_instant)
+
+    def run(self, row: Sequence[Any]) -> JobRun:
+        return run_from_row(row, self.read_instant)
+
+    def lease(self, row: Sequence[Any]) -> LeaseInfo:
+        return lease_from_row(row, self.read_instant)
+
+    def job_values(self, job: JobDefinition) -> tuple[Any, ...]:
+        return job_params(job, self.write_instant, self.write_text)
+
+    def job_definition_values(self, job: JobDefinition) -> tuple[Any, ...]:
+        return job_definition_params(job, self.write_instant, self.write_text)
+
+    def run_values(self, run: JobRun) -> tuple[Any, ...]:
+        return run_params(run, self.write_instant, self.write_text)
+
+    def run_update_values(self, run: JobRun) -> tuple[Any, ...]:
+        return run_update_params(run, self.write_instant, self.write_text)
+
+    def audit_values(self, event: AuditEvent) -> tuple[Any, ...]:
+        return audit_params(event, self.write_instant, self.write_text)
+
 
 class StoreBase(ABC):
-    """What every store does alike: the context manager, and the look-ups of jobs, runs,
-    approvals, heartbeat iterations and audit events by a key."""
+    """What every store does alike: the context manager, the look-ups of jobs, runs, approvals,
+    heartbeat iterations and audit events by a key, and the run counters."""
 
     _dialect: ClassVar[Dialect]
 
@@ -80,6 +113,10 @@ class StoreBase(ABC):
     @abstractmethod
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one query on the reading connection."""
+
+    @abstractmethod
+    async def _fetch_together(self, *queries: tuple[str, Sequence[Any]]) -> list[list[Any]]:
+        """The rows of each query, asked in one go (on PostgreSQL, of one snapshot)."""
 
     @abstractmethod
     async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]: ...
@@ -96,7 +133,7 @@ class StoreBase(ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # --- jobs ------------------------------------------------------------------------------------
+    # --- jobs -------------------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> JobDefinition | None:
         return await self._one_job("id", job_id)
@@ -111,12 +148,12 @@ class StoreBase(ABC):
         rows = await self._fetchall(
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE {column} = {p(key)}", p.values
         )
-        return job_from_row(rows[0], self._dialect.read_instant) if rows else None
+        return self._dialect.job(rows[0]) if rows else None
 
     async def all_job_names(self) -> list[str]:
         return [r[0] for r in await self._fetchall("SELECT name FROM jobs ORDER BY name")]
 
-    # --- runs ------------------------------------------------------------------------------------
+    # --- runs -------------------------------------------------------------------------------------
 
     async def get_run(self, run_id: str) -> JobRun | None:
         if self._cannot_hold(run_id):
@@ -125,7 +162,7 @@ class StoreBase(ABC):
         rows = await self._fetchall(
             f"SELECT {RUN_COLUMNS} FROM runs WHERE id = {p(run_id)}", p.values
         )
-        return run_from_row(rows[0], self._dialect.read_instant) if rows else None
+        return self._dialect.run(rows[0]) if rows else None
 
     async def list_runs(
         self,
@@ -140,8 +177,7 @@ class StoreBase(ABC):
             return []
         p = self._dialect.params()
         sql = runs_query(p, job_id=job_id, status=status, before_seq=before_seq, limit=limit)
-        read = self._dialect.read_instant
-        return [run_from_row(r, read) for r in await self._fetchall(sql, p.values)]
+        return [self._dialect.run(r) for r in await self._fetchall(sql, p.values)]
 
     async def open_runs_by_job(self) -> dict[str, int]:
         """Running and awaiting-approval runs per job (what per-job concurrency counts)."""
@@ -157,6 +193,21 @@ class StoreBase(ABC):
         )
         return {r[0]: r[1] for r in rows}
 
+    async def run_stats(self) -> RunStats:
+        totals, open_rows = await self._fetch_together(
+            (
+                "SELECT runs_total, runs_succeeded, runs_failed, execution_ms_total, executions "
+                "FROM run_stats WHERE id = 1",
+                (),
+            ),
+            (
+                "SELECT status, count(*) FROM runs "
+                "WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status",
+                (),
+            ),
+        )
+        return run_stats_from_rows(totals[0], open_rows)
+
     async def expired_approvals(self, now: datetime) -> list[str]:
         """Run ids whose approval window has closed without a decision."""
         p = self._dialect.params()
@@ -167,7 +218,7 @@ class StoreBase(ABC):
         )
         return [r[0] for r in rows]
 
-    # --- heartbeat, contexts, audit -------------------------------------------------------------
+    # --- heartbeat, contexts, audit ---------------------------------------------------------------
 
     async def list_iterations(self, run_id: str) -> list[HeartbeatIteration]:
         if self._cannot_hold(run_id):

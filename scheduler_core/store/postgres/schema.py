@@ -6,11 +6,25 @@ prefix look-ups behave as in SQLite whatever the database's locale), and JSON ke
 (byte-for-byte what SQLite stores: ``jsonb`` would reject NaN and ``\\u0000``, which agents'
 memories may hold). Added for several nodes: ``runs.owner`` (the node that claimed or started a
 run), the ``nodes`` table, and the ``store_version`` counter.
+
+Beside the migrations: ``migrate`` applies those a database has not had yet, and
+``integrity_problems`` checks a database against the schema.
 """
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "integrity_problems", "migrate", "schema_version"]
+
+from typing import TYPE_CHECKING
+
+from ...errors import StoreError
+from ...model import JobStatus, RunStatus, RunTrigger
+
+if TYPE_CHECKING:  # the migrations themselves are readable without asyncpg
+    import asyncpg
+
+#: pg_advisory_xact_lock key serialising migrations between nodes starting together
+_MIGRATION_LOCK = 0x73796D6269  # "symbi"
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -167,3 +181,75 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+async def schema_version(conn: asyncpg.Connection) -> int | None:
+    """The last migration applied, None for a database that has none."""
+    if await conn.fetchval("SELECT to_regclass('schema_version') IS NULL"):
+        return None
+    version = await conn.fetchval("SELECT version FROM schema_version WHERE id = 1")
+    return int(version) if version is not None else None
+
+
+async def migrate(conn: asyncpg.Connection) -> None:
+    """Bring the database up to ``SCHEMA_VERSION`` in one transaction; refuse a database a newer
+    program has migrated further."""
+    version = await schema_version(conn)
+    if version == SCHEMA_VERSION:
+        return
+    async with conn.transaction():
+        # nodes starting together: one migrates, the others wait here and find it done
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)"
+        )
+        await conn.execute("INSERT INTO schema_version VALUES (1, 0) ON CONFLICT DO NOTHING")
+        version = await conn.fetchval("SELECT version FROM schema_version WHERE id = 1")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store's schema version {version} is newer than this program's "
+                f"({SCHEMA_VERSION}); upgrade symbi-tui"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            await conn.execute(MIGRATIONS[number])
+            await conn.execute("UPDATE schema_version SET version = $1 WHERE id = 1", number + 1)
+
+
+async def integrity_problems(conn: asyncpg.Connection) -> list[str]:
+    """What is wrong with the database: schema version, the one-row tables, invalid indexes or
+    constraints, values no program writes. Run it in a read-only snapshot."""
+    problems: list[str] = []
+    if await conn.fetchval("SELECT 1") != 1:
+        problems.append("the server does not answer queries")
+    version = await schema_version(conn)
+    if version != SCHEMA_VERSION:
+        problems.append(f"schema version {version}, expected {SCHEMA_VERSION}")
+        return problems
+    for name in ("run_stats", "store_version"):
+        if await conn.fetchval(f"SELECT count(*) FROM {name} WHERE id = 1") != 1:
+            problems.append(f"the {name} row is missing")
+    for (index,) in await conn.fetch(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_class t ON t.oid = i.indrelid "
+        "WHERE t.relnamespace = current_schema()::regnamespace "
+        "AND NOT (i.indisvalid AND i.indisready)"
+    ):
+        problems.append(f"index {index} is invalid")
+    for (constraint,) in await conn.fetch(
+        "SELECT conname FROM pg_constraint "
+        "WHERE connamespace = current_schema()::regnamespace AND NOT convalidated"
+    ):
+        problems.append(f"constraint {constraint} is not validated")
+    checks = (
+        ("jobs", "status", [s.value for s in JobStatus]),
+        ("runs", "status", [s.value for s in RunStatus]),
+        ("runs", "trigger", [s.value for s in RunTrigger]),
+    )
+    for table, column, allowed in checks:
+        bad = await conn.fetchval(
+            f"SELECT count(*) FROM {table} WHERE NOT {column} = ANY($1::text[])", allowed
+        )
+        if bad:
+            problems.append(f"{bad} row(s) of {table} have an unknown {column}")
+    return problems

@@ -17,6 +17,7 @@ __all__ = [
     "fmt",
     "holds_lease",
     "instant",
+    "job_definition_values",
     "job_of",
     "job_values",
     "lease_of",
@@ -39,22 +40,15 @@ from functools import lru_cache
 from typing import Any
 
 from ...clock import format_instant, parse_instant
-from ...model import AgentContext, AuditEvent, JobDefinition, JobRun
+from ...model import AgentContext, AuditEvent
 from .._common import Dialect
 from .._leases import LEASE_NAME, NODE_MEMORY, this_process
 from .._rows import (
     NODE_COLUMNS,
-    audit_params,
     encode_memory,
-    job_from_row,
-    job_params,
-    lease_from_row,
     node_from_row,
-    run_from_row,
-    run_params,
-    run_update_params,
 )
-from ..base import ApprovalDecision, LeaseInfo, NodeInfo
+from ..base import ApprovalDecision, NodeInfo
 
 # --- values as SQLite keeps them -----------------------------------------------------------------
 
@@ -82,37 +76,15 @@ def stored(value: datetime | None) -> str | None:
 DIALECT = Dialect("?", instant, stored)
 
 
-def job_of(row: Sequence[Any]) -> JobDefinition:
-    return job_from_row(row, instant)
-
-
-def run_of(row: Sequence[Any]) -> JobRun:
-    return run_from_row(row, instant)
-
-
-def lease_of(row: Sequence[Any]) -> LeaseInfo:
-    return lease_from_row(row, instant)
+#: rows to records and records to values, the SQLite way
+job_of, run_of, lease_of = DIALECT.job, DIALECT.run, DIALECT.lease
+job_values, run_values, audit_values = DIALECT.job_values, DIALECT.run_values, DIALECT.audit_values
+job_definition_values, run_update_values = DIALECT.job_definition_values, DIALECT.run_update_values
 
 
 def node_of(row: Sequence[Any]) -> NodeInfo:
     """A node from its columns, and the runs it holds if the row counts them."""
     return node_from_row(row, instant, row[8] if len(row) > 8 else 0)
-
-
-def run_values(run: JobRun) -> tuple[Any, ...]:
-    return run_params(run, stored)
-
-
-def run_update_values(run: JobRun) -> tuple[Any, ...]:
-    return run_update_params(run, stored)
-
-
-def job_values(job: JobDefinition) -> tuple[Any, ...]:
-    return job_params(job, stored)
-
-
-def audit_values(event: AuditEvent) -> tuple[Any, ...]:
-    return audit_params(event, stored)
 
 
 # --- statements ----------------------------------------------------------------------------------

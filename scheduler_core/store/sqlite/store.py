@@ -44,9 +44,7 @@ from .._rows import (
     R_RUN_COLUMNS,
     RUN_COLUMNS,
     context_from_row,
-    job_definition_params,
     orphan_from_row,
-    run_stats_from_rows,
     status_counts,
 )
 from ..base import (
@@ -61,7 +59,6 @@ from ..base import (
     LeaseInfo,
     NodeInfo,
     Orphan,
-    RunStats,
     StartPlan,
     StartPlanner,
     cap_context,
@@ -78,6 +75,7 @@ from ._sql import (
     UPDATE_RUN,
     fmt,
     instant,
+    job_definition_values,
     job_of,
     job_values,
     lease_of,
@@ -197,6 +195,9 @@ class SqliteJobStore(StoreBase):
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self._read(lambda c: c.execute(sql, params).fetchall())
 
+    async def _fetch_together(self, *queries: tuple[str, Sequence[Any]]) -> list[list[Any]]:
+        return await self._read(lambda c: [c.execute(q, p).fetchall() for q, p in queries])
+
     # --- change notification (``_wake.py``) -------------------------------------------------------
 
     @property
@@ -229,7 +230,7 @@ class SqliteJobStore(StoreBase):
 
         def tx(conn: sqlite3.Connection) -> None:
             for job in jobs:
-                cur = conn.execute(UPDATE_JOB_DEFINITION, job_definition_params(job, stored))
+                cur = conn.execute(UPDATE_JOB_DEFINITION, job_definition_values(job))
                 if cur.rowcount == 0:
                     conn.execute(INSERT_JOB, job_values(job))
                     conn.execute(LOG_NEW_JOB, (job.id,))
@@ -240,7 +241,7 @@ class SqliteJobStore(StoreBase):
     async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             try:
-                cur = conn.execute(UPDATE_JOB_DEFINITION, job_definition_params(job, stored))
+                cur = conn.execute(UPDATE_JOB_DEFINITION, job_definition_values(job))
             except sqlite3.IntegrityError:
                 raise ConflictError(f"a job named {job.name!r} already exists") from None
             if cur.rowcount == 0:
@@ -434,20 +435,6 @@ class SqliteJobStore(StoreBase):
             return True
 
         return await self._tx(tx)
-
-    async def run_stats(self) -> RunStats:
-        def read(conn: sqlite3.Connection) -> RunStats:
-            row = conn.execute(
-                "SELECT runs_total, runs_succeeded, runs_failed, execution_ms_total, executions "
-                "FROM run_stats WHERE id = 1"
-            ).fetchone()
-            open_rows = conn.execute(
-                "SELECT status, count(*) FROM runs "
-                "WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status"
-            ).fetchall()
-            return run_stats_from_rows(row, open_rows)
-
-        return await self._read(read)
 
     # --- heartbeat, contexts, audit ---------------------------------------------------------------
 
