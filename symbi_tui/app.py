@@ -23,8 +23,10 @@ from scheduler_core.clock import Clock
 
 from .backend import Backend
 from .idle_gc import IdleCollector
+from .screens.base import OpenView
 from .screens.help import HelpScreen, help_rows
 from .screens.main import MainScreen
+from .screens.views import make_view
 
 
 class SymbiApp(App[None]):
@@ -140,43 +142,23 @@ class SymbiApp(App[None]):
             return
         self.push_screen(self.make_view(view, job))
 
-    def make_view(self, view: str, job: str | None = None) -> Screen[Any]:
-        from .screens.approvals import ApprovalsScreen
-        from .screens.audit import AuditScreen
-        from .screens.dead_letter import DeadLetterScreen
-        from .screens.heartbeat import HeartbeatScreen
-        from .screens.job_form import JobFormScreen
-        from .screens.run_history import RunHistoryScreen
-        from .screens.timeline import TimelineScreen
-        from .screens.watch import WatchScreen
+    def on_open_view(self, message: OpenView) -> None:
+        """A screen asked to show another over it (a drill-down: Enter on a job, a run...)."""
+        self.push_screen(self.make_view(message.view, message.target), message.on_result)
 
-        common: dict[str, Any] = {
-            "clock": self.clock,
-            "readonly": self.readonly,
-            "refresh_interval": self.refresh_interval,
-        }
+    def make_view(self, view: str, job: str | None = None) -> Screen[Any]:
+        """The screen for ``view``; ``job`` is the job it is about (a run id for ``run``)."""
         main = self.main_screen
-        if view == "watch":
-            return WatchScreen(self.backend, job=job or "", **common)
-        if view == "runs":
-            return RunHistoryScreen(self.backend, job=job or "", **common)
-        if view == "dlq":
-            return DeadLetterScreen(self.backend, **common)
-        if view == "hb":
-            return HeartbeatScreen(self.backend, job=job, **common)
-        if view == "approvals":
-            return ApprovalsScreen(self.backend, **common)
-        if view == "audit":
-            return AuditScreen(self.backend, job=job, **common)
-        if view == "timeline":
-            text = main.filter_text if main is not None else None
-            status = main.status_filter if main is not None else None
-            return TimelineScreen(self.backend, text=text or None, status=status, **common)
-        if view == "add":
-            return JobFormScreen(self.backend, **common)
-        if view == "edit":
-            return JobFormScreen(self.backend, job=job, **common)
-        raise ValueError(f"no view {view!r}")
+        return make_view(
+            view,
+            job,
+            backend=self.backend,
+            clock=self.clock,
+            readonly=self.readonly,
+            refresh_interval=self.refresh_interval,
+            text=(main.filter_text or None) if main is not None else None,
+            status=main.status_filter if main is not None else None,
+        )
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
