@@ -213,7 +213,13 @@ class MainScreen(ConsoleScreen[None]):
 
     @property
     def selected_job(self) -> JobDefinition | None:
-        return self.jobs.get(self.selected_job_id or "")
+        """The job under the cursor *now*: what a key acts on.
+
+        Read from the table, not from ``selected_job_id``: that follows the table's
+        ``RowHighlighted`` messages, which a burst of keys (``Down Down p`` in one write) leaves
+        queued behind the ``p``, so it would still name the row the cursor left.
+        """
+        return self.jobs.get(self.query_one(JobsTable).selected_key or "")
 
     @on(DataTable.RowHighlighted, "#jobs")
     def _job_highlighted(self, event: DataTable.RowHighlighted) -> None:
