@@ -131,6 +131,21 @@ class ConsoleScreen(Screen[ResultT]):
         """For a mutating action outside read-only mode: True, None (dimmed) or False."""
         return True
 
+    def _announce(self, event: SchedulerState) -> None:
+        """Losing and finding the scheduler again, said at once (by the screen on top)."""
+        self._show_header()
+        if self.app.screen is not self:
+            return
+        if event.state == "disconnected":
+            self.notify(
+                f"{event.detail}; retrying",
+                title="Lost the scheduler",
+                severity="error",
+                markup=False,
+            )
+        elif event.state == "connected":
+            self.notify(f"reconnected to {event.detail}", title="Connected", markup=False)
+
     def note_event(self, event: Event) -> None:
         """Mark what ``event`` made stale (here: the whole screen); the next tick fetches it."""
         if isinstance(event, Dropped | SchedulerState) or self.wants(event):
@@ -171,9 +186,11 @@ class ConsoleScreen(Screen[ResultT]):
             mode=self.backend.mode_label,
             readonly=self.readonly,
             now=self.clock.now(),
+            connection=self.backend.connection,
         )
 
     def _tick(self) -> None:
+        self._show_header()  # the connection's state, even while fetches fail
         if self._stale or self._polling:
             self.kick()
         elif self.loaded:
@@ -219,6 +236,8 @@ class ConsoleScreen(Screen[ResultT]):
     async def _follow_events(self) -> None:
         try:
             async for event in self.backend.subscribe():
+                if isinstance(event, SchedulerState):
+                    self._announce(event)
                 self.note_event(event)
         finally:
             self._polling = True  # without events, every tick fetches again
@@ -252,11 +271,11 @@ class ConsoleScreen(Screen[ResultT]):
         try:
             result = await call()
         except SchedulerError as exc:
-            self.notify(exc.message, title=f"Could not {title}", severity="error")
+            self.notify(exc.message, title=f"Could not {title}", severity="error", markup=False)
             if isinstance(exc, NotFoundError):  # gone behind our back: show what is there now
                 self.after_action(job_id, gone=True)
             return None
-        self.notify(describe(result), title=title[:1].upper() + title[1:])
+        self.notify(describe(result), title=title[:1].upper() + title[1:], markup=False)
         self.after_action(job_id, gone=gone)
         return result
 
@@ -351,4 +370,4 @@ class ConsoleScreen(Screen[ResultT]):
         log.error("%s failed: %s", event.worker.name, text, exc_info=error)
         if text != self._last_error:  # a broken store must not toast once per tick
             self._last_error = text
-            self.notify(text, title=f"{event.worker.group} failed", severity="error")
+            self.notify(text, title=f"{event.worker.group} failed", severity="error", markup=False)

@@ -82,7 +82,9 @@ async def reset(screen: ConsoleScreen[Any], job: JobDefinition) -> None:
         ConfirmScreen(f"Reset {job.name}?", "\n".join(lines), confirm_label="Reset")
     )
     if not confirmed:
-        screen.notify(f"{job.name} stays {_status_words(job)}", title="Reset cancelled")
+        screen.notify(
+            f"{job.name} stays {_status_words(job)}", title="Reset cancelled", markup=False
+        )
         return
     await screen.act(
         f"reset {job.name}",
@@ -103,7 +105,7 @@ async def delete(screen: ConsoleScreen[Any], job: JobDefinition) -> None:
         )
     )
     if not confirmed:
-        screen.notify(f"{job.name} kept", title="Delete cancelled")
+        screen.notify(f"{job.name} kept", title="Delete cancelled", markup=False)
         return
     await screen.act(
         f"delete {job.name}",

@@ -198,9 +198,11 @@ class MainScreen(ConsoleScreen[None]):
             readonly=self.readonly,
             now=self.clock.now(),
             rate=self.run_rate(),
+            connection=self.backend.connection,
         )
 
     def _tick(self) -> None:
+        self._show_header()  # the connection's state, even while fetches fail
         self.kick()
 
     def theme_changed(self) -> None:
