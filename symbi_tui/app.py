@@ -11,7 +11,13 @@ from . import _console_env  # noqa: F401  (before Textual is imported)
 
 __all__ = ["SymbiApp"]
 
+import asyncio
+import os
+import select
+import signal
+import sys
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from textual import events, work
@@ -61,6 +67,7 @@ class SymbiApp(App[None]):
             self.set_keymap(dict(keymap))
 
     def on_mount(self) -> None:
+        self._watch_the_terminal()
         self.sub_title = self.backend.mode_label
         self.idle_gc.install()
         self.set_interval(0.2, self.idle_gc.tick, name="idle-gc")
@@ -85,6 +92,70 @@ class SymbiApp(App[None]):
 
     def on_unmount(self) -> None:
         self.idle_gc.uninstall()
+        loop = asyncio.get_running_loop()
+        for signum in self._signals:
+            loop.remove_signal_handler(signum)
+
+    # --- losing the terminal ----------------------------------------------------------------------
+
+    _signals: tuple[signal.Signals, ...] = ()
+    _tty: select.poll
+
+    def _watch_the_terminal(self) -> None:
+        """End the console cleanly (``exit``: whoever started it stops its engine) when its
+        terminal goes away: SIGHUP (a dropped SSH connection, a closed tmux pane), SIGTERM, or
+        a hung-up terminal while SIGHUP is ignored (``nohup``, ``trap "" HUP``), where Textual's
+        input thread would otherwise read end-of-file in a loop, at full speed, forever."""
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        signals = [signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        for signum in signals:
+            loop.add_signal_handler(signum, self._hang_up, signum)
+        self._signals = tuple(signals)
+        try:
+            self._tty = select.poll()
+            self._tty.register(sys.stdin.fileno(), select.POLLIN)
+        except (OSError, ValueError):
+            return
+        self.set_interval(0.5, self._check_the_terminal, name="terminal-watch")
+        # A hang-up comes with SIGCONT, on which Textual's driver resumes as after ctrl+z: it
+        # starts a second output thread, whose first write to the dead terminal fails, and the
+        # writes queued for it block the way out for ever. Resume only on a live terminal.
+        resume = signal.getsignal(signal.SIGCONT)
+
+        def on_sigcont(signum: int, frame: FrameType | None) -> None:
+            if self._terminal_hung_up():
+                loop.call_soon_threadsafe(self._hang_up, signal.SIGHUP)
+            elif callable(resume):
+                resume(signum, frame)
+
+        signal.signal(signal.SIGCONT, on_sigcont)
+
+    def _terminal_hung_up(self) -> bool:
+        hung_up = select.POLLHUP | select.POLLERR | select.POLLNVAL
+        return any(mask & hung_up for _, mask in self._tty.poll(0))
+
+    def _check_the_terminal(self) -> None:
+        if self._terminal_hung_up():
+            self._hang_up(signal.SIGHUP)
+
+    def _hang_up(self, signum: int) -> None:
+        """Leave now, with the shell's status for the signal (129 for SIGHUP, 143 for SIGTERM).
+
+        On a hang-up the terminal is gone: what is still written to it (the frame under way,
+        Textual's closing sequences) goes to /dev/null instead, where a write can neither fail
+        nor block the way out (on a hung-up terminal the output thread stops, and the writes
+        queued behind it would wait forever).
+        """
+        if signum == signal.SIGHUP:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                os.dup2(devnull, fd)
+            os.close(devnull)
+        self.exit(return_code=128 + signum)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
