@@ -51,6 +51,11 @@ class CronScheduler:
     The loop itself: wake up, claim what is due, start what queued, sleep until the next
     instant. What a run does is :class:`RunExecutor`'s, who may fire is :class:`Leadership`'s,
     and finished runs are written by :class:`FinishWriter`.
+
+    It stays one class, past 300 lines: waking, claiming and starting share the wake-up state
+    (the next instant, the runs allowed to start, the claim batch), and a third of it is the
+    read-only view of its parts (owner, lease, in-flight runs, deliverer) that the service, the
+    daemon and the API read through it.
     """
 
     def __init__(
