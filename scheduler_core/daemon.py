@@ -4,7 +4,9 @@ It takes the store lease (or waits as a standby and takes over when the lease la
 API with uvicorn inside the same event loop, and logs one structured line per event to stderr
 (logfmt, or JSON with ``log_format="json"``). Signals are its own: SIGHUP reloads the DSL files;
 SIGTERM and SIGINT stop firing, wait up to ``shutdown_timeout_seconds`` for in-flight runs, record
-the rest ``interrupted`` and return 0 (a second signal interrupts them at once).
+the rest ``interrupted`` and return 0 (a second signal interrupts them at once). An interrupted
+run is audited ``CronRunInterrupted``, is not counted toward its job's ``max_retries`` (a shutdown
+never dead-letters a job) and is retried per policy on the next start.
 
 Exit status: 0 stopped by a signal, 1 the API server failed, 2 the configuration, the DSL files or
 the listen address cannot be used.

@@ -18,6 +18,7 @@ from ..errors import ExecutionError
 from ..model import AgentDefinition, RunnerKind
 from .base import ExecutionResult, RunContext, _as_result
 from .command import CommandResult, failure_message, run_command
+from .ledger import AgentLedger
 from .llm import LlmRunner
 
 
@@ -29,7 +30,13 @@ class CommandFailed(ExecutionError):
         self.result = result
 
     def details(self) -> dict[str, object]:
-        return {"exit_code": self.result.exit_code, "stderr": self.result.stderr[-4000:]}
+        details: dict[str, object] = {
+            "exit_code": self.result.exit_code,
+            "stderr": self.result.stderr[-4000:],
+        }
+        if self.result.held_output:
+            details["held_output"] = True
+        return details
 
 
 class AgentExecutor:
@@ -41,8 +48,12 @@ class AgentExecutor:
         *,
         llm: LlmRunner | None = None,
         env: Mapping[str, str] | None = None,
+        ledger: AgentLedger | None = None,
     ) -> None:
+        """``ledger``: where command agents' process groups are recorded while they live (the
+        engine gives the one under its data directory)."""
         self.agents = agents
+        self.ledger = ledger
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._llm = llm
         self._env = env
@@ -100,7 +111,15 @@ class AgentExecutor:
         self, agent: AgentDefinition, context: RunContext, env: dict[str, str]
     ) -> ExecutionResult:
         assert agent.command is not None
-        call = run_command(agent.command, input=context.input, env=env, cwd=agent.working_dir)
+        call = run_command(
+            agent.command,
+            input=context.input,
+            env=env,
+            cwd=agent.working_dir,
+            ledger=self.ledger,
+            run_id=context.run.id,
+            job=context.job.name,
+        )
         if agent.timeout_seconds:
             try:
                 result = await asyncio.wait_for(call, agent.timeout_seconds)
@@ -117,6 +136,8 @@ class AgentExecutor:
             details["stderr"] = result.stderr[-4000:]
         if result.truncated:
             details["truncated"] = True
+        if result.held_output:
+            details["held_output"] = True
         return ExecutionResult(output=result.stdout, details=details)
 
     async def _python(self, agent: AgentDefinition, context: RunContext) -> ExecutionResult:

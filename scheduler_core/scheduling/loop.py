@@ -41,6 +41,7 @@ from .writer import FinishWriter
 
 if TYPE_CHECKING:
     from ..delivery import Deliverer
+    from ..runtime.ledger import AgentLedger
 
 log = logging.getLogger("symbi.scheduler")
 
@@ -73,13 +74,16 @@ class CronScheduler:
         deliverer: Deliverer | None = None,
         make_deliverer: Callable[[], Deliverer] | None = None,
         fire_due: bool = True,
+        ledger: AgentLedger | None = None,
     ) -> None:
         """``make_deliverer`` makes the delivery router when a run first has output to deliver
         (the delivery package is not imported before the first fire), unless ``deliverer``
         is given. ``fire_due=False``: the loop fires nothing due and expires no approval; it
         starts only the queued runs :meth:`allow_run` names (``symbi cron run`` in a process of
         its own, while no scheduler holds the store: other jobs' instants are left to the next
-        real scheduler, which fires or catches them up by their own rules)."""
+        real scheduler, which fires or catches them up by their own rules). ``ledger``: the agent
+        process groups of schedulers on this data directory; what dead ones left running is
+        killed before their runs are recovered."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -120,6 +124,7 @@ class CronScheduler:
             settings=self.settings,
             clock=self.clock,
             bus=self.bus,
+            ledger=ledger,
         )
         self._wake = asyncio.Event()
         self._changed = True
