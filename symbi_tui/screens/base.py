@@ -252,6 +252,24 @@ class ConsoleScreen(Screen[ResultT]):
             return False
         return self.can(action)
 
+    def why_not(self, action: str) -> str:
+        """Why ``action``'s key does nothing now (its ``can`` said no)."""
+        return "it does not apply to what is selected"
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action does not apply now (dimmed in the footer) says why, rather than
+        nothing. (Keys a widget or a binding used never get here.)"""
+        active = self.active_bindings.get(event.key)
+        if active is None or active.enabled or active.node is not self:
+            return
+        binding = active.binding
+        self.notify(
+            self.why_not(binding.action),
+            title=f"{binding.description or binding.action}: not now",
+            severity="warning",
+            markup=False,
+        )
+
     def action_back(self) -> None:
         """Esc: back to the screen underneath (nothing, when this is the only screen)."""
         if len(self.app.screen_stack) > 1 and self.app.screen is self:

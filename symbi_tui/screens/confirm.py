@@ -1,4 +1,5 @@
-"""Confirmation for destructive actions, with Cancel focused so a stray Enter does nothing."""
+"""Confirmation for destructive actions, with Cancel focused so a stray Enter does nothing;
+``y`` confirms and ``n`` (or Escape) cancels, and the buttons say so."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
@@ -17,7 +19,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     AUTO_FOCUS = "#cancel"
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
+        Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),
+        Binding("y", "confirm", "Confirm", id="confirm.confirm"),
         Binding("left", "app.focus_previous", "Previous button", show=False),
         Binding("right", "app.focus_next", "Next button", show=False),
     ]
@@ -33,11 +36,11 @@ class ConfirmScreen(ModalScreen[bool]):
             dialog.border_title = self._title
             yield Label(self._message, id="message", markup=False)
             with Horizontal(id="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self._confirm_label, id="confirm", variant="error")
+                yield Button(escape("Cancel [n]"), id="cancel")
+                yield Button(escape(f"{self._confirm_label} [y]"), id="confirm", variant="error")
 
     @on(Button.Pressed, "#confirm")
-    def _confirmed(self) -> None:
+    def action_confirm(self) -> None:
         self.dismiss(True)
 
     @on(Button.Pressed, "#cancel")

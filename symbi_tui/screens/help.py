@@ -23,6 +23,7 @@ from textual.widgets import Static
 #: keys that belong to the table widgets rather than to our bindings
 NAVIGATION: tuple[tuple[str, str], ...] = (
     ("↑ ↓ PgUp PgDn", "move the selection"),
+    ("enter", "open the selected row (a job: watch it live; a run: its detail)"),
     ("tab", "switch pane"),
 )
 
@@ -45,6 +46,18 @@ def help_rows(app: App[Any], bindings: Iterable[ActiveBinding]) -> list[HelpRow]
         seen.add(binding.id)
         rows.append(HelpRow(app.get_key_display(binding), binding.description, binding.id))
     return rows
+
+
+def _commands() -> Table:
+    """The ``:`` commands, from the command screen's own table."""
+    from .command import COMMANDS
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for name, (argument, description) in COMMANDS.items():
+        table.add_row(f":{name}" + (f" {argument}" if argument else ""), description)
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -72,6 +85,7 @@ class HelpScreen(ModalScreen[None]):
             dialog.border_title = "Keys"
             dialog.border_subtitle = "esc to close"
             yield Static(table, id="help-keys")
+            yield Static(_commands(), id="help-commands")
             if self._readonly:
                 yield Static(
                     Text("read-only: actions that change jobs are switched off"),

@@ -560,6 +560,17 @@ class MainScreen(ConsoleScreen[None]):
             return True if job.status in (JobStatus.DEAD_LETTER, JobStatus.FAILED) else None
         return True
 
+    def why_not(self, action: str) -> str:
+        job = self.selected_job
+        if job is None:
+            return "no job is selected"
+        status = job.status.value
+        if action == "reset":
+            return f"{job.name} is {status}: reset brings back a failed or dead-lettered job"
+        if action == "toggle_pause":
+            return f"{job.name} is {status}: only an active or paused job pauses or resumes"
+        return super().why_not(action)
+
     def action_toggle_pause(self) -> None:
         if self.tagged:
             self._bulk_pause()
@@ -592,8 +603,9 @@ class MainScreen(ConsoleScreen[None]):
             self.run_action_worker(lambda: job_actions.delete(self, job))
 
     def after_action(self, job_id: str | None, *, gone: bool = False) -> None:
-        if gone or job_id is None:
-            self._reload = True  # the page may have changed
+        if gone or job_id is None or self.status_filter is not None:
+            # the page may have changed (on a status tab, the job may have left it)
+            self._reload = True
         else:
             self._stale_jobs.add(job_id)
         self._stale_health = self._stale_runs = True
@@ -725,7 +737,9 @@ class MainScreen(ConsoleScreen[None]):
 
     def action_page(self, step: int) -> None:
         offset = max(0, self.page_offset + step * self.page_size)
-        if offset >= self.total_jobs and step > 0:
+        if (offset >= self.total_jobs and step > 0) or offset == self.page_offset:
+            shown = "last" if step > 0 else "first"
+            self.notify(f"this is the {shown} page of jobs", title="Pages")
             return
         if offset != self.page_offset:
             self.page_offset = offset

@@ -1,0 +1,91 @@
+"""Triage you can discover (issue 20): dialogs that take y/n and say so, keys that say why they
+do nothing, the tabs following an action, and a help that lists every key and command."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from rich.console import Console
+from textual.widgets import Button, Static
+
+from scheduler_core.clock import FakeClock
+from scheduler_core.engine import Engine
+from scheduler_core.model import JobStatus
+from scheduler_core.service import SchedulerService
+from symbi_tui.app import SymbiApp
+from symbi_tui.screens.confirm import ConfirmScreen
+from symbi_tui.screens.help import HelpScreen
+
+from .conftest import until
+from .test_main_screen import SIZE, dead_letter_flaky_job, loaded, names, select
+
+
+def text_of(static: Static) -> str:
+    console = Console(width=200, file=io.StringIO(), record=True)
+    console.print(static.content)
+    return console.export_text()
+
+
+def notified(app: SymbiApp, words: str) -> bool:
+    return any(words in str(n.message) for n in app._notifications)
+
+
+async def test_reset_from_the_dead_letter_tab_with_y_and_the_tab_follows(
+    make_app: Callable[..., SymbiApp],
+    engine: Engine,
+    clock: FakeClock,
+    service: SchedulerService,
+) -> None:
+    await dead_letter_flaky_job(engine, clock)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await pilot.press("4")  # the Dead letter tab
+        await until(lambda: names(app) == ["flaky-job"])
+        await pilot.press("ctrl+r")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        labels = [str(b.label) for b in app.screen.query(Button)]
+        assert labels == ["Cancel [n]", "Reset [y]"]
+        await pilot.press("y")
+        await until(lambda: notified(app, "flaky-job is active again"))
+        assert (await service.get_job("flaky-job")).status is JobStatus.ACTIVE
+        await until(lambda: names(app) == [])  # it left the Dead letter tab
+
+
+async def test_n_cancels_a_confirmation(
+    make_app: Callable[..., SymbiApp], engine: Engine, clock: FakeClock, service: SchedulerService
+) -> None:
+    await dead_letter_flaky_job(engine, clock)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await select(app, "flaky-job")
+        await pilot.press("ctrl+r")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await until(lambda: notified(app, "flaky-job stays dead-lettered"))
+        assert (await service.get_job("flaky-job")).status is JobStatus.DEAD_LETTER
+
+
+async def test_a_key_that_does_not_apply_says_why(make_app: Callable[..., SymbiApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await select(app, "daily-report")
+        await pilot.press("ctrl+r")  # an active job: nothing to reset
+        await until(lambda: notified(app, "reset brings back a failed or dead-lettered job"))
+        await pilot.press("right_square_bracket")  # one page only
+        await until(lambda: notified(app, "this is the last page of jobs"))
+
+
+async def test_help_lists_enter_and_the_colon_commands(make_app: Callable[..., SymbiApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await pilot.press("question_mark")
+        await until(lambda: isinstance(app.screen, HelpScreen))
+        keys = text_of(app.screen.query_one("#help-keys", Static))
+        commands = text_of(app.screen.query_one("#help-commands", Static))
+        assert "enter" in keys and "watch it live" in keys
+        assert ":watch NAME" in commands and ":dlq" in commands and ":approvals" in commands
