@@ -173,6 +173,7 @@ class MainScreen(ConsoleScreen[None]):
         self.tagged: set[str] = set()  #: job ids tagged with space, for bulk actions
         self.frozen = False  #: z: the panes stop following the scheduler
         self._rate = RunRate()
+        self._tab_keys: dict[str, str] = {}  #: binding id -> the key shown, once known
         self._prepared = False  #: the first page was drawn and _prepare started
 
     # --- layout ---------------------------------------------------------------------------------
@@ -186,6 +187,7 @@ class MainScreen(ConsoleScreen[None]):
         yield SteadyFooter()
 
     def on_mount(self) -> None:
+        self._label_tabs()
         self._update_jobs_title()
         self._update_runs_title()
         self.query_one(JobsTable).focus()
@@ -470,9 +472,22 @@ class MainScreen(ConsoleScreen[None]):
             "failed": health.failed_jobs,
         }
         counts["all"] = sum(counts.values())
+        self._label_tabs(counts)
+
+    def _label_tabs(self, counts: dict[str, int] | None = None) -> None:
+        """Each tab with the key that shows it (as remapped, if it was) and, once the health
+        is known, its number of jobs: ``2 Active 12``."""
+        if not self._tab_keys:  # (the bindings are active once the screen is)
+            self._tab_keys = {
+                str(active.binding.id): self.app.get_key_display(active.binding)
+                for active in self.active_bindings.values()
+                if str(active.binding.id).startswith("tab-")
+            }
         tabs = self.query_one(Tabs)
         for tab_id, label, _ in STATUS_TABS:
-            text = f"{label} {counts[tab_id]}"
+            key = self._tab_keys.get(f"tab-{tab_id}", "")
+            count = f" {counts[tab_id]}" if counts is not None else ""
+            text = escape(f"{key} {label}{count}".strip())
             tab = tabs.query_one(f"#tab-{tab_id}", Tab)
             if str(tab.label) != text:
                 tab.label = text

@@ -99,6 +99,11 @@ def health_markup(
             f"active {health.active_jobs} · paused {health.paused_jobs}"
             f" · in-flight {health.in_flight_jobs}"
         )
+        if health.awaiting_approval:  # a run waits for an operator: never out of sight
+            parts.append(
+                f"[b $warning]? {health.awaiting_approval} awaiting approval[/]"
+                " [$foreground-muted](:approvals)[/]"
+            )
         stats = health.stats
         parts.append(
             f"runs {stats.runs_total} [$success]✔ {stats.runs_succeeded}[/]"

@@ -7,7 +7,7 @@ import io
 from collections.abc import Callable
 
 from rich.console import Console
-from textual.widgets import Button, Static
+from textual.widgets import Button, Static, Tab, Tabs
 
 from scheduler_core.clock import FakeClock
 from scheduler_core.engine import Engine
@@ -89,3 +89,31 @@ async def test_help_lists_enter_and_the_colon_commands(make_app: Callable[..., S
         commands = text_of(app.screen.query_one("#help-commands", Static))
         assert "enter" in keys and "watch it live" in keys
         assert ":watch NAME" in commands and ":dlq" in commands and ":approvals" in commands
+
+
+async def test_tabs_show_their_keys(make_app: Callable[..., SymbiApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await loaded(app)
+        tabs = app.screen.query_one(Tabs)
+        await until(lambda: str(tabs.query_one("#tab-dead_letter", Tab).label) == "4 Dead letter 0")
+        assert str(tabs.query_one("#tab-all", Tab).label) == "1 All 3"
+
+
+async def test_the_header_counts_runs_awaiting_approval(
+    make_app: Callable[..., SymbiApp], service: SchedulerService
+) -> None:
+    await service.add_job(
+        {
+            "name": "production-deploy",
+            "agent": "reporter",
+            "cron": "0 0 * * 0",
+            "policy": {"require_approval": True},
+        }
+    )
+    await service.run_now("production-deploy")
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await loaded(app, count=4)
+        summary = app.screen.query_one("#health-summary", Static)
+        await until(lambda: "1 awaiting approval" in str(summary.render()))
