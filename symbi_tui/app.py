@@ -44,6 +44,8 @@ class SymbiApp(App[None]):
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("colon", "command", "Command", id="command", key_display=":", show=False),
         Binding("q", "quit", "Quit", id="quit"),
+        # (Textual's own ctrl+c only says to press ctrl+q; a terminal user expects it to quit)
+        Binding("ctrl+c", "quit", "Quit", id="quit-ctrl-c", show=False),
     ]
 
     def __init__(

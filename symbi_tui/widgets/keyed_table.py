@@ -26,6 +26,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
@@ -140,7 +141,21 @@ def _same(a: object, b: Text) -> bool:
 
 
 class KeyedTable(DataTable[object]):
-    """A row-cursor DataTable whose rows are identified by string keys."""
+    """A row-cursor DataTable whose rows are identified by string keys.
+
+    Besides the DataTable's arrows and pages, the keys operators bring from k9s and less:
+    ``j``/``k``, ``g``/``G`` and Home/End (first and last row), ``ctrl+d``/``ctrl+u`` and
+    ``ctrl+f``/``ctrl+b`` (a page down or up). Each can be remapped by its id.
+    """
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("g,home", "scroll_top", "First row", show=False, id="table.first"),
+        Binding("G,end", "scroll_bottom", "Last row", show=False, id="table.last"),
+        Binding("ctrl+d,ctrl+f", "page_down", "Page down", show=False, id="table.page-down"),
+        Binding("ctrl+u,ctrl+b", "page_up", "Page up", show=False, id="table.page-up"),
+    ]
 
     def __init__(self, columns: Iterable[Column], **kwargs: object) -> None:
         # Textual's typed keyword parameters: **kwargs: object cannot be matched against them

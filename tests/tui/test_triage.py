@@ -18,7 +18,7 @@ from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.help import HelpScreen
 
 from .conftest import until
-from .test_main_screen import SIZE, dead_letter_flaky_job, loaded, names, select
+from .test_main_screen import SIZE, dead_letter_flaky_job, jobs_table, loaded, names, select
 
 
 def text_of(static: Static) -> str:
@@ -117,3 +117,24 @@ async def test_the_header_counts_runs_awaiting_approval(
         await loaded(app, count=4)
         summary = app.screen.query_one("#health-summary", Static)
         await until(lambda: "1 awaiting approval" in str(summary.render()))
+
+
+async def test_k9s_keys_move_through_the_jobs(make_app: Callable[..., SymbiApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        table = jobs_table(app)
+        moves = [("j", 1), ("j", 2), ("k", 1), ("G", 2), ("g", 0), ("end", 2), ("home", 0)]
+        for key, row in moves:
+            await pilot.press(key)
+            assert table.cursor_row == row, key
+        await pilot.press("ctrl+d")
+        assert table.cursor_row == 2
+
+
+async def test_ctrl_c_quits(make_app: Callable[..., SymbiApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await pilot.press("ctrl+c")
+        await until(lambda: not app.is_running)
