@@ -180,3 +180,18 @@ def test_losing_the_terminal_ends_the_console_cleanly(
         time.sleep(0.1)
     assert _gone(pid), "the console outlived its terminal"
     assert not list(scratch.glob("symbi-demo-*")), "the demo store was left behind"
+
+
+def test_keys_in_one_burst_act_on_the_row_the_cursor_reached(tmux: Tmux, tmp_path: Path) -> None:
+    """``Down Down p`` in one write, as a paste or a laggy link delivers it: the job under the
+    cursor after the two Downs is paused, not the one the cursor started on."""
+    tmux.start(console_command(), cwd=tmp_path)
+    tmux.wait(lambda s: all(name in jobs_pane(s) for name in DEMO_NAMES), "the jobs table")
+    rows = [line.strip("│ ").split()[0] for line in jobs_pane(tmux.screen()).splitlines()]
+    names = [name for name in rows if name in DEMO_NAMES or name in ("digest", "prod-deploy")]
+    third = names[2]  # the job two rows below the cursor's first row
+    tmux.keys("Down", "Down", "p")  # one send-keys: one write to the terminal
+    screen = tmux.wait(lambda s: "‖ paused" in jobs_pane(s), "a paused job")
+    paused = [line for line in jobs_pane(screen).splitlines() if "‖ paused" in line]
+    assert len(paused) == 1 and third in paused[0], screen
+    tmux.keys("q")
