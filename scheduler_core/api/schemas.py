@@ -34,6 +34,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from ..jobspec import MAX_INPUT_BYTES
 from ..model import CatchUp, JobStatus, RunStatus, RunTrigger, SessionMode
 
 
@@ -143,7 +144,10 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: str | None = Field(
-        None, max_length=1 << 20, description="input for this run (default: the job's)"
+        None,
+        max_length=MAX_INPUT_BYTES,
+        description="input for this run (default: the job's): text without NUL, at most 1 MiB "
+        "of UTF-8",
     )
 
 

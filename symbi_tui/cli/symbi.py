@@ -63,6 +63,52 @@ def _statuses(enum: type[JobStatus] | type[RunStatus]) -> list[str]:
     return [s.value for s in enum]
 
 
+def _input_arguments(parser: argparse.ArgumentParser, text: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--input", metavar="TEXT", help=text)
+    group.add_argument(
+        "--input-file",
+        metavar="FILE",
+        help="the input read from FILE ('-': standard input): UTF-8 text without NUL, "
+        "at most 1 MiB",
+    )
+
+
+def read_input_file(path: str) -> str:
+    """``--input-file``: the file's text, checked as every input is (UTF-8 without NUL, at most
+    1 MiB) before anything is opened; ``-`` reads standard input."""
+    from scheduler_core.jobspec import MAX_INPUT_BYTES, check_input
+
+    field = "--input-file"
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", field=field) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise ValidationError(
+            f"{path} is larger than {MAX_INPUT_BYTES:,} bytes (1 MiB), the most an input may be",
+            field=field,
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            field=field,
+        ) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ValidationError(
+            f"{path} contains a NUL byte (at offset {nul}); an input must be text without NUL",
+            field=field,
+        )
+    return check_input(text, field)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symbi",
@@ -123,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cron.add_parser("run", help="run a job now, whatever its schedule says")
     p.add_argument("job", metavar="JOB")
-    p.add_argument("--input", metavar="TEXT", help="input for the agent (default: the job's)")
+    _input_arguments(p, "input for the agent (default: the job's)")
     p.add_argument("--wait", action="store_true", help="follow the run to its end")
     p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
 
@@ -168,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = top.add_parser("run", help="run an agent once, outside the scheduler")
     p.set_defaults(cmd="agent")
     p.add_argument("agent", metavar="AGENT")
-    p.add_argument("--input", metavar="TEXT", help="the agent's input")
+    _input_arguments(p, "the agent's input")
     p.add_argument(
         "--file",
         metavar="FILE",
@@ -265,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.validate(args)
         if args.group == "cron" and args.cmd == "next":
             return commands.next_instants(args)
+        if getattr(args, "input_file", None) is not None:
+            args.input = read_input_file(args.input_file)
         config = _load_config(args)
         if args.group == "run":
             return asyncio.run(commands.run_agent(args, config))
