@@ -19,6 +19,8 @@ __all__ = [
     "JobCreateIn",
     "JobIn",
     "JobOut",
+    "LogLineOut",
+    "LogsOut",
     "NextRunOut",
     "NextRunsOut",
     "RunIn",
@@ -375,3 +377,23 @@ class ScheduleHistoryOut(BaseModel):
 class NextRunsOut(BaseModel):
     job_id: str
     next_runs: list[str]
+
+
+class LogLineOut(BaseModel):
+    """One record of the daemon's log; ``text`` is the line as written (logfmt or JSON)."""
+
+    time: str | None
+    level: str
+    logger: str
+    event: str
+    message: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    text: str
+
+
+class LogsOut(BaseModel):
+    """Log lines, oldest first; pass ``cursor`` back to get the lines written after them."""
+
+    lines: list[LogLineOut]
+    cursor: str
+    level: str = Field(description="the lowest level the daemon records ([log] level)")

@@ -17,6 +17,7 @@ from ._lines import _first_duplicate, _key_lines
 from ._schema import (
     _RANGES,
     _TABLES,
+    CHOICES,
     ENV_OVERRIDES,
     MAX_CONFIG_CHARS,
     MAX_SECONDS,
@@ -309,6 +310,11 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise ValidationError(f"expected a string, got {_kind(value)}", field=key)
+        choices = CHOICES.get(key)
+        if choices is not None:
+            if value.strip().lower() not in choices:
+                raise ValidationError(f"{value!r} is not one of {', '.join(choices)}", field=key)
+            return value.strip().lower()
         if key == "scheduler.timezone":
             try:
                 ZoneInfo(value)
