@@ -267,6 +267,17 @@ def test_log_settings_load_checked_and_from_the_environment(tmp_path: Path) -> N
     assert "SYMBI_LOG_LEVEL" in str(info.value)
 
 
+def test_a_table_repeated_around_others_is_a_config_error() -> None:
+    """tomlkit parses this, then refuses it when the tables are merged: still a ConfigError."""
+    text = (
+        "[scheduler.delivery.custom]\n[[agents]]\n[scheduler.delivery]\n[agents.z]\n"
+        "[scheduler.delivery.custom]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={})
+    assert "custom" in info.value.message
+
+
 def test_config_file_location(tmp_path: Path, no_user_config: Path) -> None:
     explicit = tmp_path / "explicit.toml"
     explicit.write_text("[scheduler]\nmax_concurrent_jobs = 1\n")

@@ -66,7 +66,8 @@ class _Loader:
         from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
         try:
-            doc = tomlkit.parse(self.text)
+            # unwrap() checks tables split around others ([a] [b] [a.c]) and can still refuse
+            data: dict[str, Any] = tomlkit.parse(self.text).unwrap()
         except (ParseError, KeyAlreadyPresent) as exc:
             duplicate = _first_duplicate(self.text) if "already exists" in str(exc) else None
             if duplicate is not None:
@@ -88,7 +89,6 @@ class _Loader:
             self.errors.append(ConfigError(f"invalid TOML: {exc}", path=self.path))
             return None
         self.lines = _key_lines(self.text)
-        data: dict[str, Any] = doc.unwrap()
         return data
 
     # --- ${VAR} ---------------------------------------------------------------------------
