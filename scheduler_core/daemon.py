@@ -6,7 +6,9 @@ and to a rotated file (logfmt, or JSON with ``[log] format = "json"``; every sec
 knows is masked; :mod:`scheduler_core.logfile` writes and reads them). Signals are its own:
 SIGHUP reloads the DSL files; SIGTERM and SIGINT stop firing, wait up to
 ``shutdown_timeout_seconds`` for in-flight runs, record the rest ``interrupted`` and return 0 (a
-second signal interrupts them at once).
+second signal interrupts them at once). An interrupted run is audited ``CronRunInterrupted``, is
+not counted toward its job's ``max_retries`` (a shutdown never dead-letters a job) and is retried
+per policy on the next start.
 
 Exit status: 0 stopped by a signal, 1 the API server failed, 2 the configuration, the DSL files or
 the listen address cannot be used.

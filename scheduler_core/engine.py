@@ -25,6 +25,7 @@ from .store import JobStore, open_store
 if TYPE_CHECKING:
     from .agentpin import AgentPinVerifier
     from .delivery import Deliverer
+    from .runtime.ledger import AgentLedger
 
 
 class Engine:
@@ -66,6 +67,8 @@ class Engine:
         self._keep_store = keep_store
         self._stopped = False
         self.scheduler: CronScheduler | None = None
+        #: the process groups of this scheduler's command agents (see runtime.ledger)
+        self.ledger: AgentLedger | None = None
         self._verifier: AgentPinVerifier | None = None
         self.service: SchedulerService | None = None
 
@@ -96,6 +99,11 @@ class Engine:
         if self._run_scheduler:
             if self._executor is None:
                 raise ValueError("an executor is needed to run the scheduler")
+            from .runtime.ledger import AgentLedger
+
+            self.ledger = AgentLedger(self.config.resolved_data_dir() / "agents")
+            if isinstance(self._executor, AgentExecutor) and self._executor.ledger is None:
+                self._executor.ledger = self.ledger
             self.scheduler = CronScheduler(
                 self._store,
                 self._executor,
@@ -109,6 +117,7 @@ class Engine:
                 deliverer=self._deliverer,
                 make_deliverer=self._make_deliverer,
                 fire_due=self._fire_due,
+                ledger=self.ledger,
             )
             await self.scheduler.start()
         self.service = SchedulerService(
@@ -164,6 +173,8 @@ class Engine:
         self._stopped = True
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.ledger is not None:
+            self.ledger.close()
         close = getattr(self._executor, "aclose", None)
         if close is not None:
             await close()

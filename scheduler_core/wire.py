@@ -529,7 +529,8 @@ def error_from_answer(
         code = _CODE_OF_STATUS.get(status, code)
     if code == "unauthorized":
         return Unauthorized(
-            f"the scheduler refused the API key ({message}); set SYMBI_API_KEY or [api] api_keys",
+            f"the scheduler refused the API key ({message}); "
+            "give one with --api-key, SYMBI_API_KEY or [api] api_keys",
             status=status,
         )
     if code == "not_found":

@@ -63,7 +63,7 @@ PRIVATE: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "symbi_tui.widgets.keyed_table:cache": ("textual.cache.LRUCache", ("_cache",)),
-    "symbi_tui.screens.main": (
+    "symbi_tui.screens.base": (
         "textual.screen.Screen",
         ("_on_idle", "_on_timer_update", "_update_timer"),
     ),

@@ -11,7 +11,13 @@ from . import _console_env  # noqa: F401  (before Textual is imported)
 
 __all__ = ["SymbiApp"]
 
+import asyncio
+import os
+import select
+import signal
+import sys
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from textual import events, work
@@ -23,8 +29,10 @@ from scheduler_core.clock import Clock
 
 from .backend import Backend
 from .idle_gc import IdleCollector
+from .screens.base import OpenView
 from .screens.help import HelpScreen, help_rows
 from .screens.main import MainScreen
+from .screens.views import make_view
 
 
 class SymbiApp(App[None]):
@@ -59,6 +67,7 @@ class SymbiApp(App[None]):
             self.set_keymap(dict(keymap))
 
     def on_mount(self) -> None:
+        self._watch_the_terminal()
         self.sub_title = self.backend.mode_label
         self.idle_gc.install()
         self.set_interval(0.2, self.idle_gc.tick, name="idle-gc")
@@ -83,6 +92,70 @@ class SymbiApp(App[None]):
 
     def on_unmount(self) -> None:
         self.idle_gc.uninstall()
+        loop = asyncio.get_running_loop()
+        for signum in self._signals:
+            loop.remove_signal_handler(signum)
+
+    # --- losing the terminal ----------------------------------------------------------------------
+
+    _signals: tuple[signal.Signals, ...] = ()
+    _tty: select.poll
+
+    def _watch_the_terminal(self) -> None:
+        """End the console cleanly (``exit``: whoever started it stops its engine) when its
+        terminal goes away: SIGHUP (a dropped SSH connection, a closed tmux pane), SIGTERM, or
+        a hung-up terminal while SIGHUP is ignored (``nohup``, ``trap "" HUP``), where Textual's
+        input thread would otherwise read end-of-file in a loop, at full speed, forever."""
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        signals = [signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        for signum in signals:
+            loop.add_signal_handler(signum, self._hang_up, signum)
+        self._signals = tuple(signals)
+        try:
+            self._tty = select.poll()
+            self._tty.register(sys.stdin.fileno(), select.POLLIN)
+        except (OSError, ValueError):
+            return
+        self.set_interval(0.5, self._check_the_terminal, name="terminal-watch")
+        # A hang-up comes with SIGCONT, on which Textual's driver resumes as after ctrl+z: it
+        # starts a second output thread, whose first write to the dead terminal fails, and the
+        # writes queued for it block the way out for ever. Resume only on a live terminal.
+        resume = signal.getsignal(signal.SIGCONT)
+
+        def on_sigcont(signum: int, frame: FrameType | None) -> None:
+            if self._terminal_hung_up():
+                loop.call_soon_threadsafe(self._hang_up, signal.SIGHUP)
+            elif callable(resume):
+                resume(signum, frame)
+
+        signal.signal(signal.SIGCONT, on_sigcont)
+
+    def _terminal_hung_up(self) -> bool:
+        hung_up = select.POLLHUP | select.POLLERR | select.POLLNVAL
+        return any(mask & hung_up for _, mask in self._tty.poll(0))
+
+    def _check_the_terminal(self) -> None:
+        if self._terminal_hung_up():
+            self._hang_up(signal.SIGHUP)
+
+    def _hang_up(self, signum: int) -> None:
+        """Leave now, with the shell's status for the signal (129 for SIGHUP, 143 for SIGTERM).
+
+        On a hang-up the terminal is gone: what is still written to it (the frame under way,
+        Textual's closing sequences) goes to /dev/null instead, where a write can neither fail
+        nor block the way out (on a hung-up terminal the output thread stops, and the writes
+        queued behind it would wait forever).
+        """
+        if signum == signal.SIGHUP:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                os.dup2(devnull, fd)
+            os.close(devnull)
+        self.exit(return_code=128 + signum)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
@@ -140,43 +213,23 @@ class SymbiApp(App[None]):
             return
         self.push_screen(self.make_view(view, job))
 
-    def make_view(self, view: str, job: str | None = None) -> Screen[Any]:
-        from .screens.approvals import ApprovalsScreen
-        from .screens.audit import AuditScreen
-        from .screens.dead_letter import DeadLetterScreen
-        from .screens.heartbeat import HeartbeatScreen
-        from .screens.job_form import JobFormScreen
-        from .screens.run_history import RunHistoryScreen
-        from .screens.timeline import TimelineScreen
-        from .screens.watch import WatchScreen
+    def on_open_view(self, message: OpenView) -> None:
+        """A screen asked to show another over it (a drill-down: Enter on a job, a run...)."""
+        self.push_screen(self.make_view(message.view, message.target), message.on_result)
 
-        common: dict[str, Any] = {
-            "clock": self.clock,
-            "readonly": self.readonly,
-            "refresh_interval": self.refresh_interval,
-        }
+    def make_view(self, view: str, job: str | None = None) -> Screen[Any]:
+        """The screen for ``view``; ``job`` is the job it is about (a run id for ``run``)."""
         main = self.main_screen
-        if view == "watch":
-            return WatchScreen(self.backend, job=job or "", **common)
-        if view == "runs":
-            return RunHistoryScreen(self.backend, job=job or "", **common)
-        if view == "dlq":
-            return DeadLetterScreen(self.backend, **common)
-        if view == "hb":
-            return HeartbeatScreen(self.backend, job=job, **common)
-        if view == "approvals":
-            return ApprovalsScreen(self.backend, **common)
-        if view == "audit":
-            return AuditScreen(self.backend, job=job, **common)
-        if view == "timeline":
-            text = main.filter_text if main is not None else None
-            status = main.status_filter if main is not None else None
-            return TimelineScreen(self.backend, text=text or None, status=status, **common)
-        if view == "add":
-            return JobFormScreen(self.backend, **common)
-        if view == "edit":
-            return JobFormScreen(self.backend, job=job, **common)
-        raise ValueError(f"no view {view!r}")
+        return make_view(
+            view,
+            job,
+            backend=self.backend,
+            clock=self.clock,
+            readonly=self.readonly,
+            refresh_interval=self.refresh_interval,
+            text=(main.filter_text or None) if main is not None else None,
+            status=main.status_filter if main is not None else None,
+        )
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

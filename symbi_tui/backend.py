@@ -12,9 +12,10 @@ This module must stay importable without Textual (the headless daemon and the CL
 
 from __future__ import annotations
 
-__all__ = ["FINAL_RUN_STATUSES", "Backend", "LocalBackend"]
+__all__ = ["CONNECTED", "FINAL_RUN_STATUSES", "Backend", "Connection", "LocalBackend"]
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,6 +36,20 @@ from scheduler_core.store.base import JobPage
 FINAL_RUN_STATUSES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s.is_final)
 
 
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How the front end reaches its scheduler, for a header that must never look healthy while
+    the scheduler is out of reach."""
+
+    #: connecting (nothing answered yet) | connected | disconnected | unauthorized
+    state: str
+    reason: str = ""  #: why not connected, in words
+    retry_at: float | None = None  #: ``time.monotonic()`` of the next attempt, when one is due
+
+
+CONNECTED = Connection("connected")
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What a front end needs from a scheduler, wherever that scheduler runs.
@@ -51,6 +66,11 @@ class Backend(Protocol):
     @property
     def connected(self) -> bool:
         """False while a remote scheduler cannot be reached (a local one is always connected)."""
+        ...
+
+    @property
+    def connection(self) -> Connection:
+        """The connection's state now (a local scheduler's is always ``CONNECTED``)."""
         ...
 
     async def health(self) -> Health:
@@ -194,6 +214,10 @@ class LocalBackend:
     @property
     def connected(self) -> bool:
         return True
+
+    @property
+    def connection(self) -> Connection:
+        return CONNECTED
 
     async def health(self) -> Health:
         return await self.service.health()

@@ -1,7 +1,7 @@
 """Full garbage collections while the operator is not typing, rather than in the middle of a key.
 
 CPython's cycle collector walks every object it tracks outside the frozen ones (see
-``_freeze_long_lived`` in :mod:`symbi_tui.screens.main`) once ten younger collections have passed
+:func:`freeze_long_lived`) once ten younger collections have passed
 and enough objects have reached the oldest generation: in the console, about every ten keys, for
 5-15 ms (30 ms seen) at whichever key it falls on. The console leaves that collection to the
 operator's pauses: while the collector is installed the automatic full collection waits ten
@@ -12,7 +12,7 @@ that would have called for it have passed.
 
 from __future__ import annotations
 
-__all__ = ["IdleCollector"]
+__all__ = ["IdleCollector", "freeze_long_lived"]
 
 import gc
 import time
@@ -22,6 +22,22 @@ from collections.abc import Callable
 FULL_AFTER = 10
 #: how much longer the automatic full collection waits while the collector is installed
 DEFERRAL = 10
+_frozen = False  #: the objects alive once the first jobs pane was drawn are frozen
+
+
+def freeze_long_lived() -> None:
+    """Collect once, then move every object alive (modules, classes, widgets, the engine: some
+    80,000) where the cycle collector no longer walks them.
+
+    Each full collection walked them all: a 50-80 ms pause, now and then, in the middle of a key.
+    After this it walks only what was allocated since (5-15 ms). Once a process: the console
+    calls it when its first page of jobs is on screen.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 class IdleCollector:

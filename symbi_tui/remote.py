@@ -26,6 +26,7 @@ __all__ = [
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -71,7 +72,7 @@ from scheduler_core.wire import (
     run_from_dict,
 )
 
-from .backend import FINAL_RUN_STATUSES
+from .backend import CONNECTED, FINAL_RUN_STATUSES, Connection
 
 _PREFIX = "/api/v1"
 #: how many recent runs of a job are looked at to find its last finished one
@@ -121,12 +122,33 @@ class RemoteBackend:
             # plain http has no certificates to check: skip loading the CA bundle (0.1 s)
             verify=parsed.scheme == "https",
         )
-        self._connected = False
+        self._connection = Connection("connecting")
 
     @property
     def connected(self) -> bool:
-        """Whether the last request (or the event stream) reached the daemon."""
-        return self._connected
+        """Whether the last request (or the event stream) reached the daemon (which may still
+        have refused the key)."""
+        return self._connection.state in ("connected", "unauthorized")
+
+    @property
+    def connection(self) -> Connection:
+        return self._connection
+
+    def _reached(self, status: int) -> None:
+        if status in (401, 403):
+            return  # (the error raised says so: see _refused)
+        if self._connection.state != "connected":
+            self._connection = CONNECTED
+
+    def _refused(self, error: Exception) -> None:
+        self._connection = Connection("unauthorized", str(error))
+
+    def _lost(self, reason: str, retry_in: float | None = None) -> None:
+        current = self._connection
+        retry_at = time.monotonic() + retry_in if retry_in is not None else None
+        if retry_at is None and current.state == "disconnected":
+            retry_at = current.retry_at  # the event stream's next attempt still stands
+        self._connection = Connection("disconnected", reason, retry_at)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -155,16 +177,19 @@ class RemoteBackend:
                 method, path, params=query or None, json=body if body is not None else None
             )
         except httpx.TransportError as exc:
-            self._connected = False
             reason = str(exc) or type(exc).__name__
+            self._lost(reason)
             raise Disconnected(f"cannot reach the scheduler at {self.url}: {reason}") from None
-        self._connected = True
+        self._reached(response.status_code)
         if response.status_code >= 400:
             try:
                 answer = response.json()
             except ValueError:
                 answer = {"error": response.text[:200] or response.reason_phrase}
-            raise error_from_answer(response.status_code, answer, job=job, run=run)
+            error = error_from_answer(response.status_code, answer, job=job, run=run)
+            if isinstance(error, Unauthorized):
+                self._refused(error)
+            raise error
         return response
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -403,11 +428,13 @@ class RemoteBackend:
                         except ValueError:
                             answer = {}
                         error = error_from_answer(response.status_code, answer)
+                        if isinstance(error, Unauthorized):
+                            self._refused(error)
                         if response.status_code < 500:
                             raise error
                         reason = str(error)
                     else:
-                        self._connected = True
+                        self._reached(response.status_code)
                         delay = self.retry_initial
                         if lost:
                             lost = False
@@ -417,7 +444,7 @@ class RemoteBackend:
                             yield event
             except httpx.TransportError as exc:
                 reason = str(exc) or type(exc).__name__
-            self._connected = False
+            self._lost(reason, retry_in=delay)
             if not lost:
                 lost = True
                 yield SchedulerState("disconnected", reason)

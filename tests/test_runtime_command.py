@@ -157,3 +157,38 @@ async def test_dsl_agent_runs_through_the_scheduler(tmp_path: Path) -> None:
         assert run.output == "backup ok\n"
     finally:
         await engine.stop()
+
+
+async def test_a_child_holding_stdout_does_not_hold_the_run(tmp_path: Path) -> None:
+    """The agent exits at once with status 3, leaving a child that keeps stdout open: the run
+    ends after the grace with the agent's status and output, and the child is killed."""
+    from scheduler_core.runtime.command import OUTPUT_GRACE
+
+    pidfile = tmp_path / "child.pid"
+    script = f"sleep 60 & echo $! > {pidfile}; echo partial; exit 3"
+    began = time.monotonic()
+    with pytest.raises(CommandFailed) as err:
+        await asyncio.wait_for(executor(command=["/bin/sh", "-c", script]).execute(CTX), 20)
+    took = time.monotonic() - began
+    result = err.value.result
+    assert (result.exit_code, result.stdout, result.held_output) == (3, "partial\n", True)
+    assert err.value.details()["held_output"] is True
+    assert OUTPUT_GRACE <= took < OUTPUT_GRACE + 5, took
+    child = int(pidfile.read_text())
+    for _ in range(200):
+        state = Path(f"/proc/{child}/stat")
+        if not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z":  # noqa: ASYNC240
+            break
+        await asyncio.sleep(0.02)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child holding stdout survived its run")
+
+
+async def test_a_child_that_lets_go_of_stdout_ends_with_its_parent(tmp_path: Path) -> None:
+    """A background child with its own output: the run ends as its agent exits, no grace."""
+    script = "sleep 60 > /dev/null 2>&1 & echo ok"
+    began = time.monotonic()
+    result = await executor(command=["/bin/sh", "-c", script]).execute(CTX)
+    assert result.output == "ok\n" and "held_output" not in result.details
+    assert time.monotonic() - began < 1.5

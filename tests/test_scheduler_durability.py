@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from scheduler_core.clock import parse_instant
-from scheduler_core.model import JobStatus, RunStatus, RunTrigger
+from scheduler_core.model import AuditEventType, JobStatus, RunStatus, RunTrigger
 from scheduler_core.store import SqliteJobStore, open_store
 
 from .conftest import Harness
@@ -84,6 +84,40 @@ async def test_graceful_shutdown_interrupts_and_retries(harness_factory, clock) 
         await store.close()
 
 
+async def test_shutdowns_never_count_as_failures_nor_dead_letter_a_job(harness_factory) -> None:
+    """max_retries = 1, and three shutdowns in a row each interrupt the run in flight: each is
+    recorded interrupted with a CronRunInterrupted event, none counts as a failure, and each is
+    retried per policy by the next start."""
+    instants = ["2026-03-02T09:00:00Z", "2026-03-02T09:00:10Z", "2026-03-02T09:00:30Z"]
+    for n, instant in enumerate(instants):
+        h: Harness = await harness_factory(shutdown_timeout_seconds=0.05)
+        h.agents.block("stuck")
+        if n == 0:
+            job = {"name": "long", "agent": "stuck", "cron": "0 9 * * *", "max_retries": 1}
+            await h.service.add_job(job)
+        await h.clock_step(instant)  # the job's instant, then each retry's backoff
+        assert h.scheduler.in_flight == 1, n
+        await h.engine.stop()  # what SIGTERM does in the daemon
+    h = await harness_factory()
+    try:
+        job = await h.service.get_job("long")
+        assert (job.status, job.failure_count) == (JobStatus.ACTIVE, 0)
+        runs = sorted(await h.service.history("long"), key=lambda r: r.attempt)
+        assert [(r.attempt, r.status) for r in runs] == [
+            (1, RunStatus.INTERRUPTED),
+            (2, RunStatus.INTERRUPTED),
+            (3, RunStatus.INTERRUPTED),
+            (4, RunStatus.QUEUED),
+        ]
+        assert [r.trigger for r in runs[1:]] == [RunTrigger.RETRY] * 3
+        events = await h.service.audit(type=AuditEventType.CRON_RUN_INTERRUPTED)
+        assert sorted(e.run_id for e in events) == sorted(r.id for r in runs[:3])
+        assert not await h.service.audit(type=AuditEventType.CRON_JOB_FAILED)
+        assert not await h.service.audit(type=AuditEventType.CRON_JOB_DEAD_LETTERED)
+    finally:
+        await h.engine.stop()
+
+
 CHILD = textwrap.dedent(
     """
     import asyncio, sys
@@ -139,7 +173,10 @@ async def test_killed_process_leaves_interrupted_run_after_restart(
         assert statuses[1] is RunStatus.INTERRUPTED
         assert statuses[2] is RunStatus.QUEUED  # retried per policy
         job = await h.service.get_job("victim")
-        assert job.failure_count == 1 and job.next_run_at == t("2026-03-03T09:00:00Z")
+        # an interruption is not the agent's failure: the count stays, the audit says why
+        assert job.failure_count == 0 and job.next_run_at == t("2026-03-03T09:00:00Z")
+        events = await h.service.audit(type=AuditEventType.CRON_RUN_INTERRUPTED)
+        assert [e.run_id for e in events] == [r.id for r in runs if r.attempt == 1]
         assert await h.store.integrity_check() == "ok"
     finally:
         await h.engine.stop()

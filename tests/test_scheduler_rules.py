@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -309,3 +310,49 @@ async def test_manual_input_is_capped(harness: Harness) -> None:
     with pytest.raises(ValidationError, match="at most 1,048,576") as info:
         await harness.service.run_now("j", input="x" * ((1 << 20) + 1))
     assert info.value.field == "input"
+
+
+def test_an_interrupted_run_is_retried_per_policy_but_never_counted() -> None:
+    """plan_finish: an interrupted run (shutdown, crash) keeps the failure count and the last
+    error, audits CronRunInterrupted, and is retried unless the policy allows no retries or the
+    job is no longer active (a manual run is retried anyway, as a failed one would be)."""
+    from dataclasses import replace
+
+    from scheduler_core.model import JobDefinition, JobRun
+    from scheduler_core.scheduling import plan_finish
+    from scheduler_core.settings import SchedulerSettings
+    from scheduler_core.store.base import FinishItem
+
+    now = t("2026-03-02T09:00:05Z")
+    job = JobDefinition(
+        id="j", name="long", agent="a", cron="0 9 * * *", max_retries=2, failure_count=1
+    )
+    job = replace(job, last_error="exit code 1")
+    run = JobRun(
+        id="r",
+        job_id="j",
+        job_name="long",
+        agent_id="a",
+        scheduled_for=t("2026-03-02T09:00:00Z"),
+        status=RunStatus.INTERRUPTED,
+        attempt=2,
+        error_message="interrupted: the scheduler shut down before the run finished",
+    )
+    settings = SchedulerSettings(retry_backoff_seconds=10)
+
+    def plan(job: JobDefinition, run: JobRun = run) -> Any:
+        return plan_finish(FinishItem(run=run, job=job), job, settings=settings, now=now)
+
+    got = plan(job)
+    assert (got.status, got.failure_count, got.last_error) == (None, 1, "exit code 1")
+    assert got.count_run is True
+    assert [e.type for e in got.audit] == [AuditEventType.CRON_RUN_INTERRUPTED]
+    assert got.audit[0].run_id == "r" and "shut down" in got.audit[0].details["reason"]
+    retry = got.retry
+    assert retry is not None and (retry.trigger, retry.attempt) == (RunTrigger.RETRY, 3)
+    assert retry.due_at == t("2026-03-02T09:00:25Z")  # the backoff of a third attempt
+    assert plan(replace(job, max_retries=0)).retry is None  # no retries allowed: none
+    paused = replace(job, status=JobStatus.PAUSED)
+    assert plan(paused).retry is None and plan(paused).status is None
+    manual = replace(run, trigger=RunTrigger.MANUAL)
+    assert plan(paused, manual).retry is not None

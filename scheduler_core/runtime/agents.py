@@ -26,6 +26,7 @@ from ..errors import ExecutionError
 from ..model import AgentDefinition, RunnerKind
 from .base import ExecutionResult, RunContext, _as_result
 from .command import CommandResult, failure_message, run_command
+from .ledger import AgentLedger
 from .llm import LlmRunner
 
 #: the largest value one environment variable can carry on Linux (MAX_ARG_STRLEN: 128 KiB for
@@ -41,7 +42,13 @@ class CommandFailed(ExecutionError):
         self.result = result
 
     def details(self) -> dict[str, object]:
-        return {"exit_code": self.result.exit_code, "stderr": self.result.stderr[-4000:]}
+        details: dict[str, object] = {
+            "exit_code": self.result.exit_code,
+            "stderr": self.result.stderr[-4000:],
+        }
+        if self.result.held_output:
+            details["held_output"] = True
+        return details
 
 
 class AgentExecutor:
@@ -53,8 +60,12 @@ class AgentExecutor:
         *,
         llm: LlmRunner | None = None,
         env: Mapping[str, str] | None = None,
+        ledger: AgentLedger | None = None,
     ) -> None:
+        """``ledger``: where command agents' process groups are recorded while they live (the
+        engine gives the one under its data directory)."""
         self.agents = agents
+        self.ledger = ledger
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._llm = llm
         self._env = env
@@ -110,13 +121,21 @@ class AgentExecutor:
                 env["SYMBI_INPUT_FILE"] = input_path
             else:
                 env["SYMBI_INPUT"] = text
-            return await self._spawn(agent, text or None, env)
+            return await self._spawn(agent, context, text or None, env)
 
     async def _spawn(
-        self, agent: AgentDefinition, text: str | None, env: dict[str, str]
+        self, agent: AgentDefinition, context: RunContext, text: str | None, env: dict[str, str]
     ) -> ExecutionResult:
         assert agent.command is not None
-        call = run_command(agent.command, input=text, env=env, cwd=agent.working_dir)
+        call = run_command(
+            agent.command,
+            input=text,
+            env=env,
+            cwd=agent.working_dir,
+            ledger=self.ledger,
+            run_id=context.run.id,
+            job=context.job.name,
+        )
         if agent.timeout_seconds:
             try:
                 result = await asyncio.wait_for(call, agent.timeout_seconds)
@@ -133,6 +152,8 @@ class AgentExecutor:
             details["stderr"] = result.stderr[-4000:]
         if result.truncated:
             details["truncated"] = True
+        if result.held_output:
+            details["held_output"] = True
         return ExecutionResult(output=result.stdout, details=details)
 
     async def _python(self, agent: AgentDefinition, context: RunContext) -> ExecutionResult:

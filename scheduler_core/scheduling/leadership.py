@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from ..clock import Clock
 from ..events import Dropped, EventBus, RunChanged, SchedulerState
 from ..model import AuditEvent, AuditEventType, JobRun, RunStatus
+from ..runtime.ledger import AgentLedger
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
 from ..store.base import FinishItem, JobStore, LeaseInfo
@@ -44,8 +45,10 @@ class Leadership:
         clock: Clock,
         bus: EventBus,
         wake: Callable[[], None],
+        ledger: AgentLedger | None = None,
     ) -> None:
-        """``wake`` is called when this scheduler starts leading (the loop looks at once)."""
+        """``wake`` is called when this scheduler starts leading (the loop looks at once).
+        ``ledger``: agent process groups on this data directory (see :meth:`recover`)."""
         self.store = store
         self.executor = executor
         self.writer = writer
@@ -56,6 +59,7 @@ class Leadership:
         self.clock = clock
         self.bus = bus
         self._wake = wake
+        self.ledger = ledger
         self.lease: LeaseInfo | None = None
         self.is_leader = False
         #: the store tells us of other processes' writes (see JobStore.watch)
@@ -71,15 +75,21 @@ class Leadership:
         )
         self.lease = holder
         was = self.is_leader
-        self.is_leader = holder.owner == self.owner
-        if self.is_leader and not was:
+        leading = holder.owner == self.owner
+        if leading and not was:
             log.info("took the store lease as %s", self.owner)
             self.runtime.forget()
-            self.watching = self.store.watch(self._outside_write)
+            if not self.watching:
+                self.watching = self.store.watch(self._outside_write)
+            # recovery first: the loop fires nothing (no second copy of a job whose agent a dead
+            # holder left running) until it is done; if it fails, the next renewal tries again
             await self._started(now)
+            self.is_leader = True
             self.bus.publish(SchedulerState("leader", self.owner))
             self._wake()
-        elif not self.is_leader and (was or self.lease is not None):
+            return True
+        self.is_leader = leading
+        if not self.is_leader and (was or self.lease is not None):
             if was:
                 log.warning("lost the store lease to %s", holder.owner)
                 self.store.unwatch()
@@ -150,7 +160,12 @@ class Leadership:
             await self.recover(now)
 
     async def recover(self, now: datetime) -> None:
-        """Runs left ``running`` by a dead process are ``interrupted`` (and retried per policy)."""
+        """Runs left ``running`` by a dead process are ``interrupted`` (and retried per policy).
+
+        First, the agent process groups that dead schedulers on this data directory left running
+        are killed (and waited for), so that a retry never runs beside the copy it replaces."""
+        if self.ledger is not None:
+            await self.ledger.reap()
         while True:
             orphans = [
                 o

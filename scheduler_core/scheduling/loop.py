@@ -41,6 +41,7 @@ from .writer import FinishWriter
 
 if TYPE_CHECKING:
     from ..delivery import Deliverer
+    from ..runtime.ledger import AgentLedger
 
 log = logging.getLogger("symbi.scheduler")
 
@@ -51,6 +52,11 @@ class CronScheduler:
     The loop itself: wake up, claim what is due, start what queued, sleep until the next
     instant. What a run does is :class:`RunExecutor`'s, who may fire is :class:`Leadership`'s,
     and finished runs are written by :class:`FinishWriter`.
+
+    It stays one class, past 300 lines: waking, claiming and starting share the wake-up state
+    (the next instant, the runs allowed to start, the claim batch), and a third of it is the
+    read-only view of its parts (owner, lease, in-flight runs, deliverer) that the service, the
+    daemon and the API read through it.
     """
 
     def __init__(
@@ -68,13 +74,16 @@ class CronScheduler:
         deliverer: Deliverer | None = None,
         make_deliverer: Callable[[], Deliverer] | None = None,
         fire_due: bool = True,
+        ledger: AgentLedger | None = None,
     ) -> None:
         """``make_deliverer`` makes the delivery router when a run first has output to deliver
         (the delivery package is not imported before the first fire), unless ``deliverer``
         is given. ``fire_due=False``: the loop fires nothing due and expires no approval; it
         starts only the queued runs :meth:`allow_run` names (``symbi cron run`` in a process of
         its own, while no scheduler holds the store: other jobs' instants are left to the next
-        real scheduler, which fires or catches them up by their own rules)."""
+        real scheduler, which fires or catches them up by their own rules). ``ledger``: the agent
+        process groups of schedulers on this data directory; what dead ones left running is
+        killed before their runs are recovered."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -115,6 +124,7 @@ class CronScheduler:
             settings=self.settings,
             clock=self.clock,
             bus=self.bus,
+            ledger=ledger,
         )
         self._wake = asyncio.Event()
         self._changed = True

@@ -189,7 +189,10 @@ def plan_finish(
     settings: SchedulerSettings,
     now: datetime,
 ) -> FinishPlan | None:
-    """What a finished run means for its job: counts, retries, completion, dead letter."""
+    """What a finished run means for its job: counts, retries, completion, dead letter.
+
+    Only the agent's failures (``failed``, ``timed_out``) count toward ``max_retries``; an
+    ``interrupted`` run is retried without counting (see :func:`_plan_interrupted`)."""
     if current is None:
         return None
     run, job = item.run, item.job
@@ -217,6 +220,8 @@ def plan_finish(
         ):
             status = JobStatus.COMPLETED
         return FinishPlan(job_id=current.id, status=status, failure_count=0, audit=tuple(audit))
+    if run.status is RunStatus.INTERRUPTED:
+        return _plan_interrupted(run, job, current, settings=settings, now=now)
     if not run.status.is_failure:
         # denied, skipped, cancelled: not an execution, not a failure
         if run.status is RunStatus.DENIED:
@@ -276,20 +281,7 @@ def plan_finish(
                 )
             )
     elif current.status is JobStatus.ACTIVE or run.trigger is RunTrigger.MANUAL:
-        delay = retry_delay(run.attempt, settings)
-        retry = JobRun(
-            id=new_id(),
-            job_id=run.job_id,
-            job_name=run.job_name,
-            agent_id=run.agent_id,
-            trigger=RunTrigger.RETRY,
-            scheduled_for=run.scheduled_for,
-            due_at=now + timedelta(seconds=delay),
-            status=RunStatus.QUEUED,
-            attempt=run.attempt + 1,
-            input=run.input,
-            details={"retry_of": run.id, "backoff_seconds": delay},
-        )
+        retry = _retry(run, now, settings)
     return FinishPlan(
         job_id=current.id,
         status=status,
@@ -297,6 +289,56 @@ def plan_finish(
         last_error=error,
         retry=retry,
         audit=tuple(audit),
+    )
+
+
+def _plan_interrupted(
+    run: JobRun,
+    job: JobDefinition,
+    current: JobDefinition,
+    *,
+    settings: SchedulerSettings,
+    now: datetime,
+) -> FinishPlan:
+    """A run its scheduler stopped (a shutdown, a crash) is not the agent's failure: it leaves
+    the job's failure count alone (so it never dead-letters a job) and is retried per the job's
+    policy (unless it allows no retries, or the job is no longer active)."""
+    event = scheduler_audit(
+        AuditEventType.CRON_RUN_INTERRUPTED,
+        now,
+        current,
+        run,
+        attempt=run.attempt,
+        reason=(run.error_message or run.status.value)[:500],
+    )
+    max_retries = job.max_retries if job.max_retries is not None else settings.default_max_retries
+    retry: JobRun | None = None
+    if max_retries > 0 and (current.status is JobStatus.ACTIVE or run.trigger is RunTrigger.MANUAL):
+        retry = _retry(run, now, settings)
+    return FinishPlan(
+        job_id=current.id,
+        failure_count=current.failure_count,
+        last_error=current.last_error,
+        retry=retry,
+        audit=(event,),
+    )
+
+
+def _retry(run: JobRun, now: datetime, settings: SchedulerSettings) -> JobRun:
+    """The next attempt of ``run``, queued after the backoff."""
+    delay = retry_delay(run.attempt, settings)
+    return JobRun(
+        id=new_id(),
+        job_id=run.job_id,
+        job_name=run.job_name,
+        agent_id=run.agent_id,
+        trigger=RunTrigger.RETRY,
+        scheduled_for=run.scheduled_for,
+        due_at=now + timedelta(seconds=delay),
+        status=RunStatus.QUEUED,
+        attempt=run.attempt + 1,
+        input=run.input,
+        details={"retry_of": run.id, "backoff_seconds": delay},
     )
 
 

@@ -13,14 +13,10 @@ import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from ..model import JobDefinition, JobRun, JobStatus, RunStatus
+from ._rows import same
 from .base import ClaimPlan, FinishPlan
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def recorded_claims(plans: Sequence[ClaimPlan], inserted: Collection[str]) -> list[ClaimPlan]:
@@ -54,8 +50,8 @@ class JobOutcome:
     def applied(
         self,
         job: JobDefinition,
-        text: Callable[[str | None], str | None] = _same,
-        instant: Callable[[datetime | None], datetime | None] = _same,
+        text: Callable[[str | None], str | None] = same,
+        instant: Callable[[datetime | None], datetime | None] = same,
     ) -> JobDefinition:
         """``job`` as the store holds it afterwards (``text`` and ``instant``: as it keeps them)."""
         return dataclasses.replace(

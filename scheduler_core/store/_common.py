@@ -45,12 +45,9 @@ from ._rows import (
     run_params,
     run_stats_from_rows,
     run_update_params,
+    same,
 )
 from .base import LeaseInfo, RunStats
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) -> ConflictError:
@@ -68,7 +65,7 @@ class Dialect:
     placeholders: Literal["?", "$"]
     read_instant: ReadInstant
     write_instant: WriteInstant
-    write_text: WriteText = _same
+    write_text: WriteText = same
 
     def params(self) -> Params:
         return Params(self.placeholders)

@@ -33,6 +33,7 @@ __all__ = [
     "run_params",
     "run_stats_from_rows",
     "run_update_params",
+    "same",
     "status_counts",
 ]
 
@@ -64,7 +65,8 @@ WriteInstant = Callable[[datetime | None], Any]
 WriteText = Callable[[str | None], str | None]
 
 
-def _same(value: Any) -> Any:
+def same(value: Any) -> Any:
+    """A value kept as it is (text a store holds whole; instants a driver reads aware)."""
     return value
 
 
@@ -268,7 +270,7 @@ def encode_memory(context: AgentContext) -> str:
 
 
 def job_params(
-    job: JobDefinition, instant: WriteInstant, text: WriteText = _same
+    job: JobDefinition, instant: WriteInstant, text: WriteText = same
 ) -> tuple[Any, ...]:
     """The values of a job row: (id, name, agent, status, schedule, timezone, definition,
     next_run_at, last_run_at, last_run_status, last_error, run_count, failure_count, created_at,
@@ -294,7 +296,7 @@ def job_params(
 
 
 def job_definition_params(
-    job: JobDefinition, instant: WriteInstant, text: WriteText = _same
+    job: JobDefinition, instant: WriteInstant, text: WriteText = same
 ) -> tuple[Any, ...]:
     """A job's definition, keeping its run state: (name, agent, status, schedule, timezone,
     definition, next_run_at, failure_count, last_error, updated_at, source, id), the order of the
@@ -309,7 +311,7 @@ def job_definition_params(
     )
 
 
-def run_params(run: JobRun, instant: WriteInstant, text: WriteText = _same) -> tuple[Any, ...]:
+def run_params(run: JobRun, instant: WriteInstant, text: WriteText = same) -> tuple[Any, ...]:
     """The values of a run row, in the order of the stores' insert statements."""
     return (
         run.id,
@@ -333,7 +335,7 @@ def run_params(run: JobRun, instant: WriteInstant, text: WriteText = _same) -> t
 
 
 def run_update_params(
-    run: JobRun, instant: WriteInstant, text: WriteText = _same
+    run: JobRun, instant: WriteInstant, text: WriteText = same
 ) -> tuple[Any, ...]:
     """What a run's update writes: (due_at, started_at, finished_at, status, output,
     error_message, summary, execution_time_ms, details, id), the order of the stores'
@@ -353,7 +355,7 @@ def run_update_params(
 
 
 def audit_params(
-    event: AuditEvent, instant: WriteInstant, text: WriteText = _same
+    event: AuditEvent, instant: WriteInstant, text: WriteText = same
 ) -> tuple[Any, ...]:
     """The values of an audit row: (at, type, actor, job_id, run_id, details)."""
     return (

@@ -12,6 +12,7 @@ __all__ = ["build_parser", "load_settings", "main"]
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -237,10 +238,11 @@ async def _run_console(
         in_flight = engine.scheduler.in_flight if engine.scheduler else 0
         if in_flight:
             wait = config.scheduler.shutdown_timeout_seconds
-            print(
-                f"symbi-tui: waiting up to {wait:g}s for {in_flight} in-flight run(s)",
-                file=sys.stderr,
-            )
+            with contextlib.suppress(OSError):  # (the terminal may be gone: a hang-up)
+                print(
+                    f"symbi-tui: waiting up to {wait:g}s for {in_flight} in-flight run(s)",
+                    file=sys.stderr,
+                )
         await engine.stop()
         stdout.close()
     return (app.return_code if app is not None else None) or 0

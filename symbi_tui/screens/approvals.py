@@ -30,7 +30,6 @@ from ..widgets.screen_header import ScreenHeader
 from ._markup import kv_block, muted
 from .base import ConsoleScreen, show
 from .prompt import PromptScreen
-from .run_detail import RunDetailScreen
 
 COLUMNS = (
     Column("job", "Job", 24),
@@ -238,12 +237,4 @@ class ApprovalsScreen(ConsoleScreen[None]):
         run = self.selected_run
         if run is None:
             return
-        self.app.push_screen(
-            RunDetailScreen(
-                self.backend,
-                clock=self.clock,
-                readonly=self.readonly,
-                run_id=run.id,
-                refresh_interval=self.refresh_interval,
-            )
-        )
+        self.open_view("run", run.id)

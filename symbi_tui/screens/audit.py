@@ -30,7 +30,6 @@ from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.screen_header import ScreenHeader
 from .base import ConsoleScreen
 from .choice import ChoiceScreen
-from .run_detail import RunDetailScreen
 
 COLUMNS = (
     Column("time", "Time (UTC)", 14),
@@ -216,19 +215,7 @@ class AuditScreen(ConsoleScreen[None]):
         self.set_focus(bar)
 
     def on_key(self, event: events.Key) -> None:
-        """Keys typed in one burst with ``/`` go to the prompt (see the main screen)."""
-        bar = self.query_one(FilterBar)
-        if self.focused is bar:
-            if event.is_printable and event.character:
-                bar.insert_text_at_cursor(event.character)
-                event.stop()
-                event.prevent_default()
-            return
-        active = self.active_bindings.get(event.key)
-        if active is not None and active.binding.action == "filter" and active.enabled:
-            event.stop()
-            event.prevent_default()
-            self.action_filter()
+        self.take_burst_key(event, self.query_one(FilterBar))
 
     @on(Input.Changed, "#audit-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -291,15 +278,7 @@ class AuditScreen(ConsoleScreen[None]):
         event = self.selected_event
         if event is None or not event.run_id:
             return
-        self.app.push_screen(
-            RunDetailScreen(
-                self.backend,
-                clock=self.clock,
-                readonly=self.readonly,
-                run_id=event.run_id,
-                refresh_interval=self.refresh_interval,
-            )
-        )
+        self.open_view("run", event.run_id)
 
 
 def _key(event: AuditEvent) -> str:

@@ -10,20 +10,30 @@ Data flow (the main screen's, in small):
 
 Mutating actions are listed in ``MUTATING_ACTIONS``: ``check_action`` hides them in read-only mode,
 and :meth:`ConsoleScreen.act` runs one and reports the result or the error in a notification.
+
+The main screen derives from this base too: it keeps the same hooks but marks *what* is stale
+(a job, the health line, the selected job's runs) instead of the whole screen, so it overrides
+``note_event``, ``kick`` and ``after_action``.
+
+Screens never build one another: :meth:`ConsoleScreen.open_view` posts an :class:`OpenView`
+message and the app makes the screen (``SymbiApp.make_view``), so a screen imports only what it
+draws.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConsoleScreen", "show"]
+__all__ = ["ConsoleScreen", "OpenView", "show"]
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.timer import Timer
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from scheduler_core.clock import Clock
@@ -46,6 +56,24 @@ def show(widget: Static, content: str) -> None:
 
 ResultT = TypeVar("ResultT")
 T = TypeVar("T")
+
+
+class OpenView(Message):
+    """Show ``view`` (``watch``, ``runs``, ``run``, ``dlq``, ``hb``, ``approvals``, ``audit``,
+    ``timeline``, ``add``, ``edit``) for ``target`` (a job, or a run id for ``run``) over the
+    current screen; ``on_result`` gets what the new screen is dismissed with."""
+
+    def __init__(
+        self,
+        view: str,
+        target: str | None = None,
+        *,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.view = view
+        self.target = target
+        self.on_result = on_result
 
 
 class ConsoleScreen(Screen[ResultT]):
@@ -80,6 +108,7 @@ class ConsoleScreen(Screen[ResultT]):
         self._again = False
         self._polling = False
         self._last_error: str | None = None
+        self._held: Timer | None = None  #: frames are held: see hold_frames
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -102,6 +131,36 @@ class ConsoleScreen(Screen[ResultT]):
         """For a mutating action outside read-only mode: True, None (dimmed) or False."""
         return True
 
+    def _announce(self, event: SchedulerState) -> None:
+        """Losing and finding the scheduler again, said at once (by the screen on top)."""
+        self._show_header()
+        if self.app.screen is not self:
+            return
+        if event.state == "disconnected":
+            self.notify(
+                f"{event.detail}; retrying",
+                title="Lost the scheduler",
+                severity="error",
+                markup=False,
+            )
+        elif event.state == "connected":
+            self.notify(f"reconnected to {event.detail}", title="Connected", markup=False)
+
+    def note_event(self, event: Event) -> None:
+        """Mark what ``event`` made stale (here: the whole screen); the next tick fetches it."""
+        if isinstance(event, Dropped | SchedulerState) or self.wants(event):
+            self._stale = True
+
+    def theme_changed(self) -> None:
+        """The colours changed: draw again with the new palette."""
+        if self.loaded:
+            self.render_data()
+
+    def after_action(self, job_id: str | None, *, gone: bool = False) -> None:
+        """An action of the operator's ended (``gone``: the job it named no longer exists, or
+        the list it was in changed): show the result at once."""
+        self.kick()
+
     # --- lifecycle --------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
@@ -119,8 +178,7 @@ class ConsoleScreen(Screen[ResultT]):
 
     def _on_theme_changed(self, _theme: object) -> None:
         self._palette = None
-        if self.loaded:
-            self.render_data()
+        self.theme_changed()
 
     def _show_header(self) -> None:
         self.query_one(ScreenHeader).show(
@@ -128,9 +186,11 @@ class ConsoleScreen(Screen[ResultT]):
             mode=self.backend.mode_label,
             readonly=self.readonly,
             now=self.clock.now(),
+            connection=self.backend.connection,
         )
 
     def _tick(self) -> None:
+        self._show_header()  # the connection's state, even while fetches fail
         if self._stale or self._polling:
             self.kick()
         elif self.loaded:
@@ -142,8 +202,9 @@ class ConsoleScreen(Screen[ResultT]):
         """Fetch again at the next tick."""
         self._stale = True
 
-    def kick(self) -> None:
-        """Fetch now; if a fetch is running, another follows when it ends."""
+    def kick(self, *, urgent: bool = False) -> None:
+        """Fetch now; if a fetch is running, another follows when it ends. (``urgent``: an
+        operator waits for the result; this screen fetches everything at once anyway.)"""
         self._stale = True
         if self._refreshing:
             self._again = True
@@ -175,8 +236,9 @@ class ConsoleScreen(Screen[ResultT]):
     async def _follow_events(self) -> None:
         try:
             async for event in self.backend.subscribe():
-                if isinstance(event, Dropped | SchedulerState) or self.wants(event):
-                    self._stale = True
+                if isinstance(event, SchedulerState):
+                    self._announce(event)
+                self.note_event(event)
         finally:
             self._polling = True  # without events, every tick fetches again
 
@@ -200,22 +262,97 @@ class ConsoleScreen(Screen[ResultT]):
         title: str,
         call: Callable[[], Awaitable[T]],
         describe: Callable[[T], str],
+        *,
+        job_id: str | None = None,
+        gone: bool = False,
     ) -> T | None:
-        """Run one mutation and tell the operator how it went, in words; refresh after it."""
+        """Run one mutation and tell the operator how it went, in words; refresh after it
+        (``job_id``: the job it acts on; ``gone``: the action removes it)."""
         try:
             result = await call()
         except SchedulerError as exc:
-            self.notify(exc.message, title=f"Could not {title}", severity="error")
-            if isinstance(exc, NotFoundError):
-                self.kick()
+            self.notify(exc.message, title=f"Could not {title}", severity="error", markup=False)
+            if isinstance(exc, NotFoundError):  # gone behind our back: show what is there now
+                self.after_action(job_id, gone=True)
             return None
-        self.notify(describe(result), title=title[:1].upper() + title[1:])
-        self.kick()
+        self.notify(describe(result), title=title[:1].upper() + title[1:], markup=False)
+        self.after_action(job_id, gone=gone)
         return result
 
     def run_action_worker(self, coroutine: Callable[[], Awaitable[Any]]) -> None:
         """Run ``coroutine`` in the screen's action worker group (modal dialogs wait in it)."""
         self.run_worker(coroutine(), group="actions", exit_on_error=False)
+
+    # --- navigation -------------------------------------------------------------------------------
+
+    def open_view(
+        self,
+        view: str,
+        target: str | None = None,
+        *,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Ask the app to show ``view`` over this screen (see :class:`OpenView`)."""
+        self.app.post_message(OpenView(view, target, on_result=on_result))
+
+    # --- the ``/`` prompt -------------------------------------------------------------------------
+
+    def take_burst_key(self, event: events.Key, prompt: Input) -> None:
+        """Keep keys typed in one burst with ``/`` (a paste, a fast typist over SSH) with the
+        ``/`` prompt; for a screen's ``on_key``.
+
+        Such keys are already queued for the table when the ``/`` binding would run, so ``/`` is
+        handled here, as it bubbles up, and focus moves synchronously; the keys behind it that
+        still reach this screen while the prompt has focus are handed to the prompt.
+        """
+        if self.focused is prompt:  # (prompt.has_focus lags: it waits for the Focus event)
+            # the prompt consumes what it types, so a printable key here was sent elsewhere
+            if event.is_printable and event.character:
+                prompt.insert_text_at_cursor(event.character)
+                event.stop()
+                event.prevent_default()
+            return
+        active = self.active_bindings.get(event.key)
+        if active is not None and active.binding.action == "filter" and active.enabled:
+            event.stop()
+            event.prevent_default()
+            prompt.display = True
+            self.set_focus(prompt)
+
+    # --- frames held for a key -----------------------------------------------------------------
+
+    def hold_frames(self, seconds: float) -> None:
+        """Hold this screen's frames until :meth:`release_frames` (the refresh an operator's key
+        started is drawn), for at most ``seconds``.
+
+        The key's own echo (the cursor, the typed letter, the tab, the footer's keys) and the
+        rows it asked for then appear in one frame, drawn once, rather than the echo first and
+        the rows in a second frame, which waited for the first to be drawn and for the next
+        frame slot. A slow scheduler (a remote one) shows the echo when the hold ends. What
+        waits for a frame (``call_after_refresh``) waits too, and sees the layout it is drawn
+        with. (Overrides two of Textual's private handlers: see ``_textual_private``.)
+        """
+        if self._held is None:
+            self._held = self.app.set_timer(seconds, self.release_frames, name="hold")
+
+    def release_frames(self) -> None:
+        """Draw what was held, now."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.stop()
+            self.check_idle()  # (idle again: what was held is drawn)
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        if self._held is not None:
+            event.prevent_default()  # held: nothing drawn, nothing waiting for a frame run
+            return
+        await super()._on_idle(event)
+
+    def _on_timer_update(self) -> None:
+        if self._held is not None:
+            self._update_timer.pause()  # (resumed once idle after the hold)
+            return
+        super()._on_timer_update()
 
     # --- failures ---------------------------------------------------------------------------------
 
@@ -233,4 +370,4 @@ class ConsoleScreen(Screen[ResultT]):
         log.error("%s failed: %s", event.worker.name, text, exc_info=error)
         if text != self._last_error:  # a broken store must not toast once per tick
             self._last_error = text
-            self.notify(text, title=f"{event.worker.group} failed", severity="error")
+            self.notify(text, title=f"{event.worker.group} failed", severity="error", markup=False)

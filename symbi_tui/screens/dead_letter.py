@@ -11,7 +11,7 @@ __all__ = ["DeadLetterScreen", "dead_letter_cells"]
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.markup import escape
@@ -35,10 +35,9 @@ from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.run_history import RunHistory
 from ..widgets.screen_header import ScreenHeader
+from . import job_actions
 from ._markup import muted
 from .base import ConsoleScreen
-from .confirm import ConfirmScreen
-from .run_history import RunHistoryScreen
 
 _PAGE = 500
 _RUNS = 20
@@ -219,36 +218,10 @@ class DeadLetterScreen(ConsoleScreen[None]):
     @on(DataTable.RowSelected, "#dlq-jobs")
     def action_history(self) -> None:
         job = self.selected_job
-        if job is None:
-            return
-        self.app.push_screen(
-            RunHistoryScreen(
-                self.backend,
-                clock=self.clock,
-                readonly=self.readonly,
-                job=job.id,
-                refresh_interval=self.refresh_interval,
-            )
-        )
+        if job is not None:
+            self.open_view("runs", job.id)
 
-    @work(group="actions", exit_on_error=False)
-    async def action_reset(self) -> None:
+    def action_reset(self) -> None:
         job = self.selected_job
-        if job is None:
-            return
-        message = (
-            f"{job.name} is dead-lettered after {job.failure_count} failure(s).\n"
-            f"Last error: {job.last_error or '—'}\n"
-            "Reset clears the failures and schedules it again from now."
-        )
-        confirmed = await self.app.push_screen_wait(
-            ConfirmScreen(f"Reset {job.name}?", message, confirm_label="Reset")
-        )
-        if not confirmed:
-            self.notify(f"{job.name} stays in the dead-letter queue", title="Reset cancelled")
-            return
-        await self.act(
-            "reset",
-            lambda: self.backend.reset_job(job.id),
-            lambda j: f"{j.name} is active again; next run {short_instant(j.next_run_at)} UTC",
-        )
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.reset(self, job))

@@ -7,33 +7,31 @@ Data flow, so a busy scheduler never floods the UI:
 * a timer every ``refresh_interval`` seconds (the debounce) fetches what is marked, then updates
   the tables by key, and re-renders the countdowns from the injected clock;
 * an operator's own action or a new selection refreshes at once instead of waiting for the tick.
+
+It is a :class:`~symbi_tui.screens.base.ConsoleScreen` like every other screen (palette, event
+follower, read-only checks, actions and their feedback, worker errors, navigation), with finer
+marks of what is stale than the whole screen, and frames held for a key's refresh.
 """
 
 from __future__ import annotations
 
 __all__ = ["MainScreen"]
 
-import gc
-import itertools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.markup import escape
 from textual.reactive import reactive
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Tab, Tabs
-from textual.worker import Worker, WorkerState
 
 from scheduler_core.clock import Clock
 from scheduler_core.cron import CronSchedule
-from scheduler_core.errors import JobNotFound, NotFoundError, SchedulerError
+from scheduler_core.errors import JobNotFound, SchedulerError
 from scheduler_core.events import (
     Dropped,
     Event,
@@ -47,21 +45,20 @@ from scheduler_core.service import Health
 from .._textual_private import Underline
 from ..backend import Backend
 from ..format import JOB_STATUS_GLYPHS, JOB_STATUS_TONES
-from ..palette import TONE_VARIABLES, Palette
+from ..idle_gc import freeze_long_lived
+from ..palette import TONE_VARIABLES
+from ..run_rate import RunRate
 from ..widgets.filter_bar import FilterBar
 from ..widgets.health_bar import HealthBar
 from ..widgets.jobs_table import JobsTable
 from ..widgets.keyed_table import trim_oldest
 from ..widgets.run_history import RunHistory
 from ..widgets.steady_footer import SteadyFooter
-from .confirm import ConfirmScreen
+from . import job_actions
+from .base import ConsoleScreen
 
 log = logging.getLogger(__name__)
 
-#: actions that change the scheduler's state: hidden in --readonly
-MUTATING_ACTIONS = frozenset(
-    {"toggle_pause", "run_now", "run_with_input", "reset", "delete", "edit", "add"}
-)
 #: the status tabs over the jobs pane: (tab id, label, status filter)
 STATUS_TABS: tuple[tuple[str, str, JobStatus | None], ...] = (
     ("all", "All", None),
@@ -98,24 +95,9 @@ _HISTORY_LIMIT = 50
 _LAST_RUNS_KEPT = 1000
 #: how long the echo of a key may wait for the rows it asked for, to be drawn with them at once
 _HOLD_SECONDS = 0.04
-_frozen = False  #: the objects alive once the first jobs pane was drawn are frozen (see below)
 
 
-def _freeze_long_lived() -> None:
-    """Collect once, then move every object alive (modules, classes, widgets, the engine: some
-    80,000) where the cycle collector no longer walks them.
-
-    Each full collection walked them all: a 50-80 ms pause, now and then, in the middle of a key.
-    After this it walks only what was allocated since (5-15 ms). Once a process.
-    """
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
-
-
-class MainScreen(Screen[None]):
+class MainScreen(ConsoleScreen[None]):
     """Jobs and their runs, live; single letters act on the selected job."""
 
     BINDINGS = [
@@ -140,6 +122,9 @@ class MainScreen(Screen[None]):
         Binding("]", "page(1)", "Next page", id="jobs-next-page", show=False),
         Binding("[", "page(-1)", "Previous page", id="jobs-previous-page", show=False),
     ]
+    MUTATING_ACTIONS = frozenset(
+        {"toggle_pause", "run_now", "run_with_input", "reset", "delete", "edit", "add"}
+    )
 
     # (repaint=False: the screen draws nothing of its own; a change repainting the whole of it
     # would redraw every widget, a full frame on each cursor move)
@@ -161,31 +146,23 @@ class MainScreen(Screen[None]):
         refresh_interval: float = 1.0,
         page_size: int = 100,
     ) -> None:
-        super().__init__()
-        self.backend = backend
-        self.clock = clock
-        self.readonly = readonly
-        self.refresh_interval = refresh_interval
+        super().__init__(backend, clock=clock, readonly=readonly, refresh_interval=refresh_interval)
         self.page_size = page_size
         self.jobs: dict[str, JobDefinition] = {}  #: the loaded page, in display order
         self.total_jobs = 0  #: jobs matching the filter, loaded or not
         self.health: Health | None = None
         self._last_runs: dict[str, JobRun] = {}
         self._never_ran: set[str] = set()  #: jobs with no finished run when last asked
-        self._palette: Palette | None = None
         # what is stale, marked by events and actions, cleared by the next refresh
         self._reload = True
         self._stale_jobs: set[str] = set()
         self._stale_health = True
         self._stale_runs = True
-        self._refreshing = False
         self._urgent = False  #: the operator is waiting: refresh again as soon as this one ends
         self._runs_job_id: str | None = None  #: whose runs the history pane shows
         self._titles: dict[str | None, tuple[str, str]] = {}  #: pane id -> titles set
         self._runs_coming_for: str | None = None  #: whose runs the refresh under way fetched
-        self._last_error: str | None = None
         self._binding_state: tuple[JobStatus, bool] | None = None
-        self._polling = False  #: the event stream ended: every tick reloads
         #: the store column the jobs pane is sorted by. (The name shadows Textual's
         #: ``Widget.sort_order``, an int counting construction that only ``sort_children()``
         #: without a key reads, which nothing calls on the app's screens; the tests and the
@@ -195,9 +172,8 @@ class MainScreen(Screen[None]):
         self.page_offset = 0  #: the first row of the page shown (pages of ``page_size`` jobs)
         self.tagged: set[str] = set()  #: job ids tagged with space, for bulk actions
         self.frozen = False  #: z: the panes stop following the scheduler
-        self._rate_samples: list[tuple[float, int]] = []  #: (clock seconds, runs_total)
+        self._rate = RunRate()
         self._prepared = False  #: the first page was drawn and _prepare started
-        self._held: Timer | None = None  #: frames are held for a key's refresh: see _hold_frame
 
     # --- layout ---------------------------------------------------------------------------------
 
@@ -210,25 +186,26 @@ class MainScreen(Screen[None]):
         yield SteadyFooter()
 
     def on_mount(self) -> None:
-        self.query_one(HealthBar).show(
-            None, mode=self.backend.mode_label, readonly=self.readonly, now=self.clock.now()
-        )
         self._update_jobs_title()
         self._update_runs_title()
-        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        self.set_interval(self.refresh_interval, self.kick, name="refresh")
-        self._follow_events()
         self.query_one(JobsTable).focus()
+        super().on_mount()
+
+    def _show_header(self) -> None:
+        self.query_one(HealthBar).show(
+            self.health,
+            mode=self.backend.mode_label,
+            readonly=self.readonly,
+            now=self.clock.now(),
+            rate=self.run_rate(),
+            connection=self.backend.connection,
+        )
+
+    def _tick(self) -> None:
+        self._show_header()  # the connection's state, even while fetches fail
         self.kick()
 
-    @property
-    def palette(self) -> Palette:
-        if self._palette is None:
-            self._palette = Palette(self.app.theme_variables)
-        return self._palette
-
-    def _on_theme_changed(self, _theme: object) -> None:
-        self._palette = None
+    def theme_changed(self) -> None:
         self._titles.clear()  # their colours are looked up when they are set
         self._stale_runs = True  # the history is recoloured when it is next fetched
         self._render_all()
@@ -238,7 +215,13 @@ class MainScreen(Screen[None]):
 
     @property
     def selected_job(self) -> JobDefinition | None:
-        return self.jobs.get(self.selected_job_id or "")
+        """The job under the cursor *now*: what a key acts on.
+
+        Read from the table, not from ``selected_job_id``: that follows the table's
+        ``RowHighlighted`` messages, which a burst of keys (``Down Down p`` in one write) leaves
+        queued behind the ``p``, so it would still name the row the cursor left.
+        """
+        return self.jobs.get(self.query_one(JobsTable).selected_key or "")
 
     @on(DataTable.RowHighlighted, "#jobs")
     def _job_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -265,16 +248,7 @@ class MainScreen(Screen[None]):
         try:
             await self.backend.prepare_search()
         finally:
-            _freeze_long_lived()
-
-    @work(group="events", exit_on_error=False)
-    async def _follow_events(self) -> None:
-        try:
-            async for event in self.backend.subscribe():
-                self.note_event(event)
-        finally:
-            # without events, fall back to reloading everything on every tick
-            self._polling = True
+            freeze_long_lived()
 
     def note_event(self, event: Event) -> None:
         """Mark what ``event`` made stale; the next tick fetches it (the debounce)."""
@@ -306,7 +280,7 @@ class MainScreen(Screen[None]):
         if self.frozen and not urgent:
             return  # z: what is shown stays until the operator thaws it or acts
         if urgent:
-            self._hold_frame()
+            self.hold_frames(_HOLD_SECONDS)
         if self._refreshing:
             self._urgent |= urgent
             return
@@ -315,45 +289,13 @@ class MainScreen(Screen[None]):
         self._refreshing = True
         self._refresh()
 
-    def _hold_frame(self) -> None:
-        """Hold this screen's frames until the refresh an operator's key started is drawn, for
-        at most ``_HOLD_SECONDS``.
-
-        The key's own echo (the cursor, the typed letter, the tab, the footer's keys) and the
-        rows it asked for then appear in one frame, drawn once, rather than the echo first and
-        the rows in a second frame, which waited for the first to be drawn and for the next
-        frame slot. A slow scheduler (a remote one) shows the echo when the hold ends. What
-        waits for a frame (``call_after_refresh``) waits too, and sees the layout it is drawn
-        with.
-        """
-        if self._held is None:
-            self._held = self.app.set_timer(_HOLD_SECONDS, self._release_frame, name="hold")
-
-    def _release_frame(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            held.stop()
-            self.check_idle()  # (idle again: what was held is drawn)
-
-    async def _on_idle(self, event: events.Idle) -> None:
-        if self._held is not None:
-            event.prevent_default()  # held: nothing drawn, nothing waiting for a frame run
-            return
-        await super()._on_idle(event)
-
-    def _on_timer_update(self) -> None:
-        if self._held is not None:
-            self._update_timer.pause()  # (resumed once idle after the hold)
-            return
-        super()._on_timer_update()
-
     @work(group="refresh", exit_on_error=False)
     async def _refresh(self) -> None:
         try:
             await self._fetch_and_render()
         finally:
             if not self._urgent:  # (else the refresh that follows at once draws what was asked)
-                self._release_frame()
+                self.release_frames()
 
     async def _fetch_and_render(self) -> None:
         reload, self._reload = self._reload, False
@@ -398,6 +340,7 @@ class MainScreen(Screen[None]):
             self._render_all(runs=runs, runs_for=selected)
         finally:
             self._runs_coming_for = None
+        self.loaded = True
         if not self._prepared and self.jobs:
             self._prepared = True  # once the first page is on screen
             self.call_after_refresh(self._prepare)
@@ -454,15 +397,8 @@ class MainScreen(Screen[None]):
 
     def _render_all(self, *, runs: list[JobRun] | None = None, runs_for: str | None = None) -> None:
         """Push the loaded state into the widgets (cheap when nothing changed)."""
-        now = self.clock.now()
         self.selected_job_id = self._show_jobs()
-        self.query_one(HealthBar).show(
-            self.health,
-            mode=self.backend.mode_label,
-            readonly=self.readonly,
-            now=now,
-            rate=self.run_rate(),
-        )
+        self._show_header()
         self._update_tabs()
         self._update_jobs_title()
         history = self.query_one(RunHistory)
@@ -544,26 +480,12 @@ class MainScreen(Screen[None]):
     # --- runs per minute ------------------------------------------------------------------------
 
     def _sample_rate(self, health: Health) -> None:
-        now = self.clock.monotonic()
-        self._rate_samples.append((now, health.stats.runs_total))
-        horizon = now - 31 * 60
-        while len(self._rate_samples) > 2 and self._rate_samples[1][0] < horizon:
-            self._rate_samples.pop(0)
+        self._rate.sample(self.clock.monotonic(), health.stats.runs_total)
 
     def run_rate(self, minutes: int = 30) -> list[int]:
         """Runs finished per minute over the last ``minutes`` minutes (oldest first), from the
         run totals seen since the console started."""
-        samples = self._rate_samples
-        if len(samples) < 2:
-            return []
-        end = samples[-1][0]
-        buckets = [0] * minutes
-        for (_, n0), (t1, n1) in itertools.pairwise(samples):
-            index = minutes - 1 - int((end - t1) // 60)
-            if 0 <= index < minutes and n1 > n0:
-                buckets[index] += n1 - n0
-        first = max(0, minutes - 1 - int((end - samples[0][0]) // 60))
-        return buckets[first:]
+        return self._rate.per_minute(minutes)
 
     def _update_runs_title(self) -> None:
         history = self.query_one(RunHistory)
@@ -593,25 +515,7 @@ class MainScreen(Screen[None]):
         self.set_focus(bar)  # at once, not after a round trip: see on_key
 
     def on_key(self, event: events.Key) -> None:
-        """Keep keys typed in one burst with ``/`` (a paste, a fast typist over SSH).
-
-        Such keys are already queued for the table when the ``/`` binding would run, so ``/`` is
-        handled here, as it bubbles up, and focus moves synchronously; the keys behind it that
-        still reach this screen while the prompt has focus are handed to the prompt.
-        """
-        bar = self.query_one(FilterBar)
-        if self.focused is bar:  # (bar.has_focus lags: it waits for the Focus event)
-            # the prompt consumes what it types, so a printable key here was sent elsewhere
-            if event.is_printable and event.character:
-                bar.insert_text_at_cursor(event.character)
-                event.stop()
-                event.prevent_default()
-            return
-        active = self.active_bindings.get(event.key)
-        if active is not None and active.binding.action == "filter" and active.enabled:
-            event.stop()
-            event.prevent_default()
-            self.action_filter()
+        self.take_burst_key(event, self.query_one(FilterBar))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -641,12 +545,8 @@ class MainScreen(Screen[None]):
 
     # --- actions on the selected job ----------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide what --readonly forbids; dim what does not apply to the selected job."""
-        if action not in MUTATING_ACTIONS:
-            return True
-        if self.readonly:
-            return False
+    def can(self, action: str) -> bool | None:
+        """Dim what does not apply to the selected job."""
         if action == "add":
             return True
         job = self.selected_job
@@ -665,64 +565,39 @@ class MainScreen(Screen[None]):
             self._bulk_pause()
             return
         job = self.selected_job
-        if job is None:
-            return
-        if job.status is JobStatus.PAUSED:
-            self._act(job, "resume", self.backend.resume_job, lambda j: f"{j.name} resumed")
-        else:
-            self._act(job, "pause", self.backend.pause_job, lambda j: f"{j.name} paused")
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.toggle_pause(self, job))
 
     def action_run_now(self) -> None:
         if self.tagged:
-            jobs = self._tagged_jobs()
-            self._bulk("run", self.backend.run_now, jobs)
+            self._bulk("run", self.backend.run_now, self._tagged_jobs())
             return
         job = self.selected_job
-        if job is None:
-            return
-        self._act(job, "run", self.backend.run_now, lambda run: f"{job.name}: manual run queued")
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.run_now(self, job))
 
-    @work(group="actions", exit_on_error=False)
-    async def action_run_with_input(self) -> None:
-        from .prompt import PromptScreen
-
+    def action_run_with_input(self) -> None:
         job = self.selected_job
-        if job is None:
-            return
-        text = await self.app.push_screen_wait(
-            PromptScreen(
-                f"Run {job.name} now",
-                "Input for this run (the job's own input if left empty):",
-                confirm_label="Run",
-                value=job.input or "",
-            )
-        )
-        if text is None:
-            return
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.run_now(self, job, ask=True))
 
-        async def run(ref: str) -> JobRun:
-            return await self.backend.run_now(ref, input=text or None)
-
-        self._act(job, "run", run, lambda r: f"{job.name}: manual run queued with input")
-
-    @work(group="actions", exit_on_error=False)
-    async def action_delete(self) -> None:
+    def action_reset(self) -> None:
         job = self.selected_job
-        if job is None:
-            return
-        confirmed = await self.app.push_screen_wait(
-            ConfirmScreen(
-                f"Delete {job.name}?",
-                f"{job.name} ({job.cron or 'one-shot'}) and its run history are removed; "
-                "a run in flight is cancelled.",
-                confirm_label="Delete",
-            )
-        )
-        if not confirmed:
-            self.notify(f"{job.name} kept", title="Delete cancelled")
-            return
-        self._reload = True
-        self._act(job, "delete", self.backend.remove_job, lambda j: f"{j.name} deleted")
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.reset(self, job))
+
+    def action_delete(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.delete(self, job))
+
+    def after_action(self, job_id: str | None, *, gone: bool = False) -> None:
+        if gone or job_id is None:
+            self._reload = True  # the page may have changed
+        else:
+            self._stale_jobs.add(job_id)
+        self._stale_health = self._stale_runs = True
+        self.kick(urgent=True)
 
     def action_add(self) -> None:
         self._open_form(None)
@@ -738,23 +613,17 @@ class MainScreen(Screen[None]):
                 self._reload = self._stale_health = self._stale_runs = True
                 self.kick(urgent=True)
 
-        self.app.push_screen(self._view("edit" if job else "add", job), done)
+        self.open_view("edit" if job else "add", job, on_result=done)
 
     def action_watch(self) -> None:
         job = self.selected_job
         if job is not None:
-            self.app.push_screen(self._view("watch", job.name))
+            self.open_view("watch", job.name)
 
     def action_history(self) -> None:
         job = self.selected_job
         if job is not None:
-            self.app.push_screen(self._view("runs", job.name))
-
-    def _view(self, view: str, job: str | None) -> Screen[Any]:
-        """The app's screen for ``view`` (``SymbiApp.make_view``)."""
-        # Textual types Screen.app as App[object]: it cannot know the app is a SymbiApp
-        screen: Screen[Any] = self.app.make_view(view, job)  # type: ignore[attr-defined]
-        return screen
+            self.open_view("runs", job.name)
 
     @on(DataTable.RowSelected, "#jobs")
     def _job_selected(self, event: DataTable.RowSelected) -> None:
@@ -875,59 +744,6 @@ class MainScreen(Screen[None]):
         if not self.frozen:
             self._reload = self._stale_health = self._stale_runs = True
             self.kick(urgent=True)
-
-    @work(group="actions", exit_on_error=False)
-    async def action_reset(self) -> None:
-        job = self.selected_job
-        if job is None:
-            return
-        message = (
-            f"{job.name} is {job.status.value} after {job.failure_count} failure(s).\n"
-            "Reset clears the failures and schedules it again from now."
-        )
-        confirmed = await self.app.push_screen_wait(
-            ConfirmScreen(f"Reset {job.name}?", message, confirm_label="Reset")
-        )
-        if not confirmed:
-            self.notify(f"{job.name} left {job.status.value}", title="Reset cancelled")
-            return
-        self._act(job, "reset", self.backend.reset_job, lambda j: f"{j.name} is active again")
-
-    @work(group="actions", exit_on_error=False)
-    async def _act(
-        self,
-        job: JobDefinition,
-        verb: str,
-        call: Callable[[str], Awaitable[object]],
-        describe: Callable[..., str],
-    ) -> None:
-        """Run one mutation and tell the operator how it went, in words."""
-        try:
-            result = await call(job.id)
-        except SchedulerError as exc:
-            self.notify(exc.message, title=f"Could not {verb} {job.name}", severity="error")
-            if isinstance(exc, NotFoundError):  # gone behind our back: show what is there now
-                self._reload = True
-                self.kick(urgent=True)
-            return
-        self.notify(describe(result), title=verb.capitalize())
-        self._stale_jobs.add(job.id)
-        self._stale_health = self._stale_runs = True
-        self.kick(urgent=True)
-
-    # --- failures -----------------------------------------------------------------------------
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        """The one place unexpected worker errors end up: logged and shown, never fatal."""
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        text = f"{type(error).__name__}: {error}"
-        log.error("%s failed: %s", event.worker.name, text, exc_info=error)
-        if text != self._last_error:  # a broken store must not toast once per tick
-            self._last_error = text
-            self.notify(text, title=f"{event.worker.group} failed", severity="error")
 
 
 def _schedule_summary(job: JobDefinition) -> str:

@@ -29,7 +29,6 @@ from ..widgets.screen_header import ScreenHeader
 from ._markup import muted, schedule_reading
 from .base import ConsoleScreen
 from .choice import ChoiceScreen
-from .run_detail import RunDetailScreen
 
 
 class RunHistoryScreen(ConsoleScreen[None]):
@@ -152,15 +151,7 @@ class RunHistoryScreen(ConsoleScreen[None]):
             self._open(event.row_key.value)
 
     def _open(self, run_id: str) -> None:
-        self.app.push_screen(
-            RunDetailScreen(
-                self.backend,
-                clock=self.clock,
-                readonly=self.readonly,
-                run_id=run_id,
-                refresh_interval=self.refresh_interval,
-            )
-        )
+        self.open_view("run", run_id)
 
     def action_older(self) -> None:
         if len(self.runs) < self.page_size:

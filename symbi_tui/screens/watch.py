@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -29,6 +28,7 @@ from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, JobS
 from ..backend import Backend
 from ..format import countdown, duration
 from ..widgets.screen_header import ScreenHeader
+from . import job_actions
 from ._markup import (
     elapsed,
     instant_pair,
@@ -39,11 +39,6 @@ from ._markup import (
     schedule_reading,
 )
 from .base import ConsoleScreen, show
-from .confirm import ConfirmScreen
-from .heartbeat import HeartbeatScreen
-from .job_form import JobFormScreen
-from .prompt import PromptScreen
-from .run_history import RunHistoryScreen
 
 _HISTORY = 40  #: runs read for the in-flight run, the last output and the sparkline
 _NEXT = 5
@@ -346,100 +341,36 @@ class WatchScreen(ConsoleScreen[None]):
             return True if self.job is not None and self.job.heartbeat_enabled else None
         return super().check_action(action, parameters)
 
-    @work(group="actions", exit_on_error=False)
-    async def action_toggle_pause(self) -> None:
-        job = self.job
-        if job is None:
-            return
-        if job.status is JobStatus.PAUSED:
-            await self.act("resume", lambda: self.backend.resume_job(job.id), _said("resumed"))
-        else:
-            await self.act("pause", lambda: self.backend.pause_job(job.id), _said("paused"))
-
-    @work(group="actions", exit_on_error=False)
-    async def action_run_now(self) -> None:
+    def action_toggle_pause(self) -> None:
         job = self.job
         if job is not None:
-            await self.act(
-                "run", lambda: self.backend.run_now(job.id), lambda r: f"{job.name}: run queued"
-            )
+            self.run_action_worker(lambda: job_actions.toggle_pause(self, job))
 
-    @work(group="actions", exit_on_error=False)
-    async def action_run_with_input(self) -> None:
+    def action_run_now(self) -> None:
         job = self.job
-        if job is None:
-            return
-        text = await self.app.push_screen_wait(
-            PromptScreen(
-                f"Run {job.name} now",
-                "Input for this run (empty: the job's own input).",
-                confirm_label="Run",
-                value=job.input or "",
-            )
-        )
-        if text is None:
-            return
-        await self.act(
-            "run",
-            lambda: self.backend.run_now(job.id, input=text or None),
-            lambda r: f"{job.name}: run queued with input",
-        )
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.run_now(self, job))
 
-    @work(group="actions", exit_on_error=False)
-    async def action_reset(self) -> None:
+    def action_run_with_input(self) -> None:
         job = self.job
-        if job is None:
-            return
-        message = (
-            f"{job.name} is {job.status.value} after {job.failure_count} failure(s).\n"
-            "Reset clears the failures and schedules it again from now."
-        )
-        confirmed = await self.app.push_screen_wait(
-            ConfirmScreen(f"Reset {job.name}?", message, confirm_label="Reset")
-        )
-        if not confirmed:
-            self.notify(f"{job.name} left {job.status.value}", title="Reset cancelled")
-            return
-        await self.act("reset", lambda: self.backend.reset_job(job.id), _said("is active again"))
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.run_now(self, job, ask=True))
+
+    def action_reset(self) -> None:
+        job = self.job
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.reset(self, job))
 
     def action_edit(self) -> None:
-        if self.job is None:
-            return
-        self.app.push_screen(
-            JobFormScreen(self.backend, clock=self.clock, readonly=self.readonly, job=self.job.id),
-            lambda _job: self.kick(),
-        )
+        if self.job is not None:
+            self.open_view("edit", self.job.id, on_result=lambda _job: self.kick())
 
     def action_history(self) -> None:
-        self.app.push_screen(
-            RunHistoryScreen(
-                self.backend,
-                clock=self.clock,
-                readonly=self.readonly,
-                job=self.job.id if self.job else self.job_ref,
-                refresh_interval=self.refresh_interval,
-            )
-        )
+        self.open_view("runs", self.job.id if self.job else self.job_ref)
 
     def action_heartbeat(self) -> None:
-        if self.job is None or not self.job.heartbeat_enabled:
-            return
-        self.app.push_screen(
-            HeartbeatScreen(
-                self.backend,
-                clock=self.clock,
-                readonly=self.readonly,
-                job=self.job.id,
-                refresh_interval=self.refresh_interval,
-            )
-        )
-
-
-def _said(verb: str) -> Any:
-    def describe(job: JobDefinition) -> str:
-        return f"{job.name} {verb}"
-
-    return describe
+        if self.job is not None and self.job.heartbeat_enabled:
+            self.open_view("hb", self.job.id)
 
 
 def _one_line(text: str, width: int) -> str:

@@ -6,8 +6,10 @@ so a snapshot of the screen is the same on every run.
 
 from __future__ import annotations
 
-__all__ = ["HealthBar", "health_markup", "nodes_markup", "sparkline"]
+__all__ = ["HealthBar", "connection_markup", "health_markup", "nodes_markup", "sparkline"]
 
+import math
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -17,6 +19,8 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from scheduler_core.service import Health
+
+from ..backend import CONNECTED, Connection
 
 _STATUS = {
     "healthy": ("●", "success"),
@@ -42,10 +46,45 @@ def sparkline(values: Sequence[int]) -> str:
     return "".join(_BARS[min(len(_BARS) - 1, v * (len(_BARS) - 1) // top)] for v in values)
 
 
-def health_markup(health: Health | None, *, readonly: bool, rate: Sequence[int] = ()) -> str:
+_KEY_HELP = "give one with --api-key, SYMBI_API_KEY or [api] api_keys"
+_REASON_CHARS = 60
+
+
+def connection_markup(connection: Connection, now: float | None = None) -> str | None:
+    """What the header says while the scheduler is not reachable (None while it is): a symbol
+    and a word, not only a colour, and when the next attempt is (``now``: ``time.monotonic()``).
+    """
+    if connection.state == "connected":
+        return None
+    if connection.state == "connecting":
+        return "[$foreground-muted]… connecting[/]"
+    if connection.state == "unauthorized":
+        return f"[b $error]✖ API key refused[/] · {escape(_KEY_HELP)}"
+    now = time.monotonic() if now is None else now
+    if connection.retry_at is None or connection.retry_at <= now:
+        retry = "retrying now"
+    else:
+        retry = f"retrying in {math.ceil(connection.retry_at - now)}s"
+    reason = connection.reason
+    if len(reason) > _REASON_CHARS:
+        reason = reason[: _REASON_CHARS - 1] + "…"
+    shown = f" · [$foreground-muted]{escape(reason)}[/]" if reason else ""
+    return f"[b $error]✖ disconnected[/] · {retry}{shown}"
+
+
+def health_markup(
+    health: Health | None,
+    *,
+    readonly: bool,
+    rate: Sequence[int] = (),
+    connection: Connection = CONNECTED,
+) -> str:
     """Textual markup for the header (theme variables, so it follows the theme)."""
     parts = ["[b $warning]READ-ONLY[/]"] if readonly else []
-    if health is None:
+    lost = connection_markup(connection)
+    if lost is not None:  # what was last read is not the scheduler's state now: not shown
+        parts.append(lost)
+    elif health is None:
         parts.append("[$foreground-muted]connecting…[/]")
     else:
         glyph, variable = _STATUS.get(health.status, ("?", "warning"))
@@ -106,10 +145,12 @@ class HealthBar(Horizontal):
         readonly: bool,
         now: datetime,
         rate: Sequence[int] = (),
+        connection: Connection = CONNECTED,
     ) -> None:
         """Render ``health``; ``now`` is the scheduler's clock (a fake one in snapshots);
-        ``rate`` is runs per minute, oldest first (drawn as a sparkline)."""
-        summary = health_markup(health, readonly=readonly, rate=rate)
+        ``rate`` is runs per minute, oldest first (drawn as a sparkline); ``connection`` how
+        the scheduler is reached (anything but connected replaces the health)."""
+        summary = health_markup(health, readonly=readonly, rate=rate, connection=connection)
         clock = f"{escape(mode)} · {now.astimezone(UTC):%H:%M:%S} UTC"
         if (summary, clock) == self._shown:
             return  # called every tick: repaint only what changed

@@ -12,6 +12,9 @@ from textual.containers import Horizontal
 from textual.markup import escape
 from textual.widgets import Static
 
+from ..backend import CONNECTED, Connection
+from .health_bar import connection_markup
+
 
 class ScreenHeader(Horizontal):
     """A breadcrumb (``symbi / flaky-job / runs``) left; ``embedded · 08:59:30 UTC`` right."""
@@ -50,13 +53,25 @@ class ScreenHeader(Horizontal):
         yield self._crumbs
         yield self._clock
 
-    def show(self, crumbs: Sequence[str], *, mode: str, readonly: bool, now: datetime) -> None:
-        """Render the breadcrumb (plain words, escaped here) and the clock (the injected one)."""
+    def show(
+        self,
+        crumbs: Sequence[str],
+        *,
+        mode: str,
+        readonly: bool,
+        now: datetime,
+        connection: Connection = CONNECTED,
+    ) -> None:
+        """Render the breadcrumb (plain words, escaped here) and the clock (the injected one),
+        after the connection's state while the scheduler is out of reach."""
         parts = [
             f"[b]{escape(crumb)}[/b]" if i == len(crumbs) - 1 else escape(crumb)
             for i, crumb in enumerate(crumbs)
         ]
         left = " [$foreground-muted]\u203a[/] ".join(parts)
+        lost = connection_markup(connection)
+        if lost is not None:
+            left = f"{lost} [$foreground-muted]│[/] {left}"
         if readonly:
             left = f"[b $warning]READ-ONLY[/] [$foreground-muted]│[/] {left}"
         right = f"{escape(mode)} · {now.astimezone(UTC):%H:%M:%S} UTC"

@@ -56,6 +56,8 @@ from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import open_store
 from symbi_tui.backend import LocalBackend
+from symbi_tui.screens.base import ConsoleScreen, OpenView
+from symbi_tui.screens.views import make_view
 
 from .demo_scene import SCENE_NOW, SCENE_START, scene_executor
 
@@ -236,3 +238,17 @@ class ScreenApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self._make_screen())
+
+    def on_open_view(self, message: OpenView) -> None:
+        """Navigation, as the console answers it, with the settings of the screen that asked."""
+        source = self.screen
+        assert isinstance(source, ConsoleScreen)
+        screen = make_view(
+            message.view,
+            message.target,
+            backend=source.backend,
+            clock=source.clock,
+            readonly=source.readonly,
+            refresh_interval=source.refresh_interval,
+        )
+        self.push_screen(screen, message.on_result)

@@ -147,3 +147,36 @@ def test_demo_quick_start(tmux: Tmux, tmp_path: Path) -> None:
     while tmux.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not tmux.alive(), tmux.screen()
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its parent counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.parametrize("sighup", ["delivered", "ignored"])
+def test_losing_the_terminal_ends_the_console_cleanly(
+    tmux: Tmux, tmp_path: Path, sighup: str
+) -> None:
+    """A dropped SSH connection or a closed pane: the console stops its engine and exits within
+    a few seconds, and the demo's temporary store is removed. With SIGHUP ignored (``nohup``,
+    ``trap "" HUP``) the hung-up terminal is noticed instead of read in a loop forever."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    ignore = 'trap "" HUP; ' if sighup == "ignored" else ""
+    tmux.start(f"{ignore}TMPDIR={shlex.quote(str(scratch))} exec {console_command()}", cwd=tmp_path)
+    tmux.wait(lambda s: all(name in jobs_pane(s) for name in DEMO_NAMES), "the jobs table")
+    shown = tmux.run("display-message", "-p", "-t", tmux.name, "#{pane_pid}")
+    pid = int(shown.stdout.strip())
+    assert list(scratch.glob("symbi-demo-*")), "the demo store is where TMPDIR says"
+
+    tmux.run("kill-server")  # the terminal goes away
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(pid), "the console outlived its terminal"
+    assert not list(scratch.glob("symbi-demo-*")), "the demo store was left behind"

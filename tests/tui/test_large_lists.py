@@ -766,13 +766,13 @@ async def test_a_slow_scheduler_does_not_hold_the_screen(
 
         backend.list_jobs = slow_list_jobs  # type: ignore[method-assign]
         held: list[float] = []
-        hold = screen._hold_frame
+        hold = screen.hold_frames
 
-        def hold_frame() -> None:
+        def hold_frames(seconds: float) -> None:
             held.append(asyncio.get_running_loop().time())
-            hold()
+            hold(seconds)
 
-        screen._hold_frame = hold_frame  # type: ignore[method-assign]
+        screen.hold_frames = hold_frames  # type: ignore[method-assign]
         await pilot.press("slash", "d")
         await until(lambda: screen._refreshing and bool(held))
         await until(lambda: screen._held is None, seconds=0.5)

@@ -44,10 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._common import Dialect
-from .._rows import (
-    NODE_COLUMNS,
-    node_from_row,
-)
+from .._rows import NODE_COLUMNS, node_from_row, same
 from ..base import NodeInfo
 
 NOTIFY_CHANNEL = "symbi_store"
@@ -76,13 +73,8 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def same(value: Any) -> Any:
-    """A value read back as it is (asyncpg reads instants aware)."""
-    return value
-
-
-#: placeholders ``$1``, ``$2``...; instants as ``timestamptz`` (asyncpg reads them aware); free
-#: text without NUL characters
+#: placeholders ``$1``, ``$2``...; instants as ``timestamptz`` (asyncpg reads them aware, as they
+#: are); free text without NUL characters
 DIALECT = Dialect("$", same, utc, storable)
 
 

@@ -13,8 +13,9 @@ The same semantics as :class:`~scheduler_core.store.sqlite.SqliteJobStore`, whic
   sooner.
 
 Beside this module: the SQL and how values are kept (``_sql.py``: free text holds no NUL), the
-transaction and the writes transactions share (``_tx.py``) and the schema (``schema.py``); what
-both stores do alike is in ``store/``.
+transaction and the writes transactions share (``_tx.py``), the lease and node rows
+(``_lease.py``) and the schema (``schema.py``); what both stores do alike is in ``store/``
+(``_common.py``, ``_rows.py``, ``_queries.py``, ...).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class PostgresJobStore(StoreBase):
 
     One class for the whole ``JobStore`` protocol, one method per transaction (the look-ups both
     stores share come from ``StoreBase``), so it runs over 300 lines: each method is the SQL of
-    its transaction, and the longer ones live beside it (``_transitions``).
+    its transaction, and the longer ones live beside it (``_transitions``, ``_lease``).
     """
 
     shared = True  #: every node fires: claims are split by row locks, fenced by each node's row
@@ -182,9 +183,7 @@ class PostgresJobStore(StoreBase):
         except asyncpg.CharacterNotInRepertoireError as exc:
             raise ValidationError(f"the store cannot hold this text: {exc}") from None
 
-    async def _fetch_together(
-        self, *queries: tuple[str, Sequence[Any]]
-    ) -> list[list[asyncpg.Record]]:
+    async def _fetch_together(self, *queries: tuple[str, Sequence[Any]]) -> list[list[Any]]:
         """The rows of each query, all of one snapshot (a read-only repeatable-read transaction)."""
         async with (
             self._need_pool().acquire() as conn,

@@ -15,7 +15,6 @@ __all__ = [
     "UPDATE_RUN",
     "audit_values",
     "fmt",
-    "holds_lease",
     "instant",
     "job_definition_values",
     "job_of",
@@ -30,21 +29,18 @@ __all__ = [
     "write_audit",
     "write_context",
     "write_decision",
-    "write_node",
 ]
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from ...clock import format_instant, parse_instant
 from ...model import AgentContext, AuditEvent
 from .._common import Dialect
-from .._leases import LEASE_NAME, NODE_MEMORY, this_process
 from .._rows import (
-    NODE_COLUMNS,
     encode_memory,
     node_from_row,
 )
@@ -154,44 +150,6 @@ def write_decision(conn: sqlite3.Connection, run_id: str, decision: ApprovalDeci
             run_id,
         ),
     )
-
-
-def write_node(
-    conn: sqlite3.Connection,
-    owner: str,
-    role: str,
-    now: datetime,
-    ttl: float,
-    api_address: str | None,
-) -> NodeInfo:
-    """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
-    stamp = fmt(now)
-    conn.execute("DELETE FROM nodes WHERE expires_at < ?", (fmt(now - NODE_MEMORY),))
-    row = conn.execute(
-        "SELECT started_at, expires_at, role FROM nodes WHERE owner = ?", (owner,)
-    ).fetchone()
-    started = row[0] if row is not None and row[1] > stamp and row[2] == role else stamp
-    pid, host, _ = this_process()
-    values = (
-        owner,
-        host,
-        pid,
-        api_address,
-        role,
-        started,
-        stamp,
-        fmt(now + timedelta(seconds=ttl)),
-    )
-    conn.execute(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
-    return node_of(values)
-
-
-def holds_lease(conn: sqlite3.Connection, owner: str, stamp: str) -> bool:
-    """Whether ``owner`` holds the store lease at ``stamp`` (a stored instant)."""
-    row = conn.execute(
-        "SELECT owner, expires_at FROM lease WHERE name = ?", (LEASE_NAME,)
-    ).fetchone()
-    return row is not None and row[0] == owner and row[1] > stamp
 
 
 def stored_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:

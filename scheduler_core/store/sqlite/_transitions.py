@@ -22,12 +22,12 @@ from ..base import (
     StartPlan,
     StartPlanner,
 )
+from ._lease import holds_lease
 from ._sql import (
     INSERT_OWNED_RUN_ONCE,
     INSERT_RUN_ONCE,
     UPDATE_RUN,
     fmt,
-    holds_lease,
     instant,
     job_of,
     run_update_values,

@@ -6,8 +6,9 @@ reader for queries, which WAL lets run beside the writer. Instants are stored as
 text, so they sort and compare as strings and stay readable in the ``sqlite3`` shell.
 
 Beside this module: the SQL and the writes transactions share (``_sql.py``), the scheduler's
-transactions (``_transitions.py``), the jobs list (``_job_list.py``), change notification
-(``_wake.py``) and the schema (``schema.py``); what both stores do alike is in ``store/``.
+transactions (``_transitions.py``), the lease and node rows (``_lease.py``), the jobs list
+(``_job_list.py``), change notification (``_wake.py``) and the schema (``schema.py``); what both
+stores do alike is in ``store/`` (``_common.py``, ``_rows.py``, ``_queries.py``, ...).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ...model import (
     RunStatus,
 )
 from .._common import StoreBase, name_conflict
-from .._leases import LEASE_NAME, held_by_another, tenure, this_process
+from .._leases import LEASE_NAME
 from .._queries import job_ref
 from .._rows import (
     JOB_COLUMNS,
@@ -64,7 +65,7 @@ from ..base import (
     cap_context,
 )
 from ..text_index import JobTextIndex
-from . import _transitions
+from . import _lease, _transitions
 from ._job_list import JobListing
 from ._sql import (
     DIALECT,
@@ -88,7 +89,6 @@ from ._sql import (
     write_audit,
     write_context,
     write_decision,
-    write_node,
 )
 from ._wake import WakeSocket
 from .schema import migrate
@@ -101,7 +101,8 @@ class SqliteJobStore(StoreBase):
 
     One class for the whole ``JobStore`` protocol, one method per transaction (the look-ups both
     stores share come from ``StoreBase``), so it runs over 300 lines: each method is the SQL of
-    its transaction, and the longer ones live beside it (``_transitions``, ``_job_list``).
+    its transaction, and the longer ones live beside it (``_transitions``, ``_lease``,
+    ``_job_list``).
     """
 
     shared = False  #: one scheduler at a time (the lease holder); the others wait as standby
@@ -486,40 +487,13 @@ class SqliteJobStore(StoreBase):
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         await self._tx(write_audit, events)
 
-    # --- lease ------------------------------------------------------------------------------------
+    # --- lease (``_lease.py``) --------------------------------------------------------------------
 
     async def acquire_lease(
         self, owner: str, *, now: datetime, ttl: float, api_address: str | None = None
     ) -> LeaseInfo:
         """Take or renew the lease if it is free, expired or ours; return whoever holds it."""
-        stamp, expires = fmt(now), fmt(now + timedelta(seconds=ttl))
-
-        def tx(conn: sqlite3.Connection) -> LeaseInfo:
-            row = conn.execute(
-                f"SELECT {LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
-            ).fetchone()
-            current = lease_of(row) if row is not None else None
-            if current is not None and held_by_another(current, owner, now):
-                # a standby checks every 2 s but re-announces itself at a third of the TTL, as
-                # the holder renews: each write wakes the holder
-                mine = conn.execute(
-                    "SELECT role, expires_at FROM nodes WHERE owner = ?", (owner,)
-                ).fetchone()
-                due = fmt(now + timedelta(seconds=ttl * 2 / 3))
-                if mine is None or mine[0] != "standby" or mine[1] <= due:
-                    write_node(conn, owner, "standby", now, ttl, api_address)
-                return current
-            write_node(conn, owner, "leader", now, ttl, api_address)
-            pid, host, machine = this_process()
-            acquired = fmt(tenure(current, owner, now))
-            values = (owner, pid, host, api_address, acquired, stamp, expires, machine)
-            conn.execute(
-                f"INSERT OR REPLACE INTO lease (name, {LEASE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                (LEASE_NAME, *values),
-            )
-            return lease_of(values)
-
-        return await self._tx(tx)
+        return await self._tx(_lease.acquire_lease, owner, now, ttl, api_address)
 
     async def release_lease(self, owner: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
@@ -534,7 +508,7 @@ class SqliteJobStore(StoreBase):
         )
         return lease_of(rows[0]) if rows else None
 
-    # --- nodes ------------------------------------------------------------------------------------
+    # --- nodes (``_lease.py``) --------------------------------------------------------------------
 
     async def register_node(
         self,
@@ -545,7 +519,7 @@ class SqliteJobStore(StoreBase):
         api_address: str | None = None,
         role: str = "active",
     ) -> NodeInfo:
-        return await self._tx(write_node, owner, role, now, ttl, api_address)
+        return await self._tx(_lease.write_node, owner, role, now, ttl, api_address)
 
     async def unregister_node(self, owner: str) -> None:
         await self._tx(lambda conn: conn.execute("DELETE FROM nodes WHERE owner = ?", (owner,)))

@@ -1,0 +1,246 @@
+"""The read side of :class:`~scheduler_core.service.SchedulerService`: jobs, runs, audit, health.
+
+Nothing here writes. Arguments a front end passes as text (a status, an event type, a job by id,
+id prefix or name) are checked here, with an error naming the field, so the console, the CLI and
+the API read the store the same way.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Health", "ServiceQueries"]
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .clock import Clock
+from .errors import JobNotFound, RunNotFound, ValidationError
+from .model import (
+    AuditEvent,
+    AuditEventType,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+)
+from .scheduling import CronScheduler, schedule_for
+from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RunStats
+
+_MIN_PREFIX = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    status: str
+    active_jobs: int
+    paused_jobs: int
+    in_flight_jobs: int
+    dead_letter_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    queued_runs: int
+    awaiting_approval: int
+    stats: RunStats
+    role: str
+    lease_owner: str | None
+    lease_address: str | None
+    #: the live scheduler processes on this store (holder and standbys, or a shared store's nodes)
+    nodes: tuple[NodeInfo, ...] = ()
+    node: str | None = None  #: the scheduler answering, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's health answer (:func:`scheduler_core.wire.health_to_dict`)."""
+        from .wire import health_to_dict
+
+        return health_to_dict(self)
+
+
+class ServiceQueries:
+    """Reads over a store (and, in a scheduler's process, its live state)."""
+
+    store: JobStore
+    clock: Clock
+    scheduler: CronScheduler | None
+
+    async def resolve(self, ref: str) -> JobDefinition:
+        """A job by id, unique id prefix (4+ characters) or name."""
+        if not ref:
+            raise JobNotFound(ref)
+        matches = await self.store.find_jobs(ref, limit=3)
+        exact = [j for j in matches if ref in (j.id, j.name)]
+        if exact:
+            return exact[0]
+        if len(matches) == 1 and len(ref) >= _MIN_PREFIX:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(f"{j.name} ({j.id[:12]})" for j in matches)
+            raise ValidationError(f"{ref!r} matches several jobs: {names}", field="job")
+        known = await self.store.all_job_names()
+        close = difflib.get_close_matches(ref, known, n=1, cutoff=0.5)
+        raise JobNotFound(ref, suggestion=close[0] if close else None)
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    async def get_job(self, ref: str) -> JobDefinition:
+        return await self.resolve(ref)
+
+    async def prepare_search(self) -> None:
+        """Get the job list's text filter ready (an interactive front end, before the first
+        key typed into its filter)."""
+        await self.store.prepare_text_search()
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        agent: str | None = None,
+        text: str | None = None,
+        order: str = "name",
+        descending: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> JobPage:
+        if isinstance(status, str):
+            try:
+                status = JobStatus(status)
+            except ValueError:
+                choices = ", ".join(s.value for s in JobStatus)
+                raise ValidationError(
+                    f"{status!r} is not one of: {choices}", field="status"
+                ) from None
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("must be between 1 and 10000", field="limit")
+        return await self.store.list_jobs(
+            JobQuery(
+                status=status,
+                agent=agent,
+                text=text,
+                order=order,
+                descending=descending,
+                limit=limit,
+                offset=max(offset, 0),
+            )
+        )
+
+    async def history(
+        self,
+        ref: str | None = None,
+        *,
+        limit: int = 50,
+        status: RunStatus | str | Sequence[RunStatus] | None = None,
+        before_seq: int | None = None,
+    ) -> list[JobRun]:
+        job_id = (await self.resolve(ref)).id if ref else None
+        if isinstance(status, str):
+            try:
+                status = RunStatus(status)
+            except ValueError:
+                choices = ", ".join(s.value for s in RunStatus)
+                raise ValidationError(
+                    f"{status!r} is not one of: {choices}", field="status"
+                ) from None
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("must be between 1 and 10000", field="limit")
+        return await self.store.list_runs(job_id, status=status, limit=limit, before_seq=before_seq)
+
+    async def last_results(
+        self, job_ids: Sequence[str], statuses: Sequence[RunStatus] | None = None
+    ) -> dict[str, JobRun]:
+        """The newest finished run of each of these jobs (those that have one)."""
+        final = statuses or [s for s in RunStatus if s.is_final]
+        return await self.store.last_runs(list(job_ids), final)
+
+    async def get_run(self, run_id: str) -> JobRun:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    async def iterations(self, run_id: str) -> list[HeartbeatIteration]:
+        await self.get_run(run_id)
+        return await self.store.list_iterations(run_id)
+
+    async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
+        """The job's coming fire instants (none while it is not active)."""
+        job = await self.resolve(ref)
+        if job.status is not JobStatus.ACTIVE or job.next_run_at is None:
+            return []
+        out = [job.next_run_at]
+        if job.cron is not None:
+            schedule = schedule_for(job.cron, job.timezone)
+            while len(out) < count:
+                out.append(schedule.next_after(out[-1]))
+        return out[:count]
+
+    async def audit(
+        self,
+        *,
+        type: AuditEventType | str | None = None,
+        job: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        if isinstance(type, str):
+            try:
+                type = AuditEventType(type)
+            except ValueError:
+                names = [t.value for t in AuditEventType]
+                close = difflib.get_close_matches(type, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValidationError(f"unknown event type {type!r}{hint}", field="type") from None
+        job_id = None
+        if job:
+            try:
+                job_id = (await self.resolve(job)).id
+            except JobNotFound:
+                job_id = job  # a deleted job's events stay queryable by its id
+        return await self.store.query_audit(
+            type=type, job_id=job_id, since=since, until=until, limit=limit
+        )
+
+    async def health(self) -> Health:
+        counts = await self.store.count_jobs()
+        stats = await self.store.run_stats()
+        lease = await self.store.get_lease()
+        now = self.clock.now()
+        nodes = await self.store.list_nodes(now)
+        scheduler = self.scheduler
+        if scheduler is not None and self.store.shared:
+            role = "active" if scheduler.is_leader else "joining"
+            in_flight = scheduler.in_flight
+        elif scheduler is not None:
+            role = "leader" if scheduler.is_leader else "standby"
+            in_flight = scheduler.in_flight
+        else:
+            role = "detached"
+            in_flight = stats.by_status.get(RunStatus.RUNNING.value, 0)
+        live = lease is not None and lease.is_live(now)
+        if self.store.shared and scheduler is None:  # any live node fires
+            live = any(n.role == "active" for n in nodes)
+            in_flight = sum(n.running for n in nodes)
+        status = (
+            "healthy" if (scheduler is not None and scheduler.is_leader) or live else "degraded"
+        )
+        if scheduler is not None and not scheduler.is_leader and live:
+            status = "standby"
+        return Health(
+            status=status,
+            active_jobs=counts[JobStatus.ACTIVE],
+            paused_jobs=counts[JobStatus.PAUSED],
+            in_flight_jobs=in_flight,
+            dead_letter_jobs=counts[JobStatus.DEAD_LETTER],
+            completed_jobs=counts[JobStatus.COMPLETED],
+            failed_jobs=counts[JobStatus.FAILED],
+            queued_runs=stats.by_status.get(RunStatus.QUEUED.value, 0),
+            awaiting_approval=stats.by_status.get(RunStatus.AWAITING_APPROVAL.value, 0),
+            stats=stats,
+            role=role,
+            lease_owner=lease.owner if lease and live else None,
+            lease_address=lease.api_address if lease and live else None,
+            nodes=tuple(nodes),
+            node=scheduler.owner if scheduler is not None else None,
+        )

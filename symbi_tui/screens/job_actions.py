@@ -1,0 +1,116 @@
+"""The actions on one job, written once: pause or resume, run now (with input), reset, delete.
+
+Every screen that acts on a job (the jobs pane, watch, dead letter) calls these from its action
+worker, so the question asked first, the words of the result and the refresh after it
+(:meth:`~symbi_tui.screens.base.ConsoleScreen.after_action`) are the same wherever the key is
+pressed. The job is the one the screen named when the key was read, never looked up again.
+"""
+
+from __future__ import annotations
+
+__all__ = ["delete", "reset", "run_now", "toggle_pause"]
+
+from typing import Any
+
+from scheduler_core.model import JobDefinition, JobRun, JobStatus
+
+from ..format import short_instant
+from .base import ConsoleScreen
+from .confirm import ConfirmScreen
+from .prompt import PromptScreen
+
+#: how a job's status reads in a sentence ("flaky-job is dead-lettered after 3 failure(s)")
+_STATUS_WORDS = {JobStatus.DEAD_LETTER: "dead-lettered"}
+
+
+def _status_words(job: JobDefinition) -> str:
+    return _STATUS_WORDS.get(job.status, job.status.value)
+
+
+async def toggle_pause(screen: ConsoleScreen[Any], job: JobDefinition) -> None:
+    """Resume a paused job, pause any other."""
+    if job.status is JobStatus.PAUSED:
+        await screen.act(
+            f"resume {job.name}",
+            lambda: screen.backend.resume_job(job.id),
+            lambda j: f"{j.name} resumed",
+            job_id=job.id,
+        )
+    else:
+        await screen.act(
+            f"pause {job.name}",
+            lambda: screen.backend.pause_job(job.id),
+            lambda j: f"{j.name} paused",
+            job_id=job.id,
+        )
+
+
+async def run_now(screen: ConsoleScreen[Any], job: JobDefinition, *, ask: bool = False) -> None:
+    """Queue a manual run; ``ask``: first ask for the run's input (the job's own if empty)."""
+    text: str | None = None
+    if ask:
+        text = await screen.app.push_screen_wait(
+            PromptScreen(
+                f"Run {job.name} now",
+                "Input for this run (the job's own input if left empty):",
+                confirm_label="Run",
+                value=job.input or "",
+            )
+        )
+        if text is None:
+            return
+    given = text or None
+
+    def queued(_run: JobRun) -> str:
+        return f"{job.name}: manual run queued" + (" with input" if given else "")
+
+    await screen.act(
+        f"run {job.name}",
+        lambda: screen.backend.run_now(job.id, input=given),
+        queued,
+        job_id=job.id,
+    )
+
+
+async def reset(screen: ConsoleScreen[Any], job: JobDefinition) -> None:
+    """Clear a failed or dead-lettered job's failures and schedule it again, once confirmed."""
+    lines = [f"{job.name} is {_status_words(job)} after {job.failure_count} failure(s)."]
+    if job.last_error:
+        lines.append(f"Last error: {job.last_error}")
+    lines.append("Reset clears the failures and schedules it again from now.")
+    confirmed = await screen.app.push_screen_wait(
+        ConfirmScreen(f"Reset {job.name}?", "\n".join(lines), confirm_label="Reset")
+    )
+    if not confirmed:
+        screen.notify(
+            f"{job.name} stays {_status_words(job)}", title="Reset cancelled", markup=False
+        )
+        return
+    await screen.act(
+        f"reset {job.name}",
+        lambda: screen.backend.reset_job(job.id),
+        lambda j: f"{j.name} is active again; next run {short_instant(j.next_run_at)} UTC",
+        job_id=job.id,
+    )
+
+
+async def delete(screen: ConsoleScreen[Any], job: JobDefinition) -> None:
+    """Remove a job and its run history, once confirmed."""
+    confirmed = await screen.app.push_screen_wait(
+        ConfirmScreen(
+            f"Delete {job.name}?",
+            f"{job.name} ({job.cron or 'one-shot'}) and its run history are removed; "
+            "a run in flight is cancelled.",
+            confirm_label="Delete",
+        )
+    )
+    if not confirmed:
+        screen.notify(f"{job.name} kept", title="Delete cancelled", markup=False)
+        return
+    await screen.act(
+        f"delete {job.name}",
+        lambda: screen.backend.remove_job(job.id),
+        lambda j: f"{j.name} deleted",
+        job_id=job.id,
+        gone=True,
+    )
