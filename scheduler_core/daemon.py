@@ -2,11 +2,13 @@
 
 It takes the store lease (or waits as a standby and takes over when the lease lapses), serves the
 API with uvicorn inside the same event loop, and logs one structured line per event to stderr
-(logfmt, or JSON with ``log_format="json"``). Signals are its own: SIGHUP reloads the DSL files;
-SIGTERM and SIGINT stop firing, wait up to ``shutdown_timeout_seconds`` for in-flight runs, record
-the rest ``interrupted`` and return 0 (a second signal interrupts them at once). An interrupted
-run is audited ``CronRunInterrupted``, is not counted toward its job's ``max_retries`` (a shutdown
-never dead-letters a job) and is retried per policy on the next start.
+and to a rotated file (logfmt, or JSON with ``[log] format = "json"``; every secret the daemon
+knows is masked; :mod:`scheduler_core.logfile` writes and reads them). Signals are its own:
+SIGHUP reloads the DSL files; SIGTERM and SIGINT stop firing, wait up to
+``shutdown_timeout_seconds`` for in-flight runs, record the rest ``interrupted`` and return 0 (a
+second signal interrupts them at once). An interrupted run is audited ``CronRunInterrupted``, is
+not counted toward its job's ``max_retries`` (a shutdown never dead-letters a job) and is retried
+per policy on the next start.
 
 Exit status: 0 stopped by a signal, 1 the API server failed, 2 the configuration, the DSL files or
 the listen address cannot be used.
@@ -19,6 +21,8 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "EventLogger",
+    "JsonFormatter",
+    "TextFormatter",
     "configure_logging",
     "run",
     "serve",
@@ -26,12 +30,11 @@ __all__ = [
 
 import asyncio
 import contextlib
-import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
 
 from .errors import DslError, SchedulerError
@@ -46,6 +49,15 @@ from .events import (
     Subscription,
 )
 from .jobspec import _mask_mapping
+from .logfile import (
+    LEVELS,
+    JsonFormatter,
+    PrivateRotatingFileHandler,
+    TextFormatter,
+    attach_file,
+    formatter,
+    mask_secrets,
+)
 from .model import AuditEventType, RunStatus
 from .settings import SchedulerConfig
 
@@ -69,80 +81,63 @@ _ERROR_CHARS = 300
 # --- log lines ------------------------------------------------------------------------------------
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    fields = getattr(record, "fields", None)
-    return dict(fields) if isinstance(fields, Mapping) else {}
-
-
-def _when(record: logging.LogRecord) -> str:
-    instant = datetime.fromtimestamp(record.created, UTC)
-    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, event, msg and the event's fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": _when(record),
-            "level": record.levelname.lower(),
-            "event": getattr(record, "event", record.name),
-            "msg": record.getMessage(),
-        }
-        for key, value in _fields(record).items():
-            line.setdefault(key, value)
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
-
-
-class TextFormatter(logging.Formatter):
-    """logfmt: ``time=... level=info event=run.succeeded job=backup ... msg="..."``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        parts = [
-            f"time={_when(record)}",
-            f"level={record.levelname.lower()}",
-            f"event={getattr(record, 'event', record.name)}",
-        ]
-        for key, value in _fields(record).items():
-            if value is None:
-                continue
-            parts.append(f"{key}={_logfmt(value)}")
-        parts.append(f"msg={_logfmt(record.getMessage())}")
-        line = " ".join(parts)
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
-
-
-def _logfmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text and not any(c in text for c in ' "=\n\t\\'):
-        return text
-    return json.dumps(text)
-
-
 def configure_logging(
     log_format: str = "text", *, stream: IO[str] | None = None, level: int = logging.INFO
 ) -> logging.Handler:
-    """Send every log record (the scheduler's, the API's, uvicorn's warnings) to ``stream``."""
-    if log_format not in ("text", "json"):
-        raise ValueError(f"log format {log_format!r} is not text or json")
+    """Send every log record (the scheduler's, the API's, uvicorn's warnings) to ``stream``,
+    known secrets masked (:func:`scheduler_core.logfile.mask_secrets`)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        if isinstance(old, PrivateRotatingFileHandler):
+            old.close()
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access", "aiosqlite", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
+
+
+def _log_to_file(config: SchedulerConfig, log_format: str) -> Path | None:
+    """Also write the log to ``config.log_path()`` (``symbi logs`` reads it); None if it is off
+    or cannot be opened (then stderr alone has the log, and a warning says why)."""
+    if not config.log.file:
+        return None
+    path = config.log_path()
+    try:
+        attach_file(
+            path,
+            log_format=log_format,
+            max_bytes=config.log.max_bytes,
+            backup_count=config.log.backup_count,
+        )
+    except OSError as exc:
+        log.warning(
+            "cannot write the log file %s: %s; logging to stderr only",
+            path,
+            exc.strerror or exc,
+            extra={"event": "log.file_failed", "fields": {"key": "log.path"}},
+        )
+        return None
+    return path
+
+
+def _known_secrets(config: SchedulerConfig) -> list[str | None]:
+    """Values no log line may hold: API keys, delivery credentials, secret-named agent env."""
+    from .config._schema import _SECRET_NAME, SECRET_KEYS
+
+    delivery = config.scheduler.delivery
+    values: list[str | None] = [*config.api.api_keys]
+    for key in SECRET_KEYS:
+        if key.startswith("scheduler.delivery."):
+            values.append(getattr(delivery, key.rpartition(".")[2], None))
+    for agent in config.agents.values():
+        values.extend(v for k, v in agent.env.items() if _SECRET_NAME.search(k))
+        if agent.api_key_env:
+            values.append(os.environ.get(agent.api_key_env))
+    return values
 
 
 class EventLogger:
@@ -299,8 +294,11 @@ async def serve(
     *,
     store_url: str | None = None,
     stop: asyncio.Event | None = None,
+    log_file: Path | None = None,
 ) -> int:
-    """Run the daemon until SIGTERM/SIGINT (or ``stop`` is set); returns the exit status."""
+    """Run the daemon until SIGTERM/SIGINT (or ``stop`` is set); returns the exit status.
+
+    ``log_file``: the file this daemon's log goes to, served by ``GET /api/v1/logs``."""
     from .api import ApiServer, bind_socket, create_app, resolve_api_keys
     from .engine import Engine
     from .metrics import Metrics
@@ -314,6 +312,9 @@ async def serve(
     try:
         if api.enabled:
             keys = resolve_api_keys(config)
+            if keys.generated is not None:
+                with contextlib.suppress(OSError):
+                    mask_secrets([keys.generated.read_text(encoding="utf-8").strip()])
             try:
                 sock = bind_socket(api.host, api.port)
             except OSError as exc:
@@ -371,7 +372,14 @@ async def serve(
             metrics = Metrics()
             metrics.start(engine.bus)
         if api.enabled and sock is not None and keys is not None:
-            app = create_app(service, config=config, bus=engine.bus, metrics=metrics, keys=keys)
+            app = create_app(
+                service,
+                config=config,
+                bus=engine.bus,
+                metrics=metrics,
+                keys=keys,
+                log_file=log_file,
+            )
             server = ApiServer(app, sock=sock)
             sock = None  # the server owns it now
             await server.start()
@@ -521,14 +529,18 @@ def run(
     config: SchedulerConfig,
     *,
     store_url: str | None = None,
-    log_format: str = "text",
+    log_format: str | None = None,
     stream: IO[str] | None = None,
 ) -> int:
-    """``symbi-tui --daemon``: configure logging, run :func:`serve` on a new loop."""
-    configure_logging(log_format, stream=stream)
+    """``symbi-tui --daemon``: configure logging (to stderr, and to the log file), run
+    :func:`serve` on a new loop. ``log_format``: None for ``[log] format``."""
+    log_format = log_format or config.log.format
+    mask_secrets(_known_secrets(config))
+    configure_logging(log_format, stream=stream, level=LEVELS[config.log.level])
+    log_file = _log_to_file(config, log_format)
     for warning in config.warnings:
         log.warning("%s", warning, extra={"event": "config.warning"})
     try:
-        return asyncio.run(serve(config, store_url=store_url))
+        return asyncio.run(serve(config, store_url=store_url, log_file=log_file))
     except KeyboardInterrupt:  # a SIGINT before the handlers were installed
         return 130

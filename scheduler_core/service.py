@@ -18,7 +18,7 @@ from typing import Any
 from .clock import Clock, SystemClock
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
-from .jobspec import MAX_STRING_CHARS, job_from_mapping, spec_to_json
+from .jobspec import check_input, job_from_mapping, spec_to_json
 from .model import (
     AgentDefinition,
     AuditEvent,
@@ -428,11 +428,10 @@ class SchedulerService(ServiceQueries):
         return updated
 
     async def run_now(self, ref: str, *, input: str | None = None, actor: str = "api") -> JobRun:
-        """Queue a run now, bypassing the schedule (and the job's pause)."""
-        if input is not None and len(input) > MAX_STRING_CHARS:
-            raise ValidationError(
-                f"is {len(input):,} characters long; at most {MAX_STRING_CHARS:,}", field="input"
-            )
+        """Queue a run now, bypassing the schedule (and the job's pause); an input no agent could
+        be given (a NUL, a lone surrogate, over 1 MiB) is refused here, not failed later."""
+        if input is not None:
+            check_input(input, "input")
         job = await self.resolve(ref)
         now = self.clock.now()
         run = JobRun(

@@ -10,6 +10,7 @@ __all__ = [
     "AgentPinConfig",
     "ApiConfig",
     "DeliveryConfig",
+    "LogConfig",
     "SchedulerConfig",
     "SchedulerSettings",
     "StoreConfig",
@@ -111,6 +112,18 @@ class AgentPinConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LogConfig:
+    """The daemon's log: one line per event on stderr and, rotated, in a file (``symbi logs``)."""
+
+    level: str = "info"  #: debug, info, warning, error, critical (SYMBI_LOG_LEVEL)
+    format: str = "text"  #: text (logfmt) or json; ``symbi-tui --daemon --log-format`` wins
+    file: bool = True  #: also write the log to ``path``
+    path: str | None = None  #: None: <data dir>/daemon.log
+    max_bytes: int = 10 * 1024 * 1024  #: the file is rotated before it grows past this
+    backup_count: int = 5  #: rotated files kept (daemon.log.1 ... daemon.log.N)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TuiConfig:
     refresh_interval_seconds: float = 1.0
     keymap: Mapping[str, str] = field(default_factory=dict)  #: binding id -> keys
@@ -124,6 +137,7 @@ class SchedulerConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     agentpin: AgentPinConfig = field(default_factory=AgentPinConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     agents: Mapping[str, AgentDefinition] = field(default_factory=dict)
     dsl_paths: tuple[str, ...] = ()  #: files or directories of .symbi files loaded at start
     data_dir: str | None = None  #: None: default_data_dir()
@@ -132,6 +146,14 @@ class SchedulerConfig:
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+    def log_path(self) -> Path:
+        """The daemon's log file: ``[log] path``, else ``<data dir>/daemon.log``."""
+        return (
+            Path(self.log.path).expanduser()
+            if self.log.path
+            else (self.resolved_data_dir() / "daemon.log")
+        )
 
     def store_url(self) -> str:
         """SYMBI_DB, else [store] url, else the database in the data directory."""

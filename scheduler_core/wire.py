@@ -39,6 +39,8 @@ __all__ = [
     "iteration_to_dict",
     "job_from_dict",
     "job_to_dict",
+    "log_page_from_dict",
+    "log_page_to_dict",
     "run_from_dict",
     "run_to_dict",
 ]
@@ -75,6 +77,7 @@ from .events import (
     SchedulerState,
 )
 from .jobspec import JOB_FIELDS, _mask_mapping, job_to_dict, spec_from_json
+from .logfile import LogLine, LogPage
 from .model import (
     AuditEvent,
     AuditEventType,
@@ -355,6 +358,33 @@ def _node_from_dict(data: Mapping[str, Any]) -> NodeInfo:
         expires_at=instant_in(data.get("expires_at")) or _EPOCH,
         running=int(data.get("running") or 0),
     )
+
+
+def log_page_to_dict(page: LogPage) -> dict[str, Any]:
+    """``GET /api/v1/logs``: the lines (oldest first), the cursor to follow from, the level."""
+    lines = [
+        {**dataclasses.asdict(line), "time": instant_out(line.time), "fields": _plain(line.fields)}
+        for line in page.lines
+    ]
+    return {"lines": lines, "cursor": page.cursor, "level": page.level}
+
+
+def log_page_from_dict(data: Mapping[str, Any]) -> LogPage:
+    lines = tuple(
+        LogLine(
+            time=instant_in(item.get("time")),
+            fields=dict(item.get("fields") or {}),
+            **{k: str(item.get(k) or "") for k in ("level", "logger", "event", "message", "text")},
+        )
+        for item in data.get("lines") or []
+        if isinstance(item, Mapping)
+    )
+    cursor, level = str(data.get("cursor") or ""), str(data.get("level") or "")
+    return LogPage(lines=lines, cursor=cursor, level=level)
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 # --- errors ---------------------------------------------------------------------------------------

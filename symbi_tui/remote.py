@@ -46,6 +46,7 @@ from scheduler_core.events import (
     SchedulerState,
 )
 from scheduler_core.jobspec import spec_to_json
+from scheduler_core.logfile import LogPage, LogQuery
 from scheduler_core.model import (
     AuditEvent,
     AuditEventType,
@@ -67,6 +68,7 @@ from scheduler_core.wire import (
     health_from_dict,
     iteration_from_dict,
     job_from_dict,
+    log_page_from_dict,
     run_from_dict,
 )
 
@@ -389,6 +391,18 @@ class RemoteBackend:
         }
         answer = await self._json("GET", "/audit", params=params)
         return [audit_from_dict(e) for e in answer]
+
+    async def logs(self, query: LogQuery, *, cursor: str | None = None) -> LogPage:
+        """The daemon's log lines (``GET /api/v1/logs``): the last ones wanted, or, after
+        ``cursor``, those written since (``symbi logs --follow``)."""
+        params = {
+            "component": query.component,
+            "level": query.level,
+            "since": format_instant(query.since) if query.since is not None else None,
+            "limit": query.limit,
+            "cursor": cursor,
+        }
+        return log_page_from_dict(await self._json("GET", "/logs", params=params))
 
     async def subscribe(self) -> AsyncIterator[Event]:
         """Events from ``GET /api/v1/events``, reconnecting with exponential backoff.

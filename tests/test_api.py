@@ -325,8 +325,8 @@ async def test_error_codes_and_bodies(api: Api) -> None:
         "validation_error",
         "timezone",
     )
-    # 413: a body beyond 1 MiB is refused unread
-    huge = await c.post("/api/v1/schedule", json={**GUIDE_JOB, "input": "x" * 2_000_000})
+    # 413: a body beyond 8 MiB is refused unread
+    huge = await c.post("/api/v1/schedule", json={**GUIDE_JOB, "input": "x" * 9_000_000})
     await check(huge, 413, "too_large", None)
     # 404: job, run, path; with a suggestion for a near name
     missing = await c.get("/api/v1/schedule/hourly-reprot")

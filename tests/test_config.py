@@ -241,6 +241,43 @@ def test_bad_environment_values_name_the_variable(var: str, value: str, fragment
     assert info.value.line is None
 
 
+def test_log_settings_load_checked_and_from_the_environment(tmp_path: Path) -> None:
+    cfg = load_config_text(
+        f'data_dir = "{tmp_path}"\n[log]\nlevel = "DEBUG"\nformat = "json"\nmax_bytes = 8192\n',
+        env={},
+    )
+    assert (cfg.log.level, cfg.log.format, cfg.log.max_bytes) == ("debug", "json", 8192)
+    assert cfg.log.file and cfg.log_path() == tmp_path / "daemon.log"
+    assert load_config_text('[log]\npath = "/var/log/s.log"\n', env={}).log_path() == Path(
+        "/var/log/s.log"
+    )
+    assert load_config_text("", env={"SYMBI_LOG_LEVEL": "warning"}).log.level == "warning"
+    for text, key, words in (
+        ('[log]\nlevel = "loud"\n', "log.level", "'loud' is not one of debug, info"),
+        ('[log]\nformat = "xml"\n', "log.format", "'xml' is not one of text, json"),
+        ("[log]\nbackup_count = 0\n", "log.backup_count", "between 1 and 1000"),
+        ("[log]\nmax_bytes = 10\n", "log.max_bytes", ">= 4096"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load_config_text(text, env={})
+        assert info.value.key == key and words in info.value.message, info.value.message
+        assert info.value.line == 2
+    with pytest.raises(ConfigError) as info:
+        load_config_text("", env={"SYMBI_LOG_LEVEL": "chatty"})
+    assert "SYMBI_LOG_LEVEL" in str(info.value)
+
+
+def test_a_table_repeated_around_others_is_a_config_error() -> None:
+    """tomlkit parses this, then refuses it when the tables are merged: still a ConfigError."""
+    text = (
+        "[scheduler.delivery.custom]\n[[agents]]\n[scheduler.delivery]\n[agents.z]\n"
+        "[scheduler.delivery.custom]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={})
+    assert "custom" in info.value.message
+
+
 def test_config_file_location(tmp_path: Path, no_user_config: Path) -> None:
     explicit = tmp_path / "explicit.toml"
     explicit.write_text("[scheduler]\nmax_concurrent_jobs = 1\n")

@@ -188,6 +188,43 @@ def test_health_round_trip_is_lossless() -> None:
     assert wire.health_from_dict(answer) == health
 
 
+def test_log_page_round_trip() -> None:
+    """``GET /api/v1/logs``: lines of both formats, a traceback, a line that is no record."""
+    from scheduler_core.logfile import LogLine, LogPage
+
+    page = LogPage(
+        lines=(
+            LogLine(
+                time=AT,
+                level="warning",
+                logger="symbi.events",
+                event="run.failed",
+                message="run failed",
+                fields={"job": "backup", "attempt": 2, "details": {"a": [1, "b"]}},
+                text='time=2026-03-02T09:00:00.000Z level=warning ... msg="run failed"',
+            ),
+            LogLine(
+                time=AT + timedelta(milliseconds=5),
+                level="error",
+                logger="symbi.scheduler",
+                event="symbi.scheduler",
+                message="cycle failed",
+                fields={"exception": "Traceback ...\nOSError: disk full"},
+                text='time=... msg="cycle failed"\nTraceback ...\nOSError: disk full',
+            ),
+            LogLine(time=None, level="", logger="", event="", message="junk", text="junk"),
+        ),
+        cursor="1234:5678",
+        level="info",
+    )
+    answer = through_json(wire.log_page_to_dict(page))
+    assert answer["lines"][0]["time"] == "2026-03-02T09:00:00.000000Z"
+    assert list(answer["lines"][0]) == [
+        "time", "level", "logger", "event", "message", "fields", "text"
+    ]  # fmt: skip
+    assert wire.log_page_from_dict(answer) == page
+
+
 def test_health_from_the_guides_shape_alone() -> None:
     """An answer without ``stats`` (another implementation of the guide) still reads."""
     health = wire.health_from_dict(

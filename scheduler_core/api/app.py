@@ -14,7 +14,7 @@ are JSON (:class:`~scheduler_core.api.schemas.ErrorOut`): 400/422 for bad input 
 named, 401 without a valid key, 404 for an unknown job or run, 409 for a state conflict.
 
 This module assembles the app; the routes are in :mod:`.routes` (``schedule``, ``runs``, ``sdk``,
-``system``), the JSON errors in :mod:`.errors`, authentication and the body limit in
+``system``, ``logs``), the JSON errors in :mod:`.errors`, authentication and the body limit in
 :mod:`.middleware` and the event stream in :mod:`.sse`.
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 __all__ = ["create_app"]
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,6 +37,7 @@ from ..settings import SchedulerConfig
 from .auth import ApiKeys, resolve_api_keys
 from .errors import ERROR_RESPONSES, add_error_handlers
 from .middleware import AuthMiddleware, BodyLimitMiddleware
+from .routes.logs import log_routes
 from .routes.runs import run_routes
 from .routes.schedule import guide_routes
 from .routes.sdk import compat_routes
@@ -50,12 +52,14 @@ def create_app(
     metrics: Metrics | None = None,
     keys: ApiKeys | None = None,
     heartbeat_seconds: float = 15.0,
+    log_file: Path | None = None,
 ) -> FastAPI:
     """The API over ``service``.
 
     ``keys``: the accepted API keys (default: :func:`~scheduler_core.api.auth.resolve_api_keys`
     of ``config``, which may create the key file). ``metrics``: served at ``/metrics`` (404 when
     None). ``heartbeat_seconds``: how often an idle event stream sends a keep-alive comment.
+    ``log_file``: the daemon's log file, served at ``/api/v1/logs`` (None: it writes none).
     """
     config = config or service.config
     bus = bus or service.bus
@@ -84,6 +88,7 @@ def create_app(
         run_routes(service),
         compat_routes(service),
         system_routes(service, bus, metrics, heartbeat_seconds, app.state.stopping),
+        log_routes(config, log_file),
     )
     for router in routers:
         app.include_router(router)

@@ -32,7 +32,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {**_ERR, "description": "Missing or wrong API key"},
     404: {**_ERR, "description": "No such job, run or path"},
     409: {**_ERR, "description": "The request conflicts with the current state"},
-    413: {**_ERR, "description": "The request body is larger than 1 MiB"},
+    413: {**_ERR, "description": "The request body is larger than 8 MiB"},
     422: {**_ERR, "description": "Invalid input; `field` names it"},
     503: {**_ERR, "description": "The store cannot be reached now; try again"},
 }

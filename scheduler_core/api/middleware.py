@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..jobspec import MAX_INPUT_BYTES
 from .auth import ApiKeys
 from .errors import error_response
 
-#: job definitions and run inputs are small; a larger body is refused before it is read
-MAX_BODY_BYTES = 1024 * 1024
+#: a larger body is refused before it is read: room for a run input of 1 MiB (the most there
+#: may be) even written with JSON's \uXXXX escapes, which take up to six bytes per byte
+MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class AuthMiddleware:
@@ -53,8 +56,19 @@ class AuthMiddleware:
 
 
 class _BodyTooLarge(StarletteHTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    def __init__(self, limit: int = MAX_BODY_BYTES) -> None:
+        super().__init__(413, f"the request body is larger than {limit:,} bytes")
+
+
+def _too_large(scope: Scope, limit: int) -> Response:
+    """The 413 answer; a run's body holds only its input, so the input is named."""
+    if scope.get("method") == "POST" and str(scope.get("path", "")).endswith("/run"):
+        message = (
+            f"the request body is larger than {limit:,} bytes: a run's input may be at most "
+            f"{MAX_INPUT_BYTES:,} bytes (1 MiB)"
+        )
+        return error_response(413, message, "too_large", "input")
+    return error_response(413, _BodyTooLarge(limit).detail, "too_large")
 
 
 class BodyLimitMiddleware:
@@ -70,7 +84,7 @@ class BodyLimitMiddleware:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await error_response(413, _BodyTooLarge().detail, "too_large")(scope, receive, send)
+                await _too_large(scope, self.limit)(scope, receive, send)
                 return
         total = 0
 
@@ -80,7 +94,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 total += len(message.get("body", b""))
                 if total > self.limit:
-                    raise _BodyTooLarge()  # answered by the HTTP error handler
+                    raise _BodyTooLarge(self.limit)  # answered by the HTTP error handler
             return message
 
         await self.app(scope, limited, send)

@@ -19,6 +19,8 @@ __all__ = [
     "JobCreateIn",
     "JobIn",
     "JobOut",
+    "LogLineOut",
+    "LogsOut",
     "NextRunOut",
     "NextRunsOut",
     "RunIn",
@@ -34,6 +36,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from ..jobspec import MAX_INPUT_BYTES
 from ..model import CatchUp, JobStatus, RunStatus, RunTrigger, SessionMode
 
 
@@ -143,7 +146,10 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: str | None = Field(
-        None, max_length=1 << 20, description="input for this run (default: the job's)"
+        None,
+        max_length=MAX_INPUT_BYTES,
+        description="input for this run (default: the job's): text without NUL, at most 1 MiB "
+        "of UTF-8",
     )
 
 
@@ -371,3 +377,23 @@ class ScheduleHistoryOut(BaseModel):
 class NextRunsOut(BaseModel):
     job_id: str
     next_runs: list[str]
+
+
+class LogLineOut(BaseModel):
+    """One record of the daemon's log; ``text`` is the line as written (logfmt or JSON)."""
+
+    time: str | None
+    level: str
+    logger: str
+    event: str
+    message: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    text: str
+
+
+class LogsOut(BaseModel):
+    """Log lines, oldest first; pass ``cursor`` back to get the lines written after them."""
+
+    lines: list[LogLineOut]
+    cursor: str
+    level: str = Field(description="the lowest level the daemon records ([log] level)")

@@ -17,6 +17,7 @@ from ._lines import _first_duplicate, _key_lines
 from ._schema import (
     _RANGES,
     _TABLES,
+    CHOICES,
     ENV_OVERRIDES,
     MAX_CONFIG_CHARS,
     MAX_SECONDS,
@@ -65,7 +66,8 @@ class _Loader:
         from tomlkit.exceptions import KeyAlreadyPresent, ParseError, TOMLKitError
 
         try:
-            doc = tomlkit.parse(self.text)
+            # unwrap() checks tables split around others ([a] [b] [a.c]) and can still refuse
+            data: dict[str, Any] = tomlkit.parse(self.text).unwrap()
         except (ParseError, KeyAlreadyPresent) as exc:
             duplicate = _first_duplicate(self.text) if "already exists" in str(exc) else None
             if duplicate is not None:
@@ -87,7 +89,6 @@ class _Loader:
             self.errors.append(ConfigError(f"invalid TOML: {exc}", path=self.path))
             return None
         self.lines = _key_lines(self.text)
-        data: dict[str, Any] = doc.unwrap()
         return data
 
     # --- ${VAR} ---------------------------------------------------------------------------
@@ -309,6 +310,11 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise ValidationError(f"expected a string, got {_kind(value)}", field=key)
+        choices = CHOICES.get(key)
+        if choices is not None:
+            if value.strip().lower() not in choices:
+                raise ValidationError(f"{value!r} is not one of {', '.join(choices)}", field=key)
+            return value.strip().lower()
         if key == "scheduler.timezone":
             try:
                 ZoneInfo(value)

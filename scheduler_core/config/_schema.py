@@ -17,6 +17,7 @@ from ..settings import (
     AgentPinConfig,
     ApiConfig,
     DeliveryConfig,
+    LogConfig,
     SchedulerConfig,
     SchedulerSettings,
     StoreConfig,
@@ -34,6 +35,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SYMBI_DB": ("store.url", "str"),
     "SYMBI_DATA_DIR": ("data_dir", "str"),
     "SYMBI_API_KEY": ("api.api_keys", "append"),
+    "SYMBI_LOG_LEVEL": ("log.level", "str"),
 }
 
 #: settings shown as ``****`` by ``symbi config show``
@@ -55,6 +57,7 @@ _TABLES: dict[str, type] = {
     "api": ApiConfig,
     "agentpin": AgentPinConfig,
     "tui": TuiConfig,
+    "log": LogConfig,
 }
 _NOT_SETTABLE = {"path", "warnings"}
 #: (minimum, maximum, minimum is exclusive); numbers not listed must be >= 0
@@ -72,6 +75,13 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "scheduler.delivery.smtp_port": (1, 65535, False),
     "api.port": (0, 65535, False),
     "tui.refresh_interval_seconds": (0, None, True),
+    "log.max_bytes": (4096, None, False),
+    "log.backup_count": (1, 1000, False),
+}
+#: string settings that take one of a few words
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log.level": ("debug", "info", "warning", "error", "critical"),
+    "log.format": ("text", "json"),
 }
 #: longest config text read (a config file is a few kilobytes)
 MAX_CONFIG_CHARS = 1 << 20

@@ -17,8 +17,10 @@ from __future__ import annotations
 __all__ = [
     "JOB_FIELDS",
     "MAX_DURATION_SECONDS",
+    "MAX_INPUT_BYTES",
     "MAX_STRING_CHARS",
     "NAME_PATTERN",
+    "check_input",
     "job_from_mapping",
     "job_to_dict",
     "mask_secret",
@@ -35,8 +37,10 @@ from ._parse import job_from_mapping
 from ._serial import job_to_dict, spec_from_json, spec_to_json
 from ._values import (
     MAX_DURATION_SECONDS,
+    MAX_INPUT_BYTES,
     MAX_STRING_CHARS,
     NAME_PATTERN,
+    check_input,
     parse_duration,
     validate_name,
 )

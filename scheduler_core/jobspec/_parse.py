@@ -27,6 +27,7 @@ from ._values import (
     _instant,
     _int,
     _kind,
+    _opt_input,
     _opt_string,
     _string_list,
     _string_map,
@@ -177,8 +178,10 @@ def job_from_mapping(
                 )
             else:
                 out[key] = dict(raw)
-        elif key in ("webhook_url", "slack_channel", "agent_pin_jwt", "input"):
+        elif key in ("webhook_url", "slack_channel", "agent_pin_jwt"):
             out[key] = c.take(_opt_string, raw, where)
+        elif key == "input":
+            out[key] = c.take(_opt_input, raw, where)
         elif key == "policy":
             out[key] = PolicySpec() if raw is None else c.take(_policy, raw, where)
         elif key == "heartbeat":

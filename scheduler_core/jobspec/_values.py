@@ -24,6 +24,9 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}\Z")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 #: longest string value (a job's ``input`` is copied into every one of its runs)
 MAX_STRING_CHARS = 1 << 20
+#: largest input of a run (or a job's default input), in bytes of UTF-8: what a command agent
+#: can be given on stdin and in ``SYMBI_INPUT_FILE`` (an environment variable holds far less)
+MAX_INPUT_BYTES = 1 << 20
 #: longest duration accepted: instants a duration is added to stay far inside datetime's range
 #: (a jitter of 1e15 seconds used to overflow when the scheduler planned the run)
 MAX_DURATION_SECONDS = 100 * 365 * 86400
@@ -117,6 +120,43 @@ class _Collector:
             return None
 
 
+def check_input(value: str, field: str = "input") -> str:
+    """``value`` if an agent can be given it as its input: text without NUL (no environment
+    variable, argument or PostgreSQL text can hold one), valid Unicode, and at most
+    :data:`MAX_INPUT_BYTES` of UTF-8. Checked where an input enters, so that a run is never
+    accepted that could only fail."""
+    nul = value.find("\x00")
+    if nul >= 0:
+        raise ValidationError(
+            f"contains a NUL character (at character {nul}); an input must be text without NUL",
+            field=field,
+        )
+    size = _check_text(value, field)
+    if size > MAX_INPUT_BYTES:
+        raise ValidationError(
+            f"is {size:,} bytes of UTF-8; an input may be at most {MAX_INPUT_BYTES:,} bytes "
+            "(1 MiB)",
+            field=field,
+        )
+    return value
+
+
+def _check_text(value: str, field: str) -> int:
+    """The size of ``value`` in UTF-8. A lone surrogate (JSON's ``"\\ud800"``, a DSL
+    ``\\ud800``) is no text: it cannot be stored nor encoded for an agent, so it is refused here
+    instead of failing later."""
+    if value.isascii():
+        return len(value)
+    try:
+        return len(value.encode())
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"is not valid text: a lone surrogate (\\u{ord(value[exc.start]):04x}) at character "
+            f"{exc.start}",
+            field=field,
+        ) from None
+
+
 def _string(value: object, field: str, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"expected a string, got {_kind(value)}", field=field)
@@ -128,11 +168,20 @@ def _string(value: object, field: str, *, allow_empty: bool = False) -> str:
         raise ValidationError(
             f"too long: {len(value)} characters (at most {MAX_STRING_CHARS})", field=field
         )
+    _check_text(value, field)
     return value
 
 
 def _opt_string(value: object, field: str) -> str | None:
     return None if value is None else _string(value, field, allow_empty=True)
+
+
+def _opt_input(value: object, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"expected a string, got {_kind(value)}", field=field)
+    return check_input(value, field)
 
 
 def _bool(value: object, field: str) -> bool:

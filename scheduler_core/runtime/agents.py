@@ -1,8 +1,15 @@
-"""AgentExecutor: runs a job's agent from its definition (command or python runner)."""
+"""AgentExecutor: runs a job's agent from its definition (command or python runner).
+
+A command agent gets the run's input on stdin, and also in ``SYMBI_INPUT`` when it fits in one
+environment variable (:data:`ENV_INPUT_MAX_BYTES`: Linux holds at most 128 KiB in one); a larger
+input is instead in the file ``SYMBI_INPUT_FILE`` names, created ``0600`` in a private ``0700``
+directory and removed after the run. Inputs are checked where they enter (at most 1 MiB, no NUL:
+:func:`scheduler_core.jobspec.check_input`), so a run never fails for being given its input.
+"""
 
 from __future__ import annotations
 
-__all__ = ["AgentExecutor", "CommandFailed"]
+__all__ = ["ENV_INPUT_MAX_BYTES", "AgentExecutor", "CommandFailed"]
 
 import asyncio
 import contextlib
@@ -10,6 +17,7 @@ import importlib
 import inspect
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -20,6 +28,10 @@ from .base import ExecutionResult, RunContext, _as_result
 from .command import CommandResult, failure_message, run_command
 from .ledger import AgentLedger
 from .llm import LlmRunner
+
+#: the largest value one environment variable can carry on Linux (MAX_ARG_STRLEN: 128 KiB for
+#: ``NAME=value`` and its NUL): larger inputs go through a file, longer summaries are cut
+ENV_INPUT_MAX_BYTES = 131072 - len("SYMBI_INPUT=") - 1
 
 
 class CommandFailed(ExecutionError):
@@ -90,7 +102,6 @@ class AgentExecutor:
         job, run = context.job, context.run
         env = {
             **agent.env,
-            "SYMBI_INPUT": context.input or "",
             "SYMBI_JOB_ID": job.id,
             "SYMBI_JOB_NAME": job.name,
             "SYMBI_RUN_ID": run.id,
@@ -100,20 +111,25 @@ class AgentExecutor:
             "SYMBI_SESSION_MODE": context.session_mode.value,
             "SYMBI_ITERATION": str(context.iteration),
             "SYMBI_MAX_ITERATIONS": str(context.max_iterations or ""),
-            "SYMBI_PREVIOUS_SUMMARY": context.previous_summary or "",
+            "SYMBI_PREVIOUS_SUMMARY": _env_text(context.previous_summary or ""),
         }
-        with _context_file(context) as path:
+        text = _agent_text(context.input or "")
+        with _context_file(context) as path, _input_file(text) as input_path:
             if path is not None:
                 env["SYMBI_CONTEXT_FILE"] = path
-            return await self._spawn(agent, context, env)
+            if input_path is not None:
+                env["SYMBI_INPUT_FILE"] = input_path
+            else:
+                env["SYMBI_INPUT"] = text
+            return await self._spawn(agent, context, text or None, env)
 
     async def _spawn(
-        self, agent: AgentDefinition, context: RunContext, env: dict[str, str]
+        self, agent: AgentDefinition, context: RunContext, text: str | None, env: dict[str, str]
     ) -> ExecutionResult:
         assert agent.command is not None
         call = run_command(
             agent.command,
-            input=context.input,
+            input=text,
             env=env,
             cwd=agent.working_dir,
             ledger=self.ledger,
@@ -187,6 +203,42 @@ def _context_file(context: RunContext) -> Iterator[str | None]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def _agent_text(text: str) -> str:
+    """``text`` as an agent can be given it: a lone surrogate (only in an input stored before
+    inputs were checked) becomes U+FFFD instead of failing the run."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _env_text(text: str) -> str:
+    """``text`` as one environment variable can hold it: no NUL, cut to the size that fits."""
+    text = _agent_text(text).replace("\x00", "\ufffd")
+    if len(text) * 4 <= ENV_INPUT_MAX_BYTES:
+        return text
+    return text.encode()[:ENV_INPUT_MAX_BYTES].decode("utf-8", "ignore")
+
+
+@contextlib.contextmanager
+def _input_file(text: str) -> Iterator[str | None]:
+    """A file holding ``text`` when no environment variable can (too large, or a NUL in an input
+    stored before inputs were checked): ``0600`` in a private directory, removed afterwards."""
+    if "\x00" not in text and (
+        len(text) * 4 <= ENV_INPUT_MAX_BYTES or len(text.encode()) <= ENV_INPUT_MAX_BYTES
+    ):
+        yield None
+        return
+    directory = tempfile.mkdtemp(prefix="symbi-input-")  # mode 0700
+    try:
+        path = os.path.join(directory, "input")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(path, flags, 0o600), "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _import(spec: str) -> Callable[..., Any]:

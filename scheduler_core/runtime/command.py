@@ -1,8 +1,10 @@
 """The ``command`` runner: an agent that is a program.
 
-The run's input goes to stdin and ``SYMBI_INPUT``; the job and run identity, the heartbeat iteration
-and the previous summary go in ``SYMBI_*`` variables; the output is stdout. The program runs in a
-process group of its own, so a timeout or a cancellation kills it and everything it started.
+The run's input goes to stdin and ``SYMBI_INPUT`` (or, too large for a variable, the file
+``SYMBI_INPUT_FILE`` names: :mod:`.agents` decides); the job and run identity, the heartbeat
+iteration and the previous summary go in ``SYMBI_*`` variables; the output is stdout. The program
+runs in a process group of its own, so a timeout or a cancellation kills it and everything it
+started.
 
 An agent never outlives its run or its scheduler:
 

@@ -133,6 +133,10 @@ async def run_agent(args: argparse.Namespace, config: SchedulerConfig) -> int:
 
     from .connect import local_agents
 
+    if args.input is not None:
+        from scheduler_core.jobspec import check_input
+
+        check_input(args.input, "--input")
     agents = local_agents(config)
     if args.file:
         from scheduler_core.dsl import load_dsl_files

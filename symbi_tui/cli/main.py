@@ -56,14 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--daemon",
         action="store_true",
-        help="run headless: the scheduler, the HTTP API and /metrics, logging to stderr "
-        "(SIGHUP reloads DSL files, SIGTERM stops gracefully)",
+        help="run headless: the scheduler, the HTTP API and /metrics, logging to stderr and "
+        "<data dir>/daemon.log (SIGHUP reloads DSL files, SIGTERM stops gracefully)",
     )
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
-        default="text",
-        help="with --daemon: one logfmt (text) or JSON line per event",
+        default=None,
+        help="with --daemon: one logfmt (text) or JSON line per event (default: [log] format, "
+        "text); also the format of the log file `symbi logs` reads",
     )
     parser.add_argument(
         "--connect",

@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import ConfigError, DslError, SchedulerError, ValidationError
@@ -25,6 +26,9 @@ from scheduler_core.model import AuditEventType, JobStatus, RunStatus
 
 from . import commands
 from .commands import UsageError
+
+if TYPE_CHECKING:
+    from scheduler_core.logfile import LogQuery
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -63,6 +67,52 @@ def _statuses(enum: type[JobStatus] | type[RunStatus]) -> list[str]:
     return [s.value for s in enum]
 
 
+def _input_arguments(parser: argparse.ArgumentParser, text: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--input", metavar="TEXT", help=text)
+    group.add_argument(
+        "--input-file",
+        metavar="FILE",
+        help="the input read from FILE ('-': standard input): UTF-8 text without NUL, "
+        "at most 1 MiB",
+    )
+
+
+def read_input_file(path: str) -> str:
+    """``--input-file``: the file's text, checked as every input is (UTF-8 without NUL, at most
+    1 MiB) before anything is opened; ``-`` reads standard input."""
+    from scheduler_core.jobspec import MAX_INPUT_BYTES, check_input
+
+    field = "--input-file"
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", field=field) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise ValidationError(
+            f"{path} is larger than {MAX_INPUT_BYTES:,} bytes (1 MiB), the most an input may be",
+            field=field,
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            field=field,
+        ) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ValidationError(
+            f"{path} contains a NUL byte (at offset {nul}); an input must be text without NUL",
+            field=field,
+        )
+    return check_input(text, field)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symbi",
@@ -78,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="talk to the daemon at URL (http://HOST:PORT) instead of finding it from the store",
     )
     top = parser.add_subparsers(
-        dest="group", required=True, metavar="{cron,audit,run,nodes,config}"
+        dest="group", required=True, metavar="{cron,audit,run,logs,nodes,config}"
     )
 
     cron = top.add_parser("cron", help="scheduled jobs").add_subparsers(
@@ -123,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cron.add_parser("run", help="run a job now, whatever its schedule says")
     p.add_argument("job", metavar="JOB")
-    p.add_argument("--input", metavar="TEXT", help="input for the agent (default: the job's)")
+    _input_arguments(p, "input for the agent (default: the job's)")
     p.add_argument("--wait", action="store_true", help="follow the run to its end")
     p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
 
@@ -168,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = top.add_parser("run", help="run an agent once, outside the scheduler")
     p.set_defaults(cmd="agent")
     p.add_argument("agent", metavar="AGENT")
-    p.add_argument("--input", metavar="TEXT", help="the agent's input")
+    _input_arguments(p, "the agent's input")
     p.add_argument(
         "--file",
         metavar="FILE",
@@ -178,6 +228,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after SECONDS")
     p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    p = top.add_parser(
+        "logs",
+        help="the daemon's log: this machine's log file, or a daemon's through its API",
+        description="The daemon's log lines, oldest first: from the log file the config names "
+        "(<data dir>/daemon.log), or with --connect from that daemon's API.",
+    )
+    p.set_defaults(cmd=None)
+    p.add_argument(
+        "--filter",
+        metavar="COMPONENT",
+        help="only this component's lines: a part of the logger name (scheduler matches "
+        "symbi.scheduler) or of the event (run matches run.failed)",
+    )
+    p.add_argument(
+        "--level",
+        metavar="LEVEL",
+        help="only lines at LEVEL or above: debug, info, warning, error, critical",
+    )
+    p.add_argument(
+        "--since",
+        metavar="T",
+        help="only lines written since T: ISO 8601 date or instant (UTC if no offset), or a "
+        "time ago (90s, 15m, 2h, 1d)",
+    )
+    p.add_argument(
+        "-n",
+        "--lines",
+        type=_count,
+        metavar="N",
+        help="the last N lines wanted (100; with --since, all of them up to 10000)",
+    )
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="then print new lines as they come, until Ctrl-C",
+    )
+    p.add_argument(
+        "--format",
+        choices=_TEXT_FORMATS,
+        default="text",
+        help="text: the lines as written; json: one JSON object per line",
+    )
 
     p = top.add_parser(
         "nodes", help="the scheduler processes on the store, their roles and the runs each holds"
@@ -223,6 +317,8 @@ def _check_usage(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
             close = difflib.get_close_matches(args.type, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             parser.error(f"audit query: unknown event type {args.type!r}{hint}")
+    if args.group == "logs":
+        args.log_query = _log_query(args, parser)
     if args.group == "audit" and args.since:
         from scheduler_core.clock import parse_instant
 
@@ -233,6 +329,21 @@ def _check_usage(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
                 f"audit query: --since {args.since!r} is not an ISO 8601 date or instant "
                 "(e.g. 2026-02-01)"
             )
+
+
+def _log_query(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LogQuery:
+    from datetime import UTC, datetime
+
+    from scheduler_core.logfile import LogQuery, parse_component, parse_level, parse_since
+
+    try:
+        component = parse_component(args.filter, "--filter") if args.filter is not None else None
+        level = parse_level(args.level, "--level") if args.level is not None else None
+        since = parse_since(args.since, datetime.now(UTC), "--since") if args.since else None
+    except ValidationError as exc:
+        parser.error(f"logs: {exc}")
+    limit = args.lines or (10_000 if since is not None else 100)
+    return LogQuery(component=component, level=level, since=since, limit=limit)
 
 
 def _report(exc: SchedulerError) -> None:
@@ -257,7 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_usage(args, parser)
-    watching = args.group == "cron" and args.cmd == "status" and args.watch
+    watching = (args.group == "cron" and args.cmd == "status" and args.watch) or (
+        args.group == "logs" and args.follow
+    )
     try:
         if args.group == "config":
             return commands.config_command(args)
@@ -265,9 +378,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.validate(args)
         if args.group == "cron" and args.cmd == "next":
             return commands.next_instants(args)
+        if getattr(args, "input_file", None) is not None:
+            args.input = read_input_file(args.input_file)
         config = _load_config(args)
         if args.group == "run":
             return asyncio.run(commands.run_agent(args, config))
+        if args.group == "logs":
+            from .logs import logs_command
+
+            return asyncio.run(logs_command(args, config))
         return asyncio.run(commands.dispatch(args, config))
     except UsageError as exc:
         _err(str(exc))

@@ -6,7 +6,8 @@
 * ``sdk``: the upstream Symbiont SDK's plural aliases, ``/api/v1/schedules[/{id}[/...]]``,
   answering with exactly the upstream keys (the SDK builds dataclasses from them);
 * ``system``: ``/api/v1/health/scheduler``, the server-sent event stream (``/api/v1/events``)
-  and ``/metrics``.
+  and ``/metrics``;
+* ``logs``: ``/api/v1/logs``, the daemon's own log file (``symbi logs`` from another machine).
 
 Every mutation goes through the service, with the caller's API key id as the audit actor.
 """
