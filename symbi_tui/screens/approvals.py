@@ -27,9 +27,9 @@ from ..format import Tone, countdown, fit, short_instant
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.screen_header import ScreenHeader
+from . import job_actions
 from ._markup import kv_block, muted
 from .base import ConsoleScreen, show
-from .prompt import PromptScreen
 
 COLUMNS = (
     Column("job", "Job", 24),
@@ -206,31 +206,8 @@ class ApprovalsScreen(ConsoleScreen[None]):
 
     async def _decide(self, verb: str) -> None:
         run = self.selected_run
-        if run is None:
-            return
-        name = run.job_name or run.job_id
-        reason = await self.app.push_screen_wait(
-            PromptScreen(
-                f"{verb.capitalize()} {name}?",
-                f"{'Release' if verb == 'approve' else 'Refuse'} run {run.id[:12]} of {name}."
-                " A reason is optional; it is kept with the decision.",
-                confirm_label=verb.capitalize(),
-                placeholder="reason (optional)",
-                variant="success" if verb == "approve" else "error",
-            )
-        )
-        if reason is None:
-            self.notify(
-                f"{name} is still awaiting approval", title=f"{verb.capitalize()} cancelled"
-            )
-            return
-        call = self.backend.approve if verb == "approve" else self.backend.deny
-        done = "approved: it runs now" if verb == "approve" else "denied"
-        await self.act(
-            f"{verb} {name}",
-            lambda: call(run.id, reason=reason or None),
-            lambda r: f"{name} {done}" + (f" ({reason})" if reason else ""),
-        )
+        if run is not None:
+            await job_actions.decide(self, run, verb)
 
     @on(DataTable.RowSelected, "#approvals")
     def action_open_run(self) -> None:

@@ -8,7 +8,7 @@ pressed. The job is the one the screen named when the key was read, never looked
 
 from __future__ import annotations
 
-__all__ = ["delete", "reset", "run_now", "toggle_pause"]
+__all__ = ["decide", "decide_for_job", "delete", "reset", "run_now", "toggle_pause"]
 
 from typing import Any
 
@@ -114,3 +114,48 @@ async def delete(screen: ConsoleScreen[Any], job: JobDefinition) -> None:
         job_id=job.id,
         gone=True,
     )
+
+
+async def decide(screen: ConsoleScreen[Any], run: JobRun, verb: str) -> None:
+    """Approve (``verb`` ``approve``) or deny a run awaiting approval, with an optional reason
+    kept with the decision."""
+    name = run.job_name or run.job_id
+    reason = await screen.app.push_screen_wait(
+        PromptScreen(
+            f"{verb.capitalize()} {name}?",
+            f"{'Release' if verb == 'approve' else 'Refuse'} run {run.id[:12]} of {name}."
+            " A reason is optional; it is kept with the decision.",
+            confirm_label=verb.capitalize(),
+            placeholder="reason (optional)",
+            variant="success" if verb == "approve" else "error",
+        )
+    )
+    if reason is None:
+        screen.notify(
+            f"{name} is still awaiting approval",
+            title=f"{verb.capitalize()} cancelled",
+            markup=False,
+        )
+        return
+    call = screen.backend.approve if verb == "approve" else screen.backend.deny
+    done = "approved: it runs now" if verb == "approve" else "denied"
+    await screen.act(
+        f"{verb} {name}",
+        lambda: call(run.id, reason=reason or None),
+        lambda _run: f"{name} {done}" + (f" ({reason})" if reason else ""),
+        job_id=run.job_id,
+    )
+
+
+async def decide_for_job(screen: ConsoleScreen[Any], job: JobDefinition, verb: str) -> None:
+    """Approve or deny ``job``'s oldest run awaiting approval (from the jobs pane's row)."""
+    waiting = [run for run in await screen.backend.pending_approvals() if run.job_id == job.id]
+    if not waiting:
+        screen.notify(
+            f"{job.name} has no run awaiting approval",
+            title=f"{verb.capitalize()}: not now",
+            severity="warning",
+            markup=False,
+        )
+        return
+    await decide(screen, waiting[-1], verb)  # (newest first: the last waited longest)

@@ -109,6 +109,8 @@ class MainScreen(ConsoleScreen[None]):
         Binding("e", "edit", "Edit", id="job-edit", show=False),
         Binding("d", "delete", "Delete", id="job-delete", show=False),
         Binding("h", "history", "History", id="job-history", show=False),
+        Binding("A", "approve", "Approve", id="job-approve", show=False),
+        Binding("X", "deny", "Deny", id="job-deny", show=False),
         Binding("space", "tag", "Tag", id="job-tag", show=False),
         Binding("slash", "filter", "Filter", id="jobs-filter", key_display="/"),
         Binding("s", "sort", "Sort", id="jobs-sort"),
@@ -123,7 +125,17 @@ class MainScreen(ConsoleScreen[None]):
         Binding("[", "page(-1)", "Previous page", id="jobs-previous-page", show=False),
     ]
     MUTATING_ACTIONS = frozenset(
-        {"toggle_pause", "run_now", "run_with_input", "reset", "delete", "edit", "add"}
+        {
+            "toggle_pause",
+            "run_now",
+            "run_with_input",
+            "reset",
+            "delete",
+            "edit",
+            "add",
+            "approve",
+            "deny",
+        }
     )
 
     # (repaint=False: the screen draws nothing of its own; a change repainting the whole of it
@@ -567,6 +579,8 @@ class MainScreen(ConsoleScreen[None]):
         job = self.selected_job
         if job is None:
             return None
+        if action in ("approve", "deny"):
+            return True if self.health is not None and self.health.awaiting_approval else None
         if self.tagged and action in ("toggle_pause", "run_now"):
             return True
         if action == "toggle_pause":
@@ -584,6 +598,8 @@ class MainScreen(ConsoleScreen[None]):
             return f"{job.name} is {status}: reset brings back a failed or dead-lettered job"
         if action == "toggle_pause":
             return f"{job.name} is {status}: only an active or paused job pauses or resumes"
+        if action in ("approve", "deny"):
+            return "no run is awaiting approval"
         return super().why_not(action)
 
     def action_toggle_pause(self) -> None:
@@ -611,6 +627,16 @@ class MainScreen(ConsoleScreen[None]):
         job = self.selected_job
         if job is not None:
             self.run_action_worker(lambda: job_actions.reset(self, job))
+
+    def action_approve(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.decide_for_job(self, job, "approve"))
+
+    def action_deny(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.decide_for_job(self, job, "deny"))
 
     def action_delete(self) -> None:
         job = self.selected_job

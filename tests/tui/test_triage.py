@@ -16,6 +16,7 @@ from scheduler_core.service import SchedulerService
 from symbi_tui.app import SymbiApp
 from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.help import HelpScreen
+from symbi_tui.screens.prompt import PromptScreen
 
 from .conftest import until
 from .test_main_screen import SIZE, dead_letter_flaky_job, jobs_table, loaded, names, select
@@ -138,3 +139,36 @@ async def test_ctrl_c_quits(make_app: Callable[..., SymbiApp]) -> None:
         await loaded(app)
         await pilot.press("ctrl+c")
         await until(lambda: not app.is_running)
+
+
+async def test_approve_and_deny_from_the_jobs_row(
+    make_app: Callable[..., SymbiApp], service: SchedulerService
+) -> None:
+    for name in ("deploy-a", "deploy-b"):
+        await service.add_job(
+            {
+                "name": name,
+                "agent": "reporter",
+                "cron": "0 0 * * 0",
+                "policy": {"require_approval": True},
+            }
+        )
+        await service.run_now(name)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, count=5)
+        await select(app, "daily-report")
+        await pilot.press("A")  # nothing of daily-report's awaits approval
+        await until(lambda: notified(app, "daily-report has no run awaiting approval"))
+        await select(app, "deploy-a")
+        await pilot.press("A")
+        await until(lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("enter")
+        await until(lambda: notified(app, "deploy-a approved"))
+        await select(app, "deploy-b")
+        await pilot.press("X")
+        await until(lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("enter")
+        await until(lambda: notified(app, "deploy-b denied"))
+    waiting = await service.pending_approvals()
+    assert waiting == []
