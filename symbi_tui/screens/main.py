@@ -196,7 +196,9 @@ class MainScreen(ConsoleScreen[None]):
         yield Tabs(*(Tab(label, id=f"tab-{tab}") for tab, label, _ in STATUS_TABS), id="tabs")
         yield JobsTable(id="jobs")
         yield RunHistory(id="runs")
-        yield SteadyFooter()
+        # (the palette key, docked right, was drawn over "? Help" and "q Quit" below 100
+        # columns; ctrl+p still opens it, and ? lists it)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self._label_tabs()

@@ -433,7 +433,7 @@ def stock_keys(footer: SteadyFooter) -> list[tuple[str, str, bool]]:
             shown.setdefault(binding.action, (binding.key, binding.description, not enabled))
     palette = screen.active_bindings.get(footer.app.COMMAND_PALETTE_BINDING)
     keys = list(shown.values())
-    if palette is not None:
+    if palette is not None and footer.show_command_palette:
         keys.append((palette.binding.key, palette.binding.description, not palette.enabled))
     return keys
 

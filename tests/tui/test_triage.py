@@ -13,6 +13,7 @@ from scheduler_core.clock import FakeClock
 from scheduler_core.engine import Engine
 from scheduler_core.model import JobStatus
 from scheduler_core.service import SchedulerService
+from symbi_tui._textual_private import FooterKey
 from symbi_tui.app import SymbiApp
 from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.help import HelpScreen
@@ -172,3 +173,21 @@ async def test_approve_and_deny_from_the_jobs_row(
         await until(lambda: notified(app, "deploy-b denied"))
     waiting = await service.pending_approvals()
     assert waiting == []
+
+
+async def test_the_footer_shows_help_and_quit_at_80x24(make_app: Callable[..., SymbiApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app)
+        await pilot.pause()
+        shown = {
+            key.description: key.region
+            for key in app.screen.query(FooterKey)
+            if key.display and key.region.width
+        }
+        for description in ("Help", "Quit"):
+            assert description in shown, sorted(shown)
+            assert shown[description].right <= 80, (description, shown[description])
+            for other, region in shown.items():  # not drawn over by another key
+                if other != description:
+                    assert not region.overlaps(shown[description]), (description, other)
