@@ -6,9 +6,11 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.text import Text
+from textual.app import App
 
 from scheduler_core.clock import FakeClock
 from scheduler_core.config import SchedulerConfig, SchedulerSettings
@@ -127,3 +129,8 @@ def cell_text(value: object) -> str:
 def table_rows(table: KeyedTable) -> dict[str, list[str]]:
     """Row key -> plain cell texts, in display order."""
     return {key: [cell_text(c) for c in table.get_row(key)] for key in table.row_keys()}
+
+
+def notified(app: App[Any], words: str) -> bool:
+    """A notification the app showed contains ``words``."""
+    return any(words in str(n.message) for n in app._notifications)

@@ -21,7 +21,7 @@ from scheduler_core.service import SchedulerService
 from symbi_tui.app import SymbiApp
 from symbi_tui.remote import RemoteBackend
 
-from .conftest import until
+from .conftest import notified, until
 from .test_main_screen import SIZE, loaded
 
 KEY = "console-test-key-0123456789"
@@ -49,10 +49,6 @@ async def server(engine: Engine, service: SchedulerService) -> AsyncIterator[Api
 def header(app: SymbiApp) -> str:
     """The main screen's header as the terminal shows it (markup rendered, not raw)."""
     return str(app.screen.query_one("#health-summary", Static).render())
-
-
-def notified(app: SymbiApp, words: str) -> bool:
-    return any(words in str(n.message) for n in app._notifications)
 
 
 async def test_a_daemon_that_goes_away_is_never_shown_healthy(

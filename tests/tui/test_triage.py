@@ -19,7 +19,7 @@ from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.help import HelpScreen
 from symbi_tui.screens.prompt import PromptScreen
 
-from .conftest import until
+from .conftest import notified, until
 from .test_main_screen import SIZE, dead_letter_flaky_job, jobs_table, loaded, names, select
 
 
@@ -27,10 +27,6 @@ def text_of(static: Static) -> str:
     console = Console(width=200, file=io.StringIO(), record=True)
     console.print(static.content)
     return console.export_text()
-
-
-def notified(app: SymbiApp, words: str) -> bool:
-    return any(words in str(n.message) for n in app._notifications)
 
 
 async def test_reset_from_the_dead_letter_tab_with_y_and_the_tab_follows(
