@@ -23,7 +23,7 @@ from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import ConfigError, DslError, SchedulerError, ValidationError
 from scheduler_core.model import AuditEventType, JobStatus, RunStatus
 
-from . import commands
+from . import commands, store
 from .commands import UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="talk to the daemon at URL (http://HOST:PORT) instead of finding it from the store",
     )
     top = parser.add_subparsers(
-        dest="group", required=True, metavar="{cron,audit,run,nodes,config}"
+        dest="group", required=True, metavar="{cron,audit,run,nodes,store,config}"
     )
 
     cron = top.add_parser("cron", help="scheduled jobs").add_subparsers(
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("table", "json"), default="table")
 
+    store.add_parser(top)
+
     cfg = top.add_parser("config", help="configuration").add_subparsers(
         dest="cmd", required=True, metavar="COMMAND"
     )
@@ -196,11 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_config(args: argparse.Namespace) -> SchedulerConfig:
-    from scheduler_core.config import StoreConfig, load_config
+    from scheduler_core.config import load_config
 
     config = load_config(args.config)
-    if args.db:
-        config = replace(config, store=StoreConfig(url=args.db))
+    if args.db:  # the store's other settings (retention) still apply
+        config = replace(config, store=replace(config.store, url=args.db))
     return config
 
 
@@ -268,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _load_config(args)
         if args.group == "run":
             return asyncio.run(commands.run_agent(args, config))
+        if args.group == "store":
+            return asyncio.run(store.store_command(args, config))
         return asyncio.run(commands.dispatch(args, config))
     except UsageError as exc:
         _err(str(exc))

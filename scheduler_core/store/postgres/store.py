@@ -72,6 +72,7 @@ from ..base import (
 )
 from . import _lease, _transitions
 from ._listen import ChangeListener
+from ._retention import PostgresRetention
 from ._sql import (
     BUMP,
     DIALECT,
@@ -104,14 +105,15 @@ from .schema import integrity_problems, migrate
 T = TypeVar("T")
 
 
-class PostgresJobStore(StoreBase):
+class PostgresJobStore(StoreBase, PostgresRetention):
     """The store for several nodes. ``url`` is a ``postgresql://`` (or ``postgres://``) URL.
 
     ``url`` keeps the address without its password (it is shown in logs and the console).
 
     One class for the whole ``JobStore`` protocol, one method per transaction (the look-ups both
     stores share come from ``StoreBase``), so it runs over 300 lines: each method is the SQL of
-    its transaction, and the longer ones live beside it (``_transitions``, ``_lease``).
+    its transaction, and the longer ones live beside it (``_transitions``, ``_lease``); pruning
+    and the stats are ``PostgresRetention``'s (``_retention``).
     """
 
     shared = True  #: every node fires: claims are split by row locks, fenced by each node's row
