@@ -7,6 +7,7 @@ Ages come from the injected clock (``FakeClock``); nothing here waits on wall ti
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from scheduler_core.model import (
 )
 from scheduler_core.scheduling.maintenance import ANOTHER_NODE, NO_RETENTION, Pruner
 from scheduler_core.store import JobStore, open_store
-from scheduler_core.store.base import cap_context
+from scheduler_core.store.base import FinishItem, cap_context
 from scheduler_core.store.retention import RetentionPolicy
 from tests.conftest import Agents, Harness
 from tests.test_store import T0, event, make_job, make_run
@@ -137,8 +138,6 @@ async def test_runs_finished_at_the_same_instant_are_all_pruned_across_batches(
 
 
 def _succeeded(run: JobRun) -> JobRun:
-    import dataclasses
-
     return dataclasses.replace(run, status=RunStatus.SUCCEEDED)
 
 
@@ -280,6 +279,32 @@ async def test_archived_entries_are_kept_and_pruned_with_the_runs(store: JobStor
     report = await pruner(store, run_days=10).run()
     assert report.removed["context_archive"] == 1
     assert (await store.store_stats()).tables["context_archive"].rows == 1
+
+
+async def test_each_finished_runs_archive_is_kept_when_one_job_finishes_twice_at_once(
+    store: JobStore,
+) -> None:
+    job = make_job("j")
+    await store.insert_jobs([job], [])
+    first, second = make_run(job, scheduled=T0), make_run(job, scheduled=T0 + timedelta(minutes=1))
+    await insert(store, first, second)
+
+    def finished(run: JobRun, dropped: str) -> FinishItem:
+        context = AgentContext(
+            job_id=job.id,
+            mode=SessionMode.SHARED_PERSISTENT,
+            memory=({"run_id": run.id},),
+            archived=({"run_id": dropped},),
+            updated_at=T0,
+        )
+        done = dataclasses.replace(run, status=RunStatus.SUCCEEDED, finished_at=T0)
+        return FinishItem(run=done, job=job, context=context)
+
+    items = [finished(first, "older"), finished(second, "old")]
+    await store.finish_runs(items, lambda item, current: None)
+    assert (await store.store_stats()).tables["context_archive"].rows == 2
+    context = await store.load_context(job.id)
+    assert context is not None and context.memory == ({"run_id": second.id},)
 
 
 @pytest.mark.parametrize("archive", [True, False])

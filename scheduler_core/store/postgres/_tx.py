@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Tx", "others_running", "write_contexts", "write_decision"]
+__all__ = ["Tx", "others_running", "write_archive", "write_contexts", "write_decision"]
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -71,6 +71,11 @@ async def write_contexts(tx: Tx, contexts: Sequence[AgentContext]) -> None:
         [len(e) for e in encoded],
         [utc(c.updated_at) or datetime.now(UTC) for c in contexts],
     )
+
+
+async def write_archive(tx: Tx, contexts: Sequence[AgentContext]) -> None:
+    """Archive the entries these contexts' size cap pushed out (every context's, even when
+    several of one job are saved together and only the last is kept)."""
     rows = [
         (job, run, storable(entry), utc(c.updated_at) or datetime.now(UTC))
         for c in contexts

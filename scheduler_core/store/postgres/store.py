@@ -99,7 +99,7 @@ from ._sql import (
     storable,
     utc,
 )
-from ._tx import Tx, write_contexts, write_decision
+from ._tx import Tx, write_archive, write_contexts, write_decision
 from .schema import integrity_problems, migrate
 
 T = TypeVar("T")
@@ -500,7 +500,12 @@ class PostgresJobStore(StoreBase, PostgresRetention):
     async def save_context(self, context: AgentContext, max_bytes: int) -> None:
         """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""
         capped = cap_context(context, max_bytes)
-        await self._tx(lambda t: write_contexts(t, [capped]))
+
+        async def tx(t: Tx) -> None:
+            await write_contexts(t, [capped])
+            await write_archive(t, [capped])
+
+        await self._tx(tx)
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         await self._tx(lambda t: t.audit(events))

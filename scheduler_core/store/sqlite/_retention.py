@@ -403,9 +403,10 @@ class SqliteRetention:
         if self.path == ":memory:":
             return
         if self._checkpointer is None:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
-            self._checkpointer = conn
-        await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._call(
+            self._checkpointer, lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        )
 
     async def _close_checkpointer(self) -> None:
         conn, self._checkpointer = self._checkpointer, None
