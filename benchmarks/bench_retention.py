@@ -196,6 +196,12 @@ def child_fire(
         await engine.stop()
         lags = [call - instant for call, instant in calls]
         held = [h for _, _, h in holds if h > 0]
+        for w in windows:  # batches that ran while a round's runs were being claimed and started
+            instant = instants[f"r{w['round']}"]
+            last = max((c for c, i in calls if i == instant), default=instant)
+            w["batches_while_firing"] = sum(
+                1 for start, end, h in holds if h > 0 and start < last and end > instant - 0.05
+            )
         return {
             "prune": prune,
             "rounds": windows,
@@ -307,6 +313,7 @@ def main() -> int:
         rows.append(("no pass", b["calls"], lag["p50"], lag["p99"], lag["max"], "-", "-", "-"))
     lag, hold = pruned["start_lag_ms"], pruned["hold_ms"]
     during = sum(1 for w in pruned["rounds"] if w["pruning_at_instant"])
+    overlapping = sum(w.get("batches_while_firing", 0) for w in pruned["rounds"])
     rows.append(
         (
             f"pruning ({during}/{args.rounds} instants mid-pass)",
@@ -326,6 +333,7 @@ def main() -> int:
         ("", "runs", "lag p50 ms", "lag p99 ms", "lag max ms", "hold p50", "hold p99", "hold max"),
     )
     removed = pass_.get("removed", {})
+    print(f"pruning batches that ran while a round's runs were claimed and started: {overlapping}")
     print_table(
         "the pass",
         [

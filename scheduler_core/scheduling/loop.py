@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
     from ..runtime.ledger import AgentLedger
 
 log = logging.getLogger("symbi.scheduler")
+
+#: the pruner keeps off the store this long (seconds) after the scheduler starts a run: a burst
+#: of starts (and the finishes that follow) has the write lock to itself
+_FIRE_SETTLE = 0.1
 
 
 class CronScheduler:
@@ -142,6 +147,7 @@ class CronScheduler:
             stopping=lambda: self._stopping,
         )
         self._maintenance_task: asyncio.Task[None] | None = None
+        self._fired = -1e9  #: time.monotonic() when a run was last started
         self._wake = asyncio.Event()
         self._changed = True
         self._generation = 0
@@ -260,15 +266,21 @@ class CronScheduler:
         self.notify()
 
     def _quiet_for(self) -> float:
-        """Seconds the pruner should wait before its next batch: while the next claim is less
-        than a quarter of a second away, until its instant has passed (0: go ahead)."""
+        """Seconds the pruner should wait before its next batch (0: go ahead): while runs are
+        being started (until a tenth of a second after the last), and, when the next claim is
+        less than a quarter of a second away, until its instant has passed."""
+        if not self.leadership.is_leader:
+            return 0.0
+        since = time.monotonic() - self._fired
+        if since < _FIRE_SETTLE:
+            return _FIRE_SETTLE - since
         due = self._next_due
-        if due is None or not self.leadership.is_leader:
+        if due is None:
             return 0.0
         lead = (due - self.clock.now()).total_seconds()
         if lead > 0.25:
             return 0.0
-        return max(lead, 0.0) + self.settings.claim_ahead_seconds + 0.05
+        return max(lead, 0.0) + self.settings.claim_ahead_seconds + _FIRE_SETTLE
 
     def notify(self) -> None:
         """Something changed: look at the store again now."""
@@ -419,6 +431,7 @@ class CronScheduler:
         self.bus.publish(RunChanged(run))
         if run.status is RunStatus.RUNNING:
             self.runs.launch(plan.job, run)
+            self._fired = time.monotonic()
 
     async def _start_queued(self, now: datetime) -> None:
         free = self.runs.free_slots()
@@ -457,6 +470,7 @@ class CronScheduler:
             self.bus.publish(RunChanged(plan.run))
             if plan.start:
                 self.runs.launch(plan.job, plan.run)
+                self._fired = time.monotonic()
 
     # --- approvals ------------------------------------------------------------------------------
 
