@@ -147,7 +147,7 @@ class CronScheduler:
             stopping=lambda: self._stopping,
         )
         self._maintenance_task: asyncio.Task[None] | None = None
-        self._fired = -1e9  #: time.monotonic() when a run was last started
+        self._fired = -1e9  #: time.monotonic() when the last run claimed starts (or started)
         self._wake = asyncio.Event()
         self._changed = True
         self._generation = 0
@@ -267,8 +267,9 @@ class CronScheduler:
 
     def _quiet_for(self) -> float:
         """Seconds the pruner should wait before its next batch (0: go ahead): while runs are
-        being started (until a tenth of a second after the last), and, when the next claim is
-        less than a quarter of a second away, until its instant has passed."""
+        being started (from their claim until a tenth of a second after the last one's
+        instant), and, when the next claim is less than a quarter of a second away, until its
+        instant has passed."""
         if not self.leadership.is_leader:
             return 0.0
         since = time.monotonic() - self._fired
@@ -431,7 +432,9 @@ class CronScheduler:
         self.bus.publish(RunChanged(run))
         if run.status is RunStatus.RUNNING:
             self.runs.launch(plan.job, run)
-            self._fired = time.monotonic()
+            # claimed ahead: it starts on its instant (the pruner waits until it has)
+            ahead = (run.started_at - self.clock.now()).total_seconds() if run.started_at else 0
+            self._fired = max(self._fired, time.monotonic() + max(ahead, 0.0))
 
     async def _start_queued(self, now: datetime) -> None:
         free = self.runs.free_slots()

@@ -101,7 +101,7 @@ class Pruner:
                 await self._reclaim(tally)
                 after = await self.store.store_stats(exact=False)
         note = None
-        if after is not None and after.auto_vacuum in ("none", "full") and any(removed.values()):
+        if after is not None and after.auto_vacuum == "none" and any(removed.values()):
             note = (
                 "this SQLite file does not give space back as it is pruned (the space is reused); "
                 "`symbi store vacuum`, with the scheduler stopped, converts it once"

@@ -160,7 +160,7 @@ def _show_stats(stats: StoreStats) -> None:
     print(f"store       {stats.url} ({stats.backend})")
     print(f"size        {space}")
     if stats.auto_vacuum is not None:
-        gives = stats.auto_vacuum == "incremental"
+        gives = stats.auto_vacuum != "none"
         print(
             f"vacuum      {stats.auto_vacuum}"
             + ("" if gives else ": pruning frees space for reuse only (symbi store vacuum)")

@@ -69,8 +69,8 @@ def prepare_file(conn: sqlite3.Connection, path: str) -> None:
     """An existing file that does not give space back is switched to incremental vacuum here if it
     is small (a ``VACUUM``, which rewrites it); a large one is left as it is (pruning frees its
     pages for reuse, and ``symbi store vacuum`` converts it). Never fails the open."""
-    if path == ":memory:" or conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
-        return
+    if path == ":memory:" or conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 0:
+        return  # (a file in full auto-vacuum mode gives space back at every commit)
     size = _file_bytes(conn)
     if size > SMALL_FILE_BYTES:
         return
