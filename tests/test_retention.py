@@ -29,9 +29,9 @@ from scheduler_core.model import (
     RunStatus,
     SessionMode,
 )
-from scheduler_core.scheduling.maintenance import ANOTHER_NODE, NO_RETENTION, Pruner
 from scheduler_core.store import JobStore, open_store
 from scheduler_core.store.base import FinishItem, cap_context
+from scheduler_core.store.pruning import ANOTHER_NODE, NO_RETENTION, Pruner
 from scheduler_core.store.retention import RetentionPolicy
 from tests.conftest import Agents, Harness
 from tests.test_store import T0, event, make_job, make_run

@@ -35,7 +35,7 @@ __all__ = [
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from ..model import CatchUp, JobStatus, RunStatus, RunTrigger, SessionMode
 
@@ -409,7 +409,7 @@ class StoreStatsOut(BaseModel):
 class PruneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dry_run: bool = Field(False, description="count what would be removed; remove nothing")
+    dry_run: StrictBool = Field(False, description="count what would be removed; remove nothing")
 
 
 class PruneOut(BaseModel):

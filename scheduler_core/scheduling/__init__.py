@@ -14,7 +14,6 @@ __all__ = [
     "FinishWriter",
     "Leadership",
     "Maintenance",
-    "Pruner",
     "RunExecutor",
     "deny_item",
     "plan_finish",
@@ -26,6 +25,6 @@ __all__ = [
 from .execution import RunExecutor
 from .leadership import Leadership
 from .loop import CronScheduler
-from .maintenance import Maintenance, Pruner
+from .maintenance import Maintenance
 from .rules import deny_item, plan_finish, plan_fire, retry_delay, schedule_for
 from .writer import FinishWriter

@@ -13,7 +13,7 @@ The records both stores share (the SQL is each store's own, in ``sqlite/_retenti
 - :class:`StoreStats`: rows and bytes per table, the file's free space, the oldest run.
 
 The pass itself (batches small enough never to hold the write lock for long, pauses between them,
-the space given back) is :class:`scheduler_core.scheduling.maintenance.Pruner`'s.
+the space given back) is :class:`scheduler_core.store.pruning.Pruner`'s.
 """
 
 from __future__ import annotations
