@@ -21,6 +21,7 @@ from .scheduling import CronScheduler
 from .service import SchedulerService
 from .settings import SchedulerConfig
 from .store import JobStore, open_store
+from .store.retention import RetentionPolicy
 
 if TYPE_CHECKING:
     from .agentpin import AgentPinVerifier
@@ -118,6 +119,8 @@ class Engine:
                 make_deliverer=self._make_deliverer,
                 fire_due=self._fire_due,
                 ledger=self.ledger,
+                retention=RetentionPolicy.of(self.config.store),
+                prune_interval=self.config.store.prune_interval_seconds,
             )
             await self.scheduler.start()
         self.service = SchedulerService(

@@ -107,6 +107,7 @@ class AuditEventType(StrEnum):
     POLICY_DENIED = "PolicyDenied"
     SCHEDULER_STARTED = "SchedulerStarted"
     SCHEDULER_STOPPED = "SchedulerStopped"
+    STORE_PRUNED = "StorePruned"  #: history past its retention was removed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,6 +247,9 @@ class AgentContext:
     previous_summary: str | None = None
     memory: tuple[Mapping[str, Any], ...] = ()  #: shared_persistent: accumulated entries
     updated_at: datetime | None = None
+    #: entries the size cap pushed out of ``memory`` as this context was made, for the store to
+    #: archive with it (``context_archive = true``); never loaded back
+    archived: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,9 +32,10 @@ from .model import (
     new_id,
 )
 from .queries import Health, ServiceQueries
-from .scheduling import CronScheduler, deny_item, plan_finish, schedule_for
+from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import ApprovalDecision, JobStore
+from .store.retention import PruneReport, RetentionPolicy, StoreStats
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -509,6 +510,29 @@ class SchedulerService(ServiceQueries):
         self.bus.publish(RunChanged(item.run))
         self._changed(job.id, "denied", plans[0].audit if plans[0] else ())
         return item.run
+
+    # --- the store ------------------------------------------------------------------------------
+
+    async def store_stats(self) -> StoreStats:
+        """What the store holds (rows, bytes, the oldest run), with the retention applied."""
+        stats = await self.store.store_stats()
+        return replace(stats, retention=RetentionPolicy.of(self.config.store))
+
+    async def prune_store(self, *, dry_run: bool = False, actor: str = "api") -> PruneReport:
+        """Prune history past its retention now (``dry_run``: count what would go): through the
+        scheduler's housekeeping when this process runs one (after any pass under way), else
+        here, by this process's ``[store]`` settings."""
+        if self.scheduler is not None:
+            return await self.scheduler.maintenance.prune(dry_run=dry_run, actor=actor)
+        maintenance = Maintenance(
+            self.store,
+            RetentionPolicy.of(self.config.store),
+            interval=self.config.store.prune_interval_seconds,
+            clock=self.clock,
+            bus=self.bus,
+            leading=lambda: True,
+        )
+        return await maintenance.prune(dry_run=dry_run, actor=actor)
 
 
 def _with_state(definition: JobDefinition, existing: JobDefinition) -> JobDefinition:

@@ -84,12 +84,30 @@ class SchedulerSettings:
     claim_ahead_seconds: float = 1.0
     #: cap on a shared_persistent agent context (oldest entries are dropped beyond it)
     context_max_bytes: int = 256 * 1024
+    #: entries the cap drops are kept in the store's context archive (pruned with the runs,
+    #: [store] run_retention_days) instead of being lost
+    context_archive: bool = False
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreConfig:
+    """Where the store is, and how long it keeps history (0 days: for ever, the default: an
+    upgrade never deletes what an operator has not chosen to let go; see README, Retention)."""
+
     url: str | None = None  #: sqlite path or URL; None: <data dir>/symbi.db (SYMBI_DB overrides)
+    #: runs that finished more than this many days ago are pruned (0: kept for ever)
+    run_retention_days: float = 0
+    #: heartbeat iterations older than this are pruned (0: kept as long as their run)
+    iteration_retention_days: float = 0
+    #: audit events older than this are pruned (0: kept for ever)
+    audit_retention_days: float = 0
+    #: each job's newest runs (and their iterations) are kept whatever their age
+    keep_runs_per_job: int = 100
+    #: every run of a job in the dead-letter queue is kept, whatever its age
+    keep_dead_letter_runs: bool = True
+    #: how often the scheduler holding the lease prunes (its first pass: 5 minutes after start)
+    prune_interval_seconds: float = 3600
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,7 @@ from scheduler_core.model import (
 )
 from scheduler_core.service import ApplyResult, Health, SchedulerService
 from scheduler_core.store.base import JobPage
+from scheduler_core.store.retention import PruneReport, StoreStats
 
 #: statuses a run ends in; "last result" means the newest run in one of these
 FINAL_RUN_STATUSES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s.is_final)
@@ -186,6 +187,18 @@ class Backend(Protocol):
         """Audit events, newest first; ``type`` is an event name such as ``CronJobFailed``."""
         ...
 
+    # --- the store ------------------------------------------------------------------------------
+
+    async def store_stats(self) -> StoreStats:
+        """What the store holds (rows and bytes per table, the oldest run) and the retention the
+        scheduler applies."""
+        ...
+
+    async def prune_store(self, *, dry_run: bool = False) -> PruneReport:
+        """Prune history past its retention now, and give the space back (``dry_run``: count
+        what would go). It takes as long as it takes (minutes, for millions of rows)."""
+        ...
+
     def subscribe(self) -> AsyncIterator[Event]:
         """Live events (``scheduler_core.events``) until the consumer stops iterating.
 
@@ -321,6 +334,14 @@ class LocalBackend:
         return await self.service.audit(
             type=type or None, job=job or None, since=since, limit=limit
         )
+
+    # --- the store ------------------------------------------------------------------------------
+
+    async def store_stats(self) -> StoreStats:
+        return await self.service.store_stats()
+
+    async def prune_store(self, *, dry_run: bool = False) -> PruneReport:
+        return await self.service.prune_store(dry_run=dry_run, actor=self.actor)
 
     async def subscribe(self) -> AsyncIterator[Event]:
         subscription = self.bus.subscribe()

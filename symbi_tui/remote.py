@@ -58,6 +58,7 @@ from scheduler_core.model import (
 )
 from scheduler_core.service import ApplyResult, Health
 from scheduler_core.store.base import JobPage
+from scheduler_core.store.retention import PruneReport, StoreStats
 from scheduler_core.wire import (
     Disconnected,
     RemoteError,
@@ -170,11 +171,18 @@ class RemoteBackend:
         body: Any = None,
         job: str | None = None,
         run: str | None = None,
+        wait: bool = False,
     ) -> httpx.Response:
+        """``wait``: no time limit (a request that works as long as it must, like pruning)."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        extra: dict[str, Any] = {"timeout": None} if wait else {}
         try:
             response = await self._client.request(
-                method, path, params=query or None, json=body if body is not None else None
+                method,
+                path,
+                params=query or None,
+                json=body if body is not None else None,
+                **extra,
             )
         except httpx.TransportError as exc:
             reason = str(exc) or type(exc).__name__
@@ -403,6 +411,15 @@ class RemoteBackend:
             "cursor": cursor,
         }
         return log_page_from_dict(await self._json("GET", "/logs", params=params))
+
+    # --- the store ------------------------------------------------------------------------------
+
+    async def store_stats(self) -> StoreStats:
+        return StoreStats.from_dict(await self._json("GET", "/store/stats", wait=True))
+
+    async def prune_store(self, *, dry_run: bool = False) -> PruneReport:
+        answer = await self._json("POST", "/store/prune", body={"dry_run": dry_run}, wait=True)
+        return PruneReport.from_dict(answer)
 
     async def subscribe(self) -> AsyncIterator[Event]:
         """Events from ``GET /api/v1/events``, reconnecting with exponential backoff.

@@ -49,3 +49,16 @@ def test_bench_multinode_runs(tmp_path: Path, pg_cluster: object) -> None:
         result = saved["results"][n]
         assert result["fire_lag"]["all_succeeded"] and result["throughput"]["all_succeeded"]
         assert sum(result["throughput"]["runs_per_node"]) == 100
+
+
+def test_bench_retention_runs(tmp_path: Path) -> None:
+    out = bench(
+        "bench_retention.py",
+        *("--jobs", "50", "--expired", "3000", "--kept", "500", "--rounds", "1"),
+        *("--lead", "1.5", "--gap", "0.2", "--no-baseline", "--cache", str(tmp_path / "cache")),
+        results=tmp_path,
+    )
+    assert "file after pruning / what it keeps" in out
+    saved = json.loads((tmp_path / "retention-latest.json").read_text())
+    assert saved["sections"]["pruning"]["report"]["removed"]["runs"] == 3000
+    assert saved["sections"]["pruning"]["calls"] == 50

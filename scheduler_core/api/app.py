@@ -4,7 +4,8 @@ Three groups of routes:
 
 * the guide's: ``/api/v1/schedule[/{job_id}[/pause|resume|run|history|next_run]]`` and
   ``/api/v1/health/scheduler``, plus ``reset``, runs, heartbeat iterations, approvals, the audit
-  log, the server-sent event stream (``/api/v1/events``) and ``/metrics``;
+  log, the store's stats and pruning (``/api/v1/store/stats|prune``), the server-sent event
+  stream (``/api/v1/events``) and ``/metrics``;
 * the upstream Symbiont SDK's plural aliases, ``/api/v1/schedules[/{id}[/...]]``, answering with
   exactly the upstream keys (the SDK builds dataclasses from them);
 * ``/openapi.json``, generated from the declared models.
@@ -14,8 +15,8 @@ are JSON (:class:`~scheduler_core.api.schemas.ErrorOut`): 400/422 for bad input 
 named, 401 without a valid key, 404 for an unknown job or run, 409 for a state conflict.
 
 This module assembles the app; the routes are in :mod:`.routes` (``schedule``, ``runs``, ``sdk``,
-``system``, ``logs``), the JSON errors in :mod:`.errors`, authentication and the body limit in
-:mod:`.middleware` and the event stream in :mod:`.sse`.
+``store``, ``system``, ``logs``), the JSON errors in :mod:`.errors`, authentication and the body
+limit in :mod:`.middleware` and the event stream in :mod:`.sse`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .routes.logs import log_routes
 from .routes.runs import run_routes
 from .routes.schedule import guide_routes
 from .routes.sdk import compat_routes
+from .routes.store import store_routes
 from .routes.system import system_routes
 
 
@@ -87,6 +89,7 @@ def create_app(
         guide_routes(service),
         run_routes(service),
         compat_routes(service),
+        store_routes(service),
         system_routes(service, bus, metrics, heartbeat_seconds, app.state.stopping),
         log_routes(config, log_file),
     )

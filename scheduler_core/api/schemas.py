@@ -23,6 +23,8 @@ __all__ = [
     "LogsOut",
     "NextRunOut",
     "NextRunsOut",
+    "PruneIn",
+    "PruneOut",
     "RunIn",
     "RunOut",
     "ScheduleActionOut",
@@ -30,11 +32,12 @@ __all__ = [
     "ScheduleHistoryOut",
     "ScheduleRunEntryOut",
     "ScheduleSummaryOut",
+    "StoreStatsOut",
 ]
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from ..jobspec import MAX_INPUT_BYTES
 from ..model import CatchUp, JobStatus, RunStatus, RunTrigger, SessionMode
@@ -397,3 +400,57 @@ class LogsOut(BaseModel):
     lines: list[LogLineOut]
     cursor: str
     level: str = Field(description="the lowest level the daemon records ([log] level)")
+
+
+class RetentionOut(BaseModel):
+    """The ``[store]`` retention of the answering daemon (0 days: kept for ever)."""
+
+    run_retention_days: float
+    iteration_retention_days: float
+    audit_retention_days: float
+    keep_runs_per_job: int
+    keep_dead_letter_runs: bool
+
+
+class TableStatsOut(BaseModel):
+    rows: int
+    bytes: int | None = Field(description="the table with its indexes (null: unknown)")
+
+
+class StoreStatsOut(BaseModel):
+    """What the store holds and the space it takes (``symbi store stats``)."""
+
+    url: str
+    backend: str = Field(description="sqlite or postgresql")
+    tables: dict[str, TableStatsOut]
+    total_bytes: int
+    free_bytes: int | None
+    wal_bytes: int | None
+    auto_vacuum: str | None = Field(description="SQLite: none, full or incremental")
+    oldest_run_at: str | None = Field(description="the oldest finished run")
+    oldest_audit_at: str | None
+    retention: RetentionOut | None
+
+
+class PruneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: StrictBool = Field(False, description="count what would be removed; remove nothing")
+
+
+class PruneOut(BaseModel):
+    """One pruning pass (``symbi store prune``): rows removed per table, space given back."""
+
+    dry_run: bool
+    started_at: str
+    removed: dict[str, int]
+    cutoffs: dict[str, str]
+    bytes_before: int | None
+    bytes_after: int | None
+    reclaimed_bytes: int | None
+    seconds: float
+    batches: int
+    longest_hold_ms: float
+    skipped: str | None = Field(description="why nothing was done, if so")
+    note: str | None
+    retention: RetentionOut

@@ -348,9 +348,10 @@ class Session:
                 updated_at=self.runtime.clock.now(),
             ),
             self.runtime.settings.context_max_bytes,
+            archive=self.runtime.settings.context_archive,
         )
-        if not self.runtime.shared:
-            self.runtime._remember(self.job.id, context)
+        if not self.runtime.shared:  # (what was archived is the store's now, not the cache's)
+            self.runtime._remember(self.job.id, replace(context, archived=()))
         return result, context
 
 

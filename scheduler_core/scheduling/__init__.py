@@ -3,7 +3,8 @@
 ``rules`` holds the pure planners (what a due or finished run means); ``loop`` the wake-up loop
 that claims due jobs (:class:`CronScheduler`, which composes the rest); ``execution`` one run from
 its start to its recorded end (:class:`RunExecutor`); ``writer`` the group commit of finished runs
-(:class:`FinishWriter`); ``leadership`` the store lease and recovery after dead holders.
+(:class:`FinishWriter`); ``leadership`` the store lease and recovery after dead holders;
+``maintenance`` the lease holder's pruning of history past its retention.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ __all__ = [
     "CronScheduler",
     "FinishWriter",
     "Leadership",
+    "Maintenance",
     "RunExecutor",
     "deny_item",
     "plan_finish",
@@ -23,5 +25,6 @@ __all__ = [
 from .execution import RunExecutor
 from .leadership import Leadership
 from .loop import CronScheduler
+from .maintenance import Maintenance
 from .rules import deny_item, plan_finish, plan_fire, retry_delay, schedule_for
 from .writer import FinishWriter

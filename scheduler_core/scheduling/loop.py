@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -34,8 +35,10 @@ from ..runtime.base import Executor
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
 from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
+from ..store.retention import RetentionPolicy
 from .execution import RunExecutor
 from .leadership import Leadership
+from .maintenance import Maintenance
 from .rules import ERROR_LIMIT, add_counts, deny_item, plan_fire, scheduler_audit
 from .writer import FinishWriter
 
@@ -44,6 +47,10 @@ if TYPE_CHECKING:
     from ..runtime.ledger import AgentLedger
 
 log = logging.getLogger("symbi.scheduler")
+
+#: the pruner keeps off the store this long (seconds) after the scheduler starts a run: a burst
+#: of starts (and the finishes that follow) has the write lock to itself
+_FIRE_SETTLE = 0.1
 
 
 class CronScheduler:
@@ -75,6 +82,8 @@ class CronScheduler:
         make_deliverer: Callable[[], Deliverer] | None = None,
         fire_due: bool = True,
         ledger: AgentLedger | None = None,
+        retention: RetentionPolicy | None = None,
+        prune_interval: float = 3600.0,
     ) -> None:
         """``make_deliverer`` makes the delivery router when a run first has output to deliver
         (the delivery package is not imported before the first fire), unless ``deliverer``
@@ -83,7 +92,8 @@ class CronScheduler:
         its own, while no scheduler holds the store: other jobs' instants are left to the next
         real scheduler, which fires or catches them up by their own rules). ``ledger``: the agent
         process groups of schedulers on this data directory; what dead ones left running is
-        killed before their runs are recovered."""
+        killed before their runs are recovered. ``retention``: what history the lease holder
+        prunes, every ``prune_interval`` seconds (:class:`Maintenance`)."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -126,6 +136,18 @@ class CronScheduler:
             bus=self.bus,
             ledger=ledger,
         )
+        self.maintenance = Maintenance(
+            store,
+            retention or RetentionPolicy(),
+            interval=prune_interval,
+            clock=self.clock,
+            bus=self.bus,
+            leading=lambda: self.leadership.is_leader and self._fires,
+            quiet=self._quiet_for,
+            stopping=lambda: self._stopping,
+        )
+        self._maintenance_task: asyncio.Task[None] | None = None
+        self._fired = -1e9  #: time.monotonic() when the last run claimed starts (or started)
         self._wake = asyncio.Event()
         self._changed = True
         self._generation = 0
@@ -204,6 +226,9 @@ class CronScheduler:
         self._lease_task = asyncio.create_task(
             self.leadership.renew_forever(lambda: self._stopping), name="symbi-scheduler-lease"
         )
+        self._maintenance_task = asyncio.create_task(
+            self.maintenance.run_forever(), name="symbi-scheduler-maintenance"
+        )
 
     async def _try_lead(self) -> bool:
         return await self.leadership.try_lead()
@@ -214,9 +239,14 @@ class CronScheduler:
             return
         self._stopping = True
         self._wake.set()
+        self.maintenance.wake()
         # the loop finishes its current transaction and exits by itself: cancelling it mid-claim
-        # could leave runs recorded as running that were never started
+        # could leave runs recorded as running that were never started (and a pruning pass ends
+        # after its current batch)
         await self._loop_task
+        if self._maintenance_task is not None:
+            await self._maintenance_task
+            self._maintenance_task = None
         if self._lease_task is not None:
             self._lease_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,6 +264,24 @@ class CronScheduler:
         approval lets it run again)."""
         self._allowed.add(run_id)
         self.notify()
+
+    def _quiet_for(self) -> float:
+        """Seconds the pruner should wait before its next batch (0: go ahead): while runs are
+        being started (from their claim until a tenth of a second after the last one's
+        instant), and, when the next claim is less than a quarter of a second away, until its
+        instant has passed."""
+        if not self.leadership.is_leader:
+            return 0.0
+        since = time.monotonic() - self._fired
+        if since < _FIRE_SETTLE:
+            return _FIRE_SETTLE - since
+        due = self._next_due
+        if due is None:
+            return 0.0
+        lead = (due - self.clock.now()).total_seconds()
+        if lead > 0.25:
+            return 0.0
+        return max(lead, 0.0) + self.settings.claim_ahead_seconds + _FIRE_SETTLE
 
     def notify(self) -> None:
         """Something changed: look at the store again now."""
@@ -384,6 +432,9 @@ class CronScheduler:
         self.bus.publish(RunChanged(run))
         if run.status is RunStatus.RUNNING:
             self.runs.launch(plan.job, run)
+            # claimed ahead: it starts on its instant (the pruner waits until it has)
+            ahead = (run.started_at - self.clock.now()).total_seconds() if run.started_at else 0
+            self._fired = max(self._fired, time.monotonic() + max(ahead, 0.0))
 
     async def _start_queued(self, now: datetime) -> None:
         free = self.runs.free_slots()
@@ -422,6 +473,7 @@ class CronScheduler:
             self.bus.publish(RunChanged(plan.run))
             if plan.start:
                 self.runs.launch(plan.job, plan.run)
+                self._fired = time.monotonic()
 
     # --- approvals ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ __all__ = [
     "RUN_COLUMNS",
     "RUN_WIDTH",
     "R_RUN_COLUMNS",
+    "archived_entries",
     "audit_from_row",
     "audit_params",
     "context_from_row",
@@ -267,6 +268,17 @@ def details_json(run: JobRun) -> str | None:
 def encode_memory(context: AgentContext) -> str:
     """A context's memory entries as stored (a JSON list)."""
     return json.dumps([dict(e) for e in context.memory], separators=(",", ":"), default=str)
+
+
+def archived_entries(context: AgentContext) -> list[tuple[str, str | None, str]]:
+    """The entries a context's size cap pushed out, as ``context_archive`` rows: (job id, the
+    run the entry came from, the entry as JSON)."""
+    out = []
+    for entry in context.archived:
+        run_id = entry.get("run_id")
+        text = json.dumps(dict(entry), separators=(",", ":"), default=str)
+        out.append((context.job_id, run_id if isinstance(run_id, str) else None, text))
+    return out
 
 
 def job_params(

@@ -28,6 +28,7 @@ __all__ = [
 import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -42,6 +43,7 @@ from ..model import (
     JobStatus,
     RunStatus,
 )
+from .retention import PruneBatch, PruneCursor, PruneTarget, StoreStats
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -361,6 +363,41 @@ class JobStore(Protocol):
 
     def unwatch(self) -> None: ...
 
+    # --- retention (store/retention.py) --------------------------------------------------------
+    async def prune_batch(
+        self,
+        target: PruneTarget,
+        *,
+        after: PruneCursor | None = None,
+        limit: int = 500,
+        dry_run: bool = False,
+    ) -> PruneBatch:
+        """Remove up to ``limit`` rows of ``target`` past ``after`` that have expired, in one
+        short transaction (a dry run removes nothing and counts what would go); hand the
+        returned cursor back for the next batch (None: done)."""
+        ...
+
+    async def reclaim_space(self, max_pages: int) -> tuple[int, float]:
+        """Give up to ``max_pages`` unused pages of the file back to the file system (SQLite's
+        incremental vacuum): the pages given back (0: none left, or nothing to do on this
+        store) and how long the write lock was held, in milliseconds."""
+        ...
+
+    def maintenance(self) -> AbstractAsyncContextManager[bool]:
+        """Held for a pruning pass; yields False when another node is pruning (a shared
+        store's nodes prune one at a time)."""
+        ...
+
+    async def store_stats(self, *, exact: bool = True) -> StoreStats:
+        """Rows and bytes per table, the space the store takes, the oldest run and event;
+        ``exact=False``: only the space (no counting, for a pruning pass's before and after)."""
+        ...
+
+    async def vacuum(self) -> tuple[int, int]:
+        """Rewrite a SQLite file so that it gives space back from now on (``symbi store
+        vacuum``; holds the write lock throughout): its size before and after."""
+        ...
+
     # --- misc -----------------------------------------------------------------------------------
     async def integrity_check(self) -> str: ...
 
@@ -368,8 +405,9 @@ class JobStore(Protocol):
 Json = Mapping[str, Any]
 
 
-def cap_context(context: AgentContext, max_bytes: int) -> AgentContext:
-    """The context with its oldest memory entries dropped until it fits in ``max_bytes``."""
+def cap_context(context: AgentContext, max_bytes: int, *, archive: bool = False) -> AgentContext:
+    """The context with its oldest memory entries dropped until it fits in ``max_bytes``; with
+    ``archive``, the dropped entries are added to its ``archived`` (the store keeps them)."""
     entries = list(context.memory)
     if not entries:
         return context
@@ -381,4 +419,5 @@ def cap_context(context: AgentContext, max_bytes: int) -> AgentContext:
         start += 1
     if start == 0:
         return context
-    return dataclasses.replace(context, memory=tuple(entries[start:]))
+    archived = (*context.archived, *entries[:start]) if archive else context.archived
+    return dataclasses.replace(context, memory=tuple(entries[start:]), archived=archived)

@@ -24,7 +24,7 @@ from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import ConfigError, DslError, SchedulerError, ValidationError
 from scheduler_core.model import AuditEventType, JobStatus, RunStatus
 
-from . import commands
+from . import commands, store
 from .commands import UsageError
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="talk to the daemon at URL (http://HOST:PORT) instead of finding it from the store",
     )
     top = parser.add_subparsers(
-        dest="group", required=True, metavar="{cron,audit,run,logs,nodes,config}"
+        dest="group", required=True, metavar="{cron,audit,run,logs,nodes,store,config}"
     )
 
     cron = top.add_parser("cron", help="scheduled jobs").add_subparsers(
@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("table", "json"), default="table")
 
+    store.add_parser(top)
+
     cfg = top.add_parser("config", help="configuration").add_subparsers(
         dest="cmd", required=True, metavar="COMMAND"
     )
@@ -290,11 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_config(args: argparse.Namespace) -> SchedulerConfig:
-    from scheduler_core.config import StoreConfig, load_config
+    from scheduler_core.config import load_config
 
     config = load_config(args.config)
-    if args.db:
-        config = replace(config, store=StoreConfig(url=args.db))
+    if args.db:  # the store's other settings (retention) still apply
+        config = replace(config, store=replace(config.store, url=args.db))
     return config
 
 
@@ -387,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .logs import logs_command
 
             return asyncio.run(logs_command(args, config))
+        if args.group == "store":
+            return asyncio.run(store.store_command(args, config))
         return asyncio.run(commands.dispatch(args, config))
     except UsageError as exc:
         _err(str(exc))

@@ -42,7 +42,7 @@ from ._sql import (
     storable,
     utc,
 )
-from ._tx import Tx, others_running, write_contexts
+from ._tx import Tx, others_running, write_archive, write_contexts
 
 
 async def claim_due(
@@ -259,6 +259,7 @@ async def _finish_chunk(
     contexts = {i.context.job_id: i.context for i in done if i.context is not None}
     if contexts:  # the last one per job wins, as if saved one after another
         await write_contexts(t, list(contexts.values()))
+        await write_archive(t, [i.context for i in done if i.context is not None])
     for item in items:
         run = item.run
         if run.id not in finished:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Tx", "others_running", "write_contexts", "write_decision"]
+__all__ = ["Tx", "others_running", "write_archive", "write_contexts", "write_decision"]
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from ...model import AgentContext, AuditEvent
-from .._rows import encode_memory
+from .._rows import archived_entries, encode_memory
 from ..base import ApprovalDecision
 from ._sql import INSERT_AUDIT, audit_values, columns, storable, utc
 
@@ -71,6 +71,22 @@ async def write_contexts(tx: Tx, contexts: Sequence[AgentContext]) -> None:
         [len(e) for e in encoded],
         [utc(c.updated_at) or datetime.now(UTC) for c in contexts],
     )
+
+
+async def write_archive(tx: Tx, contexts: Sequence[AgentContext]) -> None:
+    """Archive the entries these contexts' size cap pushed out (every context's, even when
+    several of one job are saved together and only the last is kept)."""
+    rows = [
+        (job, run, storable(entry), utc(c.updated_at) or datetime.now(UTC))
+        for c in contexts
+        for job, run, entry in archived_entries(c)
+    ]
+    if rows:
+        await tx.execute(
+            "INSERT INTO context_archive (job_id, run_id, entry, archived_at) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])",
+            *columns(rows, 4),
+        )
 
 
 async def write_decision(tx: Tx, run_id: str, decision: ApprovalDecision) -> None:

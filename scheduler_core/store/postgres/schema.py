@@ -178,6 +178,32 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE nodes ADD COLUMN role text NOT NULL DEFAULT 'active';
     CREATE INDEX runs_owner ON runs(owner) WHERE status = 'running';
     """,
+    # 3: retention. Pruning walks runs by when they finished, iterations by when they started
+    # (audit events have audit_at); entries a shared_persistent context's size cap drops are
+    # archived (context_archive = true) and pruned with the runs. Pruning deletes a little of
+    # these tables all the time: autovacuum comes after 2 % of a table is dead (the default,
+    # 20 %, would let them swell by a fifth between its visits)
+    """
+    CREATE INDEX IF NOT EXISTS runs_finished ON runs(finished_at, seq)
+        WHERE finished_at IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS iterations_started
+        ON heartbeat_iterations(started_at, run_id, idx);
+    CREATE TABLE IF NOT EXISTS context_archive (
+        seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id       text COLLATE "C" NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        run_id       text COLLATE "C",
+        archived_at  timestamptz NOT NULL,
+        entry        text NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS context_archive_job ON context_archive(job_id, seq);
+    CREATE INDEX IF NOT EXISTS context_archive_at ON context_archive(archived_at);
+    ALTER TABLE runs SET (autovacuum_vacuum_scale_factor = 0.02,
+                          autovacuum_vacuum_threshold = 1000);
+    ALTER TABLE heartbeat_iterations SET (autovacuum_vacuum_scale_factor = 0.02,
+                                          autovacuum_vacuum_threshold = 1000);
+    ALTER TABLE audit_events SET (autovacuum_vacuum_scale_factor = 0.02,
+                                  autovacuum_vacuum_threshold = 1000);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

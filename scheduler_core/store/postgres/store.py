@@ -72,6 +72,7 @@ from ..base import (
 )
 from . import _lease, _transitions
 from ._listen import ChangeListener
+from ._retention import PostgresRetention
 from ._sql import (
     BUMP,
     DIALECT,
@@ -98,20 +99,21 @@ from ._sql import (
     storable,
     utc,
 )
-from ._tx import Tx, write_contexts, write_decision
+from ._tx import Tx, write_archive, write_contexts, write_decision
 from .schema import integrity_problems, migrate
 
 T = TypeVar("T")
 
 
-class PostgresJobStore(StoreBase):
+class PostgresJobStore(StoreBase, PostgresRetention):
     """The store for several nodes. ``url`` is a ``postgresql://`` (or ``postgres://``) URL.
 
     ``url`` keeps the address without its password (it is shown in logs and the console).
 
     One class for the whole ``JobStore`` protocol, one method per transaction (the look-ups both
     stores share come from ``StoreBase``), so it runs over 300 lines: each method is the SQL of
-    its transaction, and the longer ones live beside it (``_transitions``, ``_lease``).
+    its transaction, and the longer ones live beside it (``_transitions``, ``_lease``); pruning
+    and the stats are ``PostgresRetention``'s (``_retention``).
     """
 
     shared = True  #: every node fires: claims are split by row locks, fenced by each node's row
@@ -498,7 +500,12 @@ class PostgresJobStore(StoreBase):
     async def save_context(self, context: AgentContext, max_bytes: int) -> None:
         """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""
         capped = cap_context(context, max_bytes)
-        await self._tx(lambda t: write_contexts(t, [capped]))
+
+        async def tx(t: Tx) -> None:
+            await write_contexts(t, [capped])
+            await write_archive(t, [capped])
+
+        await self._tx(tx)
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         await self._tx(lambda t: t.audit(events))

@@ -41,6 +41,7 @@ from ...clock import format_instant, parse_instant
 from ...model import AgentContext, AuditEvent
 from .._common import Dialect
 from .._rows import (
+    archived_entries,
     encode_memory,
     node_from_row,
 )
@@ -136,6 +137,12 @@ def write_context(conn: sqlite3.Connection, context: AgentContext) -> None:
             fmt(context.updated_at or datetime.now(UTC)),
         ),
     )
+    if context.archived:
+        at = fmt(context.updated_at or datetime.now(UTC))
+        conn.executemany(
+            "INSERT INTO context_archive (job_id, run_id, archived_at, entry) VALUES (?,?,?,?)",
+            [(job, run, at, entry) for job, run, entry in archived_entries(context)],
+        )
 
 
 def write_decision(conn: sqlite3.Connection, run_id: str, decision: ApprovalDecision) -> None:

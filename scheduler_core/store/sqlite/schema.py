@@ -198,6 +198,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE lease ADD COLUMN machine TEXT;
     """,
+    # 8: retention. Pruning walks runs by when they finished, iterations by when they started
+    # (audit events have audit_at); entries a shared_persistent context's size cap drops are
+    # archived (context_archive = true) and pruned with the runs
+    """
+    CREATE INDEX IF NOT EXISTS runs_finished ON runs(finished_at) WHERE finished_at IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS iterations_started ON heartbeat_iterations(started_at);
+    CREATE TABLE IF NOT EXISTS context_archive (
+        seq          INTEGER PRIMARY KEY,
+        job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        run_id       TEXT,
+        archived_at  TEXT NOT NULL,
+        entry        TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS context_archive_job ON context_archive(job_id, seq);
+    CREATE INDEX IF NOT EXISTS context_archive_at ON context_archive(archived_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

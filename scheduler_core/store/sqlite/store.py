@@ -67,6 +67,7 @@ from ..base import (
 from ..text_index import JobTextIndex
 from . import _lease, _transitions
 from ._job_list import JobListing
+from ._retention import SqliteRetention, prepare_file, prepare_new_file
 from ._sql import (
     DIALECT,
     INSERT_JOB,
@@ -96,13 +97,14 @@ from .schema import migrate
 T = TypeVar("T")
 
 
-class SqliteJobStore(StoreBase):
+class SqliteJobStore(StoreBase, SqliteRetention):
     """The embedded store. ``url`` is a file path, ``sqlite:///path`` or ``:memory:``.
 
     One class for the whole ``JobStore`` protocol, one method per transaction (the look-ups both
     stores share come from ``StoreBase``), so it runs over 300 lines: each method is the SQL of
     its transaction, and the longer ones live beside it (``_transitions``, ``_lease``,
-    ``_job_list``).
+    ``_job_list``); pruning, reclaiming space and the stats are ``SqliteRetention``'s
+    (``_retention``).
     """
 
     shared = False  #: one scheduler at a time (the lease holder); the others wait as standby
@@ -127,11 +129,15 @@ class SqliteJobStore(StoreBase):
         try:
             self._writer = await aiosqlite.connect(self.path, isolation_level=None)
             await self._writer.execute("PRAGMA busy_timeout = 10000")
+            await self._call(self._writer, prepare_new_file)  # before its first page is written
             await self._writer.execute("PRAGMA journal_mode = WAL")
+            # the log is truncated back to this after a checkpoint (pruning can swell it)
+            await self._writer.execute("PRAGMA journal_size_limit = 16777216")
             await self._writer.execute("PRAGMA synchronous = NORMAL")
             await self._writer.execute("PRAGMA foreign_keys = ON")
             await self._writer.execute("PRAGMA temp_store = MEMORY")
             await self._call(self._writer, migrate)
+            await self._call(self._writer, prepare_file, self.path)
             if self.path == ":memory:":
                 self._reader = self._writer
             else:
@@ -151,6 +157,7 @@ class SqliteJobStore(StoreBase):
 
     async def close(self) -> None:
         self._wake.close()
+        await self._close_checkpointer()
         if self._probe is not None:
             self._probe.close()
             self._probe = None
