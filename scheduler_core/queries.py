@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .clock import Clock
 from .errors import JobNotFound, RunNotFound, ValidationError
@@ -104,15 +104,8 @@ class ServiceQueries:
         offset: int = 0,
     ) -> JobPage:
         if isinstance(status, str):
-            try:
-                status = JobStatus(status)
-            except ValueError:
-                choices = ", ".join(s.value for s in JobStatus)
-                raise ValidationError(
-                    f"{status!r} is not one of: {choices}", field="status"
-                ) from None
-        if limit < 1 or limit > 10_000:
-            raise ValidationError("must be between 1 and 10000", field="limit")
+            status = _status(JobStatus, status)
+        _check_limit(limit)
         return await self.store.list_jobs(
             JobQuery(
                 status=status,
@@ -135,15 +128,8 @@ class ServiceQueries:
     ) -> list[JobRun]:
         job_id = (await self.resolve(ref)).id if ref else None
         if isinstance(status, str):
-            try:
-                status = RunStatus(status)
-            except ValueError:
-                choices = ", ".join(s.value for s in RunStatus)
-                raise ValidationError(
-                    f"{status!r} is not one of: {choices}", field="status"
-                ) from None
-        if limit < 1 or limit > 10_000:
-            raise ValidationError("must be between 1 and 10000", field="limit")
+            status = _status(RunStatus, status)
+        _check_limit(limit)
         return await self.store.list_runs(job_id, status=status, limit=limit, before_seq=before_seq)
 
     async def last_results(
@@ -244,3 +230,20 @@ class ServiceQueries:
             nodes=tuple(nodes),
             node=scheduler.owner if scheduler is not None else None,
         )
+
+
+StatusT = TypeVar("StatusT", JobStatus, RunStatus)
+
+
+def _status(kind: type[StatusT], value: str) -> StatusT:
+    """A status given as text, or a ValidationError on ``status`` listing the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in kind)
+        raise ValidationError(f"{value!r} is not one of: {choices}", field="status") from None
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1 or limit > 10_000:
+        raise ValidationError("must be between 1 and 10000", field="limit")
