@@ -3,7 +3,8 @@
 ``rules`` holds the pure planners (what a due or finished run means); ``loop`` the wake-up loop
 that claims due jobs (:class:`CronScheduler`, which composes the rest); ``execution`` one run from
 its start to its recorded end (:class:`RunExecutor`); ``writer`` the group commit of finished runs
-(:class:`FinishWriter`); ``leadership`` the store lease and recovery after dead holders.
+(:class:`FinishWriter`); ``leadership`` the store lease and recovery after dead holders;
+``faults`` the store fault episode and its backoff (:class:`StoreFaults`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ __all__ = [
     "FinishWriter",
     "Leadership",
     "RunExecutor",
+    "StoreFault",
+    "StoreFaults",
     "deny_item",
     "plan_finish",
     "plan_fire",
@@ -21,6 +24,7 @@ __all__ = [
 ]
 
 from .execution import RunExecutor
+from .faults import StoreFault, StoreFaults
 from .leadership import Leadership
 from .loop import CronScheduler
 from .rules import deny_item, plan_finish, plan_fire, retry_delay, schedule_for
