@@ -223,7 +223,7 @@ class StoreError(SchedulerError):
 
 #: what each cause of a store fault means, and what to do about it
 STORE_CAUSES: Mapping[str, tuple[str, str]] = {
-    "disk_full": ("is full", "free space on its disk; the scheduler retries by itself"),
+    "disk_full": ("is full", "free space on its disk"),
     "read_only": (
         "is read-only",
         "make the file and its directory writable by the daemon's user, or remount its file "

@@ -130,10 +130,10 @@ class StoreFaults:
         if isinstance(exc, StoreUnavailable):
             fields.update(cause=exc.cause, store=exc.store)
             log.error(
-                "%s; %s (until then finished runs are kept in memory; %s)",
+                "%s (%s); %s, finished runs wait in memory meanwhile",
                 exc,
-                retry,
                 exc.hint,
+                retry,
                 extra={"event": "store.unavailable", "fields": fields},
             )
         elif isinstance(exc, StoreError):
