@@ -49,3 +49,12 @@ def test_bench_multinode_runs(tmp_path: Path, pg_cluster: object) -> None:
         result = saved["results"][n]
         assert result["fire_lag"]["all_succeeded"] and result["throughput"]["all_succeeded"]
         assert sum(result["throughput"]["runs_per_node"]) == 100
+
+
+def test_bench_faults_runs(tmp_path: Path) -> None:
+    out = bench("bench_faults.py", "--seconds", "3", results=tmp_path)
+    saved = json.loads((tmp_path / "faults-latest.json").read_text())
+    fault = saved["sections"]["fault"]
+    assert fault["health_status"] == "degraded" and fault["store_fault"]["cause"] == "disk_full"
+    assert fault["finished_run"] == ["succeeded"] and fault["agent_runs"] == 1
+    assert fault["exit"] == 0 and "store.unavailable" in out
