@@ -481,21 +481,14 @@ _CODE_OF_STATUS = {
 }
 
 
-_KNOWN_CODES = frozenset(
-    {
-        "unauthorized",
-        "not_found",
-        "invalid_cron",
-        "invalid_dsl",
-        "invalid_config",
-        "validation_error",
-        "invalid_json",
-        "lease_held",
-        "conflict",
-        "store_error",
-        "store_unavailable",
-    }
-)
+_KNOWN_CODES = frozenset(_CODE_OF_STATUS.values()) | {
+    "invalid_cron",
+    "invalid_dsl",
+    "invalid_config",
+    "invalid_json",
+    "lease_held",
+    "store_unavailable",
+}
 
 
 def error_from_answer(

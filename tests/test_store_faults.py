@@ -410,3 +410,33 @@ async def test_a_read_only_postgresql_store_fails_the_preflight(pg_url: str) -> 
     with pytest.raises(StoreUnavailable) as info:
         await open_store(pg_url, preflight=True)
     assert info.value.cause == "read_only" and "***" not in info.value.store
+
+
+async def test_a_postgresql_connection_lost_mid_way_is_unreachable_then_recovers(
+    pg_url: str,
+) -> None:
+    import asyncpg
+
+    store = await open_store(pg_url)
+    try:
+        query = asyncio.ensure_future(store._fetchall("SELECT pg_sleep(10)"))  # a read under way
+        admin = await asyncpg.connect(pg_url)
+        try:
+            sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)'"
+            for _ in range(200):  # until the read is under way on the server
+                if await admin.fetchval(sleeping):
+                    break
+                await asyncio.sleep(0.05)
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        with pytest.raises(StoreUnavailable) as info:
+            await query
+        assert info.value.cause == "unreachable" and "cannot be reached" in str(info.value)
+        assert store.fault_counts == {"unreachable": 1}
+        assert await store.count_jobs()  # the pool connects again
+    finally:
+        await store.close()
