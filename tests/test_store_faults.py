@@ -71,6 +71,10 @@ class FaultyStore:
         self._check("finish_runs", items)
         return await self._inner.finish_runs(items, planner)
 
+    async def record_audit(self, events: Any) -> Any:
+        self._check("record_audit")
+        return await self._inner.record_audit(events)
+
 
 class Rig:
     def __init__(self, engine: Engine, store: FaultyStore, clock: FakeClock) -> None:
@@ -115,11 +119,12 @@ class Rig:
 async def rig_factory(tmp_path: Path, agents: Agents) -> AsyncIterator[Callable[..., Any]]:
     rigs: list[Rig] = []
 
-    async def build(**settings: Any) -> Rig:
+    async def build(failing: dict[str, Any] | None = None, **settings: Any) -> Rig:
         clock = FakeClock("2026-03-02T08:59:30Z")
         inner = SqliteJobStore(str(tmp_path / "s.db"))
         await inner.open()
         store = FaultyStore(inner, clock)
+        store.failing.update(failing or {})
         base = {"claim_ahead_seconds": 0, "shutdown_timeout_seconds": 5, **settings}
         config = SchedulerConfig(
             scheduler=SchedulerSettings(**base), store=StoreConfig(url=str(tmp_path / "s.db"))
@@ -186,6 +191,29 @@ async def test_a_failing_cycle_backs_off_from_the_tick_to_the_cap_and_logs_twice
     assert "after 121s" in end.getMessage() and "claimed 121s late" in end.getMessage()
     assert not any(r.exc_info for r in caplog.records)
     assert (await rig.service.health()).status == "healthy"
+
+
+async def test_a_store_that_fails_at_start_does_not_stop_the_scheduler(
+    rig_factory: Callable[..., Any], agents: Agents, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    rig = await rig_factory(failing={"record_audit": FULL}, lease_ttl_seconds=6)
+    assert not rig.scheduler.is_leader  # recovery (which writes) waits for the store
+    health = await rig.service.health()
+    assert health.status == "degraded" and health.store is not None
+    assert health.store.cause == "disk_full"
+    await rig.run_until(T0)
+    tries = len(rig.store.calls["record_audit"])
+    assert 10 <= tries <= 20  # renewed as a standby renews, every 2 s
+    assert not any("took the store lease" in r.getMessage() for r in caplog.records)
+    rig.store.failing.clear()
+    await rig.service.add_job({"name": "report", "agent": "a", "cron": "5 9 * * *"})
+    await rig.run_until(T0 + timedelta(minutes=6))
+    assert rig.scheduler.is_leader and agents.names() == ["report"]
+    assert len(events(caplog, "store.unavailable")) == 1
+    assert len(events(caplog, "store.recovered")) == 1
+    took = [r for r in caplog.records if "took the store lease" in r.getMessage()]
+    assert len(took) == 1 and not any(r.exc_info for r in caplog.records)
 
 
 # --- finished runs --------------------------------------------------------------------------------

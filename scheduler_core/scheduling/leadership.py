@@ -81,13 +81,13 @@ class Leadership:
         was = self.is_leader
         leading = holder.owner == self.owner
         if leading and not was:
-            log.info("took the store lease as %s", self.owner)
             self.runtime.forget()
             if not self.watching:
                 self.watching = self.store.watch(self._outside_write)
             # recovery first: the loop fires nothing (no second copy of a job whose agent a dead
             # holder left running) until it is done; if it fails, the next renewal tries again
             await self._started(now)
+            log.info("took the store lease as %s", self.owner)
             self.is_leader = True
             self.bus.publish(SchedulerState("leader", self.owner))
             self._wake()
