@@ -82,6 +82,11 @@ class FakeClock:
         self._release()
         return self._now
 
+    def sleepers(self) -> list[datetime]:
+        """The instants tasks sleep until now, earliest first (a test waits for a scheduler to
+        be asleep again before it moves the clock on)."""
+        return sorted(d for d, fut in self._waiters if not fut.done())
+
     def tick_ms(self, ms: float) -> None:
         """Advance the monotonic scale only, to give runs a measurable duration."""
         self._mono += ms / 1000.0

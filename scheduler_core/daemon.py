@@ -10,8 +10,15 @@ second signal interrupts them at once). An interrupted run is audited ``CronRunI
 not counted toward its job's ``max_retries`` (a shutdown never dead-letters a job) and is retried
 per policy on the next start.
 
+A store fault while it runs (a full disk, a locked or read-only file, a database out of reach) is
+an episode, not an exit: the scheduler backs off, finished runs wait in memory, health says
+``degraded`` and the API answers 503, until the store recovers. At start, though, a store that is
+corrupt (``quick_check``), read-only, or locked past 10 s ends the daemon with one line that names
+the file and what to do.
+
 Exit status: 0 stopped by a signal, 1 the API server failed, 2 the configuration, the DSL files or
-the listen address cannot be used.
+the listen address cannot be used, 3 the store cannot be used (corrupt, read-only, locked, out of
+reach).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
+    "EXIT_STORE",
     "EXIT_USAGE",
     "EventLogger",
     "JsonFormatter",
@@ -37,7 +45,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import DslError, SchedulerError
+from .errors import DslError, SchedulerError, StoreUnavailable
 from .events import (
     AuditRecorded,
     Dropped,
@@ -61,7 +69,7 @@ from .logfile import (
 from .model import AuditEventType, RunStatus
 from .settings import SchedulerConfig
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
 log = logging.getLogger("symbi.daemon")
 _events_log = logging.getLogger("symbi.events")
@@ -328,12 +336,13 @@ async def serve(
                 return EXIT_USAGE
             host, port = sock.getsockname()[:2]
             url = _listen_url(str(host), int(port))
-        store = await open_store(store_url or config.store_url())
+        # corrupt, read-only, locked: said now, in one line, not at the first write
+        store = await open_store(store_url or config.store_url(), preflight=True)
     except SchedulerError as exc:
         _log_error(exc)
         if sock is not None:
             sock.close()
-        return EXIT_USAGE
+        return EXIT_STORE if isinstance(exc, StoreUnavailable) else EXIT_USAGE
 
     engine = Engine(
         config, executor=AgentExecutor(dict(config.agents)), store=store, api_address=url
@@ -358,14 +367,14 @@ async def serve(
             service = await engine.start()
         except SchedulerError as exc:
             _log_error(exc)
-            status = EXIT_FAILED
+            status = EXIT_STORE if isinstance(exc, StoreUnavailable) else EXIT_FAILED
             return status
         if config.dsl_paths:
             try:
                 result = await service.load_dsl(list(config.dsl_paths), actor="dsl")
             except SchedulerError as exc:
                 _log_error(exc)
-                status = EXIT_USAGE
+                status = EXIT_STORE if isinstance(exc, StoreUnavailable) else EXIT_USAGE
                 return status
             _log_load(result, config.dsl_paths, "dsl.loaded")
         if config.scheduler.enable_metrics:
@@ -518,6 +527,10 @@ def _log_error(exc: SchedulerError, *, event: str = "daemon.failed", note: str =
     if isinstance(exc, DslError) and exc.issues:
         for issue in exc.issues:
             log.error("%s%s", issue, note, extra={"event": event})
+        return
+    if isinstance(exc, StoreUnavailable):  # one line: what is wrong with which file, what to do
+        fields = {"code": exc.code, "cause": exc.cause, "store": exc.store}
+        log.error("%s; %s%s", exc, exc.hint, note, extra={"event": event, "fields": fields})
         return
     errors = getattr(exc, "errors", None)
     lines = [str(e) for e in errors] if isinstance(errors, list) and len(errors) > 1 else []

@@ -14,6 +14,7 @@ catch one type and show its message. Subclasses carry what went wrong and where:
      +-- ConflictError            the request does not fit the current state
      +-- LeaseError               another scheduler holds the store lease
      +-- StoreError               the store cannot be opened or migrated
+     |    +-- StoreUnavailable    it cannot be read or written now (``cause``: disk full, ...)
      +-- ExecutionError           an agent run failed (``exit_code`` etc. in details)
      +-- DeliveryError            a delivery channel failed
      +-- PolicyError              a policy cannot be evaluated
@@ -23,6 +24,7 @@ catch one type and show its message. Subclasses carry what went wrong and where:
 from __future__ import annotations
 
 __all__ = [
+    "STORE_CAUSES",
     "AgentPinError",
     "ConfigError",
     "ConflictError",
@@ -38,6 +40,7 @@ __all__ = [
     "RunNotFound",
     "SchedulerError",
     "StoreError",
+    "StoreUnavailable",
     "ValidationError",
 ]
 
@@ -216,6 +219,58 @@ class LeaseError(SchedulerError):
 
 class StoreError(SchedulerError):
     code = "store_error"
+
+
+#: what each cause of a store fault means, and what to do about it
+STORE_CAUSES: Mapping[str, tuple[str, str]] = {
+    "disk_full": ("is full", "free space on its disk"),
+    "read_only": (
+        "is read-only",
+        "make the file and its directory writable by the daemon's user, or remount its file "
+        "system read-write",
+    ),
+    "io_error": ("cannot be read or written (I/O error)", "check the disk and the kernel log"),
+    "locked": (
+        "is locked by another process",
+        "end what holds it (a sqlite3 shell inside a transaction, a backup) and try again",
+    ),
+    "corrupt": (
+        "is corrupt",
+        "stop every process using it and restore it from a backup, or move it aside to start "
+        "with an empty store",
+    ),
+    "cannot_open": ("cannot be opened", "check the path and its permissions"),
+    "unreachable": (
+        "cannot be reached",
+        "check that the database server is up and reachable from this host",
+    ),
+    "out_of_memory": ("ran out of memory", "give the database more memory"),
+}
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be read or written now: its disk is full, it is read-only, locked,
+    corrupt, or out of reach. ``cause`` names which (a key of :data:`STORE_CAUSES`), ``store``
+    the file or URL, ``reason`` what the database said. Most pass by themselves: the scheduler
+    backs off and tries again; the API answers 503."""
+
+    code = "store_unavailable"
+
+    def __init__(self, cause: str, *, store: str, reason: str, message: str | None = None) -> None:
+        """``message``: the whole message, as a client got it (else made of the rest)."""
+        what = STORE_CAUSES.get(cause, ("failed", ""))[0]
+        super().__init__(message or f"the store {store} {what}: {reason}")
+        self.cause = cause
+        self.store = store
+        self.reason = reason
+
+    @property
+    def hint(self) -> str:
+        """What an operator can do about it."""
+        return STORE_CAUSES.get(self.cause, ("", "see the daemon's log"))[1]
+
+    def details(self) -> dict[str, object]:
+        return {"cause": self.cause, "store": self.store, "hint": self.hint}
 
 
 class ExecutionError(SchedulerError):

@@ -6,7 +6,7 @@ changed the store. Each :class:`Metrics` has its own registry (never prometheus_
 one), so tests and several engines in one process do not mix their numbers.
 
 Labels stay low-cardinality: ``job_name`` where the guide uses it, otherwise bounded sets
-(run status, job status, delivery channel).
+(run status, job status, delivery channel, the cause of a store fault).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from .errors import STORE_CAUSES
 from .events import AuditRecorded, Event, EventBus, RunChanged
 from .model import AuditEventType, JobRun, JobStatus, RunStatus
 
@@ -105,6 +106,17 @@ class Metrics:
         self.awaiting_approval = Gauge(
             "symbiont_cron_awaiting_approval_runs", "Runs parked until approved", registry=r
         )
+        self.store_errors = Counter(
+            "symbiont_cron_store_errors",
+            "Operations on the store that failed for a fault of the store (a full disk, a "
+            "read-only or locked file, an I/O error, corruption, a database out of reach), "
+            "by cause",
+            ["cause"],
+            registry=r,
+        )
+        for cause in STORE_CAUSES:  # every cause shows, at 0 until it happens
+            self.store_errors.labels(cause=cause)
+        self._store_seen: dict[str, int] = {}
         self.leader = Gauge(
             "symbiont_cron_scheduler_leader",
             "1 while this process fires jobs (holds the lease, or is a shared store's node)",
@@ -181,6 +193,15 @@ class Metrics:
         self.queued.set(health.queued_runs)
         self.awaiting_approval.set(health.awaiting_approval)
         self.leader.set(1 if health.role in ("leader", "active") else 0)
+        self.count_store_errors(service.store.fault_counts)
+
+    def count_store_errors(self, counts: Mapping[str, int]) -> None:
+        """Bring the store errors counter up to ``counts`` (the store's own, by cause)."""
+        for cause, count in counts.items():
+            new = count - self._store_seen.get(cause, 0)
+            if new > 0:
+                self.store_errors.labels(cause=cause).inc(new)
+                self._store_seen[cause] = count
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

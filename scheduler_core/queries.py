@@ -7,16 +7,16 @@ the API read the store the same way.
 
 from __future__ import annotations
 
-__all__ = ["Health", "ServiceQueries"]
+__all__ = ["Health", "ServiceQueries", "StoreFault"]
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from .clock import Clock
-from .errors import JobNotFound, RunNotFound, ValidationError
+from .errors import JobNotFound, RunNotFound, StoreError, StoreUnavailable, ValidationError
 from .model import (
     AuditEvent,
     AuditEventType,
@@ -26,7 +26,7 @@ from .model import (
     JobStatus,
     RunStatus,
 )
-from .scheduling import CronScheduler, schedule_for
+from .scheduling import CronScheduler, StoreFault, schedule_for
 from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RunStats
 
 _MIN_PREFIX = 4
@@ -50,6 +50,8 @@ class Health:
     #: the live scheduler processes on this store (holder and standbys, or a shared store's nodes)
     nodes: tuple[NodeInfo, ...] = ()
     node: str | None = None  #: the scheduler answering, if any
+    #: the store fails (status "degraded"): what it says, since when; None while it works
+    store: StoreFault | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The API's health answer (:func:`scheduler_core.wire.health_to_dict`)."""
@@ -189,20 +191,49 @@ class ServiceQueries:
         )
 
     async def health(self) -> Health:
+        """How the scheduler is doing. While the store fails, ``status`` is ``"degraded"`` and
+        ``store`` says why and since when; a store that cannot even be read gives a health of
+        zeros with that fault, not an error."""
+        scheduler = self.scheduler
+        fault = scheduler.faults.current() if scheduler is not None else None
+        try:
+            health = await self._health()
+        except StoreError as exc:
+            since = fault.since if fault is not None else self.clock.now()
+            cause = exc.cause if isinstance(exc, StoreUnavailable) else None
+            unreadable = StoreFault(error=str(exc), since=since, cause=cause)
+            return Health(
+                status="degraded",
+                active_jobs=0,
+                paused_jobs=0,
+                in_flight_jobs=scheduler.in_flight if scheduler is not None else 0,
+                dead_letter_jobs=0,
+                completed_jobs=0,
+                failed_jobs=0,
+                queued_runs=0,
+                awaiting_approval=0,
+                stats=RunStats(),
+                role=_role(scheduler, self.store.shared),
+                lease_owner=None,
+                lease_address=None,
+                node=scheduler.owner if scheduler is not None else None,
+                store=replace(fault, error=unreadable.error, cause=cause) if fault else unreadable,
+            )
+        if fault is None:
+            return health
+        return replace(health, status="degraded", store=fault)
+
+    async def _health(self) -> Health:
         counts = await self.store.count_jobs()
         stats = await self.store.run_stats()
         lease = await self.store.get_lease()
         now = self.clock.now()
         nodes = await self.store.list_nodes(now)
         scheduler = self.scheduler
-        if scheduler is not None and self.store.shared:
-            role = "active" if scheduler.is_leader else "joining"
-            in_flight = scheduler.in_flight
-        elif scheduler is not None:
-            role = "leader" if scheduler.is_leader else "standby"
+        role = _role(scheduler, self.store.shared)
+        if scheduler is not None:
             in_flight = scheduler.in_flight
         else:
-            role = "detached"
             in_flight = stats.by_status.get(RunStatus.RUNNING.value, 0)
         live = lease is not None and lease.is_live(now)
         if self.store.shared and scheduler is None:  # any live node fires
@@ -247,3 +278,11 @@ def _status(kind: type[StatusT], value: str) -> StatusT:
 def _check_limit(limit: int) -> None:
     if limit < 1 or limit > 10_000:
         raise ValidationError("must be between 1 and 10000", field="limit")
+
+
+def _role(scheduler: CronScheduler | None, shared: bool) -> str:
+    if scheduler is None:
+        return "detached"
+    if shared:
+        return "active" if scheduler.is_leader else "joining"
+    return "leader" if scheduler.is_leader else "standby"

@@ -6,7 +6,7 @@ on the event bus, and wakes the scheduler. Front ends never write to the store t
 
 from __future__ import annotations
 
-__all__ = ["ApplyResult", "Health", "SchedulerService"]
+__all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 import difflib
 import json
@@ -31,7 +31,7 @@ from .model import (
     job_event,
     new_id,
 )
-from .queries import Health, ServiceQueries
+from .queries import Health, ServiceQueries, StoreFault
 from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import ApprovalDecision, JobStore

@@ -74,6 +74,9 @@ class SchedulerSettings:
         3600  #: catch_up=once runs only if the missed instant is this recent
     )
     lease_ttl_seconds: float = 30
+    #: while the store fails, what failed is tried again after the tick, then twice as long
+    #: each time, up to this (finished runs wait in memory meanwhile)
+    store_retry_max_seconds: float = 30
     #: when idle, the loop still looks at the store this often (outside writes wake it at once)
     idle_poll_seconds: float = 30
     approval_timeout_seconds: float = 3600

@@ -65,6 +65,7 @@ from .errors import (
     RunNotFound,
     SchedulerError,
     StoreError,
+    StoreUnavailable,
     ValidationError,
 )
 from .events import (
@@ -91,7 +92,7 @@ from .model import (
 from .store.base import NodeInfo, RunStats
 
 if TYPE_CHECKING:
-    from .service import Health
+    from .service import Health, StoreFault
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_DEFAULT = object()
@@ -289,7 +290,26 @@ def health_to_dict(health: Health) -> dict[str, Any]:
             "executions": stats.executions,
             "by_status": dict(stats.by_status),
         },
+        "store_fault": _fault_to_dict(health.store) if health.store is not None else None,
     }
+
+
+def _fault_to_dict(fault: StoreFault) -> dict[str, Any]:
+    return {**dataclasses.asdict(fault), "since": format_instant(fault.since)}
+
+
+def _fault_from_dict(data: Any) -> StoreFault | None:
+    from .service import StoreFault
+
+    if not isinstance(data, Mapping) or not data.get("error"):
+        return None
+    return StoreFault(
+        error=str(data["error"]),
+        since=instant_in(data.get("since")) or _EPOCH,
+        cause=data.get("cause"),
+        failures=int(data.get("failures") or 0),
+        waiting=int(data.get("waiting") or 0),
+    )
 
 
 def health_from_dict(data: Mapping[str, Any]) -> Health:
@@ -343,6 +363,7 @@ def health_from_dict(data: Mapping[str, Any]) -> Health:
         lease_address=data.get("lease_address"),
         nodes=tuple(_node_from_dict(n) for n in data.get("nodes") or () if isinstance(n, Mapping)),
         node=data.get("node"),
+        store=_fault_from_dict(data.get("store_fault")),
     )
 
 
@@ -490,20 +511,14 @@ _CODE_OF_STATUS = {
 }
 
 
-_KNOWN_CODES = frozenset(
-    {
-        "unauthorized",
-        "not_found",
-        "invalid_cron",
-        "invalid_dsl",
-        "invalid_config",
-        "validation_error",
-        "invalid_json",
-        "lease_held",
-        "conflict",
-        "store_error",
-    }
-)
+_KNOWN_CODES = frozenset(_CODE_OF_STATUS.values()) | {
+    "invalid_cron",
+    "invalid_dsl",
+    "invalid_config",
+    "invalid_json",
+    "lease_held",
+    "store_unavailable",
+}
 
 
 def error_from_answer(
@@ -558,6 +573,10 @@ def error_from_answer(
         return LeaseError(message)
     if code == "conflict":
         return ConflictError(message)
+    if code == "store_unavailable":
+        store = str(details.get("store") or "")
+        cause = str(details.get("cause") or "")
+        return StoreUnavailable(cause, store=store, reason=message, message=message)
     if code == "store_error":
         return StoreError(message)
     return RemoteError(message, status=status)

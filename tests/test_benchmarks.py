@@ -62,3 +62,12 @@ def test_bench_retention_runs(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "retention-latest.json").read_text())
     assert saved["sections"]["pruning"]["report"]["removed"]["runs"] == 3000
     assert saved["sections"]["pruning"]["calls"] == 50
+
+
+def test_bench_faults_runs(tmp_path: Path) -> None:
+    out = bench("bench_faults.py", "--seconds", "3", results=tmp_path)
+    saved = json.loads((tmp_path / "faults-latest.json").read_text())
+    fault = saved["sections"]["fault"]
+    assert fault["health_status"] == "degraded" and fault["store_fault"]["cause"] == "disk_full"
+    assert fault["finished_run"] == ["succeeded"] and fault["agent_runs"] == 1
+    assert fault["exit"] == 0 and "store.unavailable" in out

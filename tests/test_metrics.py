@@ -89,7 +89,7 @@ def test_denials_and_delivery_failures() -> None:
     assert s[("symbiont_cron_agentpin_failures_total", ())] == 1
     # no run id, error text or other high-cardinality label anywhere
     labels = {name for (_, pairs) in s for name, _ in pairs}
-    assert labels <= {"job_name", "status", "channel", "le"}
+    assert labels <= {"job_name", "status", "channel", "le", "cause"}
 
 
 def test_each_metrics_has_its_own_registry() -> None:

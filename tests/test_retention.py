@@ -18,7 +18,7 @@ import pytest
 from scheduler_core.clock import FakeClock
 from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig, load_config_text
 from scheduler_core.engine import Engine
-from scheduler_core.errors import ConfigError
+from scheduler_core.errors import ConfigError, StoreUnavailable
 from scheduler_core.model import (
     AgentContext,
     AuditEventType,
@@ -384,6 +384,43 @@ async def test_the_lease_holder_prunes_on_its_interval(
     finally:
         await other.stop()
         await leader.stop()
+
+
+async def test_a_pass_the_store_refuses_is_one_warning_line_and_the_next_pass_prunes(
+    db_path: str, clock: FakeClock, agents: Agents, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _retention_config(
+        db_path, run_retention_days=7, keep_runs_per_job=1, prune_interval_seconds=600
+    )
+    engine = Engine(config, executor=agents.executor(), clock=clock, owner="leader")
+    await engine.start()
+    try:
+        store = engine.store
+        assert engine.scheduler is not None
+        upkeep = engine.scheduler.maintenance
+        job = make_job("j", next_in=None)
+        await store.insert_jobs([job], [])
+        await insert(store, *[ended(job, 30 + i) for i in range(3)], ended(job, 1))
+        refused = asyncio.Event()
+        real = store.prune_batch
+
+        async def full_disk(*args: Any, **kw: Any) -> Any:
+            refused.set()
+            raise StoreUnavailable("disk_full", store=store.url, reason="database or disk is full")
+
+        store.prune_batch = full_disk  # type: ignore[method-assign]
+        clock.advance(310)
+        await asyncio.wait_for(refused.wait(), 10)
+        await asyncio.sleep(0.05)
+        lines = [r for r in caplog.records if "pruning" in r.getMessage()]
+        assert [r.levelname for r in lines] == ["WARNING"] and lines[0].exc_info is None
+        assert "disk is full" in lines[0].getMessage() and upkeep.passes == 0
+        store.prune_batch = real  # type: ignore[method-assign]
+        clock.advance(600)
+        report = await asyncio.wait_for(upkeep.wait_passes(1), 10)
+        assert report.removed.get("runs") == 3
+    finally:
+        await engine.stop()
 
 
 # --- settings ------------------------------------------------------------------------------------

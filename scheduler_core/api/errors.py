@@ -26,6 +26,9 @@ _FORMATS = {
     "types": f"a comma-separated list of event kinds ({', '.join(EVENT_KINDS)})",
 }
 
+#: what a 503 (the store fails now) tells a client to wait before it tries again
+_RETRY_AFTER_SECONDS = 5
+
 _ERR = {"model": ErrorOut}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {**_ERR, "description": "Malformed request (e.g. a body that is not JSON)"},
@@ -34,7 +37,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {**_ERR, "description": "The request conflicts with the current state"},
     413: {**_ERR, "description": "The request body is larger than 8 MiB"},
     422: {**_ERR, "description": "Invalid input; `field` names it"},
-    503: {**_ERR, "description": "The store cannot be reached now; try again"},
+    503: {
+        **_ERR,
+        "description": "The store cannot be read or written now (a full disk, a read-only or "
+        "locked file, a database out of reach); `details.cause` says which. Try again after "
+        "`Retry-After` seconds",
+    },
 }
 
 
@@ -54,7 +62,10 @@ def error_response(
 async def _scheduler_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SchedulerError)
     status, body = wire.error_answer(exc)
-    return error_response(status, body["error"], body["code"], body["field"], body["details"])
+    response = error_response(status, body["error"], body["code"], body["field"], body["details"])
+    if status == 503:  # the store fails: it is tried again within seconds
+        response.headers["Retry-After"] = str(_RETRY_AFTER_SECONDS)
+    return response
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:

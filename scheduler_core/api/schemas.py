@@ -280,6 +280,20 @@ class NodeOut(BaseModel):
     running: int
 
 
+class StoreFaultOut(BaseModel):
+    """The store fails: what it says, since when (status is then ``degraded``)."""
+
+    error: str
+    since: str
+    cause: str | None = Field(
+        None,
+        description="disk_full, read_only, io_error, locked, corrupt, cannot_open, unreachable, "
+        "out_of_memory; null for another store error",
+    )
+    failures: int = Field(description="operations on the store that failed since")
+    waiting: int = Field(description="finished runs kept in memory until the store takes them")
+
+
 class HealthOut(BaseModel):
     """The guide's health shape, plus what an operator also wants to see."""
 
@@ -300,6 +314,7 @@ class HealthOut(BaseModel):
     lease_address: str | None
     node: str | None = None
     nodes: list[NodeOut] = []
+    store_fault: StoreFaultOut | None = None
 
 
 class NextRunOut(BaseModel):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..clock import Clock
-from ..errors import ExecutionError
+from ..errors import ExecutionError, StoreError
 from ..events import EventBus, IterationRecorded
 from ..model import (
     AgentContext,
@@ -159,6 +159,10 @@ class AgentRuntime:
             for job_id in ids:
                 if self.shared or job_id not in self._contexts:
                     self._remember(job_id, found.get(job_id))
+        except StoreError as exc:
+            log.warning(
+                "loading %d agent context(s) failed (%s); each run reads its own", len(ids), exc
+            )
         except Exception:
             log.exception("loading %d agent context(s) failed; each run reads its own", len(ids))
         finally:
@@ -288,7 +292,18 @@ class AgentRuntime:
         return ExecutionResult(output=output, summary=summary, details=details)
 
     async def _record(self, iteration: HeartbeatIteration) -> None:
-        await self.store.record_iteration(iteration)
+        """Store and publish ``iteration``. A store fault does not stop the heartbeat (the run
+        would fail, and its agent run again, for the store's fault): the iteration is published
+        all the same, and the run's record keeps its outcome."""
+        try:
+            await self.store.record_iteration(iteration)
+        except StoreError as exc:
+            log.debug(
+                "heartbeat iteration %d of run %s not stored: %s",
+                iteration.index,
+                iteration.run_id,
+                exc,
+            )
         self.bus.publish(IterationRecorded(iteration))
 
 

@@ -4,7 +4,8 @@
 that claims due jobs (:class:`CronScheduler`, which composes the rest); ``execution`` one run from
 its start to its recorded end (:class:`RunExecutor`); ``writer`` the group commit of finished runs
 (:class:`FinishWriter`); ``leadership`` the store lease and recovery after dead holders;
-``maintenance`` the lease holder's pruning of history past its retention.
+``maintenance`` the lease holder's pruning of history past its retention;
+``faults`` the store fault episode and its backoff (:class:`StoreFaults`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ __all__ = [
     "Leadership",
     "Maintenance",
     "RunExecutor",
+    "StoreFault",
+    "StoreFaults",
     "deny_item",
     "plan_finish",
     "plan_fire",
@@ -23,6 +26,7 @@ __all__ = [
 ]
 
 from .execution import RunExecutor
+from .faults import StoreFault, StoreFaults
 from .leadership import Leadership
 from .loop import CronScheduler
 from .maintenance import Maintenance

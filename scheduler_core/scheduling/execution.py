@@ -19,13 +19,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
+from ..errors import StoreError
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
 from ..model import AgentContext, AuditEventType, JobDefinition, JobRun, RunStatus
 from ..policy import Deny, PolicyGate, RequireApproval
 from ..runtime.base import ExecutionResult
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
-from ..store.base import FinishItem, JobStore
+from ..store.base import FinishItem, FinishPlan, JobStore
 from .rules import DELIVERED, ERROR_LIMIT, scheduler_audit
 from .writer import FinishWriter
 
@@ -192,6 +193,10 @@ class RunExecutor:
                 if status is RunStatus.INTERRUPTED
                 else "cancelled"
             )
+        except StoreError as exc:
+            # the store failed the run's bookkeeping before its agent started (a context, an
+            # approval to park): not the agent's failure, so not counted; retried per policy
+            status, error = RunStatus.INTERRUPTED, f"interrupted: {exc}"
         except Exception as exc:
             status = RunStatus.FAILED
             error = str(exc) or type(exc).__name__
@@ -217,17 +222,25 @@ class RunExecutor:
             execution_time_ms=elapsed_ms,
             details=details,
         )
+        # the run keeps its slot until its end is recorded (a store fault may hold it in the
+        # writer for a while): its job is not started again beside it meanwhile
         future = self.writer.enqueue(FinishItem(run=final, job=job, context=context))
-        try:
-            plan = await asyncio.shield(future)
-        finally:
-            self._release(run.id, job.id)
+        future.add_done_callback(lambda done: self._recorded(job, final, done))
+
+    def _recorded(
+        self, job: JobDefinition, final: JobRun, future: asyncio.Future[FinishPlan | None]
+    ) -> None:
+        """The writer recorded ``final`` (or gave it up, and said so): free its slot, and
+        deliver its output."""
+        self._release(final.id, job.id)
+        if future.cancelled() or future.exception() is not None:
+            return
         delivers = self._deliverer is not None or self._make_deliverer is not None
         deliver = job.delivery and delivers and final.status in DELIVERED
-        if plan is not None and deliver:
+        if future.result() is not None and deliver:
             # the run is recorded (its output is safe) before any channel is tried, and a slow
             # channel holds no run slot
-            task = asyncio.create_task(self._deliver(job, final), name=f"deliver-{run.id}")
+            task = asyncio.create_task(self._deliver(job, final), name=f"deliver-{final.id}")
             self.deliveries.add(task)
             task.add_done_callback(self._delivery_done)
 
@@ -249,8 +262,17 @@ class RunExecutor:
 
         results = await self.deliverer().deliver(job, run)
         delivered = replace(run, details={**run.details, "delivery": delivery_details(results)})
-        if await self.store.update_run(delivered, expected=run.status):
-            self.bus.publish(RunChanged(delivered))
+        try:
+            if await self.store.update_run(delivered, expected=run.status):
+                self.bus.publish(RunChanged(delivered))
+        except StoreError as exc:
+            log.warning(
+                "run %s of %s: its delivery results are not recorded: %s",
+                run.id,
+                job.name,
+                exc,
+                extra={"event": "delivery.unrecorded"},
+            )
         failed = [r.channel for r in results if not r.ok]
         if failed:
             log.warning("run %s of %s: delivery failed on %s", run.id, job.name, ", ".join(failed))

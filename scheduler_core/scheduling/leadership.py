@@ -24,6 +24,7 @@ from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
 from ..store.base import FinishItem, JobStore, LeaseInfo
 from .execution import RunExecutor
+from .faults import StoreFaults
 from .writer import FinishWriter
 
 log = logging.getLogger("symbi.scheduler")
@@ -46,9 +47,11 @@ class Leadership:
         bus: EventBus,
         wake: Callable[[], None],
         ledger: AgentLedger | None = None,
+        faults: StoreFaults | None = None,
     ) -> None:
         """``wake`` is called when this scheduler starts leading (the loop looks at once).
-        ``ledger``: agent process groups on this data directory (see :meth:`recover`)."""
+        ``ledger``: agent process groups on this data directory (see :meth:`recover`).
+        ``faults``: the scheduler's store fault episode, which failed renewals join."""
         self.store = store
         self.executor = executor
         self.writer = writer
@@ -60,6 +63,7 @@ class Leadership:
         self.bus = bus
         self._wake = wake
         self.ledger = ledger
+        self.faults = faults or StoreFaults(settings=settings, clock=clock)
         self.lease: LeaseInfo | None = None
         self.is_leader = False
         #: the store tells us of other processes' writes (see JobStore.watch)
@@ -77,13 +81,13 @@ class Leadership:
         was = self.is_leader
         leading = holder.owner == self.owner
         if leading and not was:
-            log.info("took the store lease as %s", self.owner)
             self.runtime.forget()
             if not self.watching:
                 self.watching = self.store.watch(self._outside_write)
             # recovery first: the loop fires nothing (no second copy of a job whose agent a dead
             # holder left running) until it is done; if it fails, the next renewal tries again
             await self._started(now)
+            log.info("took the store lease as %s", self.owner)
             self.is_leader = True
             self.bus.publish(SchedulerState("leader", self.owner))
             self._wake()
@@ -145,8 +149,10 @@ class Leadership:
             await self.clock.sleep_until(self.clock.now() + timedelta(seconds=interval))
             try:
                 await self.try_lead()
-            except Exception:
-                log.exception("lease renewal failed")
+            except Exception as exc:  # logged once per episode, with the loop's failures
+                self.faults.failed("lease", exc)
+            else:
+                self.faults.succeeded("lease")
 
     async def _started(self, now: datetime, *, recover: bool = True) -> None:
         await self.store.record_audit(

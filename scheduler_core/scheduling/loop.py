@@ -27,7 +27,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, SystemClock, format_instant
+from ..errors import StoreError, StoreUnavailable
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged, SchedulerState
 from ..model import AuditEventType, JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger, new_id
 from ..policy import AllowAll, PolicyGate
@@ -37,6 +38,7 @@ from ..settings import SchedulerSettings
 from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
 from ..store.retention import RetentionPolicy
 from .execution import RunExecutor
+from .faults import StoreFaults
 from .leadership import Leadership
 from .maintenance import Maintenance
 from .rules import ERROR_LIMIT, add_counts, deny_item, plan_fire, scheduler_audit
@@ -108,8 +110,15 @@ class CronScheduler:
             settings=self.settings,
             shared=store.shared,
         )
+        #: what fails on the store, since when, and how long each failing operation waits
+        self.faults = StoreFaults(settings=self.settings, clock=self.clock)
         self.writer = FinishWriter(
-            store, settings=self.settings, clock=self.clock, bus=self.bus, on_retry=self.notify
+            store,
+            settings=self.settings,
+            clock=self.clock,
+            bus=self.bus,
+            on_retry=self.notify,
+            faults=self.faults,
         )
         self.runs = RunExecutor(
             store,
@@ -135,6 +144,7 @@ class CronScheduler:
             clock=self.clock,
             bus=self.bus,
             ledger=ledger,
+            faults=self.faults,
         )
         self.maintenance = Maintenance(
             store,
@@ -218,10 +228,14 @@ class CronScheduler:
         await self.stop()
 
     async def start(self) -> None:
-        """Take the lease (or become standby) and start the loop."""
+        """Take the lease (or become standby) and start the loop. A store that cannot be written
+        now does not stop it: the lease is taken when the store recovers."""
         self._stopping = False
         self.started_at = self.clock.now()
-        await self.leadership.try_lead()
+        try:
+            await self.leadership.try_lead()
+        except StoreUnavailable as exc:
+            self.faults.failed("lease", exc)
         self._loop_task = asyncio.create_task(self._loop(), name="symbi-scheduler-loop")
         self._lease_task = asyncio.create_task(
             self.leadership.renew_forever(lambda: self._stopping), name="symbi-scheduler-lease"
@@ -253,10 +267,20 @@ class CronScheduler:
                 await self._lease_task
         self._loop_task = self._lease_task = None
         limit = self.settings.shutdown_timeout_seconds if grace is None else grace
+        self.writer.hurry()  # finished runs the store refused: try them again now, first
         await self.runs.interrupt(limit)
-        await self.writer.drain()
+        # what the store still refuses after the shutdown timeout is given up: those runs stay
+        # recorded running, and the next start records them interrupted
+        await self.writer.drain(give_up_after=limit)
         await self.runs.finish_deliveries(max(limit, 1.0))
-        await self.leadership.resign()
+        try:
+            await self.leadership.resign()
+        except StoreError as exc:
+            log.warning(
+                "could not release the store lease: %s (it lapses by itself)",
+                exc,
+                extra={"event": "scheduler.resign_failed"},
+            )
         self.bus.publish(SchedulerState("stopped"))
 
     def allow_run(self, run_id: str) -> None:
@@ -311,15 +335,24 @@ class CronScheduler:
             generation = self._generation
             self._wake.clear()
             now = self.clock.now()
+            retry: float | None = None
             if self.leadership.is_leader:
+                due = self._next_due
                 try:
                     now = await self._cycle(now)
-                except Exception:
-                    log.exception("scheduler cycle failed; trying again next tick")
+                except Exception as exc:
+                    retry = self.faults.failed("cycle", exc)
+                    self._changed = True  # the next cycle looks at everything again
+                else:
+                    if self.faults.failing:
+                        self.faults.succeeded("cycle", _late_note(due, now))
             else:
                 self._changed = False
             if self._stopping:
                 break
+            if retry is not None:
+                await self._back_off(self.clock.now() + timedelta(seconds=retry))
+                continue
             bound = tick
             if self.leadership.watching and not self.runs.tasks and not self.writer.queued:
                 # idle, and outside writes wake us through the store: no need to poll each tick
@@ -332,6 +365,13 @@ class CronScheduler:
             if quiet and generation == self._generation:  # nothing was notified meanwhile
                 self._idle.set()
             await self.clock.sleep_until(deadline, self._wake)
+
+    async def _back_off(self, until: datetime) -> None:
+        """After a failed cycle: sleep until ``until`` whatever is notified meanwhile (a failing
+        store is not asked again sooner); only a stop ends it early."""
+        while not self._stopping and self.clock.now() < until:
+            self._wake.clear()
+            await self.clock.sleep_until(until, self._wake)
 
     async def _cycle(self, now: datetime) -> datetime:
         """One look at the store; returns the instant it acted on."""
@@ -501,3 +541,11 @@ class CronScheduler:
         if items:
             await self.writer.write(items)
             self.runs.awaiting = await self.store.awaiting_by_job()
+
+
+def _late_note(due: datetime | None, now: datetime) -> str:
+    """What waited for the loop while the store failed (for the line that ends the episode)."""
+    if due is None or due > now:
+        return "no job fell due meanwhile"
+    late = (now - due).total_seconds()
+    return f"jobs due since {format_instant(due)} were claimed {late:.0f}s late"

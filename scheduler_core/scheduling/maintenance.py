@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from ..clock import Clock, format_instant
+from ..errors import StoreUnavailable
 from ..events import AuditRecorded, EventBus
 from ..model import AuditEvent, AuditEventType
 from ..store.base import JobStore
@@ -80,6 +81,8 @@ class Maintenance:
             if self._leading():
                 try:
                     await self.prune(actor="scheduler")
+                except StoreUnavailable as exc:  # the loop's fault episode logs the fault itself
+                    log.warning("pruning skipped: %s; trying again in %gs", exc, self.interval)
                 except Exception:
                     log.exception("pruning the store failed; trying again in %gs", self.interval)
             due = self.clock.now() + timedelta(seconds=self.interval)

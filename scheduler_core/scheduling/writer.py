@@ -5,6 +5,13 @@ events); writing them one transaction each would cap throughput at the disk's co
 writer queues finished runs and writes whatever has queued meanwhile in one transaction, and it
 waits while due jobs are being claimed, so the claims (what delays the next start) never queue
 behind finishes.
+
+No finish is lost while the process lives: a batch the store refuses (a full disk, a locked or
+read-only file, a database out of reach) stays queued, first in line, and is tried again with
+the store fault's backoff until the store takes it; its runs keep their slots meanwhile, so a job
+is not started again beside a run whose end is not recorded yet. A batch that fails for another
+reason (a bug, a value the store cannot hold) is written again run by run, so that only the runs
+that cannot be written are given up (logged), never the others behind them.
 """
 
 from __future__ import annotations
@@ -15,14 +22,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from ..clock import Clock
+from ..errors import StoreError, StoreUnavailable
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
+from ..model import RunStatus
 from ..settings import SchedulerSettings
 from ..store.base import FinishItem, FinishPlan, JobStore
-from .rules import plan_finish
+from .faults import StoreFaults
+from .rules import ERROR_LIMIT, plan_finish
 
 log = logging.getLogger("symbi.scheduler")
+
+
+@dataclass(slots=True)
+class _Entry:
+    item: FinishItem
+    future: asyncio.Future[FinishPlan | None]
+    held: bool = False  #: the store refused it at least once
 
 
 class FinishWriter:
@@ -36,18 +55,25 @@ class FinishWriter:
         clock: Clock,
         bus: EventBus,
         on_retry: Callable[[], None],
+        faults: StoreFaults | None = None,
     ) -> None:
-        """``on_retry`` is called when a finish queued a retry (the loop has a new run to start)."""
+        """``on_retry`` is called when a finish queued a retry (the loop has a new run to start).
+        ``faults``: the scheduler's store fault episode, which this writer's failures join."""
         self.store = store
         self.settings = settings
         self.clock = clock
         self.bus = bus
         self._on_retry = on_retry
-        self._queue: list[tuple[FinishItem, asyncio.Future[FinishPlan | None]]] = []
+        self.faults = faults or StoreFaults(settings=settings, clock=clock)
+        self.faults.waiting = lambda: len(self._queue)
+        self._queue: list[_Entry] = []
         self._flushing: asyncio.Task[None] | None = None
         #: cleared while due jobs are being claimed: finished runs wait for the claim
         self._not_claiming = asyncio.Event()
         self._not_claiming.set()
+        self._hurry = asyncio.Event()  #: ends a backoff at once (shutdown)
+        self._give_up_at: float | None = None  #: monotonic; set by drain(timeout=...)
+        self._late = 0  #: finished runs written after waiting for the store, this episode
 
     @property
     def queued(self) -> bool:
@@ -69,9 +95,10 @@ class FinishWriter:
             self._not_claiming.set()
 
     def enqueue(self, item: FinishItem) -> asyncio.Future[FinishPlan | None]:
-        """Queue ``item``; the future gives its plan (None: the job is gone) once written."""
+        """Queue ``item``; the future gives its plan (None: the job is gone) once written, or
+        the error for which it was given up."""
         future: asyncio.Future[FinishPlan | None] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        self._queue.append(_Entry(item, future))
         if self._flushing is None:
             self._flushing = asyncio.create_task(self._flush(), name="symbi-finish-writer")
         return future
@@ -81,19 +108,120 @@ class FinishWriter:
             while self._queue:
                 await self._not_claiming.wait()
                 batch, self._queue = self._queue, []
-                try:
-                    plans = await self.write([item for item, _ in batch])
-                except Exception as exc:
-                    log.exception("writing %d finished run(s) failed", len(batch))
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                refused = await self._write_batch(batch)
+                if refused is None:
                     continue
-                for (_, future), plan in zip(batch, plans, strict=True):
-                    if not future.done():
-                        future.set_result(plan)
+                held, error = refused
+                for entry in held:
+                    entry.held = True
+                self._queue[:0] = held  # first in line, in their order
+                delay = self.faults.failed("finish", error)
+                if self._giving_up():
+                    self._give_up(self._queue, error)
+                    self._queue = []
+                    break
+                await self._back_off(delay)
         finally:
             self._flushing = None
+
+    async def _write_batch(
+        self, batch: list[_Entry]
+    ) -> tuple[list[_Entry], StoreUnavailable] | None:
+        """Write ``batch``; what the store refused (and why), if it did."""
+        try:
+            plans = await self.write([e.item for e in batch])
+        except StoreUnavailable as exc:
+            return batch, exc
+        except Exception as exc:
+            if len(batch) == 1:
+                await self._record_alone(batch[0], exc)
+                return None
+            log.warning(
+                "writing %d finished runs together failed (%s: %s); writing them one by one",
+                len(batch),
+                type(exc).__name__,
+                exc,
+                extra={"event": "scheduler.finish_retry"},
+            )
+            for i, entry in enumerate(batch):
+                refused = await self._write_batch([entry])
+                if refused is not None:
+                    return [*refused[0], *batch[i + 1 :]], refused[1]
+            return None
+        self._written(batch, plans)
+        return None
+
+    def _written(self, batch: list[_Entry], plans: list[FinishPlan | None]) -> None:
+        self._late += sum(e.held for e in batch)
+        for entry, plan in zip(batch, plans, strict=True):
+            if not entry.future.done():
+                entry.future.set_result(plan)
+        if self.faults.failing:
+            late, self._late = self._late, 0
+            note = f"{late} finished run(s) kept in memory are recorded" if late else None
+            self.faults.succeeded("finish", note)
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait ``delay`` seconds before trying the store again; while shutting down, a tick."""
+        if self._give_up_at is not None:
+            delay = min(delay, self.settings.tick_interval_seconds)
+            delay = min(delay, max(self._give_up_at - self.clock.monotonic(), 0.0))
+        self._hurry.clear()
+        await self.clock.sleep_until(self.clock.now() + timedelta(seconds=delay), self._hurry)
+
+    def _giving_up(self) -> bool:
+        return self._give_up_at is not None and self.clock.monotonic() >= self._give_up_at
+
+    def _give_up(self, entries: list[_Entry], error: StoreError) -> None:
+        """At shutdown, the store still refusing them: the runs of ``entries`` stay recorded
+        running (the next start records them interrupted); their futures get ``error``."""
+        runs = ", ".join(f"{e.item.run.id} ({e.item.run.job_name})" for e in entries[:10])
+        more = f" and {len(entries) - 10} more" if len(entries) > 10 else ""
+        log.error(
+            "cannot record the end of %d run(s) before stopping: %s: %s%s; they stay recorded "
+            "running, and the next start records them interrupted",
+            len(entries),
+            error,
+            runs,
+            more,
+            extra={"event": "scheduler.finish_lost", "fields": {"runs": len(entries)}},
+        )
+        for entry in entries:
+            if not entry.future.done():
+                entry.future.set_exception(error)
+
+    async def _record_alone(self, entry: _Entry, error: Exception) -> None:
+        """A finish that cannot be planned or written whole, not for a store fault (a bug, a
+        value the store cannot hold): logged, and the run's end recorded as it is, without what
+        it means for its job (retry, counts), so that the run is not left running."""
+        run = entry.item.run
+        note = f"its end could not be recorded whole: {type(error).__name__}: {error}"
+        log.error(
+            "run %s of %s: %s",
+            run.id,
+            run.job_name,
+            note,
+            exc_info=error,
+            extra={"event": "scheduler.finish_failed", "fields": {"run": run.id}},
+        )
+        ended = replace(
+            run,
+            error_message=(run.error_message or note)[:ERROR_LIMIT],
+            details={**run.details, "record_error": note[:ERROR_LIMIT]},
+        )
+        try:
+            if await self.store.update_run(ended, expected=RunStatus.RUNNING):
+                self.bus.publish(RunChanged(ended))
+        except Exception as exc:
+            log.error(
+                "run %s of %s: recording its end alone failed too: %s",
+                run.id,
+                run.job_name,
+                exc,
+                extra={"event": "scheduler.finish_failed", "fields": {"run": run.id}},
+            )
+        if not entry.future.done():
+            entry.future.set_exception(error)
 
     async def write(self, items: list[FinishItem]) -> list[FinishPlan | None]:
         """Write ``items`` now, in one transaction, and publish what changed."""
@@ -114,7 +242,16 @@ class FinishWriter:
                 self.bus.publish(AuditRecorded(event))
         return plans
 
-    async def drain(self) -> None:
-        """Return once everything queued is written."""
+    def hurry(self) -> None:
+        """Try what the store refused again now (not after the backoff)."""
+        self._hurry.set()
+
+    async def drain(self, give_up_after: float | None = None) -> None:
+        """Return once everything queued is written. With ``give_up_after``: while the store
+        refuses the writes, they are tried each tick for up to that many seconds, then given
+        up."""
+        if give_up_after is not None:
+            self._give_up_at = self.clock.monotonic() + give_up_after
+            self.hurry()
         while self._flushing is not None:
             await asyncio.shield(self._flushing)

@@ -50,9 +50,11 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://"))
 
 
-async def open_store(url: str) -> JobStore:
+async def open_store(url: str, *, preflight: bool = False) -> JobStore:
     """Open the store a URL names: a path or ``sqlite:///`` URL (SQLite, the embedded default), or
-    a ``postgresql://`` / ``postgres://`` URL (PostgreSQL, for several nodes)."""
+    a ``postgresql://`` / ``postgres://`` URL (PostgreSQL, for several nodes). ``preflight``: a
+    scheduler is about to start on it; a store that is corrupt, read-only or locked raises
+    ``StoreUnavailable`` (see ``JobStore.open``)."""
     store: JobStore
     if is_postgres_url(url):
         try:
@@ -66,5 +68,5 @@ async def open_store(url: str) -> JobStore:
         store = PostgresJobStore(url)
     else:
         store = SqliteJobStore(url)
-    await store.open()
+    await store.open(preflight=preflight)
     return store

@@ -12,12 +12,12 @@ __all__ = ["Dialect", "StoreBase", "name_conflict"]
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Self
 
-from ..errors import ConflictError
+from ..errors import ConflictError, StoreUnavailable
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -101,8 +101,22 @@ class StoreBase(ABC):
 
     _dialect: ClassVar[Dialect]
 
+    def __init__(self) -> None:
+        self._fault_counts: Counter[str] = Counter()
+
+    @property
+    def fault_counts(self) -> Mapping[str, int]:
+        """The store faults met since this object was made, by cause (what the
+        ``symbiont_cron_store_errors_total`` metric counts)."""
+        return self._fault_counts
+
+    def _fault(self, fault: StoreUnavailable) -> StoreUnavailable:
+        """Count ``fault`` and return it, to be raised."""
+        self._fault_counts[fault.cause] += 1
+        return fault
+
     @abstractmethod
-    async def open(self) -> None: ...
+    async def open(self, *, preflight: bool = False) -> None: ...
 
     @abstractmethod
     async def close(self) -> None: ...

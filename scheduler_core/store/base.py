@@ -210,7 +210,17 @@ class JobStore(Protocol):
     #: (``register_node``); otherwise one holds the store lease (``acquire_lease``) at a time
     shared: bool
 
-    async def open(self) -> None: ...
+    @property
+    def fault_counts(self) -> Mapping[str, int]:
+        """The store faults (``StoreUnavailable``) met since this object was made, by cause."""
+        ...
+
+    async def open(self, *, preflight: bool = False) -> None:
+        """Connect, and bring the schema up to date. ``preflight`` (a scheduler about to start
+        on it): first raise ``StoreUnavailable`` if the store is corrupt, read-only, or locked by
+        another process past a timeout."""
+        ...
+
     async def close(self) -> None: ...
 
     # --- jobs --------------------------------------------------------------------------------

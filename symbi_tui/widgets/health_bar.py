@@ -6,7 +6,14 @@ so a snapshot of the screen is the same on every run.
 
 from __future__ import annotations
 
-__all__ = ["HealthBar", "connection_markup", "health_markup", "nodes_markup", "sparkline"]
+__all__ = [
+    "HealthBar",
+    "connection_markup",
+    "health_markup",
+    "nodes_markup",
+    "sparkline",
+    "store_markup",
+]
 
 import math
 import time
@@ -18,7 +25,8 @@ from textual.containers import Horizontal
 from textual.markup import escape
 from textual.widgets import Static
 
-from scheduler_core.service import Health
+from scheduler_core.errors import STORE_CAUSES
+from scheduler_core.service import Health, StoreFault
 
 from ..backend import CONNECTED, Connection
 
@@ -92,6 +100,8 @@ def health_markup(
         if health.role not in _USUAL_ROLE.get(health.status, ()):
             state += f" ({escape(health.role)})"
         parts.append(state)
+        if health.store is not None:
+            parts.append(store_markup(health.store))
         nodes = nodes_markup(health)
         if nodes:
             parts.append(nodes)
@@ -112,6 +122,21 @@ def health_markup(
         if len(rate) > 1:
             parts.append(f"[$accent]{sparkline(rate)}[/] {rate[-1]}/min")
     return _SEP.join(parts)
+
+
+def store_markup(fault: StoreFault) -> str:
+    """The store fails: ``✖ store is full since 12:03:04 UTC · 2 finished runs waiting · …``."""
+    what = STORE_CAUSES.get(fault.cause or "", ("fails", ""))[0]
+    parts = [
+        f"[b $error]✖ store {escape(what)}[/] since {fault.since.astimezone(UTC):%H:%M:%S} UTC"
+    ]
+    if fault.waiting:
+        parts.append(f"[$warning]{fault.waiting} finished run(s) waiting[/]")
+    error = fault.error
+    if len(error) > _REASON_CHARS:
+        error = error[: _REASON_CHARS - 1] + "…"
+    parts.append(f"[$foreground-muted]{escape(error)}[/]")
+    return " · ".join(parts)
 
 
 def nodes_markup(health: Health) -> str:

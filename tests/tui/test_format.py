@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from scheduler_core.clock import parse_instant
 from scheduler_core.model import JobStatus, RunStatus
-from scheduler_core.service import Health
+from scheduler_core.service import Health, StoreFault
 from scheduler_core.store.base import NodeInfo, RunStats
 from symbi_tui.format import (
     countdown,
@@ -17,7 +19,7 @@ from symbi_tui.format import (
     run_status_label,
     short_instant,
 )
-from symbi_tui.widgets.health_bar import health_markup, nodes_markup
+from symbi_tui.widgets.health_bar import health_markup, nodes_markup, store_markup
 
 NOW = parse_instant("2026-03-02T08:59:30Z")
 
@@ -114,3 +116,23 @@ def test_the_header_lists_the_nodes_and_the_runs_each_holds() -> None:
     assert nodes_markup(_health(pair, "a", "leader")) == (
         "nodes 2: ▸host:1 [b]0[/] · host:2 standby [b]0[/]"
     )
+
+
+def test_the_header_says_the_store_fails_since_when_and_what_waits() -> None:
+    fault = StoreFault(
+        error="the store /srv/[symbi].db is full: database or disk is full",
+        since=NOW,
+        cause="disk_full",
+        failures=12,
+        waiting=2,
+    )
+    health = dataclasses.replace(_health((), None, "leader"), status="degraded", store=fault)
+    header = health_markup(health, readonly=False)
+    assert "✖ degraded" in header
+    assert "✖ store is full[/] since 08:59:30 UTC" in header
+    assert "2 finished run(s) waiting" in header
+    assert "/srv/\\[symbi].db" in header  # text from the store is escaped, not markup
+    unknown = dataclasses.replace(fault, cause=None, waiting=0)
+    text = store_markup(unknown)
+    assert text.startswith("[b $error]✖ store fails[/]") and "waiting" not in text
+    assert "store" not in health_markup(_health((), None, "leader"), readonly=False)

@@ -8,16 +8,19 @@ work (``acquire_lease``).
 
 from __future__ import annotations
 
-__all__ = ["acquire_lease", "holds_lease", "write_node"]
+__all__ = ["acquire_lease", "holds_lease", "orphaned_runs", "write_node"]
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from ...errors import StoreError
+from ...liveness import process_alive
 from .._leases import LEASE_NAME, NODE_MEMORY, held_by_another, tenure, this_process
-from .._rows import LEASE_COLUMNS
-from ..base import LeaseInfo, NodeInfo
+from .._rows import LEASE_COLUMNS, R_RUN_COLUMNS, orphan_from_row, same
+from ..base import LeaseInfo, NodeInfo, Orphan
 from ._sql import NODE_MACHINE_COLUMNS, lease_of, node_of
 from ._tx import Tx
 
@@ -111,3 +114,27 @@ async def write_node(
         now + timedelta(seconds=ttl),
     )
     return node_of(row)
+
+
+async def orphaned_runs(
+    fetch: Callable[[str, Sequence[Any]], Awaitable[list[Any]]],
+    now: datetime,
+    owner: str,
+    limit: int,
+) -> list[Orphan]:
+    """Runs recorded running whose node is gone: its row expired (or was removed), or it ran on
+    this machine and its process no longer exists (``fetch``: the store's query)."""
+    nodes = await fetch(
+        "SELECT owner, pid, host, machine FROM nodes WHERE expires_at > $1 AND role <> 'standby'",
+        (now,),
+    )
+    dead = [r[0] for r in nodes if not process_alive(r[1], r[2], r[3])]
+    rows = await fetch(
+        f"SELECT {R_RUN_COLUMNS}, n.heartbeat "
+        "FROM runs r LEFT JOIN nodes n ON n.owner = r.owner "
+        "WHERE r.status = 'running' AND r.owner IS DISTINCT FROM $1 AND (n.owner IS NULL "
+        "OR n.expires_at <= $2 OR n.role = 'standby' OR r.owner = ANY($3::text[])) "
+        "ORDER BY r.seq LIMIT $4",
+        (owner, now, dead, limit),
+    )
+    return [orphan_from_row(r, same) for r in rows]

@@ -75,8 +75,12 @@ class ChangeListener:
                     if conn is not None:
                         conn.terminate()
                         conn = None
-                    log.warning(
-                        "cannot listen for store changes (%s); retrying in %.1fs", exc, delay
+                    # once per outage: the scheduler's own line says the store is unavailable
+                    log.log(
+                        logging.WARNING if delay == 0.5 else logging.DEBUG,
+                        "cannot listen for store changes (%s); retrying in %.1fs",
+                        exc,
+                        delay,
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)

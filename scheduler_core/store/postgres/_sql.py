@@ -25,6 +25,7 @@ __all__ = [
     "columns",
     "has_nul",
     "job_definition_values",
+    "job_list_queries",
     "job_of",
     "job_values",
     "lease_of",
@@ -44,8 +45,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._common import Dialect
-from .._rows import NODE_COLUMNS, node_from_row, same
-from ..base import NodeInfo
+from .._queries import JOB_ORDERS, Params, job_filters, where_clause
+from .._rows import JOB_COLUMNS, NODE_COLUMNS, node_from_row, same
+from ..base import JobQuery, NodeInfo
 
 NOTIFY_CHANNEL = "symbi_store"
 #: a node's columns, and the machine it runs on
@@ -171,3 +173,23 @@ BUMP = (
     "WITH v AS (UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version) "
     f"SELECT pg_notify('{NOTIFY_CHANNEL}', $1) FROM v"
 )
+
+
+def job_list_queries(query: JobQuery) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """The jobs list's two queries: how many jobs match, and the page of them."""
+    p = Params("$")
+    where = job_filters(p, query)
+    if query.text:
+        n = p(query.text.lower())
+        where.append(f"(strpos(lower(name), {n}) > 0 OR strpos(lower(agent), {n}) > 0)")
+    clause = where_clause(where)
+    params = list(p.values)  #: the filters' (the count's)
+    page = f"LIMIT {p(query.limit)} OFFSET {p(query.offset)}"
+    column = JOB_ORDERS.get(query.order, "name")
+    direction = "DESC" if query.descending else "ASC"
+    nulls = "IS NULL" if not query.descending else "IS NOT NULL"
+    order = f"{column} {nulls}, {column} {direction}, name {direction}"
+    return (
+        (f"SELECT count(*) FROM jobs {clause}", params),
+        (f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} {page}", list(p.values)),
+    )

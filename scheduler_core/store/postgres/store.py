@@ -23,6 +23,7 @@ from __future__ import annotations
 __all__ = ["NOTIFY_CHANNEL", "NodeInfo", "PostgresJobStore"]
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,7 +33,6 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ...errors import ConflictError, StoreError, ValidationError
-from ...liveness import process_alive
 from ...model import (
     AgentContext,
     AuditEvent,
@@ -44,14 +44,12 @@ from ...model import (
 )
 from .._common import StoreBase, name_conflict
 from .._leases import LEASE_NAME
-from .._queries import JOB_ORDERS, Params, job_filters, job_ref, where_clause
+from .._queries import job_ref
 from .._rows import (
     JOB_COLUMNS,
     LEASE_COLUMNS,
-    R_RUN_COLUMNS,
     RUN_COLUMNS,
     context_from_row,
-    orphan_from_row,
     status_counts,
 )
 from ..base import (
@@ -70,7 +68,7 @@ from ..base import (
     StartPlanner,
     cap_context,
 )
-from . import _lease, _transitions
+from . import _faults, _lease, _transitions
 from ._listen import ChangeListener
 from ._retention import PostgresRetention
 from ._sql import (
@@ -87,6 +85,7 @@ from ._sql import (
     UPSERT_JOB,
     has_nul,
     job_definition_values,
+    job_list_queries,
     job_of,
     job_values,
     lease_of,
@@ -120,6 +119,7 @@ class PostgresJobStore(StoreBase, PostgresRetention):
     _dialect = DIALECT
 
     def __init__(self, url: str, *, min_pool: int = 1, max_pool: int = 10) -> None:
+        super().__init__()
         self._dsn = url
         self.url = redact(url)
         self._min_pool = min_pool
@@ -134,15 +134,22 @@ class PostgresJobStore(StoreBase, PostgresRetention):
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def open(self, *, preflight: bool = False) -> None:
+        """Connect and migrate. ``preflight``: then raise ``StoreUnavailable`` if the database
+        cannot be written (a hot standby) or a lock is held past 10 s (nothing is written)."""
         try:
             self._pool = await asyncpg.create_pool(
                 self._dsn, min_size=self._min_pool, max_size=self._max_pool
             )
             async with self._pool.acquire() as conn:
                 await migrate(conn)
+                if preflight:
+                    await _faults.preflight(conn)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self.close()
+            fault = _faults.store_fault(exc, self.url)
+            if fault is not None:
+                raise self._fault(fault) from exc
             raise StoreError(f"cannot open the store at {self.url}: {exc}") from exc
         except BaseException:
             await self.close()
@@ -165,33 +172,40 @@ class PostgresJobStore(StoreBase, PostgresRetention):
             raise StoreError("the store is not open")
         return self._pool
 
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        """Faults of the server met inside come out as ``StoreUnavailable``."""
+        return _faults.translated(self.url, self._fault)
+
     async def _tx(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``fn`` in one transaction; if it wrote, bump the version and notify, last."""
         try:
-            async with self._write_lock, self._need_pool().acquire() as conn:
-                tx = Tx(conn)
-                async with conn.transaction():
-                    result = await fn(tx)
-                    if tx.dirty:
-                        await conn.execute(BUMP, self._instance)
-                return result
+            with self._translated():
+                async with self._write_lock, self._need_pool().acquire() as conn:
+                    tx = Tx(conn)
+                    async with conn.transaction():
+                        result = await fn(tx)
+                        if tx.dirty:
+                            await conn.execute(BUMP, self._instance)
+                    return result
         except asyncpg.CharacterNotInRepertoireError as exc:
             raise ValidationError(f"the store cannot hold this text: {exc}") from None
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
         try:
-            rows: list[asyncpg.Record] = await self._need_pool().fetch(sql, *params)
-            return rows
+            with self._translated():
+                rows: list[asyncpg.Record] = await self._need_pool().fetch(sql, *params)
+                return rows
         except asyncpg.CharacterNotInRepertoireError as exc:
             raise ValidationError(f"the store cannot hold this text: {exc}") from None
 
     async def _fetch_together(self, *queries: tuple[str, Sequence[Any]]) -> list[list[Any]]:
         """The rows of each query, all of one snapshot (a read-only repeatable-read transaction)."""
-        async with (
-            self._need_pool().acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            return [await conn.fetch(sql, *params) for sql, params in queries]
+        with self._translated():
+            async with (
+                self._need_pool().acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                return [await conn.fetch(sql, *params) for sql, params in queries]
 
     # --- change notification (``_listen.py``) -----------------------------------------------------
 
@@ -290,22 +304,7 @@ class PostgresJobStore(StoreBase, PostgresRetention):
     async def list_jobs(self, query: JobQuery) -> JobPage:
         if has_nul(query.agent, query.text):
             return JobPage(jobs=[], total=0)
-        p = Params("$")
-        where = job_filters(p, query)
-        if query.text:
-            n = p(query.text.lower())
-            where.append(f"(strpos(lower(name), {n}) > 0 OR strpos(lower(agent), {n}) > 0)")
-        clause = where_clause(where)
-        params = list(p.values)  #: the filters' (the count's)
-        page = f"LIMIT {p(query.limit)} OFFSET {p(query.offset)}"
-        column = JOB_ORDERS.get(query.order, "name")
-        direction = "DESC" if query.descending else "ASC"
-        nulls = "IS NULL" if not query.descending else "IS NOT NULL"
-        order = f"{column} {nulls}, {column} {direction}, name {direction}"
-        counted, rows = await self._fetch_together(
-            (f"SELECT count(*) FROM jobs {clause}", params),
-            (f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} {page}", p.values),
-        )
+        counted, rows = await self._fetch_together(*job_list_queries(query))
         return JobPage(jobs=[job_of(r) for r in rows], total=counted[0][0])
 
     async def count_jobs(self) -> dict[JobStatus, int]:
@@ -577,35 +576,24 @@ class PostgresJobStore(StoreBase, PostgresRetention):
     async def orphaned_runs(self, now: datetime, owner: str, limit: int = 500) -> list[Orphan]:
         """Runs recorded running whose node is gone: its row expired (or was removed), or it ran
         on this machine and its process no longer exists."""
-        now = utc(now) or now
-        nodes = await self._fetchall(
-            "SELECT owner, pid, host, machine FROM nodes WHERE expires_at > $1 AND role <> "
-            "'standby'",
-            (now,),
-        )
-        dead = [r[0] for r in nodes if not process_alive(r[1], r[2], r[3])]
-        rows = await self._fetchall(
-            f"SELECT {R_RUN_COLUMNS}, n.heartbeat "
-            "FROM runs r LEFT JOIN nodes n ON n.owner = r.owner "
-            "WHERE r.status = 'running' AND r.owner IS DISTINCT FROM $1 AND (n.owner IS NULL "
-            "OR n.expires_at <= $2 OR n.role = 'standby' OR r.owner = ANY($3::text[])) "
-            "ORDER BY r.seq LIMIT $4",
-            (owner, now, dead, limit),
-        )
-        return [orphan_from_row(r, same) for r in rows]
+        return await _lease.orphaned_runs(self._fetchall, utc(now) or now, owner, limit)
 
     # --- misc -------------------------------------------------------------------------------------
 
     async def data_version(self) -> int:
         """A counter every write transaction bumps as it commits (any node's, ours included)."""
-        version = await self._need_pool().fetchval("SELECT version FROM store_version WHERE id = 1")
+        with self._translated():
+            version = await self._need_pool().fetchval(
+                "SELECT version FROM store_version WHERE id = 1"
+            )
         return int(version)
 
     async def integrity_check(self) -> str:
         """ "ok", or the problems found: schema, invalid indexes or constraints, bad values."""
-        async with (
-            self._need_pool().acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            problems = await integrity_problems(conn)
+        with self._translated():
+            async with (
+                self._need_pool().acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                problems = await integrity_problems(conn)
         return "; ".join(problems) or "ok"

@@ -359,9 +359,8 @@ class SqliteRetention:
     #: checkpoint would hold up the next claim) nor left to grow
     _checkpointer: aiosqlite.Connection | None = None
 
-    @staticmethod
-    async def _call(conn: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
-        raise NotImplementedError  # the store's
+    async def _call(self, conn: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
+        raise NotImplementedError  # the store's (which names the store's faults)
 
     async def prune_batch(
         self,

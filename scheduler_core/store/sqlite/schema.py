@@ -236,7 +236,8 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # (a full disk may have rolled it back already)
+                conn.execute("ROLLBACK")
             raise
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 __all__ = ["SqliteJobStore"]
 
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -65,7 +67,7 @@ from ..base import (
     cap_context,
 )
 from ..text_index import JobTextIndex
-from . import _lease, _transitions
+from . import _faults, _lease, _transitions
 from ._job_list import JobListing
 from ._retention import SqliteRetention, prepare_file, prepare_new_file
 from ._sql import (
@@ -111,6 +113,7 @@ class SqliteJobStore(StoreBase, SqliteRetention):
     _dialect = DIALECT
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
         path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
         self.path = path
@@ -123,12 +126,17 @@ class SqliteJobStore(StoreBase, SqliteRetention):
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def open(self, *, preflight: bool = False) -> None:
+        """Connect and migrate. ``preflight``: first raise :class:`StoreUnavailable` if the file
+        is corrupt (``quick_check``), read-only, or locked by another process for longer than the
+        busy timeout (10 s); nothing is written to a file that fails it."""
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
         try:
             self._writer = await aiosqlite.connect(self.path, isolation_level=None)
             await self._writer.execute("PRAGMA busy_timeout = 10000")
+            if preflight:  # before anything is written (WAL mode is, in the file's header)
+                await self._call(self._writer, _faults.preflight, self.path)
             await self._call(self._writer, prepare_new_file)  # before its first page is written
             await self._writer.execute("PRAGMA journal_mode = WAL")
             # the log is truncated back to this after a checkpoint (pruning can swell it)
@@ -136,6 +144,10 @@ class SqliteJobStore(StoreBase, SqliteRetention):
             await self._writer.execute("PRAGMA synchronous = NORMAL")
             await self._writer.execute("PRAGMA foreign_keys = ON")
             await self._writer.execute("PRAGMA temp_store = MEMORY")
+            pages = os.environ.get(_faults.MAX_PAGES_ENV, "").strip()
+            if pages.isdigit():  # a fault drill (see _faults.MAX_PAGES_ENV)
+                sql = f"PRAGMA max_page_count = {int(pages)}"
+                await self._call(self._writer, lambda c: c.execute(sql).fetchall())
             await self._call(self._writer, migrate)
             await self._call(self._writer, prepare_file, self.path)
             if self.path == ":memory:":
@@ -148,8 +160,11 @@ class SqliteJobStore(StoreBase, SqliteRetention):
                 # looks at the WAL index in shared memory, so an idle tick costs microseconds
                 self._probe = sqlite3.connect(self.path, check_same_thread=False)
                 self._probe.execute("PRAGMA query_only = ON")
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             await self.close()
+            fault = _faults.store_fault(exc, self.path)
+            if fault is not None:
+                raise self._fault(fault) from exc
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
         except BaseException:
             await self.close()  # never leave a worker thread behind: it keeps the process alive
@@ -165,16 +180,22 @@ class SqliteJobStore(StoreBase, SqliteRetention):
             await conn.close()
         self._writer = self._reader = None
 
-    @staticmethod
-    async def _call(conn: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(sqlite3_connection, *args)`` on the connection's worker thread.
+    async def _call(self, conn: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sqlite3_connection, *args)`` on the connection's worker thread; a fault of
+        the file or its disk comes out as :class:`StoreUnavailable`.
 
         aiosqlite's ``_execute`` is the documented-by-source way to run a callable on its thread;
         using it keeps a whole transaction to one thread hop.
         """
         if conn is None:
             raise StoreError("the store is not open")
-        result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
+        try:
+            result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
+        except sqlite3.Error as exc:
+            fault = _faults.store_fault(exc, self.path)
+            if fault is None:
+                raise
+            raise self._fault(fault) from exc
         return result
 
     async def _tx(self, fn: Callable[..., T], *args: Any) -> T:
@@ -185,10 +206,14 @@ class SqliteJobStore(StoreBase, SqliteRetention):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, *args)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # a full disk or an I/O error may have rolled it back already (or failed the
+                # commit): what was raised is the error to report, never the rollback's
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             changed[0] = conn.total_changes != before
             return result
 
@@ -555,7 +580,13 @@ class SqliteJobStore(StoreBase, SqliteRetention):
     async def data_version(self) -> int:
         """Changes whenever another connection commits (how the scheduler sees CLI writes)."""
         if self._probe is not None:
-            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
+            try:
+                return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error as exc:
+                fault = _faults.store_fault(exc, self.path)
+                if fault is None:
+                    raise
+                raise self._fault(fault) from exc
         return await self._call(
             self._writer, lambda c: c.execute("PRAGMA data_version").fetchone()[0]
         )
