@@ -1,0 +1,90 @@
+"""The guide, to the letter: behaviour the guide (or our README) promises, checked through the
+path a user takes: a real daemon, its API and metrics, and ``symbi`` against it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.delivery_servers import refusing_port
+from tests.test_daemon import Daemon, clean_env, poll, write_config
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[tuple[Daemon, httpx.Client]]:
+    with refusing_port() as port:
+        extra = """
+[scheduler.delivery]
+webhook_retry_attempts = 1
+webhook_timeout_seconds = 2
+"""
+        config = write_config(tmp_path, extra=extra)
+        (tmp_path / "dsl" / "jobs.symbi").write_text(
+            f"""
+schedule {{
+  name: "to-nowhere"
+  agent: "echo"
+  cron: "0 0 1 1 *"
+  delivery: ["webhook"]
+  webhook_url: "http://127.0.0.1:{port}/hook"
+}}
+schedule {{
+  name: "wrong-place"
+  agent: "echo"
+  cron: "0 0 1 1 *"
+  policy {{
+    allowed_environments: ["production"]
+  }}
+}}
+"""
+        )
+        running = Daemon(config, clean_env(tmp_path))
+        try:
+            url = running.url
+            key = (tmp_path / "data" / "api-key").read_text().strip()
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+                yield running, client
+        finally:
+            running.kill()
+
+
+def scrape(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = client.get("/metrics").text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def finished(client: httpx.Client, job: str) -> dict[str, object]:
+    def last() -> dict[str, object] | None:
+        runs = client.get(f"/api/v1/schedule/{job}/history").json()
+        return runs[0] if runs and runs[0]["status"] not in ("queued", "running") else None
+
+    return poll(last)  # type: ignore[no-any-return]
+
+
+def test_a_failed_delivery_is_counted_and_a_denied_run_has_no_duration(
+    daemon: tuple[Daemon, httpx.Client],
+) -> None:
+    _, client = daemon
+    assert client.post("/api/v1/schedule/to-nowhere/run").status_code == 202
+    assert finished(client, "to-nowhere")["status"] == "succeeded"
+    failures = ("symbiont_cron_delivery_failures_total", (("channel", "webhook"),))
+    poll(lambda: scrape(client).get(failures) == 1)  # delivery ends after the run is recorded
+    assert client.post("/api/v1/schedule/wrong-place/run").status_code == 202
+    denied = finished(client, "wrong-place")
+    assert denied["status"] == "denied", json.dumps(denied)
+    s = scrape(client)
+    assert s[("symbiont_cron_policy_denials_total", ())] == 1
+    assert s[failures] == 1  # the same run's results are not counted twice
+    ran = ("symbiont_cron_execution_duration_seconds_count", (("job_name", "to-nowhere"),))
+    never = ("symbiont_cron_execution_duration_seconds_count", (("job_name", "wrong-place"),))
+    assert s[ran] == 1 and s.get(never, 0) == 0
