@@ -128,9 +128,14 @@ class ServiceQueries:
         status: RunStatus | str | Sequence[RunStatus] | None = None,
         before_seq: int | None = None,
     ) -> list[JobRun]:
+        """``status``: ``failed`` stands for every failure (``failed``, ``timed_out``,
+        ``interrupted``: the runs that count toward the dead letter); any other status is
+        matched exactly."""
         job_id = (await self.resolve(ref)).id if ref else None
         if isinstance(status, str):
             status = _status(RunStatus, status)
+        if status is RunStatus.FAILED:
+            status = FAILURES
         _check_limit(limit)
         return await self.store.list_runs(job_id, status=status, limit=limit, before_seq=before_seq)
 
@@ -264,6 +269,8 @@ class ServiceQueries:
 
 
 StatusT = TypeVar("StatusT", JobStatus, RunStatus)
+#: what a ``failed`` filter on runs matches
+FAILURES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s.is_failure)
 
 
 def _status(kind: type[StatusT], value: str) -> StatusT:

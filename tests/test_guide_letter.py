@@ -3,16 +3,23 @@ path a user takes: a real daemon, its API and metrics, and ``symbi`` against it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from scheduler_core.clock import format_instant
+from scheduler_core.model import RunStatus
 from tests.delivery_servers import refusing_port
+from tests.test_cli_daemon import daemon as cli_daemon
 from tests.test_daemon import Daemon, clean_env, poll, write_config
+from tests.test_retention_cli import add_jobs, make_cli
 
 
 @pytest.fixture
@@ -88,3 +95,44 @@ def test_a_failed_delivery_is_counted_and_a_denied_run_has_no_duration(
     ran = ("symbiont_cron_execution_duration_seconds_count", (("job_name", "to-nowhere"),))
     never = ("symbiont_cron_execution_duration_seconds_count", (("job_name", "wrong-place"),))
     assert s[ran] == 1 and s.get(never, 0) == 0
+
+
+def _history_of_every_ending(db: Path, job_id: str) -> None:
+    """One finished run of the job in each final status, as a scheduler records them."""
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        for i, status in enumerate(s for s in RunStatus if s.is_final):
+            at = format_instant(datetime.now(UTC) - timedelta(hours=1 + i))
+            conn.execute(
+                "INSERT INTO runs (id, job_id, job_name, agent_id, trigger, scheduled_for, "
+                "due_at, started_at, finished_at, status, attempt, output) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (f"run-{i:02d}-{status.value}", job_id, "nightly", "echo-agent", "schedule")
+                + (at,) * 4
+                + (status.value, 1, ""),
+            )
+
+
+def test_history_status_failed_lists_every_failure_locally_and_through_a_daemon(
+    tmp_path: Path,
+) -> None:
+    cli = make_cli(tmp_path / "m", retention=f'[store]\nurl = "{tmp_path / "m" / "symbi.db"}"\n')
+    ids = add_jobs(cli, "nightly")
+    _history_of_every_ending(cli.db, ids["nightly"])
+    want = {"failed", "timed_out", "interrupted"}
+
+    def statuses(*args: str) -> set[str]:
+        out = cli.ok("cron", "history", "nightly", "--format", "json", *args)
+        return {run["status"] for run in json.loads(out)}
+
+    assert statuses("--status", "failed") == want
+    assert statuses("--status", "timed_out") == {"timed_out"}  # the others match exactly
+    with cli_daemon(cli) as url:
+        assert statuses("--status", "failed") == want
+        key = (cli.home / "data" / "api-key").read_text().strip()
+        headers = {"Authorization": f"Bearer {key}"}
+        for path in (
+            "/api/v1/runs?status=failed",
+            "/api/v1/schedule/nightly/history?status=failed",
+        ):
+            runs = httpx.get(url + path, headers=headers, timeout=10).json()
+            assert {run["status"] for run in runs} == want, path
