@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from .clock import Clock, SystemClock
 from .errors import AgentPinError
 from .events import AuditRecorded, EventBus
-from .model import AuditEventType, JobDefinition, job_event
+from .model import AuditEventType, JobDefinition, JobRun, job_event
 from .policy import PolicyGate
 from .runtime.base import Executor
 from .scheduling import CronScheduler
@@ -146,8 +146,9 @@ class Engine:
             stream=self._stdout,
         )
 
-    async def _verify_pin(self, job: JobDefinition) -> None:
-        """AgentPin verification for the policy gate; a failure is audited, then denies."""
+    async def _verify_pin(self, job: JobDefinition, run: JobRun) -> None:
+        """AgentPin verification for the policy gate; a failure is audited (with the run it
+        denies), then denies."""
         from .agentpin import AgentPinVerifier
 
         try:
@@ -162,6 +163,7 @@ class Engine:
                 at=self.clock.now(),
                 actor="scheduler",
                 job=job,
+                run=run,
                 check=exc.check,
                 reason=str(exc),
             )
