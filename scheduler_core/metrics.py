@@ -195,6 +195,7 @@ class Metrics:
             JobStatus.ACTIVE: health.active_jobs,
             JobStatus.PAUSED: health.paused_jobs,
             JobStatus.COMPLETED: health.completed_jobs,
+            JobStatus.MISSED: health.missed_jobs,
             JobStatus.FAILED: health.failed_jobs,
             JobStatus.DEAD_LETTER: health.dead_letter_jobs,
         }

@@ -40,6 +40,9 @@ class JobStatus(StrEnum):
     ACTIVE = "active"  #: scheduled; fires at next_run_at
     PAUSED = "paused"  #: kept, not fired; resume recomputes next_run_at
     COMPLETED = "completed"  #: a one-shot job that ran successfully
+    #: a one-shot job whose instant passed without a run (skipped, e.g. older than misfire_grace
+    #: or catch_up=skip, or denied); a new ``at`` schedules it again
+    MISSED = "missed"
     FAILED = "failed"  #: cannot be scheduled (e.g. its agent vanished); reset to recover
     DEAD_LETTER = "dead_letter"  #: max_retries consecutive failures; reset to recover
 

@@ -52,6 +52,7 @@ class Health:
     node: str | None = None  #: the scheduler answering, if any
     #: the store fails (status "degraded"): what it says, since when; None while it works
     store: StoreFault | None = None
+    missed_jobs: int = 0  #: one-shot jobs whose instant went by without a run
 
     def to_dict(self) -> dict[str, Any]:
         """The API's health answer (:func:`scheduler_core.wire.health_to_dict`)."""
@@ -256,6 +257,7 @@ class ServiceQueries:
             in_flight_jobs=in_flight,
             dead_letter_jobs=counts[JobStatus.DEAD_LETTER],
             completed_jobs=counts[JobStatus.COMPLETED],
+            missed_jobs=counts[JobStatus.MISSED],
             failed_jobs=counts[JobStatus.FAILED],
             queued_runs=stats.by_status.get(RunStatus.QUEUED.value, 0),
             awaiting_approval=stats.by_status.get(RunStatus.AWAITING_APPROVAL.value, 0),

@@ -37,6 +37,9 @@ from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import ApprovalDecision, JobStore
 from .store.retention import PruneReport, RetentionPolicy, StoreStats
 
+#: a one-shot job whose instant is spent: only a new ``at`` brings it back
+_SPENT = frozenset({JobStatus.COMPLETED, JobStatus.MISSED})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyResult:
@@ -339,7 +342,7 @@ class SchedulerService(ServiceQueries):
             raise ValidationError(f"{new.at.isoformat()} is in the past", field="at")
         next_run = self._first_run(new, now)
         status = new.status
-        if new.at is not None and status is JobStatus.COMPLETED and new.at != old.at:
+        if new.at is not None and status in _SPENT and new.at != old.at:
             status = JobStatus.ACTIVE  # a one-shot given a new instant runs again
         return replace(new, next_run_at=next_run, status=status)
 
@@ -387,8 +390,10 @@ class SchedulerService(ServiceQueries):
     async def reset_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
         """Return a dead-lettered or failed job to active, failure count cleared, next run fresh."""
         job = await self.resolve(ref)
-        if job.status is JobStatus.COMPLETED:
-            raise ConflictError(f"job {job.name!r} is completed; give it a new 'at' instead")
+        if job.status in _SPENT:
+            raise ConflictError(
+                f"job {job.name!r} is {job.status.value}; give it a new 'at' instead"
+            )
         return await self._transition(
             job,
             JobStatus.ACTIVE,

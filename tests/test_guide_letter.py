@@ -15,7 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler_core.clock import format_instant
-from scheduler_core.model import RunStatus
+from scheduler_core.errors import ConflictError
+from scheduler_core.model import JobStatus, RunStatus
+from scheduler_core.wire import health_from_dict
+from tests.conftest import Harness
 from tests.delivery_servers import refusing_port
 from tests.test_cli_daemon import daemon as cli_daemon
 from tests.test_daemon import Daemon, clean_env, poll, write_config
@@ -136,3 +139,32 @@ def test_history_status_failed_lists_every_failure_locally_and_through_a_daemon(
         ):
             runs = httpx.get(url + path, headers=headers, timeout=10).json()
             assert {run["status"] for run in runs} == want, path
+
+
+async def test_a_one_shot_denied_at_its_instant_is_missed_until_given_a_new_one(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.service.add_job(
+        {
+            "name": "deploy-once",
+            "agent": "ok",
+            "at": "2026-03-02T09:00:00Z",
+            "policy": {"allowed_environments": ["production"]},
+        }
+    )
+    await h.to("2026-03-02T09:00:00Z")
+    (run,) = await h.service.history("deploy-once")
+    assert run.status is RunStatus.DENIED
+    job = await h.service.get_job("deploy-once")
+    assert job.status is JobStatus.MISSED and job.next_run_at is None
+    health = await h.service.health()
+    assert (health.missed_jobs, health.completed_jobs, health.active_jobs) == (1, 0, 0)
+    assert health_from_dict(health.to_dict()).missed_jobs == 1  # the API's health, both ways
+    with pytest.raises(ConflictError, match="is missed; give it a new 'at' instead"):
+        await h.service.reset_job("deploy-once")
+    # a new instant, and an environment it may run in
+    job = await h.service.update_job("deploy-once", {"at": "2026-03-02T10:00:00Z", "policy": {}})
+    assert job.status is JobStatus.ACTIVE and job.next_run_at is not None
+    await h.to("2026-03-02T10:00:00Z")
+    assert (await h.service.get_job("deploy-once")).status is JobStatus.COMPLETED

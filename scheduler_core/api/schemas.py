@@ -306,6 +306,7 @@ class HealthOut(BaseModel):
     metrics: HealthMetrics
     dead_letter_jobs: int
     completed_jobs: int
+    missed_jobs: int
     failed_jobs: int
     queued_runs: int
     awaiting_approval: int
