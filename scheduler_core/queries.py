@@ -30,6 +30,7 @@ from .scheduling import CronScheduler, StoreFault, schedule_for
 from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RunStats
 
 _MIN_PREFIX = 4
+_MIN_RUN_PREFIX = 8  #: run ids start with their time: shorter prefixes match many
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,14 +149,26 @@ class ServiceQueries:
         return await self.store.last_runs(list(job_ids), final)
 
     async def get_run(self, run_id: str) -> JobRun:
+        """A run by id or unique id prefix (8+ characters: the tables show 12)."""
         run = await self.store.get_run(run_id)
-        if run is None:
-            raise RunNotFound(run_id)
-        return run
+        if run is not None:
+            return run
+        if len(run_id) >= _MIN_RUN_PREFIX:
+            matches = await self.store.runs_with_prefix(run_id, limit=3)
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                ids = ", ".join(f"{r.id} ({r.job_name})" for r in matches[:2])
+                raise ValidationError(
+                    f"{run_id!r} matches several runs ({ids}, ...); give more of the id",
+                    field="run",
+                )
+        raise RunNotFound(run_id)
 
     async def iterations(self, run_id: str) -> list[HeartbeatIteration]:
-        await self.get_run(run_id)
-        return await self.store.list_iterations(run_id)
+        """A heartbeat run's iterations, in order (the run by id or unique id prefix)."""
+        run = await self.get_run(run_id)
+        return await self.store.list_iterations(run.id)
 
     async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
         """The job's coming fire instants (none while it is not active)."""

@@ -168,3 +168,49 @@ async def test_a_one_shot_denied_at_its_instant_is_missed_until_given_a_new_one(
     assert job.status is JobStatus.ACTIVE and job.next_run_at is not None
     await h.to("2026-03-02T10:00:00Z")
     assert (await h.service.get_job("deploy-once")).status is JobStatus.COMPLETED
+
+
+#: a heartbeat agent: drains a queue, and sleeps at its third iteration
+BEAT = 'echo "queue depth $SYMBI_ITERATION"; [ $SYMBI_ITERATION -ge 3 ] && echo sleep || echo drain'
+BEATING = f"""
+[agents.beat-agent]
+command = ["sh", "-c", {json.dumps(BEAT)}]
+"""
+
+
+def test_cron_iterations_shows_a_heartbeat_runs_iterations_locally_and_through_a_daemon(
+    tmp_path: Path,
+) -> None:
+    cli = make_cli(tmp_path / "m", retention=f'[store]\nurl = "{tmp_path / "m" / "symbi.db"}"\n')
+    cli.config.write_text(cli.config.read_text() + BEATING)
+    body = json.dumps(
+        {
+            "name": "queue-watch",
+            "agent_id": "beat-agent",
+            "cron_expr": "0 9 1 1 *",
+            "heartbeat": {"enabled": True, "max_iterations": 5},
+        }
+    )
+    cli.ok("cron", "add", "--json", body)
+    cli.ok("cron", "run", "queue-watch", "--wait")
+    (run,) = json.loads(cli.ok("cron", "history", "queue-watch", "--format", "json"))
+    history = cli.ok("cron", "history", "queue-watch")
+    assert "BEATS" in history and "♥ 3 it." in history
+
+    def shown(ref: str) -> tuple[str, list[dict[str, object]]]:
+        table = cli.ok("cron", "iterations", ref)
+        return table, json.loads(cli.ok("cron", "iterations", ref, "--format", "json"))
+
+    for ref in (run["id"], run["id"][:12]):  # the id the tables show is enough
+        table, rows = shown(ref)
+        assert [(r["index"], r["outcome"], r["action"]) for r in rows] == [
+            (1, "continue", "continue"),
+            (2, "continue", "continue"),
+            (3, "sleep", "sleep"),
+        ]
+        assert "queue depth 2" in table and "sleep" in table
+    with cli_daemon(cli):
+        table, rows = shown(run["id"][:12])
+        assert len(rows) == 3 and "queue depth 3" in table
+    missing = cli("cron", "iterations", "ffffffffffff")
+    assert missing.returncode != 0 and "No run by the id of 'ffffffffffff'" in missing.stderr

@@ -206,6 +206,24 @@ async def test_insert_and_get_round_trip(store: JobStore) -> None:
     assert audit.type is AuditEventType.CRON_JOB_CREATED and audit.job_id == job.id
 
 
+async def test_runs_are_found_by_a_prefix_of_their_id(store: JobStore) -> None:
+    job = make_job("prefixed", next_in=None)
+    await store.insert_jobs([job], [])
+    runs = [
+        dataclasses.replace(make_run(job, scheduled=T0 + timedelta(minutes=i)), id=run_id)
+        for i, run_id in enumerate(("abc1230000", "abc1239999", "abd0000000", "abc"))
+    ]
+    for run in runs:
+        await store.insert_run(run, [])
+    assert [r.id for r in await store.runs_with_prefix("abc123", limit=5)] == [
+        "abc1230000",
+        "abc1239999",
+    ]
+    assert [r.id for r in await store.runs_with_prefix("abc1239")] == ["abc1239999"]
+    assert [r.id for r in await store.runs_with_prefix("abc", limit=1)] == ["abc"]
+    assert await store.runs_with_prefix("abz") == [] and await store.runs_with_prefix("") == []
+
+
 async def test_insert_refuses_a_taken_name(store: JobStore) -> None:
     await store.insert_jobs([make_job("a")], [])
     with pytest.raises(ConflictError, match="'a' already exists"):

@@ -175,6 +175,19 @@ class StoreBase(ABC):
         )
         return self._dialect.run(rows[0]) if rows else None
 
+    async def runs_with_prefix(self, prefix: str, limit: int = 2) -> list[JobRun]:
+        """Runs whose id starts with ``prefix`` (a range of the primary key: no scan)."""
+        if not prefix or self._cannot_hold(prefix):
+            return []
+        p = self._dialect.params()
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = await self._fetchall(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE id >= {p(prefix)} AND id < {p(after)} "
+            f"ORDER BY id LIMIT {int(limit)}",
+            p.values,
+        )
+        return [self._dialect.run(row) for row in rows]
+
     async def list_runs(
         self,
         job_id: str | None = None,

@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=_TABLE_FORMATS, default="table")
 
+    p = cron.add_parser("iterations", help="a heartbeat run's iterations, in order")
+    p.add_argument("run", metavar="RUN_ID", help="run id (or a unique prefix of 8+ characters)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
     p = cron.add_parser("approvals", help="runs awaiting approval")
     p.add_argument("--format", choices=_TABLE_FORMATS, default="table")
 
