@@ -20,6 +20,7 @@ from scheduler_core.model import JobStatus, RunStatus
 from scheduler_core.wire import health_from_dict
 from tests.conftest import Harness
 from tests.delivery_servers import refusing_port
+from tests.test_api import serving
 from tests.test_cli_daemon import daemon as cli_daemon
 from tests.test_daemon import Daemon, clean_env, poll, write_config
 from tests.test_retention_cli import add_jobs, make_cli
@@ -214,3 +215,43 @@ def test_cron_iterations_shows_a_heartbeat_runs_iterations_locally_and_through_a
         assert len(rows) == 3 and "queue depth 3" in table
     missing = cli("cron", "iterations", "ffffffffffff")
     assert missing.returncode != 0 and "No run by the id of 'ffffffffffff'" in missing.stderr
+
+
+async def test_one_shot_is_accepted_only_with_at(harness: Harness) -> None:
+    async with serving(harness) as api:
+        create = "/api/v1/schedule"
+        base = {"agent_id": "reporter"}
+        recurring = {**base, "name": "every-minute", "cron_expr": "* * * * *", "one_shot": True}
+        answer = await api.client.post(create, json=recurring)
+        assert answer.status_code == 422, answer.text
+        error = answer.json()
+        assert error["field"] == "one_shot" and "needs 'at'" in error["error"], error
+        assert (await api.client.get(f"{create}/every-minute")).status_code == 404  # nothing made
+        for body, why in (
+            ({**base, "name": "x", "at": "2026-03-03T09:00:00Z", "one_shot": False}, "'at' makes"),
+            ({**base, "name": "y", "at": "2026-03-03T09:00:00Z", "one_shot": "yes"}, "true or"),
+        ):
+            answer = await api.client.post(create, json=body)
+            assert answer.status_code == 422 and why in answer.text, answer.text
+        once = {**base, "name": "once", "at": "2026-03-03T09:00:00Z", "one_shot": True}
+        answer = await api.client.post(create, json=once)
+        assert answer.status_code == 201, answer.text
+        assert (
+            answer.json()["at"].startswith("2026-03-03T09:00:00")
+            and answer.json()["cron_expr"] is None
+        )
+        # the SDK's own path still turns a cron expression into its next instant
+        sdk = {"name": "sdk-once", "agent_name": "reporter", "cron_expression": "0 9 * * *"}
+        answer = await api.client.post("/api/v1/schedules", json={**sdk, "one_shot": True})
+        assert answer.status_code == 200, answer.text
+        job = await harness.service.get_job("sdk-once")
+        assert job.cron is None and job.at is not None
+
+
+def test_cron_add_refuses_one_shot_with_a_cron_expression(tmp_path: Path) -> None:
+    cli = make_cli(tmp_path / "m", retention=f'[store]\nurl = "{tmp_path / "m" / "symbi.db"}"\n')
+    body = '{"name": "m", "agent_id": "echo-agent", "cron_expr": "* * * * *", "one_shot": true}'
+    refused = cli("cron", "add", "--json", body)
+    assert refused.returncode != 0 and "one_shot" in refused.stderr, refused
+    assert "needs 'at'" in refused.stderr
+    assert "No jobs" in cli.ok("cron", "list")

@@ -117,9 +117,11 @@ class JobIn(BaseModel):
     agent_pin_jwt: _doc(_OPT_STR, "AgentPin ES256 JWT (also: agentpin_jwt)") = None
     input: _doc(_OPT_STR, "input given to the agent on each run") = None
     policy_ids: _doc(_STRS, "accepted for SDK compatibility; not used") = None
-    one_shot: _doc({"type": "boolean"}, "SDK: run once, at the cron expression's next instant") = (
-        None
-    )
+    one_shot: _doc(
+        {"type": "boolean"},
+        "true only with at (the SDK's /api/v1/schedules: run once, at the cron expression's next "
+        "instant)",
+    ) = None
 
     def fields(self) -> dict[str, Any]:
         """Only what the client sent, extra (validated later) fields included."""
