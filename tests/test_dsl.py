@@ -316,7 +316,8 @@ def test_an_llm_agent_that_names_no_provider_is_refused_where_its_model_is() -> 
 
 def test_triple_quoted_text_is_dedented_and_raw() -> None:
     doc = parse_dsl(
-        'agent a {\n  model: "m" provider: "openai"\n  system_prompt: """\n    Use C:\\temp and "quotes".\n'
+        'agent a {\n  model: "m" provider: "openai"\n'
+        '  system_prompt: """\n    Use C:\\temp and "quotes".\n'
         '      Indented ${WHO}.\n    """\n}\n',
         env={"WHO": "you"},
     )
