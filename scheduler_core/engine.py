@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = ["Engine"]
 
+import logging
 import random
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
@@ -22,6 +23,8 @@ from .service import SchedulerService
 from .settings import SchedulerConfig
 from .store import JobStore, open_store
 from .store.retention import RetentionPolicy
+
+log = logging.getLogger("symbi.scheduler")
 
 if TYPE_CHECKING:
     from .agentpin import AgentPinVerifier
@@ -131,6 +134,10 @@ class Engine:
             scheduler=self.scheduler,
             agents=agents if isinstance(self._executor, AgentExecutor) else None,
         )
+        if isinstance(self._executor, AgentExecutor):
+            for warning in await self.service.load_registered_agents():
+                log.warning("%s", warning)
+            self._executor.find_agent = self.service.find_agent
         return self.service
 
     def _make_deliverer(self) -> Deliverer:

@@ -111,6 +111,8 @@ class AuditEventType(StrEnum):
     SCHEDULER_STARTED = "SchedulerStarted"
     SCHEDULER_STOPPED = "SchedulerStopped"
     STORE_PRUNED = "StorePruned"  #: history past its retention was removed
+    #: an agent block registered in the store with its schedules (``cron add --file``)
+    AGENT_REGISTERED = "AgentRegistered"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -166,12 +166,19 @@ class ApplyIn(BaseModel):
     jobs: list[dict[str, Any]] = Field(
         ..., max_length=10_000, description="complete job definitions (the keys of POST /schedule)"
     )
+    agents: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        max_length=1_000,
+        description="agent blocks by name (the keys of a DSL agent block), registered in the "
+        "store with the jobs, all or nothing; what they may set is [api] agent_definitions",
+    )
 
 
 class ApplyOut(BaseModel):
     created: list[str]
     updated: list[str]
     unchanged: list[str]
+    agents: list[str] = Field(default_factory=list, description="agents registered")
 
 
 class DecisionIn(BaseModel):

@@ -12,10 +12,12 @@ __all__ = [
     "AGENT_FIELDS",
     "PROVIDERS",
     "agent_from_mapping",
+    "agent_to_mapping",
     "infer_runner",
     "provider_for_model",
 ]
 
+import dataclasses
 import difflib
 import math
 import re
@@ -352,3 +354,21 @@ def _settle_provider(values: dict[str, Any], seen: Mapping[str, str], errors: li
         )
     else:
         values["provider"] = inferred
+
+
+def agent_to_mapping(agent: AgentDefinition) -> dict[str, Any]:
+    """The agent as the keys :func:`agent_from_mapping` reads back to the same agent (JSON-ready:
+    what a stored or sent agent block is). ``name`` and ``source`` are not in it."""
+    out: dict[str, Any] = {"runner": agent.runner.value}
+    for f in dataclasses.fields(agent):
+        if f.name in ("name", "runner", "source"):
+            continue
+        value = getattr(agent, f.name)
+        if value is None or value == () or value == {}:
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[f.name] = value
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["Dialect", "StoreBase", "name_conflict"]
 
+import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,7 +48,7 @@ from ._rows import (
     run_update_params,
     same,
 )
-from .base import LeaseInfo, RunStats
+from .base import LeaseInfo, RunStats, StoredAgent
 
 
 def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) -> ConflictError:
@@ -175,6 +176,15 @@ class StoreBase(ABC):
         )
         return self._dialect.run(rows[0]) if rows else None
 
+    async def list_agents(self) -> list[StoredAgent]:
+        rows = await self._fetchall(
+            "SELECT name, definition, source, updated_at FROM agents ORDER BY name"
+        )
+        return [
+            StoredAgent(name=r[0], definition=json.loads(r[1]), source=r[2], updated_at=r[3])
+            for r in rows
+        ]
+
     async def runs_with_prefix(self, prefix: str, limit: int = 2) -> list[JobRun]:
         """Runs whose id starts with ``prefix`` (a range of the primary key: no scan)."""
         if not prefix or self._cannot_hold(prefix):
@@ -281,3 +291,13 @@ class StoreBase(ABC):
             instant=d.write_instant,
         )
         return [audit_from_row(r, d.read_instant) for r in await self._fetchall(sql, p.values)]
+
+
+def agent_values(agent: StoredAgent) -> tuple[str, str, str | None, str]:
+    """An ``agents`` row (name, definition, source, updated_at) of either dialect."""
+    return (
+        agent.name,
+        json.dumps(agent.definition, sort_keys=True, ensure_ascii=False),
+        agent.source,
+        agent.updated_at,
+    )

@@ -22,6 +22,7 @@ __all__ = [
     "Orphan",
     "RunStats",
     "StartPlan",
+    "StoredAgent",
     "cap_context",
 ]
 
@@ -62,6 +63,18 @@ class LeaseInfo:
 
     def is_live(self, now: datetime) -> bool:
         return self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredAgent:
+    """An agent registered in the store with its schedules: its name, its definition as the
+    keys an agent block takes (``scheduler_core.dsl.agents.agent_to_mapping``), and where it was
+    defined."""
+
+    name: str
+    definition: Mapping[str, Any]
+    source: str | None = None
+    updated_at: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,8 +241,19 @@ class JobStore(Protocol):
         self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]
     ) -> None: ...
     async def upsert_jobs(
-        self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]
-    ) -> None: ...
+        self,
+        jobs: Sequence[JobDefinition],
+        audit: Sequence[AuditEvent],
+        agents: Sequence[StoredAgent] = (),
+    ) -> None:
+        """Insert new jobs and rewrite existing ones (by id), and register ``agents`` (by
+        name), in one transaction."""
+        ...
+
+    async def list_agents(self) -> list[StoredAgent]:
+        """The agents registered in the store, by name."""
+        ...
+
     async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None: ...
     async def delete_job(self, job_id: str, audit: Sequence[AuditEvent]) -> bool: ...
     async def get_job(self, job_id: str) -> JobDefinition | None: ...

@@ -266,10 +266,13 @@ async def _add(conn: Connection, args: argparse.Namespace) -> int:
                 "created": result.created,
                 "updated": result.updated,
                 "unchanged": result.unchanged,
+                "agents": result.agents,
                 "jobs": jobs,
             }
         )
         return EXIT_OK
+    for name in result.agents:
+        print(f"registered agent {name}")
     for name in result.created:
         print(f"created {name}")
     for name in result.updated:

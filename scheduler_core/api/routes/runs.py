@@ -47,8 +47,15 @@ def run_routes(service: SchedulerService) -> APIRouter:
         summary="Create or rewrite jobs keyed by name, all or nothing (a DSL file's schedules)",
     )
     async def apply_jobs(request: Request, body: ApplyIn) -> Any:
-        result = await service.apply_specs(body.jobs, actor=request_actor(request))
-        return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+        result = await service.apply_specs(
+            body.jobs, agents=body.agents, actor=request_actor(request)
+        )
+        return {
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "agents": result.agents,
+        }
 
     @r.get("/runs", response_model=list[RunOut], summary="Recent runs of all jobs")
     async def list_runs(

@@ -204,6 +204,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE audit_events SET (autovacuum_vacuum_scale_factor = 0.02,
                                   autovacuum_vacuum_threshold = 1000);
     """,
+    # 4: agents registered with their schedules (``symbi cron add --file`` of a file with agent
+    # blocks, locally or through a daemon), so every node knows them
+    """
+    CREATE TABLE IF NOT EXISTS agents (
+        name        text COLLATE "C" PRIMARY KEY,
+        definition  text NOT NULL,
+        source      text,
+        updated_at  text NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -214,6 +214,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS context_archive_job ON context_archive(job_id, seq);
     CREATE INDEX IF NOT EXISTS context_archive_at ON context_archive(archived_at);
     """,
+    # 9: agents registered with their schedules (``symbi cron add --file`` of a file with agent
+    # blocks, locally or through a daemon), so every scheduler on the store knows them
+    """
+    CREATE TABLE IF NOT EXISTS agents (
+        name        TEXT PRIMARY KEY,
+        definition  TEXT NOT NULL,
+        source      TEXT,
+        updated_at  TEXT NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
