@@ -19,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "API_AGENT_FIELDS",
+    "KIND",
     "Registration",
     "check_api_agent",
     "from_stored",
@@ -34,8 +35,10 @@ from .clock import format_instant
 from .dsl.agents import agent_from_mapping, agent_to_mapping
 from .errors import ValidationError
 from .model import AgentDefinition, RunnerKind
-from .store.base import StoredAgent
+from .store.base import StoredDefinition
 
+#: the kind of definition an agent is, in the store
+KIND = "agent"
 #: what an agent registered through the API may set, unless ``[api] agent_definitions = "any"``
 API_AGENT_FIELDS: frozenset[str] = frozenset(
     {
@@ -52,8 +55,9 @@ API_AGENT_FIELDS: frozenset[str] = frozenset(
 )
 
 
-def to_stored(agent: AgentDefinition, now: datetime) -> StoredAgent:
-    return StoredAgent(
+def to_stored(agent: AgentDefinition, now: datetime) -> StoredDefinition:
+    return StoredDefinition(
+        kind=KIND,
         name=agent.name,
         definition=agent_to_mapping(agent),
         source=agent.source,
@@ -61,7 +65,7 @@ def to_stored(agent: AgentDefinition, now: datetime) -> StoredAgent:
     )
 
 
-def from_stored(stored: StoredAgent) -> AgentDefinition:
+def from_stored(stored: StoredDefinition) -> AgentDefinition:
     """The agent a stored row defines (checked as an agent block is)."""
     return agent_from_mapping(stored.definition, name=stored.name, source=stored.source)
 

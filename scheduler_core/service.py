@@ -33,6 +33,7 @@ from .model import (
     new_id,
 )
 from .queries import Health, ServiceQueries, StoreFault
+from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import check_api_agent, from_stored, plan_registration, to_stored
 from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
@@ -410,7 +411,7 @@ class SchedulerService(ServiceQueries):
         """Add the store's registered agents to the ones this process knows (the config's and
         the DSL paths' win); what was wrong with any, as warnings."""
         warnings: list[str] = []
-        for stored in await self.store.list_agents():
+        for stored in await self.store.list_definitions(AGENT_KIND):
             try:
                 agent = from_stored(stored)
             except ValidationError as exc:

@@ -48,7 +48,7 @@ from ._rows import (
     run_update_params,
     same,
 )
-from .base import LeaseInfo, RunStats, StoredAgent
+from .base import LeaseInfo, RunStats, StoredDefinition
 
 
 def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) -> ConflictError:
@@ -176,12 +176,17 @@ class StoreBase(ABC):
         )
         return self._dialect.run(rows[0]) if rows else None
 
-    async def list_agents(self) -> list[StoredAgent]:
+    async def list_definitions(self, kind: str) -> list[StoredDefinition]:
+        p = self._dialect.params()
         rows = await self._fetchall(
-            "SELECT name, definition, source, updated_at FROM agents ORDER BY name"
+            "SELECT name, definition, source, updated_at FROM definitions "
+            f"WHERE kind = {p(kind)} ORDER BY name",
+            p.values,
         )
         return [
-            StoredAgent(name=r[0], definition=json.loads(r[1]), source=r[2], updated_at=r[3])
+            StoredDefinition(
+                kind=kind, name=r[0], definition=json.loads(r[1]), source=r[2], updated_at=r[3]
+            )
             for r in rows
         ]
 
@@ -293,11 +298,12 @@ class StoreBase(ABC):
         return [audit_from_row(r, d.read_instant) for r in await self._fetchall(sql, p.values)]
 
 
-def agent_values(agent: StoredAgent) -> tuple[str, str, str | None, str]:
-    """An ``agents`` row (name, definition, source, updated_at) of either dialect."""
+def definition_values(d: StoredDefinition) -> tuple[str, str, str, str | None, str]:
+    """A ``definitions`` row (kind, name, definition, source, updated_at) of either dialect."""
     return (
-        agent.name,
-        json.dumps(agent.definition, sort_keys=True, ensure_ascii=False),
-        agent.source,
-        agent.updated_at,
+        d.kind,
+        d.name,
+        json.dumps(d.definition, sort_keys=True, ensure_ascii=False),
+        d.source,
+        d.updated_at,
     )

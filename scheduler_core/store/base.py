@@ -22,7 +22,7 @@ __all__ = [
     "Orphan",
     "RunStats",
     "StartPlan",
-    "StoredAgent",
+    "StoredDefinition",
     "cap_context",
 ]
 
@@ -66,11 +66,12 @@ class LeaseInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StoredAgent:
-    """An agent registered in the store with its schedules: its name, its definition as the
-    keys an agent block takes (``scheduler_core.dsl.agents.agent_to_mapping``), and where it was
-    defined."""
+class StoredDefinition:
+    """A definition registered in the store with its schedules: its kind (``agent``), name, the
+    keys its block takes (for an agent, ``scheduler_core.dsl.agents.agent_to_mapping``), and
+    where it was defined."""
 
+    kind: str
     name: str
     definition: Mapping[str, Any]
     source: str | None = None
@@ -244,14 +245,14 @@ class JobStore(Protocol):
         self,
         jobs: Sequence[JobDefinition],
         audit: Sequence[AuditEvent],
-        agents: Sequence[StoredAgent] = (),
+        definitions: Sequence[StoredDefinition] = (),
     ) -> None:
-        """Insert new jobs and rewrite existing ones (by id), and register ``agents`` (by
-        name), in one transaction."""
+        """Insert new jobs and rewrite existing ones (by id), and register ``definitions`` (by
+        kind and name), in one transaction."""
         ...
 
-    async def list_agents(self) -> list[StoredAgent]:
-        """The agents registered in the store, by name."""
+    async def list_definitions(self, kind: str) -> list[StoredDefinition]:
+        """The definitions of this kind registered in the store, by name."""
         ...
 
     async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None: ...

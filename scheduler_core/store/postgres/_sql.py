@@ -18,8 +18,8 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "UPDATE_JOB_DEFINITION",
     "UPDATE_RUN",
-    "UPSERT_AGENT",
     "UPSERT_APPROVAL",
+    "UPSERT_DEFINITION",
     "UPSERT_ITERATION",
     "UPSERT_JOB",
     "audit_values",
@@ -136,11 +136,11 @@ INSERT_JOB = (
     "last_run_at, last_run_status, last_error, run_count, failure_count, created_at, "
     "updated_at, source) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
 )
-#: register an agent, or rewrite the one of that name
-UPSERT_AGENT = (
-    "INSERT INTO agents (name, definition, source, updated_at) VALUES ($1,$2,$3,$4) "
-    "ON CONFLICT (name) DO UPDATE SET definition=excluded.definition, source=excluded.source, "
-    "updated_at=excluded.updated_at"
+#: register a definition (an agent), or rewrite the one of that kind and name
+UPSERT_DEFINITION = (
+    "INSERT INTO definitions (kind, name, definition, source, updated_at) VALUES ($1,$2,$3,$4,$5) "
+    "ON CONFLICT (kind, name) DO UPDATE SET definition=excluded.definition, "
+    "source=excluded.source, updated_at=excluded.updated_at"
 )
 UPDATE_JOB_DEFINITION = (
     "UPDATE jobs SET name=$1, agent=$2, status=$3, schedule=$4, timezone=$5, definition=$6, "

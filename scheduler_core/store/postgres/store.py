@@ -42,7 +42,7 @@ from ...model import (
     JobStatus,
     RunStatus,
 )
-from .._common import StoreBase, agent_values, name_conflict
+from .._common import StoreBase, definition_values, name_conflict
 from .._leases import LEASE_NAME
 from .._queries import job_ref
 from .._rows import (
@@ -66,7 +66,7 @@ from ..base import (
     Orphan,
     StartPlan,
     StartPlanner,
-    StoredAgent,
+    StoredDefinition,
     cap_context,
 )
 from . import _faults, _lease, _transitions
@@ -81,8 +81,8 @@ from ._sql import (
     NOTIFY_CHANNEL,
     UPDATE_JOB_DEFINITION,
     UPDATE_RUN,
-    UPSERT_AGENT,
     UPSERT_APPROVAL,
+    UPSERT_DEFINITION,
     UPSERT_ITERATION,
     UPSERT_JOB,
     has_nul,
@@ -251,14 +251,14 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         self,
         jobs: Sequence[JobDefinition],
         audit: Sequence[AuditEvent],
-        agents: Sequence[StoredAgent] = (),
+        definitions: Sequence[StoredDefinition] = (),
     ) -> None:
         """Insert new jobs and rewrite existing ones (matched by id) keeping their run state;
-        register ``agents`` (by name)."""
+        register ``definitions`` (by kind and name)."""
 
         async def tx(t: Tx) -> None:
-            if agents:
-                await t.executemany(UPSERT_AGENT, [agent_values(a) for a in agents])
+            if definitions:
+                await t.executemany(UPSERT_DEFINITION, [definition_values(d) for d in definitions])
             if jobs:
                 await t.executemany(UPSERT_JOB, [job_values(j) for j in jobs])
             await t.audit(audit)

@@ -13,7 +13,7 @@ __all__ = [
     "LOG_NEW_JOB",
     "UPDATE_JOB_DEFINITION",
     "UPDATE_RUN",
-    "UPSERT_AGENT",
+    "UPSERT_DEFINITION",
     "audit_values",
     "fmt",
     "instant",
@@ -108,11 +108,11 @@ INSERT_JOB = (
     "last_run_at, last_run_status, last_error, run_count, failure_count, created_at, "
     "updated_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-#: register an agent, or rewrite the one of that name
-UPSERT_AGENT = (
-    "INSERT INTO agents (name, definition, source, updated_at) VALUES (?,?,?,?) "
-    "ON CONFLICT (name) DO UPDATE SET definition=excluded.definition, source=excluded.source, "
-    "updated_at=excluded.updated_at"
+#: register a definition (an agent), or rewrite the one of that kind and name
+UPSERT_DEFINITION = (
+    "INSERT INTO definitions (kind, name, definition, source, updated_at) VALUES (?,?,?,?,?) "
+    "ON CONFLICT (kind, name) DO UPDATE SET definition=excluded.definition, "
+    "source=excluded.source, updated_at=excluded.updated_at"
 )
 UPDATE_JOB_DEFINITION = (
     "UPDATE jobs SET name=?, agent=?, status=?, schedule=?, timezone=?, definition=?, "
