@@ -42,6 +42,7 @@ from scheduler_core.store.base import (
     FinishPlan,
     JobQuery,
     StartPlan,
+    StoredDefinition,
 )
 
 pytest_plugins = ("tests.pg",)
@@ -222,6 +223,34 @@ async def test_runs_are_found_by_a_prefix_of_their_id(store: JobStore) -> None:
     assert [r.id for r in await store.runs_with_prefix("abc1239")] == ["abc1239999"]
     assert [r.id for r in await store.runs_with_prefix("abc", limit=1)] == ["abc"]
     assert await store.runs_with_prefix("abz") == [] and await store.runs_with_prefix("") == []
+
+
+async def test_definitions_are_registered_with_jobs_and_rewritten_by_kind_and_name(
+    store: JobStore,
+) -> None:
+    job = make_job("with-agent", next_in=60)
+
+    def agent(model: str) -> StoredDefinition:
+        return StoredDefinition(
+            kind="agent", name="helper", definition={"model": model}, source="dsl:a.symbi:1"
+        )
+
+    other = StoredDefinition(kind="policy", name="helper", definition={"require_approval": True})
+    await store.upsert_jobs([job], [], [agent("gpt-4o"), other])
+    assert await store.get_job(job.id) is not None
+    (stored,) = await store.list_definitions("agent")
+    assert (stored.name, stored.definition, stored.source) == (
+        "helper",
+        {"model": "gpt-4o"},
+        "dsl:a.symbi:1",
+    )
+    await store.upsert_jobs([], [], [agent("gpt-4o-mini")])  # the same kind and name: rewritten
+    assert [d.definition for d in await store.list_definitions("agent")] == [
+        {"model": "gpt-4o-mini"}
+    ]
+    assert [d.definition for d in await store.list_definitions("policy")] == [
+        {"require_approval": True}
+    ]
 
 
 async def test_insert_refuses_a_taken_name(store: JobStore) -> None:
