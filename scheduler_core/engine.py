@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = ["Engine"]
 
+import logging
 import random
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 from .clock import Clock, SystemClock
 from .errors import AgentPinError
 from .events import AuditRecorded, EventBus
-from .model import AuditEventType, JobDefinition, job_event
+from .model import AuditEventType, JobDefinition, JobRun, job_event
 from .policy import PolicyGate
 from .runtime.base import Executor
 from .scheduling import CronScheduler
@@ -22,6 +23,8 @@ from .service import SchedulerService
 from .settings import SchedulerConfig
 from .store import JobStore, open_store
 from .store.retention import RetentionPolicy
+
+log = logging.getLogger("symbi.scheduler")
 
 if TYPE_CHECKING:
     from .agentpin import AgentPinVerifier
@@ -131,6 +134,10 @@ class Engine:
             scheduler=self.scheduler,
             agents=agents if isinstance(self._executor, AgentExecutor) else None,
         )
+        if isinstance(self._executor, AgentExecutor):
+            for warning in await self.service.load_registered_agents():
+                log.warning("%s", warning)
+            self._executor.find_agent = self.service.find_agent
         return self.service
 
     def _make_deliverer(self) -> Deliverer:
@@ -146,8 +153,9 @@ class Engine:
             stream=self._stdout,
         )
 
-    async def _verify_pin(self, job: JobDefinition) -> None:
-        """AgentPin verification for the policy gate; a failure is audited, then denies."""
+    async def _verify_pin(self, job: JobDefinition, run: JobRun) -> None:
+        """AgentPin verification for the policy gate; a failure is audited (with the run it
+        denies), then denies."""
         from .agentpin import AgentPinVerifier
 
         try:
@@ -162,6 +170,7 @@ class Engine:
                 at=self.clock.now(),
                 actor="scheduler",
                 job=job,
+                run=run,
                 check=exc.check,
                 reason=str(exc),
             )

@@ -53,6 +53,11 @@ DURATION_BUCKETS: tuple[float, ...] = (
     3600,
 )
 _SEEN_LIMIT = 50_000
+#: final states of a run whose agent started: only these have an execution time to observe
+#: (a denied or skipped run never ran; a cancelled one may not have)
+_AGENT_STARTED = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.INTERRUPTED}
+)
 
 
 class Metrics:
@@ -122,7 +127,8 @@ class Metrics:
             "1 while this process fires jobs (holds the lease, or is a shared store's node)",
             registry=r,
         )
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()  #: final runs counted
+        self._delivered: OrderedDict[str, None] = OrderedDict()  #: runs whose delivery is counted
         self._task: asyncio.Task[None] | None = None
 
     # --- from the event bus -----------------------------------------------------------------------
@@ -139,19 +145,24 @@ class Metrics:
                 self.agentpin_failures.inc()
 
     def _run(self, run: JobRun) -> None:
-        if not run.status.is_final or run.id in self._seen:
+        if not run.status.is_final:
             return
-        self._seen[run.id] = None
-        if len(self._seen) > _SEEN_LIMIT:
-            self._seen.popitem(last=False)
-        self.runs.labels(job_name=run.job_name, status=run.status.value).inc()
-        if run.started_at is not None and run.execution_time_ms is not None:
-            self.duration.labels(job_name=run.job_name).observe(run.execution_time_ms / 1000)
-        if run.status is RunStatus.DENIED:
-            self.policy_denials.inc()
-        for result in _delivery_results(run.details):
-            if not result.get("ok", True):
-                self.delivery_failures.labels(channel=str(result.get("channel", "unknown"))).inc()
+        if run.id not in self._seen:
+            _remember(self._seen, run.id)
+            self.runs.labels(job_name=run.job_name, status=run.status.value).inc()
+            if run.status in _AGENT_STARTED and run.execution_time_ms is not None:
+                self.duration.labels(job_name=run.job_name).observe(run.execution_time_ms / 1000)
+            if run.status is RunStatus.DENIED:
+                self.policy_denials.inc()
+        # a run's delivery results come after it is final (it is recorded before any channel is
+        # tried), in a change of their own: counted once, when they come
+        results = _delivery_results(run.details)
+        if results and run.id not in self._delivered:
+            _remember(self._delivered, run.id)
+            for result in results:
+                if not result.get("ok", True):
+                    channel = str(result.get("channel", "unknown"))
+                    self.delivery_failures.labels(channel=channel).inc()
 
     def start(self, bus: EventBus) -> None:
         """Follow ``bus`` in a background task until :meth:`stop`."""
@@ -184,6 +195,7 @@ class Metrics:
             JobStatus.ACTIVE: health.active_jobs,
             JobStatus.PAUSED: health.paused_jobs,
             JobStatus.COMPLETED: health.completed_jobs,
+            JobStatus.MISSED: health.missed_jobs,
             JobStatus.FAILED: health.failed_jobs,
             JobStatus.DEAD_LETTER: health.dead_letter_jobs,
         }
@@ -205,6 +217,12 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _remember(seen: OrderedDict[str, None], run_id: str) -> None:
+    seen[run_id] = None
+    if len(seen) > _SEEN_LIMIT:
+        seen.popitem(last=False)
 
 
 def _delivery_results(details: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:

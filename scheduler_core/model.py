@@ -40,6 +40,9 @@ class JobStatus(StrEnum):
     ACTIVE = "active"  #: scheduled; fires at next_run_at
     PAUSED = "paused"  #: kept, not fired; resume recomputes next_run_at
     COMPLETED = "completed"  #: a one-shot job that ran successfully
+    #: a one-shot job whose instant passed without a run (skipped, e.g. older than misfire_grace
+    #: or catch_up=skip, or denied); a new ``at`` schedules it again
+    MISSED = "missed"
     FAILED = "failed"  #: cannot be scheduled (e.g. its agent vanished); reset to recover
     DEAD_LETTER = "dead_letter"  #: max_retries consecutive failures; reset to recover
 
@@ -108,6 +111,8 @@ class AuditEventType(StrEnum):
     SCHEDULER_STARTED = "SchedulerStarted"
     SCHEDULER_STOPPED = "SchedulerStopped"
     STORE_PRUNED = "StorePruned"  #: history past its retention was removed
+    #: an agent block registered in the store with its schedules (``cron add --file``)
+    AGENT_REGISTERED = "AgentRegistered"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

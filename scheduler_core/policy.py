@@ -57,7 +57,8 @@ class SchedulePolicyGate:
     """The guide's schedule policies, checked in order; the first failing check denies.
 
     Approval comes last: a run that would be denied anyway is not put in front of an approver.
-    AgentPin verification plugs in as ``verify_pin`` (an async callable raising AgentPinError).
+    AgentPin verification plugs in as ``verify_pin`` (an async callable of the job and the run it
+    gates, raising AgentPinError).
     """
 
     def __init__(
@@ -66,7 +67,7 @@ class SchedulePolicyGate:
         agents: Mapping[str, AgentDefinition],
         environment: str | None = None,
         clock: Clock | None = None,
-        verify_pin: Callable[[JobDefinition], Awaitable[None]] | None = None,
+        verify_pin: Callable[[JobDefinition, JobRun], Awaitable[None]] | None = None,
         pin_required: bool = False,
     ) -> None:
         self.agents = agents
@@ -98,7 +99,7 @@ class SchedulePolicyGate:
             if self.verify_pin is None:
                 return Deny("AgentPin verification required, but no verifier is configured")
             try:
-                await self.verify_pin(job)
+                await self.verify_pin(job, run)
             except SchedulerError as exc:
                 return Deny(str(exc))
         if policy.require_approval:

@@ -30,6 +30,7 @@ from .scheduling import CronScheduler, StoreFault, schedule_for
 from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RunStats
 
 _MIN_PREFIX = 4
+_MIN_RUN_PREFIX = 8  #: run ids start with their time: shorter prefixes match many
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +53,7 @@ class Health:
     node: str | None = None  #: the scheduler answering, if any
     #: the store fails (status "degraded"): what it says, since when; None while it works
     store: StoreFault | None = None
+    missed_jobs: int = 0  #: one-shot jobs whose instant went by without a run
 
     def to_dict(self) -> dict[str, Any]:
         """The API's health answer (:func:`scheduler_core.wire.health_to_dict`)."""
@@ -128,9 +130,14 @@ class ServiceQueries:
         status: RunStatus | str | Sequence[RunStatus] | None = None,
         before_seq: int | None = None,
     ) -> list[JobRun]:
+        """``status``: ``failed`` stands for every failure (``failed``, ``timed_out``,
+        ``interrupted``: the runs that count toward the dead letter); any other status is
+        matched exactly."""
         job_id = (await self.resolve(ref)).id if ref else None
         if isinstance(status, str):
             status = _status(RunStatus, status)
+        if status is RunStatus.FAILED:
+            status = FAILURES
         _check_limit(limit)
         return await self.store.list_runs(job_id, status=status, limit=limit, before_seq=before_seq)
 
@@ -142,14 +149,26 @@ class ServiceQueries:
         return await self.store.last_runs(list(job_ids), final)
 
     async def get_run(self, run_id: str) -> JobRun:
+        """A run by id or unique id prefix (8+ characters: the tables show 12)."""
         run = await self.store.get_run(run_id)
-        if run is None:
-            raise RunNotFound(run_id)
-        return run
+        if run is not None:
+            return run
+        if len(run_id) >= _MIN_RUN_PREFIX:
+            matches = await self.store.runs_with_prefix(run_id, limit=3)
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                ids = ", ".join(f"{r.id} ({r.job_name})" for r in matches[:2])
+                raise ValidationError(
+                    f"{run_id!r} matches several runs ({ids}, ...); give more of the id",
+                    field="run",
+                )
+        raise RunNotFound(run_id)
 
     async def iterations(self, run_id: str) -> list[HeartbeatIteration]:
-        await self.get_run(run_id)
-        return await self.store.list_iterations(run_id)
+        """A heartbeat run's iterations, in order (the run by id or unique id prefix)."""
+        run = await self.get_run(run_id)
+        return await self.store.list_iterations(run.id)
 
     async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
         """The job's coming fire instants (none while it is not active)."""
@@ -251,6 +270,7 @@ class ServiceQueries:
             in_flight_jobs=in_flight,
             dead_letter_jobs=counts[JobStatus.DEAD_LETTER],
             completed_jobs=counts[JobStatus.COMPLETED],
+            missed_jobs=counts[JobStatus.MISSED],
             failed_jobs=counts[JobStatus.FAILED],
             queued_runs=stats.by_status.get(RunStatus.QUEUED.value, 0),
             awaiting_approval=stats.by_status.get(RunStatus.AWAITING_APPROVAL.value, 0),
@@ -264,6 +284,8 @@ class ServiceQueries:
 
 
 StatusT = TypeVar("StatusT", JobStatus, RunStatus)
+#: what a ``failed`` filter on runs matches
+FAILURES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s.is_failure)
 
 
 def _status(kind: type[StatusT], value: str) -> StatusT:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import Clock, SystemClock
+from .dsl.agents import agent_from_mapping, agent_to_mapping
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
 from .jobspec import check_input, job_from_mapping, spec_to_json
@@ -32,10 +33,15 @@ from .model import (
     new_id,
 )
 from .queries import Health, ServiceQueries, StoreFault
+from .registered_agents import KIND as AGENT_KIND
+from .registered_agents import check_api_agent, from_stored, plan_registration, to_stored
 from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import ApprovalDecision, JobStore
 from .store.retention import PruneReport, RetentionPolicy, StoreStats
+
+#: a one-shot job whose instant is spent: only a new ``at`` brings it back
+_SPENT = frozenset({JobStatus.COMPLETED, JobStatus.MISSED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +51,7 @@ class ApplyResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)  #: agents registered (new or changed)
 
 
 class SchedulerService(ServiceQueries):
@@ -73,6 +80,8 @@ class SchedulerService(ServiceQueries):
         self.agents: dict[str, AgentDefinition] = (
             agents if agents is not None else dict(self.config.agents)
         )
+        #: the names in ``agents`` registered in the store (see registered_agents)
+        self.registered: set[str] = set()
         self.settings: SchedulerSettings = self.config.scheduler
         self.clock: Clock = clock or (scheduler.clock if scheduler else SystemClock())
         self.bus = bus or (scheduler.bus if scheduler else EventBus())
@@ -211,24 +220,62 @@ class SchedulerService(ServiceQueries):
         return jobs
 
     async def apply_definitions(
-        self, jobs: Sequence[JobDefinition], *, actor: str = "dsl"
+        self,
+        jobs: Sequence[JobDefinition],
+        *,
+        agents: Sequence[AgentDefinition] = (),
+        actor: str = "dsl",
     ) -> ApplyResult:
-        """Create or update jobs keyed by name (a DSL load); run history is kept.
+        """Create or update jobs keyed by name (a DSL load); run history is kept. ``agents`` are
+        registered in the store with them, all or nothing (see registered_agents).
 
         Several daemons starting together on one shared store load the same files at once: if
         another one created some of the names meanwhile, the load is planned again against what
         it wrote (and usually finds the jobs unchanged)."""
+        registration = plan_registration(agents, self.agents, self.registered)
+        before = {a.name: self.agents.get(a.name) for a in registration.write}
+        # the schedules are checked against the agents as they will be
+        self.agents.update({a.name: a for a in registration.write})
+        try:
+            return await self._apply(jobs, registration.write, actor)
+        except BaseException:
+            for name, agent in before.items():
+                if agent is None:
+                    self.agents.pop(name, None)
+                else:
+                    self.agents[name] = agent
+            raise
+
+    async def _apply(
+        self, jobs: Sequence[JobDefinition], agents: Sequence[AgentDefinition], actor: str
+    ) -> ApplyResult:
         for attempt in range(3):
             now = self.clock.now()
             result, writes, events = await self._plan_apply(jobs, now, actor)
-            if not writes:
+            if not writes and not agents:
                 return result
+            registering = [
+                self._event(
+                    AuditEventType.AGENT_REGISTERED,
+                    actor,
+                    at=now,
+                    agent=a.name,
+                    runner=a.runner.value,
+                    source=a.source,
+                )
+                for a in agents
+            ]
             try:
-                await self.store.upsert_jobs(writes, events)
+                await self.store.upsert_jobs(
+                    writes, [*registering, *events], [to_stored(a, now) for a in agents]
+                )
             except ConflictError:
                 if attempt == 2:
                     raise
                 continue
+            self.registered.update(a.name for a in agents)
+            result.agents.extend(a.name for a in agents)
+            events = [*registering, *events]
             for job in writes:
                 self.bus.publish(JobChanged(job.id, "updated"))
             for event in events:
@@ -239,12 +286,33 @@ class SchedulerService(ServiceQueries):
         raise AssertionError("unreachable")
 
     async def apply_specs(
-        self, items: Sequence[Mapping[str, Any]], *, actor: str = "api"
+        self,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        agents: Mapping[str, Mapping[str, Any]] | None = None,
+        actor: str = "api",
     ) -> ApplyResult:
         """``apply_definitions`` for job bodies (a remote DSL load): every body is checked first
-        and any problem names its index (``jobs[2].cron_expr``); then all or nothing."""
+        and any problem names its index (``jobs[2].cron_expr``); then all or nothing. ``agents``
+        (agent blocks by name) are registered with them, within what ``[api]
+        agent_definitions`` allows."""
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
+        defined: list[AgentDefinition] = []
+        for name, body in (agents or {}).items():
+            where = f"agents.{name}"
+            try:
+                agent = agent_from_mapping(body, name=name, source=f"api:{actor}")
+            except ValidationError as exc:
+                errors.extend(
+                    ValidationError(e.reason, field=where + (f".{e.field}" if e.field else ""))
+                    for e in exc.errors
+                )
+                continue
+            refused = check_api_agent(agent, self.config.api.agent_definitions, where)
+            errors.extend(refused)
+            if not refused:
+                defined.append(agent)
         for index, item in enumerate(items):
             try:
                 jobs.append(job_from_mapping(item))
@@ -261,7 +329,7 @@ class SchedulerService(ServiceQueries):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValidationError(f"named more than once: {', '.join(twice)}", field="jobs")
-        return await self.apply_definitions(jobs, actor=actor)
+        return await self.apply_definitions(jobs, agents=defined, actor=actor)
 
     async def _plan_apply(
         self, jobs: Sequence[JobDefinition], now: datetime, actor: str
@@ -310,14 +378,17 @@ class SchedulerService(ServiceQueries):
         *,
         only: str | None = None,
         actor: str = "dsl",
+        register_agents: bool = False,
     ) -> ApplyResult:
-        """Load DSL files (all or nothing) and apply their schedules, keyed by name."""
+        """Load DSL files (all or nothing) and apply their schedules, keyed by name.
+
+        ``register_agents`` (``cron add --file``): the files' agent blocks (those the applied
+        schedules name, with ``only``) are registered in the store with the schedules; without
+        it (the daemon's own DSL paths, read at each start) they are held in memory."""
         from .dsl import load_dsl_files
 
         known = set(self.agents) if self.agents else None
         bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known)
-        for agent in bundle.agents:
-            self.agents[agent.name] = agent
         jobs = list(bundle.jobs)
         if only is not None:
             jobs = [j for j in jobs if j.name == only]
@@ -327,7 +398,43 @@ class SchedulerService(ServiceQueries):
                     f"no schedule {only!r} in {', '.join(paths)} (found: {names})",
                     field="schedule",
                 )
-        return await self.apply_definitions(jobs, actor=actor)
+        if not register_agents:
+            for agent in bundle.agents:
+                self.agents[agent.name] = agent
+                self.registered.discard(agent.name)  # the DSL paths win over the store
+            return await self.apply_definitions(jobs, actor=actor)
+        named = {j.agent for j in jobs}
+        agents = [a for a in bundle.agents if only is None or a.name in named]
+        return await self.apply_definitions(jobs, agents=agents, actor=actor)
+
+    async def load_registered_agents(self) -> list[str]:
+        """Add the store's registered agents to the ones this process knows (the config's and
+        the DSL paths' win); what was wrong with any, as warnings."""
+        warnings: list[str] = []
+        for stored in await self.store.list_definitions(AGENT_KIND):
+            try:
+                agent = from_stored(stored)
+            except ValidationError as exc:
+                warnings.append(f"registered agent {stored.name!r} is not usable: {exc}")
+                continue
+            current = self.agents.get(agent.name)
+            if current is not None and stored.name not in self.registered:
+                if agent_to_mapping(current) != agent_to_mapping(agent):
+                    warnings.append(
+                        f"registered agent {agent.name!r} ({agent.source}) is shadowed by the "
+                        f"one in {current.source or 'the config'}"
+                    )
+                continue
+            self.agents[agent.name] = agent
+            self.registered.add(agent.name)
+        return warnings
+
+    async def find_agent(self, name: str) -> AgentDefinition | None:
+        """The agent of that name, looking in the store again if this process does not know it
+        (another process registered it since)."""
+        if name not in self.agents:
+            await self.load_registered_agents()
+        return self.agents.get(name)
 
     def _reschedule_if_needed(
         self, old: JobDefinition, new: JobDefinition, now: datetime
@@ -339,7 +446,7 @@ class SchedulerService(ServiceQueries):
             raise ValidationError(f"{new.at.isoformat()} is in the past", field="at")
         next_run = self._first_run(new, now)
         status = new.status
-        if new.at is not None and status is JobStatus.COMPLETED and new.at != old.at:
+        if new.at is not None and status in _SPENT and new.at != old.at:
             status = JobStatus.ACTIVE  # a one-shot given a new instant runs again
         return replace(new, next_run_at=next_run, status=status)
 
@@ -387,8 +494,10 @@ class SchedulerService(ServiceQueries):
     async def reset_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
         """Return a dead-lettered or failed job to active, failure count cleared, next run fresh."""
         job = await self.resolve(ref)
-        if job.status is JobStatus.COMPLETED:
-            raise ConflictError(f"job {job.name!r} is completed; give it a new 'at' instead")
+        if job.status in _SPENT:
+            raise ConflictError(
+                f"job {job.name!r} is {job.status.value}; give it a new 'at' instead"
+            )
         return await self._transition(
             job,
             JobStatus.ACTIVE,

@@ -120,6 +120,9 @@ class ApiConfig:
     port: int = 8080
     api_keys: tuple[str, ...] = ()  #: SYMBI_API_KEY adds one; none: generated on first start
     auth_exempt: tuple[str, ...] = ("/api/v1/health/scheduler", "/metrics")
+    #: agents /apply may register: "llm" (an LLM agent that names its model and provider, no
+    #: base_url, key variable, env or program), "any", or "none" (see registered_agents)
+    agent_definitions: str = "llm"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

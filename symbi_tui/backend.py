@@ -271,7 +271,9 @@ class LocalBackend:
         return await self.service.update_job(ref, changes, actor=self.actor)
 
     async def apply_dsl(self, paths: Sequence[str], *, schedule: str | None = None) -> ApplyResult:
-        return await self.service.load_dsl(list(paths), only=schedule, actor=self.actor)
+        return await self.service.load_dsl(
+            list(paths), only=schedule, actor=self.actor, register_agents=True
+        )
 
     async def remove_job(self, ref: str) -> JobDefinition:
         return await self.service.remove_job(ref, actor=self.actor)

@@ -42,6 +42,7 @@ JOB_STATUS_GLYPHS: dict[JobStatus, str] = {
     JobStatus.ACTIVE: "●",
     JobStatus.PAUSED: "‖",
     JobStatus.COMPLETED: "✔",
+    JobStatus.MISSED: "⊘",
     JobStatus.FAILED: "▲",
     JobStatus.DEAD_LETTER: "✖",
 }
@@ -50,6 +51,7 @@ JOB_STATUS_TONES: dict[JobStatus, Tone] = {
     JobStatus.ACTIVE: Tone.SUCCESS,
     JobStatus.PAUSED: Tone.WARNING,
     JobStatus.COMPLETED: Tone.MUTED,
+    JobStatus.MISSED: Tone.WARNING,
     JobStatus.FAILED: Tone.ERROR,
     JobStatus.DEAD_LETTER: Tone.ERROR,
 }

@@ -268,14 +268,13 @@ class RemoteBackend:
         return job_from_dict(await self._json("PUT", self._job_path(ref), body=dict(changes)))
 
     async def apply_dsl(self, paths: Sequence[str], *, schedule: str | None = None) -> ApplyResult:
-        """Files are read (and their errors reported, file:line:col) here; their schedules are
-        sent in one request and applied all or nothing, keyed by name.
-
-        The daemon checks every agent a schedule names against its own agents: an agent block in
-        the file is not sent (the API has no way to define agents), so it must also be in the
-        daemon's configuration or DSL paths.
+        """Files are read (and their errors reported, file:line:col) here; their schedules,
+        with the agent blocks they name, are sent in one request and applied all or nothing,
+        keyed by name (the daemon registers the agents in its store, within what its ``[api]
+        agent_definitions`` allows).
         """
         from scheduler_core.dsl import load_dsl_files
+        from scheduler_core.dsl.agents import agent_to_mapping
 
         bundle = load_dsl_files(paths)
         jobs = list(bundle.jobs)
@@ -288,11 +287,21 @@ class RemoteBackend:
                     field="schedule",
                 )
         specs = [json.loads(spec_to_json(job)) for job in jobs]
-        answer = await self._json("POST", "/apply", body={"jobs": specs})
+        named = {job.agent for job in jobs}
+        agents = {
+            a.name: agent_to_mapping(a)
+            for a in bundle.agents
+            if schedule is None or a.name in named
+        }
+        body: dict[str, Any] = {"jobs": specs}
+        if agents:
+            body["agents"] = agents
+        answer = await self._json("POST", "/apply", body=body)
         return ApplyResult(
             created=list(answer.get("created") or []),
             updated=list(answer.get("updated") or []),
             unchanged=list(answer.get("unchanged") or []),
+            agents=list(answer.get("agents") or []),
         )
 
     async def remove_job(self, ref: str) -> JobDefinition:

@@ -96,7 +96,7 @@ async def test_a_bad_credential_is_denied_and_audited(
         assert f"AgentPin {check} check failed" in (run.error_message or "")
         (event,) = await engine.service.audit(type=AuditEventType.AGENT_PIN_VERIFICATION_FAILED)
         assert event.details["check"] == check
-        assert event.details["job_name"] == "reports"
+        assert event.details["job_name"] == "reports" and event.run_id == run.id
         (denied,) = await engine.service.audit(type=AuditEventType.POLICY_DENIED)
         assert denied.run_id == run.id
     finally:

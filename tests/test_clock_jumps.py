@@ -100,17 +100,23 @@ async def test_jump_forward_three_hours_catches_up_per_job(harness: Harness) -> 
     (run,) = await runs_of(h, "daily-grace")
     assert run.status is RunStatus.SKIPPED and run.scheduled_for == t("2026-03-02T09:00:00Z")
     assert "older than misfire_grace (1800s)" in (run.error_message or "")
-    # one-shot jobs: caught up once (within misfire_grace), or skipped (older than it, or
-    # catch_up=skip); completed either way, never left due
+    # one-shot jobs: caught up once (within misfire_grace) and completed, or skipped (older
+    # than it, or catch_up=skip) and missed: never left due, and never looking as if they ran
     (run,) = await runs_of(h, "once-at")
     assert run.trigger is RunTrigger.CATCH_UP and run.status is RunStatus.SUCCEEDED
     (run,) = await runs_of(h, "stale-at")
     assert run.status is RunStatus.SKIPPED and "older than misfire_grace" in run.error_message
     (run,) = await runs_of(h, "skip-at")
     assert run.status is RunStatus.SKIPPED and "catch_up=skip" in (run.error_message or "")
-    for name in ("once-at", "stale-at", "skip-at"):
+    for name, status in (
+        ("once-at", JobStatus.COMPLETED),
+        ("stale-at", JobStatus.MISSED),
+        ("skip-at", JobStatus.MISSED),
+    ):
         job = await h.service.get_job(name)
-        assert job.status is JobStatus.COMPLETED and job.next_run_at is None
+        assert job.status is status and job.next_run_at is None, name
+    health = await h.service.health()
+    assert (health.completed_jobs, health.missed_jobs) == (1, 2)
 
     assert sorted(h.agents.names()) == ["once-at", "quarter"]
     skipped = {e.details["job_name"] for e in await h.service.audit(type="CronJobSkipped")}

@@ -80,6 +80,7 @@ def test_heartbeat_agent_example() -> None:
     assert agent.name == "heartbeat_monitor"
     assert agent.runner is RunnerKind.LLM
     assert agent.model == "claude-sonnet-4.5"
+    assert agent.provider == "anthropic"  # told by the model's name
     assert agent.system_prompt is not None
     assert agent.system_prompt.startswith("You are a system monitoring agent. On each heartbeat:\n")
     assert "- Alert ops team via Slack\n" in agent.system_prompt
@@ -285,9 +286,38 @@ def test_syntax_variety() -> None:
     assert job.policy.approval_timeout_seconds == 86400.0
 
 
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [
+        ("claude-3-5-haiku", "anthropic"),
+        ("gpt-4o-mini", "openai"),
+        ("o1-preview", "openai"),
+        ("o3", "openai"),
+        ("o4-mini", "openai"),
+    ],
+)
+def test_a_well_known_models_provider_is_inferred(model: str, provider: str) -> None:
+    (agent,) = parse_dsl(f'agent a {{ model: "{model}" }}\n').agents
+    assert agent.provider == provider
+    # what the operator gives wins
+    (agent,) = parse_dsl(f'agent a {{ model: "{model}" provider: "openai" }}\n').agents
+    assert agent.provider == "openai"
+
+
+def test_an_llm_agent_that_names_no_provider_is_refused_where_its_model_is() -> None:
+    with pytest.raises(DslError) as caught:
+        parse_dsl('agent local {\n  model: "llama3.2"\n}\n', path="agents.symbi")
+    assert str(caught.value).startswith("agents.symbi:2:10: model: cannot tell which provider")
+    assert "set provider (openai or anthropic) or base_url" in str(caught.value)
+    # a base_url means an OpenAI-compatible server
+    (agent,) = parse_dsl('agent a { model: "llama3.2" base_url: "http://127.0.0.1:1/v1" }').agents
+    assert agent.provider is None and agent.base_url == "http://127.0.0.1:1/v1"
+
+
 def test_triple_quoted_text_is_dedented_and_raw() -> None:
     doc = parse_dsl(
-        'agent a {\n  model: "m"\n  system_prompt: """\n    Use C:\\temp and "quotes".\n'
+        'agent a {\n  model: "m" provider: "openai"\n'
+        '  system_prompt: """\n    Use C:\\temp and "quotes".\n'
         '      Indented ${WHO}.\n    """\n}\n',
         env={"WHO": "you"},
     )

@@ -42,6 +42,7 @@ from scheduler_core.store.base import (
     FinishPlan,
     JobQuery,
     StartPlan,
+    StoredDefinition,
 )
 
 pytest_plugins = ("tests.pg",)
@@ -204,6 +205,52 @@ async def test_insert_and_get_round_trip(store: JobStore) -> None:
     assert await store.get_job_by_name("nope") is None
     [audit] = await store.query_audit()
     assert audit.type is AuditEventType.CRON_JOB_CREATED and audit.job_id == job.id
+
+
+async def test_runs_are_found_by_a_prefix_of_their_id(store: JobStore) -> None:
+    job = make_job("prefixed", next_in=None)
+    await store.insert_jobs([job], [])
+    runs = [
+        dataclasses.replace(make_run(job, scheduled=T0 + timedelta(minutes=i)), id=run_id)
+        for i, run_id in enumerate(("abc1230000", "abc1239999", "abd0000000", "abc"))
+    ]
+    for run in runs:
+        await store.insert_run(run, [])
+    assert [r.id for r in await store.runs_with_prefix("abc123", limit=5)] == [
+        "abc1230000",
+        "abc1239999",
+    ]
+    assert [r.id for r in await store.runs_with_prefix("abc1239")] == ["abc1239999"]
+    assert [r.id for r in await store.runs_with_prefix("abc", limit=1)] == ["abc"]
+    assert await store.runs_with_prefix("abz") == [] and await store.runs_with_prefix("") == []
+
+
+async def test_definitions_are_registered_with_jobs_and_rewritten_by_kind_and_name(
+    store: JobStore,
+) -> None:
+    job = make_job("with-agent", next_in=60)
+
+    def agent(model: str) -> StoredDefinition:
+        return StoredDefinition(
+            kind="agent", name="helper", definition={"model": model}, source="dsl:a.symbi:1"
+        )
+
+    other = StoredDefinition(kind="policy", name="helper", definition={"require_approval": True})
+    await store.upsert_jobs([job], [], [agent("gpt-4o"), other])
+    assert await store.get_job(job.id) is not None
+    (stored,) = await store.list_definitions("agent")
+    assert (stored.name, stored.definition, stored.source) == (
+        "helper",
+        {"model": "gpt-4o"},
+        "dsl:a.symbi:1",
+    )
+    await store.upsert_jobs([], [], [agent("gpt-4o-mini")])  # the same kind and name: rewritten
+    assert [d.definition for d in await store.list_definitions("agent")] == [
+        {"model": "gpt-4o-mini"}
+    ]
+    assert [d.definition for d in await store.list_definitions("policy")] == [
+        {"require_approval": True}
+    ]
 
 
 async def test_insert_refuses_a_taken_name(store: JobStore) -> None:

@@ -117,9 +117,11 @@ class JobIn(BaseModel):
     agent_pin_jwt: _doc(_OPT_STR, "AgentPin ES256 JWT (also: agentpin_jwt)") = None
     input: _doc(_OPT_STR, "input given to the agent on each run") = None
     policy_ids: _doc(_STRS, "accepted for SDK compatibility; not used") = None
-    one_shot: _doc({"type": "boolean"}, "SDK: run once, at the cron expression's next instant") = (
-        None
-    )
+    one_shot: _doc(
+        {"type": "boolean"},
+        "true only with at (the SDK's /api/v1/schedules: run once, at the cron expression's next "
+        "instant)",
+    ) = None
 
     def fields(self) -> dict[str, Any]:
         """Only what the client sent, extra (validated later) fields included."""
@@ -164,12 +166,19 @@ class ApplyIn(BaseModel):
     jobs: list[dict[str, Any]] = Field(
         ..., max_length=10_000, description="complete job definitions (the keys of POST /schedule)"
     )
+    agents: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        max_length=1_000,
+        description="agent blocks by name (the keys of a DSL agent block), registered in the "
+        "store with the jobs, all or nothing; what they may set is [api] agent_definitions",
+    )
 
 
 class ApplyOut(BaseModel):
     created: list[str]
     updated: list[str]
     unchanged: list[str]
+    agents: list[str] = Field(default_factory=list, description="agents registered")
 
 
 class DecisionIn(BaseModel):
@@ -306,6 +315,7 @@ class HealthOut(BaseModel):
     metrics: HealthMetrics
     dead_letter_jobs: int
     completed_jobs: int
+    missed_jobs: int
     failed_jobs: int
     queued_runs: int
     awaiting_approval: int

@@ -88,6 +88,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "log.level": ("debug", "info", "warning", "error", "critical"),
     "log.format": ("text", "json"),
+    "api.agent_definitions": ("llm", "any", "none"),
 }
 #: longest config text read (a config file is a few kilobytes)
 MAX_CONFIG_CHARS = 1 << 20

@@ -8,8 +8,16 @@ same keys and report the same mistakes, because both go through :func:`agent_fro
 
 from __future__ import annotations
 
-__all__ = ["AGENT_FIELDS", "PROVIDERS", "agent_from_mapping", "infer_runner"]
+__all__ = [
+    "AGENT_FIELDS",
+    "PROVIDERS",
+    "agent_from_mapping",
+    "agent_to_mapping",
+    "infer_runner",
+    "provider_for_model",
+]
 
+import dataclasses
 import difflib
 import math
 import re
@@ -303,8 +311,64 @@ def agent_from_mapping(
         needed = _RUNNER_FIELD[runner]
         if needed not in seen:
             errors.append(ValidationError(f"{runner.value!r} needs {needed!r}", field="runner"))
+    if runner is RunnerKind.LLM and "model" in values and not errors:
+        _settle_provider(values, seen, errors)
     if errors:
         raise ValidationError.collect(errors)
     assert name is not None and runner is not None
     values.pop("runner", None)
     return AgentDefinition(name=name, runner=runner, source=source, **values)
+
+
+#: model names whose provider is known without being told: (prefix, provider)
+_KNOWN_MODELS: tuple[tuple[str, str], ...] = (
+    ("claude-", "anthropic"),
+    ("gpt-", "openai"),
+    ("chatgpt-", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+)
+
+
+def provider_for_model(model: str) -> str | None:
+    """The provider of a well-known model name (``claude-*``, ``gpt-*``, ``o1``..``o4``) or None."""
+    lowered = model.strip().lower()
+    return next((p for prefix, p in _KNOWN_MODELS if lowered.startswith(prefix)), None)
+
+
+def _settle_provider(values: dict[str, Any], seen: Mapping[str, str], errors: list[Any]) -> None:
+    """An LLM agent's provider: given, or told by ``base_url`` (an OpenAI-compatible server), or
+    inferred from a well-known model name; an agent with none of these is refused (it would go
+    to OpenAI with a model OpenAI may not have)."""
+    if values.get("provider") or values.get("base_url"):
+        return
+    inferred = provider_for_model(values["model"])
+    if inferred is None:
+        errors.append(
+            ValidationError(
+                f"cannot tell which provider serves model {values['model']!r}: set provider "
+                f"({' or '.join(PROVIDERS)}) or base_url",
+                field=seen.get("model", "model"),
+            )
+        )
+    else:
+        values["provider"] = inferred
+
+
+def agent_to_mapping(agent: AgentDefinition) -> dict[str, Any]:
+    """The agent as the keys :func:`agent_from_mapping` reads back to the same agent (JSON-ready:
+    what a stored or sent agent block is). ``name`` and ``source`` are not in it."""
+    out: dict[str, Any] = {"runner": agent.runner.value}
+    for f in dataclasses.fields(agent):
+        if f.name in ("name", "runner", "source"):
+            continue
+        value = getattr(agent, f.name)
+        if value is None or value == () or value == {}:
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[f.name] = value
+    return out

@@ -40,8 +40,9 @@ JOB_FIELDS: tuple[str, ...] = tuple(
 _DEFAULTS = {f.name: f.default for f in fields(JobDefinition) if f.name in JOB_FIELDS}
 _POLICY_FIELDS = tuple(f.name for f in fields(PolicySpec))
 _HEARTBEAT_FIELDS = tuple(f.name for f in fields(HeartbeatSpec))
-#: upstream fields we accept and ignore, or map in the API layer
-_IGNORED = {"policy_ids", "one_shot", "paused"}
+#: upstream fields we accept and ignore, or map in the API layer (``one_shot`` is checked
+#: against the schedule)
+_IGNORED = {"policy_ids", "paused"}
 
 #: the zone of a job that names none (JobDefinition's default)
 _TIMEZONE_DEFAULT = str(next(f.default for f in fields(JobDefinition) if f.name == "timezone"))

@@ -114,6 +114,28 @@ def _heartbeat(value: object, field: str) -> HeartbeatSpec | None:
     return HeartbeatSpec(**out)
 
 
+def _check_one_shot(c: _Collector, one_shot: Any, at: Any, cron: Any) -> None:
+    """The SDK's ``one_shot`` must agree with the schedule given: ``true`` only with ``at`` (the
+    SDK's own ``/api/v1/schedules`` turns a cron expression into its next instant first)."""
+    if one_shot is None:
+        return
+    if not isinstance(one_shot, bool):
+        c.errors.append(
+            ValidationError(f"expected true or false, got {_kind(one_shot)}", field="one_shot")
+        )
+    elif one_shot and (cron or not at):
+        c.errors.append(
+            ValidationError(
+                "one_shot: true needs 'at' (an ISO 8601 instant), not a cron expression",
+                field="one_shot",
+            )
+        )
+    elif not one_shot and at and not cron:
+        c.errors.append(
+            ValidationError("one_shot: false, but 'at' makes a one-shot job", field="one_shot")
+        )
+
+
 def job_from_mapping(
     data: Mapping[str, Any],
     *,
@@ -131,6 +153,7 @@ def job_from_mapping(
     c = _Collector()
     values: dict[str, Any] = {}
     seen: dict[str, str] = {}
+    one_shot: Any = None
     for raw_key, raw in data.items():
         if not isinstance(raw_key, str):
             c.errors.append(ValidationError("field names must be strings", field=str(raw_key)))
@@ -140,6 +163,9 @@ def job_from_mapping(
             c.errors.append(ValidationError(f"given twice (also as {seen[key]!r})", field=raw_key))
             continue
         seen[key] = raw_key
+        if key == "one_shot":
+            one_shot = raw
+            continue
         if key in _IGNORED:
             continue
         if key not in JOB_FIELDS:
@@ -208,6 +234,7 @@ def job_from_mapping(
             c.errors.append(
                 ValidationError("a schedule is required: give cron (5 fields) or at", field="cron")
             )
+    _check_one_shot(c, one_shot, out.get("at", base.at if base else None), out.get("cron"))
     if c.errors:
         raise ValidationError.collect(c.errors)
     if base is not None:

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ExecutionError
@@ -65,6 +65,9 @@ class AgentExecutor:
         """``ledger``: where command agents' process groups are recorded while they live (the
         engine gives the one under its data directory)."""
         self.agents = agents
+        #: looks up an agent this process does not know yet (one registered in the store since
+        #: it started); the engine gives the service's
+        self.find_agent: Callable[[str], Awaitable[AgentDefinition | None]] | None = None
         self.ledger = ledger
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._llm = llm
@@ -77,6 +80,8 @@ class AgentExecutor:
     async def execute(self, context: RunContext) -> ExecutionResult:
         name = context.job.agent
         agent = self.agents.get(name)
+        if agent is None and self.find_agent is not None:
+            agent = await self.find_agent(name)
         if agent is None:
             raise ExecutionError(f"unknown agent {name!r}: define it in the config or DSL")
         if agent.runner is RunnerKind.COMMAND:

@@ -348,7 +348,10 @@ class LlmRunner:
 
     def _prepare(self, agent: AgentDefinition, messages: Sequence[Mapping[str, Any]]) -> _Call:
         provider = provider_of(agent)
-        base_url = (agent.base_url or DEFAULT_BASE_URLS.get(provider, "")).strip().rstrip("/")
+        env = self._env if self._env is not None else os.environ
+        # the operator may move a provider's default (as its own SDKs allow): a proxy, a gateway
+        default = env.get(f"{provider.upper()}_BASE_URL") or DEFAULT_BASE_URLS.get(provider, "")
+        base_url = (agent.base_url or default).strip().rstrip("/")
         endpoint = endpoint_for(provider, base_url)
         timeout = agent.timeout_seconds if agent.timeout_seconds else DEFAULT_TIMEOUT_SECONDS
         # Where the key comes from: the agent's api_key_env, else the provider's usual variable
@@ -361,7 +364,6 @@ class LlmRunner:
         key_env = agent.api_key_env
         if key_env is None and not custom_server:
             key_env = DEFAULT_KEY_ENV.get(provider)
-        env = self._env if self._env is not None else os.environ
         key = ((env.get(key_env) or "").strip() or None) if key_env else None
         draft = _Call(
             agent=agent.name,

@@ -127,8 +127,9 @@ def plan_fire(
         else:
             trigger = RunTrigger.CATCH_UP
     if next_run is None and job.at is not None:
-        # a one-shot job: completed once its single run succeeds (see plan_finish)
-        status = JobStatus.COMPLETED if skip_reason else JobStatus.ACTIVE
+        # a one-shot job: completed once its single run succeeds (see plan_finish), missed if
+        # its instant goes by without one
+        status = JobStatus.MISSED if skip_reason else JobStatus.ACTIVE
     count = job_counts.get(job.id, 0)
     # the run is built once, in its final state (dataclasses.replace costs as much as a build)
     fields: dict[str, Any]
@@ -244,8 +245,10 @@ def plan_finish(
                         AuditEventType.POLICY_DENIED, now, current, run, reason=run.error_message
                     )
                 )
+        spent = current.at is not None and current.next_run_at is None  # a one-shot's only run
         return FinishPlan(
             job_id=current.id,
+            status=JobStatus.MISSED if spent and current.status is JobStatus.ACTIVE else None,
             failure_count=current.failure_count,
             last_error=current.last_error,
             count_run=False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["Dialect", "StoreBase", "name_conflict"]
 
+import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,7 +48,7 @@ from ._rows import (
     run_update_params,
     same,
 )
-from .base import LeaseInfo, RunStats
+from .base import LeaseInfo, RunStats, StoredDefinition
 
 
 def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) -> ConflictError:
@@ -175,6 +176,33 @@ class StoreBase(ABC):
         )
         return self._dialect.run(rows[0]) if rows else None
 
+    async def list_definitions(self, kind: str) -> list[StoredDefinition]:
+        p = self._dialect.params()
+        rows = await self._fetchall(
+            "SELECT name, definition, source, updated_at FROM definitions "
+            f"WHERE kind = {p(kind)} ORDER BY name",
+            p.values,
+        )
+        return [
+            StoredDefinition(
+                kind=kind, name=r[0], definition=json.loads(r[1]), source=r[2], updated_at=r[3]
+            )
+            for r in rows
+        ]
+
+    async def runs_with_prefix(self, prefix: str, limit: int = 2) -> list[JobRun]:
+        """Runs whose id starts with ``prefix`` (a range of the primary key: no scan)."""
+        if not prefix or self._cannot_hold(prefix):
+            return []
+        p = self._dialect.params()
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = await self._fetchall(
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE id >= {p(prefix)} AND id < {p(after)} "
+            f"ORDER BY id LIMIT {int(limit)}",
+            p.values,
+        )
+        return [self._dialect.run(row) for row in rows]
+
     async def list_runs(
         self,
         job_id: str | None = None,
@@ -268,3 +296,14 @@ class StoreBase(ABC):
             instant=d.write_instant,
         )
         return [audit_from_row(r, d.read_instant) for r in await self._fetchall(sql, p.values)]
+
+
+def definition_values(d: StoredDefinition) -> tuple[str, str, str, str | None, str]:
+    """A ``definitions`` row (kind, name, definition, source, updated_at) of either dialect."""
+    return (
+        d.kind,
+        d.name,
+        json.dumps(d.definition, sort_keys=True, ensure_ascii=False),
+        d.source,
+        d.updated_at,
+    )

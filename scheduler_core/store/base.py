@@ -22,6 +22,7 @@ __all__ = [
     "Orphan",
     "RunStats",
     "StartPlan",
+    "StoredDefinition",
     "cap_context",
 ]
 
@@ -62,6 +63,19 @@ class LeaseInfo:
 
     def is_live(self, now: datetime) -> bool:
         return self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredDefinition:
+    """A definition registered in the store with its schedules: its kind (``agent``), name, the
+    keys its block takes (for an agent, ``scheduler_core.dsl.agents.agent_to_mapping``), and
+    where it was defined."""
+
+    kind: str
+    name: str
+    definition: Mapping[str, Any]
+    source: str | None = None
+    updated_at: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,8 +242,19 @@ class JobStore(Protocol):
         self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]
     ) -> None: ...
     async def upsert_jobs(
-        self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]
-    ) -> None: ...
+        self,
+        jobs: Sequence[JobDefinition],
+        audit: Sequence[AuditEvent],
+        definitions: Sequence[StoredDefinition] = (),
+    ) -> None:
+        """Insert new jobs and rewrite existing ones (by id), and register ``definitions`` (by
+        kind and name), in one transaction."""
+        ...
+
+    async def list_definitions(self, kind: str) -> list[StoredDefinition]:
+        """The definitions of this kind registered in the store, by name."""
+        ...
+
     async def update_job(self, job: JobDefinition, audit: Sequence[AuditEvent]) -> None: ...
     async def delete_job(self, job_id: str, audit: Sequence[AuditEvent]) -> bool: ...
     async def get_job(self, job_id: str) -> JobDefinition | None: ...
@@ -270,6 +295,7 @@ class JobStore(Protocol):
         audit: Sequence[AuditEvent] = (),
     ) -> bool: ...
     async def get_run(self, run_id: str) -> JobRun | None: ...
+    async def runs_with_prefix(self, prefix: str, limit: int = 2) -> list[JobRun]: ...
     async def list_runs(
         self,
         job_id: str | None = None,

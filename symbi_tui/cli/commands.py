@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from scheduler_core import wire
 from scheduler_core.clock import parse_instant
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import JobNotFound, RunNotFound, SchedulerError, ValidationError
@@ -265,10 +266,13 @@ async def _add(conn: Connection, args: argparse.Namespace) -> int:
                 "created": result.created,
                 "updated": result.updated,
                 "unchanged": result.unchanged,
+                "agents": result.agents,
                 "jobs": jobs,
             }
         )
         return EXIT_OK
+    for name in result.agents:
+        print(f"registered agent {name}")
     for name in result.created:
         print(f"created {name}")
     for name in result.updated:
@@ -542,6 +546,17 @@ async def _nodes(conn: Connection, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _iterations(conn: Connection, args: argparse.Namespace) -> int:
+    iterations = await conn.backend.iterations(args.run)
+    if args.format == "json":
+        output.print_json([wire.iteration_to_dict(i) for i in iterations])
+    elif not iterations:
+        print("No iterations: not a heartbeat run, or none has started yet.")
+    else:
+        output.show(output.iterations_table(iterations))
+    return EXIT_OK
+
+
 async def _approvals(conn: Connection, args: argparse.Namespace) -> int:
     runs = await conn.backend.pending_approvals()
     _print_runs(runs, args.format, empty="No runs are awaiting approval.", with_job=True)
@@ -602,6 +617,7 @@ _HANDLERS: dict[tuple[str, str | None], _Handler] = {
     ("cron", "status"): _status,
     ("cron", "run"): _run,
     ("cron", "history"): _history,
+    ("cron", "iterations"): _iterations,
     ("cron", "approvals"): _approvals,
     ("nodes", None): _nodes,
     ("cron", "approve"): _decide,

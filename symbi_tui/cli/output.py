@@ -44,7 +44,14 @@ from rich.text import Text
 
 from scheduler_core import wire
 from scheduler_core.clock import format_instant
-from scheduler_core.model import AuditEvent, JobDefinition, JobRun, JobStatus, RunStatus
+from scheduler_core.model import (
+    AuditEvent,
+    HeartbeatIteration,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+)
 from scheduler_core.store.base import NodeInfo
 
 from ..format import (
@@ -284,8 +291,11 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
         ("ATTEMPT", {"no_wrap": True, "justify": "right"}),
         ("STARTED (UTC)", _FIXED),
         ("DURATION", {"no_wrap": True, "justify": "right"}),
-        ("DETAIL", _CUT),
     ]
+    beats = any(heartbeat_mark(run) for run in runs)
+    if beats:  # heartbeat runs: how many iterations (symbi cron iterations RUN shows them)
+        columns.append(("BEATS", _FIXED))
+    columns.append(("DETAIL", _CUT))
     table = _table(*columns)
     for run in runs:
         detail = run.error_message or run.summary or run.output or ""
@@ -298,10 +308,46 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
             str(run.attempt),
             _when(run.started_at or run.scheduled_for),
             duration(run.execution_time_ms) or "-",
-            excerpt(detail, 500),
         ]
+        if beats:
+            cells.append(heartbeat_mark(run) or "-")
+        cells.append(excerpt(detail, 500))
         table.add_row(*cells)
     return table
+
+
+def iterations_table(iterations: Sequence[HeartbeatIteration]) -> Table:
+    table = _table(
+        ("#", {"no_wrap": True, "justify": "right"}),
+        ("STARTED (UTC)", _FIXED),
+        ("DURATION", {"no_wrap": True, "justify": "right"}),
+        ("OUTCOME", _FIXED),
+        ("ASSESSMENT", _CUT),
+        ("ACTION", _CUT),
+        ("SUMMARY", _CUT),
+    )
+    for it in iterations:
+        took = None
+        if it.finished_at is not None:
+            took = int((it.finished_at - it.started_at).total_seconds() * 1000)
+        table.add_row(
+            str(it.index),
+            _when(it.started_at),
+            duration(took) or "-",
+            it.outcome,
+            excerpt(it.assessment or "", 200),
+            excerpt(it.action or "", 200),
+            excerpt(it.summary or it.output_excerpt or "", 300),
+        )
+    return table
+
+
+def heartbeat_mark(run: JobRun) -> str:
+    """``♥ 3 it.`` for a heartbeat run (how many iterations it made), else empty."""
+    beat = run.details.get("heartbeat")
+    if not isinstance(beat, Mapping) or not isinstance(beat.get("iterations"), int):
+        return ""
+    return f"♥ {beat['iterations']} it."
 
 
 def audit_table(events: Sequence[AuditEvent]) -> Table:

@@ -180,8 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = cron.add_parser("history", help="a job's runs, newest first")
     p.add_argument("job", metavar="JOB")
     p.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N runs (50)")
-    p.add_argument("--status", choices=_statuses(RunStatus), help="only runs in this status")
+    p.add_argument(
+        "--status",
+        choices=_statuses(RunStatus),
+        help="only runs in this status (failed: every failure, timed_out and interrupted too)",
+    )
     p.add_argument("--format", choices=_TABLE_FORMATS, default="table")
+
+    p = cron.add_parser("iterations", help="a heartbeat run's iterations, in order")
+    p.add_argument("run", metavar="RUN_ID", help="run id (or a unique prefix of 8+ characters)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = cron.add_parser("approvals", help="runs awaiting approval")
     p.add_argument("--format", choices=_TABLE_FORMATS, default="table")

@@ -484,6 +484,7 @@ class MainScreen(ConsoleScreen[None]):
             "dead_letter": health.dead_letter_jobs,
             "completed": health.completed_jobs,
             "failed": health.failed_jobs,
+            "missed": health.missed_jobs,  # (no tab of its own: under All)
         }
         counts["all"] = sum(counts.values())
         self._label_tabs(counts)

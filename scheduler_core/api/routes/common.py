@@ -1,10 +1,13 @@
-"""What the route groups share: the path prefix and the job and run path parameters."""
+"""What the route groups share: the path prefix, the job and run path parameters, the run
+status filter."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Query
+
+from ...model import RunStatus
 
 PREFIX = "/api/v1"
 
@@ -17,3 +20,10 @@ JobRef = Annotated[
     ),
 ]
 RunRef = Annotated[str, Path(min_length=1, max_length=200, description="a run id")]
+RunStatusFilter = Annotated[
+    RunStatus | None,
+    Query(
+        description="only runs in this status; failed matches every failure (timed_out and "
+        "interrupted too)"
+    ),
+]

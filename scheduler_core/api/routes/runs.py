@@ -11,12 +11,11 @@ from fastapi import APIRouter, Body, Query, Request
 
 from ...clock import parse_instant
 from ...errors import ValidationError
-from ...model import RunStatus
 from ...service import SchedulerService
 from ...wire import audit_to_dict, iteration_to_dict, run_to_dict
 from ..middleware import request_actor
 from ..schemas import ApplyIn, ApplyOut, AuditOut, DecisionIn, IterationOut, RunOut
-from .common import PREFIX, RunRef
+from .common import PREFIX, RunRef, RunStatusFilter
 
 _INSTANT_QUERY = Query(
     max_length=64,
@@ -48,13 +47,20 @@ def run_routes(service: SchedulerService) -> APIRouter:
         summary="Create or rewrite jobs keyed by name, all or nothing (a DSL file's schedules)",
     )
     async def apply_jobs(request: Request, body: ApplyIn) -> Any:
-        result = await service.apply_specs(body.jobs, actor=request_actor(request))
-        return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+        result = await service.apply_specs(
+            body.jobs, agents=body.agents, actor=request_actor(request)
+        )
+        return {
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "agents": result.agents,
+        }
 
     @r.get("/runs", response_model=list[RunOut], summary="Recent runs of all jobs")
     async def list_runs(
         job: Annotated[str | None, Query(max_length=200)] = None,
-        status: RunStatus | None = None,
+        status: RunStatusFilter = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
     ) -> Any:
         runs = await service.history(job or None, limit=limit, status=status)

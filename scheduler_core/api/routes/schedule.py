@@ -10,12 +10,12 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
 from ...clock import format_instant
-from ...model import JobDefinition, JobStatus, RunStatus
+from ...model import JobDefinition, JobStatus
 from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
 from ..middleware import request_actor
 from ..schemas import DeleteOut, JobCreateIn, JobIn, JobOut, NextRunOut, RunIn, RunOut
-from .common import PREFIX, JobRef
+from .common import PREFIX, JobRef, RunStatusFilter
 
 #: the columns a job list can be sorted by (the store's orders)
 JobOrder = Literal[
@@ -120,7 +120,7 @@ def guide_routes(service: SchedulerService) -> APIRouter:
     async def job_history(
         job_id: JobRef,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
-        status: RunStatus | None = None,
+        status: RunStatusFilter = None,
     ) -> Any:
         runs = await service.history(job_id, limit=limit, status=status)
         return [run_to_dict(run) for run in runs]

@@ -19,6 +19,7 @@ __all__ = [
     "UPDATE_JOB_DEFINITION",
     "UPDATE_RUN",
     "UPSERT_APPROVAL",
+    "UPSERT_DEFINITION",
     "UPSERT_ITERATION",
     "UPSERT_JOB",
     "audit_values",
@@ -134,6 +135,12 @@ INSERT_JOB = (
     "INSERT INTO jobs (id, name, agent, status, schedule, timezone, definition, next_run_at, "
     "last_run_at, last_run_status, last_error, run_count, failure_count, created_at, "
     "updated_at, source) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+)
+#: register a definition (an agent), or rewrite the one of that kind and name
+UPSERT_DEFINITION = (
+    "INSERT INTO definitions (kind, name, definition, source, updated_at) VALUES ($1,$2,$3,$4,$5) "
+    "ON CONFLICT (kind, name) DO UPDATE SET definition=excluded.definition, "
+    "source=excluded.source, updated_at=excluded.updated_at"
 )
 UPDATE_JOB_DEFINITION = (
     "UPDATE jobs SET name=$1, agent=$2, status=$3, schedule=$4, timezone=$5, definition=$6, "

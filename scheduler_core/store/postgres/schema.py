@@ -204,6 +204,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE audit_events SET (autovacuum_vacuum_scale_factor = 0.02,
                                   autovacuum_vacuum_threshold = 1000);
     """,
+    # 4: definitions registered with their schedules (``symbi cron add --file`` of a file with
+    # agent blocks, locally or through a daemon), so every node knows them; ``kind`` is "agent"
+    # (named policies will be "policy")
+    """
+    CREATE TABLE IF NOT EXISTS definitions (
+        kind        text COLLATE "C" NOT NULL,
+        name        text COLLATE "C" NOT NULL,
+        definition  text NOT NULL,
+        source      text,
+        updated_at  text NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

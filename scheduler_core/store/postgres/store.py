@@ -42,7 +42,7 @@ from ...model import (
     JobStatus,
     RunStatus,
 )
-from .._common import StoreBase, name_conflict
+from .._common import StoreBase, definition_values, name_conflict
 from .._leases import LEASE_NAME
 from .._queries import job_ref
 from .._rows import (
@@ -66,6 +66,7 @@ from ..base import (
     Orphan,
     StartPlan,
     StartPlanner,
+    StoredDefinition,
     cap_context,
 )
 from . import _faults, _lease, _transitions
@@ -81,6 +82,7 @@ from ._sql import (
     UPDATE_JOB_DEFINITION,
     UPDATE_RUN,
     UPSERT_APPROVAL,
+    UPSERT_DEFINITION,
     UPSERT_ITERATION,
     UPSERT_JOB,
     has_nul,
@@ -245,11 +247,20 @@ class PostgresJobStore(StoreBase, PostgresRetention):
             )
             raise name_conflict([r[0] for r in rows], names, exc) from None
 
-    async def upsert_jobs(self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]) -> None:
-        """Insert new jobs and rewrite existing ones (matched by id) keeping their run state."""
+    async def upsert_jobs(
+        self,
+        jobs: Sequence[JobDefinition],
+        audit: Sequence[AuditEvent],
+        definitions: Sequence[StoredDefinition] = (),
+    ) -> None:
+        """Insert new jobs and rewrite existing ones (matched by id) keeping their run state;
+        register ``definitions`` (by kind and name)."""
 
         async def tx(t: Tx) -> None:
-            await t.executemany(UPSERT_JOB, [job_values(j) for j in jobs])
+            if definitions:
+                await t.executemany(UPSERT_DEFINITION, [definition_values(d) for d in definitions])
+            if jobs:
+                await t.executemany(UPSERT_JOB, [job_values(j) for j in jobs])
             await t.audit(audit)
 
         try:

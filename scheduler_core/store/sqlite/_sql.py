@@ -13,6 +13,7 @@ __all__ = [
     "LOG_NEW_JOB",
     "UPDATE_JOB_DEFINITION",
     "UPDATE_RUN",
+    "UPSERT_DEFINITION",
     "audit_values",
     "fmt",
     "instant",
@@ -106,6 +107,12 @@ INSERT_JOB = (
     "INSERT INTO jobs (id, name, agent, status, schedule, timezone, definition, next_run_at, "
     "last_run_at, last_run_status, last_error, run_count, failure_count, created_at, "
     "updated_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+#: register a definition (an agent), or rewrite the one of that kind and name
+UPSERT_DEFINITION = (
+    "INSERT INTO definitions (kind, name, definition, source, updated_at) VALUES (?,?,?,?,?) "
+    "ON CONFLICT (kind, name) DO UPDATE SET definition=excluded.definition, "
+    "source=excluded.source, updated_at=excluded.updated_at"
 )
 UPDATE_JOB_DEFINITION = (
     "UPDATE jobs SET name=?, agent=?, status=?, schedule=?, timezone=?, definition=?, "

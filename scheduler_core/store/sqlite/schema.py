@@ -214,6 +214,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS context_archive_job ON context_archive(job_id, seq);
     CREATE INDEX IF NOT EXISTS context_archive_at ON context_archive(archived_at);
     """,
+    # 9: definitions registered with their schedules (``symbi cron add --file`` of a file with
+    # agent blocks, locally or through a daemon), so every scheduler on the store knows them;
+    # ``kind`` is "agent" (named policies will be "policy")
+    """
+    CREATE TABLE IF NOT EXISTS definitions (
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        definition  TEXT NOT NULL,
+        source      TEXT,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -37,7 +37,7 @@ from ...model import (
     JobStatus,
     RunStatus,
 )
-from .._common import StoreBase, name_conflict
+from .._common import StoreBase, definition_values, name_conflict
 from .._leases import LEASE_NAME
 from .._queries import job_ref
 from .._rows import (
@@ -64,6 +64,7 @@ from ..base import (
     Orphan,
     StartPlan,
     StartPlanner,
+    StoredDefinition,
     cap_context,
 )
 from ..text_index import JobTextIndex
@@ -77,6 +78,7 @@ from ._sql import (
     LOG_NEW_JOB,
     UPDATE_JOB_DEFINITION,
     UPDATE_RUN,
+    UPSERT_DEFINITION,
     fmt,
     instant,
     job_definition_values,
@@ -258,10 +260,17 @@ class SqliteJobStore(StoreBase, SqliteRetention):
 
         await self._tx(tx)
 
-    async def upsert_jobs(self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]) -> None:
-        """Insert new jobs and rewrite existing ones (matched by id) keeping their run state."""
+    async def upsert_jobs(
+        self,
+        jobs: Sequence[JobDefinition],
+        audit: Sequence[AuditEvent],
+        definitions: Sequence[StoredDefinition] = (),
+    ) -> None:
+        """Insert new jobs and rewrite existing ones (matched by id) keeping their run state;
+        register ``definitions`` (by kind and name)."""
 
         def tx(conn: sqlite3.Connection) -> None:
+            conn.executemany(UPSERT_DEFINITION, [definition_values(d) for d in definitions])
             for job in jobs:
                 cur = conn.execute(UPDATE_JOB_DEFINITION, job_definition_values(job))
                 if cur.rowcount == 0:
