@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ExecutionError
+from .environment import agent_environment
 
 if TYPE_CHECKING:
     from .ledger import AgentLedger
@@ -197,12 +198,15 @@ async def run_command(
     ledger: AgentLedger | None = None,
     run_id: str | None = None,
     job: str | None = None,
+    inherit_env: Sequence[str] = (),
 ) -> CommandResult:
     """Run ``command`` until its main process exits; cancelling the call kills its whole
     process group. ``ledger``: where its group is recorded while it lives (``run_id`` and
-    ``job`` name it there)."""
+    ``job`` name it there). The process gets ``env`` over a clean environment: the basics
+    (PATH, HOME, locale, TZ, TMPDIR) and what ``inherit_env`` names of ours, nothing else
+    (see :mod:`.environment`)."""
     argv = _argv(command)
-    full_env = {**os.environ, **env}
+    full_env = agent_environment(env, inherit_env=inherit_env)
     launch, preexec = _launch(argv, full_env, cwd)
     loop = asyncio.get_running_loop()
     try:
