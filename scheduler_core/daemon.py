@@ -547,9 +547,21 @@ def run(
 ) -> int:
     """``symbi-tui --daemon``: configure logging (to stderr, and to the log file), run
     :func:`serve` on a new loop. ``log_format``: None for ``[log] format``."""
+    from .private import loose_files, private_umask
+
+    private_umask()  # what the daemon creates is its owner's alone
     log_format = log_format or config.log.format
     mask_secrets(_known_secrets(config))
     configure_logging(log_format, stream=stream, level=LEVELS[config.log.level])
+    for loose in loose_files(config, store_url):  # before the log file is opened (and fixed)
+        log.warning(
+            "%s",
+            loose,
+            extra={
+                "event": "files.private",
+                "fields": {"path": str(loose.path), "mode": f"{loose.mode:04o}", "fix": loose.fix},
+            },
+        )
     log_file = _log_to_file(config, log_format)
     for warning in config.warnings:
         log.warning("%s", warning, extra={"event": "config.warning"})

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ExecutionError
+from ..private import agent_umask
 from .environment import agent_environment
 
 if TYPE_CHECKING:
@@ -184,6 +185,11 @@ def _launch(
     return [setpriv, "--pdeathsig", "KILL", "--", *argv], None
 
 
+def _agent_umask() -> int:
+    umask = agent_umask()
+    return -1 if umask is None else umask
+
+
 # --- one run --------------------------------------------------------------------------------------
 
 
@@ -220,6 +226,7 @@ async def run_command(
             cwd=cwd,
             start_new_session=True,  # its own process group: killed as a whole
             preexec_fn=preexec,
+            umask=_agent_umask(),  # the operator's, not the scheduler's private 077
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise ExecutionError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
