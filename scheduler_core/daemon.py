@@ -369,6 +369,7 @@ async def serve(
             _log_error(exc)
             status = EXIT_STORE if isinstance(exc, StoreUnavailable) else EXIT_FAILED
             return status
+        await _warn_written_out(engine.store, config)
         if config.dsl_paths:
             try:
                 result = await service.load_dsl(list(config.dsl_paths), actor="dsl")
@@ -504,6 +505,27 @@ async def _shutdown(
     if metrics is not None:
         await metrics.stop()
     await engine.stop()
+
+
+async def _warn_written_out(store: Any, config: SchedulerConfig) -> None:
+    """One warning per stored field holding a secret written out (an older version expanded
+    ``${VAR}`` as DSL files loaded); nothing is rewritten, and the value is never shown."""
+    from .secrets import SecretPolicy, scan_store
+
+    try:
+        found = await scan_store(store, SecretPolicy.of(config.secrets))
+    except SchedulerError as exc:  # a store fault: the scheduler reports it as an episode
+        log.debug("secrets scan skipped: %s", exc)
+        return
+    for item in found:
+        log.warning(
+            "%s",
+            item,
+            extra={
+                "event": "secrets.written_out",
+                "fields": {"job": item.job, "field": item.field, "variable": item.variable},
+            },
+        )
 
 
 def _log_load(result: Any, paths: Any, event: str) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import Clock, SystemClock
+from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
 from .jobspec import check_input, job_from_mapping, spec_to_json
@@ -65,7 +66,10 @@ class SchedulerService(ServiceQueries):
         bus: EventBus | None = None,
         scheduler: CronScheduler | None = None,
         agents: dict[str, AgentDefinition] | None = None,
+        rules: DeliveryRules | None = None,
     ) -> None:
+        """``rules``: what a job's delivery may name (default: the config's channels and
+        ``[secrets]``; the engine gives the rules of the registry its deliveries use)."""
         self.store = store
         self.config = config or SchedulerConfig()
         #: the agents jobs may name: the config's, plus those DSL files define (shared with the
@@ -74,6 +78,7 @@ class SchedulerService(ServiceQueries):
             agents if agents is not None else dict(self.config.agents)
         )
         self.settings: SchedulerSettings = self.config.scheduler
+        self.rules: DeliveryRules = rules or DeliveryRules.of(self.config)
         self.clock: Clock = clock or (scheduler.clock if scheduler else SystemClock())
         self.bus = bus or (scheduler.bus if scheduler else EventBus())
         self.scheduler = scheduler
@@ -154,6 +159,7 @@ class SchedulerService(ServiceQueries):
         if job.at is not None and job.at <= now:
             raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
         self._check_agent(job)
+        self.rules.enforce(job)
         return job
 
     # --- mutations --------------------------------------------------------------------------------
@@ -247,7 +253,9 @@ class SchedulerService(ServiceQueries):
         errors: list[ValidationError] = []
         for index, item in enumerate(items):
             try:
-                jobs.append(job_from_mapping(item))
+                job = job_from_mapping(item)
+                self.rules.enforce(job)
+                jobs.append(job)
             except ValidationError as exc:
                 errors.extend(
                     ValidationError(
@@ -286,6 +294,7 @@ class SchedulerService(ServiceQueries):
                 result.created.append(job.name)
                 continue
             self._check_agent(job)
+            self.rules.enforce(job)
             merged = _with_state(job, existing)
             if spec_to_json(merged) == spec_to_json(existing):
                 result.unchanged.append(job.name)
@@ -315,7 +324,7 @@ class SchedulerService(ServiceQueries):
         from .dsl import load_dsl_files
 
         known = set(self.agents) if self.agents else None
-        bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known)
+        bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known, rules=self.rules)
         for agent in bundle.agents:
             self.agents[agent.name] = agent
         jobs = list(bundle.jobs)
@@ -350,6 +359,7 @@ class SchedulerService(ServiceQueries):
         now = self.clock.now()
         updated = job_from_mapping(changes, base=job)
         self._check_agent(updated)
+        self.rules.enforce(updated)
         updated = self._reschedule_if_needed(job, updated, now)
         updated = replace(updated, updated_at=now)
         if updated.name != job.name and await self.store.get_job_by_name(updated.name):
