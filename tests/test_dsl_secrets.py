@@ -227,3 +227,19 @@ def test_cron_validate_reads_no_more_than_the_limit(tmp_path: Path) -> None:
     out = symbi(tmp_path, "cron", "validate", str(big))
     assert out.returncode == 1
     assert f"{big}:1:1: file too large: more than 4194304 bytes" in out.stderr, out.stderr
+
+
+def test_the_secrets_table_is_checked_key_by_key(tmp_path: Path) -> None:
+    from scheduler_core.config import config_to_toml, validate_config_file
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[secrets]\nenv = ["SLACK-*", "*"]\n[secrets.values]\n"NOT A NAME" = "x"\n')
+    errors = [str(e) for e in validate_config_file(bad, env={})]
+    assert any(
+        e.startswith(f"{bad}:2 secrets.env: item 0: 'SLACK-*' is not a variable name")
+        for e in errors
+    ), errors
+    assert any("item 1: the glob '*' would cover SYMBI_API_KEY" in e for e in errors), errors
+    assert any("secrets.values.NOT A NAME" in e for e in errors), errors
+    shown = config_to_toml(load_config_text('[secrets.values]\nWEBHOOK_TOKEN = "s3cr3t-value"\n'))
+    assert "WEBHOOK_TOKEN" in shown and "s3cr3t-value" not in shown
