@@ -350,6 +350,7 @@ async def serve(
     sink = EventLogger()
     subscription = engine.bus.subscribe()
     follower = asyncio.create_task(_follow(subscription, sink), name="symbi-event-log")
+    scan: asyncio.Task[None] | None = None
     signals = _Signals()
     signals.install()
     metrics: Metrics | None = None
@@ -369,7 +370,8 @@ async def serve(
             _log_error(exc)
             status = EXIT_STORE if isinstance(exc, StoreUnavailable) else EXIT_FAILED
             return status
-        await _warn_written_out(engine.store, config)
+        # beside the start, not before it: reading every job of a large store takes seconds
+        scan = asyncio.create_task(_warn_written_out(engine.store, config), name="symbi-scan")
         if config.dsl_paths:
             try:
                 result = await service.load_dsl(list(config.dsl_paths), actor="dsl")
@@ -409,6 +411,10 @@ async def serve(
             )
         status = await _wait(signals, stop, server, service, config)
     finally:
+        if scan is not None:  # done before the store closes under it
+            scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scan
         await _shutdown(engine, server, metrics, signals, config)
         if sock is not None:
             sock.close()
@@ -507,9 +513,14 @@ async def _shutdown(
     await engine.stop()
 
 
+#: secrets written out reported one by one at start; the rest are counted in one line
+WRITTEN_OUT_SHOWN = 20
+
+
 async def _warn_written_out(store: Any, config: SchedulerConfig) -> None:
-    """One warning per stored field holding a secret written out (an older version expanded
-    ``${VAR}`` as DSL files loaded); nothing is rewritten, and the value is never shown."""
+    """A warning per stored field holding a secret written out (an older version expanded
+    ``${VAR}`` as DSL files loaded), the first :data:`WRITTEN_OUT_SHOWN` of them, then one
+    line counting the rest; nothing is rewritten, and the value is never shown."""
     from .secrets import SecretPolicy, scan_store
 
     try:
@@ -517,7 +528,10 @@ async def _warn_written_out(store: Any, config: SchedulerConfig) -> None:
     except SchedulerError as exc:  # a store fault: the scheduler reports it as an episode
         log.debug("secrets scan skipped: %s", exc)
         return
-    for item in found:
+    except Exception:  # a check must never take the daemon down
+        log.exception("secrets scan failed", extra={"event": "secrets.scan_failed"})
+        return
+    for item in found[:WRITTEN_OUT_SHOWN]:
         log.warning(
             "%s",
             item,
@@ -525,6 +539,14 @@ async def _warn_written_out(store: Any, config: SchedulerConfig) -> None:
                 "event": "secrets.written_out",
                 "fields": {"job": item.job, "field": item.field, "variable": item.variable},
             },
+        )
+    if len(found) > WRITTEN_OUT_SHOWN:
+        more = len(found) - WRITTEN_OUT_SHOWN
+        log.warning(
+            "... and %d more stored field(s) holding a secret written out (symbi config "
+            "validate lists them all)",
+            more,
+            extra={"event": "secrets.written_out", "fields": {"more": more}},
         )
 
 

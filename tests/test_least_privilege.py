@@ -273,3 +273,32 @@ def test_the_cli_refuses_a_job_naming_a_variable_it_may_not(tmp_path: Path) -> N
     assert out.returncode != 0
     assert "webhook_url: ${SMTP_PASS} is not an allowed secret" in out.stderr, out.stderr
     assert SMTP_PASS not in out.stdout + out.stderr
+
+
+async def test_start_up_reports_a_few_secrets_written_out_then_counts_the_rest(
+    harness_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from scheduler_core.daemon import WRITTEN_OUT_SHOWN, _warn_written_out
+
+    monkeypatch.setenv("HOOK_TOKEN", HOOK_TOKEN)
+    h = await harness_factory()
+    await h.service.add_jobs(
+        [
+            _job(
+                f"old-{i:02d}",
+                agent="reporter",
+                webhook_url="https://hooks.example.com/in",
+                webhook_headers={"Authorization": f"Bearer {HOOK_TOKEN}"},
+            )
+            for i in range(WRITTEN_OUT_SHOWN + 5)
+        ]
+    )
+    with caplog.at_level("WARNING", logger="symbi.daemon"):
+        await _warn_written_out(h.store, h.engine.config)
+    lines = [r.getMessage() for r in caplog.records if r.name == "symbi.daemon"]
+    assert len(lines) == WRITTEN_OUT_SHOWN + 1, lines
+    assert lines[0].startswith("job 'old-00': webhook_headers.Authorization holds the value of")
+    assert lines[-1].startswith("... and 5 more stored field(s) holding a secret written out")
+    assert all(HOOK_TOKEN not in line for line in lines)
+    stored = await h.service.get_job("old-00")
+    assert stored.webhook_headers["Authorization"] == f"Bearer {HOOK_TOKEN}"  # left as it was
