@@ -519,8 +519,9 @@ WRITTEN_OUT_SHOWN = 20
 
 async def _warn_written_out(store: Any, config: SchedulerConfig) -> None:
     """A warning per stored field holding a secret written out (an older version expanded
-    ``${VAR}`` as DSL files loaded), the first :data:`WRITTEN_OUT_SHOWN` of them, then one
-    line counting the rest; nothing is rewritten, and the value is never shown."""
+    ``${VAR}`` as DSL files loaded) or naming a variable ``[secrets]`` does not allow (made
+    before the list existed), the first :data:`WRITTEN_OUT_SHOWN` of them, then one line
+    counting the rest; nothing is rewritten, and a value is never shown."""
     from .secrets import SecretPolicy, scan_store
 
     try:
@@ -536,15 +537,15 @@ async def _warn_written_out(store: Any, config: SchedulerConfig) -> None:
             "%s",
             item,
             extra={
-                "event": "secrets.written_out",
+                "event": item.event,
                 "fields": {"job": item.job, "field": item.field, "variable": item.variable},
             },
         )
     if len(found) > WRITTEN_OUT_SHOWN:
         more = len(found) - WRITTEN_OUT_SHOWN
         log.warning(
-            "... and %d more stored field(s) holding a secret written out (symbi config "
-            "validate lists them all)",
+            "... and %d more stored field(s) holding a secret written out or naming one "
+            "[secrets] does not allow (symbi config validate lists them all)",
             more,
             extra={"event": "secrets.written_out", "fields": {"more": more}},
         )

@@ -182,7 +182,8 @@ class Engine:
                 if missing:
                     names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
                     raise AgentPinError(
-                        f"agent_pin_jwt uses {names}, which is not set", check="token"
+                        f"agent_pin_jwt uses {names}, which is not set or not allowed by [secrets]",
+                        check="token",
                     )
             if self._verifier is None:
                 self._verifier = AgentPinVerifier(self.config.agentpin, clock=self.clock)

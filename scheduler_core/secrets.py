@@ -256,13 +256,26 @@ def written_out_secrets(
 
 @dataclass(frozen=True, slots=True)
 class WrittenOut:
-    """A stored job field holding a secret's value written out (never the value itself)."""
+    """A stored job field holding a secret written out (never the value itself), or, with
+    ``allowed=False``, naming a variable ``[secrets]`` does not allow (stored before the list
+    existed: its deliveries fail until the name is allowed or the job changed)."""
 
     job: str
     field: str
     variable: str
+    allowed: bool = True
+
+    @property
+    def event(self) -> str:
+        return "secrets.written_out" if self.allowed else "secrets.not_allowed"
 
     def __str__(self) -> str:
+        if not self.allowed:
+            return (
+                f"job {self.job!r}: {self.field} names ${{{self.variable}}}, which [secrets] "
+                "does not allow: its deliveries fail until the name is allowed or the job "
+                "changed"
+            )
         return (
             f"job {self.job!r}: {self.field} holds the value of {self.variable} written out "
             f"(stored by a version that expanded ${{VAR}} when a DSL file loaded); write "
@@ -275,7 +288,8 @@ async def scan_store(
     store: JobStore, policy: SecretPolicy, env: Mapping[str, str] | None = None
 ) -> list[WrittenOut]:
     """Every job field of the store that holds a secret written out (see
-    :func:`written_out_secrets`); nothing is changed."""
+    :func:`written_out_secrets`) or names a variable the policy does not allow; nothing is
+    changed."""
     from .store.base import JobQuery
 
     found: list[WrittenOut] = []
@@ -285,6 +299,10 @@ async def scan_store(
         for job in page.jobs:
             for path, name in written_out_secrets(job, policy, env):
                 found.append(WrittenOut(job.name, path, name))
+            for path, text in _template_strings(job):
+                for ref in dict.fromkeys(references(text)):
+                    if not policy.allows(ref):
+                        found.append(WrittenOut(job.name, path, ref, allowed=False))
         offset += len(page.jobs)
         if not page.jobs or offset >= page.total:
             return found

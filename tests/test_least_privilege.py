@@ -302,3 +302,32 @@ async def test_start_up_reports_a_few_secrets_written_out_then_counts_the_rest(
     assert all(HOOK_TOKEN not in line for line in lines)
     stored = await h.service.get_job("old-00")
     assert stored.webhook_headers["Authorization"] == f"Bearer {HOOK_TOKEN}"  # left as it was
+
+
+async def test_start_up_names_a_stored_reference_the_list_does_not_allow(
+    harness_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job the API stored before [secrets] existed: its deliveries would fail, so start-up
+    says which job and field (and changes nothing)."""
+    from dataclasses import replace
+
+    from scheduler_core.daemon import _warn_written_out
+    from scheduler_core.jobspec import job_from_mapping
+
+    h = await harness_factory()
+    legacy = job_from_mapping(
+        _job(
+            "legacy",
+            agent="reporter",
+            webhook_url="https://hooks.example.com/in",
+            webhook_headers={"X-Token": "${OLD_TOKEN}"},
+        )
+    )
+    now = h.clock.now()  # stored as an older version did, without today's checks
+    await h.store.insert_jobs([replace(legacy, id="legacy-1", created_at=now, updated_at=now)], [])
+    with caplog.at_level("WARNING", logger="symbi.daemon"):
+        await _warn_written_out(h.store, h.engine.config)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "symbi.daemon"]
+    assert line.startswith(
+        "job 'legacy': webhook_headers.X-Token names ${OLD_TOKEN}, which [secrets] does not allow"
+    ), line
