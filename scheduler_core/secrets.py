@@ -14,6 +14,7 @@ The template fields: ``webhook_url``, the values of ``webhook_headers``, the str
 from __future__ import annotations
 
 __all__ = [
+    "AllowedEnvironment",
     "SecretPolicy",
     "WrittenOut",
     "check_job_secrets",

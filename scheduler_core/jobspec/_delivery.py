@@ -8,7 +8,13 @@ Which channels exist depends on the installation, so that check is the service's
 
 from __future__ import annotations
 
-__all__ = ["check_email", "check_header_name", "check_header_value", "check_url"]
+__all__ = [
+    "check_delivery_config",
+    "check_email",
+    "check_header_name",
+    "check_header_value",
+    "check_url",
+]
 
 import re
 from collections.abc import Mapping
