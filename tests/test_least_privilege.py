@@ -331,3 +331,28 @@ async def test_start_up_names_a_stored_reference_the_list_does_not_allow(
     assert line.startswith(
         "job 'legacy': webhook_headers.X-Token names ${OLD_TOKEN}, which [secrets] does not allow"
     ), line
+
+
+@pytest.mark.slow
+def test_a_new_daemon_makes_its_files_private(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    store = json.dumps(str(tmp_path / "symbi.db"))
+    config.write_text(
+        config.read_text().replace(store, json.dumps(str(tmp_path / "data/symbi.db")))
+    )
+    umask = os.umask(0o022)  # an operator's usual umask: the daemon's files are private anyway
+    try:
+        daemon = Daemon(config, clean_env(tmp_path))
+    finally:
+        os.umask(umask)
+    try:
+        daemon.event("api.listening")
+        data = tmp_path / "data"
+        assert _mode(data) == 0o700
+        for name in ("symbi.db", "symbi.db-wal", "symbi.db-shm", "daemon.log", "api-key"):
+            poll((data / name).exists)
+            assert _mode(data / name) == 0o600, name
+        assert not [line for line in daemon.lines if line.get("event") == "files.private"]
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
