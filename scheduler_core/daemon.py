@@ -133,7 +133,8 @@ def _log_to_file(config: SchedulerConfig, log_format: str) -> Path | None:
 
 
 def _known_secrets(config: SchedulerConfig) -> list[str | None]:
-    """Values no log line may hold: API keys, delivery credentials, secret-named agent env."""
+    """Values no log line may hold: API keys, delivery credentials, secret-named agent env,
+    and what ``[secrets]`` lets a job's ``${VAR}`` send."""
     from .config._schema import _SECRET_NAME, SECRET_KEYS
 
     delivery = config.scheduler.delivery
@@ -145,6 +146,9 @@ def _known_secrets(config: SchedulerConfig) -> list[str | None]:
         values.extend(v for k, v in agent.env.items() if _SECRET_NAME.search(k))
         if agent.api_key_env:
             values.append(os.environ.get(agent.api_key_env))
+    from .secrets import SecretPolicy  # what a job's ${VAR} may send: masked like the rest
+
+    values.extend(SecretPolicy.of(config.secrets).environment().values())
     return values
 
 
