@@ -178,6 +178,18 @@ def test_an_api_key_holder_reads_nothing_of_the_daemon(
                 refused = _refused(client, _job("bad-delivery", **fields))
                 assert refused["field"] == where, (fields, refused)
             assert client.get("/api/v1/schedule").json()[0]["name"] == "old-report"
+            # a DSL file sent through the daemon: its refusal at the schedule's place
+            bad = tmp_path / "bad.symbi"
+            bad.write_text(
+                'schedule {\n  name: "via-file"\n  agent: "envdump"\n  cron: "0 9 * * *"\n'
+                '  webhook_url: "https://hooks.example.com/${SMTP_PASS}"\n}\n'
+            )
+            sent_file = _symbi(tmp_path, config, "cron", "add", "--file", str(bad), env=env)
+            assert sent_file.returncode != 0
+            assert (
+                f'{bad}:1:1: schedule "via-file": webhook_url: ${{SMTP_PASS}} is not an allowed '
+                "secret" in sent_file.stderr
+            ), sent_file.stderr
 
             # an allowed name is sent, expanded at delivery; the store keeps it literally
             made = client.post(
