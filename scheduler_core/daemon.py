@@ -133,7 +133,8 @@ def _log_to_file(config: SchedulerConfig, log_format: str) -> Path | None:
 
 
 def _known_secrets(config: SchedulerConfig) -> list[str | None]:
-    """Values no log line may hold: API keys, delivery credentials, secret-named agent env."""
+    """Values no log line may hold: API keys, delivery credentials, secret-named agent env,
+    and what ``[secrets]`` lets a job's ``${VAR}`` send."""
     from .config._schema import _SECRET_NAME, SECRET_KEYS
 
     delivery = config.scheduler.delivery
@@ -145,6 +146,9 @@ def _known_secrets(config: SchedulerConfig) -> list[str | None]:
         values.extend(v for k, v in agent.env.items() if _SECRET_NAME.search(k))
         if agent.api_key_env:
             values.append(os.environ.get(agent.api_key_env))
+    from .secrets import SecretPolicy  # what a job's ${VAR} may send: masked like the rest
+
+    values.extend(SecretPolicy.of(config.secrets).environment().values())
     return values
 
 
@@ -350,6 +354,7 @@ async def serve(
     sink = EventLogger()
     subscription = engine.bus.subscribe()
     follower = asyncio.create_task(_follow(subscription, sink), name="symbi-event-log")
+    scan: asyncio.Task[None] | None = None
     signals = _Signals()
     signals.install()
     metrics: Metrics | None = None
@@ -369,6 +374,8 @@ async def serve(
             _log_error(exc)
             status = EXIT_STORE if isinstance(exc, StoreUnavailable) else EXIT_FAILED
             return status
+        # beside the start, not before it: reading every job of a large store takes seconds
+        scan = asyncio.create_task(_warn_written_out(engine.store, config), name="symbi-scan")
         if config.dsl_paths:
             try:
                 result = await service.load_dsl(list(config.dsl_paths), actor="dsl")
@@ -408,6 +415,10 @@ async def serve(
             )
         status = await _wait(signals, stop, server, service, config)
     finally:
+        if scan is not None:  # done before the store closes under it
+            scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scan
         await _shutdown(engine, server, metrics, signals, config)
         if sock is not None:
             sock.close()
@@ -506,6 +517,44 @@ async def _shutdown(
     await engine.stop()
 
 
+#: secrets written out reported one by one at start; the rest are counted in one line
+WRITTEN_OUT_SHOWN = 20
+
+
+async def _warn_written_out(store: Any, config: SchedulerConfig) -> None:
+    """A warning per stored field holding a secret written out (an older version expanded
+    ``${VAR}`` as DSL files loaded) or naming a variable ``[secrets]`` does not allow (made
+    before the list existed), the first :data:`WRITTEN_OUT_SHOWN` of them, then one line
+    counting the rest; nothing is rewritten, and a value is never shown."""
+    from .secrets import SecretPolicy, scan_store
+
+    try:
+        found = await scan_store(store, SecretPolicy.of(config.secrets))
+    except SchedulerError as exc:  # a store fault: the scheduler reports it as an episode
+        log.debug("secrets scan skipped: %s", exc)
+        return
+    except Exception:  # a check must never take the daemon down
+        log.exception("secrets scan failed", extra={"event": "secrets.scan_failed"})
+        return
+    for item in found[:WRITTEN_OUT_SHOWN]:
+        log.warning(
+            "%s",
+            item,
+            extra={
+                "event": item.event,
+                "fields": {"job": item.job, "field": item.field, "variable": item.variable},
+            },
+        )
+    if len(found) > WRITTEN_OUT_SHOWN:
+        more = len(found) - WRITTEN_OUT_SHOWN
+        log.warning(
+            "... and %d more stored field(s) holding a secret written out or naming one "
+            "[secrets] does not allow (symbi config validate lists them all)",
+            more,
+            extra={"event": "secrets.written_out", "fields": {"more": more}},
+        )
+
+
 def _log_load(result: Any, paths: Any, event: str) -> None:
     log.info(
         "DSL loaded: %d created, %d updated, %d unchanged",
@@ -547,9 +596,21 @@ def run(
 ) -> int:
     """``symbi-tui --daemon``: configure logging (to stderr, and to the log file), run
     :func:`serve` on a new loop. ``log_format``: None for ``[log] format``."""
+    from .private import loose_files, private_umask
+
+    private_umask()  # what the daemon creates is its owner's alone
     log_format = log_format or config.log.format
     mask_secrets(_known_secrets(config))
     configure_logging(log_format, stream=stream, level=LEVELS[config.log.level])
+    for loose in loose_files(config, store_url):  # before the log file is opened (and fixed)
+        log.warning(
+            "%s",
+            loose,
+            extra={
+                "event": "files.private",
+                "fields": {"path": str(loose.path), "mode": f"{loose.mode:04o}", "fix": loose.fix},
+            },
+        )
     log_file = _log_to_file(config, log_format)
     for warning in config.warnings:
         log.warning("%s", warning, extra={"event": "config.warning"})

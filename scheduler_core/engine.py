@@ -28,7 +28,7 @@ log = logging.getLogger("symbi.scheduler")
 
 if TYPE_CHECKING:
     from .agentpin import AgentPinVerifier
-    from .delivery import Deliverer
+    from .delivery import ChannelRegistry, Deliverer
     from .runtime.ledger import AgentLedger
 
 
@@ -74,6 +74,7 @@ class Engine:
         #: the process groups of this scheduler's command agents (see runtime.ledger)
         self.ledger: AgentLedger | None = None
         self._verifier: AgentPinVerifier | None = None
+        self._channels: ChannelRegistry | None = None
         self.service: SchedulerService | None = None
 
     @property
@@ -83,6 +84,7 @@ class Engine:
         return self._store
 
     async def start(self) -> SchedulerService:
+        from .delivery.checks import DeliveryRules
         from .policy import SchedulePolicyGate
         from .runtime.agents import AgentExecutor
 
@@ -133,6 +135,7 @@ class Engine:
             bus=self.bus,
             scheduler=self.scheduler,
             agents=agents if isinstance(self._executor, AgentExecutor) else None,
+            rules=DeliveryRules.of(self.config, self._registry()),
         )
         if isinstance(self._executor, AgentExecutor):
             for warning in await self.service.load_registered_agents():
@@ -142,16 +145,31 @@ class Engine:
 
     def _make_deliverer(self) -> Deliverer:
         from .delivery import Deliverer, tls_context_from_ca_file
+        from .secrets import SecretPolicy
 
         settings = self.config.scheduler.delivery
         tls = tls_context_from_ca_file(settings.smtp_ca_file) if settings.smtp_ca_file else None
         return Deliverer(
             settings,
             data_dir=self.config.resolved_data_dir(),
+            secrets=SecretPolicy.of(self.config.secrets),
+            registry=self._registry(),
             now=self.clock.now,
             smtp_tls_context=tls,
             stream=self._stdout,
         )
+
+    def _registry(self) -> ChannelRegistry:
+        """One channel registry for the deliveries and the service's checks of new jobs (an
+        injected deliverer's, with the routers it was given)."""
+        if self._channels is None:
+            from .delivery import ChannelRegistry
+
+            if self._deliverer is not None:
+                self._channels = self._deliverer.registry
+            else:
+                self._channels = ChannelRegistry(self.config.scheduler.delivery.custom)
+        return self._channels
 
     async def _verify_pin(self, job: JobDefinition, run: JobRun) -> None:
         """AgentPin verification for the policy gate; a failure is audited (with the run it
@@ -161,9 +179,23 @@ class Engine:
         try:
             if not job.agent_pin_jwt:
                 raise AgentPinError("the job carries no agent_pin_jwt", check="token")
+            token = job.agent_pin_jwt
+            if "${" in token:  # expanded now, from what [secrets] allows (checked at creation)
+                from .envvars import expand_vars
+                from .secrets import SecretPolicy
+
+                token, missing = expand_vars(
+                    token, SecretPolicy.of(self.config.secrets).environment()
+                )
+                if missing:
+                    names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
+                    raise AgentPinError(
+                        f"agent_pin_jwt uses {names}, which is not set or not allowed by [secrets]",
+                        check="token",
+                    )
             if self._verifier is None:
                 self._verifier = AgentPinVerifier(self.config.agentpin, clock=self.clock)
-            await self._verifier.verify(job.agent_pin_jwt, job.agent)
+            await self._verifier.verify(token, job.agent)
         except AgentPinError as exc:
             event = job_event(
                 AuditEventType.AGENT_PIN_VERIFICATION_FAILED,

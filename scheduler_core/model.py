@@ -316,6 +316,8 @@ class AgentDefinition:
     api_key_env: str | None = None  #: name of the environment variable holding the key
     capabilities: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    #: names or globs of the scheduler's environment variables the agent also gets
+    inherit_env: tuple[str, ...] = ()
     working_dir: str | None = None
     timeout_seconds: float | None = None
     max_tokens: int | None = None

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import Clock, SystemClock
+from .delivery.checks import DeliveryRules
 from .dsl.agents import agent_from_mapping, agent_to_mapping
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -72,7 +73,10 @@ class SchedulerService(ServiceQueries):
         bus: EventBus | None = None,
         scheduler: CronScheduler | None = None,
         agents: dict[str, AgentDefinition] | None = None,
+        rules: DeliveryRules | None = None,
     ) -> None:
+        """``rules``: what a job's delivery may name (default: the config's channels and
+        ``[secrets]``; the engine gives the rules of the registry its deliveries use)."""
         self.store = store
         self.config = config or SchedulerConfig()
         #: the agents jobs may name: the config's, plus those DSL files define (shared with the
@@ -83,6 +87,7 @@ class SchedulerService(ServiceQueries):
         #: the names in ``agents`` registered in the store (see registered_agents)
         self.registered: set[str] = set()
         self.settings: SchedulerSettings = self.config.scheduler
+        self.rules: DeliveryRules = rules or DeliveryRules.of(self.config)
         self.clock: Clock = clock or (scheduler.clock if scheduler else SystemClock())
         self.bus = bus or (scheduler.bus if scheduler else EventBus())
         self.scheduler = scheduler
@@ -163,6 +168,7 @@ class SchedulerService(ServiceQueries):
         if job.at is not None and job.at <= now:
             raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
         self._check_agent(job)
+        self.rules.enforce(job)
         return job
 
     # --- mutations --------------------------------------------------------------------------------
@@ -315,7 +321,9 @@ class SchedulerService(ServiceQueries):
                 defined.append(agent)
         for index, item in enumerate(items):
             try:
-                jobs.append(job_from_mapping(item))
+                job = job_from_mapping(item)
+                self.rules.enforce(job)
+                jobs.append(job)
             except ValidationError as exc:
                 errors.extend(
                     ValidationError(
@@ -354,6 +362,7 @@ class SchedulerService(ServiceQueries):
                 result.created.append(job.name)
                 continue
             self._check_agent(job)
+            self.rules.enforce(job)
             merged = _with_state(job, existing)
             if spec_to_json(merged) == spec_to_json(existing):
                 result.unchanged.append(job.name)
@@ -388,7 +397,7 @@ class SchedulerService(ServiceQueries):
         from .dsl import load_dsl_files
 
         known = set(self.agents) if self.agents else None
-        bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known)
+        bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known, rules=self.rules)
         jobs = list(bundle.jobs)
         if only is not None:
             jobs = [j for j in jobs if j.name == only]
@@ -457,6 +466,7 @@ class SchedulerService(ServiceQueries):
         now = self.clock.now()
         updated = job_from_mapping(changes, base=job)
         self._check_agent(updated)
+        self.rules.enforce(updated)
         updated = self._reschedule_if_needed(job, updated, now)
         updated = replace(updated, updated_at=now)
         if updated.name != job.name and await self.store.get_job_by_name(updated.name):

@@ -13,6 +13,7 @@ __all__ = [
     "LogConfig",
     "SchedulerConfig",
     "SchedulerSettings",
+    "SecretsConfig",
     "StoreConfig",
     "TuiConfig",
     "default_data_dir",
@@ -155,6 +156,15 @@ class TuiConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SecretsConfig:
+    """What a job's ``${VAR}`` may name (``[secrets]``): nothing unless the operator says so,
+    because whoever can create a job must not be able to read the daemon's environment."""
+
+    env: tuple[str, ...] = ()  #: environment variable names or globs (``SLACK_*``)
+    values: Mapping[str, str] = field(default_factory=dict)  #: named values, in the config
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerConfig:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -162,6 +172,7 @@ class SchedulerConfig:
     agentpin: AgentPinConfig = field(default_factory=AgentPinConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
     agents: Mapping[str, AgentDefinition] = field(default_factory=dict)
     dsl_paths: tuple[str, ...] = ()  #: files or directories of .symbi files loaded at start
     data_dir: str | None = None  #: None: default_data_dir()

@@ -26,18 +26,22 @@ __all__ = [
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from scheduler_core.clock import format_instant, parse_instant
 from scheduler_core.errors import (
+    DslError,
+    DslIssue,
     JobNotFound,
     RunNotFound,
+    SchedulerError,
     ValidationError,
 )
 from scheduler_core.events import (
@@ -74,6 +78,9 @@ from scheduler_core.wire import (
 )
 
 from .backend import CONNECTED, FINAL_RUN_STATUSES, Connection
+
+if TYPE_CHECKING:
+    from scheduler_core.dsl import DslBundle
 
 _PREFIX = "/api/v1"
 #: how many recent runs of a job are looked at to find its last finished one
@@ -296,7 +303,10 @@ class RemoteBackend:
         body: dict[str, Any] = {"jobs": specs}
         if agents:
             body["agents"] = agents
-        answer = await self._json("POST", "/apply", body=body)
+        try:
+            answer = await self._json("POST", "/apply", body=body)
+        except ValidationError as exc:
+            raise _in_files(exc, jobs, bundle) from None
         return ApplyResult(
             created=list(answer.get("created") or []),
             updated=list(answer.get("updated") or []),
@@ -498,3 +508,24 @@ async def _read_events(response: httpx.Response) -> AsyncIterator[Event]:
             kind = value
         elif name == "data":
             data.append(value)
+
+
+_APPLY_FIELD = re.compile(r"^jobs\[(\d+)\](?:\.(.+))?$")
+
+
+def _in_files(
+    error: ValidationError, jobs: Sequence[JobDefinition], bundle: DslBundle
+) -> SchedulerError:
+    """The daemon's refusal of schedules it was sent (``jobs[1].webhook_url: ...``, what its
+    own channels and ``[secrets]`` allow) at the place of each schedule in its file."""
+    issues: list[DslIssue] = []
+    for err in error.errors:
+        m = _APPLY_FIELD.match(err.field or "")
+        if m is None or int(m[1]) >= len(jobs):
+            return error
+        job = jobs[int(m[1])]
+        path, line, col = bundle.location(f"schedule:{job.name}") or (bundle.paths[0], 1, 1)
+        where = f"{m[2]}: " if m[2] else ""
+        message = f'schedule "{job.name}": {where}{err.reason} (refused by the scheduler)'
+        issues.append(DslIssue(path, line, col, message))
+    return DslError(issues) if issues else error

@@ -19,6 +19,7 @@ from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfi
 from scheduler_core.engine import Engine
 from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
+from scheduler_core.settings import SecretsConfig
 from scheduler_core.store import SqliteJobStore
 
 pytest_plugins = ("tests.pg",)  # the store back ends: SQLite files and a PostgreSQL server
@@ -87,14 +88,21 @@ def agents() -> Agents:
     return Agents()
 
 
-def make_config(db_path: str, **settings: Any) -> SchedulerConfig:
+def make_config(
+    db_path: str, *, secrets: SecretsConfig | None = None, **settings: Any
+) -> SchedulerConfig:
+    """A test config; ``secrets``: the ``[secrets]`` allow-list (default: nothing allowed)."""
     base = SchedulerSettings(
         retry_backoff_seconds=10,
         misfire_threshold_seconds=60,
         shutdown_timeout_seconds=0.5,
         claim_ahead_seconds=0,  # tests step the clock onto instants; one test sets it
     )
-    return SchedulerConfig(scheduler=replace(base, **settings), store=StoreConfig(url=db_path))
+    return SchedulerConfig(
+        scheduler=replace(base, **settings),
+        store=StoreConfig(url=db_path),
+        secrets=secrets or SecretsConfig(),
+    )
 
 
 class Harness:

@@ -460,7 +460,7 @@ def test_example_config_documents_every_key() -> None:
     lines = text.splitlines()
     for key in config_keys():
         leaf = key.rpartition(".")[2]
-        if leaf in ("keymap", "custom"):
+        if leaf in ("keymap", "custom", "values"):
             assert f"[{key}]" in text, key
             continue
         pattern = re.compile(rf"^#? ?{re.escape(leaf)} = ")

@@ -14,6 +14,7 @@ import pytest
 from scheduler_core.config import DeliveryConfig
 from scheduler_core.jobspec import job_to_dict
 from scheduler_core.model import RunStatus
+from scheduler_core.settings import SecretsConfig
 
 from .conftest import Harness
 from .delivery_servers import Reply, ScriptedHTTPServer, SmtpServer, refusing_port, running
@@ -59,7 +60,9 @@ async def test_a_run_goes_to_every_channel(
     harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer, monkeypatch
 ) -> None:
     monkeypatch.setenv("HOOK_TOKEN", TOKEN)
-    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
+    h: Harness = await harness_factory(
+        delivery=_delivery(tmp_path, smtp), secrets=SecretsConfig(env=("HOOK_*",))
+    )
     try:
         job = await h.service.add_job(
             {

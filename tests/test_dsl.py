@@ -127,8 +127,9 @@ def test_webhook_delivery_with_headers_map_without_commas() -> None:
     assert (job.name, job.agent, job.cron) == ("metrics-report", "metrics-agent", "*/30 * * * *")
     assert job.delivery == ("webhook",)
     assert job.webhook_url == "https://metrics.example.com/ingest"
+    # kept as written: expanded only at delivery, and only if [secrets] allows it
     assert dict(job.webhook_headers) == {
-        "Authorization": "Bearer metrics-secret",
+        "Authorization": "Bearer ${METRICS_API_KEY}",
         "Content-Type": "application/json",
     }
 
@@ -161,7 +162,7 @@ def test_dead_letter_max_retries() -> None:
 def test_agentpin_verification() -> None:
     job = only_job("12_secure_task.symbi")
     assert (job.name, job.agent, job.cron) == ("secure-task", "trusted-agent", "0 * * * *")
-    assert job.agent_pin_jwt == "eyJ.jwt.sig"
+    assert job.agent_pin_jwt == "${AGENT_PIN_JWT}"  # read when the pin is checked
     assert job.policy == PolicySpec(require_agent_pin=True)
 
 
@@ -169,7 +170,7 @@ def test_migration_block_without_diff_markers() -> None:
     job = only_job("13_migration_my_job.symbi")
     assert (job.name, job.agent, job.cron) == ("my-job", "my-agent", "0 * * * *")
     assert job.max_concurrent == 2
-    assert job.agent_pin_jwt == "eyJ.jwt.sig"
+    assert job.agent_pin_jwt == "${AGENT_PIN_JWT}"
     assert job.policy.require_agent_pin
 
 
@@ -277,7 +278,8 @@ def test_syntax_variety() -> None:
     assert job.jitter_seconds == 30.0
     assert job.misfire_grace_seconds == 7200.0
     assert job.timezone == "Europe/Berlin"
-    assert job.input == 'line one\nline "two" é ${LITERAL} ${ALSO} fallback'
+    # a schedule's input is plain text: nothing in it is expanded
+    assert job.input == 'line one\nline "two" é ${LITERAL} ${ALSO} ${HOME_X:-fallback}'
     assert dict(job.delivery_config) == {
         "custom": {"url": "https://x", "retries": 2, "on": True, "off": None}
     }

@@ -191,16 +191,11 @@ CASES = [
         id="bad_name",
     ),
     pytest.param(
-        H
-        + (
-            '  cron: "* * * * *"\n'
-            '  webhook_headers: { "Authorization": "Bearer ${METRICS_API_KEY}" }\n'
-            "}\n"
-        ),
-        5,
-        39,
+        'agent a {\n  command: "x"\n  env: { TOKEN: "Bearer ${METRICS_API_KEY}" }\n}\n',
+        3,
+        17,
         "${METRICS_API_KEY} is not set",
-        id="unset_var",
+        id="unset_var_in_agent",
     ),
     pytest.param(
         H + '  cron: "0 9 * * *\n}\n',

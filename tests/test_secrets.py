@@ -18,6 +18,7 @@ from pathlib import Path
 from scheduler_core.config import DeliveryConfig
 from scheduler_core.daemon import EventLogger, TextFormatter
 from scheduler_core.jobspec import job_to_dict
+from scheduler_core.settings import SecretsConfig
 
 from .conftest import Harness
 from .test_api import serving
@@ -67,7 +68,8 @@ async def _harness(harness_factory, monkeypatch) -> Harness:
         smtp_timeout_seconds=2,
         webhook_timeout_seconds=2,
     )
-    return await harness_factory(delivery=delivery)
+    # the operator allows the job's ${HOOK_ENV}: it is expanded at delivery, and masked
+    return await harness_factory(delivery=delivery, secrets=SecretsConfig(env=("HOOK_ENV",)))
 
 
 async def test_api_responses_and_event_log_hold_no_secret(harness_factory, monkeypatch) -> None:

@@ -232,6 +232,11 @@ class _Loader:
                 Path(kwargs["data_dir"]).expanduser()  # resolved_data_dir() expands it later
             except RuntimeError:
                 self.error(f"cannot expand {kwargs['data_dir'][:80]!r}: no such user", "data_dir")
+        if "secrets" in kwargs:
+            from ..secrets import check_secrets_config
+
+            for key, message in check_secrets_config(kwargs["secrets"]):
+                self.error(message, key)
         return SchedulerConfig(**kwargs, path=self.path, warnings=tuple(self.warnings))
 
 

@@ -20,6 +20,7 @@ from ..settings import (
     LogConfig,
     SchedulerConfig,
     SchedulerSettings,
+    SecretsConfig,
     StoreConfig,
     TuiConfig,
 )
@@ -46,6 +47,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "scheduler.delivery.smtp_password",
         "scheduler.delivery.webhook_auth_header",
         "api.api_keys",
+        "secrets.values",
     }
 )
 
@@ -58,6 +60,7 @@ _TABLES: dict[str, type] = {
     "agentpin": AgentPinConfig,
     "tui": TuiConfig,
     "log": LogConfig,
+    "secrets": SecretsConfig,
 }
 _NOT_SETTABLE = {"path", "warnings"}
 #: (minimum, maximum, minimum is exclusive); numbers not listed must be >= 0

@@ -33,6 +33,8 @@ def _mask(key: str, value: Any) -> Any:
 
     if isinstance(value, tuple | list):
         return [mask_secret(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: mask_secret(v) for k, v in value.items()}
     return mask_secret(value)
 
 

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from ..errors import DeliveryError
 from ..model import JobDefinition, JobRun, RunStatus
+from ..secrets import SecretPolicy
 from ..settings import DeliveryConfig, default_data_dir
 from .base import (
     Delivered,
@@ -79,10 +80,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _delivery_env(env: Mapping[str, str] | None, secrets: SecretPolicy | None) -> Mapping[str, str]:
+    """What ``${VAR}`` may read at delivery (see :class:`Deliverer`)."""
+    if secrets is not None:
+        return secrets.environment(os.environ if env is None else env)
+    if env is not None:
+        return env
+    return SecretPolicy().environment(os.environ)
+
+
 class Deliverer:
     """Routes a finished run to its job's channels. Also a :class:`DeliveryRouter` itself.
 
-    ``env`` (default ``os.environ``) supplies ``${VAR}`` in webhook headers and URLs.
+    ``${VAR}`` in webhook headers and URLs reads only what ``secrets`` (the operator's
+    ``[secrets]``) allows, from ``env`` (default ``os.environ``, read at delivery) and the
+    policy's named values; without a policy nothing is allowed, unless ``env`` is given (then
+    the caller has chosen what a delivery may read, and it is used as it is).
     ``http_client`` is used as given and never closed; without one a client is created on
     first use and closed by :meth:`aclose`. ``sleep`` takes the retry backoff pauses (tests
     pass a recorder). ``smtp_tls_context`` verifies the SMTP server (a private CA or a
@@ -102,6 +115,7 @@ class Deliverer:
         *,
         data_dir: str | Path | None = None,
         env: Mapping[str, str] | None = None,
+        secrets: SecretPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         sleep: SleepFn | None = None,
         now: Callable[[], datetime] | None = None,
@@ -122,7 +136,7 @@ class Deliverer:
         self.context = DeliveryContext(
             self.config,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
-            env=os.environ if env is None else env,
+            env=_delivery_env(env, secrets),
             http_client=self._http_client,
             sleep=sleep or real_sleep,
             now=now or _now,

@@ -182,7 +182,8 @@ class SlackRouter:
             if missing:
                 names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
                 raise DeliveryFailure(
-                    f"slack webhook_url uses {names}, which is not set", attempts=0
+                    f"slack webhook_url uses {names}, which is not set or not allowed by [secrets]",
+                    attempts=0,
                 )
             host = urlsplit(url).hostname or "?"
             _, attempts, detail = await post_with_retries(

@@ -47,7 +47,9 @@ def expand_headers(headers: Mapping[str, str], env: Mapping[str, str]) -> dict[s
         if missing:
             names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
             raise DeliveryFailure(
-                f"webhook header {name!r} uses {names}, which is not set", attempts=0
+                f"webhook header {name!r} uses {names}, which is not set or not allowed "
+                "by [secrets]",
+                attempts=0,
             )
         if "\r" in text or "\n" in text:
             raise DeliveryFailure(f"webhook header {name!r} contains a line break", attempts=0)
@@ -85,7 +87,10 @@ class WebhookRouter:
         url, missing = expand_env(job.webhook_url, ctx.env)
         if missing:
             names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
-            raise DeliveryFailure(f"webhook_url uses {names}, which is not set", attempts=0)
+            raise DeliveryFailure(
+                f"webhook_url uses {names}, which is not set or not allowed by [secrets]",
+                attempts=0,
+            )
         headers = {
             "User-Agent": USER_AGENT,
             "Content-Type": "application/json",

@@ -12,17 +12,23 @@ from __future__ import annotations
 __all__ = ["Built", "build_blocks", "dsl_message", "position_index"]
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import parse_instant
+from ..envvars import expand_vars
 from ..errors import DslIssue, ValidationError
 from ..jobspec import job_from_mapping
 from ..model import AgentDefinition, JobDefinition
-from ._ast import Block, ListNode, MapNode, Node, to_plain
+from ..secrets import is_template_field, unescape_literal
+from ._ast import Block, ListNode, MapNode, Node, Scalar
 from .agents import agent_from_mapping
+
+if TYPE_CHECKING:
+    from ..delivery.checks import DeliveryRules
 
 #: dotted path -> (key line, key col, value line, value col)
 Positions = dict[str, tuple[int, int, int, int]]
@@ -118,11 +124,35 @@ def _locate(
     return block
 
 
+def _schedule_value(node: Node, path: str) -> Any:
+    """A schedule's value as plain data: template fields keep ``${VAR}`` (expanded only when
+    used, and only if allowed); elsewhere a string is plain text (``$${`` reads ``${``)."""
+    if isinstance(node, Scalar):
+        if node.kind == "string" and isinstance(node.value, str):
+            return node.value if is_template_field(path) else unescape_literal(node.value)
+        return node.value
+    if isinstance(node, ListNode):
+        return [_schedule_value(item, f"{path}[{i}]") for i, item in enumerate(node.items)]
+    return {
+        unescape_literal(e.key): _schedule_value(e.value, f"{path}.{e.key}" if path else e.key)
+        for e in node.entries
+    }
+
+
 class _BlockBuilder:
-    def __init__(self, block: Block, path: str, built: Built) -> None:
+    def __init__(
+        self,
+        block: Block,
+        path: str,
+        built: Built,
+        env: Mapping[str, str],
+        rules: DeliveryRules | None,
+    ) -> None:
         self.block = block
         self.path = path
         self.built = built
+        self.env = env
+        self.rules = rules
         self.positions = position_index(block.body)
         self.name: str | None = block.name
         self.pos = (block.line, block.col)
@@ -159,8 +189,26 @@ class _BlockBuilder:
             self.name = given
 
     # --- schedules ------------------------------------------------------------------------
+    def agent_value(self, node: Node) -> Any:
+        """An agent's value as plain data, ``${VAR}`` expanded from the environment now: an
+        agent block is the operator's own configuration, like ``[agents.NAME]``."""
+        if isinstance(node, Scalar):
+            if node.kind != "string" or not isinstance(node.value, str):
+                return node.value
+            text, missing = expand_vars(node.value, self.env)
+            for name in dict.fromkeys(missing):
+                self.issue(
+                    f"${{{name}}} is not set (export {name}, or write ${{{name}:-default}})",
+                    node.line,
+                    node.col,
+                )
+            return text
+        if isinstance(node, ListNode):
+            return [self.agent_value(item) for item in node.items]
+        return {unescape_literal(e.key): self.agent_value(e.value) for e in node.entries}
+
     def schedule(self, now: datetime | None) -> None:
-        data: dict[str, Any] = to_plain(self.block.body)
+        data: dict[str, Any] = _schedule_value(self.block.body, "")
         before = len(self.built.issues)
         self.take_name(data)
         if self.block.name is not None:
@@ -186,6 +234,9 @@ class _BlockBuilder:
                 self.report(ValidationError.collect(errors))
             return
         if len(self.built.issues) > before:
+            return
+        if self.rules is not None and (problems := self.rules.check(job)):
+            self.report(ValidationError.collect(problems))
             return
         job = replace(job, source=f"dsl:{self.path}")
         if now is not None and job.at is not None and job.at <= now:
@@ -231,8 +282,8 @@ class _BlockBuilder:
 
     # --- agents ---------------------------------------------------------------------------
     def agent(self) -> None:
-        data: dict[str, Any] = to_plain(self.block.body)
         before = len(self.built.issues)
+        data: dict[str, Any] = self.agent_value(self.block.body)
         self.take_name(data)
         data.pop("name", None)
         if self.name is None:
@@ -253,13 +304,26 @@ class _BlockBuilder:
         self.built.positions[f"agent:{agent.name}"] = self.pos
 
 
-def build_blocks(blocks: list[Block], path: str, *, now: datetime | None = None) -> Built:
-    """Validate every complete block; report duplicate names within the file."""
+def build_blocks(
+    blocks: list[Block],
+    path: str,
+    *,
+    now: datetime | None = None,
+    env: Mapping[str, str] | None = None,
+    rules: DeliveryRules | None = None,
+) -> Built:
+    """Validate every complete block; report duplicate names within the file.
+
+    ``env`` expands agent blocks' ``${VAR}`` (default: the process environment); ``rules``
+    (the installation's channels and ``[secrets]``) checks schedules' delivery fields."""
+    import os
+
+    env = os.environ if env is None else env
     built = Built()
     for block in blocks:
         if not block.complete:
             continue
-        builder = _BlockBuilder(block, path, built)
+        builder = _BlockBuilder(block, path, built, env, rules)
         items: list[JobDefinition] | list[AgentDefinition]
         items = built.jobs if block.kind == "schedule" else built.agents
         count = len(items)

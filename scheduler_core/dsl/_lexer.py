@@ -1,22 +1,20 @@
 """Tokens of the schedule DSL, each with its 1-based line and column.
 
 The lexer never raises: a character it cannot read becomes an ``ERROR`` token carrying the message,
-so the parser reports it where it stands and recovers. ``${VAR}`` is expanded here, while the
-string's escapes are still known (``\\$`` and ``$${`` keep a literal ``${``); an unset variable is
-recorded as an issue at the string's position and expands to nothing.
+so the parser reports it where it stands and recovers. Strings are templates: ``${VAR}`` is kept
+as written and an escaped ``\\$`` before ``{`` becomes ``$${`` (the template's literal ``${``), so
+that a schedule stores ``${VAR}`` literally and an agent block expands it (see :mod:`._build`).
 """
 
 from __future__ import annotations
 
-__all__ = ["TO_EOF", "Token", "TokenKind", "expand_vars", "tokenize"]
+__all__ = ["TO_EOF", "Token", "TokenKind", "tokenize"]
 
 import re
 import textwrap
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..envvars import expand_vars
 from ..errors import DslIssue
 
 TO_EOF = "to end of file"  #: value of an ERROR token that swallowed the rest of the file
@@ -92,10 +90,9 @@ _ESCAPES = {
 
 
 class _Lexer:
-    def __init__(self, text: str, path: str, env: Mapping[str, str]) -> None:
+    def __init__(self, text: str, path: str) -> None:
         self.text = text
         self.path = path
-        self.env = env
         self.pos = 0
         self.line = 1
         self.line_start = 0
@@ -324,29 +321,17 @@ class _Lexer:
         self.emit(TokenKind.STRING, self.text[start:stop], value, line, col)
 
     def interpolate(self, pieces: list[str | None], line: int, col: int) -> str:
-        """Expand ``${VAR}`` / ``${VAR:-default}``; ``None`` pieces are escaped literal ``$``."""
-        missing: list[str] = []
+        """The string as a template: ``${VAR}`` kept as written, an escaped ``$`` before ``{``
+        written ``$${`` (``None`` pieces are escaped literal ``$``). What a reference means is
+        decided by the block it stands in (see :mod:`._build`), not here."""
         out: list[str] = []
-        chunk: list[str] = []
-        for piece in [*pieces, None]:
+        for i, piece in enumerate(pieces):
             if piece is not None:
-                chunk.append(piece)
+                out.append(piece)
                 continue
-            text, unset = expand_vars("".join(chunk), self.env)
-            out.append(text)
-            out.append("$")
-            missing.extend(unset)
-            chunk = []
-        for name in dict.fromkeys(missing):
-            self.issues.append(
-                DslIssue(
-                    self.path,
-                    line,
-                    col,
-                    f"${{{name}}} is not set (export {name}, or write ${{{name}:-default}})",
-                )
-            )
-        return "".join(out[:-1])
+            nxt = next((p for p in pieces[i + 1 :] if p != ""), None)
+            out.append("$$" if nxt is not None and nxt.startswith("{") else "$")
+        return "".join(out)
 
 
 def _dedent_block(body: str) -> str:
@@ -362,10 +347,6 @@ def _dedent_block(body: str) -> str:
     return textwrap.dedent(body)
 
 
-def tokenize(
-    text: str, path: str = "<string>", env: Mapping[str, str] | None = None
-) -> tuple[list[Token], list[DslIssue]]:
-    """Split ``text`` into tokens; the issues are unset ``${VAR}`` references."""
-    import os
-
-    return _Lexer(text, path, os.environ if env is None else env).run()
+def tokenize(text: str, path: str = "<string>") -> tuple[list[Token], list[DslIssue]]:
+    """Split ``text`` into tokens (unreadable spots are ERROR tokens, the issues none yet)."""
+    return _Lexer(text, path).run()

@@ -20,16 +20,21 @@ __all__ = [
 
 import difflib
 import os
+import stat
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DslError, DslIssue
 from ..model import AgentDefinition, JobDefinition
 from ._build import build_blocks
 from ._lexer import tokenize
 from ._parser import parse_blocks
+
+if TYPE_CHECKING:
+    from ..delivery.checks import DeliveryRules
 
 DSL_SUFFIX = ".symbi"
 #: largest source read (characters): thousands of schedules; more belong in several files.
@@ -150,7 +155,11 @@ def _bounded(issues: list[DslIssue]) -> list[DslIssue]:
 
 
 def _analyse(
-    text: str, path: str, env: Mapping[str, str] | None, now: datetime | None
+    text: str,
+    path: str,
+    env: Mapping[str, str] | None,
+    now: datetime | None,
+    rules: DeliveryRules | None = None,
 ) -> tuple[DslDocument, list[DslIssue]]:
     if len(text) > MAX_SOURCE_CHARS:
         message = (
@@ -161,9 +170,9 @@ def _analyse(
     if text.startswith("\ufeff"):
         text = text[1:]
     text = text.replace("\r\n", "\n")  # Windows line endings read like Unix ones
-    tokens, issues = tokenize(text, path, os.environ if env is None else env)
+    tokens, issues = tokenize(text, path)
     blocks, syntax = parse_blocks(tokens, path)
-    built = build_blocks(blocks, path, now=now)
+    built = build_blocks(blocks, path, now=now, env=os.environ if env is None else env, rules=rules)
     all_issues = _bounded(_sorted([*issues, *syntax, *built.issues]))
     doc = DslDocument(
         path=path,
@@ -181,28 +190,35 @@ def parse_dsl(
     *,
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    rules: DeliveryRules | None = None,
 ) -> DslDocument:
     """Parse and validate DSL source; raise one DslError listing every problem.
 
-    ``env`` supplies ``${VAR}`` values (default: the process environment); with ``now``, an
-    ``at`` instant that is not in the future is an error. Jobs get ``source="dsl:PATH"``.
+    ``env`` supplies agent blocks' ``${VAR}`` values (default: the process environment); a
+    schedule keeps its ``${VAR}`` as written, and ``rules`` (the installation's channels and
+    ``[secrets]``) checks them. With ``now``, an ``at`` instant that is not in the future is
+    an error. Jobs get ``source="dsl:PATH"``.
     """
     if not isinstance(text, str):
         raise DslError([DslIssue(path, 1, 1, f"expected text, got {type(text).__name__}")])
-    doc, issues = _analyse(text, path, env, now)
+    doc, issues = _analyse(text, path, env, now, rules)
     if issues:
         raise DslError(issues)
     return doc
 
 
 def expand_paths(paths: Iterable[str | Path]) -> tuple[list[tuple[str, Path]], list[DslIssue]]:
-    """Files to read: each file as given, each directory's ``*.symbi`` files in name order."""
+    """Files to read: each file as given, each directory's ``*.symbi`` entries in name order
+    (one that is not a regular file is read too, and refused there with a clear issue)."""
     files: list[tuple[str, Path]] = []
     issues: list[DslIssue] = []
     seen: set[Path] = set()
 
     def add(display: str, p: Path) -> None:
-        real = p.resolve()
+        try:
+            real = p.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: reported when it is read
+            real = p.absolute()
         if real not in seen:  # a file named twice (or also through its directory) loads once
             seen.add(real)
             files.append((display, p))
@@ -211,26 +227,66 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[tuple[str, Path]], l
         p = Path(raw).expanduser()
         if p.is_dir():
             for child in sorted(p.glob(f"*{DSL_SUFFIX}")):
-                if child.is_file():
-                    add(str(child), child)
-        elif p.exists():
+                add(str(child), child)
+        elif p.exists() or p.is_symlink():
             add(str(raw), p)
         else:
             issues.append(DslIssue(str(raw), 1, 1, "no such file or directory"))
     return files, issues
 
 
+#: the most bytes a source may have: MAX_SOURCE_CHARS characters of up to 4 bytes each
+MAX_SOURCE_BYTES = 4 * MAX_SOURCE_CHARS
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def _read(display: str, p: Path) -> tuple[str | None, DslIssue | None]:
+    """The file's text, if it is a regular file (a symlink to one is) of at most
+    MAX_SOURCE_BYTES: a device, a pipe or a directory is refused before a byte is read, and
+    no more than the limit plus one byte is ever read (a size on disk can lie: /dev/zero's is 0)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)  # a FIFO must not block
     try:
-        size = p.stat().st_size
-        if size > 4 * MAX_SOURCE_CHARS:  # too large however it decodes: do not read it at all
-            message = f"file too large: {size} bytes (at most {MAX_SOURCE_CHARS} characters)"
+        fd = os.open(p, flags)
+    except OSError as exc:
+        return None, DslIssue(display, 1, 1, f"cannot read file: {exc.strerror or exc}")
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            message = f"not a regular file ({_file_kind(mode)}): give a {DSL_SUFFIX} text file"
             return None, DslIssue(display, 1, 1, message)
-        return p.read_text(encoding="utf-8"), None
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_SOURCE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_SOURCE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_SOURCE_BYTES:
+            message = (
+                f"file too large: more than {MAX_SOURCE_BYTES} bytes (at most "
+                f"{MAX_SOURCE_CHARS} characters); split the schedules over several files"
+            )
+            return None, DslIssue(display, 1, 1, message)
+        return b"".join(chunks).decode("utf-8"), None
     except UnicodeDecodeError as exc:
         return None, DslIssue(display, 1, 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except OSError as exc:
         return None, DslIssue(display, 1, 1, f"cannot read file: {exc.strerror or exc}")
+    finally:
+        os.close(fd)
 
 
 def _check_together(
@@ -285,6 +341,7 @@ def _load(
     env: Mapping[str, str] | None,
     known_agents: Collection[str] | None,
     now: datetime | None,
+    rules: DeliveryRules | None = None,
 ) -> tuple[list[str], list[DslDocument], dict[str, list[DslIssue]], list[str]]:
     """Every file analysed: (file order, good documents, issues by path, empty directories)."""
     paths = list(paths)
@@ -303,7 +360,7 @@ def _load(
             issues.append(problem)
             continue
         assert text is not None
-        doc, found = _analyse(text, display, env, now)
+        doc, found = _analyse(text, display, env, now, rules)
         issues.extend(found)
         docs.append(doc)
     for issue in _check_together(docs, known_agents):
@@ -321,14 +378,17 @@ def load_dsl_files(
     env: Mapping[str, str] | None = None,
     known_agents: Collection[str] | None = None,
     now: datetime | None = None,
+    rules: DeliveryRules | None = None,
 ) -> DslBundle:
     """Load files and directories (their ``*.symbi`` files, sorted) all or nothing.
 
     Beyond each file's own checks: schedule and agent names are unique across all files, and with
     ``known_agents`` (agents from config or the store) every schedule's agent must be defined in
-    the files or be one of them. Any problem anywhere raises one DslError listing all of them.
+    the files or be one of them; with ``rules``, every schedule's channels and ``${VAR}`` are
+    checked (see :class:`~scheduler_core.delivery.checks.DeliveryRules`). Any problem anywhere
+    raises one DslError listing all of them.
     """
-    order, docs, by_path, _ = _load(paths, env, known_agents, now)
+    order, docs, by_path, _ = _load(paths, env, known_agents, now, rules)
     issues = [issue for path in order for issue in by_path.get(path, [])]
     if issues:
         raise DslError(issues)
@@ -341,9 +401,10 @@ def validate_paths(
     env: Mapping[str, str] | None = None,
     known_agents: Collection[str] | None = None,
     now: datetime | None = None,
+    rules: DeliveryRules | None = None,
 ) -> list[ValidationReport]:
     """Check files without loading them: one report per file (``symbi cron validate``)."""
-    order, docs, by_path, empty = _load(paths, env, known_agents, now)
+    order, docs, by_path, empty = _load(paths, env, known_agents, now, rules)
     by_doc = {doc.path: doc for doc in docs}
     reports: list[ValidationReport] = []
     for path in order:

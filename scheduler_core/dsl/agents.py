@@ -41,6 +41,7 @@ AGENT_FIELDS: tuple[str, ...] = (
     "api_key_env",
     "capabilities",
     "env",
+    "inherit_env",
     "working_dir",
     "timeout_seconds",
     "max_tokens",
@@ -135,6 +136,26 @@ def _env(value: object, field: str) -> dict[str, str]:
     return out
 
 
+_ENV_GLOB = re.compile(r"^[A-Za-z0-9_*?]+\Z")
+
+
+def _inherit_env(value: object, field: str) -> tuple[str, ...]:
+    """Names or globs (``AWS_*``) of variables the agent takes from the scheduler's
+    environment; nothing else of it is passed (see :mod:`scheduler_core.runtime.environment`)."""
+    names = _string_list(value, field)
+    errors = [
+        ValidationError(
+            f"{name!r} is not a variable name or glob (letters, digits, _, * and ?)",
+            field=f"{field}[{i}]",
+        )
+        for i, name in enumerate(names)
+        if not _ENV_GLOB.match(name) or name[0].isdigit()
+    ]
+    if errors:
+        raise ValidationError.collect(errors)
+    return names
+
+
 def _handler(value: object, field: str) -> str:
     text = _string(value, field).strip()
     if not _HANDLER.match(text):
@@ -218,6 +239,7 @@ _CHECKS: dict[str, Callable[[object, str], Any]] = {
     "api_key_env": _env_name,
     "capabilities": _string_list,
     "env": _env,
+    "inherit_env": _inherit_env,
     "working_dir": _string,
     "timeout_seconds": _timeout,
     "max_tokens": _max_tokens,

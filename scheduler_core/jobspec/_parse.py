@@ -9,6 +9,13 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..model import AllowedHours, CatchUp, HeartbeatSpec, JobDefinition, PolicySpec, SessionMode
+from ._delivery import (
+    check_delivery_config,
+    check_email,
+    check_header_name,
+    check_header_value,
+    check_url,
+)
 from ._fields import (
     _ALIASES,
     _HEARTBEAT_FIELDS,
@@ -193,18 +200,33 @@ def job_from_mapping(
         elif key in ("session_mode", "catch_up"):
             enum = SessionMode if key == "session_mode" else CatchUp
             out[key] = c.take(_enum, enum, raw, where)
-        elif key in ("delivery", "email_recipients"):
+        elif key == "delivery":
             out[key] = c.take(_string_list, raw, where)
+        elif key == "email_recipients":
+            items = c.take(_string_list, raw, where)
+            if items is not None:
+                out[key] = tuple(
+                    c.take(check_email, item, f"{where}[{i}]") for i, item in enumerate(items)
+                )
         elif key == "webhook_headers":
-            out[key] = c.take(_string_map, raw, where)
+            headers = c.take(_string_map, raw, where)
+            if headers is not None:
+                for name, value in headers.items():
+                    c.take(check_header_name, name, f"{where}.{name}")
+                    c.take(check_header_value, value, f"{where}.{name}")
+            out[key] = headers
         elif key == "delivery_config":
             if not isinstance(raw, Mapping):
                 c.errors.append(
                     ValidationError(f"expected an object, got {_kind(raw)}", field=where)
                 )
             else:
+                c.errors.extend(check_delivery_config(raw, where))
                 out[key] = dict(raw)
-        elif key in ("webhook_url", "slack_channel", "agent_pin_jwt"):
+        elif key == "webhook_url":
+            url = c.take(_opt_string, raw, where)
+            out[key] = url if not url else c.take(check_url, url, where)
+        elif key in ("slack_channel", "agent_pin_jwt"):
             out[key] = c.take(_opt_string, raw, where)
         elif key == "input":
             out[key] = c.take(_opt_input, raw, where)

@@ -20,12 +20,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ExecutionError
 from ..model import AgentDefinition, RunnerKind
 from .base import ExecutionResult, RunContext, _as_result
 from .command import CommandResult, failure_message, run_command
+from .environment import agent_environment
 from .ledger import AgentLedger
 from .llm import LlmRunner
 
@@ -104,20 +106,7 @@ class AgentExecutor:
 
     async def _command(self, agent: AgentDefinition, context: RunContext) -> ExecutionResult:
         assert agent.command is not None
-        job, run = context.job, context.run
-        env = {
-            **agent.env,
-            "SYMBI_JOB_ID": job.id,
-            "SYMBI_JOB_NAME": job.name,
-            "SYMBI_RUN_ID": run.id,
-            "SYMBI_AGENT": agent.name,
-            "SYMBI_ATTEMPT": str(run.attempt),
-            "SYMBI_TRIGGER": run.trigger.value,
-            "SYMBI_SESSION_MODE": context.session_mode.value,
-            "SYMBI_ITERATION": str(context.iteration),
-            "SYMBI_MAX_ITERATIONS": str(context.max_iterations or ""),
-            "SYMBI_PREVIOUS_SUMMARY": _env_text(context.previous_summary or ""),
-        }
+        env = _run_variables(agent, context)
         text = _agent_text(context.input or "")
         with _context_file(context) as path, _input_file(text) as input_path:
             if path is not None:
@@ -140,6 +129,7 @@ class AgentExecutor:
             ledger=self.ledger,
             run_id=context.run.id,
             job=context.job.name,
+            inherit_env=agent.inherit_env,
         )
         if agent.timeout_seconds:
             try:
@@ -163,6 +153,8 @@ class AgentExecutor:
 
     async def _python(self, agent: AgentDefinition, context: RunContext) -> ExecutionResult:
         assert agent.handler is not None
+        own = _run_variables(agent, context)
+        context = replace(context, env=agent_environment(own, inherit_env=agent.inherit_env))
         fn = self._handlers.get(agent.handler)
         if fn is None:
             fn = self._handlers[agent.handler] = _import(agent.handler)
@@ -170,6 +162,24 @@ class AgentExecutor:
         if inspect.isawaitable(value):
             value = await value
         return _as_result(value)
+
+
+def _run_variables(agent: AgentDefinition, context: RunContext) -> dict[str, str]:
+    """The agent's own ``env`` and the run's ``SYMBI_*`` variables (these win)."""
+    job, run = context.job, context.run
+    return {
+        **agent.env,
+        "SYMBI_JOB_ID": job.id,
+        "SYMBI_JOB_NAME": job.name,
+        "SYMBI_RUN_ID": run.id,
+        "SYMBI_AGENT": agent.name,
+        "SYMBI_ATTEMPT": str(run.attempt),
+        "SYMBI_TRIGGER": run.trigger.value,
+        "SYMBI_SESSION_MODE": context.session_mode.value,
+        "SYMBI_ITERATION": str(context.iteration),
+        "SYMBI_MAX_ITERATIONS": str(context.max_iterations or ""),
+        "SYMBI_PREVIOUS_SUMMARY": _env_text(context.previous_summary or ""),
+    }
 
 
 def _turns(memory: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

@@ -37,6 +37,9 @@ class RunContext:
     max_iterations: int | None = None
     memory: tuple[Mapping[str, Any], ...] = ()  #: shared_persistent: earlier entries, oldest first
     session_mode: SessionMode = SessionMode.EPHEMERAL_WITH_SUMMARY
+    #: the environment for a process a python agent starts (``subprocess.run(..., env=ctx.env)``):
+    #: the same clean one a command agent gets, never the scheduler's keys
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 class Executor(Protocol):

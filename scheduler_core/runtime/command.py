@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ExecutionError
+from ..private import agent_umask
+from .environment import agent_environment
 
 if TYPE_CHECKING:
     from .ledger import AgentLedger
@@ -183,6 +185,11 @@ def _launch(
     return [setpriv, "--pdeathsig", "KILL", "--", *argv], None
 
 
+def _agent_umask() -> int:
+    umask = agent_umask()
+    return -1 if umask is None else umask
+
+
 # --- one run --------------------------------------------------------------------------------------
 
 
@@ -197,12 +204,15 @@ async def run_command(
     ledger: AgentLedger | None = None,
     run_id: str | None = None,
     job: str | None = None,
+    inherit_env: Sequence[str] = (),
 ) -> CommandResult:
     """Run ``command`` until its main process exits; cancelling the call kills its whole
     process group. ``ledger``: where its group is recorded while it lives (``run_id`` and
-    ``job`` name it there)."""
+    ``job`` name it there). The process gets ``env`` over a clean environment: the basics
+    (PATH, HOME, locale, TZ, TMPDIR) and what ``inherit_env`` names of ours, nothing else
+    (see :mod:`.environment`)."""
     argv = _argv(command)
-    full_env = {**os.environ, **env}
+    full_env = agent_environment(env, inherit_env=inherit_env)
     launch, preexec = _launch(argv, full_env, cwd)
     loop = asyncio.get_running_loop()
     try:
@@ -216,6 +226,7 @@ async def run_command(
             cwd=cwd,
             start_new_session=True,  # its own process group: killed as a whole
             preexec_fn=preexec,
+            umask=_agent_umask(),  # the operator's, not the scheduler's private 077
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise ExecutionError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from scheduler_core import wire
@@ -61,9 +62,21 @@ def _when(instant: datetime | None) -> str:
 
 def validate(args: argparse.Namespace) -> int:
     """``symbi cron validate FILE...``: check DSL files, load nothing."""
+    from scheduler_core.config import load_config
+    from scheduler_core.delivery.checks import DeliveryRules
     from scheduler_core.dsl import validate_paths
 
-    reports = validate_paths(args.files, now=_now())
+    # the installation's channels and [secrets] decide what a schedule may name
+    try:
+        rules: DeliveryRules | None = DeliveryRules.of(load_config(getattr(args, "config", None)))
+    except SchedulerError as exc:
+        print(
+            f"symbi: warning: the config cannot be read ({exc}); delivery channels and "
+            "${VAR} references are not checked",
+            file=sys.stderr,
+        )
+        rules = None
+    reports = validate_paths(args.files, now=_now(), rules=rules)
     failed = False
     for report in reports:
         if report.ok:
@@ -121,7 +134,33 @@ def config_command(args: argparse.Namespace) -> int:
         print(str(error), file=sys.stderr)
     if not errors:
         print(f"{path}: OK")
+        config = cfg.load_config(path)
+        url = config.store_url()
+        exists = "://" in url or Path(url).expanduser().is_file()
+        for warning in asyncio.run(_store_warnings(config, url if exists else None)):
+            print(f"warning: {warning}", file=sys.stderr)
     return EXIT_FAILED if errors else EXIT_OK
+
+
+async def _store_warnings(config: SchedulerConfig, url: str | None) -> list[str]:
+    """What ``config validate`` says of the store the config names (if there is one): fields
+    holding a secret written out, and files others can read. Nothing is changed."""
+    from scheduler_core.private import loose_files
+    from scheduler_core.secrets import SecretPolicy, scan_store
+    from scheduler_core.store import open_store
+
+    warnings = [str(loose) for loose in loose_files(config)]
+    if url is None:
+        return warnings  # no store yet: nothing stored to look at
+    try:
+        store = await open_store(url)
+    except SchedulerError as exc:
+        return [*warnings, f"the store {url} was not checked: {exc}"]
+    try:
+        found = await scan_store(store, SecretPolicy.of(config.secrets))
+    finally:
+        await store.close()
+    return [*warnings, *(str(item) for item in found)]
 
 
 async def run_agent(args: argparse.Namespace, config: SchedulerConfig) -> int:

@@ -195,9 +195,15 @@ async def _run_console(
     config: SchedulerConfig, *, store_url: str, demo: bool, readonly: bool, mouse: bool
 ) -> int:
     """Start the engine and the console on one event loop; stop the engine when the app exits."""
+    from scheduler_core.private import loose_files, private_umask
+
     from ..app import SymbiApp  # Textual is imported here, and only here
     from ..backend import LocalBackend
 
+    private_umask()  # the store, its log and contexts are the operator's alone
+    if not demo:
+        for loose in loose_files(config, store_url):
+            print(f"symbi-tui: warning: {loose}", file=sys.stderr)
     store = await open_store(store_url)
     if not demo:
         # never two schedulers on one store: a live daemon holding the lease is attached to
@@ -215,7 +221,7 @@ async def _run_console(
     stdout_path = Path(store_url).with_name("console-stdout.log") if demo else None
     if stdout_path is None:
         stdout_path = config.resolved_data_dir() / "console-stdout.log"
-    stdout_path.parent.mkdir(parents=True, exist_ok=True)
+    stdout_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     stdout = stdout_path.open("a", encoding="utf-8")
     engine = Engine(config, executor=executor, store=store, stdout=stdout)
     app: SymbiApp | None = None

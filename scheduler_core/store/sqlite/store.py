@@ -37,6 +37,7 @@ from ...model import (
     JobStatus,
     RunStatus,
 )
+from ...private import create_private_file
 from .._common import StoreBase, definition_values, name_conflict
 from .._leases import LEASE_NAME
 from .._queries import job_ref
@@ -132,8 +133,11 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         """Connect and migrate. ``preflight``: first raise :class:`StoreUnavailable` if the file
         is corrupt (``quick_check``), read-only, or locked by another process for longer than the
         busy timeout (10 s); nothing is written to a file that fails it."""
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            db = Path(self.path).expanduser()  # noqa: ASYNC240
+            db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # a new store is its owner's alone; SQLite gives its -wal and -shm the same mode
+            create_private_file(db)
         try:
             self._writer = await aiosqlite.connect(self.path, isolation_level=None)
             await self._writer.execute("PRAGMA busy_timeout = 10000")
