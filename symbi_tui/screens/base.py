@@ -39,6 +39,7 @@ from textual.worker import Worker, WorkerState
 from scheduler_core.clock import Clock
 from scheduler_core.errors import NotFoundError, SchedulerError
 from scheduler_core.events import Dropped, Event, SchedulerState
+from scheduler_core.textsafe import visible
 
 from ..backend import Backend
 from ..palette import Palette
@@ -49,7 +50,12 @@ log = logging.getLogger(__name__)
 
 def show(widget: Static, content: str) -> None:
     """Update ``widget`` only when ``content`` changed: live screens re-render every tick, and
-    an unchanged pane should cost nothing (no repaint, nothing sent over SSH)."""
+    an unchanged pane should cost nothing (no repaint, nothing sent over SSH).
+
+    What a pane shows comes from agents and operators: a control character in it is shown as
+    an escape (``\\x1b``), whatever the caller escaped already.
+    """
+    content = visible(content)
     if widget.content != content:
         widget.update(content)
 
