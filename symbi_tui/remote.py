@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 import httpx
 
+from scheduler_core.access import Principal, Role
 from scheduler_core.clock import format_instant, parse_instant
 from scheduler_core.errors import (
     JobNotFound,
@@ -226,6 +227,16 @@ class RemoteBackend:
 
     async def health(self) -> Health:
         return health_from_dict(await self._json("GET", "/health/scheduler"))
+
+    async def whoami(self) -> Principal:
+        """The key's name and role, as the daemon knows them (``GET /api/v1/whoami``)."""
+        answer = await self._json("GET", "/whoami")
+        try:
+            return Principal(str(answer["key"]), Role(str(answer["role"])))
+        except (KeyError, TypeError, ValueError):
+            raise RemoteError(
+                f"the scheduler at {self.url} did not say which key this is", status=200
+            ) from None
 
     async def prepare_search(self) -> None:
         """Nothing to do here: the scheduler prepares its filter at its first query."""

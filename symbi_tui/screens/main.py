@@ -320,6 +320,8 @@ class MainScreen(ConsoleScreen[None]):
         stale_runs, self._stale_runs = self._stale_runs, False
         selected = self.selected_job_id
         try:
+            if not self._access_asked:
+                await self._learn_access()
             if reload or len(stale_jobs) > _TARGETED_LIMIT:
                 await self._load_page()
             elif stale_jobs:
