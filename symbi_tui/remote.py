@@ -137,8 +137,8 @@ class RemoteBackend:
         return self._connection
 
     def _reached(self, status: int) -> None:
-        if status in (401, 403):
-            return  # (the error raised says so: see _refused)
+        if status == 401:
+            return  # (the error raised says so: see _refused; a 403 is a known key's refusal)
         if self._connection.state != "connected":
             self._connection = CONNECTED
 

@@ -597,3 +597,56 @@ def test_set_config_value_does_not_need_variables_set(tmp_path: Path) -> None:
     path.write_text('[scheduler]\nenvironment = "${DEPLOY_ENV}"\n')
     set_config_value(path, "scheduler.max_jitter_seconds", "10")
     assert "max_jitter_seconds = 10" in path.read_text()
+
+
+# --- named API keys -------------------------------------------------------------------------------
+
+
+def test_named_keys_load_show_masked_and_are_set_one_field_at_a_time(tmp_path: Path) -> None:
+    from scheduler_core.access import Role
+
+    text = (
+        f'[api]\napi_keys = ["{A}"]\n'
+        '[api.keys.ci]\nkey = "${CI_KEY}"\nrole = "Operator"\n'
+        f'[api.keys.grafana]\nkey = "{B}"\n'
+    )
+    cfg = load_config_text(text, env={"CI_KEY": "ci-key-0123456789abcdef"})
+    assert {n: (k.key, k.role) for n, k in cfg.api.keys.items()} == {
+        "ci": ("ci-key-0123456789abcdef", Role.OPERATOR),
+        "grafana": (B, Role.VIEWER),  # no role given: the least
+    }
+    shown = config_to_toml(cfg)
+    assert "[api.keys.ci]" in shown and 'role = "operator"' in shown
+    assert "ci-key-0123456789abcdef" not in shown and B not in shown and A not in shown
+    path = tmp_path / "config.toml"
+    set_config_value(path, "api.keys.ops.key", "${OPS_KEY}")  # checked as set where it runs
+    set_config_value(path, "api.keys.ops.role", "admin")
+    loaded = load_config(path, env={"OPS_KEY": "ops-key-0123456789abcdef"})
+    assert loaded.api.keys["ops"].role is Role.ADMIN
+    with pytest.raises(ConfigError, match="'boss' is not one of viewer, operator, admin"):
+        set_config_value(path, "api.keys.ops.role", "boss")
+    with pytest.raises(ConfigError, match=r"api\.keys\.NAME\.key and api\.keys\.NAME\.role"):
+        set_config_value(path, "api.keys.ops", "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[api.keys."a b"]\nkey = "0123456789abcdefXY"\n', "cannot name a key"),
+        ('[api.keys.tui]\nkey = "0123456789abcdefXY"\n', "names the local operator"),
+        ('[api.keys.ci]\nrole = "viewer"\n', 'missing key = "..." in [api.keys.ci]'),
+        ('[api.keys.ci]\nkey = "0123456789abcdefXY"\nrol = "viewer"\n', "did you mean 'role'?"),
+        (
+            f'[api]\napi_keys = ["{A}"]\n[api.keys.x]\nkey = "{A}"\n',
+            "api.keys.x.key: the key is the same as api_keys item 0 (key-1)",
+        ),
+        (
+            f'[api]\napi_keys = ["{A}"]\n[api.keys.key-1]\nkey = "{B}"\n',
+            "'key-1' is already the name of api_keys item 0",
+        ),
+    ],
+)
+def test_named_keys_are_checked_with_their_key_named(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "c.toml", env={})
+    assert message in str(err.value), str(err.value)

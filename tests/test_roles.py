@@ -97,8 +97,8 @@ def test_each_role_may_do_its_own_and_is_told_what_it_lacks(
             texts.append(answer.text)
         body = _refused(viewer.post("/api/v1/schedule/report/pause"), "operator", "viewer")
         assert body["error"] == (
-            "the API key 'watcher' has the viewer role: \"Pause a job (stops scheduling, keeps "
-            'state)" needs the operator or admin role'
+            "the API key 'watcher' has the viewer role: \"Pause a job\" needs the operator or "
+            "admin role"
         )
         _refused(viewer.post("/api/v1/schedules/report/trigger"), "operator", "viewer")
         _refused(viewer.get("/api/v1/logs"), "admin", "viewer")

@@ -65,4 +65,5 @@ async def authorize(request: Request) -> None:
             f"{needed.value} role)",
             status=401,
         )
-    check_role(principal, needed, f'"{route.summary or route.name}"')
+    what = (route.summary or route.name).split(" (")[0]  # "Pause a job", not its gloss
+    check_role(principal, needed, f'"{what}"')
