@@ -434,6 +434,21 @@ async def test_auth_exempt_paths_are_configurable(harness: Harness) -> None:
         assert "# HELP symbiont_cron_runs_total" in scrape.text
 
 
+async def test_an_exempt_path_is_exempt_for_reads_only(harness: Harness) -> None:
+    """An operator who exempts a path from keys exempts its reads: a change there still needs a
+    key with the role (a 401 without one)."""
+    exempt = ("/api/v1/schedule",)
+    config = replace(harness.service.config, api=ApiConfig(auth_exempt=exempt))
+    async with serving(harness, config=config) as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as anonymous:
+            assert (await anonymous.get("/api/v1/schedule")).status_code == 200
+            refused = await anonymous.post("/api/v1/schedule", json=GUIDE_JOB)
+            assert refused.status_code == 401, refused.text
+            assert "exempt from authentication for reads only" in refused.json()["error"]
+            assert "needs the admin role" in refused.json()["error"]
+        assert (await api.client.post("/api/v1/schedule", json=GUIDE_JOB)).status_code == 201
+
+
 def test_api_keys_check_in_constant_time_shape() -> None:
     alpha, beta = "alpha-0123456789abcdef", "beta-0123456789abcdef"
     keys = ApiKeys.of([alpha, beta, alpha])

@@ -189,6 +189,7 @@ async def test_approvals_through_the_api(pair: Pair) -> None:
     refused = await _error(lambda: pair.remote.approve(first.id))
     assert isinstance(refused, Forbidden) and refused.approvers == ("alice",)
     assert "'key-1' may not approve this run (it triggered this run" in refused.message
+    assert pair.remote.connection.state == "connected"  # refused, yet reached
     async with RemoteBackend(pair.server.url, api_key=ALICE_KEY) as alice:
         approved = await alice.approve(first.id, reason="change #42")
         assert approved.status is RunStatus.QUEUED
