@@ -81,7 +81,7 @@ class Backend(Protocol):
 
     async def whoami(self) -> Principal:
         """Who this front end acts as: its API key's name and role (a remote scheduler), or
-        the local operator (``local``: the store is its own, it acts as admin)."""
+        the local operator (``local=True``: the store is its own, it acts as admin)."""
         ...
 
     async def prepare_search(self) -> None:

@@ -125,6 +125,7 @@ class RemoteBackend:
             verify=parsed.scheme == "https",
         )
         self._connection = Connection("connecting")
+        self._whoami: Principal | None = None
 
     @property
     def connected(self) -> bool:
@@ -229,14 +230,18 @@ class RemoteBackend:
         return health_from_dict(await self._json("GET", "/health/scheduler"))
 
     async def whoami(self) -> Principal:
-        """The key's name and role, as the daemon knows them (``GET /api/v1/whoami``)."""
+        """The key's name and role, as the daemon knows them (``GET /api/v1/whoami``; asked
+        once: a key's role does not change while the daemon runs)."""
+        if self._whoami is not None:
+            return self._whoami
         answer = await self._json("GET", "/whoami")
         try:
-            return Principal(str(answer["key"]), Role(str(answer["role"])))
+            self._whoami = Principal(str(answer["key"]), Role(str(answer["role"])))
         except (KeyError, TypeError, ValueError):
             raise RemoteError(
                 f"the scheduler at {self.url} did not say which key this is", status=200
             ) from None
+        return self._whoami
 
     async def prepare_search(self) -> None:
         """Nothing to do here: the scheduler prepares its filter at its first query."""
