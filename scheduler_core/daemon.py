@@ -139,6 +139,7 @@ def _known_secrets(config: SchedulerConfig) -> list[str | None]:
 
     delivery = config.scheduler.delivery
     values: list[str | None] = [*config.api.api_keys]
+    values.extend(spec.key for spec in config.api.keys.values())
     for key in SECRET_KEYS:
         if key.startswith("scheduler.delivery."):
             values.append(getattr(delivery, key.rpartition(".")[2], None))
@@ -402,7 +403,8 @@ async def serve(
             key_source = (
                 f"API key in {keys.generated} (mode 0600)"
                 if keys.generated
-                else f"{len(keys.digests)} configured API key(s)"
+                else f"{len(keys.entries)} configured API key(s): "
+                + ", ".join(f"{p.name} ({p.role.value})" for _, p in keys.entries)
             )
             log.info(
                 "API listening on %s; %s",

@@ -12,6 +12,7 @@ catch one type and show its message. Subclasses carry what went wrong and where:
      |    +-- JobNotFound
      |    +-- RunNotFound
      +-- ConflictError            the request does not fit the current state
+ +-- Forbidden                the caller's key may not do this (its role, or a job's approvers)
      +-- LeaseError               another scheduler holds the store lease
      +-- StoreError               the store cannot be opened or migrated
      |    +-- StoreUnavailable    it cannot be read or written now (``cause``: disk full, ...)
@@ -33,6 +34,7 @@ __all__ = [
     "DslError",
     "DslIssue",
     "ExecutionError",
+    "Forbidden",
     "JobNotFound",
     "LeaseError",
     "NotFoundError",
@@ -209,6 +211,36 @@ class ConflictError(SchedulerError):
     """The request does not fit the current state (e.g. resuming an active job)."""
 
     code = "conflict"
+
+
+class Forbidden(SchedulerError):
+    """The caller is known but may not do this: its key's role is below what the action needs
+    (``required_role``), or a job's ``approvers`` do not name it (``approvers``)."""
+
+    code = "forbidden"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        role: str | None = None,
+        required_role: str | None = None,
+        approvers: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.role = role
+        self.required_role = required_role
+        self.approvers = approvers
+
+    def details(self) -> dict[str, object]:
+        out: dict[str, object] = {"key": self.key, "role": self.role}
+        if self.required_role is not None:
+            out["required_role"] = self.required_role
+        if self.approvers is not None:
+            out["approvers"] = list(self.approvers)
+        return out
 
 
 class LeaseError(SchedulerError):

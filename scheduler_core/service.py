@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from .access import Principal, check_approver
 from .clock import Clock, SystemClock
 from .delivery.checks import DeliveryRules
 from .dsl.agents import agent_from_mapping, agent_to_mapping
@@ -580,20 +581,47 @@ class SchedulerService(ServiceQueries):
         """Runs awaiting approval, newest first (``details["approval"]`` has approvers, expiry)."""
         return await self.store.list_runs(status=RunStatus.AWAITING_APPROVAL, limit=limit)
 
-    async def _awaiting(self, run_id: str) -> tuple[JobRun, JobDefinition]:
+    async def _awaiting(
+        self, run_id: str, principal: Principal | None, decision: str
+    ) -> tuple[JobRun, JobDefinition]:
+        """The run awaiting approval and its job, once ``principal`` (an API key; None: the
+        local operator) is found to be one of the approvers the run was parked with."""
         run = await self.get_run(run_id)
         if run.status is not RunStatus.AWAITING_APPROVAL:
             raise ConflictError(f"run {run_id} is {run.status.value}, not awaiting approval")
         job = await self.store.get_job(run.job_id)
         if job is None:
             raise JobNotFound(run.job_id)
+        if principal is not None:
+            approval = run.details.get("approval")
+            recorded = approval.get("approvers") if isinstance(approval, Mapping) else None
+            approvers = (
+                [str(a) for a in recorded] if isinstance(recorded, list) else job.policy.approvers
+            )
+            requested = run.details.get("requested_by")
+            check_approver(
+                approvers,
+                principal,
+                decision=decision,
+                triggered_by=str(requested) if requested is not None else None,
+            )
         return run, job
 
     async def approve(
-        self, run_id: str, *, actor: str = "api", reason: str | None = None
+        self,
+        run_id: str,
+        *,
+        actor: str = "api",
+        reason: str | None = None,
+        principal: Principal | None = None,
     ) -> JobRun:
-        """Release a run awaiting approval: it is queued and starts as soon as a slot is free."""
-        run, job = await self._awaiting(run_id)
+        """Release a run awaiting approval: it is queued and starts as soon as a slot is free.
+
+        ``principal``: the API key deciding (its name is the actor), checked against the job's
+        approvers; None: the local operator (``actor``), whom approvers do not bind."""
+        if principal is not None:
+            actor = principal.name
+        run, job = await self._awaiting(run_id, principal, "approve")
         now = self.clock.now()
         approval = {
             **(run.details.get("approval") or {}),
@@ -615,9 +643,19 @@ class SchedulerService(ServiceQueries):
         self._changed(job.id, "approved", [event])
         return queued
 
-    async def deny(self, run_id: str, *, actor: str = "api", reason: str | None = None) -> JobRun:
-        """Refuse a run awaiting approval: it ends ``denied`` with the reason."""
-        run, job = await self._awaiting(run_id)
+    async def deny(
+        self,
+        run_id: str,
+        *,
+        actor: str = "api",
+        reason: str | None = None,
+        principal: Principal | None = None,
+    ) -> JobRun:
+        """Refuse a run awaiting approval: it ends ``denied`` with the reason (``principal``:
+        as for :meth:`approve`)."""
+        if principal is not None:
+            actor = principal.name
+        run, job = await self._awaiting(run_id, principal, "deny")
         now = self.clock.now()
         item = deny_item(job, run, now=now, actor=actor, reason=reason)
         settings = self.settings

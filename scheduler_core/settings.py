@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .access import Role
 from .model import AgentDefinition
 
 
@@ -115,12 +116,28 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeySpec:
+    """A named API key (``[api.keys.NAME]``): its value and what it may do."""
+
+    key: str  #: at least MIN_API_KEY_CHARS characters; never logged nor shown
+    role: Role  #: viewer, operator or admin (see scheduler_core.access)
+
+
+#: the shortest API key accepted (``config validate`` and the daemon refuse shorter ones)
+MIN_API_KEY_CHARS = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApiConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
-    api_keys: tuple[str, ...] = ()  #: SYMBI_API_KEY adds one; none: generated on first start
+    #: admin keys, named key-1, key-2... in the audit log; SYMBI_API_KEY adds one; with no key
+    #: at all, one is generated on first start
+    api_keys: tuple[str, ...] = ()
     auth_exempt: tuple[str, ...] = ("/api/v1/health/scheduler", "/metrics")
+    #: named keys with a role: [api.keys.NAME] key = "...", role = "operator"
+    keys: Mapping[str, ApiKeySpec] = field(default_factory=dict)
     #: agents /apply may register: "llm" (an LLM agent that names its model and provider, no
     #: base_url, key variable, env or program), "any", or "none" (see registered_agents)
     agent_definitions: str = "llm"

@@ -41,6 +41,7 @@ __all__ = [
     "job_to_dict",
     "log_page_from_dict",
     "log_page_to_dict",
+    "public_health",
     "run_from_dict",
     "run_to_dict",
 ]
@@ -59,6 +60,7 @@ from .errors import (
     CronError,
     DslError,
     DslIssue,
+    Forbidden,
     JobNotFound,
     LeaseError,
     NotFoundError,
@@ -295,6 +297,16 @@ def health_to_dict(health: Health) -> dict[str, Any]:
     }
 
 
+#: what the health answer shows without an API key: the guide's fields (status and counts);
+#: nothing of the host, its processes, addresses or store
+PUBLIC_HEALTH_FIELDS = ("status", "active_jobs", "paused_jobs", "in_flight_jobs", "metrics")
+
+
+def public_health(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The guide's part of a :func:`health_to_dict` answer, for a caller without a key."""
+    return {k: answer[k] for k in PUBLIC_HEALTH_FIELDS if k in answer}
+
+
 def _fault_to_dict(fault: StoreFault) -> dict[str, Any]:
     return {**dataclasses.asdict(fault), "since": format_instant(fault.since)}
 
@@ -441,6 +453,7 @@ class Disconnected(RemoteError):
 #: the HTTP status of each kind of error (the first that matches); any other: 400
 ERROR_STATUS: tuple[tuple[type[SchedulerError], int], ...] = (
     (Unauthorized, 401),
+    (Forbidden, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (LeaseError, 409),
@@ -462,6 +475,10 @@ def error_answer(exc: SchedulerError) -> tuple[int, dict[str, Any]]:
         field = exc.field or next((e.field for e in exc.errors if e.field), None)
     body = {"error": exc.message, "code": exc.code, "field": field, "details": dict(exc.details())}
     return error_status(exc), body
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _not_found(
@@ -506,6 +523,7 @@ def _invalid_dsl(message: str, details: Mapping[str, Any]) -> SchedulerError:
 _CODE_OF_STATUS = {
     400: "validation_error",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     409: "conflict",
     422: "validation_error",
@@ -549,6 +567,15 @@ def error_from_answer(
             f"the scheduler refused the API key ({message}); "
             "give one with --api-key, SYMBI_API_KEY or [api] api_keys",
             status=status,
+        )
+    if code == "forbidden":
+        approvers = details.get("approvers")
+        return Forbidden(
+            message,
+            key=_str_or_none(details.get("key")),
+            role=_str_or_none(details.get("role")),
+            required_role=_str_or_none(details.get("required_role")),
+            approvers=tuple(map(str, approvers)) if isinstance(approvers, list) else None,
         )
     if code == "not_found":
         return _not_found(message, details, job, run)

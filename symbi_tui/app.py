@@ -23,9 +23,11 @@ from typing import Any
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from scheduler_core.clock import Clock
+from scheduler_core.textsafe import visible
 
 from .backend import Backend
 from .idle_gc import IdleCollector
@@ -67,6 +69,25 @@ class SymbiApp(App[None]):
         self.idle_gc = IdleCollector()
         if keymap:
             self.set_keymap(dict(keymap))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Textual's notification, with control characters in the message and title (an
+        agent's error, a job's name) shown as escapes: a toast never drives the terminal."""
+        super().notify(
+            visible(message),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     def on_mount(self) -> None:
         self._watch_the_terminal()

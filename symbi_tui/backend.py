@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from scheduler_core.access import Principal, Role
 from scheduler_core.events import Event, EventBus
 from scheduler_core.model import (
     AuditEvent,
@@ -76,6 +77,11 @@ class Backend(Protocol):
 
     async def health(self) -> Health:
         """Scheduler status, job counts and run statistics."""
+        ...
+
+    async def whoami(self) -> Principal:
+        """Who this front end acts as: its API key's name and role (a remote scheduler), or
+        the local operator (``local=True``: the store is its own, it acts as admin)."""
         ...
 
     async def prepare_search(self) -> None:
@@ -234,6 +240,9 @@ class LocalBackend:
 
     async def health(self) -> Health:
         return await self.service.health()
+
+    async def whoami(self) -> Principal:
+        return Principal(self.actor, Role.ADMIN, local=True)
 
     async def prepare_search(self) -> None:
         await self.service.prepare_search()

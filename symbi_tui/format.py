@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from scheduler_core.model import JobStatus, RunStatus
+from scheduler_core.textsafe import visible
 
 
 class Tone(StrEnum):
@@ -139,14 +140,20 @@ def short_instant(instant: datetime | None) -> str:
 
 
 def excerpt(text: str | None, width: int) -> str:
-    """``text`` on one line, whitespace collapsed, cut to ``width`` with an ellipsis."""
+    """``text`` on one line, whitespace collapsed, cut to ``width`` with an ellipsis (control
+    characters shown as escapes: see :func:`fit`)."""
     if not text:
         return ""
     return fit(" ".join(text.split()), width)
 
 
 def fit(text: str, width: int) -> str:
-    """Cut ``text`` to ``width`` characters, marking the cut with an ellipsis."""
+    """Cut ``text`` to ``width`` characters, marking the cut with an ellipsis.
+
+    Control characters and escape sequences (from an agent, an error, a name) are shown as
+    visible escapes (``\\x1b``) first: a cell must never drive the terminal.
+    """
     if width <= 0:
         return ""
+    text = visible(text, one_line=True)
     return text if len(text) <= width else text[: width - 1] + "…"

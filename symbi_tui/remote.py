@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 import httpx
 
+from scheduler_core.access import Principal, Role
 from scheduler_core.clock import format_instant, parse_instant
 from scheduler_core.errors import (
     DslError,
@@ -131,6 +132,7 @@ class RemoteBackend:
             verify=parsed.scheme == "https",
         )
         self._connection = Connection("connecting")
+        self._whoami: Principal | None = None
 
     @property
     def connected(self) -> bool:
@@ -143,8 +145,8 @@ class RemoteBackend:
         return self._connection
 
     def _reached(self, status: int) -> None:
-        if status in (401, 403):
-            return  # (the error raised says so: see _refused)
+        if status == 401:
+            return  # (the error raised says so: see _refused; a 403 is a known key's refusal)
         if self._connection.state != "connected":
             self._connection = CONNECTED
 
@@ -233,6 +235,20 @@ class RemoteBackend:
 
     async def health(self) -> Health:
         return health_from_dict(await self._json("GET", "/health/scheduler"))
+
+    async def whoami(self) -> Principal:
+        """The key's name and role, as the daemon knows them (``GET /api/v1/whoami``; asked
+        once: a key's role does not change while the daemon runs)."""
+        if self._whoami is not None:
+            return self._whoami
+        answer = await self._json("GET", "/whoami")
+        try:
+            self._whoami = Principal(str(answer["key"]), Role(str(answer["role"])))
+        except (KeyError, TypeError, ValueError):
+            raise RemoteError(
+                f"the scheduler at {self.url} did not say which key this is", status=200
+            ) from None
+        return self._whoami
 
     async def prepare_search(self) -> None:
         """Nothing to do here: the scheduler prepares its filter at its first query."""

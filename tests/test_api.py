@@ -18,15 +18,16 @@ from typing import Any
 import httpx
 import pytest
 
+from scheduler_core.access import Principal, Role
 from scheduler_core.api import ApiKeys, ApiServer, create_app, local_api_key, resolve_api_keys
-from scheduler_core.api.auth import key_id, new_api_key
+from scheduler_core.api.auth import new_api_key
 from scheduler_core.config import ApiConfig, SchedulerConfig
 from scheduler_core.errors import ConfigError
 from scheduler_core.metrics import Metrics
 from scheduler_core.service import SchedulerService
 from tests.conftest import Harness
+from tests.keys import KEY
 
-KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -194,7 +195,7 @@ async def test_audit_log_names_the_api_key_and_filters(api: Api) -> None:
     kinds = [e["type"] for e in events]
     assert "CronJobCreated" in kinds and "CronJobPaused" in kinds
     mine = [e for e in events if e["type"] in ("CronJobCreated", "CronJobPaused")]
-    assert {e["actor"] for e in mine} == {f"api:{key_id(KEY)}"}
+    assert {e["actor"] for e in mine} == {"key-1"}  # the key's name, never its value
     paused = await api.client.get(
         "/api/v1/audit", params={"type": "CronJobPaused", "since": "2026-03-01", "limit": 5}
     )
@@ -433,14 +434,30 @@ async def test_auth_exempt_paths_are_configurable(harness: Harness) -> None:
         assert "# HELP symbiont_cron_runs_total" in scrape.text
 
 
+async def test_an_exempt_path_is_exempt_for_reads_only(harness: Harness) -> None:
+    """An operator who exempts a path from keys exempts its reads: a change there still needs a
+    key with the role (a 401 without one)."""
+    exempt = ("/api/v1/schedule",)
+    config = replace(harness.service.config, api=ApiConfig(auth_exempt=exempt))
+    async with serving(harness, config=config) as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as anonymous:
+            assert (await anonymous.get("/api/v1/schedule")).status_code == 200
+            refused = await anonymous.post("/api/v1/schedule", json=GUIDE_JOB)
+            assert refused.status_code == 401, refused.text
+            assert "exempt from authentication for reads only" in refused.json()["error"]
+            assert "needs the admin role" in refused.json()["error"]
+        assert (await api.client.post("/api/v1/schedule", json=GUIDE_JOB)).status_code == 201
+
+
 def test_api_keys_check_in_constant_time_shape() -> None:
-    keys = ApiKeys.of(["alpha", "beta", "alpha"])
-    assert len(keys.digests) == 2
-    assert keys.check("Bearer beta") == key_id("beta")
-    assert keys.check("Bearer  alpha ") == key_id("alpha")
-    for header in (None, "", "Bearer", "Bearer ", "Bearer gamma", "Token alpha", "alpha"):
+    alpha, beta = "alpha-0123456789abcdef", "beta-0123456789abcdef"
+    keys = ApiKeys.of([alpha, beta, alpha])
+    assert len(keys.entries) == 2
+    assert keys.check(f"Bearer {beta}") == Principal("key-2", Role.ADMIN)
+    assert keys.check(f"Bearer  {alpha} ") == Principal("key-1", Role.ADMIN)
+    for header in (None, "", "Bearer", "Bearer ", "Bearer gamma", f"Token {alpha}", alpha):
         assert keys.check(header) is None
-    assert "alpha" not in repr(keys) and "beta" not in repr(keys)
+    assert alpha not in repr(keys) and beta not in repr(keys)
 
 
 def test_generated_key_file_is_private_and_stable(tmp_path: Path) -> None:
@@ -450,10 +467,10 @@ def test_generated_key_file_is_private_and_stable(tmp_path: Path) -> None:
     assert keys.generated == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     key = path.read_text().strip()
-    assert len(key) >= 32 and keys.check(f"Bearer {key}") is not None
+    assert len(key) >= 32 and keys.check(f"Bearer {key}") == Principal("local", Role.ADMIN)
     assert local_api_key(config) == key
     again = resolve_api_keys(config)
-    assert again.digests == keys.digests  # the same key on the next start
+    assert again.entries == keys.entries  # the same key on the next start
     os.chmod(path, 0o644)
     resolve_api_keys(config)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # tightened back
@@ -470,11 +487,11 @@ def test_generated_keys_never_look_like_an_option() -> None:
 
 def test_configured_keys_win_and_non_loopback_needs_one(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
-    configured = SchedulerConfig(data_dir=data, api=ApiConfig(api_keys=("k1",), host="0.0.0.0"))
+    configured = SchedulerConfig(data_dir=data, api=ApiConfig(api_keys=(KEY,), host="0.0.0.0"))
     keys = resolve_api_keys(configured)
-    assert keys.check("Bearer k1") and keys.generated is None
+    assert keys.check(f"Bearer {KEY}") and keys.generated is None
     assert not (tmp_path / "data" / "api-key").exists()
-    assert local_api_key(configured) == "k1"
+    assert local_api_key(configured) == KEY
     for host in ("0.0.0.0", "::", "192.0.2.10", "example.com"):
         exposed = SchedulerConfig(data_dir=data, api=ApiConfig(host=host))
         with pytest.raises(ConfigError) as err:

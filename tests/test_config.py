@@ -145,7 +145,7 @@ url = "/srv/symbi/jobs.db"
 [api]
 host = "0.0.0.0"
 port = 9090
-api_keys = ["k1"]
+api_keys = ["k1-0123456789abcdef"]
 
 [agentpin]
 required = true
@@ -177,7 +177,11 @@ env = { A = "1" }
     assert cfg.scheduler.timezone == "Europe/Berlin"
     assert cfg.scheduler.environment == "staging"
     assert cfg.store.url == "/srv/symbi/jobs.db"
-    assert (cfg.api.host, cfg.api.port, cfg.api.api_keys) == ("0.0.0.0", 9090, ("k1",))
+    assert (cfg.api.host, cfg.api.port, cfg.api.api_keys) == (
+        "0.0.0.0",
+        9090,
+        ("k1-0123456789abcdef",),
+    )
     assert cfg.agentpin.required and cfg.agentpin.domain == "agent.example.com"
     assert cfg.tui.refresh_interval_seconds == 0.5
     assert dict(cfg.tui.keymap) == {"pause": "p", "run_now": "ctrl+r"}
@@ -217,11 +221,15 @@ def test_guide_environment_variables_override_the_file() -> None:
 
 
 def test_other_environment_variables() -> None:
-    env = {"SYMBI_DB": "/tmp/x.db", "SYMBI_DATA_DIR": "/tmp/data", "SYMBI_API_KEY": "k2"}
-    cfg = load_config_text('[api]\napi_keys = ["k1"]\n', env=env)
+    env = {
+        "SYMBI_DB": "/tmp/x.db",
+        "SYMBI_DATA_DIR": "/tmp/data",
+        "SYMBI_API_KEY": "k2-0123456789abcdef",
+    }
+    cfg = load_config_text('[api]\napi_keys = ["k1-0123456789abcdef"]\n', env=env)
     assert cfg.store.url == "/tmp/x.db"
     assert cfg.data_dir == "/tmp/data"
-    assert cfg.api.api_keys == ("k1", "k2")
+    assert cfg.api.api_keys == ("k1-0123456789abcdef", "k2-0123456789abcdef")
 
 
 @pytest.mark.parametrize(
@@ -463,6 +471,9 @@ def test_example_config_documents_every_key() -> None:
         if leaf in ("keymap", "custom", "values"):
             assert f"[{key}]" in text, key
             continue
+        if key == "api.keys":  # tables of their own: [api.keys.NAME] with key and role
+            assert "# [api.keys." in text and '# role = "operator"' in text, key
+            continue
         pattern = re.compile(rf"^#? ?{re.escape(leaf)} = ")
         hits = [i for i, line in enumerate(lines) if pattern.match(line)]
         assert hits, f"{key} is not in config.example.toml"
@@ -478,13 +489,17 @@ def test_example_config_documents_every_key() -> None:
 
 def test_config_show_masks_secrets_and_round_trips() -> None:
     env = {"SLACK_API_TOKEN": "xoxb-real", "SMTP_USER": "u", "SMTP_PASS": "hunter2"}
-    cfg = load_config_text(GUIDE_TOML + '[api]\napi_keys = ["k-secret"]\n', env=env)
+    cfg = load_config_text(GUIDE_TOML + '[api]\napi_keys = ["k-secret-0123456789"]\n', env=env)
     shown = config_to_toml(cfg)
-    assert "xoxb-real" not in shown and "hunter2" not in shown and "k-secret" not in shown
+    assert (
+        "xoxb-real" not in shown and "hunter2" not in shown and "k-secret-0123456789" not in shown
+    )
     assert 'slack_api_token = "****"' in shown
     assert 'smtp_username = "u"' in shown
     assert "# webhook_auth_header = (not set)" in shown
-    again = load_config_text(shown, env={})
+    # a masked key is not a key (too short): the text loads once the keys are given again
+    assert 'api_keys = ["****"]' in shown
+    again = load_config_text(shown.replace('api_keys = ["****"]', "api_keys = []"), env={})
     assert again.scheduler.max_concurrent_jobs == 20
     assert again.scheduler.delivery.smtp_host == "smtp.example.com"
     unmasked = config_to_toml(cfg, mask_secrets=False)
@@ -528,9 +543,12 @@ def test_set_config_value_keeps_comments_and_layout(tmp_path: Path) -> None:
     assert cfg.scheduler.delivery.slack_default_channel == "#alerts"
 
 
+A, B = "key-a-0123456789abcdef", "key-b-0123456789abcdef"
+
+
 def test_set_config_value_adds_tables_and_parses_literals(tmp_path: Path) -> None:
     path = tmp_path / "new" / "config.toml"
-    set_config_value(path, "api.api_keys", '["a", "b"]')
+    set_config_value(path, "api.api_keys", f'["{A}", "{B}"]')
     set_config_value(path, "scheduler.timezone", "Europe/Paris")
     set_config_value(path, "scheduler.environment", "2024")  # a string setting stays text
     set_config_value(path, "tui.keymap.quit", "ctrl+q")
@@ -539,7 +557,7 @@ def test_set_config_value_adds_tables_and_parses_literals(tmp_path: Path) -> Non
     set_config_value(path, "scheduler.max_jitter_seconds", "2.5")
     set_config_value(path, "dsl_paths", "a.symbi, b")
     cfg = load_config(path, env={})
-    assert cfg.api.api_keys == ("a", "b")
+    assert cfg.api.api_keys == (A, B)
     assert cfg.scheduler.timezone == "Europe/Paris"
     assert cfg.scheduler.environment == "2024"
     assert dict(cfg.tui.keymap) == {"quit": "ctrl+q"}
@@ -579,3 +597,56 @@ def test_set_config_value_does_not_need_variables_set(tmp_path: Path) -> None:
     path.write_text('[scheduler]\nenvironment = "${DEPLOY_ENV}"\n')
     set_config_value(path, "scheduler.max_jitter_seconds", "10")
     assert "max_jitter_seconds = 10" in path.read_text()
+
+
+# --- named API keys -------------------------------------------------------------------------------
+
+
+def test_named_keys_load_show_masked_and_are_set_one_field_at_a_time(tmp_path: Path) -> None:
+    from scheduler_core.access import Role
+
+    text = (
+        f'[api]\napi_keys = ["{A}"]\n'
+        '[api.keys.ci]\nkey = "${CI_KEY}"\nrole = "Operator"\n'
+        f'[api.keys.grafana]\nkey = "{B}"\n'
+    )
+    cfg = load_config_text(text, env={"CI_KEY": "ci-key-0123456789abcdef"})
+    assert {n: (k.key, k.role) for n, k in cfg.api.keys.items()} == {
+        "ci": ("ci-key-0123456789abcdef", Role.OPERATOR),
+        "grafana": (B, Role.VIEWER),  # no role given: the least
+    }
+    shown = config_to_toml(cfg)
+    assert "[api.keys.ci]" in shown and 'role = "operator"' in shown
+    assert "ci-key-0123456789abcdef" not in shown and B not in shown and A not in shown
+    path = tmp_path / "config.toml"
+    set_config_value(path, "api.keys.ops.key", "${OPS_KEY}")  # checked as set where it runs
+    set_config_value(path, "api.keys.ops.role", "admin")
+    loaded = load_config(path, env={"OPS_KEY": "ops-key-0123456789abcdef"})
+    assert loaded.api.keys["ops"].role is Role.ADMIN
+    with pytest.raises(ConfigError, match="'boss' is not one of viewer, operator, admin"):
+        set_config_value(path, "api.keys.ops.role", "boss")
+    with pytest.raises(ConfigError, match=r"api\.keys\.NAME\.key and api\.keys\.NAME\.role"):
+        set_config_value(path, "api.keys.ops", "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[api.keys."a b"]\nkey = "0123456789abcdefXY"\n', "cannot name a key"),
+        ('[api.keys.tui]\nkey = "0123456789abcdefXY"\n', "names the local operator"),
+        ('[api.keys.ci]\nrole = "viewer"\n', 'missing key = "..." in [api.keys.ci]'),
+        ('[api.keys.ci]\nkey = "0123456789abcdefXY"\nrol = "viewer"\n', "did you mean 'role'?"),
+        (
+            f'[api]\napi_keys = ["{A}"]\n[api.keys.x]\nkey = "{A}"\n',
+            "api.keys.x.key: the key is the same as api_keys item 0 (key-1)",
+        ),
+        (
+            f'[api]\napi_keys = ["{A}"]\n[api.keys.key-1]\nkey = "{B}"\n',
+            "'key-1' is already the name of api_keys item 0",
+        ),
+    ],
+)
+def test_named_keys_are_checked_with_their_key_named(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "c.toml", env={})
+    assert message in str(err.value), str(err.value)

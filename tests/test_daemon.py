@@ -24,6 +24,7 @@ from scheduler_core.daemon import EventLogger, JsonFormatter, TextFormatter
 from scheduler_core.events import AuditRecorded, RunChanged, SchedulerState
 from scheduler_core.model import AuditEvent, AuditEventType, JobRun, RunStatus
 from scheduler_core.store import open_store
+from tests.keys import KEY
 
 PY = json.dumps(sys.executable)
 START_TIMEOUT = 30.0
@@ -153,12 +154,17 @@ def test_daemon_serves_the_guide_reloads_on_sighup_and_stops_on_sigterm(tmp_path
         anonymous = httpx.Client(base_url=url, timeout=10)
         c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
+        # without a key, health is the guide's fields: nothing of hosts, pids or addresses
         health = anonymous.get("/api/v1/health/scheduler").json()
+        assert set(health) == {"status", "active_jobs", "paused_jobs", "in_flight_jobs", "metrics"}
+        assert health["status"] == "healthy" and url.split("//")[1] not in json.dumps(health)
+        health = c.get("/api/v1/health/scheduler").json()  # with any key: the detail
         assert (health["status"], health["role"], health["lease_address"]) == (
             "healthy",
             "leader",
             url,
         )
+        assert health["nodes"][0]["pid"] == daemon.proc.pid
         assert anonymous.get("/api/v1/schedule").status_code == 401
         assert c.get("/api/v1/schedule/from-dsl").status_code == 200  # loaded at start
 
@@ -247,7 +253,7 @@ def test_daemon_serves_the_guide_reloads_on_sighup_and_stops_on_sigterm(tmp_path
 @pytest.mark.slow
 def test_second_daemon_stands_by_and_takes_over_after_kill_9(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    env = {**clean_env(tmp_path), "SYMBI_API_KEY": "shared-key"}
+    env = {**clean_env(tmp_path), "SYMBI_API_KEY": KEY}
     first = Daemon(config, env)
     second: Daemon | None = None
     try:
@@ -257,8 +263,9 @@ def test_second_daemon_stands_by_and_takes_over_after_kill_9(tmp_path: Path) -> 
         standby = second.event("scheduler.standby")
         assert "lease" in standby["msg"] and first_url in standby["detail"]
         second_url = second.url
-        auth = {"Authorization": "Bearer shared-key"}
-        health = httpx.get(f"{second_url}/api/v1/health/scheduler", timeout=10).json()
+        auth = {"Authorization": f"Bearer {KEY}"}
+        health = httpx.get(f"{second_url}/api/v1/health/scheduler", headers=auth, timeout=10)
+        health = health.json()
         assert (health["role"], health["lease_address"]) == ("standby", first_url)
         # the standby serves the API too; its writes reach the leader through the store
         created = httpx.post(
@@ -274,8 +281,8 @@ def test_second_daemon_stands_by_and_takes_over_after_kill_9(tmp_path: Path) -> 
         took = time.monotonic()
         second.wait_for(lambda line: line.get("event") == "scheduler.leader", timeout=15)
         assert time.monotonic() - took < 10
-        health = httpx.get(f"{second_url}/api/v1/health/scheduler", timeout=10).json()
-        assert (health["role"], health["lease_address"]) == ("leader", second_url)
+        health = httpx.get(f"{second_url}/api/v1/health/scheduler", headers=auth, timeout=10)
+        assert (health.json()["role"], health.json()["lease_address"]) == ("leader", second_url)
         run = httpx.post(
             f"{second_url}/api/v1/schedule/via-standby/run", headers=auth, timeout=10
         ).json()

@@ -26,11 +26,11 @@ import httpx
 import pytest
 
 from scheduler_core.cron import CronSchedule
+from tests.keys import KEY
 from tests.test_daemon import Daemon, clean_env, poll, write_config
 
 pytestmark = pytest.mark.slow
 
-KEY = "reliability-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 YEARLY = "0 0 1 1 *"
 

@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from scheduler_core.access import Role
 from scheduler_core.api import ApiKeys, ApiServer, bind_socket, create_app
 from scheduler_core.errors import (
     ConflictError,
+    Forbidden,
     JobNotFound,
     RunNotFound,
     SchedulerError,
@@ -28,10 +30,12 @@ from scheduler_core.errors import (
 from scheduler_core.events import Dropped, Event, JobChanged, RunChanged, SchedulerState
 from scheduler_core.jobspec import job_to_dict
 from scheduler_core.model import AuditEventType, JobStatus, RunStatus
+from scheduler_core.settings import ApiKeySpec
 from scheduler_core.wire import audit_to_dict, run_to_dict
 from symbi_tui.backend import Backend, LocalBackend
 from symbi_tui.remote import Disconnected, RemoteBackend, Unauthorized, error_from_answer
 from tests.conftest import Harness
+from tests.keys import ALICE_KEY
 
 KEY = "remote-test-key-0123456789"
 T = TypeVar("T")
@@ -70,7 +74,7 @@ def _server(harness: Harness, port: int = 0) -> ApiServer:
         harness.service,
         config=harness.service.config,
         bus=harness.engine.bus,
-        keys=ApiKeys.of([KEY]),
+        keys=ApiKeys.of([KEY], named={"alice": ApiKeySpec(key=ALICE_KEY, role=Role.OPERATOR)}),
         heartbeat_seconds=0.2,
     )
     return ApiServer(app, sock=bind_socket("127.0.0.1", port))
@@ -181,16 +185,23 @@ async def test_approvals_through_the_api(pair: Pair) -> None:
     await h.settle()
     (waiting,) = await pair.remote.pending_approvals()
     assert waiting.id == first.id and waiting.status is RunStatus.AWAITING_APPROVAL
-    approved = await pair.remote.approve(first.id, reason="change #42")
-    assert approved.status is RunStatus.QUEUED
-    await h.settle()
-    assert (await pair.remote.get_run(first.id)).status is RunStatus.SUCCEEDED
-    (event,) = await pair.local.audit(type=AuditEventType.CRON_RUN_APPROVED)
-    assert event.actor.startswith("api:") and event.details["reason"] == "change #42"
+    # the key that triggered it (key-1) is not among the approvers: refused, naming who may
+    refused = await _error(lambda: pair.remote.approve(first.id))
+    assert isinstance(refused, Forbidden) and refused.approvers == ("alice",)
+    assert "'key-1' may not approve this run (it triggered this run" in refused.message
+    assert pair.remote.connection.state == "connected"  # refused, yet reached
+    async with RemoteBackend(pair.server.url, api_key=ALICE_KEY) as alice:
+        approved = await alice.approve(first.id, reason="change #42")
+        assert approved.status is RunStatus.QUEUED
+        await h.settle()
+        assert (await pair.remote.get_run(first.id)).status is RunStatus.SUCCEEDED
+        (event,) = await pair.local.audit(type=AuditEventType.CRON_RUN_APPROVED)
+        assert event.actor == "alice" and event.details["reason"] == "change #42"
 
-    second = await pair.remote.run_now("production-deploy")
-    await h.settle()
-    denied = await pair.remote.deny(second.id, reason="freeze week")
+        second = await pair.remote.run_now("production-deploy")
+        await h.settle()
+        assert isinstance(await _error(lambda: pair.remote.deny(second.id)), Forbidden)
+        denied = await alice.deny(second.id, reason="freeze week")
     assert denied.status is RunStatus.DENIED
     assert await pair.remote.pending_approvals() == []
 

@@ -10,9 +10,12 @@ Three groups of routes:
   exactly the upstream keys (the SDK builds dataclasses from them);
 * ``/openapi.json``, generated from the declared models.
 
-Every mutation goes through the service, with the caller's API key id as the audit actor. Errors
-are JSON (:class:`~scheduler_core.api.schemas.ErrorOut`): 400/422 for bad input with the field
-named, 401 without a valid key, 404 for an unknown job or run, 409 for a state conflict.
+Every mutation goes through the service, with the caller's API key's name as the audit actor.
+Each route needs a role (:mod:`.roles`: reads ``viewer``, pause/resume/run/reset/approve/deny
+``operator``, the rest ``admin``). Errors are JSON
+(:class:`~scheduler_core.api.schemas.ErrorOut`): 400/422 for bad input with the field named, 401
+without a valid key, 403 for a key whose role (or a job's approvers) does not allow it, 404 for
+an unknown job or run, 409 for a state conflict.
 
 This module assembles the app; the routes are in :mod:`.routes` (``schedule``, ``runs``, ``sdk``,
 ``store``, ``system``, ``logs``), the JSON errors in :mod:`.errors`, authentication and the body
@@ -27,7 +30,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
@@ -38,6 +41,7 @@ from ..settings import SchedulerConfig
 from .auth import ApiKeys, resolve_api_keys
 from .errors import ERROR_RESPONSES, add_error_handlers
 from .middleware import AuthMiddleware, BodyLimitMiddleware
+from .roles import authorize, required_role
 from .routes.logs import log_routes
 from .routes.runs import run_routes
 from .routes.schedule import guide_routes
@@ -94,7 +98,7 @@ def create_app(
         log_routes(config, log_file),
     )
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(authorize)])
     #: (path pattern, methods) of every route, for the Allow header of a 405
     app.state.route_methods = [
         (route.path_regex, frozenset(route.methods or ()))
@@ -123,7 +127,8 @@ def _openapi(app: FastAPI, exempt: frozenset[str]) -> dict[str, Any]:
         "description": "an API key from [api] api_keys, SYMBI_API_KEY or <data dir>/api-key",
     }
     for path, operations in schema.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            operation["x-required-role"] = required_role(method.upper(), path).value
             if path in exempt:
                 operation["security"] = []
                 operation.get("responses", {}).pop("401", None)

@@ -1,15 +1,20 @@
-"""API keys: where they come from, how they are checked, and the key file local clients read.
+"""API keys: where they come from, their names and roles, how they are checked, and the key
+file local clients read.
 
-Keys come from ``[api] api_keys`` and ``SYMBI_API_KEY`` (which the config loader appends). With
-none, the daemon generates one on first start and keeps it in ``<data dir>/api-key`` (mode 0600);
-the CLI and the console on the same machine read it from there (:func:`local_api_key`). Keys are
-never logged: an audit actor names a key by its id, the first hex digits of its SHA-256.
+Keys come from ``[api.keys.NAME]`` (``key`` and ``role``), ``[api] api_keys`` and
+``SYMBI_API_KEY`` (which the config loader appends to ``api_keys``): the listed keys are admin
+keys named ``key-1``, ``key-2``... With none at all, the daemon generates one (admin, named
+``local``) on first start and keeps it in ``<data dir>/api-key`` (mode 0600); the CLI and the
+console on the same machine read it from there (:func:`local_api_key`). A key shorter than
+:data:`~scheduler_core.settings.MIN_API_KEY_CHARS` is refused. Keys are never logged nor shown:
+a request's audit actor is its key's name (:class:`~scheduler_core.access.Principal`).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "API_KEY_FILE",
+    "GENERATED_KEY_NAME",
     "ApiKeys",
     "api_key_path",
     "is_loopback",
@@ -24,43 +29,62 @@ import ipaddress
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..access import Principal, Role
 from ..errors import ConfigError
-from ..settings import SchedulerConfig
+from ..settings import MIN_API_KEY_CHARS, ApiKeySpec, SchedulerConfig
 
 #: the generated key's file name, in the data directory
 API_KEY_FILE = "api-key"
+#: the generated key's name in the audit log
+GENERATED_KEY_NAME = "local"
 
 
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-def key_id(key: str) -> str:
-    """How a key is named in the audit log and the daemon's log: never the key itself."""
-    return _digest(key).hex()[:8]
-
-
 @dataclass(frozen=True, slots=True)
 class ApiKeys:
-    """The accepted keys, kept only as SHA-256 digests."""
+    """The accepted keys, kept only as SHA-256 digests, each with its name and role."""
 
-    digests: tuple[tuple[bytes, str], ...]  #: (sha256 of the key, key id)
+    entries: tuple[tuple[bytes, Principal], ...]  #: (sha256 of the key, who it stands for)
     generated: Path | None = None  #: the key file, when the key came from there
 
     @classmethod
-    def of(cls, keys: Iterable[str], *, generated: Path | None = None) -> ApiKeys:
-        unique = dict.fromkeys(k for k in keys if k)
-        return cls(tuple((_digest(k), key_id(k)) for k in unique), generated)
+    def of(
+        cls,
+        keys: Iterable[str] = (),
+        *,
+        named: Mapping[str, ApiKeySpec] | None = None,
+        generated: Path | None = None,
+    ) -> ApiKeys:
+        """``keys``: admin keys, named ``key-1``... (the generated key: ``local``);
+        ``named``: keys by name, each with its role."""
+        entries: list[tuple[bytes, Principal]] = []
+        seen: set[bytes] = set()
+        for index, key in enumerate(k for k in keys if k):
+            digest = _digest(key)
+            if digest in seen:
+                continue
+            seen.add(digest)
+            name = GENERATED_KEY_NAME if generated is not None else f"key-{index + 1}"
+            entries.append((digest, Principal(name, Role.ADMIN)))
+        for name, spec in (named or {}).items():
+            digest = _digest(spec.key)
+            if spec.key and digest not in seen:
+                seen.add(digest)
+                entries.append((digest, Principal(name, spec.role)))
+        return cls(tuple(entries), generated)
 
     def __bool__(self) -> bool:
-        return bool(self.digests)
+        return bool(self.entries)
 
-    def check(self, authorization: str | None) -> str | None:
-        """The key id for an ``Authorization: Bearer KEY`` header, or None if it is not valid.
+    def check(self, authorization: str | None) -> Principal | None:
+        """Who an ``Authorization: Bearer KEY`` header stands for, or None if no key matches.
 
         Every key is compared, in constant time, whether or not an earlier one matched.
         """
@@ -71,10 +95,10 @@ class ApiKeys:
         if scheme.lower() != "bearer" or not token:
             return None
         offered = _digest(token)
-        found: str | None = None
-        for digest, ident in self.digests:
+        found: Principal | None = None
+        for digest, principal in self.entries:
             if hmac.compare_digest(offered, digest):
-                found = ident
+                found = principal
         return found
 
 
@@ -84,13 +108,17 @@ def api_key_path(config: SchedulerConfig) -> Path:
 
 
 def local_api_key(config: SchedulerConfig) -> str | None:
-    """The key a client on this machine should send: ``SYMBI_API_KEY``, else the first
-    configured key, else the key file the daemon wrote."""
+    """The key a client on this machine should send: ``SYMBI_API_KEY``, else the first of
+    ``api_keys``, else the named key of the highest role (the first such), else the key file
+    the daemon wrote."""
     env = os.environ.get("SYMBI_API_KEY")
     if env:
         return env
     if config.api.api_keys:
         return config.api.api_keys[0]
+    if config.api.keys:
+        best = max(config.api.keys.values(), key=lambda spec: spec.role.rank)
+        return best.key
     try:
         return api_key_path(config).read_text(encoding="utf-8").strip() or None
     except OSError:
@@ -112,12 +140,13 @@ def resolve_api_keys(config: SchedulerConfig, *, generate: bool = True) -> ApiKe
     A non-loopback bind with no configured key is refused: a generated key on this machine
     protects nothing a remote client could be given safely by accident.
     """
-    if config.api.api_keys:
-        return ApiKeys.of(config.api.api_keys)
+    _check_lengths(config)
+    if config.api.api_keys or config.api.keys:
+        return ApiKeys.of(config.api.api_keys, named=config.api.keys)
     if not is_loopback(config.api.host):
         raise ConfigError(
             f"the API would listen on {config.api.host}, which is not a loopback address, "
-            "with no API key configured: set api.api_keys or SYMBI_API_KEY "
+            "with no API key configured: set [api.keys.NAME], api.api_keys or SYMBI_API_KEY "
             '(or bind api.host = "127.0.0.1")',
             key="api.api_keys",
             path=config.path,
@@ -129,6 +158,21 @@ def resolve_api_keys(config: SchedulerConfig, *, generate: bool = True) -> ApiKe
             return ApiKeys.of(())
         key = _create_key_file(path)
     return ApiKeys.of([key], generated=path)
+
+
+def _check_lengths(config: SchedulerConfig) -> None:
+    """The loader refuses short keys with the file's line; a configuration built another way
+    (a test, a program embedding the API) meets the same rule here."""
+    named = [(f"api.keys.{n}.key", s.key) for n, s in config.api.keys.items()]
+    listed = [(f"api.api_keys item {i}", k) for i, k in enumerate(config.api.api_keys)]
+    for where, key in [*listed, *named]:
+        if len(key) < MIN_API_KEY_CHARS:
+            raise ConfigError(
+                f"{where}: an API key needs at least {MIN_API_KEY_CHARS} characters "
+                f"(this one has {len(key)})",
+                key=where.split(" ")[0],
+                path=config.path,
+            )
 
 
 def new_api_key() -> str:

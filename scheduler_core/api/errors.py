@@ -33,6 +33,11 @@ _ERR = {"model": ErrorOut}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {**_ERR, "description": "Malformed request (e.g. a body that is not JSON)"},
     401: {**_ERR, "description": "Missing or wrong API key"},
+    403: {
+        **_ERR,
+        "description": "The key's role may not do this (`details.required_role`), or the "
+        "job's approvers do not name it (`details.approvers`)",
+    },
     404: {**_ERR, "description": "No such job, run or path"},
     409: {**_ERR, "description": "The request conflicts with the current state"},
     413: {**_ERR, "description": "The request body is larger than 8 MiB"},

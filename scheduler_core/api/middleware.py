@@ -1,5 +1,5 @@
-"""The API's ASGI middleware: API-key authentication (the key id becomes the audit actor) and
-the request body limit.
+"""The API's ASGI middleware: API-key authentication (the key's name becomes the audit actor)
+and the request body limit. What each role may do is checked per route (:mod:`.roles`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..access import Principal
 from ..jobspec import MAX_INPUT_BYTES
 from .auth import ApiKeys
 from .errors import error_response
@@ -19,8 +20,10 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class AuthMiddleware:
-    """``Authorization: Bearer KEY`` on every path but the exempt ones; the key id becomes the
-    request's audit actor (``api:<key id>``)."""
+    """``Authorization: Bearer KEY`` on every path but the exempt ones; the key's
+    :class:`~scheduler_core.access.Principal` is kept in the request's state (``principal``)
+    and its name becomes the request's audit actor. On an exempt path a valid key is still
+    recognised (the health answer then has its detail); without one, the principal is None."""
 
     def __init__(self, app: ASGIApp, *, keys: ApiKeys, exempt: frozenset[str]) -> None:
         self.app = app
@@ -32,17 +35,18 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        if scope["path"] in self.exempt:
-            state["actor"] = "api"
-            await self.app(scope, receive, send)
-            return
         header = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 header = value.decode("latin-1")
                 break
-        ident = self.keys.check(header)
-        if ident is None:
+        principal = self.keys.check(header)
+        if scope["path"] in self.exempt:
+            state["principal"] = principal
+            state["actor"] = principal.name if principal is not None else "api"
+            await self.app(scope, receive, send)
+            return
+        if principal is None:
             message = (
                 "missing API key: send Authorization: Bearer <key>"
                 if header is None
@@ -51,7 +55,8 @@ class AuthMiddleware:
             response = error_response(401, message, "unauthorized")
             await response(scope, receive, send)
             return
-        state["actor"] = f"api:{ident}"
+        state["principal"] = principal
+        state["actor"] = principal.name
         await self.app(scope, receive, send)
 
 
@@ -101,5 +106,12 @@ class BodyLimitMiddleware:
 
 
 def request_actor(request: Request) -> str:
-    """The audit actor of ``request``: ``api:<key id>``, or ``api`` on an exempt path."""
+    """The audit actor of ``request``: its key's name, or ``api`` on an exempt path without
+    one."""
     return str(getattr(request.state, "actor", "api"))
+
+
+def request_principal(request: Request) -> Principal | None:
+    """Who sent ``request`` (None: an exempt path, without a valid key)."""
+    principal = getattr(request.state, "principal", None)
+    return principal if isinstance(principal, Principal) else None

@@ -39,6 +39,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
+from ..access import Role
 from ..jobspec import MAX_INPUT_BYTES
 from ..model import CatchUp, JobStatus, RunStatus, RunTrigger, SessionMode
 
@@ -304,7 +305,8 @@ class StoreFaultOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    """The guide's health shape, plus what an operator also wants to see."""
+    """The guide's health shape (all a caller without an API key gets), plus, with any key,
+    what an operator also wants to see (hosts, processes, addresses, the store's fault)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -313,18 +315,25 @@ class HealthOut(BaseModel):
     paused_jobs: int
     in_flight_jobs: int
     metrics: HealthMetrics
-    dead_letter_jobs: int
-    completed_jobs: int
-    missed_jobs: int
-    failed_jobs: int
-    queued_runs: int
-    awaiting_approval: int
-    role: str
-    lease_owner: str | None
-    lease_address: str | None
+    dead_letter_jobs: int | None = None
+    completed_jobs: int | None = None
+    missed_jobs: int | None = None
+    failed_jobs: int | None = None
+    queued_runs: int | None = None
+    awaiting_approval: int | None = None
+    role: str | None = None
+    lease_owner: str | None = None
+    lease_address: str | None = None
     node: str | None = None
     nodes: list[NodeOut] = []
     store_fault: StoreFaultOut | None = None
+
+
+class WhoAmIOut(BaseModel):
+    """The caller's key: its name (what the audit log shows) and its role."""
+
+    key: str | None
+    role: Role | None
 
 
 class NextRunOut(BaseModel):

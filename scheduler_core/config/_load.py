@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..access import Role, valid_key_name
 from ..errors import ConfigError, ValidationError
 from ..model import AgentDefinition
-from ..settings import SchedulerConfig
+from ..settings import MIN_API_KEY_CHARS, ApiKeySpec, SchedulerConfig
 from ._lines import _first_duplicate, _key_lines
 from ._schema import (
     _RANGES,
@@ -134,6 +135,9 @@ class _Loader:
             if table == "" and name == "agents":
                 out[name] = self.agents(raw)
                 continue
+            if key == "api.keys":
+                out[name] = self.named_keys(raw)
+                continue
             tp, optional = _strip_optional(f.type)
             value = self.expand(raw, key, optional and tp is str)
             if value is _UNSET:
@@ -141,7 +145,94 @@ class _Loader:
             converted = self.convert(tp, value, key)
             if converted is not _UNSET:
                 out[name] = converted
+        if table == "api":
+            self.check_api_keys(out)
         return out
+
+    # --- API keys -------------------------------------------------------------------------
+    def named_keys(self, data: Any) -> dict[str, ApiKeySpec]:
+        """``[api.keys.NAME]`` tables: ``key`` and ``role`` (``viewer`` when not given), each
+        name fit for the audit log."""
+        if not isinstance(data, Mapping):
+            self.error(
+                f'expected [api.keys.NAME] tables (key = "...", role = "..."), got {_kind(data)}',
+                "api.keys",
+            )
+            return {}
+        roles = ", ".join(r.value for r in Role)
+        out: dict[str, ApiKeySpec] = {}
+        for name, raw in data.items():
+            where = f"api.keys.{name}"
+            why = valid_key_name(str(name))
+            if why is not None:
+                self.error(f"{name!r} cannot name a key: {why}", where)
+                continue
+            if not isinstance(raw, Mapping):
+                self.error(
+                    f'expected a table [{where}] with key = "..." and role = "...", '
+                    f"got {_kind(raw)}",
+                    where,
+                )
+                continue
+            for field_name in raw:
+                if field_name not in ("key", "role"):
+                    hint = _suggest(str(field_name), ["key", "role"])
+                    self.error(f"unknown key {field_name!r} in [{where}]{hint}", where)
+            key, role = raw.get("key"), raw.get("role")
+            if key is None:
+                self.error(f'missing key = "..." in [{where}]', where)
+            elif not isinstance(key, str):
+                self.error(f"expected a string, got {_kind(key)}", f"{where}.key")
+            if role is None:
+                role = Role.VIEWER.value  # least privilege: a key reads unless told more
+            if not isinstance(role, str) or role.strip().lower() not in set(Role):
+                shown = repr(role) if isinstance(role, str) else _kind(role)
+                self.error(f"{shown} is not one of {roles}", f"{where}.role")
+            if not isinstance(key, str) or not isinstance(role, str):
+                continue
+            if role.strip().lower() not in set(Role):
+                continue
+            value = self.expand(key, f"{where}.key", False)
+            out[str(name)] = ApiKeySpec(key=value, role=Role(role.strip().lower()))
+        return out
+
+    def check_api_keys(self, api: dict[str, Any]) -> None:
+        """Every key long enough (an empty or short key protects nothing), each value under one
+        name, and no named key taking a name ``api_keys`` gives (key-1, key-2...)."""
+        seen: dict[str, str] = {}
+        env_key = self.env.get("SYMBI_API_KEY") or None
+
+        def check(value: str, key: str, label: str) -> None:
+            source = " (from $SYMBI_API_KEY)" if env_key is not None and value == env_key else ""
+            if len(value) < MIN_API_KEY_CHARS:
+                size = "is empty" if not value.strip() else f"has {len(value)} characters"
+                self.error(
+                    f"{label}{source} {size}: an API key needs at least {MIN_API_KEY_CHARS} "
+                    "characters (make one with: openssl rand -base64 32)",
+                    key,
+                )
+            elif value in seen:
+                self.error(f"{label}{source} is the same as {seen[value]}", key)
+            else:
+                seen[value] = key if label == "the key" else f"api_keys {label}"
+
+        listed = api.get("api_keys") or ()
+        named_values = {spec.key for spec in (api.get("keys") or {}).values()}
+        if env_key is not None and env_key in named_values and env_key in listed:
+            # SYMBI_API_KEY is one of the named keys (a client's environment): it keeps its
+            # name and role rather than becoming another admin key
+            listed = api["api_keys"] = tuple(k for k in listed if k != env_key)
+        for index, value in enumerate(listed):
+            check(value, "api.api_keys", f"item {index} (key-{index + 1})")
+        for name, spec in (api.get("keys") or {}).items():
+            auto = re.fullmatch(r"key-(\d+)", name)
+            if auto and 1 <= int(auto.group(1)) <= len(listed):
+                self.error(
+                    f"{name!r} is already the name of api_keys item {int(auto.group(1)) - 1}: "
+                    "choose another name",
+                    f"api.keys.{name}",
+                )
+            check(spec.key, f"api.keys.{name}.key", "the key")
 
     def convert(self, tp: Any, value: Any, key: str) -> Any:
         try:

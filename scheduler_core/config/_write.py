@@ -70,6 +70,9 @@ def config_to_toml(cfg: SchedulerConfig, *, mask_secrets: bool = True) -> str:
             value = getattr(obj, name)
             if key in _TABLES or (table == "" and name in ("agents", "data_dir", "dsl_paths")):
                 continue
+            if key == "api.keys":
+                maps.append((name, _named_keys(value, mask_secrets)))
+                continue
             if key == "store.url":
                 value = cfg.store_url()
             if value is None:
@@ -82,7 +85,7 @@ def config_to_toml(cfg: SchedulerConfig, *, mask_secrets: bool = True) -> str:
                 continue
             container.add(name, _toml_value(value))
         for name, value in maps:
-            sub = tomlkit.table()
+            sub = tomlkit.table(is_super_table=(name == "keys" and table == "api") or None)
             for k, v in dict(value).items():
                 sub.add(k, v)
             container.add(name, sub)
@@ -117,9 +120,31 @@ def config_to_toml(cfg: SchedulerConfig, *, mask_secrets: bool = True) -> str:
     return doc.as_string()
 
 
+def _named_keys(keys: Mapping[str, Any], mask_secrets: bool) -> dict[str, dict[str, str]]:
+    """``[api.keys.NAME]`` tables as ``config show`` writes them: the key masked."""
+    from ..jobspec import mask_secret
+
+    return {
+        name: {
+            "key": str(mask_secret(spec.key)) if mask_secrets else spec.key,
+            "role": spec.role.value,
+        }
+        for name, spec in keys.items()
+    }
+
+
 def _field_for(parts: list[str]) -> tuple[str, Any]:
-    """The dotted key's kind: ("field", type) | ("map", None) | ("agent", None); or raise."""
+    """The dotted key's kind: ("field", type) | ("map", None) | ("agent", None) |
+    ("api_key", None); or raise."""
     dotted = ".".join(parts)
+    if parts[:2] == ["api", "keys"]:
+        if len(parts) != 4 or parts[3] not in ("key", "role"):
+            raise ConfigError(
+                "named API keys are api.keys.NAME.key and api.keys.NAME.role "
+                "(e.g. api.keys.ci.role)",
+                key=dotted,
+            )
+        return "api_key", None
     if parts[0] == "agents":
         from ..dsl.agents import AGENT_FIELDS
 
@@ -207,7 +232,9 @@ def set_config_value(path: str | Path, dotted_key: str, raw_value: str) -> None:
         doc = tomlkit.parse(text)
     except ParseError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=str(p), line=exc.line) from None
-    value = _parse_raw(raw_value, tp if kind == "field" else (str if kind == "map" else None))
+    value = _parse_raw(
+        raw_value, tp if kind == "field" else (str if kind in ("map", "api_key") else None)
+    )
     container: Any = doc
     for i, part in enumerate(parts[:-1]):
         if part not in container:
@@ -259,7 +286,7 @@ class _PermissiveEnv(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         if key in ENV_OVERRIDES or key == "SYMBI_CONFIG":
             raise KeyError(key)
-        return self.base.get(key, "set")
+        return self.base.get(key, "set-in-the-environment")  # (as long as a key must be)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key not in ENV_OVERRIDES and key != "SYMBI_CONFIG"

@@ -81,7 +81,9 @@ def _policy(value: object, field: str) -> PolicySpec:
             continue
         elif key in ("require_approval", "require_agent_pin"):
             out[key] = c.take(_bool, raw, where)
-        elif key in ("approvers", "require_capabilities", "allowed_environments"):
+        elif key == "approvers":
+            out[key] = c.take(_approvers, raw, where)
+        elif key in ("require_capabilities", "allowed_environments"):
             out[key] = c.take(_string_list, raw, where)
         elif key in ("max_runtime_seconds", "approval_timeout_seconds"):
             seconds = c.take(parse_duration, raw, where)
@@ -93,6 +95,19 @@ def _policy(value: object, field: str) -> PolicySpec:
     if c.errors:
         raise ValidationError.collect(c.errors)
     return PolicySpec(**out)
+
+
+def _approvers(value: object, field: str) -> tuple[str, ...]:
+    """Key names, or ``role:ROLE`` for every key of that role or above: a role that does not
+    exist would admit nobody, so it is refused here rather than discovered at approval time."""
+    from ..access import Role
+
+    names = _string_list(value, field)
+    roles = ", ".join(f"role:{r.value}" for r in Role)
+    for i, name in enumerate(names):
+        if name.startswith("role:") and name[5:] not in set(Role):
+            raise ValidationError(f"{name!r} is not a role (use {roles})", field=f"{field}[{i}]")
+    return names
 
 
 def _heartbeat(value: object, field: str) -> HeartbeatSpec | None:

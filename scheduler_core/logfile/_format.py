@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..textsafe import visible
+
 #: a secret shorter than this is not masked (it would mask ordinary words)
 MIN_SECRET_CHARS = 8
 MASK = "****"
@@ -68,8 +70,8 @@ class TextFormatter(logging.Formatter):
             parts.append(f"{key}={_logfmt(value)}")
         parts.append(f"msg={_logfmt(record.getMessage())}")
         line = " ".join(parts)
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        if record.exc_info:  # (an exception's message may hold an agent's text)
+            line += "\n" + visible(self.formatException(record.exc_info))
         return line
 
 
@@ -79,9 +81,9 @@ def _logfmt(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text and not any(c in text for c in ' "=\n\t\\'):
+    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
         return text
-    return json.dumps(text)
+    return json.dumps(text)  # (ASCII: a control character is written \u001b, never raw)
 
 
 class SecretMask:

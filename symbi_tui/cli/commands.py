@@ -32,11 +32,13 @@ from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import JobNotFound, RunNotFound, SchedulerError, ValidationError
 from scheduler_core.jobspec import job_to_dict
 from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus
+from scheduler_core.textsafe import visible
 
 from ..backend import Backend
 from ..format import duration
 from . import output
 from .connect import Connection, connect
+from .output import say
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -46,7 +48,7 @@ class UsageError(Exception):
 
 
 def _note(message: str) -> None:
-    print(f"symbi: {message}", file=sys.stderr)
+    say(f"symbi: {message}", file=sys.stderr)
 
 
 def _now() -> datetime:
@@ -80,11 +82,11 @@ def validate(args: argparse.Namespace) -> int:
     failed = False
     for report in reports:
         if report.ok:
-            print(report.summary)
+            say(report.summary)
         else:
             failed = True
             for issue in report.issues:
-                print(str(issue), file=sys.stderr)
+                say(str(issue), file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -107,10 +109,10 @@ def next_instants(args: argparse.Namespace) -> int:
             }
         )
         return EXIT_OK
-    print(f"{schedule.expr}  ({schedule.timezone}): {schedule.describe()}")
+    say(f"{schedule.expr}  ({schedule.timezone}): {schedule.describe()}")
     for instant in instants:
         local = instant.astimezone(schedule.tz)
-        print(f"  {instant:%Y-%m-%d %H:%M} UTC   {local:%a %Y-%m-%d %H:%M %Z}")
+        say(f"  {instant:%Y-%m-%d %H:%M} UTC   {local:%a %Y-%m-%d %H:%M %Z}")
     return EXIT_OK
 
 
@@ -120,25 +122,25 @@ def config_command(args: argparse.Namespace) -> int:
 
     if args.cmd == "show":
         config = cfg.load_config(args.config)
-        print(cfg.config_to_toml(config, mask_secrets=True), end="")
+        say(cfg.config_to_toml(config, mask_secrets=True), end="")
         for warning in config.warnings:
-            print(f"# warning: {warning}", file=sys.stderr)
+            say(f"# warning: {warning}", file=sys.stderr)
         return EXIT_OK
     path = cfg.find_config_path(args.config) or cfg.default_config_path()
     if args.cmd == "set":
         cfg.set_config_value(path, args.key, args.value)
-        print(f"{path}: {args.key} set")
+        say(f"{path}: {args.key} set")
         return EXIT_OK
     errors = cfg.validate_config_file(path)
     for error in errors:
-        print(str(error), file=sys.stderr)
+        say(str(error), file=sys.stderr)
     if not errors:
-        print(f"{path}: OK")
+        say(f"{path}: OK")
         config = cfg.load_config(path)
         url = config.store_url()
         exists = "://" in url or Path(url).expanduser().is_file()
         for warning in asyncio.run(_store_warnings(config, url if exists else None)):
-            print(f"warning: {warning}", file=sys.stderr)
+            say(f"warning: {warning}", file=sys.stderr)
     return EXIT_FAILED if errors else EXIT_OK
 
 
@@ -237,9 +239,9 @@ async def run_agent(args: argparse.Namespace, config: SchedulerConfig) -> int:
             }
         )
     elif result is not None and result.output:
-        sys.stdout.write(result.output if result.output.endswith("\n") else result.output + "\n")
+        say(result.output, end="" if result.output.endswith("\n") else "\n")
     if error:
-        print(f"symbi: agent {args.agent!r} failed: {error}", file=sys.stderr)
+        say(f"symbi: agent {args.agent!r} failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -272,7 +274,7 @@ async def _list(conn: Connection, args: argparse.Namespace) -> int:
     elif args.format == "csv":
         output.print_csv("jobs", jobs)
     elif not jobs:
-        print("No jobs" + (" match" if status or args.agent else "") + ".")
+        say("No jobs" + (" match" if status or args.agent else "") + ".")
     else:
         output.show(output.jobs_table(jobs))
     return EXIT_OK
@@ -294,7 +296,7 @@ async def _add(conn: Connection, args: argparse.Namespace) -> int:
                 {"created": [job.name], "updated": [], "unchanged": [], "jobs": [job_to_dict(job)]}
             )
         else:
-            print(f"created {job.name} ({job.id})")
+            say(f"created {job.name} ({job.id})")
         return EXIT_OK
     result = await backend.apply_dsl([args.file], schedule=args.schedule)
     if args.format == "json":
@@ -311,24 +313,24 @@ async def _add(conn: Connection, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     for name in result.agents:
-        print(f"registered agent {name}")
+        say(f"registered agent {name}")
     for name in result.created:
-        print(f"created {name}")
+        say(f"created {name}")
     for name in result.updated:
-        print(f"updated {name}")
+        say(f"updated {name}")
     for name in result.unchanged:
-        print(f"unchanged {name}")
+        say(f"unchanged {name}")
     if not (result.created or result.updated or result.unchanged):
-        print(f"no schedules in {args.file}")
+        say(f"no schedules in {args.file}")
     return EXIT_OK
 
 
 def _confirm(question: str) -> bool:
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    say(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     try:
         answer = sys.stdin.readline()
     except KeyboardInterrupt:
-        print(file=sys.stderr)
+        say(file=sys.stderr)
         return False
     return answer.strip().lower() in ("y", "yes")
 
@@ -354,7 +356,7 @@ async def _remove(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         output.print_json(job_to_dict(removed))
     else:
-        print(f"removed {removed.name} ({removed.id})")
+        say(f"removed {removed.name} ({removed.id})")
     return EXIT_OK
 
 
@@ -369,7 +371,7 @@ async def _transition(conn: Connection, args: argparse.Namespace) -> int:
     line = f"{verb} {job.name}: {job.status.value}"
     if job.status is JobStatus.ACTIVE:
         line += f", next run {_when(job.next_run_at)}"
-    print(line)
+    say(line)
     return EXIT_OK
 
 
@@ -425,7 +427,8 @@ async def _watch(conn: Connection, args: argparse.Namespace) -> None:
         try:
             job, upcoming, runs = await _status_data(backend, args.job, args.history)
         except Disconnected as exc:
-            return Group(Text(f"disconnected: {exc}; retrying", style="bold red"), footer)
+            text = visible(f"disconnected: {exc}; retrying")
+            return Group(Text(text, style="bold red"), footer)
         return Group(output.status_view(job, upcoming, runs, now), Text(""), footer)
 
     if con.is_terminal:
@@ -481,7 +484,7 @@ def _print_queued(run: JobRun, args: argparse.Namespace) -> None:
     if args.format == "json":
         output.print_json(output.run_dict(run))
     else:
-        print(run.id, flush=True)
+        say(run.id, flush=True)
 
 
 async def _run_here(conn: Connection, args: argparse.Namespace) -> int:
@@ -529,15 +532,15 @@ async def _print_final(backend: Backend, run: JobRun, args: argparse.Namespace) 
     else:
         con = output.console()
         line = output.run_status_text(run.status)
-        line.append(f"  {run.job_name}  attempt {run.attempt}")
+        line.append(visible(f"  {run.job_name}  attempt {run.attempt}"))
         if run.execution_time_ms is not None:
             line.append(f"  {duration(run.execution_time_ms)}")
         con.print(line)
         if run.output:
-            sys.stdout.write(run.output if run.output.endswith("\n") else run.output + "\n")
+            say(run.output, end="" if run.output.endswith("\n") else "\n")
     if not ok:
         if run.error_message:
-            print(f"symbi: run {run.id} {run.status.value}: {run.error_message}", file=sys.stderr)
+            say(f"symbi: run {run.id} {run.status.value}: {run.error_message}", file=sys.stderr)
         await _after_failure(backend, run)
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -569,7 +572,7 @@ def _print_runs(runs: list[JobRun], fmt: str, *, empty: str, with_job: bool = Fa
     elif fmt == "csv":
         output.print_csv("runs", runs)
     elif not runs:
-        print(empty)
+        say(empty)
     else:
         output.show(output.runs_table(runs, with_job=with_job))
 
@@ -579,7 +582,7 @@ async def _nodes(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         output.print_json(health.to_dict()["nodes"])
     elif not health.nodes:
-        print("No scheduler is running on this store.")
+        say("No scheduler is running on this store.")
     else:
         output.show(output.nodes_table(health.nodes))
     return EXIT_OK
@@ -590,7 +593,7 @@ async def _iterations(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         output.print_json([wire.iteration_to_dict(i) for i in iterations])
     elif not iterations:
-        print("No iterations: not a heartbeat run, or none has started yet.")
+        say("No iterations: not a heartbeat run, or none has started yet.")
     else:
         output.show(output.iterations_table(iterations))
     return EXIT_OK
@@ -623,10 +626,10 @@ async def _decide(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         output.print_json(output.run_dict(run))
     elif args.cmd == "approve":
-        print(f"approved run {run.id} of {run.job_name}: {run.status.value}")
+        say(f"approved run {run.id} of {run.job_name}: {run.status.value}")
     else:
         because = f": {args.reason}" if args.reason else ""
-        print(f"denied run {run.id} of {run.job_name}{because}")
+        say(f"denied run {run.id} of {run.job_name}{because}")
     return EXIT_OK
 
 
@@ -639,7 +642,7 @@ async def _audit(conn: Connection, args: argparse.Namespace) -> int:
     elif args.format == "csv":
         output.print_csv("audit", events)
     elif not events:
-        print("No audit events match.")
+        say("No audit events match.")
     else:
         output.show(output.audit_table(events))
     return EXIT_OK

@@ -29,6 +29,7 @@ from scheduler_core.errors import DslError
 from scheduler_core.liveness import process_alive
 from scheduler_core.model import AgentDefinition
 from scheduler_core.store import JobStore, LeaseInfo
+from scheduler_core.textsafe import visible
 
 from ..backend import Backend
 
@@ -76,7 +77,7 @@ def local_agents(config: SchedulerConfig, *, warn: bool = True) -> dict[str, Age
 
 
 def _warn(message: str) -> None:
-    print(f"symbi: warning: {message}", file=sys.stderr)
+    print(visible(f"symbi: warning: {message}"), file=sys.stderr)
 
 
 @contextlib.asynccontextmanager

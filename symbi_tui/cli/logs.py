@@ -23,6 +23,7 @@ from scheduler_core import wire
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import SchedulerError
 from scheduler_core.logfile import LEVELS, LogPage, LogQuery, log_files, read_log
+from scheduler_core.textsafe import json_safe, visible
 
 EXIT_OK = 0
 #: between two looks at the file (or the daemon) when following
@@ -30,9 +31,6 @@ LOCAL_POLL_SECONDS = 0.25
 REMOTE_POLL_SECONDS = 1.0
 #: the most lines asked for at once when following
 FOLLOW_PAGE = 1000
-
-#: control characters are shown escaped: a log line must not drive the terminal
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0, 9), *range(11, 32), 127, *range(0x80, 0xA0))}
 
 
 class NoLog(SchedulerError):
@@ -121,7 +119,7 @@ async def _show(
             page = await read(cursor, following)
         except Disconnected as exc:
             if not lost:
-                print(f"symbi: {exc}; still trying", file=sys.stderr, flush=True)
+                print(visible(f"symbi: {exc}; still trying"), file=sys.stderr, flush=True)
             lost = True
             await asyncio.sleep(interval * 2)
             continue
@@ -148,8 +146,12 @@ def _print(page: LogPage, fmt: str) -> None:
     if not page.lines:
         return
     if fmt == "json":
-        texts = [json.dumps(d, ensure_ascii=False) for d in wire.log_page_to_dict(page)["lines"]]
-    else:
-        texts = [line.text for line in page.lines]
-    sys.stdout.write("".join(text.translate(_CONTROL) + "\n" for text in texts))
+        # (the exact strings, with what JSON leaves raw written \uXXXX)
+        texts = [
+            json_safe(json.dumps(d, ensure_ascii=False))
+            for d in wire.log_page_to_dict(page)["lines"]
+        ]
+    else:  # control characters shown escaped: a log line must not drive the terminal
+        texts = [visible(line.text) for line in page.lines]
+    sys.stdout.write("".join(text + "\n" for text in texts))
     sys.stdout.flush()

@@ -28,6 +28,7 @@ from scheduler_core.errors import ConfigError, SchedulerError
 from scheduler_core.runtime.agents import AgentExecutor
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import open_store
+from scheduler_core.textsafe import visible
 
 #: a demo should quit promptly; in-flight demo runs are recorded as interrupted
 _DEMO_SHUTDOWN_SECONDS = 2.0
@@ -120,7 +121,7 @@ def _report(error: SchedulerError) -> None:
     errors = getattr(error, "errors", None)
     lines = [str(e) for e in errors] if isinstance(errors, list) and len(errors) > 1 else []
     for line in lines or [str(error)]:
-        print(f"symbi-tui: {line}", file=sys.stderr)
+        print(visible(f"symbi-tui: {line}"), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 
 Tables fit the terminal (piped, they get a wide page so ``grep`` sees whole lines); every status
 is a glyph and a word, coloured on a terminal and still readable without colour (``NO_COLOR``).
-JSON shapes are the HTTP API's (docs/cli.md lists them): a job is
+Text from agents, errors and names is shown with its control characters as visible escapes
+(``\\x1b``: :func:`scheduler_core.textsafe.visible`), so it never drives the terminal; JSON
+keeps the exact strings. JSON shapes are the HTTP API's (docs/cli.md lists them): a job is
 :func:`scheduler_core.jobspec.job_to_dict` (secrets masked), a run and an audit event are what
 ``scheduler_core.wire`` makes of them. CSV is RFC 4180: a header row, CRLF line ends,
 fields quoted when they hold a comma, a quote or a line break.
@@ -25,6 +27,7 @@ __all__ = [
     "run_dict",
     "run_status_text",
     "runs_table",
+    "say",
     "show",
     "status_view",
 ]
@@ -53,6 +56,7 @@ from scheduler_core.model import (
     RunStatus,
 )
 from scheduler_core.store.base import NodeInfo
+from scheduler_core.textsafe import json_safe, visible
 
 from ..format import (
     JOB_STATUS_TONES,
@@ -84,7 +88,7 @@ def console(*, stderr: bool = False) -> Console:
     width = None
     if not stream.isatty() and "COLUMNS" not in os.environ:
         width = _PIPE_WIDTH
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+    return Console(file=stream, width=width, highlight=False, markup=False, soft_wrap=False)
 
 
 def show(renderable: RenderableType) -> None:
@@ -97,6 +101,15 @@ def show(renderable: RenderableType) -> None:
         con.print(renderable)
     text = "\n".join(line.rstrip() for line in captured.get().splitlines())
     con.file.write(text + "\n")
+
+
+def say(
+    *values: object, sep: str = " ", end: str = "\n", file: Any = None, flush: bool = False
+) -> None:
+    """``print`` for people: what it prints (names, agents' output, errors) shows control
+    characters as visible escapes, never raw."""
+    text = sep.join(str(v) for v in values)
+    print(visible(text), end=end, file=file if file is not None else sys.stdout, flush=flush)
 
 
 # --- words ----------------------------------------------------------------------------------------
@@ -125,7 +138,8 @@ def iso(instant: datetime | None) -> str:
 
 def print_json(value: Any) -> None:
     """Indented, keys in the documented order, non-ASCII kept, one trailing newline."""
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(json_safe(text) + "\n")
 
 
 def run_dict(run: JobRun) -> dict[str, Any]:
@@ -271,9 +285,9 @@ def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None 
         status = job.last_run_status
         table.add_row(
             job.id[:_ID],
-            job.name,
-            job.agent,
-            job.schedule_text,
+            _v(job.name),
+            _v(job.agent),
+            _v(job.schedule_text),
             job_status_text(job.status),
             _when(job.next_run_at),
             run_status_text(status) if status is not None else Text("-"),
@@ -301,7 +315,7 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
         detail = run.error_message or run.summary or run.output or ""
         cells: list[RenderableType] = [run.id[:_ID]]
         if with_job:
-            cells.append(run.job_name)
+            cells.append(_v(run.job_name))
         cells += [
             run_status_text(run.status),
             run.trigger.value,
@@ -334,7 +348,7 @@ def iterations_table(iterations: Sequence[HeartbeatIteration]) -> Table:
             str(it.index),
             _when(it.started_at),
             duration(took) or "-",
-            it.outcome,
+            _v(it.outcome),
             excerpt(it.assessment or "", 200),
             excerpt(it.action or "", 200),
             excerpt(it.summary or it.output_excerpt or "", 300),
@@ -368,8 +382,8 @@ def audit_table(events: Sequence[AuditEvent]) -> Table:
         table.add_row(
             _when(event.at),
             Text(event.type.value, style=style),
-            event.actor,
-            job,
+            _v(event.actor),
+            _v(job),
             (event.run_id or "-")[:_ID],
             text,
         )
@@ -389,16 +403,21 @@ def nodes_table(nodes: Sequence[NodeInfo]) -> Table:
     )
     for node in nodes:
         table.add_row(
-            node.owner,
-            node.role,
-            node.host,
+            _v(node.owner),
+            _v(node.role),
+            _v(node.host),
             str(node.pid),
-            node.api_address or "-",
+            _v(node.api_address or "-"),
             _when(node.started_at),
             _when(node.heartbeat),
             str(node.running),
         )
     return table
+
+
+def _v(text: str) -> str:
+    """A name or value as a table shows it: on one line, control characters visible."""
+    return visible(text, one_line=True)
 
 
 def _short(value: Any) -> str:
@@ -422,7 +441,7 @@ def _policy_words(job: JobDefinition) -> str:
         words.append(f"capabilities {', '.join(p.require_capabilities)}")
     if p.require_agent_pin:
         words.append("AgentPin required")
-    return "; ".join(words) or "-"
+    return _v("; ".join(words)) or "-"
 
 
 def _reading(job: JobDefinition) -> str:
@@ -446,12 +465,12 @@ def status_view(
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    title = Text.assemble((job.name, "bold"), "  ", job_status_text(job.status))
+    title = Text.assemble((_v(job.name), "bold"), "  ", job_status_text(job.status))
     reading = _reading(job)
     schedule = f"{job.schedule_text}  ({job.timezone})" + (f": {reading}" if reading else "")
-    grid.add_row("id", job.id)
-    grid.add_row("agent", job.agent)
-    grid.add_row("schedule", schedule)
+    grid.add_row("id", _v(job.id))
+    grid.add_row("agent", _v(job.agent))
+    grid.add_row("schedule", _v(schedule))
     nxt = job.next_run_at if job.status is JobStatus.ACTIVE else None
     grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
     if len(upcoming) > 1:
@@ -471,12 +490,12 @@ def status_view(
         grid.add_row(
             "heartbeat", f"{hb.context_mode.value}, at most {hb.max_iterations} iteration(s)"
         )
-    grid.add_row("delivery", ", ".join(job.delivery) or "-")
+    grid.add_row("delivery", _v(", ".join(job.delivery)) or "-")
     grid.add_row("policy", _policy_words(job))
     retries = "default" if job.max_retries is None else str(job.max_retries)
     grid.add_row("limits", f"max_concurrent {job.max_concurrent}, max_retries {retries}")
     if job.source:
-        grid.add_row("source", job.source)
+        grid.add_row("source", _v(job.source))
     parts: list[RenderableType] = [title, grid]
     if runs is not None:
         parts.append(Text(""))

@@ -26,6 +26,7 @@ from scheduler_core.model import AuditEventType, JobStatus, RunStatus
 
 from . import commands, store
 from .commands import UsageError
+from .output import say
 
 if TYPE_CHECKING:
     from scheduler_core.logfile import LogQuery
@@ -309,7 +310,7 @@ def _load_config(args: argparse.Namespace) -> SchedulerConfig:
 
 
 def _err(message: str) -> None:
-    print(f"symbi: error: {message}", file=sys.stderr)
+    say(f"symbi: error: {message}", file=sys.stderr)
 
 
 def _check_usage(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -359,7 +360,7 @@ def _log_query(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Log
 def _report(exc: SchedulerError) -> None:
     if isinstance(exc, DslError) and exc.issues:
         for issue in exc.issues:
-            print(str(issue), file=sys.stderr)
+            say(str(issue), file=sys.stderr)
         return
     errors = getattr(exc, "errors", None)
     if isinstance(exc, ValidationError) and len(exc.errors) > 1:

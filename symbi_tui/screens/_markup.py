@@ -24,13 +24,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from textual.markup import escape
-
 from scheduler_core.cron import CronSchedule
 from scheduler_core.errors import SchedulerError
 from scheduler_core.model import JobDefinition, JobStatus, RunStatus
 
 from ..format import JOB_STATUS_TONES, RUN_STATUS_TONES, Tone, job_status_label, run_status_label
+from ..markup import escape
 from ..palette import TONE_VARIABLES
 
 #: a heartbeat iteration's outcome: glyph and tone (the word is the outcome itself)

@@ -15,7 +15,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.widgets import DataTable, Footer, Static
 
 from scheduler_core.clock import Clock, parse_instant
@@ -24,6 +23,7 @@ from scheduler_core.model import JobRun, RunStatus
 
 from ..backend import Backend
 from ..format import Tone, countdown, fit, short_instant
+from ..markup import escape
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.screen_header import ScreenHeader
@@ -68,7 +68,7 @@ def approval_cells(run: JobRun, now: datetime, palette: Palette) -> list[Text]:
         Text(short_instant(run.scheduled_for)),
         Text(short_instant(_instant(approval.get("requested_at")))),
         Text(left, style=palette[Tone.WARNING] if soon else ""),
-        Text(approvers),
+        Text(fit(approvers, 60)),
     ]
 
 

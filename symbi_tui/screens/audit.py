@@ -15,7 +15,6 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.widgets import DataTable, Footer, Input
 
 from scheduler_core.clock import Clock
@@ -24,6 +23,7 @@ from scheduler_core.model import AuditEvent, AuditEventType
 
 from ..backend import Backend
 from ..format import Tone, fit, short_instant
+from ..markup import escape
 from ..palette import Palette
 from ..widgets.filter_bar import FilterBar
 from ..widgets.keyed_table import Column, KeyedTable

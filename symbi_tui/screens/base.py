@@ -9,7 +9,9 @@ Data flow (the main screen's, in small):
 * an operator's own action refreshes at once.
 
 Mutating actions are listed in ``MUTATING_ACTIONS``: ``check_action`` hides them in read-only mode,
-and :meth:`ConsoleScreen.act` runs one and reports the result or the error in a notification.
+dims those the console's API key may not do (``ACTION_ROLES``: a viewer key's ``p`` says which
+role it needs), and :meth:`ConsoleScreen.act` runs one and reports the result or the error in a
+notification.
 
 The main screen derives from this base too: it keeps the same hooks but marks *what* is stale
 (a job, the health line, the selected job's runs) instead of the whole screen, so it overrides
@@ -36,9 +38,12 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
+from scheduler_core.access import Principal, Role
 from scheduler_core.clock import Clock
 from scheduler_core.errors import NotFoundError, SchedulerError
 from scheduler_core.events import Dropped, Event, SchedulerState
+from scheduler_core.textsafe import visible
+from scheduler_core.wire import Disconnected
 
 from ..backend import Backend
 from ..palette import Palette
@@ -49,10 +54,25 @@ log = logging.getLogger(__name__)
 
 def show(widget: Static, content: str) -> None:
     """Update ``widget`` only when ``content`` changed: live screens re-render every tick, and
-    an unchanged pane should cost nothing (no repaint, nothing sent over SSH)."""
+    an unchanged pane should cost nothing (no repaint, nothing sent over SSH).
+
+    What a pane shows comes from agents and operators: a control character in it is shown as
+    an escape (``\\x1b``), whatever the caller escaped already.
+    """
+    content = visible(content)
     if widget.content != content:
         widget.update(content)
 
+
+#: the role each mutating action needs (as the API's routes do); an action not listed: admin
+ACTION_ROLES: dict[str, Role] = {
+    "toggle_pause": Role.OPERATOR,
+    "run_now": Role.OPERATOR,
+    "run_with_input": Role.OPERATOR,
+    "reset": Role.OPERATOR,
+    "approve": Role.OPERATOR,
+    "deny": Role.OPERATOR,
+}
 
 ResultT = TypeVar("ResultT")
 T = TypeVar("T")
@@ -109,6 +129,9 @@ class ConsoleScreen(Screen[ResultT]):
         self._polling = False
         self._last_error: str | None = None
         self._held: Timer | None = None  #: frames are held: see hold_frames
+        #: who the console acts as (its API key's name and role); None until known
+        self.access: Principal | None = None
+        self._access_asked = False  #: the scheduler answered (or could not say): ask no more
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -216,6 +239,8 @@ class ConsoleScreen(Screen[ResultT]):
     async def _refresh(self) -> None:
         self._stale = False
         try:
+            if not self._access_asked:
+                await self._learn_access()
             await self.fetch()
         except BaseException:
             self._stale = True  # the next tick tries again
@@ -231,6 +256,35 @@ class ConsoleScreen(Screen[ResultT]):
         if self._again:
             self._again = False
             self.call_later(self.kick)
+
+    async def _learn_access(self) -> None:
+        """Ask once who the console acts as, so keys its role may not use are dimmed and say
+        why (a daemon that cannot say leaves every key on: it refuses what it must)."""
+        try:
+            self.access = await self.backend.whoami()
+        except Disconnected:
+            return  # asked again at the next refresh
+        except SchedulerError:
+            self._access_asked = True
+            return
+        self._access_asked = True
+        if self.is_attached and self.MUTATING_ACTIONS:
+            self.refresh_bindings()
+
+    def role_refusal(self, action: str) -> str | None:
+        """Why the console's key may not do ``action`` (its role is too low), or None."""
+        access = self.access
+        if access is None or action not in self.MUTATING_ACTIONS:
+            return None
+        needed = ACTION_ROLES.get(action, Role.ADMIN)
+        if access.role.allows(needed):
+            return None
+        higher = " or admin" if needed is Role.OPERATOR else ""
+        return (
+            f"the API key {access.name!r} has the {access.role.value} role; this needs the "
+            f"{needed.value}{higher} role (ask the daemon's operator for such a key: "
+            "[api.keys.NAME] with role, then --api-key)"
+        )
 
     @work(group="events", exit_on_error=False)
     async def _follow_events(self) -> None:
@@ -250,6 +304,8 @@ class ConsoleScreen(Screen[ResultT]):
             return True
         if self.readonly:
             return False
+        if self.role_refusal(action) is not None:
+            return None  # dimmed: its key says why
         return self.can(action)
 
     def why_not(self, action: str) -> str:
@@ -264,7 +320,7 @@ class ConsoleScreen(Screen[ResultT]):
             return
         binding = active.binding
         self.notify(
-            self.why_not(binding.action),
+            self.role_refusal(binding.action) or self.why_not(binding.action),
             title=f"{binding.description or binding.action}: not now",
             severity="warning",
             markup=False,

@@ -9,9 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
+
+from scheduler_core.textsafe import visible
+
+from ..markup import escape
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -28,7 +31,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def __init__(self, title: str, message: str, *, confirm_label: str) -> None:
         super().__init__()
         self._title = title
-        self._message = message
+        self._message = visible(message)  # (a job name from anyone: never raw)
         self._confirm_label = confirm_label
 
     def compose(self) -> ComposeResult:

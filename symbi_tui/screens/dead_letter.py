@@ -14,7 +14,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.widgets import DataTable, Footer
 
 from scheduler_core.clock import Clock
@@ -31,6 +30,7 @@ from ..format import (
     run_status_label,
     short_instant,
 )
+from ..markup import escape
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.run_history import RunHistory

@@ -17,7 +17,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.markup import escape
 from textual.widgets import DataTable, Footer, Static
 
 from scheduler_core.clock import Clock
@@ -27,6 +26,7 @@ from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, RunS
 
 from ..backend import Backend
 from ..format import Tone, duration, fit, short_instant
+from ..markup import escape
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.screen_header import ScreenHeader

@@ -20,7 +20,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
 
@@ -32,6 +31,7 @@ from scheduler_core.model import JobDefinition, PolicySpec, SessionMode
 
 from ..backend import Backend
 from ..format import countdown
+from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
 from ._markup import muted
 from .base import ConsoleScreen, show

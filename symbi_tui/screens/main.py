@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Tab, Tabs
@@ -46,6 +45,7 @@ from .._textual_private import Underline
 from ..backend import Backend
 from ..format import JOB_STATUS_GLYPHS, JOB_STATUS_TONES
 from ..idle_gc import freeze_long_lived
+from ..markup import escape
 from ..palette import TONE_VARIABLES
 from ..run_rate import RunRate
 from ..widgets.filter_bar import FilterBar
@@ -320,6 +320,8 @@ class MainScreen(ConsoleScreen[None]):
         stale_runs, self._stale_runs = self._stale_runs, False
         selected = self.selected_job_id
         try:
+            if not self._access_asked:
+                await self._learn_access()
             if reload or len(stale_jobs) > _TARGETED_LIMIT:
                 await self._load_page()
             elif stale_jobs:

@@ -15,6 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 from textual.widgets.button import ButtonVariant
 
+from scheduler_core.textsafe import visible
+
 
 class PromptScreen(ModalScreen[str | None]):
     """Ask for one line; ``required`` refuses an empty answer (a path), else it is optional."""
@@ -73,7 +75,7 @@ class PromptScreen(ModalScreen[str | None]):
     ) -> None:
         super().__init__()
         self._title = title
-        self._message = message
+        self._message = visible(message)  # (a job name from anyone: never raw)
         self._confirm_label = confirm_label
         self._placeholder = placeholder
         self._value = value

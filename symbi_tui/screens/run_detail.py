@@ -13,7 +13,6 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.markup import escape
 from textual.widgets import Footer, Static
 
 from scheduler_core.clock import Clock
@@ -23,6 +22,7 @@ from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, RunS
 
 from ..backend import Backend
 from ..format import Tone, duration
+from ..markup import escape
 from ..palette import TONE_VARIABLES
 from ..widgets.screen_header import ScreenHeader
 from ._markup import (

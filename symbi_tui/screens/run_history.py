@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.widgets import DataTable, Footer
 
 from scheduler_core.clock import Clock
@@ -24,6 +23,7 @@ from scheduler_core.model import JobDefinition, JobRun, RunStatus
 
 from ..backend import Backend
 from ..format import RUN_STATUS_GLYPHS
+from ..markup import escape
 from ..widgets.run_history import RunHistory
 from ..widgets.screen_header import ScreenHeader
 from ._markup import muted, schedule_reading

@@ -17,7 +17,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.markup import escape
 from textual.widgets import Footer, Static
 
 from scheduler_core.clock import Clock
@@ -28,6 +27,7 @@ from scheduler_core.model import JobDefinition, JobStatus
 
 from ..backend import Backend
 from ..format import JOB_STATUS_GLYPHS
+from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
 from ..widgets.timeline import LEVELS, Timeline, TimelineRow
 from ._markup import muted

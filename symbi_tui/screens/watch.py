@@ -16,7 +16,6 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.widgets import Footer, Sparkline, Static
 
 from scheduler_core.clock import Clock
@@ -27,6 +26,7 @@ from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, JobS
 
 from ..backend import Backend
 from ..format import countdown, duration
+from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
 from . import job_actions
 from ._markup import (

@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.markup import escape
 from textual.widgets import Static
 
 from scheduler_core.errors import STORE_CAUSES
 from scheduler_core.service import Health, StoreFault
 
 from ..backend import CONNECTED, Connection
+from ..markup import escape
 
 _STATUS = {
     "healthy": ("●", "success"),

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.markup import escape
 from textual.widgets import Static
 
 from ..backend import CONNECTED, Connection
+from ..markup import escape
 from .health_bar import connection_markup
 
 

@@ -13,7 +13,7 @@ from ...clock import parse_instant
 from ...errors import ValidationError
 from ...service import SchedulerService
 from ...wire import audit_to_dict, iteration_to_dict, run_to_dict
-from ..middleware import request_actor
+from ..middleware import request_actor, request_principal
 from ..schemas import ApplyIn, ApplyOut, AuditOut, DecisionIn, IterationOut, RunOut
 from .common import PREFIX, RunRef, RunStatusFilter
 
@@ -88,7 +88,12 @@ def run_routes(service: SchedulerService) -> APIRouter:
     ) -> Any:
         reason = body.reason if body is not None else None
         return run_to_dict(
-            await service.approve(run_id, actor=request_actor(request), reason=reason)
+            await service.approve(
+                run_id,
+                actor=request_actor(request),
+                reason=reason,
+                principal=request_principal(request),
+            )
         )
 
     @r.post("/runs/{run_id}/deny", response_model=RunOut, summary="Deny a parked run")
@@ -96,7 +101,14 @@ def run_routes(service: SchedulerService) -> APIRouter:
         request: Request, run_id: RunRef, body: Annotated[DecisionIn | None, Body()] = None
     ) -> Any:
         reason = body.reason if body is not None else None
-        return run_to_dict(await service.deny(run_id, actor=request_actor(request), reason=reason))
+        return run_to_dict(
+            await service.deny(
+                run_id,
+                actor=request_actor(request),
+                reason=reason,
+                principal=request_principal(request),
+            )
+        )
 
     @r.get("/audit", response_model=list[AuditOut], summary="Query the audit log", tags=["audit"])
     async def audit(

@@ -1,12 +1,12 @@
-"""Health, the server-sent event stream and Prometheus metrics."""
+"""Health, who the caller is, the server-sent event stream and Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ... import wire
 from ...events import EventBus
@@ -14,7 +14,8 @@ from ...metrics import CONTENT_TYPE, Metrics
 from ...service import SchedulerService
 from ...wire import EVENT_KINDS
 from ..errors import error_response
-from ..schemas import HealthOut
+from ..middleware import request_principal
+from ..schemas import HealthOut, WhoAmIOut
 from ..sse import KINDS_PATTERN, SSE_EVENT_SCHEMA, event_stream
 from .common import PREFIX
 
@@ -35,8 +36,23 @@ def system_routes(
         summary="Scheduler health and run statistics",
         tags=["health"],
     )
-    async def health() -> Any:
-        return wire.health_to_dict(await service.health())
+    async def health(request: Request) -> Any:
+        answer = wire.health_to_dict(await service.health())
+        if request_principal(request) is None:  # no key: the guide's fields, nothing of hosts
+            return JSONResponse(wire.public_health(answer))
+        return answer
+
+    @r.get(
+        f"{PREFIX}/whoami",
+        response_model=WhoAmIOut,
+        summary="The caller's key: its name (the audit actor) and role",
+        tags=["health"],
+    )
+    async def whoami(request: Request) -> Any:
+        principal = request_principal(request)
+        if principal is None:  # (only when an operator made this path exempt)
+            return {"key": None, "role": None}
+        return {"key": principal.name, "role": principal.role.value}
 
     @r.get(
         f"{PREFIX}/events",
