@@ -21,7 +21,6 @@ from types import FrameType
 from typing import Any
 
 from textual import events, work
-from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -29,13 +28,14 @@ from scheduler_core.clock import Clock
 
 from .backend import Backend
 from .idle_gc import IdleCollector
+from .legibility import LegibleColours
 from .screens.base import OpenView
 from .screens.help import HelpScreen, help_rows
 from .screens.main import MainScreen
 from .screens.views import make_view
 
 
-class SymbiApp(App[None]):
+class SymbiApp(LegibleColours):
     """Jobs, runs and scheduler health, live, for operators at a terminal."""
 
     CSS_PATH = "app.tcss"

@@ -31,6 +31,7 @@ from scheduler_core.errors import SchedulerError
 from scheduler_core.model import JobDefinition, JobStatus, RunStatus
 
 from ..format import JOB_STATUS_TONES, RUN_STATUS_TONES, Tone, job_status_label, run_status_label
+from ..legibility import error_style
 from ..palette import TONE_VARIABLES
 
 #: a heartbeat iteration's outcome: glyph and tone (the word is the outcome itself)
@@ -45,7 +46,10 @@ ITERATION_OUTCOMES: dict[str, tuple[str, Tone]] = {
 
 
 def toned(text: str, tone: Tone, *, bold: bool = False) -> str:
-    """``text`` (escaped) in the theme variable behind ``tone``."""
+    """``text`` (escaped) in the theme variable behind ``tone`` (an error: see
+    :func:`~symbi_tui.legibility.error_style`)."""
+    if tone is Tone.ERROR:
+        return f"[{error_style()}]{escape(text)}[/]"
     style = f"${TONE_VARIABLES[tone]}"
     if bold:
         style = f"b {style}"

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from textual.app import App
 from textual.screen import Screen
 
 import scheduler_core.scheduling.loop
@@ -56,6 +55,7 @@ from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import open_store
 from symbi_tui.backend import LocalBackend
+from symbi_tui.legibility import LegibleColours
 from symbi_tui.screens.base import ConsoleScreen, OpenView
 from symbi_tui.screens.views import make_view
 
@@ -227,7 +227,7 @@ async def build_ops_scene(path: str | Path) -> OpsScene:
     )
 
 
-class ScreenApp(App[None]):
+class ScreenApp(LegibleColours):
     """The console's styles around one screen, for pilot and snapshot tests."""
 
     CSS_PATH = APP_TCSS
