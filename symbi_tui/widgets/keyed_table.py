@@ -26,6 +26,7 @@ __all__ = [
     "trim_oldest",
 ]
 
+import dataclasses
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Sequence
@@ -257,6 +258,20 @@ class KeyedTable(DataTable[object]):
 
     def on_resize(self) -> None:
         """A table that fits its width (see :class:`Column`) lays its columns out again."""
+        self._lay_out()
+
+    def set_column_width(self, key: str, width: int) -> None:
+        """Give column ``key`` another width (what it shows got wider or narrower), laying the
+        columns out again if that changes them."""
+        spec = list(self._columns_spec)
+        index = next(i for i, column in enumerate(spec) if column.key == key)
+        if spec[index].width == width:
+            return
+        spec[index] = dataclasses.replace(spec[index], width=width)
+        self._columns_spec = tuple(spec)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
         if not self._fits or not self.size.width:
             return
         plan = plan_columns(self._columns_spec, self.size.width, 2 * self.cell_padding)

@@ -75,6 +75,7 @@ class RunHistory(KeyedTable):
         self.runs = newest_first(runs)
         # runs started together share their ids' first 12 characters: as many more as it takes
         short = short_ids(run.id for run in self.runs)
+        self.set_column_width("run", max(map(len, short.values()), default=12))
         rows = [
             (
                 run.id,

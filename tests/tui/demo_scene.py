@@ -107,17 +107,19 @@ async def build_scene(path: str | Path) -> Scene:
         owner="demo-scene",
         rng=random.Random(7),
     )
-    service = await engine.start()
-    assert engine.scheduler is not None
-    await service.add_jobs(DEMO_JOBS, actor="demo")
-    end = parse_instant(SCENE_NOW)
-    while clock.now() < end:
+    # ids from the clock and a counter: the run ids the history panes show are the same each time
+    with stable_ids(clock):
+        service = await engine.start()
+        assert engine.scheduler is not None
+        await service.add_jobs(DEMO_JOBS, actor="demo")
+        end = parse_instant(SCENE_NOW)
+        while clock.now() < end:
+            await engine.scheduler.wait_idle()
+            clock.advance(_STEP_SECONDS)
         await engine.scheduler.wait_idle()
-        clock.advance(_STEP_SECONDS)
-    await engine.scheduler.wait_idle()
-    await service.pause_job("quarter-hour", actor="tui")
-    await service.run_now("daily-report", actor="tui")
-    await engine.scheduler.wait_idle()
+        await service.pause_job("quarter-hour", actor="tui")
+        await service.run_now("daily-report", actor="tui")
+        await engine.scheduler.wait_idle()
     return Scene(
         engine=engine, service=service, clock=clock, backend=LocalBackend(service, engine.bus)
     )

@@ -35,6 +35,7 @@ from symbi_tui.widgets.jobs_table import JobsTable
 from symbi_tui.widgets.run_history import RunHistory
 
 from .conftest import LONG_ERROR, column_cells, move_clock, until
+from .demo_scene import stable_ids
 from .scenes import OpsScene, ScreenApp, build_ops_scene
 from .test_main_screen import dead_letter_flaky_job, loaded, select
 
@@ -383,14 +384,12 @@ async def test_runs_are_listed_newest_first_by_when_they_started(
 async def test_runs_started_together_have_different_short_ids(
     make_app: Callable[..., SymbiApp], clock: FakeClock, service: SchedulerService
 ) -> None:
-    from .scenes import stable_ids
-
     await service.update_job("health-probe", {"max_concurrent": 3})
     with stable_ids(clock):  # ids from the fake clock: three runs in one millisecond
         for _ in range(3):
             await service.run_now("health-probe")
     app = make_app()
-    async with app.run_test(size=(120, 36)):
+    async with app.run_test(size=WIDE):  # (ids this long need the room: narrower, they go)
         await loaded(app)
         await select(app, "health-probe")
         history = app.screen.query_one(RunHistory)
