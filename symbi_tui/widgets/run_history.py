@@ -26,13 +26,14 @@ from ..format import (
 from ..palette import Palette
 from .keyed_table import CellCache, Column, KeyedTable
 
+_ID_WIDTH = 12  #: the Run column's least width: ids made apart differ in their first 12
 _OUTPUT_WIDTH = 200  #: the most of an output or error a row keeps (the column shows what fits)
 
 #: the output or error takes what the others leave; at 80 columns the run id and the duration
 #: go first
 COLUMNS = (
     Column("time", "Time (UTC)", 14),
-    Column("run", "Run", 12, priority=2),
+    Column("run", "Run", _ID_WIDTH, priority=2),
     Column("trigger", "Trigger", 10),
     Column("status", "Status", 13),
     Column("duration", "Duration", 8, priority=1),
@@ -69,13 +70,18 @@ class RunHistory(KeyedTable):
         #: the cells of the runs of the last few jobs shown
         self._cells = CellCache()
         self.runs: list[JobRun] = []  #: the runs shown, newest first
+        self._id_width = _ID_WIDTH  #: the Run column's width
 
     def show(self, runs: Sequence[JobRun], palette: Palette) -> None:
         """Bring the rows in line with ``runs``, shown newest first (see ``newest_first``)."""
         self.runs = newest_first(runs)
         # runs started together share their ids' first 12 characters: as many more as it takes
         short = short_ids(run.id for run in self.runs)
-        self.set_column_width("run", max(map(len, short.values()), default=12))
+        # the column widens (by 4) to what the ids need and does not narrow again: laying the
+        # columns out anew as the cursor goes from job to job would cost each move a refill
+        needed = max(map(len, short.values()), default=_ID_WIDTH)
+        self._id_width = max(self._id_width, -(-needed // 4) * 4)
+        self.set_column_width("run", self._id_width)
         rows = [
             (
                 run.id,
