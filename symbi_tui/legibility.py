@@ -59,13 +59,12 @@ def legible_variables(variables: dict[str, str], system: ColorSystem | None) -> 
 
 
 class LegibleColours(App[None]):
-    """An app drawn legibly without colour: ``border-blurred`` for 16 colours, and the classes
-    ``-no-color`` (NO_COLOR) and ``-few-colors`` (16 colours) for its stylesheet."""
+    """An app drawn legibly without colour: ``border-blurred`` for 16 colours, and the class
+    ``-no-color`` (NO_COLOR) for its stylesheet's errors."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.set_class(self.no_color, "-no-color")
-        self.set_class(_few_colours(self._colour_system()), "-few-colors")
 
     def _colour_system(self) -> ColorSystem | None:
         """The colours the terminal takes (``TERM``, ``COLORTERM``, ``TEXTUAL_COLOR_SYSTEM``)."""

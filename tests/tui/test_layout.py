@@ -268,6 +268,24 @@ async def test_no_color_keeps_errors_in_text_panes_emphasised(
         assert all(seg.style and seg.style.bold and seg.style.reverse for seg in found)
 
 
+async def test_no_color_keeps_form_errors_emphasised(
+    monkeypatch: pytest.MonkeyPatch, scene: OpsScene
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = ScreenApp(lambda: JobFormScreen(scene.backend, clock=scene.clock))
+    async with app.run_test(size=NARROW) as pilot:
+        screen = await shown(app, JobFormScreen)
+        cron = screen.query_one("#field-cron", Input)
+        cron.focus()
+        await pilot.pause()
+        cron.value = "0 25 * * *"
+        error = screen.query_one("#error-cron", Static)
+        await until(lambda: error.has_class("-shown") and error.size.height > 0)
+        await pilot.pause()
+        found = segments_with(error, "hour value 25")
+        assert found and all(s.style and s.style.bold and s.style.reverse for s in found)
+
+
 async def test_unfocused_borders_stay_visible_in_16_colours(
     monkeypatch: pytest.MonkeyPatch, make_app: Callable[..., SymbiApp]
 ) -> None:
