@@ -2,8 +2,9 @@
 
     .venv/bin/python screenshots/make_screenshots.py
 
-Every screen is drawn at 120x36 from a frozen scene on a fake clock, so the images only change when
-the console does:
+Every screen is drawn at 120x36 (``<name>.svg``) and at 80x24 (``<name>-80x24.svg``, the size of
+a plain SSH session) from a frozen scene on a fake clock, so the images only change when the
+console does:
 
 * the main screen, its help, its reset confirmation and its ``:`` command prompt run in the real
   :class:`~symbi_tui.app.SymbiApp` over the frozen demo (``tests/tui/demo_scene.py``: the
@@ -58,7 +59,8 @@ from tests.tui.demo_scene import build_scene
 from tests.tui.scenes import OpsScene, ScreenApp, build_ops_scene
 
 HERE = Path(__file__).resolve().parent
-SIZE = (120, 36)
+#: (columns, lines) -> what the file name ends with
+SIZES: dict[tuple[int, int], str] = {(120, 36): "", (80, 24): "-80x24"}
 DEMO_TITLE = "symbi-tui --demo"
 OPS_TITLE = "symbi-tui"
 
@@ -259,7 +261,7 @@ SHOTS: list[Shot] = [
     Shot(
         "run-history",
         loaded(RunHistoryScreen, lambda s: s.query_one(RunHistory).row_count == 3),
-        ("Runs of flaky-job · page 1", "upstream returned 503"),
+        ("Runs of flaky-job · 3 runs · page 1", "upstream returned 503"),
         simply(lambda s: RunHistoryScreen(s.backend, clock=s.clock, job="flaky-job")),
     ),
     Shot(
@@ -337,18 +339,18 @@ def svg_lines(svg: str) -> list[str]:
     return lines
 
 
-def check(shot: Shot, svg: str) -> None:
+def check(name: str, shot: Shot, svg: str, size: tuple[int, int]) -> None:
     lines = svg_lines(svg)
-    if len(lines) < SIZE[1] // 2:
-        raise SystemExit(f"{shot.name}.svg: only {len(lines)} lines of text; is the screen blank?")
+    if len(lines) < size[1] // 2:
+        raise SystemExit(f"{name}: only {len(lines)} lines of text; is the screen blank?")
     missing = [text for text in shot.expect if not any(text in line for line in lines)]
     if missing:
         shown = "\n".join(lines)
-        raise SystemExit(f"{shot.name}.svg does not show {missing!r}; it shows:\n{shown}")
+        raise SystemExit(f"{name} does not show {missing!r}; it shows:\n{shown}")
 
 
-async def draw(app: App[Any], shot: Shot, title: str) -> str:
-    async with app.run_test(size=SIZE) as pilot:
+async def draw(app: App[Any], shot: Shot, title: str, size: tuple[int, int]) -> str:
+    async with app.run_test(size=size) as pilot:
         await shot.prepare(app, pilot)
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
@@ -356,22 +358,23 @@ async def draw(app: App[Any], shot: Shot, title: str) -> str:
         return app.export_screenshot(title=title)
 
 
-async def shoot(shot: Shot) -> Path:
+async def shoot(shot: Shot, size: tuple[int, int]) -> Path:
     with tempfile.TemporaryDirectory(prefix="symbi-screens-") as tmp:
         if shot.screen is None:
             scene = await build_scene(Path(tmp) / "scene.db")
             try:
-                svg = await draw(SymbiApp(scene.backend, clock=scene.clock), shot, DEMO_TITLE)
+                app = SymbiApp(scene.backend, clock=scene.clock)
+                svg = await draw(app, shot, DEMO_TITLE, size)
             finally:
                 await scene.close()
         else:
             ops = await build_ops_scene(Path(tmp) / "ops.db")
             try:
-                svg = await draw(ScreenApp(await shot.screen(ops)), shot, OPS_TITLE)
+                svg = await draw(ScreenApp(await shot.screen(ops)), shot, OPS_TITLE, size)
             finally:
                 await ops.close()
-    check(shot, svg)
-    path = HERE / f"{shot.name}.svg"
+    path = HERE / f"{shot.name}{SIZES[size]}.svg"
+    check(path.name, shot, svg, size)
     path.write_text(svg, encoding="utf-8")
     return path
 
@@ -381,7 +384,8 @@ async def main() -> int:
     for name in ("scheduler_core.delivery", "symbi.scheduler"):
         logging.getLogger(name).setLevel(logging.ERROR)
     for shot in SHOTS:
-        print(await shoot(shot))
+        for size in SIZES:
+            print(await shoot(shot, size))
     return 0
 
 

@@ -21,7 +21,6 @@ from types import FrameType
 from typing import Any
 
 from textual import events, work
-from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -31,13 +30,14 @@ from scheduler_core.textsafe import visible
 
 from .backend import Backend
 from .idle_gc import IdleCollector
+from .legibility import LegibleColours
 from .screens.base import OpenView
 from .screens.help import HelpScreen, help_rows
 from .screens.main import MainScreen
 from .screens.views import make_view
 
 
-class SymbiApp(App[None]):
+class SymbiApp(LegibleColours):
     """Jobs, runs and scheduler health, live, for operators at a terminal."""
 
     CSS_PATH = "app.tcss"

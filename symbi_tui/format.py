@@ -18,14 +18,22 @@ __all__ = [
     "excerpt",
     "fit",
     "job_status_label",
+    "newest_first",
     "run_status_label",
+    "run_tally",
+    "run_time",
+    "short_ids",
     "short_instant",
+    "shorten",
+    "trigger_label",
 ]
 
+import itertools
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from scheduler_core.model import JobStatus, RunStatus
+from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger
 from scheduler_core.textsafe import visible
 
 
@@ -132,6 +140,57 @@ def duration(ms: int | None) -> str:
     return _span(ms // 1000)
 
 
+def run_tally(job: JobDefinition, runs: Iterable[JobRun] = ()) -> str:
+    """How many runs ``job`` has had, in the same words and numbers on every screen: ``3
+    runs``, ``1 run · 1 in flight``. The count is the job's own (the runs that ran and ended,
+    as the header's total counts them: not those skipped or denied), never the number of rows
+    a pane happens to list; ``runs`` (those listed, newest first) tell what is in flight."""
+    text = f"{job.run_count} run{'s' * (job.run_count != 1)}"
+    in_flight = sum(1 for run in runs if not run.status.is_final)
+    if in_flight:
+        text += f" · {in_flight} in flight"
+    return text
+
+
+def run_time(run: JobRun) -> datetime:
+    """The instant a run is listed at: when it started, else when it may start (a queued retry
+    waits for its backoff), else the instant it stands for."""
+    return run.started_at or run.due_at or run.scheduled_for
+
+
+def newest_first(runs: Iterable[JobRun]) -> list[JobRun]:
+    """``runs`` in the one order every list of runs uses: newest :func:`run_time` first, then
+    the newest created (ids begin with their creation time). The store pages runs in the order
+    they were created; a run that waited (for a slot, an approval, its backoff) starts after
+    runs created later, and would otherwise be listed out of time order."""
+    return sorted(runs, key=lambda run: (run_time(run), run.id), reverse=True)
+
+
+def trigger_label(trigger: RunTrigger, attempt: int) -> str:
+    """Why a run started: ``schedule``, ``manual``, ``retry #1`` for the first retry (attempt 2:
+    the attempt number counts the first try, the retry number does not)."""
+    if trigger is RunTrigger.RETRY:
+        return f"retry #{max(attempt - 1, 1)}"
+    return trigger.value if attempt <= 1 else f"{trigger.value} · attempt {attempt}"
+
+
+def short_ids(ids: Iterable[str], least: int = 12) -> dict[str, str]:
+    """Each id -> its shortest prefix of at least ``least`` characters that no other of
+    ``ids`` shares. Ids begin with their creation time in milliseconds, so runs started
+    together share their first 12 characters; a screen that shows several takes as many more as
+    it needs to tell them apart (a prefix is accepted wherever an id is)."""
+    unique = sorted(set(ids))
+    size = least
+    for before, after in itertools.pairwise(unique):
+        common = 0
+        for a, b in zip(before, after, strict=False):
+            if a != b:
+                break
+            common += 1
+        size = max(size, common + 1)
+    return {run_id: run_id[:size] for run_id in unique}
+
+
 def short_instant(instant: datetime | None) -> str:
     """``03-02 09:00:05`` in UTC: fixed width, so a column of them lines up and sorts."""
     if instant is None:
@@ -140,11 +199,28 @@ def short_instant(instant: datetime | None) -> str:
 
 
 def excerpt(text: str | None, width: int) -> str:
-    """``text`` on one line, whitespace collapsed, cut to ``width`` with an ellipsis (control
-    characters shown as escapes: see :func:`fit`)."""
+    """``text`` on one line, whitespace collapsed, shortened to ``width`` at a word's end
+    (control characters shown as escapes: see :func:`fit`)."""
     if not text:
         return ""
-    return fit(" ".join(text.split()), width)
+    return shorten(" ".join(text.split()), width)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis, at the end of a word when one ends
+    in the last third (``upstream returned…``, not ``upstream retu…``), so a shortened message
+    still reads; a long word (a name, a path) is cut where it must be. Control characters and
+    escape sequences are shown as visible escapes first (see :func:`fit`)."""
+    text = visible(text, one_line=True)
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if text[width - 1] != " " and space >= (width - 1) * 2 // 3:  # (the cut is in a word)
+        head = head[:space]
+    return head.rstrip(" ,;:-·") + "…"
 
 
 def fit(text: str, width: int) -> str:

@@ -29,12 +29,19 @@ TONE_VARIABLES: dict[Tone, str] = {
 
 
 class Palette:
-    """Rich styles for each :class:`~symbi_tui.format.Tone` under one theme."""
+    """Rich styles for each :class:`~symbi_tui.format.Tone` under one theme.
 
-    def __init__(self, variables: Mapping[str, str]) -> None:
+    With ``no_color`` (NO_COLOR), errors are bold and reversed rather than a colour: Textual
+    turns the theme's red into a dark grey there, dimmer than normal text.
+    """
+
+    def __init__(self, variables: Mapping[str, str], *, no_color: bool = False) -> None:
         background = _parse(variables.get("background"))
         self._styles: dict[Tone, Style] = {}
         for tone, name in TONE_VARIABLES.items():
+            if no_color and tone is Tone.ERROR:
+                self._styles[tone] = Style(bold=True, reverse=True)
+                continue
             color = _parse(variables.get(name))
             if color is None:
                 self._styles[tone] = Style.null()

@@ -434,3 +434,60 @@ def test_symbi_run_runs_an_agent_outside_the_scheduler(
     more.write_text('agent extra { command: ["sh", "-c", "echo extra"] }\n')
     assert symbi_main("run", "extra", "--file", str(more))[:2] == (0, "extra\n")
     assert symbi_main("cron", "list", "--format", "json")[1] == "[]\n"  # nothing was stored
+
+
+async def _made_together(db: Path) -> tuple[list[str], list[str]]:
+    """Three jobs added, and three runs of one started, in one millisecond (ids from a fake
+    clock): their ids share their first 12 characters, as those of jobs loaded from one file or
+    runs started at one instant do."""
+    from scheduler_core.clock import FakeClock
+    from scheduler_core.config import SchedulerConfig
+    from scheduler_core.engine import Engine
+    from scheduler_core.runtime.base import CallableExecutor, RunContext
+    from scheduler_core.store import open_store
+    from tests.tui.demo_scene import stable_ids
+
+    async def echo(ctx: RunContext) -> str:
+        return "ok"
+
+    clock = FakeClock("2026-03-02T08:59:30Z")
+    engine = Engine(
+        SchedulerConfig(),
+        executor=CallableExecutor({"echo": echo}),
+        clock=clock,
+        store=await open_store(str(db)),
+    )
+    service = await engine.start()
+    try:
+        with stable_ids(clock):
+            jobs = await service.add_jobs(
+                [
+                    {"name": f"job-{n}", "agent": "echo", "cron": "0 9 1 1 *", "max_concurrent": 3}
+                    for n in range(3)
+                ]
+            )
+            runs = [await service.run_now("job-0") for _ in range(3)]
+        assert engine.scheduler is not None
+        await engine.scheduler.wait_idle()
+    finally:
+        await engine.stop()
+    return [job.id for job in jobs], [run.id for run in runs]
+
+
+def _first_column(table: str, ids: list[str]) -> list[str]:
+    """The first cell of each line of ``table`` that starts one of ``ids``."""
+    cells = [line.split()[0] for line in table.splitlines() if line.strip()]
+    return [cell for cell in cells if any(full.startswith(cell) for full in ids)]
+
+
+def test_tables_show_ids_made_together_apart(tmp_path: Path, db: Path) -> None:
+    import asyncio
+
+    job_ids, run_ids = asyncio.run(_made_together(db))
+    assert len({job_id[:12] for job_id in job_ids}) == 1  # what the tables showed: one id
+    for args, ids in ((("cron", "list"), job_ids), (("cron", "history", "job-0"), run_ids)):
+        out = symbi(*args, db=db, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        shown = _first_column(out.stdout, ids)
+        assert len(shown) == 3 and len(set(shown)) == 3, (args, out.stdout)
+        assert all(len(cell) > 12 for cell in shown)

@@ -67,6 +67,7 @@ from ..format import (
     excerpt,
     job_status_label,
     run_status_label,
+    short_ids,
 )
 
 #: the console's tones as terminal colours (the CLI has no Textual theme)
@@ -79,7 +80,10 @@ _TONE_STYLES: dict[Tone, str] = {
 }
 #: width of a page when stdout is not a terminal and COLUMNS is unset
 _PIPE_WIDTH = 200
-_ID = 12  #: characters of an id shown in tables (a prefix is accepted wherever an id is)
+#: the least of an id shown in tables (a prefix is accepted wherever an id is); ids made in the
+#: same millisecond (jobs added together, runs started together) share their first 12
+#: characters, so a table shows as many more as tell its rows apart (``short_ids``)
+_ID = 12
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -281,10 +285,11 @@ def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None 
         ("NEXT RUN (UTC)", _FIXED),
         ("LAST RUN", _FIXED),
     )
+    short = short_ids((job.id for job in jobs), _ID)
     for job in jobs:
         status = job.last_run_status
         table.add_row(
-            job.id[:_ID],
+            short[job.id],
             _v(job.name),
             _v(job.agent),
             _v(job.schedule_text),
@@ -311,9 +316,10 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
         columns.append(("BEATS", _FIXED))
     columns.append(("DETAIL", _CUT))
     table = _table(*columns)
+    short = short_ids((run.id for run in runs), _ID)
     for run in runs:
         detail = run.error_message or run.summary or run.output or ""
-        cells: list[RenderableType] = [run.id[:_ID]]
+        cells: list[RenderableType] = [short[run.id]]
         if with_job:
             cells.append(_v(run.job_name))
         cells += [
@@ -373,6 +379,7 @@ def audit_table(events: Sequence[AuditEvent]) -> Table:
         ("RUN", _FIXED),
         ("DETAILS", _CUT),
     )
+    short = short_ids((event.run_id for event in events if event.run_id), _ID)
     for event in events:
         details = audit_dict(event)["details"]
         job = details.pop("job_name", None) or (event.job_id or "")[:_ID] or "-"
@@ -384,7 +391,7 @@ def audit_table(events: Sequence[AuditEvent]) -> Table:
             Text(event.type.value, style=style),
             _v(event.actor),
             _v(job),
-            (event.run_id or "-")[:_ID],
+            short.get(event.run_id or "", "-"),
             text,
         )
     return table

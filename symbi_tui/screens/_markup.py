@@ -29,6 +29,7 @@ from scheduler_core.errors import SchedulerError
 from scheduler_core.model import JobDefinition, JobStatus, RunStatus
 
 from ..format import JOB_STATUS_TONES, RUN_STATUS_TONES, Tone, job_status_label, run_status_label
+from ..legibility import error_style
 from ..markup import escape
 from ..palette import TONE_VARIABLES
 
@@ -44,7 +45,10 @@ ITERATION_OUTCOMES: dict[str, tuple[str, Tone]] = {
 
 
 def toned(text: str, tone: Tone, *, bold: bool = False) -> str:
-    """``text`` (escaped) in the theme variable behind ``tone``."""
+    """``text`` (escaped) in the theme variable behind ``tone`` (an error: see
+    :func:`~symbi_tui.legibility.error_style`)."""
+    if tone is Tone.ERROR:
+        return f"[{error_style()}]{escape(text)}[/]"
     style = f"${TONE_VARIABLES[tone]}"
     if bold:
         style = f"b {style}"

@@ -31,15 +31,14 @@ from ..widgets.screen_header import ScreenHeader
 from .base import ConsoleScreen
 from .choice import ChoiceScreen
 
+#: the details take what the others leave; at 80 columns the actor goes first
 COLUMNS = (
     Column("time", "Time (UTC)", 14),
-    Column("type", "Type", 24),
-    Column("actor", "Actor", 10),
-    Column("job", "Job", 20),
-    Column("details", "Details"),
+    Column("type", "Type", 23),
+    Column("actor", "Actor", 10, priority=1),
+    Column("job", "Job", 16),
+    Column("details", "Details", 14, flex=True),
 )
-#: what the fixed columns take, cell padding included: the details get the rest
-_FIXED_WIDTH = sum(c.width or 0 for c in COLUMNS) + 2 * len(COLUMNS)
 
 _ERROR_TYPES = frozenset(
     {
@@ -86,13 +85,13 @@ def event_job(event: AuditEvent) -> str:
     return event.job_id[:12] if event.job_id else ""
 
 
-def audit_cells(event: AuditEvent, palette: Palette, *, details_width: int = 60) -> list[Text]:
+def audit_cells(event: AuditEvent, palette: Palette, *, details_width: int = 200) -> list[Text]:
     tone = event_tone(event.type)
     return [
         Text(short_instant(event.at)),
-        Text(event.type.value, style=palette[tone] if tone else ""),
+        Text(fit(event.type.value, 23), style=palette[tone] if tone else ""),
         Text(fit(event.actor, 10), style=palette[Tone.MUTED]),
-        Text(fit(event_job(event), 20)),
+        Text(fit(event_job(event), 16)),
         Text(fit(_details_text(event.details), details_width)),
     ]
 
@@ -159,7 +158,7 @@ class AuditScreen(ConsoleScreen[None]):
         bar.placeholder = "filter events by job, actor or details"
         yield bar
         yield AuditTable(id="audit-events")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -35,7 +35,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from scheduler_core.access import Principal, Role
@@ -103,6 +103,13 @@ class ConsoleScreen(Screen[ResultT]):
         Binding("escape", "back", "Back", id="back"),
     ]
 
+    #: below 100 columns a screen has the class ``-narrow`` (``-wide`` from 100): its panes
+    #: stack or drop what an 80x24 terminal has no room for, never what an operator needs
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
+
     #: actions that change the scheduler's state: hidden in read-only mode
     MUTATING_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     #: the screen shows times relative to now (countdowns, elapsed): re-render on every tick
@@ -154,6 +161,11 @@ class ConsoleScreen(Screen[ResultT]):
         """For a mutating action outside read-only mode: True, None (dimmed) or False."""
         return True
 
+    @property
+    def narrow(self) -> bool:
+        """The screen is under 100 columns wide (an 80x24 terminal): draw the compact way."""
+        return 0 < self.size.width < 100
+
     def _announce(self, event: SchedulerState) -> None:
         """Losing and finding the scheduler again, said at once (by the screen on top)."""
         self._show_header()
@@ -186,6 +198,11 @@ class ConsoleScreen(Screen[ResultT]):
 
     # --- lifecycle --------------------------------------------------------------------------------
 
+    def on_resize(self) -> None:
+        """Under 100 columns the footer's keys sit closer, so ``?`` and ``q`` stay on it."""
+        for footer in self.query(Footer):
+            footer.compact = self.narrow
+
     def on_mount(self) -> None:
         self._show_header()
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
@@ -196,7 +213,7 @@ class ConsoleScreen(Screen[ResultT]):
     @property
     def palette(self) -> Palette:
         if self._palette is None:
-            self._palette = Palette(self.app.theme_variables)
+            self._palette = Palette(self.app.theme_variables, no_color=self.app.no_color)
         return self._palette
 
     def _on_theme_changed(self, _theme: object) -> None:

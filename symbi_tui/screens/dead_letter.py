@@ -28,8 +28,10 @@ from ..format import (
     excerpt,
     fit,
     run_status_label,
+    run_tally,
     short_instant,
 )
+from ..legibility import error_style
 from ..markup import escape
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
@@ -42,13 +44,15 @@ from .base import ConsoleScreen
 _PAGE = 500
 _RUNS = 20
 
+#: the last error takes what the others leave and is always shown, with the failure count; at
+#: 80 columns the last run's time, the schedule and the agent go first
 COLUMNS = (
-    Column("name", "Name", 24),
-    Column("agent", "Agent", 16),
-    Column("schedule", "Schedule", 14),
+    Column("name", "Name", 20),
+    Column("agent", "Agent", 16, priority=3),
+    Column("schedule", "Schedule", 14, priority=2),
     Column("fails", "Fails", 5),
-    Column("last", "Last run (UTC)", 24),
-    Column("error", "Last error"),
+    Column("last", "Last run (UTC)", 24, priority=1),
+    Column("error", "Last error", 24, flex=True),
 )
 
 
@@ -64,13 +68,13 @@ def dead_letter_cells(job: JobDefinition, palette: Palette) -> list[Text]:
     else:
         last = Text("never", style=muted_style)
     return [
-        Text(fit(job.name, 24)),
+        Text(fit(job.name, 20)),
         Text(fit(job.agent, 16)),
         Text(fit(job.schedule_text, 14)),
         Text(str(job.failure_count), style=palette[Tone.ERROR], justify="right"),
         last,
         Text(
-            excerpt(job.last_error, 80) or "—",
+            excerpt(job.last_error, 200) or "—",
             style=palette[Tone.ERROR] if job.last_error else muted_style,
         ),
     ]
@@ -124,7 +128,7 @@ class DeadLetterScreen(ConsoleScreen[None]):
         yield ScreenHeader()
         yield DeadLetterTable(id="dlq-jobs")
         yield RunHistory(id="dlq-runs")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -186,7 +190,7 @@ class DeadLetterScreen(ConsoleScreen[None]):
         table = self.query_one(DeadLetterTable)
         count = len(self.jobs)
         size = f"{count} of {self.total}" if self.total > count else str(count)
-        title = f"[$error]✖[/] Dead letter [b]{size}[/b]"
+        title = f"[{error_style()}]✖[/] Dead letter [b]{size}[/b]"
         if self.loaded and not self.jobs:
             title += " · " + muted("empty: nothing to review")
         table.border_title = title
@@ -194,7 +198,9 @@ class DeadLetterScreen(ConsoleScreen[None]):
         history = self.query_one(RunHistory)
         job = self.jobs.get(self._runs_for or "")
         history.border_title = (
-            f"Recent runs of [b]{escape(job.name)}[/b] · {len(self.runs)}" if job else "Recent runs"
+            f"Recent runs of [b]{escape(job.name)}[/b] · {escape(run_tally(job, self.runs))}"
+            if job
+            else "Recent runs"
         )
 
     @on(DataTable.RowHighlighted, "#dlq-jobs")

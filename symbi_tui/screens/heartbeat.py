@@ -25,7 +25,8 @@ from scheduler_core.events import Event, IterationRecorded, JobChanged, RunChang
 from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, RunStatus
 
 from ..backend import Backend
-from ..format import Tone, duration, fit, short_instant
+from ..format import Tone, duration, excerpt, fit, short_instant
+from ..legibility import error_style
 from ..markup import escape
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
@@ -40,22 +41,21 @@ from ._markup import (
 )
 from .base import ConsoleScreen, show
 
+#: the assessment takes what the others leave; at 80 columns the summary, action and start go
+#: (the selected iteration's pane below shows them whole)
 COLUMNS = (
     Column("index", "#", 3),
-    Column("started", "Started", 8),
+    Column("started", "Started", 8, priority=3),
     Column("took", "Took", 7),
     Column("outcome", "Outcome", 16),
-    Column("assessment", "Assessment", 26),
-    Column("action", "Action", 18),
-    Column("summary", "Summary"),
+    Column("assessment", "Assessment", 20, flex=True),
+    Column("action", "Action", 18, priority=2),
+    Column("summary", "Summary", 26, priority=1),
 )
-#: what the fixed columns take, cell padding included: the summary gets the rest
-_FIXED_WIDTH = sum(c.width or 0 for c in COLUMNS) + 2 * len(COLUMNS)
+_TEXT_WIDTH = 200  #: the most of a text a cell keeps (its column shows what fits)
 
 
-def iteration_cells(
-    iteration: HeartbeatIteration, now: datetime, palette: Palette, *, summary_width: int = 40
-) -> list[Text]:
+def iteration_cells(iteration: HeartbeatIteration, now: datetime, palette: Palette) -> list[Text]:
     """One iteration's row; a running iteration's time comes from ``now`` (the clock)."""
     if iteration.finished_at is not None:
         ms = int((iteration.finished_at - iteration.started_at).total_seconds() * 1000)
@@ -69,9 +69,9 @@ def iteration_cells(
         Text(f"{iteration.started_at.astimezone(UTC):%H:%M:%S}"),
         took,
         Text(iteration_label(iteration.outcome), style=palette[tone]),
-        Text(fit(" ".join((iteration.assessment or "").split()), 26)),
+        Text(fit(" ".join((iteration.assessment or "").split()), _TEXT_WIDTH)),
         Text(fit(iteration.action or "", 18), style=muted_style if not iteration.action else ""),
-        Text(fit(" ".join((iteration.summary or "").split()), summary_width)),
+        Text(excerpt(iteration.summary, 26)),
     ]
 
 
@@ -142,7 +142,7 @@ class HeartbeatScreen(ConsoleScreen[None]):
         yield IterationsTable(id="hb-iterations")
         with VerticalScroll(id="hb-detail"):
             yield Static(id="hb-detail-text")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -235,7 +235,7 @@ class HeartbeatScreen(ConsoleScreen[None]):
         summary.border_title = (
             f"Heartbeat · [b]{escape(name)}[/b] · iteration [b]{count} / {self.max_iterations}[/b]"
         )
-        summary.border_subtitle = escape(f"run {run.id[:12]}")
+        summary.border_subtitle = escape(f"run {run.id}")  # (runs started together share its head)
         if run.status is RunStatus.RUNNING:
             timing = (
                 f"started {short_instant(run.started_at)} · elapsed {elapsed(run.started_at, now)}"
@@ -259,15 +259,10 @@ class HeartbeatScreen(ConsoleScreen[None]):
             ),
         ]
         if run.error_message:
-            rows.append(("Error", f"[$error]{escape(run.error_message)}[/]"))
+            rows.append(("Error", f"[{error_style()}]{escape(run.error_message)}[/]"))
         show(summary, kv_block(rows, width=8))
-        width = max(12, table.size.width - _FIXED_WIDTH - 2)
-        table.sync(
-            [
-                (str(it.index), iteration_cells(it, now, self.palette, summary_width=width))
-                for it in self.iterations
-            ]
-        )
+        palette = self.palette
+        table.sync([(str(it.index), iteration_cells(it, now, palette)) for it in self.iterations])
         table.border_title = f"Iterations · {count}"
         self._render_detail()
 

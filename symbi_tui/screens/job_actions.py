@@ -123,7 +123,7 @@ async def decide(screen: ConsoleScreen[Any], run: JobRun, verb: str) -> None:
     reason = await screen.app.push_screen_wait(
         PromptScreen(
             f"{verb.capitalize()} {name}?",
-            f"{'Release' if verb == 'approve' else 'Refuse'} run {run.id[:12]} of {name}."
+            f"{'Release' if verb == 'approve' else 'Refuse'} run {run.id} of {name}."
             " A reason is optional; it is kept with the decision.",
             confirm_label=verb.capitalize(),
             placeholder="reason (optional)",

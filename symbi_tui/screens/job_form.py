@@ -31,6 +31,7 @@ from scheduler_core.model import JobDefinition, PolicySpec, SessionMode
 
 from ..backend import Backend
 from ..format import countdown
+from ..legibility import error_style
 from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
 from ._markup import muted
@@ -272,6 +273,22 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
     JobFormScreen #form-buttons Button {
         margin-left: 2;
     }
+    /* under 100 columns the schedule and the check go under the fields, which keep the width
+       (and scroll: Save is at their end, ctrl+s from anywhere) */
+    JobFormScreen.-narrow #form-body {
+        layout: vertical;
+    }
+    JobFormScreen.-narrow #form-fields {
+        height: 1fr;
+    }
+    JobFormScreen.-narrow #form-side {
+        width: 100%;
+        height: auto;
+    }
+    JobFormScreen.-narrow #form-preview {
+        min-height: 3;
+        max-height: 6;
+    }
     """
 
     BINDINGS = [
@@ -341,7 +358,7 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
             with Vertical(id="form-side"):
                 yield Static(id="form-preview")
                 yield Static(id="form-status")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -452,11 +469,13 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
             lines.append("[$warning]read-only: saving is switched off[/]")
         for problem in (self.load_error, self.general_error):
             if problem:
-                lines.append(f"[$error]{escape(problem)}[/]")
+                lines.append(f"[{error_style()}]{escape(problem)}[/]")
         if self.errors:
             names = ", ".join(spec.label.lower() for spec in FIELDS if spec.key in self.errors)
             count = len(self.errors)
-            lines.append(f"[$error]✖ {count} problem{'s' * (count != 1)}[/]: {escape(names)}")
+            lines.append(
+                f"[{error_style()}]✖ {count} problem{'s' * (count != 1)}[/]: {escape(names)}"
+            )
         elif not self.general_error:
             lines.append("[$success]✔ ready to save[/] " + muted("(ctrl+s)"))
         show(status, "\n".join(lines))
@@ -476,19 +495,23 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
                     schedule = None
                     reason = exc.reason
                 else:
-                    show(preview, f"[$error]✖ {escape(exc.message)}[/]")
+                    show(preview, f"[{error_style()}]✖ {escape(exc.message)}[/]")
                     return
             else:
                 reason = ""
             if schedule is None:
-                show(preview, f"[$error]✖ timezone: {escape(reason)}[/]")
+                show(preview, f"[{error_style()}]✖ timezone: {escape(reason)}[/]")
                 return
-            lines = [f"[b]{escape(cron)}[/b]", escape(schedule.describe()), ""]
+            reading = escape(schedule.describe())
+            if self.narrow:  # (four lines: the reading beside the cron, the first runs)
+                lines = [f"[b]{escape(cron)}[/b]  {reading}"]
+            else:
+                lines = [f"[b]{escape(cron)}[/b]", reading, ""]
             lines.append(f"[b]Next {_PREVIEW} runs[/b] " + muted(f"({tz})"))
             try:
                 fires = schedule.next_n(now, _PREVIEW)
             except SchedulerError as exc:
-                lines.append(f"[$error]{escape(exc.message)}[/]")
+                lines.append(f"[{error_style()}]{escape(exc.message)}[/]")
             else:
                 zone = ZoneInfo(schedule.timezone)
                 for fire in fires:
@@ -503,7 +526,7 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
             try:
                 at = parse_instant(at_text)
             except ValueError:
-                show(preview, f"[$error]✖ {escape(at_text)} is not an ISO 8601 instant[/]")
+                show(preview, f"[{error_style()}]✖ {escape(at_text)} is not an ISO 8601 instant[/]")
                 return
             show(
                 preview,
@@ -514,6 +537,9 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         show(preview, muted("type a cron expression to see its next runs"))
 
     # --- actions ----------------------------------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self._render_preview()  # narrow or wide
 
     def can(self, action: str) -> bool | None:
         if action == "save" and self.editing and self.base is None:

@@ -43,7 +43,7 @@ from scheduler_core.service import Health
 
 from .._textual_private import Underline
 from ..backend import Backend
-from ..format import JOB_STATUS_GLYPHS, JOB_STATUS_TONES
+from ..format import JOB_STATUS_GLYPHS, JOB_STATUS_TONES, run_tally
 from ..idle_gc import freeze_long_lived
 from ..markup import escape
 from ..palette import TONE_VARIABLES
@@ -527,7 +527,7 @@ class MainScreen(ConsoleScreen[None]):
             return
         self._set_titles(
             history,
-            f"Runs of [b]{escape(job.name)}[/b] · {history.row_count}",
+            f"Runs of [b]{escape(job.name)}[/b] · {run_tally(job, history.runs)}",
             escape(_schedule_summary(job)),
         )
 

@@ -21,7 +21,7 @@ from scheduler_core.events import Event, IterationRecorded, RunChanged
 from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, RunStatus
 
 from ..backend import Backend
-from ..format import Tone, duration
+from ..format import Tone, duration, trigger_label
 from ..markup import escape
 from ..palette import TONE_VARIABLES
 from ..widgets.screen_header import ScreenHeader
@@ -84,6 +84,10 @@ class RunDetailScreen(ConsoleScreen[None]):
     RunDetailScreen #run-facts > Static.-empty {
         display: none;
     }
+    /* under 100 columns the output and the facts (the error first) share the width */
+    RunDetailScreen.-narrow #run-facts {
+        width: 1fr;
+    }
     """
 
     def __init__(
@@ -105,7 +109,7 @@ class RunDetailScreen(ConsoleScreen[None]):
     @property
     def crumbs(self) -> Sequence[str]:
         name = self.run.job_name if self.run and self.run.job_name else "run"
-        return ("symbi", name, "runs", self.run_id[:12])
+        return ("symbi", name, "runs", self.run_id)
 
     def compose(self) -> ComposeResult:
         yield ScreenHeader()
@@ -123,7 +127,7 @@ class RunDetailScreen(ConsoleScreen[None]):
                 yield Static(id="run-delivery", classes="-empty")
                 yield Static(id="run-iterations", classes="-empty")
                 yield Static(id="run-extra", classes="-empty")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -164,14 +168,16 @@ class RunDetailScreen(ConsoleScreen[None]):
             return
         now = self.clock.now()
         tz = self.job.timezone if self.job else "UTC"
+        # the whole id: runs started together share its first characters
         top.border_title = (
-            f"Run [b]{escape(run.id[:12])}[/b] of [b]{escape(run.job_name or run.job_id)}[/b]"
+            f"Run [b]{escape(run.id)}[/b] of [b]{escape(run.job_name or run.job_id)}[/b]"
         )
-        top.border_subtitle = escape(run.id)
         took = duration(run.execution_time_ms)
         if run.status is RunStatus.RUNNING and run.started_at is not None:
             took = f"running for {elapsed(run.started_at, now)}"
-        trigger = run.trigger.value + (f" · attempt {run.attempt}" if run.attempt > 1 else "")
+        trigger = trigger_label(run.trigger, run.attempt)
+        if run.attempt > 1:
+            trigger += f" · attempt {run.attempt}"
         show(
             self.query_one("#run-when", Static),
             kv_block(

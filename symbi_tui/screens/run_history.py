@@ -22,7 +22,8 @@ from scheduler_core.events import Event, JobChanged, RunChanged
 from scheduler_core.model import JobDefinition, JobRun, RunStatus
 
 from ..backend import Backend
-from ..format import RUN_STATUS_GLYPHS
+from ..format import RUN_STATUS_GLYPHS, run_tally
+from ..legibility import error_style
 from ..markup import escape
 from ..widgets.run_history import RunHistory
 from ..widgets.screen_header import ScreenHeader
@@ -81,7 +82,7 @@ class RunHistoryScreen(ConsoleScreen[None]):
     def compose(self) -> ComposeResult:
         yield ScreenHeader()
         yield RunHistory(id="history-runs")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -119,12 +120,15 @@ class RunHistoryScreen(ConsoleScreen[None]):
     def _update_title(self) -> None:
         table = self.query_one(RunHistory)
         name = self.job.name if self.job else self.job_ref
-        parts = [f"Runs of [b]{escape(name)}[/b]", f"page {self.page}", f"{len(self.runs)} shown"]
+        parts = [f"Runs of [b]{escape(name)}[/b]"]
+        if self.job is not None:
+            parts.append(escape(run_tally(self.job, self.runs if self.page == 1 else ())))
+        parts += [f"page {self.page}", f"{len(self.runs)} listed"]
         if self.status is not None:
             glyph = RUN_STATUS_GLYPHS[self.status]
             parts.append(f"[$accent]status {glyph} {self.status.value}[/]")
         if self.missing:
-            parts.append("[$error]job removed[/]")
+            parts.append(f"[{error_style()}]job removed[/]")
         elif self.loaded and not self.runs:
             parts.append(muted("no runs" if self.page == 1 else "no older runs"))
         table.border_title = " · ".join(parts)

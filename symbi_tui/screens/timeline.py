@@ -139,7 +139,7 @@ class TimelineScreen(ConsoleScreen[None]):
             "  ·  load: all jobs  ·  │ now  ·  count: fires ahead",
             id="timeline-legend",
         )
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

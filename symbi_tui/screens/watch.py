@@ -25,7 +25,8 @@ from scheduler_core.jobspec import job_to_dict
 from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, JobStatus, RunStatus
 
 from ..backend import Backend
-from ..format import countdown, duration
+from ..format import countdown, duration, newest_first, run_tally
+from ..legibility import error_style
 from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
 from . import job_actions
@@ -90,14 +91,42 @@ class WatchScreen(ConsoleScreen[None]):
     WatchScreen Sparkline {
         height: 3;
     }
+    WatchScreen #watch-durations.-none {
+        height: 3;
+    }
+    WatchScreen #watch-durations-none {
+        display: none;
+    }
+    WatchScreen #watch-durations.-none Sparkline {
+        display: none;
+    }
+    WatchScreen #watch-durations.-none #watch-durations-none {
+        display: block;
+    }
+    /* under 100 columns: the definition takes the whole width with the policy in one of its
+       lines, the run in flight the whole middle (the definition's Next line says when the
+       next run is), the durations one line */
+    WatchScreen.-narrow #watch-policy, WatchScreen.-narrow #watch-next {
+        display: none;
+    }
+    WatchScreen.-narrow #watch-middle {
+        min-height: 6;
+    }
+    WatchScreen.-narrow #watch-durations {
+        height: 3;
+    }
+    WatchScreen.-narrow Sparkline {
+        height: 1;
+    }
     """
 
     BINDINGS = [
         Binding("p", "toggle_pause", "Pause/Resume", id="watch-pause"),
         Binding("r", "run_now", "Run now", id="watch-run"),
-        Binding("R", "run_with_input", "Run with input", id="watch-run-input"),
+        # (R and e off the footer, as on the jobs pane, so ? and q fit at 80 columns; ? lists them)
+        Binding("R", "run_with_input", "Run with input", id="watch-run-input", show=False),
         Binding("ctrl+r", "reset", "Reset", id="watch-reset"),
-        Binding("e", "edit", "Edit", id="watch-edit"),
+        Binding("e", "edit", "Edit", id="watch-edit", show=False),
         Binding("h", "history", "History", id="watch-history"),
         Binding("i", "heartbeat", "Iterations", id="watch-heartbeat"),
     ]
@@ -134,9 +163,10 @@ class WatchScreen(ConsoleScreen[None]):
             yield Static(id="watch-next", classes="watch-pane")
             with VerticalScroll(id="watch-run", classes="watch-pane"):
                 yield Static(id="watch-run-text")
-        with Vertical(id="watch-durations", classes="watch-pane"):
+        with Vertical(id="watch-durations", classes="watch-pane -none"):
             yield Sparkline([], id="watch-sparkline")
-        yield Footer()
+            yield Static(id="watch-durations-none")
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -162,7 +192,7 @@ class WatchScreen(ConsoleScreen[None]):
     async def fetch(self) -> None:
         try:
             self.job = job = await self.backend.get_job(self.job_ref)
-            self.runs = await self.backend.history(job.id, limit=_HISTORY)
+            self.runs = newest_first(await self.backend.history(job.id, limit=_HISTORY))
             self.next_runs = await self.backend.next_runs(job.id, _NEXT)
         except JobNotFound:
             self.missing = True
@@ -201,6 +231,10 @@ class WatchScreen(ConsoleScreen[None]):
             self._binding_state = job.status
             self.refresh_bindings()
 
+    def on_resize(self) -> None:
+        if self.loaded:
+            self.render_data()  # narrow or wide
+
     def _render_definition(self, job: JobDefinition, now: datetime) -> None:
         pane = self.query_one("#watch-definition", Static)
         pane.border_title = f"[b]{escape(job.name)}[/b] {job_status_markup(job.status)}"
@@ -215,9 +249,11 @@ class WatchScreen(ConsoleScreen[None]):
                 heartbeat += f" · context {spec.context_mode.value}"
             heartbeat = escape(heartbeat)
         retries = "default" if job.max_retries is None else str(job.max_retries)
-        runs = f"{job.run_count} run{'s' * (job.run_count != 1)}"
+        runs = escape(run_tally(job, self.runs))
         failures = f"{job.failure_count} failure{'s' * (job.failure_count != 1)}"
-        failures_markup = f"[$error]{failures}[/]" if job.failure_count else muted(failures)
+        failures_markup = (
+            f"[{error_style()}]{failures}[/]" if job.failure_count else muted(failures)
+        )
         if job.status is JobStatus.ACTIVE:
             next_text = escape(countdown(job.next_run_at, now))
         else:
@@ -227,20 +263,33 @@ class WatchScreen(ConsoleScreen[None]):
             f"{'default' if job.jitter_seconds is None else f'{job.jitter_seconds:g}s'}"
             f" · catch-up {job.catch_up.value}"
         )
-        rows = [
-            ("Schedule", schedule),
-            ("Timezone", escape(job.timezone)),
-            ("Agent", escape(job.agent)),
-            ("Session", escape(job.session_mode.value)),
-            ("Heartbeat", heartbeat),
-            ("Next", next_text),
-            ("Runs", f"{runs} · {failures_markup} · max_retries {retries}"),
-            ("Limits", escape(limits)),
-        ]
+        if self.narrow:  # one line each, and the policy pane's gist in one of them
+            rows = [
+                ("Schedule", f"{schedule} · {escape(job.timezone)}"),
+                ("Agent", f"{escape(job.agent)} · {escape(job.session_mode.value)}"),
+                ("Heartbeat", heartbeat),
+                ("Next", next_text),
+                ("Runs", f"{runs} · {failures_markup} · max_retries {retries}"),
+                ("Limits", escape(limits)),
+                ("Policy", _policy_line(job)),
+            ]
+        else:
+            rows = [
+                ("Schedule", schedule),
+                ("Timezone", escape(job.timezone)),
+                ("Agent", escape(job.agent)),
+                ("Session", escape(job.session_mode.value)),
+                ("Heartbeat", heartbeat),
+                ("Next", next_text),
+                ("Runs", f"{runs} · {failures_markup} · max_retries {retries}"),
+                ("Limits", escape(limits)),
+            ]
         if job.input:
             rows.append(("Input", escape(_one_line(job.input, 48))))
         if job.last_error:
-            rows.append(("Last error", f"[$error]{escape(_one_line(job.last_error, 46))}[/]"))
+            rows.append(
+                ("Last error", f"[{error_style()}]{escape(_one_line(job.last_error, 46))}[/]")
+            )
         if job.source:
             rows.append(("Source", muted(job.source)))
         show(pane, kv_block(rows, width=10))
@@ -293,7 +342,7 @@ class WatchScreen(ConsoleScreen[None]):
                 f" · {when:%m-%d %H:%M:%S} · {escape(took) or '—'}"
             )
             if last.error_message:
-                blocks.append(f"[$error]{escape(last.error_message)}[/]")
+                blocks.append(f"[{error_style()}]{escape(last.error_message)}[/]")
             output = (last.output or "").splitlines()[-_OUTPUT_LINES:]
             if output:
                 blocks.extend(escape(line) for line in output)
@@ -311,9 +360,19 @@ class WatchScreen(ConsoleScreen[None]):
         ]
         pane = self.query_one("#watch-durations")
         sparkline = self.query_one(Sparkline)
+        # a chart needs two runs: with none the sparkline draws a solid block, with one a
+        # solid bar, either read as something that happened
+        pane.set_class(len(finished) < 2, "-none")
         if not finished:
-            pane.border_title = "Durations · no finished runs yet"
-            sparkline.data = [0.0]
+            pane.border_title = "Durations"
+            show(self.query_one("#watch-durations-none", Static), muted("no finished runs yet"))
+            return
+        if len(finished) == 1:
+            pane.border_title = "Durations"
+            show(
+                self.query_one("#watch-durations-none", Static),
+                escape(f"1 finished run, {duration(finished[0])}: a chart needs two"),
+            )
             return
         values = [float(ms) for ms in finished]
         if list(sparkline.data or []) != values:
@@ -384,6 +443,23 @@ def _seconds(value: float) -> str:
         if value >= size and value % size == 0:
             return f"{int(value // size)}{unit}"
     return f"{value:g}s"
+
+
+def _policy_line(job: JobDefinition) -> str:
+    """The policy pane in one line, for a narrow screen: approval, max runtime, delivery."""
+    policy = job.policy
+    if policy.require_approval:
+        approvers = ", ".join(policy.approvers) or "any operator"
+        parts = [f"[$warning]approval required[/] ({escape(approvers)})"]
+    else:
+        parts = [muted("no approval")]
+    runtime = policy.max_runtime_seconds
+    parts.append(escape(f"max runtime {_seconds(runtime)}") if runtime else muted("no max runtime"))
+    channels = job_to_dict(job).get("delivery") or []
+    parts.append(escape("delivery " + ", ".join(channels)) if channels else muted("no delivery"))
+    if policy.require_agent_pin:
+        parts.append("[$warning]AgentPin[/]")
+    return " · ".join(parts)
 
 
 def _policy_and_delivery(job: JobDefinition) -> str:

@@ -28,6 +28,7 @@ from scheduler_core.errors import STORE_CAUSES
 from scheduler_core.service import Health, StoreFault
 
 from ..backend import CONNECTED, Connection
+from ..legibility import error_style
 from ..markup import escape
 
 _STATUS = {
@@ -67,7 +68,7 @@ def connection_markup(connection: Connection, now: float | None = None) -> str |
     if connection.state == "connecting":
         return "[$foreground-muted]… connecting[/]"
     if connection.state == "unauthorized":
-        return f"[b $error]✖ API key refused[/] · {escape(_KEY_HELP)}"
+        return f"[{error_style()}]✖ API key refused[/] · {escape(_KEY_HELP)}"
     now = time.monotonic() if now is None else now
     if connection.retry_at is None or connection.retry_at <= now:
         retry = "retrying now"
@@ -77,7 +78,7 @@ def connection_markup(connection: Connection, now: float | None = None) -> str |
     if len(reason) > _REASON_CHARS:
         reason = reason[: _REASON_CHARS - 1] + "…"
     shown = f" · [$foreground-muted]{escape(reason)}[/]" if reason else ""
-    return f"[b $error]✖ disconnected[/] · {retry}{shown}"
+    return f"[{error_style()}]✖ disconnected[/] · {retry}{shown}"
 
 
 def health_markup(
@@ -117,7 +118,7 @@ def health_markup(
         stats = health.stats
         parts.append(
             f"runs {stats.runs_total} [$success]✔ {stats.runs_succeeded}[/]"
-            f" [$error]✖ {stats.runs_failed}[/] · avg {stats.avg_execution_time_ms} ms"
+            f" [{error_style()}]✖ {stats.runs_failed}[/] · avg {stats.avg_execution_time_ms} ms"
         )
         if len(rate) > 1:
             parts.append(f"[$accent]{sparkline(rate)}[/] {rate[-1]}/min")
@@ -127,9 +128,8 @@ def health_markup(
 def store_markup(fault: StoreFault) -> str:
     """The store fails: ``✖ store is full since 12:03:04 UTC · 2 finished runs waiting · …``."""
     what = STORE_CAUSES.get(fault.cause or "", ("fails", ""))[0]
-    parts = [
-        f"[b $error]✖ store {escape(what)}[/] since {fault.since.astimezone(UTC):%H:%M:%S} UTC"
-    ]
+    since = fault.since.astimezone(UTC)
+    parts = [f"[{error_style()}]✖ store {escape(what)}[/] since {since:%H:%M:%S} UTC"]
     if fault.waiting:
         parts.append(f"[$warning]{fault.waiting} finished run(s) waiting[/]")
     error = fault.error

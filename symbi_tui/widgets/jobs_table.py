@@ -26,15 +26,19 @@ from ..format import (
 from ..palette import Palette
 from .keyed_table import CellCache, Column, KeyedTable
 
-_NAME_WIDTH = 28
+_NAME_WIDTH = 40  #: the longest a name is shown, however wide the terminal
 
+#: by priority: the name, the job's status, its last result and failure count are always shown
+#: (a failing job never looks healthy, even at 80 columns); the next run, then the schedule, the
+#: last run's duration and the agent as the terminal widens
 COLUMNS = (
-    Column("name", "Name"),
-    Column("agent", "Agent", 16),
-    Column("schedule", "Schedule", 16),
+    Column("name", "Name", 14, flex=True, most=_NAME_WIDTH),
+    Column("agent", "Agent", 16, priority=4),
+    Column("schedule", "Schedule", 16, priority=2),
     Column("status", "Status", 13),
-    Column("next", "Next run", 11),
-    Column("last", "Last result", 24),
+    Column("next", "Next run", 10, priority=1),
+    Column("last", "Last result", 13),
+    Column("took", "Took", 8, priority=3),
     Column("failures", "Fails", 5),
 )
 
@@ -56,12 +60,12 @@ def job_cells(
         next_run = Text("—", style=muted)
     if last is None:
         last_result = Text("never", style=muted)
+        took = Text("—", style=muted, justify="right")
     else:
-        last_result = Text.assemble(
-            (run_status_label(last.status), palette[RUN_STATUS_TONES[last.status]]),
-            " ",
-            (duration(last.execution_time_ms), muted),
+        last_result = Text(
+            run_status_label(last.status), style=palette[RUN_STATUS_TONES[last.status]]
         )
+        took = Text(duration(last.execution_time_ms), style=muted, justify="right")
     failures = Text(
         str(job.failure_count),
         style=palette[Tone.ERROR] if job.failure_count else muted,
@@ -78,6 +82,7 @@ def job_cells(
         Text(job_status_label(job.status), style=palette[JOB_STATUS_TONES[job.status]]),
         next_run,
         last_result,
+        took,
         failures,
     ]
 

@@ -14,8 +14,19 @@ for a page shown again.
 
 from __future__ import annotations
 
-__all__ = ["ROWS_KEPT", "CellCache", "Column", "KeyedCell", "KeyedTable", "trim_oldest"]
+__all__ = [
+    "ROWS_KEPT",
+    "CellCache",
+    "Column",
+    "ColumnPlan",
+    "KeyedCell",
+    "KeyedTable",
+    "fit_cell",
+    "plan_columns",
+    "trim_oldest",
+]
 
+import dataclasses
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Sequence
@@ -44,9 +55,67 @@ _DrawnRow = tuple[tuple[object, ...], tuple[object, ...], _RowLines]
 
 @dataclass(frozen=True, slots=True)
 class Column:
+    """One column. A table whose columns have priorities or a flexible column fits its width:
+    columns of the highest ``priority`` go first when it is too narrow (0: always shown), and
+    the ``flex`` column takes the width the others leave (at least ``width``, at most
+    ``most``), its text shortened at a word's end to fit."""
+
     key: str
     label: str
     width: int | None = None  #: None: sized to content
+    priority: int = 0
+    flex: bool = False
+    most: int | None = None
+
+
+#: (index of the column in the table's spec, its width on screen) for each column shown
+ColumnPlan = tuple[tuple[int, int | None], ...]
+
+
+def plan_columns(columns: Sequence[Column], width: int, padding: int) -> ColumnPlan:
+    """Which ``columns`` a table ``width`` cells wide shows, and their widths (``padding``:
+    the blanks around each cell). One cell is kept for the vertical scrollbar."""
+    shown = list(range(len(columns)))
+
+    def need() -> int:
+        return sum((columns[i].width or len(columns[i].label)) + padding for i in shown)
+
+    room = width - 1
+    while need() > room:
+        optional = [i for i in shown if columns[i].priority > 0]
+        if not optional:
+            break
+        shown.remove(max(optional, key=lambda i: (columns[i].priority, i)))
+    spare = max(room - need(), 0)
+    plan = []
+    for i in shown:
+        column = columns[i]
+        size = column.width
+        if column.flex and size is not None:
+            size += spare
+            if column.most is not None:
+                size = min(size, column.most)
+        plan.append((i, size))
+    return tuple(plan)
+
+
+def fit_cell(text: Text, width: int) -> Text:
+    """``text`` shortened to ``width`` cells, at a word's end where one is near (see
+    :func:`symbi_tui.format.shorten`), keeping its styles."""
+    plain = text.plain
+    if cell_len(plain) <= width or width < 1:
+        return text
+    head = plain[: width - 1]
+    space = head.rfind(" ")
+    in_a_word = plain[width - 1] != " "
+    keep = space if in_a_word and space >= (width - 1) * 2 // 3 else width - 1
+    while keep and plain[keep - 1] in " ,;:-·":
+        keep -= 1
+    out = text[:keep]
+    out.append("…")
+    if cell_len(out.plain) > width:  # wide characters
+        out.truncate(width, overflow="ellipsis")
+    return out
 
 
 class KeyedCell:
@@ -161,6 +230,9 @@ class KeyedTable(DataTable[object]):
         # Textual's typed keyword parameters: **kwargs: object cannot be matched against them
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self._columns_spec = tuple(columns)
+        #: the columns shown and their widths: all of them until the table knows its width
+        self._plan: ColumnPlan = tuple((i, c.width) for i, c in enumerate(self._columns_spec))
+        self._fits = any(c.priority or c.flex for c in self._columns_spec)
         self._shown_cells: dict[str, Sequence[Text]] = {}  #: key -> the cells last synced
         #: row key -> (how it was drawn: place, cursor, hover, widths..., its cells, the lines)
         self._drawn_rows: dict[RowKey, _DrawnRow] = {}
@@ -172,8 +244,61 @@ class KeyedTable(DataTable[object]):
         self._combined: dict[tuple[Style, Style | None, Style], Style] = {}
 
     def on_mount(self) -> None:
-        for column in self._columns_spec:
-            self.add_column(column.label, key=column.key, width=column.width)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for index, width in self._plan:
+            column = self._columns_spec[index]
+            self.add_column(column.label, key=column.key, width=width)
+
+    @property
+    def shown_columns(self) -> list[str]:
+        """The keys of the columns on screen, in order."""
+        return [self._columns_spec[index].key for index, _ in self._plan]
+
+    def on_resize(self) -> None:
+        """A table that fits its width (see :class:`Column`) lays its columns out again."""
+        self._lay_out()
+
+    def set_column_width(self, key: str, width: int) -> None:
+        """Give column ``key`` another width (what it shows got wider or narrower), laying the
+        columns out again if that changes them."""
+        spec = list(self._columns_spec)
+        index = next(i for i, column in enumerate(spec) if column.key == key)
+        if spec[index].width == width:
+            return
+        spec[index] = dataclasses.replace(spec[index], width=width)
+        self._columns_spec = tuple(spec)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        if not self._fits or not self.size.width:
+            return
+        plan = plan_columns(self._columns_spec, self.size.width, 2 * self.cell_padding)
+        if plan == self._plan:
+            return
+        selected = self.selected_key
+        rows = list(self._shown_cells.items())
+        self._plan = plan
+        with self.app.batch_update():
+            self.clear(columns=True)
+            self._add_columns()
+            self._shown_cells = {}
+            if rows:
+                self._replace(rows, selected)
+
+    def _on_screen(self, cells: Sequence[Text]) -> list[Text]:
+        """The cells of the columns shown, the flexible one's text fitted to its width."""
+        if not self._fits:
+            return list(cells)
+        spec = self._columns_spec
+        out = []
+        for index, width in self._plan:
+            cell = cells[index]
+            if width is not None and spec[index].flex:
+                cell = fit_cell(cell, width)
+            out.append(cell)
+        return out
 
     @property
     def selected_key(self) -> str | None:
@@ -225,9 +350,10 @@ class KeyedTable(DataTable[object]):
             for key, cells in rows:
                 if self.has_row(key):
                     if shown.get(key) is not cells:  # the very cells drawn last time: no change
-                        self.update_row(key, cells)
+                        self.update_row(key, self._on_screen(cells))
                 else:
-                    self.add_row(KeyedCell(key, cells[0]), *cells[1:], key=key)
+                    visible = self._on_screen(cells)
+                    self.add_row(KeyedCell(key, visible[0]), *visible[1:], key=key)
             self._shown_cells = {key: cells for key, cells in rows}
             order = [key for key, _ in rows]
             if self.row_keys() != order:
@@ -258,7 +384,8 @@ class KeyedTable(DataTable[object]):
                 if row_key in locations:
                     raise DuplicateKey(f"The row key {row_key!r} already exists.")
                 locations[row_key] = index
-                values = (KeyedCell(key, cells[0]), *cells[1:])
+                visible = self._on_screen(cells)
+                values = (KeyedCell(key, visible[0]), *visible[1:])
                 data[row_key] = dict(itertools.zip_longest(columns, values))
                 meta[row_key] = Row(row_key, 1, None, False)
                 new.add(row_key)

@@ -11,25 +11,41 @@ from rich.text import Text
 
 from scheduler_core.model import JobRun, RunStatus
 
-from ..format import RUN_STATUS_TONES, Tone, duration, excerpt, run_status_label, short_instant
+from ..format import (
+    RUN_STATUS_TONES,
+    Tone,
+    duration,
+    excerpt,
+    newest_first,
+    run_status_label,
+    run_time,
+    short_ids,
+    short_instant,
+    trigger_label,
+)
 from ..palette import Palette
 from .keyed_table import CellCache, Column, KeyedTable
 
-_OUTPUT_WIDTH = 60
+_ID_WIDTH = 12  #: the Run column's least width: ids made apart differ in their first 12
+_OUTPUT_WIDTH = 200  #: the most of an output or error a row keeps (the column shows what fits)
 
+#: the output or error takes what the others leave; at 80 columns the run id and the duration
+#: go first
 COLUMNS = (
     Column("time", "Time (UTC)", 14),
-    Column("trigger", "Trigger", 11),
+    Column("run", "Run", _ID_WIDTH, priority=2),
+    Column("trigger", "Trigger", 10),
     Column("status", "Status", 13),
-    Column("duration", "Duration", 8),
-    Column("output", "Output / error"),
+    Column("duration", "Duration", 8, priority=1),
+    Column("output", "Output / error", 30, flex=True),
 )
 
 
-def run_cells(run: JobRun, palette: Palette) -> list[Text]:
-    """The cells of one run's row: when, why, how it ended, and what it said."""
+def run_cells(run: JobRun, palette: Palette, short_id: str = "") -> list[Text]:
+    """The cells of one run's row: when, which (``short_id``), why, how it ended, and what it
+    said."""
     muted = palette[Tone.MUTED]
-    trigger = run.trigger.value if run.attempt == 1 else f"{run.trigger.value} #{run.attempt}"
+    trigger = trigger_label(run.trigger, run.attempt)
     if run.error_message:
         detail = Text(excerpt(run.error_message, _OUTPUT_WIDTH), style=palette[Tone.ERROR])
     elif run.status is RunStatus.QUEUED and run.due_at is not None:
@@ -37,7 +53,8 @@ def run_cells(run: JobRun, palette: Palette) -> list[Text]:
     else:
         detail = Text(excerpt(run.output or run.summary, _OUTPUT_WIDTH))
     return [
-        Text(short_instant(run.started_at or run.scheduled_for)),
+        Text(short_instant(run_time(run))),
+        Text(short_id or run.id[:12], style=muted),
         Text(trigger, style=muted),
         Text(run_status_label(run.status), style=palette[RUN_STATUS_TONES[run.status]]),
         Text(duration(run.execution_time_ms), justify="right"),
@@ -52,15 +69,29 @@ class RunHistory(KeyedTable):
         super().__init__(COLUMNS, **kwargs)
         #: the cells of the runs of the last few jobs shown
         self._cells = CellCache()
+        self.runs: list[JobRun] = []  #: the runs shown, newest first
+        self._id_width = _ID_WIDTH  #: the Run column's width
 
     def show(self, runs: Sequence[JobRun], palette: Palette) -> None:
-        """Bring the rows in line with ``runs`` (newest first)."""
+        """Bring the rows in line with ``runs``, shown newest first (see ``newest_first``)."""
+        self.runs = newest_first(runs)
+        # runs started together share their ids' first 12 characters: as many more as it takes
+        short = short_ids(run.id for run in self.runs)
+        # the column widens (by 4) to what the ids need and does not narrow again: laying the
+        # columns out anew as the cursor goes from job to job would cost each move a refill
+        needed = max(map(len, short.values()), default=_ID_WIDTH)
+        self._id_width = max(self._id_width, -(-needed // 4) * 4)
+        self.set_column_width("run", self._id_width)
         rows = [
             (
                 run.id,
-                self._cells.cells(run.id, (run, id(palette)), partial(run_cells, run, palette)),
+                self._cells.cells(
+                    run.id,
+                    (run, short[run.id], id(palette)),
+                    partial(run_cells, run, palette, short[run.id]),
+                ),
             )
-            for run in runs
+            for run in self.runs
         ]
         self._cells.trim()
         self.sync(rows)

@@ -43,6 +43,14 @@ async def _broken(ctx: RunContext) -> str:
     raise RuntimeError("upstream returned 503")
 
 
+#: what the ``gateway`` agent fails with: longer than any column shows
+LONG_ERROR = "upstream returned 503 from the billing gateway while fetching invoices " * 2
+
+
+async def _gateway(ctx: RunContext) -> str:
+    raise RuntimeError(LONG_ERROR)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
@@ -54,7 +62,9 @@ async def engine(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Engine]:
     store = await open_store(str(tmp_path / "symbi.db"))
     engine = Engine(
         SchedulerConfig(scheduler=SchedulerSettings(claim_ahead_seconds=0)),
-        executor=CallableExecutor({"reporter": _report, "prober": _probe, "broken": _broken}),
+        executor=CallableExecutor(
+            {"reporter": _report, "prober": _probe, "broken": _broken, "gateway": _gateway}
+        ),
         clock=clock,
         store=store,
     )
@@ -129,6 +139,16 @@ def cell_text(value: object) -> str:
 def table_rows(table: KeyedTable) -> dict[str, list[str]]:
     """Row key -> plain cell texts, in display order."""
     return {key: [cell_text(c) for c in table.get_row(key)] for key in table.row_keys()}
+
+
+def column_cells(table: KeyedTable) -> dict[str, dict[str, str]]:
+    """Row key -> column key -> plain cell text, for the columns on screen (a table that fits
+    its width shows fewer columns when narrow)."""
+    columns = table.shown_columns
+    return {
+        key: dict(zip(columns, (cell_text(c) for c in table.get_row(key)), strict=True))
+        for key in table.row_keys()
+    }
 
 
 def notified(app: App[Any], words: str) -> bool:

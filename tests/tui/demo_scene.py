@@ -9,13 +9,19 @@ queues one manual run, so every status the console draws is on screen.
 
 from __future__ import annotations
 
-__all__ = ["SCENE_NOW", "SCENE_START", "Scene", "build_scene", "scene_executor"]
+__all__ = ["SCENE_NOW", "SCENE_START", "Scene", "build_scene", "scene_executor", "stable_ids"]
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import scheduler_core.scheduling.loop
+import scheduler_core.scheduling.rules
+import scheduler_core.service
 from scheduler_core.clock import FakeClock, parse_instant
 from scheduler_core.config import SchedulerConfig, SchedulerSettings
 from scheduler_core.demo import DEMO_JOBS
@@ -58,6 +64,23 @@ def scene_executor(clock: FakeClock) -> CallableExecutor:
     )
 
 
+@contextmanager
+def stable_ids(clock: FakeClock) -> Iterator[None]:
+    """Ids from the fake clock and a counter instead of wall time and randomness."""
+    counter = iter(range(1, 1_000_000))
+
+    def new_id() -> str:
+        ms = int(clock.now().timestamp() * 1000)
+        return f"{ms:012x}{next(counter):020x}"
+
+    with (
+        mock.patch.object(scheduler_core.service, "new_id", new_id),
+        mock.patch.object(scheduler_core.scheduling.rules, "new_id", new_id),
+        mock.patch.object(scheduler_core.scheduling.loop, "new_id", new_id),
+    ):
+        yield
+
+
 @dataclass(slots=True)
 class Scene:
     engine: Engine
@@ -84,17 +107,19 @@ async def build_scene(path: str | Path) -> Scene:
         owner="demo-scene",
         rng=random.Random(7),
     )
-    service = await engine.start()
-    assert engine.scheduler is not None
-    await service.add_jobs(DEMO_JOBS, actor="demo")
-    end = parse_instant(SCENE_NOW)
-    while clock.now() < end:
+    # ids from the clock and a counter: the run ids the history panes show are the same each time
+    with stable_ids(clock):
+        service = await engine.start()
+        assert engine.scheduler is not None
+        await service.add_jobs(DEMO_JOBS, actor="demo")
+        end = parse_instant(SCENE_NOW)
+        while clock.now() < end:
+            await engine.scheduler.wait_idle()
+            clock.advance(_STEP_SECONDS)
         await engine.scheduler.wait_idle()
-        clock.advance(_STEP_SECONDS)
-    await engine.scheduler.wait_idle()
-    await service.pause_job("quarter-hour", actor="tui")
-    await service.run_now("daily-report", actor="tui")
-    await engine.scheduler.wait_idle()
+        await service.pause_job("quarter-hour", actor="tui")
+        await service.run_now("daily-report", actor="tui")
+        await engine.scheduler.wait_idle()
     return Scene(
         engine=engine, service=service, clock=clock, backend=LocalBackend(service, engine.bus)
     )

@@ -34,19 +34,13 @@ import asyncio
 import io
 import json
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-from textual.app import App
 from textual.screen import Screen
 
-import scheduler_core.scheduling.loop
-import scheduler_core.scheduling.rules
-import scheduler_core.service
 from scheduler_core.clock import FakeClock, parse_instant
 from scheduler_core.config import SchedulerConfig, SchedulerSettings
 from scheduler_core.demo import DEMO_JOBS
@@ -56,10 +50,11 @@ from scheduler_core.runtime.base import CallableExecutor, RunContext
 from scheduler_core.service import SchedulerService
 from scheduler_core.store import open_store
 from symbi_tui.backend import LocalBackend
+from symbi_tui.legibility import LegibleColours
 from symbi_tui.screens.base import ConsoleScreen, OpenView
 from symbi_tui.screens.views import make_view
 
-from .demo_scene import SCENE_NOW, SCENE_START, scene_executor
+from .demo_scene import SCENE_NOW, SCENE_START, scene_executor, stable_ids
 
 OPS_NOW = "2026-03-02T08:59:50Z"  #: where the clock stops (20 s into the held heartbeat run)
 APP_TCSS = str(Path(symbi_tui.app.__file__).with_name("app.tcss"))  #: the console's styles
@@ -155,23 +150,6 @@ def _executor(clock: FakeClock, hold: asyncio.Event, held: list[int]) -> Callabl
     return CallableExecutor(agents)
 
 
-@contextmanager
-def stable_ids(clock: FakeClock) -> Iterator[None]:
-    """Ids from the fake clock and a counter instead of wall time and randomness."""
-    counter = iter(range(1, 1_000_000))
-
-    def new_id() -> str:
-        ms = int(clock.now().timestamp() * 1000)
-        return f"{ms:012x}{next(counter):020x}"
-
-    with (
-        mock.patch.object(scheduler_core.service, "new_id", new_id),
-        mock.patch.object(scheduler_core.scheduling.rules, "new_id", new_id),
-        mock.patch.object(scheduler_core.scheduling.loop, "new_id", new_id),
-    ):
-        yield
-
-
 async def build_ops_scene(path: str | Path) -> OpsScene:
     """The operations scene in a new store at ``path`` (which must not exist yet)."""
     clock = FakeClock(SCENE_START)
@@ -227,7 +205,7 @@ async def build_ops_scene(path: str | Path) -> OpsScene:
     )
 
 
-class ScreenApp(App[None]):
+class ScreenApp(LegibleColours):
     """The console's styles around one screen, for pilot and snapshot tests."""
 
     CSS_PATH = APP_TCSS

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from rich.text import Text
 
 from scheduler_core.clock import parse_instant
-from scheduler_core.model import JobStatus, RunStatus
+from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger
 from scheduler_core.service import Health, StoreFault
 from scheduler_core.store.base import NodeInfo, RunStats
 from symbi_tui.format import (
@@ -16,10 +17,16 @@ from symbi_tui.format import (
     excerpt,
     fit,
     job_status_label,
+    newest_first,
     run_status_label,
+    run_tally,
+    short_ids,
     short_instant,
+    shorten,
+    trigger_label,
 )
 from symbi_tui.widgets.health_bar import health_markup, nodes_markup, store_markup
+from symbi_tui.widgets.keyed_table import Column, fit_cell, plan_columns
 
 NOW = parse_instant("2026-03-02T08:59:30Z")
 
@@ -136,3 +143,86 @@ def test_the_header_says_the_store_fails_since_when_and_what_waits() -> None:
     text = store_markup(unknown)
     assert text.startswith("[b $error]✖ store fails[/]") and "waiting" not in text
     assert "store" not in health_markup(_health((), None, "leader"), readonly=False)
+
+
+def test_shorten_cuts_at_the_end_of_a_word_when_one_is_near() -> None:
+    assert shorten("upstream returned 503 from the gateway", 24) == "upstream returned 503…"
+    assert shorten("upstream returned 503", 21) == "upstream returned 503"
+    assert shorten("nightly-warehouse-export-to-s3", 12) == "nightly-war…"  # one long word
+    assert shorten("ab cd, ef gh", 8) == "ab cd…"  # not "ab cd,…"
+    assert excerpt("line one\n  line two and three", 14) == "line one line…"
+
+
+def test_fit_cell_keeps_the_styles_of_what_it_keeps() -> None:
+    text = Text.assemble(("✖ failed", "bold red"), " upstream returned 503 from the gateway")
+    fitted = fit_cell(text, 24)
+    assert fitted.plain == "✖ failed upstream…"
+    assert fitted.spans[0].style == "bold red" and fitted.spans[0].end == 8
+    assert fit_cell(text, 200) is text
+
+
+def test_columns_by_priority_fit_the_width() -> None:
+    columns = [
+        Column("name", "Name", 10, flex=True, most=30),
+        Column("agent", "Agent", 16, priority=2),
+        Column("status", "Status", 13),
+        Column("next", "Next run", 10, priority=1),
+    ]
+    # (each column takes 2 more for its padding; one cell is the scrollbar's)
+    assert plan_columns(columns, 80, 2) == ((0, 30), (1, 16), (2, 13), (3, 10))
+    assert plan_columns(columns, 50, 2) == ((0, 20), (2, 13), (3, 10))
+    assert plan_columns(columns, 30, 2) == ((0, 12), (2, 13))
+    assert plan_columns(columns, 10, 2) == ((0, 10), (2, 13))  # too narrow: what must stay
+
+
+def _run(run_id: str, **fields: object) -> JobRun:
+    values: dict[str, object] = {
+        "job_id": "j",
+        "agent_id": "a",
+        "scheduled_for": parse_instant("2026-03-02T09:00:00Z"),
+    }
+    values.update(fields)
+    return JobRun(id=run_id, **values)  # type: ignore[arg-type]
+
+
+def test_retries_are_numbered_from_one() -> None:
+    assert trigger_label(RunTrigger.SCHEDULE, 1) == "schedule"
+    assert trigger_label(RunTrigger.RETRY, 2) == "retry #1"
+    assert trigger_label(RunTrigger.RETRY, 4) == "retry #3"
+    assert trigger_label(RunTrigger.MANUAL, 1) == "manual"
+
+
+def test_runs_are_ordered_by_when_they_started_then_created() -> None:
+    at = parse_instant
+    parked = _run("0001", started_at=at("2026-03-02T09:06:00Z"))  # approved late
+    later = _run("0002", scheduled_for=at("2026-03-02T09:05:00Z"))  # awaiting, created after
+    retry = _run("0003", due_at=at("2026-03-02T09:00:10Z"), attempt=2)  # waiting for backoff
+    twin = _run("0004", started_at=at("2026-03-02T09:06:00Z"))
+    assert [r.id for r in newest_first([parked, later, retry, twin])] == [
+        "0004",
+        "0001",
+        "0002",
+        "0003",
+    ]
+
+
+def test_short_ids_take_what_tells_them_apart() -> None:
+    together = ["019cadc206a0" + "0" * 19 + str(n) for n in (1, 2)]
+    apart = "019cadc30000" + "f" * 20
+    short = short_ids([*together, apart, together[0]])
+    assert short[apart] == apart[:32] and len(set(short.values())) == 3
+    assert short[together[0]] == together[0]  # they differ only in their last character
+    assert short_ids([apart, "019cadc40000" + "0" * 20]) == {
+        apart: apart[:12],
+        "019cadc40000" + "0" * 20: "019cadc40000",
+    }
+
+
+def test_run_tally_counts_the_job_and_what_is_in_flight() -> None:
+    job = JobDefinition(id="j", name="n", agent="a", cron="* * * * *", run_count=3)
+    assert run_tally(job) == "3 runs"
+    running = _run("1", status=RunStatus.RUNNING)
+    assert run_tally(job, [running, _run("2", status=RunStatus.SUCCEEDED)]) == (
+        "3 runs · 1 in flight"
+    )
+    assert run_tally(dataclasses.replace(job, run_count=1)) == "1 run"

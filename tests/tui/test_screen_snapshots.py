@@ -1,7 +1,8 @@
 """Snapshots of the secondary screens (pytest-textual-snapshot), drawn from the operations scene.
 
 The scene (``tests.tui.scenes``) is frozen at 08:59:50 on a fake clock with stable ids, so each
-screen draws the same on every run. Regenerate after an intended change with
+screen draws the same on every run. Each is drawn at 120x36 and at 80x24 (a first-class size: an
+SSH session's default). Regenerate after an intended change with
 ``pytest tests/tui/test_screen_snapshots.py --snapshot-update`` and review the SVGs.
 """
 
@@ -34,8 +35,14 @@ from symbi_tui.widgets.run_history import RunHistory
 from .conftest import until
 from .scenes import OpsScene, ScreenApp, build_ops_scene
 
-SIZE = (120, 36)
+#: every screen at the size the README's screenshots use and at a plain 80x24 terminal
+SIZES = {"120x36": (120, 36), "80x24": (80, 24)}
 Snap = Callable[..., bool]
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request: pytest.FixtureRequest) -> tuple[int, int]:
+    return SIZES[request.param]
 
 
 @pytest.fixture
@@ -86,50 +93,54 @@ def loaded(app: ScreenApp, kind: type[Screen[Any]], also: Callable[[Any], bool] 
 
 
 class TestLiveScreens:
-    def test_watch(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_watch(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         """The held heartbeat run in flight, 20 s in, iteration 2 of 6."""
         app = ScreenApp(lambda: WatchScreen(scene.backend, clock=scene.clock, job="system-monitor"))
-        assert snap_compare(app, terminal_size=SIZE, run_before=loaded(app, WatchScreen))
+        assert snap_compare(app, terminal_size=size, run_before=loaded(app, WatchScreen))
 
-    def test_heartbeat(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_heartbeat(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(
             lambda: HeartbeatScreen(scene.backend, clock=scene.clock, job="system-monitor")
         )
         ready = loaded(app, HeartbeatScreen, lambda s: s.query_one(IterationsTable).row_count == 2)
-        assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+        assert snap_compare(app, terminal_size=size, run_before=ready)
 
-    def test_timeline(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_timeline(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(lambda: TimelineScreen(scene.backend, clock=scene.clock))
-        assert snap_compare(app, terminal_size=SIZE, run_before=loaded(app, TimelineScreen))
+        assert snap_compare(app, terminal_size=size, run_before=loaded(app, TimelineScreen))
 
-    def test_timeline_zoomed_to_an_hour(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_timeline_zoomed_to_an_hour(
+        self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]
+    ) -> None:
         """At 1h the 09:00 pile-up stands out in the load row."""
         app = ScreenApp(lambda: TimelineScreen(scene.backend, clock=scene.clock))
         assert snap_compare(
-            app, terminal_size=SIZE, press=["plus", "plus"], run_before=loaded(app, TimelineScreen)
+            app, terminal_size=size, press=["plus", "plus"], run_before=loaded(app, TimelineScreen)
         )
 
 
 class TestRuns:
-    def test_run_history(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_run_history(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(lambda: RunHistoryScreen(scene.backend, clock=scene.clock, job="flaky-job"))
         ready = loaded(app, RunHistoryScreen, lambda s: s.query_one(RunHistory).row_count == 3)
-        assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+        assert snap_compare(app, terminal_size=size, run_before=ready)
 
-    def test_run_detail(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_run_detail(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         """Delivered to stdout, failed on email (not configured), policy allow."""
         run = run_id(scene, "metrics-report")
         app = ScreenApp(lambda: RunDetailScreen(scene.backend, clock=scene.clock, run_id=run))
-        assert snap_compare(app, terminal_size=SIZE, run_before=loaded(app, RunDetailScreen))
+        assert snap_compare(app, terminal_size=size, run_before=loaded(app, RunDetailScreen))
 
 
 class TestTriage:
-    def test_dead_letter(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_dead_letter(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(lambda: DeadLetterScreen(scene.backend, clock=scene.clock))
         ready = loaded(app, DeadLetterScreen, lambda s: s.query_one(RunHistory).row_count == 3)
-        assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+        assert snap_compare(app, terminal_size=size, run_before=ready)
 
-    def test_dead_letter_reset_asks_first(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_dead_letter_reset_asks_first(
+        self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]
+    ) -> None:
         app = ScreenApp(lambda: DeadLetterScreen(scene.backend, clock=scene.clock))
         ready = loaded(app, DeadLetterScreen, lambda s: s.query_one(RunHistory).row_count == 3)
 
@@ -139,13 +150,15 @@ class TestTriage:
             await until(lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.pause()
 
-        assert snap_compare(app, terminal_size=SIZE, run_before=confirm)
+        assert snap_compare(app, terminal_size=size, run_before=confirm)
 
-    def test_approvals(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_approvals(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(lambda: ApprovalsScreen(scene.backend, clock=scene.clock))
-        assert snap_compare(app, terminal_size=SIZE, run_before=loaded(app, ApprovalsScreen))
+        assert snap_compare(app, terminal_size=size, run_before=loaded(app, ApprovalsScreen))
 
-    def test_approve_asks_for_a_reason(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_approve_asks_for_a_reason(
+        self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]
+    ) -> None:
         app = ScreenApp(lambda: ApprovalsScreen(scene.backend, clock=scene.clock))
         ready = loaded(app, ApprovalsScreen)
 
@@ -158,16 +171,18 @@ class TestTriage:
             field.value = "change 4711 signed off"
             await pilot.pause()
 
-        assert snap_compare(app, terminal_size=SIZE, run_before=prompt)
+        assert snap_compare(app, terminal_size=size, run_before=prompt)
 
-    def test_audit(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_audit(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(lambda: AuditScreen(scene.backend, clock=scene.clock))
         ready = loaded(app, AuditScreen, lambda s: s.query_one(AuditTable).row_count > 30)
-        assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+        assert snap_compare(app, terminal_size=size, run_before=ready)
 
 
 class TestJobForm:
-    def test_new_job_with_an_invalid_cron(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_new_job_with_an_invalid_cron(
+        self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]
+    ) -> None:
         """The error names the cron field and the value, under the field and in the preview."""
         app = ScreenApp(lambda: JobFormScreen(scene.backend, clock=scene.clock))
         ready = loaded(app, JobFormScreen)
@@ -188,9 +203,11 @@ class TestJobForm:
                 field.value = value
             await pilot.pause()
 
-        assert snap_compare(app, terminal_size=SIZE, run_before=typed)
+        assert snap_compare(app, terminal_size=size, run_before=typed)
 
-    def test_new_job_preview_of_next_runs(self, snap_compare: Snap, scene: OpsScene) -> None:
+    def test_new_job_preview_of_next_runs(
+        self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]
+    ) -> None:
         """A valid cron: its English reading and next five runs in the job's time zone."""
         app = ScreenApp(
             lambda: JobFormScreen(
@@ -208,4 +225,4 @@ class TestJobForm:
                 },
             )
         )
-        assert snap_compare(app, terminal_size=SIZE, run_before=loaded(app, JobFormScreen))
+        assert snap_compare(app, terminal_size=size, run_before=loaded(app, JobFormScreen))

@@ -38,7 +38,7 @@ from symbi_tui.screens.watch import WatchScreen
 from symbi_tui.widgets.run_history import RunHistory
 from symbi_tui.widgets.timeline import Timeline, column_counts
 
-from .conftest import table_rows, until
+from .conftest import column_cells, table_rows, until
 from .scenes import OpsScene, ScreenApp, build_ops_scene
 
 SIZE = (120, 36)
@@ -163,9 +163,9 @@ async def test_ctrl_r_resets_from_the_dead_letter_queue_after_confirming(
     async with app.run_test(size=SIZE) as pilot:
         screen = await shown(app, DeadLetterScreen)
         table = screen.query_one(DeadLetterTable)
-        rows = list(table_rows(table).values())
-        assert [(r[0], r[3]) for r in rows] == [("flaky-job", "3")]
-        assert rows[0][5] == "upstream returned 503"
+        rows = list(column_cells(table).values())
+        assert [(r["name"], r["fails"]) for r in rows] == [("flaky-job", "3")]
+        assert rows[0]["error"] == "upstream returned 503"
         await until(lambda: screen.query_one(RunHistory).row_count == 3)
 
         await pilot.press("ctrl+r")
@@ -468,7 +468,7 @@ async def test_history_pages_filters_and_opens_a_run(scene: OpsScene) -> None:
         await pilot.press("right_square_bracket")
         await until(lambda: screen.page == 2 and table.row_count == 1)
         assert table.row_keys()[0] not in first_page
-        assert [c[1] for c in table_rows(table).values()] == ["schedule"]
+        assert [c["trigger"] for c in column_cells(table).values()] == ["schedule"]
         await pilot.press("left_square_bracket")
         await until(lambda: screen.page == 1 and table.row_keys() == first_page)
 

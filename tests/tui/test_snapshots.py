@@ -1,20 +1,27 @@
 """Screen snapshots (pytest-textual-snapshot): the frozen demo scene, pixel for pixel.
 
-Regenerate after an intended change with ``pytest tests/tui --snapshot-update`` and review the SVG.
+The main screen and what opens over it (help, the reset confirmation, the command prompt), each at
+120x36 and at 80x24. Regenerate after an intended change with ``pytest tests/tui
+--snapshot-update`` and review the SVGs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Tabs
+from textual.screen import Screen
+from textual.widgets import Input, Tabs
 from textual.widgets._tabs import Underline
 
 from symbi_tui.app import SymbiApp
+from symbi_tui.screens.command import CommandScreen
+from symbi_tui.screens.confirm import ConfirmScreen
+from symbi_tui.screens.help import HelpScreen
 from symbi_tui.screens.main import MainScreen
 from symbi_tui.widgets.jobs_table import JobsTable
 from symbi_tui.widgets.run_history import RunHistory
@@ -22,7 +29,13 @@ from symbi_tui.widgets.run_history import RunHistory
 from .conftest import until
 from .demo_scene import Scene, build_scene
 
-SIZE = (120, 36)
+#: every screen at the size the README's screenshots use and at a plain 80x24 terminal
+SIZES = {"120x36": (120, 36), "80x24": (80, 24)}
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request: pytest.FixtureRequest) -> tuple[int, int]:
+    return SIZES[request.param]
 
 
 @pytest.fixture
@@ -67,10 +80,7 @@ def _underlined(app: SymbiApp) -> bool:
     return (underline.highlight_start, underline.highlight_end) == (start, end)
 
 
-def test_main_screen(snap_compare: Callable[..., bool], scene: Scene) -> None:
-    """Jobs in every status, health from the store, the dead-lettered job's failed runs."""
-    app = SymbiApp(scene.backend, clock=scene.clock)
-
+def _on_flaky_job(app: SymbiApp) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def select_flaky_job(pilot: Pilot[None]) -> None:
         await until(_ready(app, "backup", 4))
         await pilot.press("down", "down")
@@ -80,4 +90,40 @@ def test_main_screen(snap_compare: Callable[..., bool], scene: Scene) -> None:
         await until(lambda: _underlined(app))
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=select_flaky_job)
+    return select_flaky_job
+
+
+def test_main_screen(
+    snap_compare: Callable[..., bool], scene: Scene, size: tuple[int, int]
+) -> None:
+    """Jobs in every status, health from the store, the dead-lettered job's failed runs."""
+    app = SymbiApp(scene.backend, clock=scene.clock)
+    assert snap_compare(app, terminal_size=size, run_before=_on_flaky_job(app))
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("question_mark", HelpScreen), ("ctrl+r", ConfirmScreen), ("colon", CommandScreen)],
+    ids=["help", "reset-confirm", "command"],
+)
+def test_over_the_main_screen(
+    snap_compare: Callable[..., bool],
+    scene: Scene,
+    size: tuple[int, int],
+    key: str,
+    shown: type[Screen[Any]],
+) -> None:
+    """``?`` (every key), ``ctrl+r`` on the dead-lettered job (asks first) and ``:`` (the
+    command prompt), over the main screen."""
+    app = SymbiApp(scene.backend, clock=scene.clock)
+    select_flaky_job = _on_flaky_job(app)
+
+    async def open_it(pilot: Pilot[None]) -> None:
+        await select_flaky_job(pilot)
+        await pilot.press(key)
+        await until(lambda: isinstance(app.screen, shown))
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=open_it)
