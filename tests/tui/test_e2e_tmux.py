@@ -143,6 +143,9 @@ def test_demo_quick_start(tmux: Tmux, tmp_path: Path) -> None:
 
     tmux.keys("Enter")
     tmux.keys("q")
+    # the demo's prod-deploy waits for approval: the console would leave it waiting, so it asks
+    tmux.wait(lambda s: "Quit?" in s and "Quit [y]" in s, "the quit question")
+    tmux.keys("y")
     deadline = time.monotonic() + 10
     while tmux.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
