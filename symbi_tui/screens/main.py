@@ -591,8 +591,19 @@ class MainScreen(ConsoleScreen[None]):
         # at once, like action_filter: keys typed right after Enter belong to the table
         self.set_focus(self.query_one(JobsTable))
 
-    @on(FilterBar.Cancelled)
     def action_clear_filter(self) -> None:
+        """Esc on the jobs pane: drop the filter; without one, say there is nothing to undo."""
+        if not self.filter_text and not self.query_one(FilterBar).display:
+            self.notify(
+                "no filter to clear, and nothing to go back to: this is the first screen "
+                f"({self._key_of('quit')} quits)",
+                title="Esc",
+            )
+            return
+        self._clear_filter()
+
+    @on(FilterBar.Cancelled)
+    def _clear_filter(self) -> None:
         bar = self.query_one(FilterBar)
         bar.value = ""
         bar.display = False
@@ -792,7 +803,19 @@ class MainScreen(ConsoleScreen[None]):
         self.kick(urgent=True)
 
     def action_status_tab(self, tab: str) -> None:
-        self.query_one(Tabs).active = f"tab-{tab}"
+        tabs = self.query_one(Tabs)
+        if tabs.active == f"tab-{tab}":
+            label = next(label for t, label, _ in STATUS_TABS if t == tab)
+            self.notify(f"the {label} tab is the one shown", title=label)
+            return
+        tabs.active = f"tab-{tab}"
+
+    def _key_of(self, binding_id: str) -> str:
+        """The key bound to ``binding_id`` now (as remapped), for a message."""
+        for active in self.active_bindings.values():
+            if active.binding.id == binding_id:
+                return self.app.get_key_display(active.binding)
+        return binding_id
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
