@@ -16,22 +16,26 @@ import os
 import select
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from functools import partial
 from types import FrameType
 from typing import Any
 
 from textual import events, work
-from textual.binding import Binding
+from textual.app import SystemCommand
+from textual.binding import ActiveBinding, Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from scheduler_core.clock import Clock
+from scheduler_core.errors import JobNotFound, SchedulerError
 from scheduler_core.textsafe import visible
 
 from .backend import Backend
 from .idle_gc import IdleCollector
 from .legibility import LegibleColours
-from .screens.base import OpenView
+from .screens.base import ConsoleScreen, OpenView
+from .screens.confirm import QuitScreen
 from .screens.help import HelpScreen, help_rows
 from .screens.main import MainScreen
 from .screens.views import make_view
@@ -48,6 +52,15 @@ class SymbiApp(LegibleColours):
         Binding("q", "quit", "Quit", id="quit"),
         # (Textual's own ctrl+c only says to press ctrl+q; a terminal user expects it to quit)
         Binding("ctrl+c", "quit", "Quit", id="quit-ctrl-c", show=False),
+        # (Textual adds this one without an id, which [tui.keymap] could not name)
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Command palette: every action, searched by name",
+            id="command-palette",
+            show=False,
+            priority=True,
+        ),
     ]
 
     def __init__(
@@ -67,6 +80,7 @@ class SymbiApp(LegibleColours):
         self.refresh_interval = refresh_interval
         self._theme_name = theme
         self.idle_gc = IdleCollector()
+        self.command_history: list[str] = []  #: the ``:`` commands entered this session
         if keymap:
             self.set_keymap(dict(keymap))
 
@@ -185,6 +199,97 @@ class SymbiApp(LegibleColours):
             self.idle_gc.note_input()
         await super().on_event(event)
 
+    # --- quitting -------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """q and ctrl+c: quit at once, unless something would be lost (see :meth:`_losses`);
+        then ask first (where the same key again says yes)."""
+        self._quit_when_safe()
+
+    @work(group="quit", exclusive=True, exit_on_error=False)
+    async def _quit_when_safe(self) -> None:
+        losses = await self._losses()
+        if not losses:
+            self.exit()
+            return
+        lines = [f"Quitting now would {'; '.join(losses)}."]
+        if self.backend.embedded:
+            lines.append("(The scheduler runs in this console: it stops with it.)")
+        if await self.push_screen_wait(QuitScreen("Quit?", "\n".join(lines), confirm_label="Quit")):
+            self.exit()
+
+    async def _losses(self) -> list[str]:
+        """What quitting would lose: a form's unsaved input; with the scheduler in this process,
+        the runs it would interrupt (in flight, queued) or leave waiting (for approval)."""
+        losses: list[str] = []
+        for screen in self.screen_stack:
+            unsaved = getattr(screen, "unsaved", None)
+            if isinstance(unsaved, str) and unsaved:
+                losses.append(f"throw away {unsaved}")
+        if not self.backend.embedded:
+            return losses  # (a daemon's runs go on without this console)
+        try:
+            health = await self.backend.health()
+        except SchedulerError:
+            return losses  # (a failing store: nothing more is known, and quitting stops it)
+        running = [
+            _count(health.in_flight_jobs, "run", "in flight"),
+            _count(health.queued_runs, "queued run"),
+        ]
+        if any(running):
+            losses.append("interrupt " + " and ".join(part for part in running if part))
+        if health.awaiting_approval:
+            waiting = _count(health.awaiting_approval, "run", "awaiting approval")
+            losses.append(f"leave {waiting} undecided until the scheduler runs again")
+        return losses
+
+    # --- the command palette ----------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """ctrl+p lists what the keys of ``screen`` do (each with its key, as remapped), then
+        the ``:`` views, then Textual's own (theme, keys, screenshot). An action runs as its key
+        would: on the row under the cursor when it is chosen, or it says why it cannot."""
+        seen: dict[str, list[str]] = {}
+        actions: dict[str, ActiveBinding] = {}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.id or not binding.description or binding.id.startswith("table."):
+                continue
+            seen.setdefault(binding.id, []).append(self.get_key_display(binding))
+            actions.setdefault(binding.id, active)
+        for binding_id, active in actions.items():
+            keys = " ".join(dict.fromkeys(seen[binding_id]))
+            yield SystemCommand(
+                f"{active.binding.description} ({keys})",
+                f"{_palette_help(active)} · [tui.keymap] {binding_id}",
+                partial(self._run_binding, screen, binding_id),
+            )
+        from .screens.command import PALETTE_TITLES
+
+        for command, title in PALETTE_TITLES.items():
+            yield SystemCommand(
+                f"{title} (:{command})",
+                f"the :{command} command",
+                partial(self.run_console_command, command),
+            )
+        for system in super().get_system_commands(screen):
+            if system.title != "Quit":  # (q's own is above: it asks when runs would be lost)
+                yield system
+
+    async def _run_binding(self, screen: Screen[Any], binding_id: str) -> None:
+        """Run the action bound to ``binding_id`` on ``screen`` as its key would run it now."""
+        for active in screen.active_bindings.values():
+            if active.binding.id != binding_id:
+                continue
+            if active.enabled:
+                await self.run_action(active.binding.action, active.node)
+            elif isinstance(screen, ConsoleScreen):
+                screen.explain(active.binding)
+            return
+        self.notify(
+            f"{binding_id} does not apply here now", title="Command palette", severity="warning"
+        )
+
     # --- navigation ----------------------------------------------------------------------------
 
     @property
@@ -200,23 +305,31 @@ class SymbiApp(LegibleColours):
     async def action_command(self) -> None:
         from .screens.command import CommandScreen
 
-        main = self.main_screen
-        names = [job.name for job in main.jobs.values()] if main is not None else []
-        text = await self.push_screen_wait(CommandScreen(names))
+        text = await self.push_screen_wait(
+            CommandScreen(
+                self._job_names, history=self.command_history, selected=self.selected_job_name()
+            )
+        )
         if text:
             self.run_console_command(text)
 
+    async def _job_names(self, prefix: str) -> list[str]:
+        """Names of jobs matching ``prefix`` (first by name), for the ``:`` prompt's Tab."""
+        page = await self.backend.list_jobs(text=prefix or None, limit=200, order="name")
+        return [job.name for job in page.jobs]
+
     def run_console_command(self, text: str) -> None:
-        """Carry out a ``:`` command: switch to its screen (on top of the jobs pane)."""
-        from .screens.command import parse_command
+        """Carry out a ``:`` command: switch to its screen (on top of the jobs pane). A job it
+        names must exist: an unknown one is said, and no empty screen opens."""
+        from .screens.command import JOB_COMMANDS, parse_command
 
         try:
             command, argument = parse_command(text)
         except ValueError as exc:
-            self.notify(str(exc), title="Command", severity="error")
+            self.notify(str(exc), title="Command", severity="error", markup=False)
             return
         if command == "q":
-            self.exit()
+            self._quit_when_safe()
             return
         if command == "help":
             self.action_help()
@@ -225,7 +338,28 @@ class SymbiApp(LegibleColours):
         if command in ("watch", "runs", "edit") and not target:
             self.notify(f":{command} needs a job name", title="Command", severity="warning")
             return
+        if command in JOB_COMMANDS and argument:
+            self._open_for_job(command, argument)
+            return
         self.open_view(command, target)
+
+    @work(group="command-job", exclusive=True, exit_on_error=False)
+    async def _open_for_job(self, command: str, name: str) -> None:
+        try:
+            job = await self.backend.get_job(name)
+        except JobNotFound as exc:
+            hint = f" (did you mean {exc.suggestion}?)" if exc.suggestion else ""
+            self.notify(
+                f"no job named {name!r}{hint}",
+                title=f":{command}",
+                severity="error",
+                markup=False,
+            )
+            return
+        except SchedulerError as exc:
+            self.notify(exc.message, title=f":{command}", severity="error", markup=False)
+            return
+        self.open_view(command, job.name)
 
     def open_view(self, view: str, job: str | None = None) -> None:
         """Show ``view`` (jobs, watch, runs, dlq, hb, approvals, audit, timeline, add, edit)
@@ -259,3 +393,18 @@ class SymbiApp(LegibleColours):
             return
         rows = help_rows(self, self.screen.active_bindings.values())
         self.push_screen(HelpScreen(rows, readonly=self.readonly))
+
+
+def _count(count: int, noun: str, after: str = "") -> str:
+    """``2 runs in flight``; "" for none."""
+    if not count:
+        return ""
+    return f"{count} {noun}{'s' if count != 1 else ''}" + (f" {after}" if after else "")
+
+
+def _palette_help(active: ActiveBinding) -> str:
+    """The line under an action in the palette: what it acts on, or that it cannot now."""
+    node = active.node
+    if not active.enabled and isinstance(node, ConsoleScreen):
+        return f"not now: {node.why_not(active.binding.action)}"
+    return f"key {active.binding.key}"

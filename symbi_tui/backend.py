@@ -65,6 +65,9 @@ class Backend(Protocol):
     mode_label: str
     """How the front end is attached, for a header: ``embedded``, ``attached to HOST:PORT``."""
 
+    embedded: bool
+    """The scheduler runs in this process: closing the front end stops it (and its runs)."""
+
     @property
     def connected(self) -> bool:
         """False while a remote scheduler cannot be reached (a local one is always connected)."""
@@ -223,6 +226,7 @@ class LocalBackend:
     """A :class:`Backend` over an in-process ``SchedulerService`` and its event bus."""
 
     mode_label = "embedded"
+    embedded = True
 
     def __init__(self, service: SchedulerService, bus: EventBus, *, actor: str = "tui") -> None:
         self.service = service

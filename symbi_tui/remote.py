@@ -117,6 +117,7 @@ class RemoteBackend:
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
         self.mode_label = f"attached to {host}:{port}"
+        self.embedded = False
         self.stream_timeout = stream_timeout
         self.retry_initial = retry_initial
         self.retry_max = retry_max

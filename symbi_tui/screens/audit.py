@@ -272,10 +272,19 @@ class AuditScreen(ConsoleScreen[None]):
     def _highlighted(self) -> None:
         self.refresh_bindings()
 
+    def why_not(self, action: str) -> str:
+        if action == "open_run":
+            event = self.selected_event
+            if event is None:
+                return "no event is selected"
+            return f"this {event.type.value} event is not about a run"
+        return super().why_not(action)
+
     @on(DataTable.RowSelected, "#audit-events")
     def action_open_run(self) -> None:
         event = self.selected_event
         if event is None or not event.run_id:
+            self.notify(self.why_not("open_run"), title="Open run: not now", markup=False)
             return
         self.open_view("run", event.run_id)
 

@@ -335,7 +335,10 @@ class ConsoleScreen(Screen[ResultT]):
         active = self.active_bindings.get(event.key)
         if active is None or active.enabled or active.node is not self:
             return
-        binding = active.binding
+        self.explain(active.binding)
+
+    def explain(self, binding: Binding) -> None:
+        """Say why ``binding``'s action does not apply now (its key, or the palette)."""
         self.notify(
             self.role_refusal(binding.action) or self.why_not(binding.action),
             title=f"{binding.description or binding.action}: not now",

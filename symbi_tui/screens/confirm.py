@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfirmScreen"]
+__all__ = ["ConfirmScreen", "QuitScreen"]
 
 from textual import on
 from textual.app import ComposeResult
@@ -24,8 +24,8 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),
         Binding("y", "confirm", "Confirm", id="confirm.confirm"),
-        Binding("left", "app.focus_previous", "Previous button", show=False),
-        Binding("right", "app.focus_next", "Next button", show=False),
+        Binding("left", "app.focus_previous", "Previous button", id="confirm.previous", show=False),
+        Binding("right", "app.focus_next", "Next button", id="confirm.next", show=False),
     ]
 
     def __init__(self, title: str, message: str, *, confirm_label: str) -> None:
@@ -49,3 +49,9 @@ class ConfirmScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class QuitScreen(ConfirmScreen):
+    """Quit, though something would be lost? The quit keys pressed again say yes."""
+
+    BINDINGS = [Binding("q,ctrl+c", "confirm", "Quit", id="quit.again", show=False)]

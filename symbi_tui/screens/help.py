@@ -25,7 +25,6 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("↑ ↓ PgUp PgDn", "move the selection"),
     ("enter", "open the selected row (a job: watch it live; a run: its detail)"),
     ("tab", "switch pane"),
-    ("ctrl+p", "command palette: every action, searched by name"),
 )
 
 

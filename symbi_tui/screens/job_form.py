@@ -36,6 +36,7 @@ from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
 from ._markup import muted
 from .base import ConsoleScreen, show
+from .confirm import ConfirmScreen
 from .prompt import PromptScreen
 
 _PREVIEW = 5
@@ -294,6 +295,18 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="form-save", priority=True),
         Binding("ctrl+o", "load_file", "Load DSL file", id="form-load-file"),
+        # Tab and shift+Tab move between fields as they arrive: left to the app's own bindings,
+        # they would bubble up from the field through each container, while the keys typed
+        # after them in the same burst (a paste, a fast typist) went on into the field they left
+        Binding("tab", "app.focus_next", "Next field", id="form-next", show=False, priority=True),
+        Binding(
+            "shift+tab",
+            "app.focus_previous",
+            "Previous field",
+            id="form-previous",
+            show=False,
+            priority=True,
+        ),
     ]
     MUTATING_ACTIONS = frozenset({"save", "load_file"})
 
@@ -319,6 +332,7 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         self._show_all = False  #: after a save attempt every error is shown, touched or not
         self._filled = job is None
         self._saving = False
+        self._pristine: dict[str, str | bool] | None = None  #: the values as first shown
 
     @property
     def editing(self) -> bool:
@@ -369,6 +383,7 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         self.query_one("#form-status").border_title = "Check"
         if not self.editing:
             self._fill(self._initial)
+            self._pristine = self.values
         # values handed in are the operator's (a copy, a retry): check them at once
         self._touched.update(key for key in self._initial if key in _BY_KEY)
         self.query_one("#field-name", Input).focus()
@@ -388,6 +403,7 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         if self.base is not None and not self._filled:
             self._filled = True
             self._fill({**job_values(self.base), **self._initial})
+            self._pristine = self.values
             self._validate()
         else:
             self._render_preview()  # the next fire times count down on the clock
@@ -401,6 +417,17 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
                 self.query_one(f"#field-{key}", Checkbox).value = bool(value)
             else:
                 self.query_one(f"#field-{key}", Input).value = str(value)
+
+    @property
+    def unsaved(self) -> str:
+        """What leaving now would throw away ("" when the form is as it was shown): the app
+        asks before quitting over it, Esc before closing it."""
+        if self._pristine is None or self.values == self._pristine:
+            return ""
+        if self.editing:
+            name = self.base.name if self.base else str(self.job_ref)
+            return f"the unsaved changes to {name}"
+        return "the new job's unsaved input"
 
     @property
     def values(self) -> dict[str, str | bool]:
@@ -556,7 +583,24 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         self.action_back()
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1 and self.app.screen is self:
+        """Esc (or Cancel): close the form; with input typed into it, once confirmed."""
+        if len(self.app.screen_stack) <= 1 or self.app.screen is not self:
+            return
+        if not self.unsaved:
+            self.dismiss(None)
+            return
+        self.run_action_worker(self._discard_if_confirmed)
+
+    async def _discard_if_confirmed(self) -> None:
+        unsaved = self.unsaved
+        confirmed = await self.app.push_screen_wait(
+            ConfirmScreen(
+                "Discard?",
+                f"Closing the form throws away {unsaved}.",
+                confirm_label="Discard",
+            )
+        )
+        if confirmed and self.is_attached:
             self.dismiss(None)
 
     @work(group="actions", exclusive=True, exit_on_error=False)

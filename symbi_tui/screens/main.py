@@ -20,6 +20,7 @@ __all__ = ["MainScreen"]
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -38,8 +39,9 @@ from scheduler_core.events import (
     RunChanged,
     SchedulerState,
 )
-from scheduler_core.model import JobDefinition, JobRun, JobStatus
+from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus
 from scheduler_core.service import Health
+from scheduler_core.store import JobPage
 
 from .._textual_private import Underline
 from ..backend import Backend
@@ -59,7 +61,8 @@ from .base import ConsoleScreen
 
 log = logging.getLogger(__name__)
 
-#: the status tabs over the jobs pane: (tab id, label, status filter)
+#: the status tabs over the jobs pane: (tab id, label, status filter); the last one lists the
+#: jobs with a run awaiting approval (a run's state, not a job status: see ``approvals_only``)
 STATUS_TABS: tuple[tuple[str, str, JobStatus | None], ...] = (
     ("all", "All", None),
     ("active", "Active", JobStatus.ACTIVE),
@@ -67,7 +70,17 @@ STATUS_TABS: tuple[tuple[str, str, JobStatus | None], ...] = (
     ("dead_letter", "Dead letter", JobStatus.DEAD_LETTER),
     ("completed", "Completed", JobStatus.COMPLETED),
     ("failed", "Failed", JobStatus.FAILED),
+    ("awaiting", "Awaiting approval", None),
 )
+#: the tab listing jobs with runs awaiting approval
+AWAITING_TAB = "awaiting"
+#: shorter words for the tabs below :data:`WIDE_TABS` columns, so all seven stay in view at 80
+SHORT_TAB_LABELS: dict[str, str] = {
+    "dead_letter": "Dead",
+    "completed": "Done",
+    "awaiting": "Approval",
+}
+WIDE_TABS = 120
 #: the columns ``s`` cycles through: (store order, label)
 SORTS: tuple[tuple[str, str], ...] = (
     ("name", "name"),
@@ -149,6 +162,9 @@ class MainScreen(ConsoleScreen[None]):
     status_filter: reactive[JobStatus | None] = reactive(None, init=False, repaint=False)
     """The status tab: only jobs in this status (None: all)."""
 
+    approvals_only: reactive[bool] = reactive(False, init=False, repaint=False)
+    """The Awaiting approval tab: only jobs with a run awaiting approval."""
+
     def __init__(
         self,
         backend: Backend,
@@ -186,6 +202,8 @@ class MainScreen(ConsoleScreen[None]):
         self.frozen = False  #: z: the panes stop following the scheduler
         self._rate = RunRate()
         self._tab_keys: dict[str, str] = {}  #: binding id -> the key shown, once known
+        self._tab_counts: dict[str, int] | None = None  #: the jobs in each tab, once known
+        self.awaiting_jobs = 0  #: jobs with a run awaiting approval (the tab's count)
         self._prepared = False  #: the first page was drawn and _prepare started
 
     # --- layout ---------------------------------------------------------------------------------
@@ -282,6 +300,10 @@ class MainScreen(ConsoleScreen[None]):
             self._stale_jobs.add(run.job_id)
             if run.status.is_final:
                 self._last_runs[run.job_id] = run
+            if self.approvals_only and (
+                run.status is RunStatus.AWAITING_APPROVAL or run.job_id in self.jobs
+            ):
+                self._reload = True  # a job may join or leave the Awaiting approval tab
             # (or about to be: a change after its runs were read is fetched by the next tick)
             if run.job_id in (self.selected_job_id, self._runs_coming_for):
                 self._stale_runs = True
@@ -336,6 +358,11 @@ class MainScreen(ConsoleScreen[None]):
             if stale_health:
                 self.health = await self.backend.health()
                 self._sample_rate(self.health)
+                if not self.health.awaiting_approval:
+                    self.awaiting_jobs = 0
+                elif not (reload and self.approvals_only):  # (else the page counted them)
+                    waiting = await self.backend.pending_approvals()
+                    self.awaiting_jobs = len({run.job_id for run in waiting})
             runs: list[JobRun] | None = None
             if stale_runs and selected is not None and selected in self.jobs:
                 self._runs_coming_for = selected
@@ -367,24 +394,10 @@ class MainScreen(ConsoleScreen[None]):
             self.call_later(self.kick)
 
     async def _load_page(self) -> None:
-        page = await self.backend.list_jobs(
-            text=self.filter_text or None,
-            status=self.status_filter,
-            limit=self.page_size,
-            offset=self.page_offset,
-            order=self.sort_order,
-            descending=self.descending,
-        )
+        page = await self._query_page()
         if not page.jobs and self.page_offset and page.total:
             self.page_offset = max(0, (page.total - 1) // self.page_size * self.page_size)
-            page = await self.backend.list_jobs(
-                text=self.filter_text or None,
-                status=self.status_filter,
-                limit=self.page_size,
-                offset=self.page_offset,
-                order=self.sort_order,
-                descending=self.descending,
-            )
+            page = await self._query_page()
         self.jobs = {job.id: job for job in page.jobs}
         self.total_jobs = page.total
         self.tagged &= set(self.jobs)
@@ -402,6 +415,33 @@ class MainScreen(ConsoleScreen[None]):
         self._last_runs = trim_oldest(self._last_runs, _LAST_RUNS_KEPT)
         if len(self._never_ran) > _LAST_RUNS_KEPT:
             self._never_ran = set(self.jobs) & self._never_ran
+
+    async def _query_page(self) -> JobPage:
+        """The page shown: a query of the store, or, on the Awaiting approval tab, the jobs of
+        the runs awaiting approval (few: each waits for a person), filtered and sorted here."""
+        if not self.approvals_only:
+            return await self.backend.list_jobs(
+                text=self.filter_text or None,
+                status=self.status_filter,
+                limit=self.page_size,
+                offset=self.page_offset,
+                order=self.sort_order,
+                descending=self.descending,
+            )
+        waiting = await self.backend.pending_approvals()
+        jobs: list[JobDefinition] = []
+        for job_id in dict.fromkeys(run.job_id for run in waiting):
+            try:
+                jobs.append(await self.backend.get_job(job_id))
+            except JobNotFound:
+                continue  # deleted since: its run goes with it
+        self.awaiting_jobs = len(jobs)
+        needle = self.filter_text.lower()
+        if needle:
+            jobs = [j for j in jobs if needle in f"{j.name}\t{j.agent}".lower()]
+        jobs.sort(key=lambda job: _sort_key(job, self.sort_order), reverse=self.descending)
+        start = self.page_offset
+        return JobPage(jobs=jobs[start : start + self.page_size], total=len(jobs))
 
     async def _load_jobs(self, job_ids: set[str]) -> None:
         for job_id in job_ids:
@@ -489,7 +529,11 @@ class MainScreen(ConsoleScreen[None]):
             "missed": health.missed_jobs,  # (no tab of its own: under All)
         }
         counts["all"] = sum(counts.values())
+        counts[AWAITING_TAB] = self.awaiting_jobs
         self._label_tabs(counts)
+
+    def on_resize(self) -> None:
+        self._label_tabs()  # (shorter words when narrow)
 
     def _label_tabs(self, counts: dict[str, int] | None = None) -> None:
         """Each tab with the key that shows it (as remapped, if it was) and, once the health
@@ -500,8 +544,13 @@ class MainScreen(ConsoleScreen[None]):
                 for active in self.active_bindings.values()
                 if str(active.binding.id).startswith("tab-")
             }
+        if counts is not None:
+            self._tab_counts = counts
+        counts = self._tab_counts
+        narrow = self.app.size.width < WIDE_TABS
         tabs = self.query_one(Tabs)
-        for tab_id, label, _ in STATUS_TABS:
+        for tab_id, wide_label, _ in STATUS_TABS:
+            label = SHORT_TAB_LABELS.get(tab_id, wide_label) if narrow else wide_label
             key = self._tab_keys.get(f"tab-{tab_id}", "")
             count = f" {counts[tab_id]}" if counts is not None else ""
             text = escape(f"{key} {label}{count}".strip())
@@ -561,8 +610,19 @@ class MainScreen(ConsoleScreen[None]):
         # at once, like action_filter: keys typed right after Enter belong to the table
         self.set_focus(self.query_one(JobsTable))
 
-    @on(FilterBar.Cancelled)
     def action_clear_filter(self) -> None:
+        """Esc on the jobs pane: drop the filter; without one, say there is nothing to undo."""
+        if not self.filter_text and not self.query_one(FilterBar).display:
+            self.notify(
+                "no filter to clear, and nothing to go back to: this is the first screen "
+                f"({self._key_of('quit')} quits)",
+                title="Esc",
+            )
+            return
+        self._clear_filter()
+
+    @on(FilterBar.Cancelled)
+    def _clear_filter(self) -> None:
         bar = self.query_one(FilterBar)
         bar.value = ""
         bar.display = False
@@ -649,7 +709,7 @@ class MainScreen(ConsoleScreen[None]):
             self.run_action_worker(lambda: job_actions.delete(self, job))
 
     def after_action(self, job_id: str | None, *, gone: bool = False) -> None:
-        if gone or job_id is None or self.status_filter is not None:
+        if gone or job_id is None or self.status_filter is not None or self.approvals_only:
             # the page may have changed (on a status tab, the job may have left it)
             self._reload = True
         else:
@@ -762,12 +822,25 @@ class MainScreen(ConsoleScreen[None]):
         self.kick(urgent=True)
 
     def action_status_tab(self, tab: str) -> None:
-        self.query_one(Tabs).active = f"tab-{tab}"
+        tabs = self.query_one(Tabs)
+        if tabs.active == f"tab-{tab}":
+            label = next(label for t, label, _ in STATUS_TABS if t == tab)
+            self.notify(f"the {label} tab is the one shown", title=label)
+            return
+        tabs.active = f"tab-{tab}"
+
+    def _key_of(self, binding_id: str) -> str:
+        """The key bound to ``binding_id`` now (as remapped), for a message."""
+        for active in self.active_bindings.values():
+            if active.binding.id == binding_id:
+                return self.app.get_key_display(active.binding)
+        return binding_id
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         tab_id = (event.tab.id or "tab-all").removeprefix("tab-")
         self.status_filter = next((st for t, _, st in STATUS_TABS if t == tab_id), None)
+        self.approvals_only = tab_id == AWAITING_TAB
         # the underline under the new tab now, in the frame that shows its jobs (the Tabs move
         # it after the next frame, in a frame of its own)
         underline = event.tabs.query_one(Underline)
@@ -775,6 +848,9 @@ class MainScreen(ConsoleScreen[None]):
         if tab.region:
             start, end = tab.virtual_region.shrink(tab.styles.gutter).column_span
             underline.highlight_start, underline.highlight_end = start, end
+
+    def watch_approvals_only(self) -> None:
+        self.watch_status_filter()
 
     def watch_status_filter(self) -> None:
         self.page_offset = 0
@@ -804,6 +880,14 @@ class MainScreen(ConsoleScreen[None]):
         if not self.frozen:
             self._reload = self._stale_health = self._stale_runs = True
             self.kick(urgent=True)
+
+
+def _sort_key(job: JobDefinition, order: str) -> tuple[bool, Any, str]:
+    """Sort jobs as the store does: by ``order`` (a column), empty values last, then by name."""
+    value = getattr(job, order, None)
+    if isinstance(value, JobStatus):
+        value = value.value
+    return (value is None, value if value is not None else 0, job.name)
 
 
 def _schedule_summary(job: JobDefinition) -> str:

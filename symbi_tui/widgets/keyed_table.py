@@ -29,6 +29,7 @@ __all__ = [
 import dataclasses
 import itertools
 import operator
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Self, TypeVar
@@ -209,6 +210,12 @@ def _same(a: object, b: Text) -> bool:
     return isinstance(a, Text) and a.plain == b.plain and a.style == b.style and a.spans == b.spans
 
 
+#: how long a table's note about a key stays
+_NOTE_SECONDS = 2.0
+#: a key pressed again within this time of the last is taken for a key held down
+_REPEAT_SECONDS = 0.1
+
+
 class KeyedTable(DataTable[object]):
     """A row-cursor DataTable whose rows are identified by string keys.
 
@@ -242,6 +249,7 @@ class KeyedTable(DataTable[object]):
         self._layout_free = False  #: a new virtual size is being set: see _resized_inside
         #: (row and cursor styles, a text's style, post style) -> the three added
         self._combined: dict[tuple[Style, Style | None, Style], Style] = {}
+        self._said: tuple[str, float] | None = None  #: the last note and when (see _say)
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -299,6 +307,58 @@ class KeyedTable(DataTable[object]):
                 cell = fit_cell(cell, width)
             out.append(cell)
         return out
+
+    # --- keys that cannot move the cursor say so ------------------------------------------------
+
+    def _at_edge(self, forward: bool) -> bool:
+        """The cursor cannot move that way (no rows, or already at that end): say so, rather
+        than nothing, and skip the move."""
+        if not self.row_count:
+            self._say("there are no rows here")
+            return True
+        if self.cursor_row >= self.row_count - 1 if forward else self.cursor_row <= 0:
+            self._say(f"already on the {'last' if forward else 'first'} row")
+            return True
+        return False
+
+    def _say(self, text: str) -> None:
+        """A short note; not again for a key held down (its repeats come a few tens of
+        milliseconds apart: each one still within ``_REPEAT_SECONDS`` of the last is quiet)."""
+        now = time.monotonic()
+        said, self._said = self._said, (text, now)
+        if said is not None and said[0] == text and now - said[1] < _REPEAT_SECONDS:
+            return
+        self.notify(text, title="Cursor", timeout=_NOTE_SECONDS)
+
+    def action_cursor_down(self) -> None:
+        if not self._at_edge(forward=True):
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if not self._at_edge(forward=False):
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if not self._at_edge(forward=True):
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if not self._at_edge(forward=False):
+            super().action_page_up()
+
+    def action_scroll_bottom(self) -> None:
+        if not self._at_edge(forward=True):
+            super().action_scroll_bottom()
+
+    def action_scroll_top(self) -> None:
+        if not self._at_edge(forward=False):
+            super().action_scroll_top()
+
+    def action_select_cursor(self) -> None:
+        if not self.row_count:
+            self._say("there are no rows here to open")
+            return
+        super().action_select_cursor()
 
     @property
     def selected_key(self) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -143,6 +144,9 @@ def test_demo_quick_start(tmux: Tmux, tmp_path: Path) -> None:
 
     tmux.keys("Enter")
     tmux.keys("q")
+    # the demo's prod-deploy waits for approval: the console would leave it waiting, so it asks
+    tmux.wait(lambda s: "Quit?" in s and "Quit [y]" in s, "the quit question")
+    tmux.keys("y")
     deadline = time.monotonic() + 10
     while tmux.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -196,3 +200,60 @@ def test_keys_in_one_burst_act_on_the_row_the_cursor_reached(tmux: Tmux, tmp_pat
     paused = [line for line in jobs_pane(screen).splitlines() if "‖ paused" in line]
     assert len(paused) == 1 and third in paused[0], screen
     tmux.keys("q")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_a_daemon_that_dies_shows_disconnected_and_its_return_is_announced(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    """The console attached over the API to a daemon killed with ``kill -9``: within 2 s the
+    header says so with a symbol (not only colour) and when it retries; a daemon started again
+    on the same address is announced, and the header is healthy again."""
+    from ..test_daemon import Daemon, clean_env, dsl, write_config
+    from .test_e2e_attach import _console, _env_prefix
+
+    config = write_config(tmp_path)
+    port = _free_port()
+    config.write_text(config.read_text().replace("port = 0", f"port = {port}"))
+    dsl(tmp_path, "nightly-report", "0 3 * * *")
+    daemon = Daemon(config, clean_env(tmp_path))
+    again: Daemon | None = None
+    try:
+        url = daemon.url
+        assert url == f"http://127.0.0.1:{port}"
+        key = (tmp_path / "data" / "api-key").read_text().strip()
+        command = _console("--connect", url, "--api-key", key)
+        tmux.start(f"{_env_prefix(tmp_path)} {command}", cwd=tmp_path)
+        tmux.wait(
+            lambda s: "nightly-report" in s and "● healthy" in s and f"127.0.0.1:{port}" in s,
+            "the attached console, healthy",
+        )
+        daemon.kill()  # kill -9: no goodbye on the event stream
+        gone = time.monotonic()
+        screen = tmux.wait(lambda s: "✖ disconnected" in s, "the disconnected header", seconds=5)
+        took = time.monotonic() - gone
+        assert took <= 2.0, f"the header said disconnected after {took:.2f} s"
+        assert "retrying" in screen and "● healthy" not in screen, screen
+
+        again = Daemon(config, clean_env(tmp_path))
+        assert again.url == url
+        tmux.wait(
+            lambda s: "reconnected to" in s and "● healthy" in s and "✖ disconnected" not in s,
+            "the reconnection announced",
+            seconds=20,
+        )
+        tmux.keys("q")  # attached: nothing of the console's own to lose, it quits at once
+        deadline = time.monotonic() + 10
+        while tmux.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not tmux.alive(), tmux.screen()
+    finally:
+        daemon.kill()
+        if again is not None:
+            again.kill()

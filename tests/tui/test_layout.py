@@ -19,7 +19,7 @@ from rich.style import Style
 from textual.geometry import Region
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Sparkline, Static
+from textual.widgets import Button, Input, Sparkline, Static, Tab, Tabs
 
 from scheduler_core.clock import FakeClock
 from scheduler_core.engine import Engine
@@ -105,6 +105,29 @@ async def test_wider_terminals_show_more_columns(make_app: Callable[..., SymbiAp
         await pilot.resize_terminal(*NARROW)
         await until(lambda: "schedule" not in table.shown_columns)
         assert table.row_count == 3 and fits(table)  # the rows came back in the new columns
+
+
+async def test_every_status_tab_stays_in_view_at_80_columns(
+    make_app: Callable[..., SymbiApp], engine: Engine, clock: FakeClock
+) -> None:
+    await dead_letter_flaky_job(engine, clock)
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await loaded(app)
+        tabs = app.screen.query_one(Tabs)
+
+        def labels() -> list[str]:
+            return [str(tab.label) for tab in tabs.query(Tab)]
+
+        await until(lambda: labels()[-1] == "7 Awaiting approval 0")
+        await pilot.resize_terminal(*NARROW)
+        await until(lambda: labels()[-1] == "7 Approval 0")
+        assert labels()[3:5] == ["4 Dead 1", "5 Done 0"]
+        await pilot.pause()
+        last = list(tabs.query(Tab))[-1]
+        assert last.region.right <= NARROW[0], (last.region, labels())
+        await pilot.resize_terminal(*WIDE)
+        await until(lambda: labels()[3] == "4 Dead letter 1")
 
 
 async def test_the_run_history_keeps_the_error_and_cuts_it_at_a_word(
