@@ -21,15 +21,18 @@ __all__ = [
     "API_AGENT_FIELDS",
     "KIND",
     "Registration",
+    "agents_from_api",
     "check_api_agent",
     "from_stored",
     "plan_registration",
+    "take_registered",
     "to_stored",
 ]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .clock import format_instant
 from .dsl.agents import agent_from_mapping, agent_to_mapping
@@ -138,3 +141,58 @@ def plan_registration(
     if errors:
         raise ValidationError.collect(errors)
     return plan
+
+
+def agents_from_api(
+    bodies: Mapping[str, Mapping[str, Any]],
+    allowed: str,
+    *,
+    actor: str,
+    errors: list[ValidationError],
+) -> list[AgentDefinition]:
+    """The agent blocks an ``/apply`` request sent, by name, those ``[api] agent_definitions``
+    (``allowed``) lets it register; what is wrong with the others goes to ``errors``, each
+    naming its field (``agents.NAME.base_url``)."""
+    defined: list[AgentDefinition] = []
+    for name, body in bodies.items():
+        where = f"agents.{name}"
+        try:
+            agent = agent_from_mapping(body, name=name, source=f"api:{actor}")
+        except ValidationError as exc:
+            errors.extend(
+                ValidationError(e.reason, field=where + (f".{e.field}" if e.field else ""))
+                for e in exc.errors
+            )
+            continue
+        refused = check_api_agent(agent, allowed, where)
+        errors.extend(refused)
+        if not refused:
+            defined.append(agent)
+    return defined
+
+
+def take_registered(
+    stored: Sequence[StoredDefinition],
+    agents: dict[str, AgentDefinition],
+    registered: set[str],
+) -> list[str]:
+    """Add the ``stored`` agents to ``agents`` (those the config or the DSL paths define win)
+    and their names to ``registered``; what was wrong with any, as warnings."""
+    warnings: list[str] = []
+    for row in stored:
+        try:
+            agent = from_stored(row)
+        except ValidationError as exc:
+            warnings.append(f"registered agent {row.name!r} is not usable: {exc}")
+            continue
+        current = agents.get(agent.name)
+        if current is not None and row.name not in registered:
+            if agent_to_mapping(current) != agent_to_mapping(agent):
+                warnings.append(
+                    f"registered agent {agent.name!r} ({agent.source}) is shadowed by the "
+                    f"one in {current.source or 'the config'}"
+                )
+            continue
+        agents[agent.name] = agent
+        registered.add(agent.name)
+    return warnings

@@ -18,7 +18,6 @@ from typing import Any
 from .access import Principal, check_approver
 from .clock import Clock, SystemClock
 from .delivery.checks import DeliveryRules
-from .dsl.agents import agent_from_mapping, agent_to_mapping
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
 from .jobspec import check_input, job_from_mapping, spec_to_json
@@ -36,7 +35,12 @@ from .model import (
 )
 from .queries import Health, ServiceQueries, StoreFault
 from .registered_agents import KIND as AGENT_KIND
-from .registered_agents import check_api_agent, from_stored, plan_registration, to_stored
+from .registered_agents import (
+    agents_from_api,
+    plan_registration,
+    take_registered,
+    to_stored,
+)
 from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import ApprovalDecision, JobStore
@@ -305,21 +309,9 @@ class SchedulerService(ServiceQueries):
         agent_definitions`` allows."""
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
-        defined: list[AgentDefinition] = []
-        for name, body in (agents or {}).items():
-            where = f"agents.{name}"
-            try:
-                agent = agent_from_mapping(body, name=name, source=f"api:{actor}")
-            except ValidationError as exc:
-                errors.extend(
-                    ValidationError(e.reason, field=where + (f".{e.field}" if e.field else ""))
-                    for e in exc.errors
-                )
-                continue
-            refused = check_api_agent(agent, self.config.api.agent_definitions, where)
-            errors.extend(refused)
-            if not refused:
-                defined.append(agent)
+        defined = agents_from_api(
+            agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
+        )
         for index, item in enumerate(items):
             try:
                 job = job_from_mapping(item)
@@ -420,24 +412,8 @@ class SchedulerService(ServiceQueries):
     async def load_registered_agents(self) -> list[str]:
         """Add the store's registered agents to the ones this process knows (the config's and
         the DSL paths' win); what was wrong with any, as warnings."""
-        warnings: list[str] = []
-        for stored in await self.store.list_definitions(AGENT_KIND):
-            try:
-                agent = from_stored(stored)
-            except ValidationError as exc:
-                warnings.append(f"registered agent {stored.name!r} is not usable: {exc}")
-                continue
-            current = self.agents.get(agent.name)
-            if current is not None and stored.name not in self.registered:
-                if agent_to_mapping(current) != agent_to_mapping(agent):
-                    warnings.append(
-                        f"registered agent {agent.name!r} ({agent.source}) is shadowed by the "
-                        f"one in {current.source or 'the config'}"
-                    )
-                continue
-            self.agents[agent.name] = agent
-            self.registered.add(agent.name)
-        return warnings
+        stored = await self.store.list_definitions(AGENT_KIND)
+        return take_registered(stored, self.agents, self.registered)
 
     async def find_agent(self, name: str) -> AgentDefinition | None:
         """The agent of that name, looking in the store again if this process does not know it
