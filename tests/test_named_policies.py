@@ -1,0 +1,90 @@
+"""Named policies merged with a schedule's inline policy: the strictest of each rule, and where
+each came from."""
+
+from __future__ import annotations
+
+import pytest
+
+from scheduler_core.errors import ValidationError
+from scheduler_core.model import AllowedHours, PolicySpec
+from scheduler_core.named_policies import NamedPolicy, merge_policies
+
+NIGHT = AllowedHours(start="22:00", end="06:00")
+EARLY = AllowedHours(start="00:00", end="04:00")
+
+
+def named(name: str, **rules: object) -> NamedPolicy:
+    return NamedPolicy(name=name, spec=PolicySpec(**rules), source="config")  # type: ignore[arg-type]
+
+
+def test_no_named_policy_leaves_the_inline_one_as_it_is() -> None:
+    inline = PolicySpec(require_approval=True, max_runtime_seconds=60, allowed_hours=NIGHT)
+    effective = merge_policies(inline, [])
+    assert effective.spec == inline and effective.windows == (NIGHT,)
+    assert effective.sources == {
+        "require_approval": ("inline",),
+        "max_runtime_seconds": ("inline",),
+        "allowed_hours": ("inline",),
+    }
+
+
+def test_the_strictest_of_each_rule_wins_and_says_where_it_came_from() -> None:
+    inline = PolicySpec(max_runtime_seconds=1800, require_capabilities=("deploy",))
+    effective = merge_policies(
+        inline,
+        [
+            named(
+                "prod",
+                require_approval=True,
+                max_runtime_seconds=600,
+                approval_timeout_seconds=900,
+                require_capabilities=("deploy", "prod_write"),
+                allowed_environments=("staging", "production"),
+                allowed_hours=NIGHT,
+            ),
+            named(
+                "quiet-hours",
+                allowed_environments=("production",),
+                allowed_hours=EARLY,
+                require_agent_pin=True,
+            ),
+        ],
+    )
+    spec = effective.spec
+    assert spec.require_approval and spec.require_agent_pin
+    assert spec.max_runtime_seconds == 600 and spec.approval_timeout_seconds == 900
+    assert spec.require_capabilities == ("deploy", "prod_write")
+    assert spec.allowed_environments == ("production",)
+    assert effective.windows == (NIGHT, EARLY)  # both must hold
+    assert effective.sources["max_runtime_seconds"] == ("inline", "policy prod")
+    assert effective.sources["allowed_environments"] == ("policy prod", "policy quiet-hours")
+    assert effective.sources["require_agent_pin"] == ("policy quiet-hours",)
+
+
+def test_a_policy_that_names_no_approvers_allows_those_of_the_others() -> None:
+    effective = merge_policies(
+        PolicySpec(require_approval=True),
+        [named("release", approvers=("alice", "bob", "role:admin")), named("any")],
+    )
+    assert effective.spec.approvers == ("alice", "bob", "role:admin")
+    narrowed = merge_policies(
+        PolicySpec(approvers=("bob", "carol")),
+        [named("release", approvers=("alice", "bob"))],
+    )
+    assert narrowed.spec.approvers == ("bob",)
+
+
+@pytest.mark.parametrize(
+    ("rule", "first", "second"),
+    [
+        ("allowed_environments", ("staging",), ("production",)),
+        ("approvers", ("alice",), ("bob",)),
+    ],
+)
+def test_policies_that_leave_nothing_in_common_are_refused(
+    rule: str, first: tuple[str, ...], second: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        merge_policies(PolicySpec(**{rule: first}), [named("other", **{rule: second})])  # type: ignore[arg-type]
+    assert caught.value.field == "policies"
+    assert "inline and policy other leave no" in str(caught.value)
