@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler_core.errors import ValidationError
+from scheduler_core.config import load_config_text
+from scheduler_core.errors import ConfigError, ValidationError
 from scheduler_core.model import AllowedHours, PolicySpec
 from scheduler_core.named_policies import NamedPolicy, merge_policies
 
@@ -88,3 +89,20 @@ def test_policies_that_leave_nothing_in_common_are_refused(
         merge_policies(PolicySpec(**{rule: first}), [named("other", **{rule: second})])  # type: ignore[arg-type]
     assert caught.value.field == "policies"
     assert "inline and policy other leave no" in str(caught.value)
+
+
+def test_config_policies_tables_load_and_a_bad_rule_names_its_key() -> None:
+    cfg = load_config_text(
+        '[policies.prod-window]\nrequire_approval = true\nmax_runtime = "30m"\n'
+        'allowed_hours = { start = "00:00", end = "04:00" }\n'
+        '[policies.staging-only]\nallowed_environments = ["staging"]\n',
+        "symbi.toml",
+        env={},
+    )
+    prod = cfg.policies["prod-window"]
+    assert prod.spec.require_approval and prod.spec.max_runtime_seconds == 1800
+    assert prod.spec.allowed_hours == EARLY and prod.source == "config:symbi.toml"
+    assert cfg.policies["staging-only"].spec.allowed_environments == ("staging",)
+    with pytest.raises(ConfigError) as caught:
+        load_config_text("[policies.prod]\nrequire_aproval = true\n", "symbi.toml", env={})
+    assert "policies.prod" in str(caught.value) and "require_approval" in str(caught.value)

@@ -97,6 +97,12 @@ def _policy(value: object, field: str) -> PolicySpec:
     return PolicySpec(**out)
 
 
+def policy_from_mapping(data: object, field: str = "policy") -> PolicySpec:
+    """A policy's rules from user data (a schedule's ``policy``, a ``policy NAME`` block, a
+    ``[policies.NAME]`` table): every problem reported, each naming its key under ``field``."""
+    return _policy(data, field)
+
+
 def _policy_names(value: object, field: str) -> tuple[str, ...]:
     """Names of named policies, each once (their definitions are checked by the service)."""
     names = _string_list(value, field)
