@@ -18,14 +18,14 @@ policy applies to every schedule naming it from its next run.
 
 from __future__ import annotations
 
-__all__ = ["EffectivePolicy", "NamedPolicy", "merge_policies"]
+__all__ = ["EffectivePolicy", "NamedPolicy", "effective_policy", "merge_policies"]
 
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ValidationError
-from .model import AllowedHours, PolicySpec
+from .model import AllowedHours, JobDefinition, PolicySpec
 
 INLINE = "inline"
 
@@ -110,3 +110,20 @@ def merge_policies(inline: PolicySpec, named: Sequence[NamedPolicy]) -> Effectiv
         windows=windows,
         sources={rule: tuple(labels) for rule, labels in sources.items()},
     )
+
+
+def effective_policy(job: JobDefinition, policies: Mapping[str, NamedPolicy]) -> EffectivePolicy:
+    """The job's inline policy merged with the named policies it lists; a ValidationError on
+    ``policies`` naming any that is not defined (nearest name suggested) or that contradict."""
+    missing = [name for name in job.policies if name not in policies]
+    if missing:
+        import difflib
+
+        close = difflib.get_close_matches(missing[0], list(policies), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        known = "define it with policy NAME { ... } or [policies.NAME]"
+        raise ValidationError(
+            f"unknown policy {missing[0]!r}{hint}: {known}",
+            field="policies",
+        )
+    return merge_policies(job.policy, [policies[name] for name in job.policies])

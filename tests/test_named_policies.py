@@ -3,12 +3,17 @@ each came from."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from scheduler_core.clock import FakeClock
 from scheduler_core.config import load_config_text
+from scheduler_core.engine import Engine
 from scheduler_core.errors import ConfigError, ValidationError
-from scheduler_core.model import AllowedHours, PolicySpec
+from scheduler_core.model import AllowedHours, PolicySpec, RunStatus
 from scheduler_core.named_policies import NamedPolicy, merge_policies
+from tests.conftest import Agents, Harness, make_config
 
 NIGHT = AllowedHours(start="22:00", end="06:00")
 EARLY = AllowedHours(start="00:00", end="04:00")
@@ -106,3 +111,40 @@ def test_config_policies_tables_load_and_a_bad_rule_names_its_key() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config_text("[policies.prod]\nrequire_aproval = true\n", "symbi.toml", env={})
     assert "policies.prod" in str(caught.value) and "require_approval" in str(caught.value)
+
+
+async def test_a_schedule_runs_under_its_named_policies(
+    db_path: str, clock: FakeClock, agents: Agents
+) -> None:
+    policies = {
+        "prod-only": NamedPolicy(
+            name="prod-only", spec=PolicySpec(allowed_environments=("production",)), source="c"
+        ),
+        "short": NamedPolicy(name="short", spec=PolicySpec(max_runtime_seconds=5), source="c"),
+    }
+    config = dataclasses.replace(make_config(db_path), policies=policies)
+    engine = Engine(config, executor=agents.executor(), clock=clock)
+    service = await engine.start()
+    h = Harness(engine, clock, agents)
+    try:
+        # unknown names are refused when the job is made, with the nearest one
+        with pytest.raises(ValidationError, match=r"unknown policy 'prod_only'.*'prod-only'"):
+            await service.add_job(
+                {"name": "x", "agent": "ok", "cron": "0 9 * * *", "policies": ["prod_only"]}
+            )
+        # the upstream SDK's policy_ids names them too
+        await service.add_job(
+            {"name": "deploy", "agent": "ok", "cron": "0 9 * * *", "policy_ids": ["prod-only"]}
+        )
+        assert (await service.get_job("deploy")).policies == ("prod-only",)
+        await service.add_job(
+            {"name": "report", "agent": "ok", "cron": "0 9 * * *", "policies": ["short"]}
+        )
+        await h.to("2026-03-02T09:00:00Z")
+        (denied,) = await service.history("deploy")
+        assert denied.status is RunStatus.DENIED
+        assert "not one of the allowed: production" in (denied.error_message or "")
+        (ran,) = await service.history("report")
+        assert ran.status is RunStatus.SUCCEEDED
+    finally:
+        await engine.stop()
