@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from scheduler_core.clock import FakeClock
-from scheduler_core.config import load_config_text
+from scheduler_core.config import config_to_toml, load_config_text
 from scheduler_core.engine import Engine
 from scheduler_core.errors import ConfigError, ValidationError
 from scheduler_core.model import AllowedHours, PolicySpec, RunStatus
@@ -148,3 +148,14 @@ async def test_a_schedule_runs_under_its_named_policies(
         assert ran.status is RunStatus.SUCCEEDED
     finally:
         await engine.stop()
+
+
+def test_config_show_writes_the_policies_back_as_they_load() -> None:
+    text = (
+        '[policies.prod]\nrequire_approval = true\nmax_runtime = "30m"\n'
+        'approvers = ["alice", "role:admin"]\n'
+        'allowed_hours = { start = "00:00", end = "04:00", timezone = "job" }\n'
+    )
+    cfg = load_config_text(text, "symbi.toml", env={})
+    again = load_config_text(config_to_toml(cfg), "shown.toml", env={})
+    assert again.policies["prod"].spec == cfg.policies["prod"].spec
