@@ -95,8 +95,10 @@ class Engine:
             agents = self._executor.agents
         else:
             agents = dict(self.config.agents)
+        policies = dict(self.config.policies)  # one registry for the gate and the service's checks
         gate = self._gate or SchedulePolicyGate(
             agents=agents,
+            policies=policies,
             environment=self.config.scheduler.environment,
             clock=self.clock,
             verify_pin=self._verify_pin,

@@ -171,6 +171,8 @@ class JobDefinition:
     email_recipients: tuple[str, ...] = ()
     delivery_config: Mapping[str, Any] = field(default_factory=dict)  #: custom channels' settings
     policy: PolicySpec = _DEFAULT_POLICY
+    #: named policies merged with ``policy`` when a run is gated (scheduler_core.named_policies)
+    policies: tuple[str, ...] = ()
     heartbeat: HeartbeatSpec | None = None
     max_concurrent: int = 1
     max_retries: int | None = None  #: None: the config's default_max_retries

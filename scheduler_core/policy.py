@@ -20,13 +20,15 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .clock import Clock
-from .errors import SchedulerError
-from .model import AgentDefinition, AllowedHours, JobDefinition, JobRun
+from .errors import SchedulerError, ValidationError
+from .model import AgentDefinition, AllowedHours, JobDefinition, JobRun, PolicySpec
+from .named_policies import NamedPolicy, effective_policy
 
 
 @dataclass(frozen=True, slots=True)
 class Allow:
-    pass
+    #: the policy the run is under (the job's, merged with its named policies), for its limits
+    policy: PolicySpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class Deny:
 @dataclass(frozen=True, slots=True)
 class RequireApproval:
     approvers: tuple[str, ...] = ()
+    policy: PolicySpec | None = None  #: as for :class:`Allow`
 
 
 Decision = Allow | Deny | RequireApproval
@@ -69,15 +72,22 @@ class SchedulePolicyGate:
         clock: Clock | None = None,
         verify_pin: Callable[[JobDefinition, JobRun], Awaitable[None]] | None = None,
         pin_required: bool = False,
+        policies: Mapping[str, NamedPolicy] | None = None,
     ) -> None:
         self.agents = agents
+        #: the named policies jobs may list (the config's and the DSL files'), shared
+        self.policies: Mapping[str, NamedPolicy] = policies if policies is not None else {}
         self.environment = environment
         self.clock = clock
         self.verify_pin = verify_pin
         self.pin_required = pin_required  #: [agentpin] required: every job must verify
 
     async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
-        policy = job.policy
+        try:
+            effective = effective_policy(job, self.policies)
+        except ValidationError as exc:  # a named policy removed since the job was made
+            return Deny(str(exc.reason))
+        policy = effective.spec
         if policy.require_capabilities:
             agent = self.agents.get(job.agent)
             have = set(agent.capabilities) if agent else set()
@@ -86,11 +96,12 @@ class SchedulePolicyGate:
                 return Deny(
                     f"agent {job.agent!r} lacks required capabilities: {', '.join(missing)}"
                 )
-        if policy.allowed_hours is not None:
+        if effective.windows:
             now = self.clock.now() if self.clock else run.started_at or run.scheduled_for
-            reason = outside_hours(policy.allowed_hours, now, job.timezone)
-            if reason:
-                return Deny(reason)
+            for window in effective.windows:  # every one must hold
+                reason = outside_hours(window, now, job.timezone)
+                if reason:
+                    return Deny(reason)
         if policy.allowed_environments and self.environment not in policy.allowed_environments:
             env = self.environment or "unset"
             allowed = ", ".join(policy.allowed_environments)
@@ -103,8 +114,8 @@ class SchedulePolicyGate:
             except SchedulerError as exc:
                 return Deny(str(exc))
         if policy.require_approval:
-            return RequireApproval(policy.approvers)
-        return Allow()
+            return RequireApproval(policy.approvers, policy)
+        return Allow(policy)
 
 
 def outside_hours(window: AllowedHours, now: datetime, job_timezone: str) -> str | None:

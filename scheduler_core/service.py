@@ -33,6 +33,7 @@ from .model import (
     job_event,
     new_id,
 )
+from .named_policies import NamedPolicy, effective_policy
 from .queries import Health, ServiceQueries, StoreFault
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
@@ -79,6 +80,7 @@ class SchedulerService(ServiceQueries):
         scheduler: CronScheduler | None = None,
         agents: dict[str, AgentDefinition] | None = None,
         rules: DeliveryRules | None = None,
+        policies: dict[str, NamedPolicy] | None = None,
     ) -> None:
         """``rules``: what a job's delivery may name (default: the config's channels and
         ``[secrets]``; the engine gives the rules of the registry its deliveries use)."""
@@ -88,6 +90,11 @@ class SchedulerService(ServiceQueries):
         #: executor, so an agent loaded from a file can run at once)
         self.agents: dict[str, AgentDefinition] = (
             agents if agents is not None else dict(self.config.agents)
+        )
+        #: the named policies jobs may list: the config's, plus those DSL files define (shared
+        #: with the policy gate)
+        self.policies: dict[str, NamedPolicy] = (
+            policies if policies is not None else dict(self.config.policies)
         )
         #: the names in ``agents`` registered in the store (see registered_agents)
         self.registered: set[str] = set()
@@ -133,6 +140,12 @@ class SchedulerService(ServiceQueries):
                 field="agent",
             )
 
+    def _check_policies(self, job: JobDefinition) -> None:
+        """Every named policy the job lists is defined, and together with its inline policy they
+        leave a run some way to pass (scheduler_core.named_policies)."""
+        if job.policies:
+            effective_policy(job, self.policies)
+
     def _prepare_new(
         self,
         data: Mapping[str, Any] | JobDefinition,
@@ -173,6 +186,7 @@ class SchedulerService(ServiceQueries):
         if job.at is not None and job.at <= now:
             raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
         self._check_agent(job)
+        self._check_policies(job)
         self.rules.enforce(job)
         return job
 
@@ -355,6 +369,7 @@ class SchedulerService(ServiceQueries):
                 result.created.append(job.name)
                 continue
             self._check_agent(job)
+            self._check_policies(job)
             self.rules.enforce(job)
             merged = _with_state(job, existing)
             if spec_to_json(merged) == spec_to_json(existing):
@@ -443,6 +458,7 @@ class SchedulerService(ServiceQueries):
         now = self.clock.now()
         updated = job_from_mapping(changes, base=job)
         self._check_agent(updated)
+        self._check_policies(updated)
         self.rules.enforce(updated)
         updated = self._reschedule_if_needed(job, updated, now)
         updated = replace(updated, updated_at=now)

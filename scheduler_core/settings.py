@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .access import Role
 from .model import AgentDefinition
+from .named_policies import NamedPolicy
 
 
 def default_data_dir() -> Path:
@@ -191,6 +192,8 @@ class SchedulerConfig:
     log: LogConfig = field(default_factory=LogConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     agents: Mapping[str, AgentDefinition] = field(default_factory=dict)
+    #: [policies.NAME]: policies schedules name (scheduler_core.named_policies)
+    policies: Mapping[str, NamedPolicy] = field(default_factory=dict)
     dsl_paths: tuple[str, ...] = ()  #: files or directories of .symbi files loaded at start
     data_dir: str | None = None  #: None: default_data_dir()
     path: str | None = None  #: the file this was loaded from

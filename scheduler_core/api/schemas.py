@@ -117,7 +117,10 @@ class JobIn(BaseModel):
     misfire_grace_seconds: _doc(_DURATION) = None
     agent_pin_jwt: _doc(_OPT_STR, "AgentPin ES256 JWT (also: agentpin_jwt)") = None
     input: _doc(_OPT_STR, "input given to the agent on each run") = None
-    policy_ids: _doc(_STRS, "accepted for SDK compatibility; not used") = None
+    policies: _doc(
+        _STRS, "named policies merged with policy, strictest wins (also: policy_ids)"
+    ) = None
+    policy_ids: _doc(_STRS, "the upstream SDK's name for policies") = None
     one_shot: _doc(
         {"type": "boolean"},
         "true only with at (the SDK's /api/v1/schedules: run once, at the cron expression's next "

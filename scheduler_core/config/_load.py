@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..access import Role, valid_key_name
 from ..errors import ConfigError, ValidationError
 from ..model import AgentDefinition
+from ..named_policies import NamedPolicy
 from ..settings import MIN_API_KEY_CHARS, ApiKeySpec, SchedulerConfig
 from ._lines import _first_duplicate, _key_lines
 from ._schema import (
@@ -134,6 +135,9 @@ class _Loader:
                 continue
             if table == "" and name == "agents":
                 out[name] = self.agents(raw)
+                continue
+            if table == "" and name == "policies":
+                out[name] = self.policies(raw)
                 continue
             if key == "api.keys":
                 out[name] = self.named_keys(raw)
@@ -270,6 +274,33 @@ class _Loader:
                     if m:
                         reason = f"unknown key {m.group(1)} in [{key}]{m.group(2)}"
                     self.error(reason, field_key)
+        return out
+
+    def policies(self, data: Any) -> dict[str, NamedPolicy]:
+        from ..jobspec import policy_from_mapping, validate_name
+
+        if not isinstance(data, Mapping):
+            self.error(f"expected [policies.NAME] tables, got {_kind(data)}", "policies")
+            return {}
+        out: dict[str, NamedPolicy] = {}
+        source = f"config:{self.path}" if self.path else "config"
+        for name, raw in data.items():
+            key = f"policies.{name}"
+            try:
+                validate_name(name, key)
+                spec = policy_from_mapping(self.expand(dict(raw), key, False), key)
+            except (ValidationError, TypeError, ValueError) as exc:
+                errors = exc.errors if isinstance(exc, ValidationError) else []
+                if not errors:
+                    self.error(f"expected a table [policies.{name}] of policy rules", key)
+                for err in errors:
+                    reason = err.reason
+                    m = re.match(r"^unknown field (\S+)(.*)$", reason)
+                    if m:
+                        reason = f"unknown key {m.group(1)} in [{key}]{m.group(2)}"
+                    self.error(reason, err.field or key)
+                continue
+            out[name] = NamedPolicy(name=name, spec=spec, source=source)
         return out
 
     # --- environment ----------------------------------------------------------------------

@@ -183,7 +183,7 @@ def config_keys() -> list[str]:
     for table in _TABLES:
         for name, f in _table_fields(table).items():
             child = f"{table}.{name}" if table else name
-            if child in _TABLES or name == "agents":
+            if child in _TABLES or name in ("agents", "policies"):
                 continue
             keys.append(f.key)
     return keys

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, get_origin
 
 from ..errors import ConfigError
-from ..model import AgentDefinition
+from ..model import AgentDefinition, AllowedHours, PolicySpec
 from ..settings import SchedulerConfig
 from ._lines import _split_key
 from ._load import _UNSET, _env_value, load_config_text
@@ -117,6 +117,20 @@ def config_to_toml(cfg: SchedulerConfig, *, mask_secrets: bool = True) -> str:
                 t.add(f.name, _toml_value(value))
             agents.add(name, t)
         doc.add("agents", agents)
+    if cfg.policies:
+        policies = tomlkit.table(is_super_table=True)
+        for name, named in cfg.policies.items():
+            t = tomlkit.table()
+            default = PolicySpec()
+            for f in dataclasses.fields(PolicySpec):
+                value = getattr(named.spec, f.name)
+                if value == getattr(default, f.name):
+                    continue
+                if isinstance(value, AllowedHours):
+                    value = {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
+                t.add(f.name, _toml_value(value))
+            policies.add(name, t)
+        doc.add("policies", policies)
     return doc.as_string()
 
 

@@ -15,6 +15,7 @@ _ALIASES = {
     "agentpin_jwt": "agent_pin_jwt",
     "jitter": "jitter_seconds",
     "misfire_grace": "misfire_grace_seconds",
+    "policy_ids": "policies",  #: the upstream SDK's name
 }
 _POLICY_ALIASES = {
     "max_runtime": "max_runtime_seconds",
@@ -42,7 +43,7 @@ _POLICY_FIELDS = tuple(f.name for f in fields(PolicySpec))
 _HEARTBEAT_FIELDS = tuple(f.name for f in fields(HeartbeatSpec))
 #: upstream fields we accept and ignore, or map in the API layer (``one_shot`` is checked
 #: against the schedule)
-_IGNORED = {"policy_ids", "paused"}
+_IGNORED = {"paused"}
 
 #: the zone of a job that names none (JobDefinition's default)
 _TIMEZONE_DEFAULT = str(next(f.default for f in fields(JobDefinition) if f.name == "timezone"))

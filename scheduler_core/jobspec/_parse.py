@@ -97,6 +97,23 @@ def _policy(value: object, field: str) -> PolicySpec:
     return PolicySpec(**out)
 
 
+def policy_from_mapping(data: object, field: str = "policy") -> PolicySpec:
+    """A policy's rules from user data (a schedule's ``policy``, a ``policy NAME`` block, a
+    ``[policies.NAME]`` table): every problem reported, each naming its key under ``field``."""
+    return _policy(data, field)
+
+
+def _policy_names(value: object, field: str) -> tuple[str, ...]:
+    """Names of named policies, each once (their definitions are checked by the service)."""
+    names = _string_list(value, field)
+    for i, name in enumerate(names):
+        validate_name(name, f"{field}[{i}]")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValidationError(f"named more than once: {', '.join(twice)}", field=field)
+    return names
+
+
 def _approvers(value: object, field: str) -> tuple[str, ...]:
     """Key names, or ``role:ROLE`` for every key of that role or above: a role that does not
     exist would admit nobody, so it is refused here rather than discovered at approval time."""
@@ -247,6 +264,8 @@ def job_from_mapping(
             out[key] = c.take(_opt_input, raw, where)
         elif key == "policy":
             out[key] = PolicySpec() if raw is None else c.take(_policy, raw, where)
+        elif key == "policies":
+            out[key] = () if raw is None else c.take(_policy_names, raw, where)
         elif key == "heartbeat":
             out[key] = c.take(_heartbeat, raw, where)
         elif key == "max_concurrent":

@@ -83,7 +83,7 @@ def spec_from_json(text: str, **state: Any) -> JobDefinition:
     d = json.loads(text)
     if "at" in d:
         d["at"] = parse_instant(d["at"])
-    for key in ("delivery", "email_recipients"):
+    for key in ("delivery", "email_recipients", "policies"):
         if key in d:
             d[key] = tuple(d[key])
     if "policy" in d:

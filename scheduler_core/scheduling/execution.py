@@ -154,8 +154,11 @@ class RunExecutor:
         status = RunStatus.SUCCEEDED
         error: str | None = None
         details: dict[str, Any] = dict(run.details)
+        policy = job.policy  # (the gate's answer gives it merged with the job's named policies)
         try:
             decision = await self.gate.evaluate(job, run)
+            if not isinstance(decision, Deny) and decision.policy is not None:
+                policy = decision.policy
             if isinstance(decision, Deny):
                 status, error = RunStatus.DENIED, decision.reason
                 details["policy"] = {"decision": "deny", "reason": decision.reason}
@@ -173,7 +176,7 @@ class RunExecutor:
                     # claimed ahead of its instant (the gate has already answered): start on it
                     await self.clock.sleep_until(run.started_at)
                 started = self.clock.monotonic()
-                limit = job.policy.max_runtime_seconds
+                limit = policy.max_runtime_seconds
                 if limit:
                     result = await asyncio.wait_for(session.run(), limit)
                 else:
@@ -185,7 +188,7 @@ class RunExecutor:
                 await asyncio.sleep(0)
         except TimeoutError:
             status = RunStatus.TIMED_OUT
-            error = f"timed out: max_runtime {job.policy.max_runtime_seconds:g}s exceeded"
+            error = f"timed out: max_runtime {policy.max_runtime_seconds or 0:g}s exceeded"
         except asyncio.CancelledError:
             status = self._cancel_reasons.pop(run.id, RunStatus.INTERRUPTED)
             error = (
@@ -290,7 +293,7 @@ class RunExecutor:
         firing) but still counts against its job's max_concurrent, until approved, denied or
         timed out (``approval_timeout_seconds``)."""
         now = self.clock.now()
-        timeout = job.policy.approval_timeout_seconds
+        timeout = (decision.policy or job.policy).approval_timeout_seconds
         if timeout is None:
             timeout = self.settings.approval_timeout_seconds
         expires = now + timedelta(seconds=timeout)
