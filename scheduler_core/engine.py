@@ -138,6 +138,7 @@ class Engine:
             scheduler=self.scheduler,
             agents=agents if isinstance(self._executor, AgentExecutor) else None,
             rules=DeliveryRules.of(self.config, self._registry()),
+            policies=policies,
         )
         if isinstance(self._executor, AgentExecutor):
             for warning in await self.service.load_registered_agents():

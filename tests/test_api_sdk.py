@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from scheduler_core.model import PolicySpec
+from scheduler_core.named_policies import NamedPolicy
 from tests.conftest import Harness
 from tests.test_api import KEY, serving
 
@@ -61,6 +63,8 @@ async def test_sdk_schedule_lifecycle(harness: Harness) -> None:
         assert (detail.timezone, detail.one_shot, detail.failure_count) == ("UTC", False, 0)
         assert detail.created_at.startswith("2026-03-02T08:59:30")
 
+        # policy_ids names the operator's named policies ([policies.p1] in the config)
+        harness.service.policies["p1"] = NamedPolicy(name="p1", spec=PolicySpec(), source="config")
         updated = await call(
             sdk.update_schedule,
             job_id,
@@ -69,6 +73,7 @@ async def test_sdk_schedule_lifecycle(harness: Harness) -> None:
             ),
         )
         assert (updated.cron_expression, updated.timezone) == ("30 3 * * *", "Europe/Berlin")
+        assert (await harness.service.get_job(job_id)).policies == ("p1",)
         assert updated.next_run == "2026-03-03T02:30:00.000000Z"  # 03:30 in Berlin (CET)
 
         paused = await call(sdk.pause_schedule, job_id)

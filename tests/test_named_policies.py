@@ -146,6 +146,15 @@ async def test_a_schedule_runs_under_its_named_policies(
         assert "not one of the allowed: production" in (denied.error_message or "")
         (ran,) = await service.history("report")
         assert ran.status is RunStatus.SUCCEEDED
+        # one registry: a policy the service learns of gates the next run too
+        service.policies["prod-only"] = NamedPolicy(
+            name="prod-only", spec=PolicySpec(), source="dsl:policies.symbi:1"
+        )
+        await h.to("2026-03-03T09:00:00Z")
+        assert [r.status for r in await service.history("deploy")] == [
+            RunStatus.SUCCEEDED,
+            RunStatus.DENIED,
+        ]
     finally:
         await engine.stop()
 
