@@ -76,6 +76,7 @@ class RunTrigger(StrEnum):
     MANUAL = "manual"  #: run now (console, CLI, API)
     RETRY = "retry"  #: a failed attempt retried after backoff
     CATCH_UP = "catch_up"  #: one run standing for instants missed while down
+    BACKFILL = "backfill"  #: a past instant asked for by an operator (``cron backfill``)
 
 
 class SessionMode(StrEnum):
@@ -113,6 +114,8 @@ class AuditEventType(StrEnum):
     STORE_PRUNED = "StorePruned"  #: history past its retention was removed
     #: an agent block registered in the store with its schedules (``cron add --file``)
     AGENT_REGISTERED = "AgentRegistered"
+    #: runs created for a cron job's past instants in a range (``cron backfill``)
+    CRON_JOB_BACKFILLED = "CronJobBackfilled"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .access import Principal, check_approver
+from .backfill import Backfill, backfill
 from .clock import Clock, SystemClock
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
@@ -566,6 +567,18 @@ class SchedulerService(ServiceQueries):
         self.bus.publish(RunChanged(run))
         self._changed(job.id, "triggered", [event])
         return run
+
+    async def backfill(
+        self,
+        ref: str,
+        *,
+        start: str | datetime,
+        end: str | datetime | None = None,
+        dry_run: bool = False,
+        actor: str = "api",
+    ) -> Backfill:
+        """Queue one run per past cron instant in ``[start, end]`` (scheduler_core.backfill)."""
+        return await backfill(self, ref, start=start, end=end, dry_run=dry_run, actor=actor)
 
     # --- approvals --------------------------------------------------------------------------------
 

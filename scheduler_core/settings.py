@@ -93,6 +93,8 @@ class SchedulerSettings:
     #: entries the cap drops are kept in the store's context archive (pruned with the runs,
     #: [store] run_retention_days) instead of being lost
     context_archive: bool = False
+    #: most runs one backfill may create: a range holding more instants is refused whole
+    max_backfill_runs: int = 1000
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
 

@@ -74,6 +74,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "scheduler.claim_batch_size": (1, None, False),
     "scheduler.claim_ahead_seconds": (0, 60, False),
     "scheduler.context_max_bytes": (1024, None, False),
+    "scheduler.max_backfill_runs": (1, 1_000_000, False),
     "store.run_retention_days": (0, 36_500, False),
     "store.iteration_retention_days": (0, 36_500, False),
     "store.audit_retention_days": (0, 36_500, False),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApprovalDecision",
+    "BackfillPlanner",
     "ClaimPlan",
     "FinishItem",
     "FinishPlan",
@@ -214,6 +215,11 @@ StartPlanner = Callable[
     [Sequence[tuple[JobRun, JobDefinition]], Mapping[str, int]], list[StartPlan]
 ]
 FinishPlanner = Callable[[FinishItem, JobDefinition | None], FinishPlan | None]
+#: a backfill, planned in its transaction: the job as it is now (None: deleted) and its runs
+#: (manual ones aside) in the range -> the runs to insert and their audit events
+BackfillPlanner = Callable[
+    [JobDefinition | None, Sequence[JobRun]], tuple[Sequence[JobRun], Sequence[AuditEvent]]
+]
 
 
 class JobStore(Protocol):
@@ -287,6 +293,14 @@ class JobStore(Protocol):
         self, items: Sequence[FinishItem], planner: FinishPlanner
     ) -> list[FinishPlan | None]: ...
     async def insert_run(self, run: JobRun, audit: Sequence[AuditEvent]) -> None: ...
+    async def backfill_runs(
+        self, job_id: str, start: datetime, end: datetime, planner: BackfillPlanner
+    ) -> None:
+        """In one transaction: read the job (locked) and its non-manual runs scheduled in
+        ``[start, end]``, oldest instant and attempt first; insert the runs and audit events
+        the planner returns (what it raises rolls everything back)."""
+        ...
+
     async def update_run(
         self,
         run: JobRun,

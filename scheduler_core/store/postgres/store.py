@@ -54,6 +54,7 @@ from .._rows import (
 )
 from ..base import (
     ApprovalDecision,
+    BackfillPlanner,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -394,6 +395,28 @@ class PostgresJobStore(StoreBase, PostgresRetention):
                 f"run {run.id} of job {run.job_id} for {run.scheduled_for.isoformat()} "
                 f"(attempt {run.attempt}) is already recorded"
             ) from None
+
+    async def backfill_runs(
+        self, job_id: str, start: datetime, end: datetime, planner: BackfillPlanner
+    ) -> None:
+        async def tx(t: Tx) -> None:
+            rows = await t.conn.fetch(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR NO KEY UPDATE", job_id
+            )
+            existing = await t.conn.fetch(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE job_id = $1 AND scheduled_for >= $2 "
+                "AND scheduled_for <= $3 AND trigger <> 'manual' "
+                "ORDER BY scheduled_for, attempt",
+                job_id,
+                utc(start),
+                utc(end),
+            )
+            job = job_of(rows[0]) if rows else None
+            runs, audit = planner(job, [run_of(r) for r in existing])
+            await t.executemany(INSERT_RUN, [(*run_values(r), None) for r in runs])
+            await t.audit(audit)
+
+        await self._tx(tx)
 
     async def update_run(
         self,

@@ -53,6 +53,7 @@ from .._rows import (
 )
 from ..base import (
     ApprovalDecision,
+    BackfillPlanner,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -386,6 +387,23 @@ class SqliteJobStore(StoreBase, SqliteRetention):
     async def insert_run(self, run: JobRun, audit: Sequence[AuditEvent]) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute(INSERT_RUN, run_values(run))
+            write_audit(conn, audit)
+
+        await self._tx(tx)
+
+    async def backfill_runs(
+        self, job_id: str, start: datetime, end: datetime, planner: BackfillPlanner
+    ) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            rows = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+            job = next((job_of(r) for r in rows), None)
+            existing = conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE job_id = ? AND scheduled_for >= ? "
+                "AND scheduled_for <= ? AND trigger != 'manual' ORDER BY scheduled_for, attempt",
+                (job_id, fmt(start), fmt(end)),
+            ).fetchall()
+            runs, audit = planner(job, [run_of(r) for r in existing])
+            conn.executemany(INSERT_RUN, [run_values(r) for r in runs])
             write_audit(conn, audit)
 
         await self._tx(tx)
