@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from scheduler_core.access import Principal, Role
+from scheduler_core.backfill import Backfill
 from scheduler_core.events import Event, EventBus
 from scheduler_core.model import (
     AuditEvent,
@@ -145,6 +146,19 @@ class Backend(Protocol):
 
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
         """Queue a manual run now, whatever the schedule says."""
+        ...
+
+    async def backfill(
+        self,
+        ref: str,
+        *,
+        start: str | datetime,
+        end: str | datetime | None = None,
+        dry_run: bool = False,
+    ) -> Backfill:
+        """Queue a run for each past cron instant of the job in ``[start, end]`` (``end`` None:
+        now); an instant without an offset is wall time in the job's zone. ``dry_run``: what
+        it would create and skip, writing nothing."""
         ...
 
     async def get_run(self, run_id: str) -> JobRun:
@@ -307,6 +321,18 @@ class LocalBackend:
 
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
         return await self.service.run_now(ref, input=input, actor=self.actor)
+
+    async def backfill(
+        self,
+        ref: str,
+        *,
+        start: str | datetime,
+        end: str | datetime | None = None,
+        dry_run: bool = False,
+    ) -> Backfill:
+        return await self.service.backfill(
+            ref, start=start, end=end, dry_run=dry_run, actor=self.actor
+        )
 
     async def get_run(self, run_id: str) -> JobRun:
         return await self.service.get_run(run_id)

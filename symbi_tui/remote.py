@@ -36,6 +36,7 @@ from urllib.parse import quote
 import httpx
 
 from scheduler_core.access import Principal, Role
+from scheduler_core.backfill import Backfill, backfill_from_dict
 from scheduler_core.clock import format_instant, parse_instant
 from scheduler_core.errors import (
     DslError,
@@ -361,6 +362,20 @@ class RemoteBackend:
         answer = await self._json("POST", self._job_path(ref, "run"), body=body, job=ref)
         return run_from_dict(answer)
 
+    async def backfill(
+        self,
+        ref: str,
+        *,
+        start: str | datetime,
+        end: str | datetime | None = None,
+        dry_run: bool = False,
+    ) -> Backfill:
+        body: dict[str, Any] = {"from": _instant_text(start), "dry_run": dry_run}
+        if end is not None:
+            body["to"] = _instant_text(end)
+        answer = await self._json("POST", self._job_path(ref, "backfill"), body=body, job=ref)
+        return backfill_from_dict(answer)
+
     async def get_run(self, run_id: str) -> JobRun:
         answer = await self._json("GET", self._run_path(run_id), run=run_id)
         return run_from_dict(answer)
@@ -546,3 +561,9 @@ def _in_files(
         message = f'schedule "{job.name}": {where}{err.reason} (refused by the scheduler)'
         issues.append(DslIssue(path, line, col, message))
     return DslError(issues) if issues else error
+
+
+def _instant_text(value: str | datetime) -> str:
+    """An instant for the API as given: text as typed (a naive one is the job's wall time,
+    which only the daemon knows), a datetime with its offset."""
+    return value if isinstance(value, str) else value.isoformat()

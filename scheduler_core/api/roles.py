@@ -25,6 +25,7 @@ OPERATOR_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", f"{PREFIX}/schedule/{{job_id}}/resume"),
         ("POST", f"{PREFIX}/schedule/{{job_id}}/reset"),
         ("POST", f"{PREFIX}/schedule/{{job_id}}/run"),
+        ("POST", f"{PREFIX}/schedule/{{job_id}}/backfill"),
         ("POST", f"{PREFIX}/schedules/{{job_id}}/pause"),
         ("POST", f"{PREFIX}/schedules/{{job_id}}/resume"),
         ("POST", f"{PREFIX}/schedules/{{job_id}}/trigger"),

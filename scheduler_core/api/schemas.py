@@ -162,6 +162,53 @@ class RunIn(BaseModel):
     )
 
 
+class BackfillIn(BaseModel):
+    """A backfill: the job's cron instants in ``[from, to]`` get a queued run each."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(
+        ...,
+        alias="from",
+        min_length=1,
+        max_length=64,
+        description="ISO 8601 instant; without an offset, wall time in the job's time zone",
+    )
+    end: str | None = Field(
+        None,
+        alias="to",
+        min_length=1,
+        max_length=64,
+        description="ISO 8601 instant, not in the future (default: now); without an offset, "
+        "wall time in the job's time zone",
+    )
+    dry_run: bool = Field(
+        False, description="list what would be created and skipped; write nothing"
+    )
+
+
+class BackfillInstantOut(BaseModel):
+    scheduled_for: str
+    run_id: str | None = None  #: the run created (null in a dry run), or the one that was there
+    reason: str | None = None  #: why it was skipped
+
+
+class BackfillOut(BaseModel):
+    """What a backfill created (a dry run: would create) and skipped, oldest instant first."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    job_id: str
+    name: str
+    timezone: str
+    start: str = Field(..., alias="from")
+    end: str = Field(..., alias="to")
+    dry_run: bool
+    instants: int
+    created: list[BackfillInstantOut]
+    skipped: list[BackfillInstantOut]
+
+
 class ApplyIn(BaseModel):
     """Jobs keyed by name, created or rewritten all at once (what loading a DSL file does)."""
 

@@ -37,6 +37,7 @@ from scheduler_core.textsafe import visible
 from ..backend import Backend
 from ..format import duration
 from . import output
+from .backfill import backfill_command
 from .connect import Connection, connect
 from .output import say
 
@@ -658,6 +659,7 @@ _HANDLERS: dict[tuple[str, str | None], _Handler] = {
     ("cron", "reset"): _transition,
     ("cron", "status"): _status,
     ("cron", "run"): _run,
+    ("cron", "backfill"): backfill_command,
     ("cron", "history"): _history,
     ("cron", "iterations"): _iterations,
     ("cron", "approvals"): _approvals,

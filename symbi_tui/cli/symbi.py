@@ -24,7 +24,7 @@ from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import ConfigError, DslError, SchedulerError, ValidationError
 from scheduler_core.model import AuditEventType, JobStatus, RunStatus
 
-from . import commands, store
+from . import backfill, commands, store
 from .commands import UsageError
 from .output import say
 
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     _input_arguments(p, "input for the agent (default: the job's)")
     p.add_argument("--wait", action="store_true", help="follow the run to its end")
     p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
+    backfill.add_parser(cron)
 
     p = cron.add_parser("history", help="a job's runs, newest first")
     p.add_argument("job", metavar="JOB")

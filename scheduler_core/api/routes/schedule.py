@@ -9,12 +9,23 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
+from ...backfill import backfill_to_dict
 from ...clock import format_instant
 from ...model import JobDefinition, JobStatus
 from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
 from ..middleware import request_actor
-from ..schemas import DeleteOut, JobCreateIn, JobIn, JobOut, NextRunOut, RunIn, RunOut
+from ..schemas import (
+    BackfillIn,
+    BackfillOut,
+    DeleteOut,
+    JobCreateIn,
+    JobIn,
+    JobOut,
+    NextRunOut,
+    RunIn,
+    RunOut,
+)
 from .common import PREFIX, JobRef, RunStatusFilter
 
 #: the columns a job list can be sorted by (the store's orders)
@@ -115,6 +126,22 @@ def guide_routes(service: SchedulerService) -> APIRouter:
         text = body.input if body is not None else None
         run = await service.run_now(job_id, input=text, actor=request_actor(request))
         return run_to_dict(run)
+
+    @r.post(
+        "/{job_id}/backfill",
+        response_model=BackfillOut,
+        response_model_by_alias=True,
+        summary="Backfill a job: a queued run for each past cron instant in [from, to]",
+    )
+    async def backfill_job(request: Request, job_id: JobRef, body: BackfillIn) -> Any:
+        result = await service.backfill(
+            job_id,
+            start=body.start,
+            end=body.end,
+            dry_run=body.dry_run,
+            actor=request_actor(request),
+        )
+        return backfill_to_dict(result)
 
     @r.get("/{job_id}/history", response_model=list[RunOut], summary="A job's runs, newest first")
     async def job_history(
