@@ -69,6 +69,7 @@ ACTION_ROLES: dict[str, Role] = {
     "toggle_pause": Role.OPERATOR,
     "run_now": Role.OPERATOR,
     "run_with_input": Role.OPERATOR,
+    "backfill": Role.OPERATOR,
     "reset": Role.OPERATOR,
     "approve": Role.OPERATOR,
     "deny": Role.OPERATOR,

@@ -8,13 +8,23 @@ pressed. The job is the one the screen named when the key was read, never looked
 
 from __future__ import annotations
 
-__all__ = ["decide", "decide_for_job", "delete", "reset", "run_now", "toggle_pause"]
+__all__ = [
+    "backfill",
+    "backfill_refusal",
+    "decide",
+    "decide_for_job",
+    "delete",
+    "reset",
+    "run_now",
+    "toggle_pause",
+]
 
 from typing import Any
 
 from scheduler_core.model import JobDefinition, JobRun, JobStatus
 
 from ..format import short_instant
+from .backfill import BackfillScreen
 from .base import ConsoleScreen
 from .confirm import ConfirmScreen
 from .prompt import PromptScreen
@@ -70,6 +80,31 @@ async def run_now(screen: ConsoleScreen[Any], job: JobDefinition, *, ask: bool =
         queued,
         job_id=job.id,
     )
+
+
+def backfill_refusal(job: JobDefinition) -> str | None:
+    """Why ``job`` cannot be backfilled now (None: it can): the words of ``B``'s refusal."""
+    if job.cron is None:
+        return f"{job.name} is a one-shot job: only a cron job has instants to backfill"
+    if job.status is not JobStatus.ACTIVE:
+        hint = "resume it" if job.status is JobStatus.PAUSED else "reset it"
+        return f"{job.name} is {_status_words(job)}: {hint} before backfilling"
+    return None
+
+
+async def backfill(screen: ConsoleScreen[Any], job: JobDefinition) -> None:
+    """The backfill form: a range, its preview (a dry run), then the runs queued on confirm."""
+    done = await screen.app.push_screen_wait(BackfillScreen(screen.backend, job))
+    if done is None:
+        screen.notify(f"nothing was queued for {job.name}", title="Backfill cancelled")
+        return
+    skipped = f", {len(done.skipped)} instant(s) skipped" if done.skipped else ""
+    screen.notify(
+        f"{job.name}: {len(done.created)} backfill run(s) queued{skipped}",
+        title="Backfill",
+        markup=False,
+    )
+    screen.after_action(job.id)
 
 
 async def reset(screen: ConsoleScreen[Any], job: JobDefinition) -> None:

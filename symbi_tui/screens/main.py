@@ -118,6 +118,7 @@ class MainScreen(ConsoleScreen[None]):
         Binding("r", "run_now", "Run now", id="job-run"),
         Binding("ctrl+r", "reset", "Reset", id="job-reset"),
         Binding("R", "run_with_input", "Run with input", id="job-run-input", show=False),
+        Binding("B", "backfill", "Backfill", id="job-backfill", show=False),
         Binding("a", "add", "Add", id="job-add"),
         Binding("e", "edit", "Edit", id="job-edit", show=False),
         Binding("d", "delete", "Delete", id="job-delete", show=False),
@@ -142,6 +143,7 @@ class MainScreen(ConsoleScreen[None]):
             "toggle_pause",
             "run_now",
             "run_with_input",
+            "backfill",
             "reset",
             "delete",
             "edit",
@@ -652,6 +654,8 @@ class MainScreen(ConsoleScreen[None]):
             return True if job.status in (JobStatus.ACTIVE, JobStatus.PAUSED) else None
         if action == "reset":
             return True if job.status in (JobStatus.DEAD_LETTER, JobStatus.FAILED) else None
+        if action == "backfill":
+            return True if job_actions.backfill_refusal(job) is None else None
         return True
 
     def why_not(self, action: str) -> str:
@@ -659,6 +663,8 @@ class MainScreen(ConsoleScreen[None]):
         if job is None:
             return "no job is selected"
         status = job.status.value
+        if action == "backfill":
+            return job_actions.backfill_refusal(job) or super().why_not(action)
         if action == "reset":
             return f"{job.name} is {status}: reset brings back a failed or dead-lettered job"
         if action == "toggle_pause":
@@ -687,6 +693,11 @@ class MainScreen(ConsoleScreen[None]):
         job = self.selected_job
         if job is not None:
             self.run_action_worker(lambda: job_actions.run_now(self, job, ask=True))
+
+    def action_backfill(self) -> None:
+        job = self.selected_job
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.backfill(self, job))
 
     def action_reset(self) -> None:
         job = self.selected_job

@@ -125,12 +125,15 @@ class WatchScreen(ConsoleScreen[None]):
         Binding("r", "run_now", "Run now", id="watch-run"),
         # (R and e off the footer, as on the jobs pane, so ? and q fit at 80 columns; ? lists them)
         Binding("R", "run_with_input", "Run with input", id="watch-run-input", show=False),
+        Binding("B", "backfill", "Backfill", id="watch-backfill", show=False),
         Binding("ctrl+r", "reset", "Reset", id="watch-reset"),
         Binding("e", "edit", "Edit", id="watch-edit", show=False),
         Binding("h", "history", "History", id="watch-history"),
         Binding("i", "heartbeat", "Iterations", id="watch-heartbeat"),
     ]
-    MUTATING_ACTIONS = frozenset({"toggle_pause", "run_now", "run_with_input", "reset", "edit"})
+    MUTATING_ACTIONS = frozenset(
+        {"toggle_pause", "run_now", "run_with_input", "backfill", "reset", "edit"}
+    )
 
     def __init__(
         self,
@@ -393,7 +396,14 @@ class WatchScreen(ConsoleScreen[None]):
             return True if job.status in (JobStatus.ACTIVE, JobStatus.PAUSED) else None
         if action == "reset":
             return True if job.status in (JobStatus.DEAD_LETTER, JobStatus.FAILED) else None
+        if action == "backfill":
+            return True if job_actions.backfill_refusal(job) is None else None
         return True
+
+    def why_not(self, action: str) -> str:
+        if action == "backfill" and self.job is not None:
+            return job_actions.backfill_refusal(self.job) or super().why_not(action)
+        return super().why_not(action)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "heartbeat":
@@ -414,6 +424,11 @@ class WatchScreen(ConsoleScreen[None]):
         job = self.job
         if job is not None:
             self.run_action_worker(lambda: job_actions.run_now(self, job, ask=True))
+
+    def action_backfill(self) -> None:
+        job = self.job
+        if job is not None:
+            self.run_action_worker(lambda: job_actions.backfill(self, job))
 
     def action_reset(self) -> None:
         job = self.job
