@@ -38,6 +38,7 @@ from textual.widgets import Input
 from symbi_tui.app import SymbiApp
 from symbi_tui.screens.approvals import ApprovalsScreen
 from symbi_tui.screens.audit import AuditScreen, AuditTable
+from symbi_tui.screens.backfill import BackfillScreen
 from symbi_tui.screens.command import CommandScreen
 from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.dead_letter import DeadLetterScreen
@@ -176,6 +177,22 @@ async def approve_reason(app: ScreenApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def backfill_preview(app: ScreenApp, pilot: Pilot[None]) -> None:
+    await loaded(WatchScreen)(app, pilot)
+    await pilot.press("B")
+    await until(lambda: isinstance(app.screen, BackfillScreen))
+    form = app.screen
+    for field, value in zip(
+        form.query(Input), ("2026-03-02T08:40", "2026-03-02T08:55"), strict=True
+    ):
+        field.cursor_blink = False
+        field.value = value
+    form.query_one("#backfill-from", Input).focus()
+    await pilot.press("enter")
+    await until(lambda: "instant(s)" in str(form.query_one("#backfill-list").content))
+    await pilot.pause()
+
+
 async def invalid_cron(app: ScreenApp, pilot: Pilot[None]) -> None:
     await loaded(JobFormScreen)(app, pilot)
     screen = app.screen
@@ -293,6 +310,12 @@ SHOTS: list[Shot] = [
         approve_reason,
         ("Approve production-deploy?", "change 4711 signed off"),
         simply(lambda s: ApprovalsScreen(s.backend, clock=s.clock)),
+    ),
+    Shot(
+        "backfill",
+        backfill_preview,
+        ("Backfill metrics-report", "instant(s)"),
+        simply(lambda s: WatchScreen(s.backend, clock=s.clock, job="metrics-report")),
     ),
     Shot(
         "audit",

@@ -27,7 +27,7 @@ from ..backend import Backend
 from ..markup import escape
 
 #: the longest reason a preview line shows (a narrow terminal keeps one line per instant)
-_REASON_WIDTH = 40
+_REASON_WIDTH = 42
 
 
 class BackfillScreen(ModalScreen[Backfill | None]):
@@ -210,7 +210,11 @@ def _preview_text(answer: Backfill) -> str:
     ]
     rows = [(run.scheduled_for, "create", "") for run in answer.created]
     rows += [
-        (skip.instant, "skip", skip.reason.replace(skip.run_id, skip.run_id[:12]))
+        (
+            skip.instant,
+            "skip",
+            skip.reason.replace(f"has run {skip.run_id}", f"run {skip.run_id[:12]}"),
+        )
         if skip.run_id
         else (skip.instant, "skip", skip.reason)
         for skip in answer.skipped

@@ -81,7 +81,7 @@ async def test_preview_then_backfill_at_80x24(
         _type(app, "2026-02-27T00:00", "2026-03-01T12:00")
         await pilot.press("enter")
         await until(lambda: "0 to create, 3 skipped" in _preview(app))
-        assert "skip: has run" in _preview(app)
+        assert "skip: " in _preview(app) and "(backfill, succeeded)" in _preview(app)
         assert _form(app).query_one("#backfill-confirm", Button).disabled
         await pilot.press("escape")
         await until(lambda: notified(app, "nothing was queued for daily-report"))

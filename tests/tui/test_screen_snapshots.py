@@ -21,6 +21,7 @@ from textual.widgets import Input
 from scheduler_core.model import RunTrigger
 from symbi_tui.screens.approvals import ApprovalsScreen
 from symbi_tui.screens.audit import AuditScreen, AuditTable
+from symbi_tui.screens.backfill import BackfillScreen
 from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.dead_letter import DeadLetterScreen
 from symbi_tui.screens.heartbeat import HeartbeatScreen, IterationsTable
@@ -172,6 +173,30 @@ class TestTriage:
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=size, run_before=prompt)
+
+    def test_backfill_preview(
+        self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]
+    ) -> None:
+        """B on the watch screen: a range's instants previewed, those with a run skipped."""
+        app = ScreenApp(lambda: WatchScreen(scene.backend, clock=scene.clock, job="metrics-report"))
+        ready = loaded(app, WatchScreen)
+
+        async def previewed(pilot: Pilot[None]) -> None:
+            await ready(pilot)
+            await pilot.press("B")
+            await until(lambda: isinstance(app.screen, BackfillScreen))
+            form = app.screen
+            for field, value in zip(
+                form.query(Input), ("2026-03-02T08:40", "2026-03-02T08:55"), strict=True
+            ):
+                field.cursor_blink = False
+                field.value = value
+            form.query_one("#backfill-from", Input).focus()
+            await pilot.press("enter")
+            await until(lambda: "instant(s)" in str(form.query_one("#backfill-list").content))
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=previewed)
 
     def test_audit(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(lambda: AuditScreen(scene.backend, clock=scene.clock))
