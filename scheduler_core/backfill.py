@@ -30,6 +30,7 @@ __all__ = [
     "read_range_instant",
 ]
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -224,7 +225,11 @@ async def backfill(
         raise ValidationError(
             f"{format_instant(lo)} is after 'to' ({format_instant(hi)})", field="from"
         )
-    instants = backfill_instants(schedule, lo, hi, limit=service.settings.max_backfill_runs)
+    # (in a thread: counting a refused range's instants takes a while, and the scheduler's loop
+    # shares this event loop)
+    instants = await asyncio.to_thread(
+        backfill_instants, schedule, lo, hi, limit=service.settings.max_backfill_runs
+    )
     found: list[tuple[list[JobRun], list[BackfillSkip], list[AuditEvent]]] = []
 
     def planner(
