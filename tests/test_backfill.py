@@ -293,3 +293,20 @@ async def test_backfilled_runs_go_through_the_policy_gate(harness: Harness) -> N
     runs = await harness.service.history("gated")
     assert [r.status for r in runs] == [RunStatus.AWAITING_APPROVAL] * 2
     assert harness.agents.calls == []
+
+
+async def test_two_schedulers_backfilling_one_range_at_once_create_each_instant_once(
+    harness_factory: Callable[..., Any],
+) -> None:
+    first = await harness_factory(owner="node-1")
+    second = await harness_factory(owner="node-2")  # same store: a standby, or a second node
+    await _hourly(first)
+    answers = await asyncio.gather(
+        first.service.backfill("report", start="2026-03-01T00:00Z", end="2026-03-02T05:00Z"),
+        second.service.backfill("report", start="2026-03-01T00:00Z", end="2026-03-02T05:00Z"),
+    )
+    assert sum(len(a.created) for a in answers) == 30
+    assert sorted(len(a.skipped) for a in answers) == [0, 30]
+    await first.settle()
+    runs = await first.service.history("report", limit=100)
+    assert len(runs) == 30 == len({r.scheduled_for for r in runs})
