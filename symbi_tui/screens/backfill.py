@@ -136,11 +136,6 @@ class BackfillScreen(ModalScreen[Backfill | None]):
         end = self.query_one("#backfill-to", Input).value.strip()
         return start, end
 
-    @property
-    def unsaved(self) -> str:
-        """What quitting would throw away (the app asks first)."""
-        return f"the backfill of {self.job.name}" if any(self.span) else ""
-
     @on(Input.Changed)
     def _changed(self) -> None:
         if self.previewed is not None and self.previewed != self.span:
