@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 #: instants counted past the limit, to say how many a refused range holds (beyond: "more than")
 COUNT_CAP = 100_000
 _TICK = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  #: no earlier instant is taken (nothing ran before)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,7 +108,13 @@ def read_range_instant(value: str | datetime, timezone: str, field: str) -> date
             ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=load_zone(timezone))
-    return moment.astimezone(UTC)
+    try:
+        instant = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"{moment.isoformat()} is out of range", field=field) from None
+    if instant < _EPOCH:
+        raise ValidationError(f"{instant.isoformat()} is before 1970", field=field)
+    return instant
 
 
 def backfill_instants(

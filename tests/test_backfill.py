@@ -184,6 +184,12 @@ async def test_clear_errors(harness: Harness) -> None:
     with pytest.raises(ValidationError) as err:
         await service.backfill("report", start="yesterday", end="2026-03-02T04:00Z")
     assert err.value.field == "from" and "ISO 8601" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        await service.backfill("report", start="0001-01-01T00:00+05:00", end="2026-03-02T04:00Z")
+    assert err.value.field == "from" and "out of range" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        await service.backfill("report", start="0001-01-01T00:00Z", end="2026-03-02T04:00Z")
+    assert err.value.field == "from" and "before 1970" in str(err.value)
     with pytest.raises(ConflictError, match="one-shot"):
         await service.backfill("once", start="2026-03-01T00:00Z", end="2026-03-02T04:00Z")
     with pytest.raises(JobNotFound):
