@@ -167,6 +167,9 @@ def test_cli_on_the_store_without_a_daemon(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert "created 3 run(s), skipped 0" in made.stdout
     assert "no scheduler holds the store: the runs are queued" in made.stderr
+    rows = [line.split() for line in made.stdout.splitlines()[1:]]
+    shown = [row[6] for row in rows if row[5:6] == ["created"]]  # RUN: told apart
+    assert len(shown) == 3 == len(set(shown)) and all(len(i) >= 12 for i in shown)
     runs = cli.json("cron", "history", "monthly")
     assert sorted(r["scheduled_for"] for r in runs) == FIRSTS
     assert {(r["status"], r["trigger"]) for r in runs} == {("queued", "backfill")}

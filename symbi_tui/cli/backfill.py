@@ -22,6 +22,7 @@ from scheduler_core.backfill import Backfill, backfill_to_dict
 from scheduler_core.cron.zones import load_zone
 from scheduler_core.textsafe import visible
 
+from ..format import short_ids
 from . import output
 from .connect import Connection
 from .output import say
@@ -107,11 +108,15 @@ def instants_table(result: Backfill) -> Table:
         table.add_column(title, **options)
     zone = load_zone(result.timezone)
     action = Text("would create", style="bold") if result.dry_run else Text("created")
+    # (runs made together share their first 12 characters: as many more as tells them apart)
+    made = [] if result.dry_run else [run.id for run in result.created]
+    short = short_ids([*made, *(s.run_id for s in result.skipped if s.run_id)])
     rows: list[tuple[datetime, list[Any]]] = []
     for run in result.created:
-        rows.append((run.scheduled_for, [action, "-" if result.dry_run else run.id[:12], ""]))
+        rows.append((run.scheduled_for, [action, short.get(run.id, "-"), ""]))
     for skip in result.skipped:
-        rows.append((skip.instant, ["skipped", (skip.run_id or "-")[:12], visible(skip.reason)]))
+        run_id = short.get(skip.run_id or "", "-")
+        rows.append((skip.instant, ["skipped", run_id, visible(skip.reason)]))
     for instant, cells in sorted(rows, key=lambda row: row[0]):
         local = instant.astimezone(zone)
         table.add_row(_utc(instant), f"{local:%Y-%m-%d %H:%M %Z}", *cells)

@@ -24,6 +24,7 @@ from scheduler_core.model import JobDefinition
 from scheduler_core.textsafe import visible
 
 from ..backend import Backend
+from ..format import short_ids
 from ..markup import escape
 
 #: the longest reason a preview line shows (a narrow terminal keeps one line per instant)
@@ -203,12 +204,14 @@ def _preview_text(answer: Backfill) -> str:
         f"[b]{answer.instants} instant(s)[/b]: {len(answer.created)} to create, "
         f"{len(answer.skipped)} skipped"
     ]
+    # (runs made together share their first 12 characters: as many more as tells them apart)
+    short = short_ids(s.run_id for s in answer.skipped if s.run_id)
     rows = [(run.scheduled_for, "create", "") for run in answer.created]
     rows += [
         (
             skip.instant,
             "skip",
-            skip.reason.replace(f"has run {skip.run_id}", f"run {skip.run_id[:12]}"),
+            skip.reason.replace(f"has run {skip.run_id}", f"run {short[skip.run_id]}"),
         )
         if skip.run_id
         else (skip.instant, "skip", skip.reason)
