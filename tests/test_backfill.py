@@ -316,3 +316,27 @@ async def test_two_schedulers_backfilling_one_range_at_once_create_each_instant_
     await first.settle()
     runs = await first.service.history("report", limit=100)
     assert len(runs) == 30 == len({r.scheduled_for for r in runs})
+
+
+async def test_pausing_the_job_cancels_its_backfill_runs_not_yet_started(
+    harness: Harness,
+) -> None:
+    gate = harness.agents.block("slow")
+    await harness.service.add_job({"name": "slow-job", "agent": "slow", "cron": "0 * * * *"})
+    await harness.service.backfill("slow-job", start="2026-03-02T00:00Z", end="2026-03-02T02:00Z")
+
+    async def one_running() -> bool:
+        runs = await harness.service.history("slow-job")
+        return RunStatus.RUNNING in [r.status for r in runs]
+
+    await _until(one_running, "the first run started")
+    await harness.service.pause_job("slow-job")
+    gate.set()
+    await harness.settle()
+    runs = sorted(await harness.service.history("slow-job"), key=lambda r: r.scheduled_for)
+    assert [r.status for r in runs] == [
+        RunStatus.SUCCEEDED,
+        RunStatus.CANCELLED,
+        RunStatus.CANCELLED,
+    ]
+    assert runs[1].error_message == "cancelled: the job is paused"
