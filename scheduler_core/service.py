@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from .access import Principal, check_approver
+from .approvals import ServiceApprovals
 from .clock import Clock, SystemClock
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
@@ -30,11 +30,10 @@ from .model import (
     JobStatus,
     RunStatus,
     RunTrigger,
-    job_event,
     new_id,
 )
 from .named_policies import NamedPolicy, effective_policy
-from .queries import Health, ServiceQueries, StoreFault
+from .queries import Health, StoreFault
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
     agents_from_api,
@@ -42,9 +41,9 @@ from .registered_agents import (
     take_registered,
     to_stored,
 )
-from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
+from .scheduling import CronScheduler, Maintenance, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
-from .store.base import ApprovalDecision, JobStore
+from .store.base import JobStore
 from .store.retention import PruneReport, RetentionPolicy, StoreStats
 
 #: a one-shot job whose instant is spent: only a new ``at`` brings it back
@@ -61,13 +60,14 @@ class ApplyResult:
     agents: list[str] = field(default_factory=list)  #: agents registered (new or changed)
 
 
-class SchedulerService(ServiceQueries):
-    """Validated, audited operations on jobs and runs (the reads are :class:`ServiceQueries`'s).
+class SchedulerService(ServiceApprovals):
+    """Validated, audited operations on jobs and runs.
 
-    Long by design: it is the one door every mutation goes through (DESIGN.md), one short method
-    per operation, each validating, writing with its audit event in one store transaction,
-    publishing and waking the scheduler. Splitting it by front end or by object would give the
-    same rules more than one home.
+    The one door every mutation goes through (DESIGN.md), one short method per operation, each
+    validating, writing with its audit event in one store transaction, publishing and waking the
+    scheduler. It is built in layers, one module each: the reads (``queries.py``), the helpers
+    every mutation shares (``mutations.py``), the approval decisions (``approvals.py``), and here
+    the job operations. A new family of operations gets a layer of its own.
     """
 
     def __init__(
@@ -105,25 +105,6 @@ class SchedulerService(ServiceQueries):
         self.scheduler = scheduler
 
     # --- helpers ----------------------------------------------------------------------------------
-
-    def _event(
-        self,
-        kind: AuditEventType,
-        actor: str,
-        job: JobDefinition | None = None,
-        run: JobRun | None = None,
-        at: datetime | None = None,
-        **details: Any,
-    ) -> AuditEvent:
-        at = self.clock.now() if at is None else at
-        return job_event(kind, at=at, actor=actor, job=job, run=run, **details)
-
-    def _changed(self, job_id: str, change: str, audit: Sequence[AuditEvent] = ()) -> None:
-        self.bus.publish(JobChanged(job_id, change))
-        for event in audit:
-            self.bus.publish(AuditRecorded(event))
-        if self.scheduler is not None:
-            self.scheduler.notify()
 
     def _first_run(self, job: JobDefinition, now: datetime) -> datetime | None:
         if job.cron is not None:
@@ -566,99 +547,6 @@ class SchedulerService(ServiceQueries):
         self.bus.publish(RunChanged(run))
         self._changed(job.id, "triggered", [event])
         return run
-
-    # --- approvals --------------------------------------------------------------------------------
-
-    async def pending_approvals(self, limit: int = 500) -> list[JobRun]:
-        """Runs awaiting approval, newest first (``details["approval"]`` has approvers, expiry)."""
-        return await self.store.list_runs(status=RunStatus.AWAITING_APPROVAL, limit=limit)
-
-    async def _awaiting(
-        self, run_id: str, principal: Principal | None, decision: str
-    ) -> tuple[JobRun, JobDefinition]:
-        """The run awaiting approval and its job, once ``principal`` (an API key; None: the
-        local operator) is found to be one of the approvers the run was parked with."""
-        run = await self.get_run(run_id)
-        if run.status is not RunStatus.AWAITING_APPROVAL:
-            raise ConflictError(f"run {run_id} is {run.status.value}, not awaiting approval")
-        job = await self.store.get_job(run.job_id)
-        if job is None:
-            raise JobNotFound(run.job_id)
-        if principal is not None:
-            approval = run.details.get("approval")
-            recorded = approval.get("approvers") if isinstance(approval, Mapping) else None
-            approvers = (
-                [str(a) for a in recorded] if isinstance(recorded, list) else job.policy.approvers
-            )
-            requested = run.details.get("requested_by")
-            check_approver(
-                approvers,
-                principal,
-                decision=decision,
-                triggered_by=str(requested) if requested is not None else None,
-            )
-        return run, job
-
-    async def approve(
-        self,
-        run_id: str,
-        *,
-        actor: str = "api",
-        reason: str | None = None,
-        principal: Principal | None = None,
-    ) -> JobRun:
-        """Release a run awaiting approval: it is queued and starts as soon as a slot is free.
-
-        ``principal``: the API key deciding (its name is the actor), checked against the job's
-        approvers; None: the local operator (``actor``), whom approvers do not bind."""
-        if principal is not None:
-            actor = principal.name
-        run, job = await self._awaiting(run_id, principal, "approve")
-        now = self.clock.now()
-        approval = {
-            **(run.details.get("approval") or {}),
-            "decision": "approved",
-            "decided_by": actor,
-            "decided_at": now.isoformat(),
-            "reason": reason,
-        }
-        queued = replace(
-            run, status=RunStatus.QUEUED, due_at=now, details={**run.details, "approval": approval}
-        )
-        event = self._event(AuditEventType.CRON_RUN_APPROVED, actor, job, run, reason=reason)
-        decision = ApprovalDecision(
-            decision="approved", decided_by=actor, decided_at=now, reason=reason
-        )
-        if not await self.store.approve_run(queued, decision, [event]):
-            raise ConflictError(f"run {run_id} is no longer awaiting approval")
-        self.bus.publish(RunChanged(queued))
-        self._changed(job.id, "approved", [event])
-        return queued
-
-    async def deny(
-        self,
-        run_id: str,
-        *,
-        actor: str = "api",
-        reason: str | None = None,
-        principal: Principal | None = None,
-    ) -> JobRun:
-        """Refuse a run awaiting approval: it ends ``denied`` with the reason (``principal``:
-        as for :meth:`approve`)."""
-        if principal is not None:
-            actor = principal.name
-        run, job = await self._awaiting(run_id, principal, "deny")
-        now = self.clock.now()
-        item = deny_item(job, run, now=now, actor=actor, reason=reason)
-        settings = self.settings
-        plans = await self.store.finish_runs(
-            [item], lambda it, current: plan_finish(it, current, settings=settings, now=now)
-        )
-        if plans[0] is None and (await self.get_run(run_id)).status is not RunStatus.DENIED:
-            raise ConflictError(f"run {run_id} is no longer awaiting approval")
-        self.bus.publish(RunChanged(item.run))
-        self._changed(job.id, "denied", plans[0].audit if plans[0] else ())
-        return item.run
 
     # --- the store ------------------------------------------------------------------------------
 
