@@ -16,6 +16,8 @@ from .clock import Clock, SystemClock
 from .errors import AgentPinError
 from .events import AuditRecorded, EventBus
 from .model import AuditEventType, JobDefinition, JobRun, job_event
+from .named_policies import KIND as POLICY_KIND
+from .named_policies import take_registered_policies
 from .policy import PolicyGate
 from .runtime.base import Executor
 from .scheduling import CronScheduler
@@ -104,6 +106,18 @@ class Engine:
             verify_pin=self._verify_pin,
             pin_required=self.config.agentpin.required,
         )
+        # the named policies registered in the store, known before the first run is gated
+        registered_policies: set[str] = set()
+        store = self._store
+
+        async def refresh_policies() -> list[str]:
+            stored = await store.list_definitions(POLICY_KIND)
+            return take_registered_policies(stored, policies, registered_policies)
+
+        for warning in await refresh_policies():
+            log.warning("%s", warning)
+        if isinstance(gate, SchedulePolicyGate):
+            gate.refresh = refresh_policies
         if self._run_scheduler:
             if self._executor is None:
                 raise ValueError("an executor is needed to run the scheduler")
@@ -140,6 +154,7 @@ class Engine:
             rules=DeliveryRules.of(self.config, self._registry()),
             policies=policies,
         )
+        self.service.registered_policies = registered_policies
         if isinstance(self._executor, AgentExecutor):
             for warning in await self.service.load_registered_agents():
                 log.warning("%s", warning)

@@ -10,7 +10,7 @@ __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,16 @@ from .model import (
     RunTrigger,
     new_id,
 )
-from .named_policies import NamedPolicy, effective_policy
+from .named_policies import KIND as POLICY_KIND
+from .named_policies import (
+    NamedPolicy,
+    describe_effective,
+    effective_policy,
+    plan_policy_registration,
+    policies_from_api,
+    policy_to_stored,
+    take_registered_policies,
+)
 from .queries import Health, StoreFault
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
@@ -58,6 +67,7 @@ class ApplyResult:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     agents: list[str] = field(default_factory=list)  #: agents registered (new or changed)
+    policies: list[str] = field(default_factory=list)  #: named policies registered
 
 
 class SchedulerService(ServiceApprovals):
@@ -98,6 +108,8 @@ class SchedulerService(ServiceApprovals):
         )
         #: the names in ``agents`` registered in the store (see registered_agents)
         self.registered: set[str] = set()
+        #: the names in ``policies`` registered in the store (see named_policies)
+        self.registered_policies: set[str] = set()
         self.settings: SchedulerSettings = self.config.scheduler
         self.rules: DeliveryRules = rules or DeliveryRules.of(self.config)
         self.clock: Clock = clock or (scheduler.clock if scheduler else SystemClock())
@@ -120,6 +132,12 @@ class SchedulerService(ServiceApprovals):
                 f"unknown agent {job.agent!r}{hint}; define it in the config or a DSL agent block",
                 field="agent",
             )
+
+    async def _know_policies(self, names: Iterable[str]) -> None:
+        """Read the store's registered policies again if a job names one this process does not
+        know (another process registered it since)."""
+        if any(name not in self.policies for name in names):
+            await self.load_registered_policies()
 
     def _check_policies(self, job: JobDefinition) -> None:
         """Every named policy the job lists is defined, and together with its inline policy they
@@ -176,6 +194,7 @@ class SchedulerService(ServiceApprovals):
     async def add_job(
         self, data: Mapping[str, Any] | JobDefinition, *, actor: str = "api"
     ) -> JobDefinition:
+        await self._know_policies(_listed_policies(data))
         now = self.clock.now()
         job = self._prepare_new(data, now, actor)
         if await self.store.get_job_by_name(job.name) is not None:
@@ -191,6 +210,7 @@ class SchedulerService(ServiceApprovals):
         self, items: Sequence[Mapping[str, Any] | JobDefinition], *, actor: str = "api"
     ) -> list[JobDefinition]:
         """Add many jobs in one transaction (all or nothing)."""
+        await self._know_policies(name for item in items for name in _listed_policies(item))
         now = self.clock.now()
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
@@ -230,35 +250,50 @@ class SchedulerService(ServiceApprovals):
         jobs: Sequence[JobDefinition],
         *,
         agents: Sequence[AgentDefinition] = (),
+        policies: Sequence[NamedPolicy] = (),
         actor: str = "dsl",
     ) -> ApplyResult:
-        """Create or update jobs keyed by name (a DSL load); run history is kept. ``agents`` are
-        registered in the store with them, all or nothing (see registered_agents).
+        """Create or update jobs keyed by name (a DSL load); run history is kept. ``agents`` and
+        ``policies`` are registered in the store with them, all or nothing (see
+        registered_agents and named_policies).
 
         Several daemons starting together on one shared store load the same files at once: if
         another one created some of the names meanwhile, the load is planned again against what
         it wrote (and usually finds the jobs unchanged)."""
+        await self._know_policies(name for job in jobs for name in job.policies)
         registration = plan_registration(agents, self.agents, self.registered)
+        named = plan_policy_registration(policies, self.policies, self.registered_policies)
         before = {a.name: self.agents.get(a.name) for a in registration.write}
-        # the schedules are checked against the agents as they will be
+        rules_before = {p.name: self.policies.get(p.name) for p in named}
+        # the schedules are checked against the agents and policies as they will be
         self.agents.update({a.name: a for a in registration.write})
+        self.policies.update({p.name: p for p in named})
         try:
-            return await self._apply(jobs, registration.write, actor)
+            return await self._apply(jobs, registration.write, named, actor)
         except BaseException:
             for name, agent in before.items():
                 if agent is None:
                     self.agents.pop(name, None)
                 else:
                     self.agents[name] = agent
+            for name, policy in rules_before.items():
+                if policy is None:
+                    self.policies.pop(name, None)
+                else:
+                    self.policies[name] = policy
             raise
 
     async def _apply(
-        self, jobs: Sequence[JobDefinition], agents: Sequence[AgentDefinition], actor: str
+        self,
+        jobs: Sequence[JobDefinition],
+        agents: Sequence[AgentDefinition],
+        policies: Sequence[NamedPolicy],
+        actor: str,
     ) -> ApplyResult:
         for attempt in range(3):
             now = self.clock.now()
             result, writes, events = await self._plan_apply(jobs, now, actor)
-            if not writes and not agents:
+            if not writes and not agents and not policies:
                 return result
             registering = [
                 self._event(
@@ -270,17 +305,22 @@ class SchedulerService(ServiceApprovals):
                     source=a.source,
                 )
                 for a in agents
+            ] + [
+                self._event(AuditEventType.POLICY_REGISTERED, actor, at=now, policy=p.name)
+                for p in policies
             ]
+            stored = [to_stored(a, now) for a in agents]
+            stored += [policy_to_stored(p, now) for p in policies]
             try:
-                await self.store.upsert_jobs(
-                    writes, [*registering, *events], [to_stored(a, now) for a in agents]
-                )
+                await self.store.upsert_jobs(writes, [*registering, *events], stored)
             except ConflictError:
                 if attempt == 2:
                     raise
                 continue
             self.registered.update(a.name for a in agents)
+            self.registered_policies.update(p.name for p in policies)
             result.agents.extend(a.name for a in agents)
+            result.policies.extend(p.name for p in policies)
             events = [*registering, *events]
             for job in writes:
                 self.bus.publish(JobChanged(job.id, "updated"))
@@ -296,17 +336,19 @@ class SchedulerService(ServiceApprovals):
         items: Sequence[Mapping[str, Any]],
         *,
         agents: Mapping[str, Mapping[str, Any]] | None = None,
+        policies: Mapping[str, Mapping[str, Any]] | None = None,
         actor: str = "api",
     ) -> ApplyResult:
         """``apply_definitions`` for job bodies (a remote DSL load): every body is checked first
         and any problem names its index (``jobs[2].cron_expr``); then all or nothing. ``agents``
         (agent blocks by name) are registered with them, within what ``[api]
-        agent_definitions`` allows."""
+        agent_definitions`` allows, and so are ``policies`` (policy blocks by name)."""
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
         defined = agents_from_api(
             agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
         )
+        named = policies_from_api(policies or {}, actor=actor, errors=errors)
         for index, item in enumerate(items):
             try:
                 job = job_from_mapping(item)
@@ -325,7 +367,7 @@ class SchedulerService(ServiceApprovals):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValidationError(f"named more than once: {', '.join(twice)}", field="jobs")
-        return await self.apply_definitions(jobs, agents=defined, actor=actor)
+        return await self.apply_definitions(jobs, agents=defined, policies=named, actor=actor)
 
     async def _plan_apply(
         self, jobs: Sequence[JobDefinition], now: datetime, actor: str
@@ -380,13 +422,19 @@ class SchedulerService(ServiceApprovals):
     ) -> ApplyResult:
         """Load DSL files (all or nothing) and apply their schedules, keyed by name.
 
-        ``register_agents`` (``cron add --file``): the files' agent blocks (those the applied
-        schedules name, with ``only``) are registered in the store with the schedules; without
-        it (the daemon's own DSL paths, read at each start) they are held in memory."""
+        ``register_agents`` (``cron add --file``): the files' agent and policy blocks (those the
+        applied schedules name, with ``only``) are registered in the store with the schedules;
+        without it (the daemon's own DSL paths, read at each start) they are held in memory."""
         from .dsl import load_dsl_files
 
         known = set(self.agents) if self.agents else None
-        bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known, rules=self.rules)
+        bundle = load_dsl_files(
+            paths,
+            now=self.clock.now(),
+            known_agents=known,
+            rules=self.rules,
+            known_policies=self.policies,
+        )
         jobs = list(bundle.jobs)
         if only is not None:
             jobs = [j for j in jobs if j.name == only]
@@ -400,16 +448,34 @@ class SchedulerService(ServiceApprovals):
             for agent in bundle.agents:
                 self.agents[agent.name] = agent
                 self.registered.discard(agent.name)  # the DSL paths win over the store
+            for policy in bundle.policies:
+                self.policies[policy.name] = policy
+                self.registered_policies.discard(policy.name)
             return await self.apply_definitions(jobs, actor=actor)
         named = {j.agent for j in jobs}
         agents = [a for a in bundle.agents if only is None or a.name in named]
-        return await self.apply_definitions(jobs, agents=agents, actor=actor)
+        listed = {name for j in jobs for name in j.policies}
+        policies = [p for p in bundle.policies if only is None or p.name in listed]
+        return await self.apply_definitions(jobs, agents=agents, policies=policies, actor=actor)
 
     async def load_registered_agents(self) -> list[str]:
         """Add the store's registered agents to the ones this process knows (the config's and
         the DSL paths' win); what was wrong with any, as warnings."""
         stored = await self.store.list_definitions(AGENT_KIND)
         return take_registered(stored, self.agents, self.registered)
+
+    async def load_registered_policies(self) -> list[str]:
+        """Add the store's registered named policies to the ones this process knows (the
+        config's and the DSL paths' win); what was wrong with any, as warnings."""
+        stored = await self.store.list_definitions(POLICY_KIND)
+        return take_registered_policies(stored, self.policies, self.registered_policies)
+
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        """What gates the job's runs: its inline policy merged with the named policies it lists,
+        each rule with where it came from (see named_policies.describe_effective)."""
+        job = await self.resolve(ref)
+        await self._know_policies(job.policies)
+        return {"job_id": job.id, "name": job.name, **describe_effective(job, self.policies)}
 
     async def find_agent(self, name: str) -> AgentDefinition | None:
         """The agent of that name, looking in the store again if this process does not know it
@@ -438,6 +504,7 @@ class SchedulerService(ServiceApprovals):
         job = await self.resolve(ref)
         now = self.clock.now()
         updated = job_from_mapping(changes, base=job)
+        await self._know_policies(updated.policies)
         self._check_agent(updated)
         self._check_policies(updated)
         self.rules.enforce(updated)
@@ -587,6 +654,14 @@ def _with_state(definition: JobDefinition, existing: JobDefinition) -> JobDefini
         created_at=existing.created_at,
         updated_at=existing.updated_at,
     )
+
+
+def _listed_policies(data: Mapping[str, Any] | JobDefinition) -> list[str]:
+    """The named policies a job (or the data for one) lists, as far as they can be read."""
+    if isinstance(data, JobDefinition):
+        return list(data.policies)
+    listed = data.get("policies", data.get("policy_ids"))
+    return [str(name) for name in listed] if isinstance(listed, list | tuple) else []
 
 
 def _changed_fields(old: JobDefinition, new: JobDefinition) -> list[str]:
