@@ -76,14 +76,15 @@ class EffectivePolicy:
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+_DEFAULT = PolicySpec()
+_RULES = tuple((f.name, getattr(_DEFAULT, f.name)) for f in dataclasses.fields(PolicySpec))
+
+
 def _set(spec: PolicySpec) -> dict[str, object]:
     """The rules a policy sets (those not at their default)."""
-    default = PolicySpec()
-    return {
-        f.name: getattr(spec, f.name)
-        for f in dataclasses.fields(spec)
-        if getattr(spec, f.name) != getattr(default, f.name)
-    }
+    if spec == _DEFAULT:
+        return {}
+    return {name: value for name, default in _RULES if (value := getattr(spec, name)) != default}
 
 
 def _common(values: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
@@ -150,6 +151,11 @@ def effective_policy(job: JobDefinition, policies: Mapping[str, NamedPolicy]) ->
             f"unknown policy {missing[0]!r}{hint}: {known}",
             field="policies",
         )
+    if not job.policies:  # every run is gated: no merge to make, and no copy of the policy
+        inline = job.policy
+        windows = (inline.allowed_hours,) if inline.allowed_hours is not None else ()
+        sources = {rule: (INLINE,) for rule in _set(inline)}
+        return EffectivePolicy(spec=inline, windows=windows, sources=sources)
     return merge_policies(job.policy, [policies[name] for name in job.policies])
 
 
