@@ -191,24 +191,19 @@ def take_registered_policies(
 ) -> list[str]:
     """Add the ``stored`` policies to ``policies`` (the config's and the DSL paths' win) and
     their names to ``registered``; what was wrong with any, as warnings."""
-    warnings: list[str] = []
-    for row in stored:
-        try:
-            policy = _from_mapping(row.name, row.definition, row.source, f"policies.{row.name}")
-        except ValidationError as exc:
-            warnings.append(f"registered policy {row.name!r} is not usable: {exc}")
-            continue
-        current = policies.get(row.name)
-        if current is not None and row.name not in registered:
-            if current.spec != policy.spec:
-                warnings.append(
-                    f"registered policy {row.name!r} ({row.source}) is shadowed by the one in "
-                    f"{current.source or 'the config'}"
-                )
-            continue
-        policies[row.name] = policy
-        registered.add(row.name)
-    return warnings
+    from .definitions import take_stored
+
+    return take_stored(
+        stored,
+        policies,
+        registered,
+        noun="policy",
+        parse=lambda row: _from_mapping(
+            row.name, row.definition, row.source, f"policies.{row.name}"
+        ),
+        same=lambda a, b: a.spec == b.spec,
+        origin=lambda p: p.source,
+    )
 
 
 def plan_policy_registration(
