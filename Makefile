@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
-# what the lock covers: the runtime, the test, benchmark and dev extras, and the build backend
-EXTRAS := --extra test --extra bench --extra dev
+# what the lock covers: the runtime, the test, benchmark, dev and otel extras, and the build backend
+EXTRAS := --extra test --extra bench --extra dev --extra otel
 BUILD_REQS = $(PYTHON) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))"
 LATEST := $(or $(TMPDIR),/tmp)/symbi-tui-latest
 
