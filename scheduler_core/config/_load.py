@@ -359,6 +359,11 @@ class _Loader:
 
             for key, message in check_secrets_config(kwargs["secrets"]):
                 self.error(message, key)
+        if "telemetry" in kwargs:
+            from ..telemetry import check_telemetry_config
+
+            for key, message in check_telemetry_config(kwargs["telemetry"]):
+                self.error(message, key)
         return SchedulerConfig(**kwargs, path=self.path, warnings=tuple(self.warnings))
 
 
