@@ -51,7 +51,7 @@ lock: $(STAMP)
 test-latest: $(STAMP)
 	rm -rf $(LATEST)
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(LATEST)
-	$(BIN)/uv pip install --quiet --python $(LATEST)/bin/python --refresh -e ".[test]"
+	$(BIN)/uv pip install --quiet --python $(LATEST)/bin/python --refresh -e ".[test,otel]"
 	$(BIN)/uv pip list --python $(LATEST)/bin/python --format freeze > $(LATEST)/versions.txt
 	@echo "newest versions under test: $(LATEST)/versions.txt"
 	$(LATEST)/bin/python -m pytest -q -m "not slow" -p no:randomly
