@@ -372,3 +372,52 @@ def test_no_endpoint_is_no_telemetry() -> None:
     made = open_telemetry(TelemetryConfig(otlp_endpoint="http://127.0.0.1:4318"))
     assert isinstance(made, OtelTelemetry) and made.enabled
     asyncio.run(made.shutdown())  # nothing buffered: nothing sent
+
+
+async def test_denied_parked_and_approved_runs_each_end_their_span(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    agents = [_command("echo", "print('ok')")]
+    engine, clock = await _engine(tmp_path, agents, _telemetry(spans))
+    try:
+        assert engine.service is not None
+        await engine.service.add_job(
+            {
+                "name": "guarded",
+                "agent": "echo",
+                "cron": "0 9 * * *",
+                "policy": {"require_capabilities": ["deployment"]},
+            }
+        )
+        await engine.service.add_job(
+            {
+                "name": "approved",
+                "agent": "echo",
+                "cron": "0 9 * * *",
+                "policy": {"require_approval": True, "approvers": ["alice"]},
+            }
+        )
+        clock.set("2026-03-02T09:00:00Z")
+        denied = await finished_run(engine, "guarded")
+        parked = await finished_run(engine, "approved")
+        assert (denied.status, parked.status) == (RunStatus.DENIED, RunStatus.AWAITING_APPROVAL)
+        await engine.service.approve(parked.id, actor="alice")
+        done = await finished_run(engine, "approved")
+        assert done.status is RunStatus.SUCCEEDED, done.error_message
+    finally:
+        await engine.stop()
+    ended = [
+        ((s.attributes or {})["symbi.job.name"], (s.attributes or {})["symbi.run.status"])
+        for s in spans.get_finished_spans()
+        if s.name == "cron.run"
+    ]
+    assert sorted(ended) == [
+        ("approved", "awaiting_approval"),
+        ("approved", "succeeded"),
+        ("guarded", "denied"),
+    ]
+    assert all(
+        s.status.status_code is StatusCode.UNSET
+        for s in spans.get_finished_spans()
+        if s.name == "cron.run"
+    )  # a denial or a wait is not an error

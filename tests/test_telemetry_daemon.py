@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -359,3 +360,32 @@ def test_the_engine_runs_with_no_opentelemetry_module_at_all(tmp_path: Path) -> 
         "refused telemetry.otlp_endpoint",
         "loaded []",
     ]
+
+
+@pytest.mark.slow
+def test_a_collector_out_of_reach_fails_no_run_and_holds_the_stop_only_its_timeout(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = _config(
+        tmp_path,
+        f'[telemetry]\notlp_endpoint = "http://127.0.0.1:{port}"\nexport_timeout_seconds = 2\n',
+    )
+    daemon = Daemon(config)
+    try:
+        run = _run_once(daemon, tmp_path)
+        began = time.monotonic()
+        assert daemon.stop() == 0
+        stopping = time.monotonic() - began
+    finally:
+        daemon.kill()
+    assert run["status"] == "succeeded"
+    assert stopping < 2 + 5, stopping  # the export's timeout, and the rest of a graceful stop
+    failed = [
+        e
+        for e in daemon.events()
+        if e.get("logger", "").startswith("opentelemetry.exporter") and e.get("level") == "error"
+    ]
+    assert failed, "".join(daemon.raw)  # the operator is told the spans were not exported
