@@ -351,6 +351,8 @@ Authorization = "Bearer collector-secret-9f8e7d"
 
     for bad, key, words in (
         ('otlp_endpoint = "127.0.0.1:4318"', "telemetry.otlp_endpoint", "http:// or https://"),
+        ('otlp_endpoint = "http://[::1:4318"', "telemetry.otlp_endpoint", "http:// or https://"),
+        ('otlp_endpoint = "http://otel:99999"', "telemetry.otlp_endpoint", "http:// or https://"),
         (
             'otlp_endpoint = "http://user:pw@127.0.0.1:4318"',
             "telemetry.otlp_endpoint",

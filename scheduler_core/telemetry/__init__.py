@@ -216,13 +216,19 @@ def check_telemetry_config(config: TelemetryConfig) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     endpoint = config.otlp_endpoint
     if endpoint is not None:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(endpoint)
+            host = parts.hostname
+            parts.port  # noqa: B018 (raises for a port out of range)
+        except ValueError:  # an unclosed [IPv6 address, a port out of range
+            parts, host = urlsplit(""), None
+        if parts.scheme not in ("http", "https") or not host:
+            shown = repr(endpoint[:80]) if "@" not in endpoint else "a value with credentials"
             problems.append(
                 (
                     "telemetry.otlp_endpoint",
-                    f"expected an http:// or https:// URL of an OTLP/HTTP collector "
-                    f"(e.g. http://127.0.0.1:4318), got {endpoint[:80]!r}",
+                    "expected the http:// or https:// URL of an OTLP/HTTP collector, a host "
+                    f"and an optional port up to 65535 (e.g. http://127.0.0.1:4318), got {shown}",
                 )
             )
         elif parts.username or parts.password:
