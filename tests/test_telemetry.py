@@ -423,3 +423,27 @@ async def test_denied_parked_and_approved_runs_each_end_their_span(
         for s in spans.get_finished_spans()
         if s.name == "cron.run"
     )  # a denial or a wait is not an error
+
+
+def test_only_the_telemetry_seam_imports_opentelemetry() -> None:
+    """The extra stays optional: one module imports it, and only open_telemetry imports that."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    importers: dict[str, set[str]] = {}
+    for path in [*root.glob("scheduler_core/**/*.py"), *root.glob("symbi_tui/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+                if node.level and node.module == "_otel":
+                    names = ["scheduler_core.telemetry._otel"]
+            for name in names:
+                if name.startswith(("opentelemetry", "scheduler_core.telemetry._otel")):
+                    importers.setdefault(name.split(".")[0], set()).add(str(path.relative_to(root)))
+    assert importers == {
+        "opentelemetry": {"scheduler_core/telemetry/_otel.py"},
+        "scheduler_core": {"scheduler_core/telemetry/__init__.py"},
+    }
