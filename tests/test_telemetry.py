@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from scheduler_core.clock import FakeClock
-from scheduler_core.config import load_config
+from scheduler_core.config import load_config, validate_config_file
 from scheduler_core.config._write import config_to_toml
 from scheduler_core.engine import Engine
 from scheduler_core.errors import ConfigError
@@ -337,6 +337,7 @@ service_name = "symbi-prod"
 Authorization = "Bearer collector-secret-9f8e7d"
 """
     )
+    assert validate_config_file(path, env={}) == []  # the extra is installed here
     cfg = load_config(path, env={})
     assert cfg.telemetry == TelemetryConfig(
         otlp_endpoint="http://127.0.0.1:4318",

@@ -319,6 +319,8 @@ from scheduler_core.model import AgentDefinition, RunnerKind
 from scheduler_core.runtime.agents import AgentExecutor
 from scheduler_core.settings import SchedulerConfig, StoreConfig, TelemetryConfig
 from scheduler_core.telemetry import open_telemetry
+from scheduler_core.config import validate_config_file
+from pathlib import Path
 
 async def main():
     agent = AgentDefinition(
@@ -339,6 +341,9 @@ async def main():
         open_telemetry(TelemetryConfig(otlp_endpoint="http://127.0.0.1:4318"))
     except ConfigError as exc:
         print("refused", exc.key)
+    path = Path(sys.argv[1]).with_name("config.toml")
+    path.write_text('[telemetry]\\notlp_endpoint = "http://127.0.0.1:4318"\\n')
+    print("validate", [(e.key, "symbi-tui[otel]" in str(e)) for e in validate_config_file(path)])
     print("loaded", sorted(m for m in sys.modules if m.startswith("opentelemetry")))
 
 asyncio.run(main())
@@ -358,6 +363,7 @@ def test_the_engine_runs_with_no_opentelemetry_module_at_all(tmp_path: Path) -> 
     assert out.stdout.splitlines() == [
         "run succeeded none",
         "refused telemetry.otlp_endpoint",
+        "validate [('telemetry.otlp_endpoint', True)]",
         "loaded []",
     ]
 

@@ -25,6 +25,7 @@ __all__ = [
     "Span",
     "Telemetry",
     "TelemetryUnavailable",
+    "check_extra",
     "check_telemetry_config",
     "current_span",
     "llm_replied",
@@ -197,15 +198,25 @@ def open_telemetry(config: TelemetryConfig) -> Telemetry:
     spans exported over OTLP/HTTP (raises :class:`TelemetryUnavailable` without the extra)."""
     if not config.otlp_endpoint:
         return NO_TELEMETRY
+    check_extra(config)
+    from ._otel import OtelTelemetry
+
+    return OtelTelemetry.exporting(config)
+
+
+def check_extra(config: TelemetryConfig) -> None:
+    """Raise :class:`TelemetryUnavailable` if ``config`` sets an endpoint and the ``otel``
+    extra cannot be imported (``symbi config validate`` says so too)."""
+    if not config.otlp_endpoint:
+        return
     try:
-        from ._otel import OtelTelemetry
+        from . import _otel  # noqa: F401
     except ImportError as exc:
         raise TelemetryUnavailable(
             f"is set, but OpenTelemetry is not installed ({exc.name or 'opentelemetry'} is "
             f"missing): {INSTALL_HINT}, or remove the key",
             key="telemetry.otlp_endpoint",
         ) from None
-    return OtelTelemetry.exporting(config)
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
