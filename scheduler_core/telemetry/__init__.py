@@ -11,10 +11,10 @@ call chain, and with telemetry off (:data:`NO_TELEMETRY`, the default) they do n
 imported. Without the ``otel`` extra installed, an ``otlp_endpoint`` is refused with a
 :class:`~scheduler_core.errors.ConfigError` naming ``pip install 'symbi-tui[otel]'``.
 
-What spans carry (attribute names in :mod:`._otel`): ids, names, the trigger, the attempt,
-statuses and outcomes, the iteration number, the delivery channel, the LLM's model, provider
-and token counts. Never a run's input or output, an agent's message, an error's text, a URL or
-a header.
+What spans carry (every attribute is listed in the README, "OpenTelemetry"): ids, names, the
+trigger, the attempt, statuses and outcomes, the iteration number, the delivery channel, the
+LLM's model, provider and token counts. Never a run's input or output, an agent's message, an
+error's text, a URL or a header.
 """
 
 from __future__ import annotations
