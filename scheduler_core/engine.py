@@ -25,6 +25,7 @@ from .service import SchedulerService
 from .settings import SchedulerConfig
 from .store import JobStore, open_store
 from .store.retention import RetentionPolicy
+from .telemetry import NO_TELEMETRY, Telemetry, open_telemetry
 
 log = logging.getLogger("symbi.scheduler")
 
@@ -53,10 +54,13 @@ class Engine:
         stdout: TextIO | None = None,
         fire_due: bool = True,
         keep_store: bool = False,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """``fire_due=False``: the scheduler fires nothing due and starts only the runs it is
         allowed (see :class:`~scheduler_core.scheduling.CronScheduler`). ``keep_store``: a
-        ``store`` handed in stays open at :meth:`stop` (its owner closes it)."""
+        ``store`` handed in stays open at :meth:`stop` (its owner closes it). ``telemetry``:
+        where the scheduler's run spans go (default: what ``[telemetry]`` asks for, made at
+        :meth:`start`); the engine shuts it down at :meth:`stop`."""
         self.config = config or SchedulerConfig()
         self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()
@@ -71,6 +75,8 @@ class Engine:
         self._stdout = stdout  #: where the stdout delivery channel writes (the console: a file)
         self._fire_due = fire_due
         self._keep_store = keep_store
+        self.telemetry: Telemetry = telemetry or NO_TELEMETRY
+        self._telemetry_given = telemetry is not None
         self._stopped = False
         self.scheduler: CronScheduler | None = None
         #: the process groups of this scheduler's command agents (see runtime.ledger)
@@ -123,6 +129,9 @@ class Engine:
                 raise ValueError("an executor is needed to run the scheduler")
             from .runtime.ledger import AgentLedger
 
+            if not self._telemetry_given:
+                self.telemetry = open_telemetry(self.config.telemetry)
+
             self.ledger = AgentLedger(self.config.resolved_data_dir() / "agents")
             if isinstance(self._executor, AgentExecutor) and self._executor.ledger is None:
                 self._executor.ledger = self.ledger
@@ -142,6 +151,7 @@ class Engine:
                 ledger=self.ledger,
                 retention=RetentionPolicy.of(self.config.store),
                 prune_interval=self.config.store.prune_interval_seconds,
+                telemetry=self.telemetry,
             )
             await self.scheduler.start()
         self.service = SchedulerService(
@@ -245,6 +255,7 @@ class Engine:
         made = self.scheduler.made_deliverer if self.scheduler is not None else None
         if made is not None:
             await made.aclose()
+        await self.telemetry.shutdown()  # the last spans (deliveries included) are exported
         if self._store is not None and not self._keep_store:
             await self._store.close()
 
