@@ -142,6 +142,11 @@ class Backend(Protocol):
         """The job's coming fire instants (none while it is not active)."""
         ...
 
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        """The policy that gates the job's runs: its inline policy merged with the named ones it
+        lists, each rule with where it came from (``rules``: rule, label, value, text, from)."""
+        ...
+
     # --- runs -------------------------------------------------------------------------------------
 
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
@@ -316,6 +321,9 @@ class LocalBackend:
 
     async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
         return await self.service.next_runs(ref, count)
+
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        return await self.service.effective_policy(ref)
 
     # --- runs -------------------------------------------------------------------------------------
 

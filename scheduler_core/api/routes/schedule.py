@@ -19,6 +19,7 @@ from ..schemas import (
     BackfillIn,
     BackfillOut,
     DeleteOut,
+    EffectivePolicyOut,
     JobCreateIn,
     JobIn,
     JobOut,
@@ -142,6 +143,15 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             actor=request_actor(request),
         )
         return backfill_to_dict(result)
+
+    @r.get(
+        "/{job_id}/policy",
+        response_model=EffectivePolicyOut,
+        response_model_by_alias=True,
+        summary="The policy that gates the job's runs, merged, with where each rule came from",
+    )
+    async def effective_policy(job_id: JobRef) -> Any:
+        return await service.effective_policy(job_id)
 
     @r.get("/{job_id}/history", response_model=list[RunOut], summary="A job's runs, newest first")
     async def job_history(
