@@ -99,6 +99,7 @@ def test_api_roles_errors_idempotence_and_the_cli_through_the_daemon(
         assert answer["from"] == "2025-01-01T05:00:00.000000Z"
         assert [c["scheduled_for"] for c in answer["created"]] == FIRSTS
         assert [c["run_id"] for c in answer["created"]] == [None] * 3
+        assert all(set(c) == {"scheduled_for", "run_id"} for c in answer["created"])
         assert admin.get("/api/v1/schedule/monthly/history").json() == []
 
         made = ci.post(path, json=span).json()
@@ -118,6 +119,7 @@ def test_api_roles_errors_idempotence_and_the_cli_through_the_daemon(
         again = ci.post(path, json=span).json()
         assert again["created"] == [] and [s["run_id"] for s in again["skipped"]] == ids
         assert all("(backfill, succeeded)" in s["reason"] for s in again["skipped"])
+        assert all(set(s) == {"scheduled_for", "reason", "run_id"} for s in again["skipped"])
 
         events = admin.get("/api/v1/audit", params={"event_type": "CronJobBackfilled"}).json()
         events = [e for e in events if e["type"] == "CronJobBackfilled"]

@@ -187,10 +187,15 @@ class BackfillIn(BaseModel):
     )
 
 
-class BackfillInstantOut(BaseModel):
+class BackfillCreatedOut(BaseModel):
     scheduled_for: str
-    run_id: str | None = None  #: the run created (null in a dry run), or the one that was there
-    reason: str | None = None  #: why it was skipped
+    run_id: str | None  #: the run created (null in a dry run)
+
+
+class BackfillSkippedOut(BaseModel):
+    scheduled_for: str
+    reason: str  #: why it gets no run
+    run_id: str | None  #: the run the instant already has, if that is why
 
 
 class BackfillOut(BaseModel):
@@ -205,8 +210,8 @@ class BackfillOut(BaseModel):
     end: str = Field(..., alias="to")
     dry_run: bool
     instants: int
-    created: list[BackfillInstantOut]
-    skipped: list[BackfillInstantOut]
+    created: list[BackfillCreatedOut]
+    skipped: list[BackfillSkippedOut]
 
 
 class ApplyIn(BaseModel):
