@@ -36,6 +36,7 @@ from .model import (
 from .named_policies import NamedPolicy, effective_policy
 from .queries import Health, ServiceQueries, StoreFault
 from .registered_agents import KIND as AGENT_KIND
+from .run_cancel import CancelOutcome, cancel_run
 from .registered_agents import (
     agents_from_api,
     plan_registration,
@@ -659,6 +660,10 @@ class SchedulerService(ServiceQueries):
         self.bus.publish(RunChanged(item.run))
         self._changed(job.id, "denied", plans[0].audit if plans[0] else ())
         return item.run
+
+    async def cancel_run(self, run_id: str, *, actor: str = "api") -> CancelOutcome:
+        """Cancel a queued, parked or running run (scheduler_core.run_cancel)."""
+        return await cancel_run(self, run_id, actor=actor)
 
     # --- the store ------------------------------------------------------------------------------
 
