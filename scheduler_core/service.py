@@ -36,13 +36,13 @@ from .model import (
 from .named_policies import NamedPolicy, effective_policy
 from .queries import Health, ServiceQueries, StoreFault
 from .registered_agents import KIND as AGENT_KIND
-from .run_cancel import CancelOutcome, cancel_run
 from .registered_agents import (
     agents_from_api,
     plan_registration,
     take_registered,
     to_stored,
 )
+from .run_cancel import CancelOutcome, cancel_run
 from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import ApprovalDecision, JobStore
