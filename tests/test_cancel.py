@@ -282,3 +282,37 @@ async def test_a_cancel_asked_of_another_node_reaches_the_node_running_it(
     (event,) = await other.service.audit(type=AuditEventType.CRON_RUN_CANCELLED)
     assert (event.actor, event.run_id) == ("ops", run_id)
     assert not holder.scheduler.runs.holds(run_id)
+
+
+@pytest.mark.sqlite_only  # (once: the nodes are on pg_url whatever the harness's back end)
+async def test_a_cancel_asked_of_a_node_that_died_ends_cancelled_not_retried(
+    two_nodes: list[Harness], clock: Any
+) -> None:
+    """The node running the run dies before it notices the request: the node that recovers its
+    runs records that one cancelled (audited with who asked), not interrupted and retried."""
+    from .test_multinode import crash
+
+    a, b = two_nodes
+    agent = Holding()
+    a.agents.behaviour["holder"] = agent
+    await a.service.add_job({"name": "long", "agent": "holder", "cron": NEVER, "max_retries": 3})
+    run_id = await _running(a, "long")
+    await asyncio.wait_for(agent.started.wait(), 10)
+    holder, other = (a, b) if a.scheduler.runs.holds(run_id) else (b, a)
+    crash(holder)  # as kill -9: it stops looking at the store
+    await asyncio.sleep(0.05)
+    outcome = await other.service.cancel_run(run_id, actor="ops")
+    assert not outcome.ended
+    clock.advance(60)  # past the dead node's lease
+    await other.scheduler._try_lead()
+
+    async def cancelled() -> bool:
+        return (await other.service.get_run(run_id)).status is RunStatus.CANCELLED
+
+    await until(cancelled, "the surviving node recorded the run cancelled")
+    final = await other.service.get_run(run_id)
+    assert final.error_message == "cancelled by ops (its scheduler stopped)"
+    assert [r.id for r in await other.service.history("long")] == [run_id]  # no retry
+    (event,) = await other.service.audit(type=AuditEventType.CRON_RUN_CANCELLED)
+    assert (event.actor, event.run_id) == ("ops", run_id)
+    assert not await other.service.audit(type=AuditEventType.CRON_RUN_INTERRUPTED)
