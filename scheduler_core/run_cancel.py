@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from .service import SchedulerService
 
 #: how long a cancel of a run this process runs waits for its end to be recorded (seconds): the
-#: agent's process group gets SIGTERM, then SIGKILL two seconds later
-WAIT_SECONDS = 10.0
+#: agent's process group gets SIGTERM, then SIGKILL two seconds later; well under a client's
+#: 10 s request timeout (past it, the answer is the run still running, as for another node's)
+WAIT_SECONDS = 5.0
 
 _ATTEMPTS = 3  #: a run may change status under a cancel (a queued run starts): look again
 
