@@ -73,7 +73,7 @@ class RunExecutor:
         #: job id -> runs awaiting approval (from the store; they count against max_concurrent)
         self.awaiting: dict[str, int] = {}
         self._cancel_reasons: dict[str, RunStatus] = {}
-        #: run id -> who cancelled it and when (an operator's cancel: see scheduling/cancel.py)
+        #: run id -> who cancelled it and when (an operator's cancel: see run_cancel.py)
         self._cancelled_by: dict[str, dict[str, str]] = {}
         #: run id -> futures resolved with the run as recorded at its end (None: not recorded)
         self._end_waiters: dict[str, list[asyncio.Future[JobRun | None]]] = {}

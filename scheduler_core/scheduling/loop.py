@@ -521,7 +521,7 @@ class CronScheduler:
 
     async def _take_cancel_requests(self) -> None:
         """Cancel the runs in flight here that an operator asked to cancel through another
-        process (a CLI on the store, another node's API): see scheduling/cancel.py."""
+        process (a CLI on the store, another node's API): see run_cancel.py."""
         for run_id, request in (await self.store.cancel_requests()).items():
             if self.runs.holds(run_id):
                 self.runs.cancel_run(run_id, actor=request.get("by") or "unknown")

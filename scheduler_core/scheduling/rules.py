@@ -227,7 +227,7 @@ def plan_finish(
         # denied, skipped, cancelled: not an execution, not a failure
         cancel = run.details.get("cancel")
         if run.status is RunStatus.CANCELLED and isinstance(cancel, Mapping):
-            # an operator's cancel (scheduling/cancel.py), audited with its end
+            # an operator's cancel (run_cancel.py), audited with its end
             audit.append(
                 job_event(
                     AuditEventType.CRON_RUN_CANCELLED,
