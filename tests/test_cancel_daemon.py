@@ -175,3 +175,35 @@ def test_a_parked_run_is_cancelled_through_the_api(
         assert ci.get("/api/v1/approvals").json() == []
         events = ci.get("/api/v1/audit", params={"type": "CronRunCancelled"}).json()
         assert [(e["actor"], e["details"]["was"]) for e in events] == [("ci", "awaiting_approval")]
+
+
+def test_a_cancel_sent_to_a_standby_daemon_is_carried_out_by_the_lease_holder(
+    served: tuple[Daemon, Path],
+) -> None:
+    """Two daemons on one store: the standby's API answers 202 (the run still running, the
+    request recorded in it); the lease holder, woken by the write, kills the agent's group and
+    records the run cancelled by the key that asked."""
+    holder, tmp = served
+    holder.event("scheduler.leader")
+    holder_url = holder.url
+    standby = Daemon(tmp / "config.toml", clean_env(tmp))
+    try:
+        assert holder_url in standby.event("scheduler.standby")["detail"]
+        with _client(holder_url, KEY) as admin, _client(standby.url, OPERATOR_KEY) as ci:
+            job = _job(admin)
+            run_id, child = _started(admin, job["id"], tmp / "pids")
+
+            answer = ci.post(f"/api/v1/runs/{run_id}/cancel")
+
+            assert answer.status_code == 202, answer.text
+            run = answer.json()
+            assert run["status"] == "running" and run["details"]["cancel_requested"]["by"] == "ci"
+            poll(lambda: admin.get(f"/api/v1/runs/{run_id}").json()["status"] == "cancelled")
+            poll(lambda: not _alive(child), timeout=10)
+            final = admin.get(f"/api/v1/runs/{run_id}").json()
+            assert final["error_message"] == "cancelled by ci"
+            assert "cancel_requested" not in final["details"]
+            events = admin.get("/api/v1/audit", params={"type": "CronRunCancelled"}).json()
+            assert [(e["actor"], e["run_id"]) for e in events] == [("ci", run_id)]
+    finally:
+        standby.kill()
