@@ -50,6 +50,7 @@ from .registered_agents import (
     take_registered,
     to_stored,
 )
+from .run_cancel import CancelOutcome, cancel_run
 from .scheduling import CronScheduler, Maintenance, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import JobStore
@@ -614,6 +615,10 @@ class SchedulerService(ServiceApprovals):
         self.bus.publish(RunChanged(run))
         self._changed(job.id, "triggered", [event])
         return run
+
+    async def cancel_run(self, run_id: str, *, actor: str = "api") -> CancelOutcome:
+        """Cancel a queued, parked or running run (scheduler_core.run_cancel)."""
+        return await cancel_run(self, run_id, actor=actor)
 
     # --- the store ------------------------------------------------------------------------------
 
