@@ -29,7 +29,7 @@ from .model import AuditEvent, HeartbeatIteration, JobRun
 @dataclass(frozen=True, slots=True)
 class JobChanged:
     job_id: str
-    change: str  #: created | updated | deleted | paused | resumed | reset | state
+    change: str  #: created | updated | deleted | paused | resumed | reset | cancelled | state
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,8 @@ class AuditEventType(StrEnum):
     CRON_RUN_APPROVED = "CronRunApproved"
     CRON_RUN_DENIED = "CronRunDenied"
     CRON_RUN_INTERRUPTED = "CronRunInterrupted"
+    #: an operator cancelled a queued, parked or running run (the actor is who asked)
+    CRON_RUN_CANCELLED = "CronRunCancelled"
     POLICY_DENIED = "PolicyDenied"
     SCHEDULER_STARTED = "SchedulerStarted"
     SCHEDULER_STOPPED = "SchedulerStopped"

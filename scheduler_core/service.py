@@ -51,6 +51,7 @@ from .registered_agents import (
     take_registered,
     to_stored,
 )
+from .run_cancel import CancelOutcome, cancel_run
 from .scheduling import CronScheduler, Maintenance, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import JobStore
@@ -627,6 +628,10 @@ class SchedulerService(ServiceApprovals):
     ) -> Backfill:
         """Queue one run per past cron instant in ``[start, end]`` (scheduler_core.backfill)."""
         return await backfill(self, ref, start=start, end=end, dry_run=dry_run, actor=actor)
+
+    async def cancel_run(self, run_id: str, *, actor: str = "api") -> CancelOutcome:
+        """Cancel a queued, parked or running run (scheduler_core.run_cancel)."""
+        return await cancel_run(self, run_id, actor=actor)
 
     # --- the store ------------------------------------------------------------------------------
 

@@ -202,6 +202,12 @@ class Backend(Protocol):
         """Refuse a run awaiting approval: it ends ``denied`` with the reason."""
         ...
 
+    async def cancel_run(self, run_id: str) -> JobRun:
+        """Cancel a queued, parked or running run: it comes back ``cancelled``, or still
+        ``running`` (with ``details["cancel_requested"]``) when another process runs it and
+        will stop it. A run that already ended raises ``ConflictError``."""
+        ...
+
     # --- audit and events -------------------------------------------------------------------------
 
     async def audit(
@@ -369,6 +375,9 @@ class LocalBackend:
 
     async def deny(self, run_id: str, *, reason: str | None = None) -> JobRun:
         return await self.service.deny(run_id, actor=self.actor, reason=reason)
+
+    async def cancel_run(self, run_id: str) -> JobRun:
+        return (await self.service.cancel_run(run_id, actor=self.actor)).run
 
     # --- audit and events -------------------------------------------------------------------------
 

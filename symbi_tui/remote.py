@@ -446,6 +446,10 @@ class RemoteBackend:
     async def deny(self, run_id: str, *, reason: str | None = None) -> JobRun:
         return await self._decide(run_id, "deny", reason)
 
+    async def cancel_run(self, run_id: str) -> JobRun:
+        answer = await self._json("POST", self._run_path(run_id, "cancel"), run=run_id)
+        return run_from_dict(answer)
+
     # --- audit and events -------------------------------------------------------------------------
 
     async def audit(

@@ -31,6 +31,7 @@ OPERATOR_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", f"{PREFIX}/schedules/{{job_id}}/trigger"),
         ("POST", f"{PREFIX}/runs/{{run_id}}/approve"),
         ("POST", f"{PREFIX}/runs/{{run_id}}/deny"),
+        ("POST", f"{PREFIX}/runs/{{run_id}}/cancel"),
     }
 )
 #: reads only an admin may make: the daemon's own log (paths, hosts, every component's words)

@@ -77,6 +77,10 @@ class RunExecutor:
         #: job id -> runs awaiting approval (from the store; they count against max_concurrent)
         self.awaiting: dict[str, int] = {}
         self._cancel_reasons: dict[str, RunStatus] = {}
+        #: run id -> who cancelled it and when (an operator's cancel: see run_cancel.py)
+        self._cancelled_by: dict[str, dict[str, str]] = {}
+        #: run id -> futures resolved with the run as recorded at its end (None: not recorded)
+        self._end_waiters: dict[str, list[asyncio.Future[JobRun | None]]] = {}
         self.deliveries: set[asyncio.Task[None]] = set()
 
     # --- what is in flight ------------------------------------------------------------------------
@@ -105,13 +109,35 @@ class RunExecutor:
             counts[job_id] = counts.get(job_id, 0) + 1
         self._job_counts = counts
 
-    def cancel_run(self, run_id: str, status: RunStatus = RunStatus.CANCELLED) -> bool:
+    def cancel_run(
+        self, run_id: str, status: RunStatus = RunStatus.CANCELLED, *, actor: str | None = None
+    ) -> bool:
+        """Cancel the task of ``run_id`` (its agent is stopped: a command's process group
+        killed, a python agent's coroutine or an LLM request cancelled); it is recorded
+        ``status``. ``actor``: an operator's cancel, recorded in the run's details and audited
+        ``CronRunCancelled`` with its end. False if this scheduler is not running it."""
         task = self.tasks.get(run_id)
         if task is None or task.done():
             return False
+        if actor is not None and status is RunStatus.CANCELLED:
+            if run_id in self._cancelled_by:
+                return True  # asked already: the agent is being stopped
+            self._cancelled_by[run_id] = {"by": actor, "at": self.clock.now().isoformat()}
         self._cancel_reasons[run_id] = status
         task.cancel()
         return True
+
+    def holds(self, run_id: str) -> bool:
+        """Whether this scheduler runs ``run_id`` now (its agent, or its gate, in this process)."""
+        task = self.tasks.get(run_id)
+        return task is not None and not task.done()
+
+    def when_recorded(self, run_id: str) -> asyncio.Future[JobRun | None]:
+        """A future resolved with ``run_id`` as recorded at its end (None if the writer gave it
+        up); call it while :meth:`holds` is true."""
+        future: asyncio.Future[JobRun | None] = asyncio.get_running_loop().create_future()
+        self._end_waiters.setdefault(run_id, []).append(future)
+        return future
 
     def cancel_job_runs(self, job_id: str) -> int:
         runs = [r for r, j in self._running_jobs.items() if j == job_id]
@@ -204,6 +230,10 @@ class RunExecutor:
                 if status is RunStatus.INTERRUPTED
                 else "cancelled"
             )
+            cancel = self._cancelled_by.get(run.id)
+            if status is RunStatus.CANCELLED and cancel is not None:
+                details["cancel"] = dict(cancel)
+                error = f"cancelled by {cancel['by']}"
         except StoreError as exc:
             # the store failed the run's bookkeeping before its agent started (a context, an
             # approval to park): not the agent's failure, so not counted; retried per policy
@@ -245,7 +275,12 @@ class RunExecutor:
         """The writer recorded ``final`` (or gave it up, and said so): free its slot, and
         deliver its output."""
         self._release(final.id, job.id)
-        if future.cancelled() or future.exception() is not None:
+        self._cancelled_by.pop(final.id, None)
+        recorded = not future.cancelled() and future.exception() is None
+        for waiter in self._end_waiters.pop(final.id, []):
+            if not waiter.done():
+                waiter.set_result(final if recorded and future.result() is not None else None)
+        if not recorded:
             return
         delivers = self._deliverer is not None or self._make_deliverer is not None
         deliver = job.delivery and delivers and final.status in DELIVERED
@@ -334,6 +369,9 @@ class RunExecutor:
             )
         finally:
             self._release(run.id, job.id)
+            for waiter in self._end_waiters.pop(run.id, []):
+                if not waiter.done():
+                    waiter.set_result(None)  # parked, not ended: whoever waits looks again
         _trace_end(RunStatus.AWAITING_APPROVAL)
         if ok:
             self.awaiting[job.id] = self.awaiting.get(job.id, 0) + 1

@@ -199,17 +199,25 @@ class Leadership:
                         requeued += 1
                         self.bus.publish(RunChanged(again))
                     continue
-                items.append(
-                    FinishItem(
-                        run=replace(
-                            run,
-                            status=RunStatus.INTERRUPTED,
-                            finished_at=now,
-                            error_message="interrupted: the scheduler process running it stopped",
-                        ),
-                        job=job,
+                request = run.details.get("cancel_requested")
+                if isinstance(request, dict):
+                    # an operator asked to cancel it (run_cancel.py): cancelled, not retried
+                    details = {k: v for k, v in run.details.items() if k != "cancel_requested"}
+                    ended = replace(
+                        run,
+                        status=RunStatus.CANCELLED,
+                        finished_at=now,
+                        error_message=f"cancelled by {request.get('by')} (its scheduler stopped)",
+                        details={**details, "cancel": dict(request)},
                     )
-                )
+                else:
+                    ended = replace(
+                        run,
+                        status=RunStatus.INTERRUPTED,
+                        finished_at=now,
+                        error_message="interrupted: the scheduler process running it stopped",
+                    )
+                items.append(FinishItem(run=ended, job=job))
             if requeued:
                 log.warning("queued again %d claimed run(s) that never started", requeued)
             if not items:

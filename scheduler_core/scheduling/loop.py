@@ -209,8 +209,10 @@ class CronScheduler:
     def in_flight_runs(self) -> list[str]:
         return self.runs.in_flight_runs()
 
-    def cancel_run(self, run_id: str, status: RunStatus = RunStatus.CANCELLED) -> bool:
-        return self.runs.cancel_run(run_id, status)
+    def cancel_run(
+        self, run_id: str, status: RunStatus = RunStatus.CANCELLED, *, actor: str | None = None
+    ) -> bool:
+        return self.runs.cancel_run(run_id, status, actor=actor)
 
     def cancel_job_runs(self, job_id: str) -> int:
         return self.runs.cancel_job_runs(job_id)
@@ -392,6 +394,8 @@ class CronScheduler:
         if not self._changed and (self._next_due is None or self._next_due > now):
             return now
         self._changed = False
+        if self.runs.tasks:  # another process may have asked to cancel a run this one runs
+            await self._take_cancel_requests()
         self.runs.awaiting = await self.store.awaiting_by_job()
         if not self._fires:  # manual runs only: what it was allowed to start
             await self._start_queued(now)
@@ -518,6 +522,13 @@ class CronScheduler:
             if plan.start:
                 self.runs.launch(plan.job, plan.run)
                 self._fired = time.monotonic()
+
+    async def _take_cancel_requests(self) -> None:
+        """Cancel the runs in flight here that an operator asked to cancel through another
+        process (a CLI on the store, another node's API): see run_cancel.py."""
+        for run_id, request in (await self.store.cancel_requests()).items():
+            if self.runs.holds(run_id):
+                self.runs.cancel_run(run_id, actor=request.get("by") or "unknown")
 
     # --- approvals ------------------------------------------------------------------------------
 

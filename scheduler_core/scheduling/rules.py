@@ -225,6 +225,20 @@ def plan_finish(
         return _plan_interrupted(run, job, current, settings=settings, now=now)
     if not run.status.is_failure:
         # denied, skipped, cancelled: not an execution, not a failure
+        cancel = run.details.get("cancel")
+        if run.status is RunStatus.CANCELLED and isinstance(cancel, Mapping):
+            # an operator's cancel (run_cancel.py), audited with its end
+            audit.append(
+                job_event(
+                    AuditEventType.CRON_RUN_CANCELLED,
+                    at=now,
+                    actor=str(cancel.get("by") or "unknown"),
+                    job=current,
+                    run=run,
+                    was=str(cancel.get("was") or RunStatus.RUNNING.value),
+                    requested_at=cancel.get("at"),
+                )
+            )
         if run.status is RunStatus.DENIED:
             approval = run.details.get("approval") or {}
             if approval.get("decision") in ("denied", "expired"):

@@ -232,6 +232,21 @@ class StoreBase(ABC):
         )
         return {r[0]: r[1] for r in rows}
 
+    async def cancel_requests(self) -> dict[str, dict[str, str]]:
+        """Running runs an operator asked to cancel through another process than the one
+        running them (``details["cancel_requested"]``): run id -> who asked and when. Read by
+        each scheduler that runs agents, after another process wrote; few rows are running."""
+        rows = await self._fetchall(
+            "SELECT id, details FROM runs WHERE status = 'running' "
+            "AND details LIKE '%\"cancel_requested\"%'"
+        )
+        found: dict[str, dict[str, str]] = {}
+        for run_id, text in rows:
+            request = json.loads(text).get("cancel_requested") if text else None
+            if isinstance(request, dict):
+                found[run_id] = {str(k): str(v) for k, v in request.items()}
+        return found
+
     async def run_stats(self) -> RunStats:
         totals, open_rows = await self._fetch_together(
             (

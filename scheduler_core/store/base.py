@@ -347,6 +347,10 @@ class JobStore(Protocol):
         """An awaiting run is released (``run`` is its queued state); False if not awaiting."""
         ...
 
+    async def cancel_requests(self) -> dict[str, dict[str, str]]:
+        """Running runs whose cancel another process asked for: run id -> ``by``, ``at``."""
+        ...
+
     async def expired_approvals(self, now: datetime) -> list[str]:
         """Run ids whose approval window has closed without a decision."""
         ...

@@ -638,6 +638,21 @@ async def _decide(conn: Connection, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _cancel(conn: Connection, args: argparse.Namespace) -> int:
+    run = await conn.backend.cancel_run(args.run)
+    if args.format == "json":
+        output.print_json(output.run_dict(run))
+    elif run.status is RunStatus.CANCELLED:
+        say(f"cancelled run {run.id} of {run.job_name}")
+    else:
+        say(
+            f"asked the scheduler running run {run.id} of {run.job_name} to cancel it: it "
+            "stops the agent and records the run cancelled (symbi cron history "
+            f"{run.job_name} shows it)"
+        )
+    return EXIT_OK
+
+
 async def _audit(conn: Connection, args: argparse.Namespace) -> int:
     events = await conn.backend.audit(
         type=args.type, since=args.since, job=args.job, limit=args.limit
@@ -670,5 +685,6 @@ _HANDLERS: dict[tuple[str, str | None], _Handler] = {
     ("nodes", None): _nodes,
     ("cron", "approve"): _decide,
     ("cron", "deny"): _decide,
+    ("cron", "cancel"): _cancel,
     ("audit", "query"): _audit,
 }

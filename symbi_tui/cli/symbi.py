@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--reason", metavar="TEXT", help="recorded in the run and the audit log")
         p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
 
+    p = cron.add_parser(
+        "cancel", help="cancel a queued, parked or running run (its agent is stopped)"
+    )
+    p.add_argument("run", metavar="RUN_ID", help="run id (or a unique prefix of 8+ characters)")
+    p.add_argument("--format", choices=_TEXT_FORMATS, default="text")
+
     p = cron.add_parser("next", help="next fire instants of a cron expression, and its reading")
     p.add_argument("expr")
     p.add_argument("--tz", default="UTC", help="IANA time zone (UTC)")

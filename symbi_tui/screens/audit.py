@@ -56,6 +56,7 @@ _WARNING_TYPES = frozenset(
         AuditEventType.CRON_JOB_SKIPPED,
         AuditEventType.CRON_RUN_AWAITING_APPROVAL,
         AuditEventType.CRON_JOB_DELETED,
+        AuditEventType.CRON_RUN_CANCELLED,
     }
 )
 

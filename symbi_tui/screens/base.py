@@ -73,6 +73,7 @@ ACTION_ROLES: dict[str, Role] = {
     "reset": Role.OPERATOR,
     "approve": Role.OPERATOR,
     "deny": Role.OPERATOR,
+    "cancel_run": Role.OPERATOR,
 }
 
 ResultT = TypeVar("ResultT")

@@ -1,4 +1,5 @@
-"""The actions on one job, written once: pause or resume, run now (with input), reset, delete.
+"""The actions on one job, written once: pause or resume, run now (with input), reset, delete;
+and on one run: approve or deny, cancel.
 
 Every screen that acts on a job (the jobs pane, watch, dead letter) calls these from its action
 worker, so the question asked first, the words of the result and the refresh after it
@@ -11,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "backfill",
     "backfill_refusal",
+    "cancel_run",
     "decide",
     "decide_for_job",
     "delete",
@@ -21,7 +23,7 @@ __all__ = [
 
 from typing import Any
 
-from scheduler_core.model import JobDefinition, JobRun, JobStatus
+from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus
 
 from ..format import short_instant
 from .backfill import BackfillScreen
@@ -194,3 +196,44 @@ async def decide_for_job(screen: ConsoleScreen[Any], job: JobDefinition, verb: s
         )
         return
     await decide(screen, waiting[-1], verb)  # (newest first: the last waited longest)
+
+
+#: what cancelling does to a run, by the status it is in
+_CANCEL_WORDS = {
+    RunStatus.RUNNING: "its agent is stopped (a command's whole process group is killed)",
+    RunStatus.QUEUED: "it never starts",
+    RunStatus.AWAITING_APPROVAL: "it never starts, and is no longer awaiting approval",
+}
+
+
+async def cancel_run(screen: ConsoleScreen[Any], run: JobRun) -> None:
+    """Cancel a queued, parked or running run, once confirmed: it ends ``cancelled`` (not a
+    failure, not retried)."""
+    name = run.job_name or run.job_id
+    what = _CANCEL_WORDS.get(run.status, "it ends")
+    confirmed = await screen.app.push_screen_wait(
+        ConfirmScreen(
+            f"Cancel this run of {name}?",
+            f"Run {run.id} of {name} is {run.status.value}: {what}. It ends cancelled, "
+            "which is not a failure and is not retried.",
+            confirm_label="Cancel run",
+        )
+    )
+    if not confirmed:
+        screen.notify(f"run {run.id[:12]} of {name} goes on", title="Not cancelled", markup=False)
+        return
+
+    def said(ended: JobRun) -> str:
+        if ended.status is RunStatus.CANCELLED:
+            return f"run {ended.id[:12]} of {name} cancelled"
+        return (
+            f"run {ended.id[:12]} of {name}: the node running it was asked to stop it; "
+            "it is recorded cancelled when it has"
+        )
+
+    await screen.act(
+        f"cancel run {run.id[:12]} of {name}",
+        lambda: screen.backend.cancel_run(run.id),
+        said,
+        job_id=run.job_id,
+    )

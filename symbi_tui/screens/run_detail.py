@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
@@ -25,6 +26,7 @@ from ..format import Tone, duration, trigger_label
 from ..markup import escape
 from ..palette import TONE_VARIABLES
 from ..widgets.screen_header import ScreenHeader
+from . import job_actions
 from ._markup import (
     ITERATION_OUTCOMES,
     elapsed,
@@ -90,6 +92,9 @@ class RunDetailScreen(ConsoleScreen[None]):
     }
     """
 
+    BINDINGS = [Binding("c", "cancel_run", "Cancel run", id="run-cancel")]
+    MUTATING_ACTIONS = frozenset({"cancel_run"})
+
     def __init__(
         self,
         backend: Backend,
@@ -105,6 +110,7 @@ class RunDetailScreen(ConsoleScreen[None]):
         self.job: JobDefinition | None = None
         self.iterations: list[HeartbeatIteration] = []
         self.missing = False
+        self._binding_state: RunStatus | None = None  #: the run's status the footer shows
 
     @property
     def crumbs(self) -> Sequence[str]:
@@ -161,6 +167,10 @@ class RunDetailScreen(ConsoleScreen[None]):
     def render_data(self) -> None:
         top = self.query_one("#run-top")
         run = self.run
+        status = run.status if run is not None else None
+        if status is not self._binding_state:  # ``c`` applies until the run ends
+            self._binding_state = status
+            self.refresh_bindings()
         if run is None:
             top.border_title = f"Run {escape(self.run_id)}"
             message = "no such run (it was removed)" if self.missing else "loading…"
@@ -216,6 +226,23 @@ class RunDetailScreen(ConsoleScreen[None]):
                 f"{escape(str(k))}: {escape(_one_line(str(v), 80))}" for k, v in extra.items()
             ),
         )
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    def can(self, action: str) -> bool | None:
+        if action == "cancel_run":
+            return True if self.run is not None and not self.run.status.is_final else None
+        return True
+
+    def why_not(self, action: str) -> str:
+        if action == "cancel_run" and self.run is not None:
+            return f"this run has ended ({self.run.status.value}): nothing to cancel"
+        return super().why_not(action)
+
+    def action_cancel_run(self) -> None:
+        run = self.run
+        if run is not None and not run.status.is_final:
+            self.run_action_worker(lambda: job_actions.cancel_run(self, run))
 
     def _render_output(self, run: JobRun) -> None:
         text = run.output or ""

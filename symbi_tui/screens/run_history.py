@@ -27,6 +27,7 @@ from ..legibility import error_style
 from ..markup import escape
 from ..widgets.run_history import RunHistory
 from ..widgets.screen_header import ScreenHeader
+from . import job_actions
 from ._markup import muted, schedule_reading
 from .base import ConsoleScreen
 from .choice import ChoiceScreen
@@ -44,9 +45,11 @@ class RunHistoryScreen(ConsoleScreen[None]):
     BINDINGS = [
         Binding("enter", "open_run", "Open run", id="history-open"),
         Binding("f", "filter_status", "Status filter", id="history-filter"),
+        Binding("c", "cancel_run", "Cancel run", id="history-cancel"),
         Binding("right_square_bracket", "older", "Older", id="history-older", key_display="]"),
         Binding("left_square_bracket", "newer", "Newer", id="history-newer", key_display="["),
     ]
+    MUTATING_ACTIONS = frozenset({"cancel_run"})
     CLOCK_DRIVEN = False  #: nothing here counts down
 
     def __init__(
@@ -69,6 +72,8 @@ class RunHistoryScreen(ConsoleScreen[None]):
         #: ``before_seq`` of each page read so far; the last one is the page shown (None: newest)
         self._pages: list[int | None] = [None]
         self.missing = False
+        #: the selected run and its status when the footer was last drawn (``c`` follows it)
+        self._binding_state: tuple[str | None, RunStatus | None] = (None, None)
 
     @property
     def page(self) -> int:
@@ -116,6 +121,17 @@ class RunHistoryScreen(ConsoleScreen[None]):
     def render_data(self) -> None:
         self.query_one(RunHistory).show(self.runs, self.palette)
         self._update_title()
+        self._follow_selection()
+
+    @on(DataTable.RowHighlighted, "#history-runs")
+    def _follow_selection(self) -> None:
+        """Redraw the footer when the selected run (or its status) changes: ``c`` is dimmed on
+        a run that has ended."""
+        run = self.selected_run
+        state = (run.id, run.status) if run is not None else (None, None)
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
 
     def _update_title(self) -> None:
         table = self.query_one(RunHistory)
@@ -156,6 +172,25 @@ class RunHistoryScreen(ConsoleScreen[None]):
 
     def _open(self, run_id: str) -> None:
         self.open_view("run", run_id)
+
+    def can(self, action: str) -> bool | None:
+        if action == "cancel_run":
+            run = self.selected_run
+            return True if run is not None and not run.status.is_final else None
+        return True
+
+    def why_not(self, action: str) -> str:
+        if action == "cancel_run":
+            run = self.selected_run
+            if run is None:
+                return "no run is selected"
+            return f"run {run.id[:12]} has ended ({run.status.value}): nothing to cancel"
+        return super().why_not(action)
+
+    def action_cancel_run(self) -> None:
+        run = self.selected_run
+        if run is not None and not run.status.is_final:
+            self.run_action_worker(lambda: job_actions.cancel_run(self, run))
 
     def action_older(self) -> None:
         if len(self.runs) < self.page_size:

@@ -130,9 +130,11 @@ class WatchScreen(ConsoleScreen[None]):
         Binding("e", "edit", "Edit", id="watch-edit", show=False),
         Binding("h", "history", "History", id="watch-history"),
         Binding("i", "heartbeat", "Iterations", id="watch-heartbeat"),
+        # (off the footer too, for ? and q at 80 columns: the In flight pane says c cancels)
+        Binding("c", "cancel_run", "Cancel run", id="watch-cancel", show=False),
     ]
     MUTATING_ACTIONS = frozenset(
-        {"toggle_pause", "run_now", "run_with_input", "backfill", "reset", "edit"}
+        {"toggle_pause", "run_now", "run_with_input", "backfill", "reset", "edit", "cancel_run"}
     )
 
     def __init__(
@@ -152,7 +154,8 @@ class WatchScreen(ConsoleScreen[None]):
         self.iterations: list[HeartbeatIteration] = []  #: of the heartbeat run in flight
         self.policy: Mapping[str, Any] = {}  #: Backend.effective_policy
         self.missing = False
-        self._binding_state: JobStatus | None = None
+        #: the job's status and the run ``c`` would cancel, as the footer was last drawn
+        self._binding_state: tuple[JobStatus, str | None] | None = None
 
     @property
     def crumbs(self) -> Sequence[str]:
@@ -215,6 +218,14 @@ class WatchScreen(ConsoleScreen[None]):
         return [run for run in reversed(self.runs) if not run.status.is_final]
 
     @property
+    def run_to_cancel(self) -> JobRun | None:
+        """The run in flight ``c`` cancels: the oldest running one, else the oldest waiting."""
+        flight = self.in_flight
+        running = [run for run in flight if run.status is RunStatus.RUNNING]
+        first = running or flight
+        return first[0] if first else None
+
+    @property
     def last_finished(self) -> JobRun | None:
         return next((run for run in self.runs if run.status.is_final), None)
 
@@ -232,8 +243,10 @@ class WatchScreen(ConsoleScreen[None]):
         self._render_next(job, now)
         self._render_runs(job, now)
         self._render_durations()
-        if job.status is not self._binding_state:  # the footer is rebuilt only when it changes
-            self._binding_state = job.status
+        flight = self.run_to_cancel
+        state = (job.status, flight.id if flight else None)
+        if state != self._binding_state:  # the footer is rebuilt only when it changes
+            self._binding_state = state
             self.refresh_bindings()
 
     def on_resize(self) -> None:
@@ -336,6 +349,9 @@ class WatchScreen(ConsoleScreen[None]):
             if run.status is RunStatus.RUNNING:
                 blocks.append("  " + muted("output appears when the run ends"))
         pane.border_title = f"In flight · {len(in_flight)}" if in_flight else "In flight · none"
+        pane.border_subtitle = (
+            f"{self._cancel_key()} cancel" if in_flight and not self.readonly else ""
+        )
         last = self.last_finished
         if last is not None:
             if blocks:
@@ -400,12 +416,28 @@ class WatchScreen(ConsoleScreen[None]):
             return True if job.status in (JobStatus.DEAD_LETTER, JobStatus.FAILED) else None
         if action == "backfill":
             return True if job_actions.backfill_refusal(job) is None else None
+        if action == "cancel_run":
+            return True if self.run_to_cancel is not None else None
         return True
 
     def why_not(self, action: str) -> str:
         if action == "backfill" and self.job is not None:
             return job_actions.backfill_refusal(self.job) or super().why_not(action)
+        if action == "cancel_run" and self.job is not None:
+            return f"{self.job.name} has no run in flight to cancel"
         return super().why_not(action)
+
+    def _cancel_key(self) -> str:
+        """The key that cancels the run in flight now (as remapped)."""
+        for active in self.active_bindings.values():
+            if active.binding.id == "watch-cancel":
+                return self.app.get_key_display(active.binding)
+        return "c"
+
+    def action_cancel_run(self) -> None:
+        run = self.run_to_cancel
+        if run is not None:
+            self.run_action_worker(lambda: job_actions.cancel_run(self, run))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "heartbeat":

@@ -1,5 +1,5 @@
 """Runs and what acts on them: ``/api/v1/apply``, ``/api/v1/runs[/{run_id}[/iterations|approve|
-deny]]``, ``/api/v1/approvals`` and the audit log, ``/api/v1/audit``.
+deny|cancel]]``, ``/api/v1/approvals`` and the audit log, ``/api/v1/audit``.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from ...clock import parse_instant
 from ...errors import ValidationError
@@ -110,6 +110,21 @@ def run_routes(service: SchedulerService) -> APIRouter:
                 principal=request_principal(request),
             )
         )
+
+    @r.post(
+        "/runs/{run_id}/cancel",
+        response_model=RunOut,
+        summary="Cancel a queued, parked or running run",
+        description="200 with the run ended `cancelled` (queued, awaiting approval, or running "
+        "on this daemon: its agent is stopped first); 202 with the run still `running` (and "
+        "`details.cancel_requested`) when another node runs it: that node stops the agent and "
+        "records it cancelled. 409 if the run already ended.",
+        responses={202: {"model": RunOut, "description": "another node must stop it"}},
+    )
+    async def cancel(request: Request, response: Response, run_id: RunRef) -> Any:
+        outcome = await service.cancel_run(run_id, actor=request_actor(request))
+        response.status_code = 200 if outcome.ended else 202
+        return run_to_dict(outcome.run)
 
     @r.get("/audit", response_model=list[AuditOut], summary="Query the audit log", tags=["audit"])
     async def audit(
