@@ -85,6 +85,7 @@ class Engine:
 
     async def start(self) -> SchedulerService:
         from .delivery.checks import DeliveryRules
+        from .llm_cost import Budgets, Pricing
         from .policy import SchedulePolicyGate
         from .runtime.agents import AgentExecutor
 
@@ -103,6 +104,7 @@ class Engine:
             clock=self.clock,
             verify_pin=self._verify_pin,
             pin_required=self.config.agentpin.required,
+            budgets=Budgets(self._store, global_limit=self.config.scheduler.max_llm_cost_per_day),
         )
         if self._run_scheduler:
             if self._executor is None:
@@ -128,6 +130,7 @@ class Engine:
                 ledger=self.ledger,
                 retention=RetentionPolicy.of(self.config.store),
                 prune_interval=self.config.store.prune_interval_seconds,
+                pricing=Pricing(self.config.llm.prices),
             )
             await self.scheduler.start()
         self.service = SchedulerService(

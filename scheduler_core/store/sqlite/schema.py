@@ -227,6 +227,25 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, name)
     );
     """,
+    # LLM cost per job and day (the day in the job's zone at the run's end): what its LLM runs'
+    # tokens and cost add up to, added to in the finish transaction, so a budget check before a
+    # run reads one row (per job) or the few rows of days not ended yet (every job); pruned by
+    # ends_at with the runs (no foreign key: a deleted job's spending still counts today)
+    """
+    CREATE TABLE IF NOT EXISTS llm_cost_days (
+        seq            INTEGER PRIMARY KEY,
+        job_id         TEXT NOT NULL,
+        day            TEXT NOT NULL,
+        ends_at        TEXT NOT NULL,
+        runs           INTEGER NOT NULL DEFAULT 0,
+        input_tokens   INTEGER NOT NULL DEFAULT 0,
+        output_tokens  INTEGER NOT NULL DEFAULT 0,
+        cost_usd       REAL NOT NULL DEFAULT 0,
+        unpriced_runs  INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (job_id, day)
+    );
+    CREATE INDEX IF NOT EXISTS llm_cost_days_ends ON llm_cost_days(ends_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

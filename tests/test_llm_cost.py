@@ -1,0 +1,181 @@
+"""LLM cost and budgets through the service, on both stores: tokens and cost recorded per run,
+the per-job per-day total in the job's zone, the policy and global budgets at the gate, and the
+day rollover (fake clock)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pytest
+
+from scheduler_core.engine import Engine
+from scheduler_core.model import AuditEventType, RunStatus
+from scheduler_core.runtime.base import ExecutionResult, RunContext
+from scheduler_core.settings import LlmConfig, ModelPrice
+
+from .conftest import Agents, Harness, make_config
+
+PRICES = {"model-a": ModelPrice(input=1.0, output=2.0)}  # USD per million tokens
+
+
+def llm_reply(model: str = "model-a-2026-01-01", inp: int = 1000, out: int = 500) -> Any:
+    """What an LLM agent's run returns (as the llm runner reports it): 1000 in, 500 out."""
+
+    def reply(ctx: RunContext) -> ExecutionResult:
+        return ExecutionResult(
+            output="done",
+            details={
+                "provider": "openai",
+                "model": model,
+                "usage": {"input_tokens": inp, "output_tokens": out},
+            },
+        )
+
+    return reply
+
+
+@pytest.fixture
+async def build(clock: Any, db_path: str, agents: Agents) -> AsyncIterator[Callable[..., Any]]:
+    engines: list[Engine] = []
+
+    async def make(**settings: Any) -> Harness:
+        config = replace(make_config(db_path, **settings), llm=LlmConfig(prices=PRICES))
+        engine = Engine(config, executor=agents.executor(), clock=clock, rng=random.Random(7))
+        await engine.start()
+        engines.append(engine)
+        return Harness(engine, clock, agents)
+
+    yield make
+    for engine in engines:
+        await engine.stop()
+
+
+async def test_tokens_and_cost_per_run_and_per_day_in_the_jobs_zone(build: Any) -> None:
+    h: Harness = await build()
+    h.agents.behaviour["llm"] = llm_reply()
+    job = await h.service.add_job(
+        {"name": "digest", "agent": "llm", "cron": "30 * * * *", "timezone": "America/New_York"}
+    )
+    # 09:30 UTC is 04:30 in New York (EST, UTC-5) on 2 March; 04:30 UTC on 3 March is 23:30 on
+    # 2 March there: the same day; 05:30 UTC on 3 March is 00:30 on 3 March: the next one
+    for instant in ("2026-03-02T09:30:00Z", "2026-03-03T04:30:00Z", "2026-03-03T05:30:00Z"):
+        await h.to(instant)
+    runs = await h.service.history("digest")
+    assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 3
+    for run in runs:
+        assert run.details["tokens"] == {"input": 1000, "output": 500}
+        # the dated model is priced as model-a: 1000 * 1.0 / 1e6 + 500 * 2.0 / 1e6
+        assert run.details["cost_usd"] == pytest.approx(0.002)
+    days = await h.store.cost_days(job.id, date(2026, 3, 1), date(2026, 3, 4))
+    assert [(d.day, d.runs, d.input_tokens, d.output_tokens) for d in days] == [
+        (date(2026, 3, 2), 2, 2000, 1000),
+        (date(2026, 3, 3), 1, 1000, 500),
+    ]
+    assert days[0].cost_usd == pytest.approx(0.004)
+    assert days[0].ends_at.isoformat() == "2026-03-03T05:00:00+00:00"
+
+
+async def test_a_model_with_no_price_records_tokens_no_cost_and_warns_once(
+    build: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    h: Harness = await build()
+    h.agents.behaviour["llm"] = llm_reply(model="mystery-model")
+    job = await h.service.add_job({"name": "m", "agent": "llm", "cron": "0 * * * *"})
+    with caplog.at_level(logging.WARNING, logger="symbi.llm"):
+        await h.to("2026-03-02T09:00:00Z")
+        await h.to("2026-03-02T10:00:00Z")
+    runs = await h.service.history("m")
+    assert len(runs) == 2
+    assert all(r.details["tokens"] == {"input": 1000, "output": 500} for r in runs)
+    assert all(r.details["cost_usd"] is None for r in runs)
+    warnings = [r for r in caplog.records if "mystery-model" in r.getMessage()]
+    assert len(warnings) == 1 and "has no price" in warnings[0].getMessage()
+    (day,) = await h.store.cost_days(job.id, date(2026, 3, 2), date(2026, 3, 2))
+    assert (day.runs, day.unpriced_runs, day.cost_usd) == (2, 2, 0.0)
+
+
+async def test_the_job_budget_denies_once_reached_and_resets_at_midnight_in_its_zone(
+    build: Any,
+) -> None:
+    h: Harness = await build()
+    h.agents.behaviour["llm"] = llm_reply()
+    await h.service.add_job(
+        {
+            "name": "spender",
+            "agent": "llm",
+            "cron": "0 * * * *",
+            "timezone": "Europe/Paris",
+            "policy": {"max_cost_per_day": 0.003},
+        }
+    )
+    # 2 March, Paris is UTC+1: 20:00 and 21:00 UTC spend $0.004; 22:00 UTC (23:00 Paris) is
+    # denied; 23:00 UTC is midnight in Paris: a new day, allowed again
+    for instant in ("2026-03-02T20:00:00Z", "2026-03-02T21:00:00Z", "2026-03-02T22:00:00Z"):
+        await h.to(instant)
+    runs = await h.service.history("spender")
+    assert [r.status for r in runs] == [RunStatus.DENIED, RunStatus.SUCCEEDED, RunStatus.SUCCEEDED]
+    reason = runs[0].error_message or ""
+    assert "policy max_cost_per_day of $0.00" in reason, reason
+    assert "$0.0040 spent today" in reason
+    assert "resets at 2026-03-02 23:00 UTC, midnight Europe/Paris" in reason
+    assert len(h.agents.calls) == 2  # the denied run never reached its agent
+    denied = await h.service.audit(type=AuditEventType.POLICY_DENIED)
+    assert [e.details.get("reason") for e in denied] == [reason]
+    await h.to("2026-03-02T23:00:00Z")
+    newest = (await h.service.history("spender"))[0]
+    assert newest.status is RunStatus.SUCCEEDED
+
+
+async def test_the_global_budget_counts_every_job(build: Any) -> None:
+    h: Harness = await build(max_llm_cost_per_day=0.005)
+    h.agents.behaviour["llm"] = llm_reply()
+    for name in ("one", "two"):
+        await h.service.add_job({"name": name, "agent": "llm", "cron": "0 * * * *"})
+    await h.service.add_job({"name": "three", "agent": "llm", "cron": "5 * * * *"})
+    await h.to("2026-03-02T09:00:00Z")  # one and two: $0.004
+    await h.to("2026-03-02T09:05:00Z")  # three: $0.006 in all
+    await h.to("2026-03-02T10:00:00Z")  # both denied: the budget is reached
+    one = await h.service.history("one")
+    assert [r.status for r in one] == [RunStatus.DENIED, RunStatus.SUCCEEDED]
+    reason = one[0].error_message or ""
+    assert "[scheduler] max_llm_cost_per_day (all jobs) of $0.01" in reason, reason
+    assert "$0.0060 spent today" in reason
+    assert "resets at 2026-03-03 00:00 UTC" in reason
+    assert (await h.service.history("two"))[0].status is RunStatus.DENIED
+    await h.to("2026-03-03T00:00:00Z")  # a new UTC day for every job
+    assert (await h.service.history("one"))[0].status is RunStatus.SUCCEEDED
+
+
+async def test_named_policies_merge_max_cost_per_day_to_the_smallest() -> None:
+    from scheduler_core.jobspec import policy_from_mapping
+    from scheduler_core.named_policies import NamedPolicy, merge_policies
+
+    inline = policy_from_mapping({"max_cost_per_day": 5})
+    named = NamedPolicy(name="cheap", spec=policy_from_mapping({"max_cost_per_day": "$0.50"}))
+    merged = merge_policies(inline, [named])
+    assert merged.spec.max_cost_per_day == 0.5
+    assert merged.sources["max_cost_per_day"] == ("inline", "policy cheap")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "must be a number greater than zero"),
+        (-1, "must be a number greater than zero"),
+        ("lots", "expected an amount in USD"),
+        (True, "expected an amount in USD"),
+    ],
+)
+def test_max_cost_per_day_refuses_what_is_not_an_amount(value: object, message: str) -> None:
+    from scheduler_core.errors import ValidationError
+    from scheduler_core.jobspec import policy_from_mapping
+
+    with pytest.raises(ValidationError) as caught:
+        policy_from_mapping({"max_cost_per_day": value})
+    assert caught.value.errors[0].field == "policy.max_cost_per_day"
+    assert message in caught.value.errors[0].reason
