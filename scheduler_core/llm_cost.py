@@ -23,14 +23,17 @@ from __future__ import annotations
 __all__ = [
     "Budgets",
     "CostDay",
+    "CostReport",
     "Pricing",
     "SpendToday",
     "Spending",
     "add_usage",
     "budget_denial",
+    "cost_text",
     "local_day",
     "run_cost",
     "run_tokens",
+    "usd",
 ]
 
 import logging
@@ -77,6 +80,20 @@ def run_cost(details: Mapping[str, Any]) -> float | None:
     if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost):
         return float(cost)
     return None
+
+
+def usd(amount: float) -> str:
+    """An amount as front ends show it: ``$0.0042`` (4 decimals under a dollar), ``$12.50``."""
+    return f"${amount:.4f}" if abs(amount) < 1 else f"${amount:,.2f}"
+
+
+def cost_text(details: Mapping[str, Any]) -> str:
+    """A run's cost in a table cell: ``$0.0042``; ``no price`` for a model with none; ``-``
+    for a run that made no LLM call."""
+    if run_tokens(details) is None:
+        return "-"
+    cost = run_cost(details)
+    return "no price" if cost is None else usd(cost)
 
 
 class Pricing:
@@ -204,3 +221,131 @@ class Budgets:
             if reason is not None:
                 return reason
         return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostReport:
+    """A job's LLM cost over its last ``days`` days (its zone's dates, today last; days with no
+    LLM run are listed with zeros), and its budgets as they stand now."""
+
+    job_id: str
+    job_name: str
+    timezone: str
+    today: date
+    resets_at: datetime  #: when today ends in the job's zone (UTC)
+    days: tuple[CostDay, ...]
+    max_cost_per_day: float | None  #: the job's budget (its policy merged with named ones)
+    global_max_cost_per_day: float | None
+    global_spent_today: float
+
+    @property
+    def spent_today(self) -> float:
+        return self.days[-1].cost_usd if self.days else 0.0
+
+    @property
+    def total_cost_usd(self) -> float:
+        return sum(d.cost_usd for d in self.days)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's answer (``GET /api/v1/schedule/{id}/cost``); instants in UTC."""
+        return {
+            "job_id": self.job_id,
+            "name": self.job_name,
+            "timezone": self.timezone,
+            "today": self.today.isoformat(),
+            "resets_at": _instant(self.resets_at),
+            "spent_today_usd": self.spent_today,
+            "total_cost_usd": self.total_cost_usd,
+            "max_cost_per_day": self.max_cost_per_day,
+            "global_max_cost_per_day": self.global_max_cost_per_day,
+            "global_spent_today_usd": self.global_spent_today,
+            "days": [
+                {
+                    "day": d.day.isoformat(),
+                    "runs": d.runs,
+                    "input_tokens": d.input_tokens,
+                    "output_tokens": d.output_tokens,
+                    "cost_usd": d.cost_usd,
+                    "unpriced_runs": d.unpriced_runs,
+                    "ends_at": _instant(d.ends_at),
+                }
+                for d in self.days
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CostReport:
+        """:meth:`to_dict` read back (a console attached to a daemon)."""
+        job_id = str(data["job_id"])
+        return cls(
+            job_id=job_id,
+            job_name=str(data["name"]),
+            timezone=str(data["timezone"]),
+            today=date.fromisoformat(data["today"]),
+            resets_at=datetime.fromisoformat(data["resets_at"]),
+            days=tuple(
+                CostDay(
+                    job_id=job_id,
+                    day=date.fromisoformat(d["day"]),
+                    runs=int(d["runs"]),
+                    input_tokens=int(d["input_tokens"]),
+                    output_tokens=int(d["output_tokens"]),
+                    cost_usd=float(d["cost_usd"]),
+                    unpriced_runs=int(d["unpriced_runs"]),
+                    ends_at=datetime.fromisoformat(d["ends_at"]),
+                )
+                for d in data.get("days") or ()
+            ),
+            max_cost_per_day=data.get("max_cost_per_day"),
+            global_max_cost_per_day=data.get("global_max_cost_per_day"),
+            global_spent_today=float(data.get("global_spent_today_usd") or 0),
+        )
+
+    @classmethod
+    def of(
+        cls,
+        job: JobDefinition,
+        now: datetime,
+        days: int,
+        rows: list[CostDay],
+        *,
+        budget: float | None,
+        global_budget: float | None,
+        global_spent: float,
+    ) -> CostReport:
+        today, _, resets = local_day(now, job.timezone)
+        found = {r.day: r for r in rows}
+        listed: list[CostDay] = []
+        for back in range(days - 1, -1, -1):
+            day = today - timedelta(days=back)
+            listed.append(found.get(day) or _empty_day(job, day))
+        return cls(
+            job_id=job.id,
+            job_name=job.name,
+            timezone=job.timezone,
+            today=today,
+            resets_at=resets,
+            days=tuple(listed),
+            max_cost_per_day=budget,
+            global_max_cost_per_day=global_budget,
+            global_spent_today=global_spent,
+        )
+
+
+def _empty_day(job: JobDefinition, day: date) -> CostDay:
+    tz = ZoneInfo(job.timezone)
+    ends = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return CostDay(
+        job_id=job.id,
+        day=day,
+        runs=0,
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=0.0,
+        unpriced_runs=0,
+        ends_at=ends,
+    )
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

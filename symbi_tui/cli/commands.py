@@ -31,6 +31,7 @@ from scheduler_core.clock import parse_instant
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import JobNotFound, RunNotFound, SchedulerError, ValidationError
 from scheduler_core.jobspec import job_to_dict
+from scheduler_core.llm_cost import CostReport, cost_text, run_tokens
 from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus
 from scheduler_core.textsafe import visible
 
@@ -377,11 +378,12 @@ async def _transition(conn: Connection, args: argparse.Namespace) -> int:
 
 async def _status_data(
     backend: Backend, ref: str, history: int | None
-) -> tuple[JobDefinition, list[datetime], list[JobRun] | None]:
+) -> tuple[JobDefinition, list[datetime], list[JobRun] | None, CostReport]:
     job = await backend.get_job(ref)
     upcoming = await backend.next_runs(job.id, 3)
     runs = await backend.history(job.id, limit=history) if history else None
-    return job, upcoming, runs
+    cost = await backend.job_cost(job.id, 7)
+    return job, upcoming, runs, cost
 
 
 async def _status(conn: Connection, args: argparse.Namespace) -> int:
@@ -389,18 +391,19 @@ async def _status(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         if args.watch:
             raise UsageError("cron status: --watch shows a table; drop --format json")
-        job, upcoming, runs = await _status_data(backend, args.job, args.history)
+        job, upcoming, runs, cost = await _status_data(backend, args.job, args.history)
         output.print_json(
             {
                 "job": job_to_dict(job),
                 "next_runs": [output.iso(t) for t in upcoming],
                 "history": [output.run_dict(r) for r in runs or []],
+                "cost": cost.to_dict(),
             }
         )
         return EXIT_OK
     if not args.watch:
-        job, upcoming, runs = await _status_data(backend, args.job, args.history)
-        output.show(output.status_view(job, upcoming, runs, _now()))
+        job, upcoming, runs, cost = await _status_data(backend, args.job, args.history)
+        output.show(output.status_view(job, upcoming, runs, _now(), cost))
         return EXIT_OK
     await _watch(conn, args)
     return EXIT_OK
@@ -425,11 +428,11 @@ async def _watch(conn: Connection, args: argparse.Namespace) -> None:
             style="dim",
         )
         try:
-            job, upcoming, runs = await _status_data(backend, args.job, args.history)
+            job, upcoming, runs, cost = await _status_data(backend, args.job, args.history)
         except Disconnected as exc:
             text = visible(f"disconnected: {exc}; retrying")
             return Group(Text(text, style="bold red"), footer)
-        return Group(output.status_view(job, upcoming, runs, now), Text(""), footer)
+        return Group(output.status_view(job, upcoming, runs, now, cost), Text(""), footer)
 
     if con.is_terminal:
         with Live(await frame(), console=con, auto_refresh=False) as live:
@@ -535,6 +538,9 @@ async def _print_final(backend: Backend, run: JobRun, args: argparse.Namespace) 
         line.append(visible(f"  {run.job_name}  attempt {run.attempt}"))
         if run.execution_time_ms is not None:
             line.append(f"  {duration(run.execution_time_ms)}")
+        tokens = run_tokens(run.details)
+        if tokens is not None:
+            line.append(f"  {tokens[0]} in / {tokens[1]} out tokens, {cost_text(run.details)}")
         con.print(line)
         if run.output:
             say(run.output, end="" if run.output.endswith("\n") else "\n")
