@@ -179,3 +179,93 @@ def test_max_cost_per_day_refuses_what_is_not_an_amount(value: object, message: 
         policy_from_mapping({"max_cost_per_day": value})
     assert caught.value.errors[0].field == "policy.max_cost_per_day"
     assert message in caught.value.errors[0].reason
+
+
+# --- the price table in the config ---------------------------------------------------------------
+
+PRICE_ERRORS = """[llm.prices."gpt-4o"]
+input = 2.5
+outptu = 10
+[llm.prices."claude-x"]
+input = -1
+output = "cheap"
+[llm.prices.broken]
+input = true
+[llm]
+pricez = 1
+[scheduler]
+max_llm_cost_per_day = 0
+"""
+
+
+def test_the_price_table_refuses_bad_values_naming_each_key() -> None:
+    from scheduler_core.config import ConfigErrors, load_config_text
+
+    with pytest.raises(ConfigErrors) as caught:
+        load_config_text(PRICE_ERRORS, path="symbi.toml")
+    found = {(e.key, e.line): e.message for e in caught.value.errors}
+    messages = "\n".join(f"{k} {m}" for k, m in found.items())
+    expected = [
+        ("llm.prices.gpt-4o.outptu", 3, "unknown key 'outptu' in [llm.prices.\"gpt-4o\"]"),
+        ("llm.prices.gpt-4o.output", 1, "missing output = ..."),
+        ("llm.prices.claude-x.input", 5, "must be a number of zero or more, got -1"),
+        ("llm.prices.claude-x.output", 6, "expected a number of USD per million tokens"),
+        ("llm.prices.broken.input", 8, "got a boolean"),
+        ("llm.prices.broken.output", 7, "missing output = ..."),
+        ("llm.pricez", 10, "unknown key 'pricez' in [llm]"),
+        ("scheduler.max_llm_cost_per_day", 12, ""),
+    ]
+    for key, line, words in expected:
+        assert (key, line) in found, f"{key}:{line} not in\n{messages}"
+        assert words in found[(key, line)], found[(key, line)]
+    assert "did you mean 'output'" in found[("llm.prices.gpt-4o.outptu", 3)]
+
+
+def test_config_show_writes_the_price_table_back() -> None:
+    from scheduler_core.config import config_to_toml, load_config_text
+
+    text = '[llm.prices."gpt-4.1-mini"]\ninput = 0.4\noutput = 1.6\n'
+    text += "[scheduler]\nmax_llm_cost_per_day = 5\n"
+    cfg = load_config_text(text)
+    assert cfg.llm.prices == {"gpt-4.1-mini": ModelPrice(input=0.4, output=1.6)}
+    shown = config_to_toml(cfg)
+    assert '[llm.prices."gpt-4.1-mini"]' in shown and "max_llm_cost_per_day = 5\n" in shown
+    again = load_config_text(shown)
+    assert again.llm.prices == cfg.llm.prices
+    assert again.scheduler.max_llm_cost_per_day == 5.0
+
+
+def test_pricing_matches_dated_models_and_sums_heartbeat_usage() -> None:
+    from scheduler_core.llm_cost import Pricing, add_usage
+
+    pricing = Pricing(
+        {"gpt-4o": ModelPrice(input=2.5, output=10), "gpt-4o-mini": PRICES["model-a"]}
+    )
+    assert pricing.price_of("gpt-4o-mini-2024-07-18") == PRICES["model-a"]  # the longest name
+    assert pricing.price_of("gpt-4o-2024-08-06") == ModelPrice(input=2.5, output=10)
+    assert pricing.price_of("gpt-4") is None
+    total = add_usage(
+        add_usage(None, {"input_tokens": 12, "output_tokens": 7}), {"input_tokens": 3}
+    )
+    assert total == {"input_tokens": 15, "output_tokens": 7}
+    priced = pricing.priced({"provider": "openai", "model": "gpt-4o", "usage": total})
+    assert priced == {"tokens": {"input": 15, "output": 7}, "cost_usd": pytest.approx(0.0001075)}
+    assert pricing.priced({"exit_code": 0}) == {}  # a command run made no LLM call
+
+
+async def test_pruning_removes_the_cost_of_days_older_than_the_runs_kept(build: Any) -> None:
+    from tests.test_retention import pruner
+
+    h: Harness = await build()
+    h.agents.behaviour["llm"] = llm_reply()
+    job = await h.service.add_job({"name": "old", "agent": "llm", "cron": "0 9 * * *"})
+    await h.to("2026-03-02T09:00:00Z")
+    await h.to("2026-03-20T09:00:00Z")
+    assert len(await h.store.cost_days(job.id, date(2026, 3, 1), date(2026, 3, 31))) == 2
+    # 15 days of runs kept on 21 March: the day of 2 March (ended 3 March) goes, 20 March stays
+    await h.settle()
+    h.clock.set("2026-03-21T12:00:00Z")
+    report = await pruner(h.store, h.clock, run_days=15, keep_runs_per_job=0).run()
+    assert report.removed["llm_cost_days"] == 1
+    days = await h.store.cost_days(job.id, date(2026, 3, 1), date(2026, 3, 31))
+    assert [d.day for d in days] == [date(2026, 3, 20)]
