@@ -8,8 +8,9 @@ as months of LLM runs would have left it, plus ``--runs`` finished runs per job 
 and cost (what a check that summed a job's runs would have to read). Then
 ``scheduler_core.llm_cost.Budgets.denial`` is called as the gate calls it: for one job's own
 budget (``max_cost_per_day``: one row by its unique key) and for the global budget
-(``[scheduler] max_llm_cost_per_day``: the rows of days not over yet, by the ``ends_at`` index,
-one per job that spent today). For comparison, the same job's cost today summed from its runs.
+(``[scheduler] max_llm_cost_per_day``: the rows of ``llm_cost_day_ends`` not over yet, one per
+instant a zone's day ends: the jobs are spread over 24 zones). For comparison, the same job's
+cost today summed from its runs.
 
 Always exits 0; prints the figures and PASS/FAIL per target; figures go to
 ``benchmarks/results/llm-cost-*.json``.
@@ -44,11 +45,21 @@ def build(db: str, jobs: int, days: int, runs: int) -> None:
     conn = sqlite3.connect(db)
     today = NOW.date()
     rows = []
+    ends_rows: dict[str, tuple[int, float]] = {}
     for j in range(jobs):
         for back in range(days):
             day = today - timedelta(days=back)
-            ends = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+            # the jobs spread over 24 zones, an hour apart: their days end at 24 instants
+            ends = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+                days=1, hours=j % 24 - 12
+            )
             rows.append((f"job-{j:06d}", day.isoformat(), fmt(ends), 3, 3000, 1500, 0.006, 0))
+            runs, cost = ends_rows.get(fmt(ends), (0, 0.0))
+            ends_rows[fmt(ends)] = (runs + 3, cost + 0.006)
+    conn.executemany(
+        "INSERT INTO llm_cost_day_ends (ends_at, runs, cost_usd) VALUES (?, ?, ?)",
+        [(at, runs, cost) for at, (runs, cost) in ends_rows.items()],
+    )
     conn.executemany(
         "INSERT INTO llm_cost_days (job_id, day, ends_at, runs, input_tokens, output_tokens, "
         "cost_usd, unpriced_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -131,14 +142,14 @@ async def main() -> None:
     )
     for name, label in (
         ("job", "job budget (one row by its key)"),
-        ("global", f"global budget ({args.jobs:,} jobs spent today)"),
+        ("global", f"global budget ({args.jobs:,} jobs over 24 zones spent today)"),
         ("runs_sum", "for comparison: the job's runs of today summed"),
     ):
         f = figures[name]
         print(f"  {label}: p50 {f['p50']:.3f} ms, p99 {f['p99']:.3f} ms")
     targets = [
         Target("job budget check p99", figures["job"]["p99"], 1.0, "ms"),
-        Target("global budget check p99, 10,000 jobs", figures["global"]["p99"], 25.0, "ms"),
+        Target("global budget check p99", figures["global"]["p99"], 1.0, "ms"),
     ]
     print_targets(targets)
     save_results(

@@ -266,6 +266,112 @@ async def test_pruning_removes_the_cost_of_days_older_than_the_runs_kept(build: 
     await h.settle()
     h.clock.set("2026-03-21T12:00:00Z")
     report = await pruner(h.store, h.clock, run_days=15, keep_runs_per_job=0).run()
-    assert report.removed["llm_cost_days"] == 1
+    assert report.removed["llm_cost_days"] == 1 and report.removed["llm_cost_day_ends"] == 1
     days = await h.store.cost_days(job.id, date(2026, 3, 1), date(2026, 3, 31))
     assert [d.day for d in days] == [date(2026, 3, 20)]
+
+
+def test_a_bad_max_cost_per_day_in_a_dsl_file_names_its_place() -> None:
+    from datetime import UTC, datetime
+
+    from scheduler_core.dsl import parse_dsl
+    from scheduler_core.errors import DslError
+
+    source = (
+        'schedule {\n  name: "a"\n  agent: "b"\n  cron: "0 9 * * *"\n'
+        "  policy {\n    max_cost_per_day: -2\n  }\n}\n"
+    )
+    with pytest.raises(DslError) as caught:
+        parse_dsl(source, "x.symbi", env={}, now=datetime(2026, 1, 1, tzinfo=UTC))
+    (issue,) = caught.value.issues
+    assert str(issue).startswith("x.symbi:6:"), str(issue)
+    assert "max_cost_per_day" in str(issue) and "greater than zero" in issue.message
+    good = parse_dsl(
+        source.replace("-2", '"$1.50"'), "x.symbi", env={}, now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert good.jobs[0].policy.max_cost_per_day == 1.5
+
+
+async def test_a_failed_heartbeat_iteration_keeps_the_tokens_spent_before_it(
+    tmp_path: Any,
+) -> None:
+    from scheduler_core.model import AgentDefinition, RunnerKind
+    from scheduler_core.runtime.agents import AgentExecutor
+    from scheduler_core.settings import SchedulerConfig, SchedulerSettings, StoreConfig
+
+    from .conftest import finished_run, real_engine
+    from .llm_server import FakeLlmServer, Reply
+
+    with FakeLlmServer(api_key="sk-test-heartbeat-0123456789", usage=(100, 40)) as server:
+        agent = AgentDefinition(
+            name="watcher",
+            runner=RunnerKind.LLM,
+            provider="openai",
+            model="gpt-test",
+            base_url=server.openai_url,
+            api_key_env="LLM_KEY",
+        )
+        executor = AgentExecutor({"watcher": agent}, env={"LLM_KEY": server.api_key or ""})
+        config = SchedulerConfig(
+            scheduler=SchedulerSettings(claim_ahead_seconds=0, shutdown_timeout_seconds=0.5),
+            store=StoreConfig(url=str(tmp_path / "s.db")),
+            llm=LlmConfig(prices={"gpt-test": ModelPrice(input=10, output=20)}),
+        )
+        engine, clock = await real_engine(tmp_path, executor, config=config)
+        try:
+            assert engine.service is not None
+            await engine.service.add_job(
+                {
+                    "name": "beats",
+                    "agent": "watcher",
+                    "cron": "0 * * * *",
+                    "max_retries": 0,
+                    "heartbeat": {"enabled": True, "max_iterations": 5},
+                }
+            )
+            server.enqueue(Reply(text="checking"), Reply(usage=(5, 1), text="still checking"))
+            server.enqueue(Reply(400, message="context length exceeded"))
+            clock.set("2026-03-02T09:00:00Z")
+            run = await finished_run(engine, "beats")
+            assert run.status is RunStatus.FAILED
+            assert "heartbeat iteration 3 failed" in (run.error_message or "")
+            assert run.details["tokens"] == {"input": 105, "output": 41}
+            assert run.details["cost_usd"] == pytest.approx((105 * 10 + 41 * 20) / 1e6)
+        finally:
+            await engine.stop()
+
+
+def test_the_budget_checks_read_by_index_never_a_scan(tmp_path: Any) -> None:
+    """SQLite's plan for both checks: a search by a unique key, no table scan (the benchmark
+    benchmarks/bench_llm_cost.py gives their cost: well under a millisecond)."""
+    import asyncio
+    import sqlite3
+
+    from scheduler_core.store import open_store
+
+    db = str(tmp_path / "plan.db")
+
+    async def migrate() -> None:
+        store = await open_store(db)
+        await store.close()
+
+    asyncio.run(migrate())
+    conn = sqlite3.connect(db)
+    plans = {
+        sql: " ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+        for sql, args in (
+            (
+                "SELECT coalesce(sum(cost_usd), 0), min(ends_at) FROM llm_cost_days "
+                "WHERE job_id = ? AND day = ?",
+                ("j", "2026-03-02"),
+            ),
+            (
+                "SELECT coalesce(sum(cost_usd), 0), min(ends_at) FROM llm_cost_day_ends "
+                "WHERE ends_at > ?",
+                ("2026-03-02T12:00:00Z",),
+            ),
+        )
+    }
+    conn.close()
+    for sql, plan in plans.items():
+        assert "SEARCH" in plan and "USING INDEX" in plan and "SCAN" not in plan, (sql, plan)

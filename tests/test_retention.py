@@ -187,6 +187,7 @@ async def test_iterations_go_by_their_age_and_with_their_run_counted_once(
         "runs": 1,
         "context_archive": 0,
         "llm_cost_days": 0,
+        "llm_cost_day_ends": 0,
     }
 
 

@@ -2,8 +2,9 @@
 finish transaction) and the reads the budget checks, ``symbi cron status`` and the API make.
 
 A row is one job's day in its zone at the run's end (``scheduler_core/llm_cost.py``); ``ends_at``
-is when that day ends, so the rows of days not over yet are those with ``ends_at`` after now
-(indexed): the global budget sums those, never a job's runs.
+is when that day ends. ``llm_cost_day_ends`` holds the same costs by that instant alone (the jobs
+of every zone whose day ends then), so the days not over yet are its rows with ``ends_at`` after
+now: the global budget sums a row per zone in use, never a job's runs nor a row per job.
 """
 
 from __future__ import annotations
@@ -21,22 +22,33 @@ from ..model import JobDefinition, JobRun
 _COLUMNS = "job_id, day, ends_at, runs, input_tokens, output_tokens, cost_usd, unpriced_runs"
 
 
-def upsert_sql(placeholders: Sequence[str], casts: Sequence[str] = ()) -> str:
-    """The statement adding one row's sums (``placeholders``: the 8 values, ``_COLUMNS`` order;
-    PostgreSQL passes a ``SELECT ... FROM unnest(...)`` instead, as one placeholder list)."""
+_END_COLUMNS = "ends_at, runs, cost_usd"
+
+
+def upsert_sql(
+    placeholders: Sequence[str], casts: Sequence[str] = (), *, by_end: bool = False
+) -> str:
+    """The statement adding one row's sums to ``llm_cost_days`` (``placeholders``: its 8
+    values, in :meth:`CostTally.rows` order) or, ``by_end``, to ``llm_cost_day_ends`` (3
+    values, :meth:`CostTally.end_rows`). With ``casts`` (PostgreSQL) every placeholder is an
+    array and the rows come from ``unnest``."""
+    table, columns, key, summed = (
+        ("llm_cost_day_ends", _END_COLUMNS, "ends_at", ("runs", "cost_usd"))
+        if by_end
+        else (
+            "llm_cost_days",
+            _COLUMNS,
+            "job_id, day",
+            ("runs", "input_tokens", "output_tokens", "cost_usd", "unpriced_runs"),
+        )
+    )
     if casts:
         typed = ", ".join(f"{p}::{c}" for p, c in zip(placeholders, casts, strict=True))
         source = f"SELECT * FROM unnest({typed})"
     else:
         source = f"VALUES ({', '.join(placeholders)})"
-    sums = ", ".join(
-        f"{c} = llm_cost_days.{c} + excluded.{c}"
-        for c in ("runs", "input_tokens", "output_tokens", "cost_usd", "unpriced_runs")
-    )
-    return (
-        f"INSERT INTO llm_cost_days ({_COLUMNS}) {source} "
-        f"ON CONFLICT (job_id, day) DO UPDATE SET {sums}"
-    )
+    sums = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in summed)
+    return f"INSERT INTO {table} ({columns}) {source} ON CONFLICT ({key}) DO UPDATE SET {sums}"
 
 
 @dataclass(slots=True)
@@ -90,6 +102,14 @@ class CostTally:
             for (job_id, day), s in sorted(self.sums.items())
         ]
 
+    def end_rows(self) -> list[tuple[datetime, int, float]]:
+        """(ends_at, runs, cost) per instant the runs' days end (every job's day ending then)."""
+        ends: dict[datetime, tuple[int, float]] = {}
+        for s in self.sums.values():
+            runs, cost = ends.get(s.ends_at, (0, 0.0))
+            ends[s.ends_at] = (runs + s.runs, cost + s.cost_usd)
+        return [(at, runs, cost) for at, (runs, cost) in sorted(ends.items())]
+
 
 class CostReads:
     """The reads of ``llm_cost_days`` (mixed into the stores' common base)."""
@@ -131,15 +151,17 @@ class CostReads:
         self, now: datetime, job_day: tuple[str, date] | None = None
     ) -> SpendToday:
         """What one job spent on its day (``job_day``: its id and today's date in its zone:
-        one row, by the unique key), or else every job on its own day not over at ``now`` (one
-        row per job at most, found by the ``ends_at`` index)."""
+        one row, by the unique key), or else every job on its own day not over at ``now`` (a row
+        per instant such a day ends: one per zone in use at most, whatever the jobs)."""
         p = self._dialect.params()
         if job_day is not None:
+            table = "llm_cost_days"
             where = f"job_id = {p(job_day[0])} AND day = {p(self._day_param(job_day[1]))}"
         else:
+            table = "llm_cost_day_ends"
             where = f"ends_at > {p(self._dialect.write_instant(now))}"
         rows = await self._fetchall(
-            f"SELECT coalesce(sum(cost_usd), 0), min(ends_at) FROM llm_cost_days WHERE {where}",
+            f"SELECT coalesce(sum(cost_usd), 0), min(ends_at) FROM {table} WHERE {where}",
             p.values,
         )
         total, ends = rows[0] if rows else (0, None)

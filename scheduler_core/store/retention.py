@@ -44,6 +44,7 @@ PRUNED_TABLES = (
     "audit_events",
     "context_archive",
     "llm_cost_days",
+    "llm_cost_day_ends",
 )
 
 
@@ -107,6 +108,7 @@ class RetentionPolicy:
             out.append(PruneTarget(table="context_archive", before=before))
             # a job's LLM cost per day (llm_cost_days), by when the day ended
             out.append(PruneTarget(table="llm_cost_days", before=before))
+            out.append(PruneTarget(table="llm_cost_day_ends", before=before))
         return out
 
     def to_dict(self) -> dict[str, Any]:

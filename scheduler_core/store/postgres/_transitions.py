@@ -222,6 +222,10 @@ async def finish_runs(
             ),
             *(list(column) for column in zip(*acc.costs.rows(), strict=True)),
         )
+        await t.execute(
+            upsert_sql(["$1", "$2", "$3"], ["timestamptz[]", "bigint[]", "float8[]"], by_end=True),
+            *(list(column) for column in zip(*acc.costs.end_rows(), strict=True)),
+        )
     if acc.tally:
         await t.execute(
             "UPDATE run_stats SET runs_total = runs_total + $1, "

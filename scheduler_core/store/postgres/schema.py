@@ -218,8 +218,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # LLM cost per job and day (the day in the job's zone at the run's end), added to in the
-    # finish transaction; budget checks read one row per job, or the rows of days not ended yet;
-    # pruned by ends_at with the runs (no foreign key: a deleted job's spending counts today)
+    # finish transaction: a job's budget check reads one row; and by when those days end, so the
+    # global check reads a row per zone in use, not per job. Pruned by ends_at with the runs (no
+    # foreign key: a deleted job's spending still counts today)
     """
     CREATE TABLE IF NOT EXISTS llm_cost_days (
         seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -234,6 +235,12 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (job_id, day)
     );
     CREATE INDEX IF NOT EXISTS llm_cost_days_ends ON llm_cost_days(ends_at);
+    CREATE TABLE IF NOT EXISTS llm_cost_day_ends (
+        seq       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        ends_at   timestamptz NOT NULL UNIQUE,
+        runs      bigint NOT NULL DEFAULT 0,
+        cost_usd  double precision NOT NULL DEFAULT 0
+    );
     """,
 )
 

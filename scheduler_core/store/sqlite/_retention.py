@@ -271,6 +271,13 @@ _WALKS: dict[str, _Walk] = {
         position=lambda r: (r[1], r[0]),
         delete=_delete_by_seq("llm_cost_days"),
     ),
+    "llm_cost_day_ends": _Walk(
+        "SELECT seq, ends_at FROM llm_cost_day_ends "
+        "WHERE ends_at < ? AND (ends_at, seq) > (?, ?) ORDER BY ends_at, seq LIMIT ?",
+        key=lambda r: r[0],
+        position=lambda r: (r[1], r[0]),
+        delete=_delete_by_seq("llm_cost_day_ends"),
+    ),
 }
 _START: dict[str, tuple[Any, ...]] = {
     "runs": ("", 0),
@@ -278,6 +285,7 @@ _START: dict[str, tuple[Any, ...]] = {
     "audit_events": ("", 0),
     "context_archive": ("", 0),
     "llm_cost_days": ("", 0),
+    "llm_cost_day_ends": ("", 0),
 }
 
 

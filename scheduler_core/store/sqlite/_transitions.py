@@ -180,6 +180,10 @@ def finish_runs(
             upsert_sql(["?"] * 8),
             [(j, d.isoformat(), fmt(e), *rest) for j, d, e, *rest in costs.rows()],
         )
+        conn.executemany(
+            upsert_sql(["?"] * 3, by_end=True),
+            [(fmt(e), runs, cost) for e, runs, cost in costs.end_rows()],
+        )
     if audits:
         write_audit(conn, audits)
     if tally:
