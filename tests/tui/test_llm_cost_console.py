@@ -115,3 +115,17 @@ async def test_watch_shows_the_cost_of_the_day_against_the_budget(
         await until(
             lambda: "max_cost_per_day" in str(app.screen.query_one("#watch-run-text").render())
         )
+
+
+async def test_editing_a_job_in_the_form_keeps_its_budget(
+    engine: tuple[Engine, FakeClock],
+) -> None:
+    from symbi_tui.screens.job_form import build_mapping, job_values
+
+    eng, _ = engine
+    assert eng.service is not None
+    job = await eng.service.get_job("digest")
+    values = {**job_values(job), "cron": "30 * * * *"}
+    changed = await eng.service.update_job("digest", build_mapping(values, job))
+    assert changed.cron == "30 * * * *"
+    assert changed.policy.max_cost_per_day == 0.003
