@@ -149,6 +149,20 @@ def test_costs_budgets_metrics_and_the_cli_through_a_daemon(
     assert cost["global_spent_today_usd"] == pytest.approx(0.052)
     bad = client.get(f"/api/v1/schedule/{spender}/cost", params={"days": 0})
     assert bad.status_code == 422 and "days" in bad.text
+    made = client.post(
+        "/api/v1/schedule",
+        json={"name": "capped", "agent_id": "analyst", "cron_expr": "0 0 1 1 *",
+              "policy": {"max_cost_per_day": 1.25}},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    assert made.json()["policy"]["max_cost_per_day"] == 1.25
+    refused = client.post(
+        "/api/v1/schedule",
+        json={"name": "free", "agent_id": "analyst", "cron_expr": "0 0 1 1 *",
+              "policy": {"max_cost_per_day": -1}},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert "policy.max_cost_per_day" in json.dumps(refused.json()), refused.text
 
     samples = _samples(client)
     tokens = "symbiont_cron_llm_tokens_total"

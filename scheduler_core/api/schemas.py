@@ -68,6 +68,10 @@ _POLICY = {
         },
         "allowed_environments": _STRS,
         "require_agent_pin": {"type": "boolean"},
+        "max_cost_per_day": {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}],
+            "description": "USD: runs are denied once the job's LLM cost today reaches it",
+        },
     },
 }
 _HEARTBEAT = {
