@@ -85,8 +85,12 @@ class SchedulePolicyGate:
         self.pin_required = pin_required  #: [agentpin] required: every job must verify
         #: the daily LLM cost budgets (policy max_cost_per_day, [scheduler] max_llm_cost_per_day)
         self.budgets = budgets
+        #: reads the store's registered policies into ``policies`` again (set by the engine)
+        self.refresh: Callable[[], Awaitable[object]] | None = None
 
     async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
+        if self.refresh is not None and any(name not in self.policies for name in job.policies):
+            await self.refresh()  # registered in the store by another process since
         try:
             effective = effective_policy(job, self.policies)
         except ValidationError as exc:  # a named policy removed since the job was made

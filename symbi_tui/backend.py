@@ -146,6 +146,11 @@ class Backend(Protocol):
         """The job's LLM cost per day over its last ``days`` days (its zone's dates)."""
         ...
 
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        """The policy that gates the job's runs: its inline policy merged with the named ones it
+        lists, each rule with where it came from (``rules``: rule, label, value, text, from)."""
+        ...
+
     # --- runs -------------------------------------------------------------------------------------
 
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
@@ -310,6 +315,9 @@ class LocalBackend:
 
     async def job_cost(self, ref: str, days: int = 7) -> CostReport:
         return await self.service.job_cost(ref, days)
+
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        return await self.service.effective_policy(ref)
 
     # --- runs -------------------------------------------------------------------------------------
 

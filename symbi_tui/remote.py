@@ -300,6 +300,7 @@ class RemoteBackend:
         """
         from scheduler_core.dsl import load_dsl_files
         from scheduler_core.dsl.agents import agent_to_mapping
+        from scheduler_core.jobspec import policy_to_mapping
 
         bundle = load_dsl_files(paths)
         jobs = list(bundle.jobs)
@@ -318,9 +319,17 @@ class RemoteBackend:
             for a in bundle.agents
             if schedule is None or a.name in named
         }
+        listed = {name for job in jobs for name in job.policies}
+        policies = {
+            p.name: policy_to_mapping(p.spec)
+            for p in bundle.policies
+            if schedule is None or p.name in listed
+        }
         body: dict[str, Any] = {"jobs": specs}
         if agents:
             body["agents"] = agents
+        if policies:
+            body["policies"] = policies
         try:
             answer = await self._json("POST", "/apply", body=body)
         except ValidationError as exc:
@@ -330,6 +339,7 @@ class RemoteBackend:
             updated=list(answer.get("updated") or []),
             unchanged=list(answer.get("unchanged") or []),
             agents=list(answer.get("agents") or []),
+            policies=list(answer.get("policies") or []),
         )
 
     async def remove_job(self, ref: str) -> JobDefinition:
@@ -360,6 +370,10 @@ class RemoteBackend:
             "GET", self._job_path(ref, "cost"), params={"days": days}, job=ref
         )
         return CostReport.from_dict(answer)
+
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        answer = await self._json("GET", self._job_path(ref, "policy"), job=ref)
+        return dict(answer)
 
     # --- runs -------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from ..settings import (
     SchedulerSettings,
     SecretsConfig,
     StoreConfig,
+    TelemetryConfig,
     TuiConfig,
 )
 
@@ -49,6 +50,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "scheduler.delivery.webhook_auth_header",
         "api.api_keys",
         "secrets.values",
+        "telemetry.headers",
     }
 )
 
@@ -63,6 +65,7 @@ _TABLES: dict[str, type] = {
     "log": LogConfig,
     "secrets": SecretsConfig,
     "llm": LlmConfig,
+    "telemetry": TelemetryConfig,
 }
 _NOT_SETTABLE = {"path", "warnings"}
 #: (minimum, maximum, minimum is exclusive); numbers not listed must be >= 0
@@ -89,6 +92,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "log.max_bytes": (4096, None, False),
     "log.backup_count": (1, 1000, False),
     "scheduler.max_llm_cost_per_day": (0, None, True),
+    "telemetry.export_timeout_seconds": (0, 600, True),
 }
 #: string settings that take one of a few words
 CHOICES: dict[str, tuple[str, ...]] = {

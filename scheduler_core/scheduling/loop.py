@@ -38,6 +38,7 @@ from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
 from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
 from ..store.retention import RetentionPolicy
+from ..telemetry import NO_TELEMETRY, Telemetry
 from .execution import RunExecutor
 from .faults import StoreFaults
 from .leadership import Leadership
@@ -87,6 +88,7 @@ class CronScheduler:
         ledger: AgentLedger | None = None,
         retention: RetentionPolicy | None = None,
         prune_interval: float = 3600.0,
+        telemetry: Telemetry = NO_TELEMETRY,
         pricing: Pricing | None = None,
     ) -> None:
         """``make_deliverer`` makes the delivery router when a run first has output to deliver
@@ -97,8 +99,8 @@ class CronScheduler:
         real scheduler, which fires or catches them up by their own rules). ``ledger``: the agent
         process groups of schedulers on this data directory; what dead ones left running is
         killed before their runs are recovered. ``retention``: what history the lease holder
-        prunes, every ``prune_interval`` seconds (:class:`Maintenance`). ``pricing``: what
-        LLM runs cost (``[llm.prices]``)."""
+        prunes, every ``prune_interval`` seconds (:class:`Maintenance`). ``telemetry``: a span
+        per run (see :class:`RunExecutor`). ``pricing``: what LLM runs cost (``[llm.prices]``)."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -131,6 +133,7 @@ class CronScheduler:
             wake=self.notify,
             deliverer=deliverer,
             make_deliverer=make_deliverer,
+            telemetry=telemetry,
             settings=self.settings,
             clock=self.clock,
             bus=self.bus,

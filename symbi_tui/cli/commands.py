@@ -31,7 +31,7 @@ from scheduler_core.clock import parse_instant
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import JobNotFound, RunNotFound, SchedulerError, ValidationError
 from scheduler_core.jobspec import job_to_dict
-from scheduler_core.llm_cost import CostReport, cost_text, run_tokens
+from scheduler_core.llm_cost import cost_text, run_tokens
 from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus
 from scheduler_core.textsafe import visible
 
@@ -309,12 +309,15 @@ async def _add(conn: Connection, args: argparse.Namespace) -> int:
                 "updated": result.updated,
                 "unchanged": result.unchanged,
                 "agents": result.agents,
+                "policies": result.policies,
                 "jobs": jobs,
             }
         )
         return EXIT_OK
     for name in result.agents:
         say(f"registered agent {name}")
+    for name in result.policies:
+        say(f"registered policy {name}")
     for name in result.created:
         say(f"created {name}")
     for name in result.updated:
@@ -376,14 +379,13 @@ async def _transition(conn: Connection, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _status_data(
-    backend: Backend, ref: str, history: int | None
-) -> tuple[JobDefinition, list[datetime], list[JobRun] | None, CostReport]:
+async def _status_data(backend: Backend, ref: str, history: int | None) -> output.StatusData:
     job = await backend.get_job(ref)
     upcoming = await backend.next_runs(job.id, 3)
     runs = await backend.history(job.id, limit=history) if history else None
+    policy = await backend.effective_policy(job.id)
     cost = await backend.job_cost(job.id, 7)
-    return job, upcoming, runs, cost
+    return output.StatusData(job=job, upcoming=upcoming, runs=runs, policy=policy, cost=cost)
 
 
 async def _status(conn: Connection, args: argparse.Namespace) -> int:
@@ -391,19 +393,21 @@ async def _status(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         if args.watch:
             raise UsageError("cron status: --watch shows a table; drop --format json")
-        job, upcoming, runs, cost = await _status_data(backend, args.job, args.history)
+        data = await _status_data(backend, args.job, args.history)
         output.print_json(
             {
-                "job": job_to_dict(job),
-                "next_runs": [output.iso(t) for t in upcoming],
-                "history": [output.run_dict(r) for r in runs or []],
-                "cost": cost.to_dict(),
+                "job": job_to_dict(data.job),
+                "next_runs": [output.iso(t) for t in data.upcoming],
+                "history": [output.run_dict(r) for r in data.runs or []],
+                "effective_policy": {
+                    k: v for k, v in data.policy.items() if k not in ("job_id", "name")
+                },
+                "cost": data.cost.to_dict() if data.cost is not None else None,
             }
         )
         return EXIT_OK
     if not args.watch:
-        job, upcoming, runs, cost = await _status_data(backend, args.job, args.history)
-        output.show(output.status_view(job, upcoming, runs, _now(), cost))
+        output.show(output.status_view(await _status_data(backend, args.job, args.history), _now()))
         return EXIT_OK
     await _watch(conn, args)
     return EXIT_OK
@@ -428,11 +432,11 @@ async def _watch(conn: Connection, args: argparse.Namespace) -> None:
             style="dim",
         )
         try:
-            job, upcoming, runs, cost = await _status_data(backend, args.job, args.history)
+            data = await _status_data(backend, args.job, args.history)
         except Disconnected as exc:
             text = visible(f"disconnected: {exc}; retrying")
             return Group(Text(text, style="bold red"), footer)
-        return Group(output.status_view(job, upcoming, runs, now, cost), Text(""), footer)
+        return Group(output.status_view(data, now), Text(""), footer)
 
     if con.is_terminal:
         with Live(await frame(), console=con, auto_refresh=False) as live:
