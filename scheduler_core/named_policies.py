@@ -260,6 +260,7 @@ _SHOWN: tuple[tuple[str, str], ...] = (
     ("allowed_environments", "environments"),
     ("require_capabilities", "capabilities"),
     ("require_agent_pin", "AgentPin"),
+    ("max_cost_per_day", "max cost per day"),
 )
 
 
@@ -280,6 +281,10 @@ def _rule_text(rule: str, effective: EffectivePolicy) -> str:
     if rule == "allowed_hours":
         return " and ".join(_window(w) for w in effective.windows)
     value = getattr(spec, rule)
+    if rule == "max_cost_per_day" and isinstance(value, int | float):
+        from .llm_cost import usd
+
+        return f"{usd(float(value))} of LLM runs"
     if isinstance(value, bool):
         return "required" if value else "not required"
     if isinstance(value, int | float):

@@ -160,6 +160,17 @@ async def test_named_policies_merge_max_cost_per_day_to_the_smallest() -> None:
     merged = merge_policies(inline, [named])
     assert merged.spec.max_cost_per_day == 0.5
     assert merged.sources["max_cost_per_day"] == ("inline", "policy cheap")
+    # the effective policy shown (symbi cron status, the watch screen, .../policy) says so
+    from scheduler_core.model import JobDefinition
+    from scheduler_core.named_policies import describe_effective
+
+    job = JobDefinition(name="j", agent="a", cron="0 * * * *", policy=inline, policies=("cheap",))
+    (rule,) = [r for r in describe_effective(job, {"cheap": named})["rules"]]
+    assert (rule["label"], rule["text"], rule["value"]) == (
+        "max cost per day",
+        "$0.5000 of LLM runs",
+        0.5,
+    )
 
 
 @pytest.mark.parametrize(

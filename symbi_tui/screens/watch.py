@@ -455,6 +455,7 @@ _RULE_LABELS = {
     "allowed_environments": "Environments",
     "require_capabilities": "Capabilities",
     "require_agent_pin": "AgentPin",
+    "max_cost_per_day": "Cost/day",
 }
 
 
