@@ -140,6 +140,8 @@ class PolicySpec:
     allowed_hours: AllowedHours | None = None
     allowed_environments: tuple[str, ...] = ()
     require_agent_pin: bool = False
+    #: USD: a run is denied once the job's LLM cost today (its zone's day) reaches this
+    max_cost_per_day: float | None = None
 
     @property
     def is_default(self) -> bool:

@@ -51,6 +51,7 @@ from scheduler_core.events import (
     SchedulerState,
 )
 from scheduler_core.jobspec import spec_to_json
+from scheduler_core.llm_cost import CostReport
 from scheduler_core.logfile import LogPage, LogQuery
 from scheduler_core.model import (
     AuditEvent,
@@ -363,6 +364,12 @@ class RemoteBackend:
             "GET", self._job_path(ref, "next_run"), params={"count": count}, job=ref
         )
         return [parse_instant(t) for t in answer.get("next_runs") or []]
+
+    async def job_cost(self, ref: str, days: int = 7) -> CostReport:
+        answer = await self._json(
+            "GET", self._job_path(ref, "cost"), params={"days": days}, job=ref
+        )
+        return CostReport.from_dict(answer)
 
     async def effective_policy(self, ref: str) -> dict[str, Any]:
         answer = await self._json("GET", self._job_path(ref, "policy"), job=ref)

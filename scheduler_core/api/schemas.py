@@ -68,6 +68,10 @@ _POLICY = {
         },
         "allowed_environments": _STRS,
         "require_agent_pin": {"type": "boolean"},
+        "max_cost_per_day": {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}],
+            "description": "USD: runs are denied once the job's LLM cost today reaches it",
+        },
     },
 }
 _HEARTBEAT = {
@@ -274,7 +278,34 @@ class RunOut(BaseModel):
     output: str | None
     summary: str | None
     error_message: str | None
+    #: an LLM run's tokens, summed over its calls ({"input": N, "output": M}); null otherwise
+    tokens: dict[str, int] | None = None
+    cost_usd: float | None = None  #: priced from [llm.prices] when it finished; null: no price
     details: dict[str, Any]
+
+
+class CostDayOut(BaseModel):
+    day: str  #: the job's zone's date
+    runs: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    unpriced_runs: int
+    ends_at: str
+
+
+class CostOut(BaseModel):
+    job_id: str
+    name: str
+    timezone: str
+    today: str
+    resets_at: str
+    spent_today_usd: float
+    total_cost_usd: float
+    max_cost_per_day: float | None
+    global_max_cost_per_day: float | None
+    global_spent_today_usd: float
+    days: list[CostDayOut]
 
 
 class IterationOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -92,9 +93,31 @@ def _policy(value: object, field: str) -> PolicySpec:
             out[key] = seconds
         elif key == "allowed_hours":
             out[key] = c.take(_allowed_hours, raw, where)
+        elif key == "max_cost_per_day":
+            out[key] = c.take(_usd, raw, where)
     if c.errors:
         raise ValidationError.collect(c.errors)
     return PolicySpec(**out)
+
+
+def _usd(value: object, field: str) -> float:
+    """An amount of US dollars: a number greater than zero (``0.5``, ``"$0.50"``)."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("$").strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValidationError(
+                f"expected an amount in USD such as 0.50, got {value!r}", field=field
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"expected an amount in USD such as 0.50, got {_kind(value)}", field=field
+        )
+    amount = float(value)
+    if not math.isfinite(amount) or amount <= 0:
+        raise ValidationError(f"must be a number greater than zero, got {value!r}", field=field)
+    return amount
 
 
 def policy_from_mapping(data: object, field: str = "policy") -> PolicySpec:

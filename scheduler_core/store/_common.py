@@ -28,6 +28,7 @@ from ..model import (
     JobRun,
     RunStatus,
 )
+from ._costs import CostReads
 from ._queries import Params, audit_query, runs_query
 from ._rows import (
     JOB_COLUMNS,
@@ -96,7 +97,7 @@ class Dialect:
         return audit_params(event, self.write_instant, self.write_text)
 
 
-class StoreBase(ABC):
+class StoreBase(CostReads, ABC):
     """What every store does alike: the context manager, the look-ups of jobs, runs, approvals,
     heartbeat iterations and audit events by a key, and the run counters."""
 

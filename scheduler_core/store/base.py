@@ -31,9 +31,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
+from ..llm_cost import CostDay, SpendToday
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -342,6 +343,17 @@ class JobStore(Protocol):
         ...
 
     async def run_stats(self) -> RunStats: ...
+
+    # --- LLM cost (scheduler_core/llm_cost.py) --------------------------------------------------
+    async def cost_days(self, job_id: str, since: date, until: date) -> list[CostDay]:
+        """The job's days from ``since`` to ``until`` (its zone's dates) that had LLM runs."""
+        ...
+
+    async def spent_today(
+        self, now: datetime, job_day: tuple[str, date] | None = None
+    ) -> SpendToday:
+        """One job's cost on its day (``job_day``), or every job's on its day not over."""
+        ...
 
     # --- heartbeat, contexts, audit -----------------------------------------------------------
     async def record_iteration(self, iteration: HeartbeatIteration) -> None: ...

@@ -120,6 +120,8 @@ def _policy_rest(policy: PolicySpec) -> dict[str, Any]:
         rest["allowed_environments"] = list(policy.allowed_environments)
     if policy.require_agent_pin:
         rest["require_agent_pin"] = True
+    if policy.max_cost_per_day is not None:
+        rest["max_cost_per_day"] = policy.max_cost_per_day
     return rest
 
 

@@ -1,4 +1,5 @@
-"""The guide's routes: ``/api/v1/schedule[/{job_id}[/pause|resume|reset|run|history|next_run]]``."""
+"""The guide's routes: ``/api/v1/schedule[/{job_id}[/pause|resume|reset|run|history|next_run]]``,
+and ``/{job_id}/cost`` (LLM cost per day)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
 from ..middleware import request_actor
 from ..schemas import (
+    CostOut,
     DeleteOut,
     EffectivePolicyOut,
     JobCreateIn,
@@ -142,6 +144,14 @@ def guide_routes(service: SchedulerService) -> APIRouter:
     ) -> Any:
         runs = await service.history(job_id, limit=limit, status=status)
         return [run_to_dict(run) for run in runs]
+
+    @r.get(
+        "/{job_id}/cost",
+        response_model=CostOut,
+        summary="A job's LLM cost per day (its zone's dates), with its budgets",
+    )
+    async def job_cost(job_id: JobRef, days: Annotated[int, Query(ge=1, le=366)] = 7) -> Any:
+        return (await service.job_cost(job_id, days)).to_dict()
 
     @r.get("/{job_id}/next_run", response_model=NextRunOut, summary="Next scheduled run time")
     async def next_run(job_id: JobRef, count: Annotated[int, Query(ge=1, le=100)] = 5) -> Any:

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from ...model import AuditEvent, JobDefinition, JobRun
 from .._accounting import JobOutcome, RunTally, recorded_claims
+from .._costs import CostTally, upsert_sql
 from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
 from ..base import (
     ClaimPlan,
@@ -146,6 +147,7 @@ class _FinishAcc:
     retries: list[JobRun] = field(default_factory=list)
     audits: list[AuditEvent] = field(default_factory=list)
     tally: RunTally = field(default_factory=RunTally)
+    costs: CostTally = field(default_factory=CostTally)
 
 
 def _unique_runs(items: Sequence[FinishItem]) -> list[list[FinishItem]]:
@@ -203,6 +205,27 @@ async def finish_runs(
             INSERT_RUNS_ONCE, *columns([run_values(r) for r in acc.retries], 17), None
         )
     await t.audit(acc.audits)
+    if acc.costs:
+        await t.execute(
+            upsert_sql(
+                [f"${i}" for i in range(1, 9)],
+                [
+                    "text[]",
+                    "date[]",
+                    "timestamptz[]",
+                    "bigint[]",
+                    "bigint[]",
+                    "bigint[]",
+                    "float8[]",
+                    "bigint[]",
+                ],
+            ),
+            *(list(column) for column in zip(*acc.costs.rows(), strict=True)),
+        )
+        await t.execute(
+            upsert_sql(["$1", "$2", "$3"], ["timestamptz[]", "bigint[]", "float8[]"], by_end=True),
+            *(list(column) for column in zip(*acc.costs.end_rows(), strict=True)),
+        )
     if acc.tally:
         await t.execute(
             "UPDATE run_stats SET runs_total = runs_total + $1, "
@@ -276,3 +299,4 @@ async def _finish_chunk(
             acc.retries.append(plan.retry)
         acc.audits.extend(plan.audit)
         acc.tally.add(run, plan.count_run)
+        acc.costs.add(current, run)

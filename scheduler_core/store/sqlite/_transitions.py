@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ...model import AuditEvent
 from .._accounting import JobOutcome, RunTally, recorded_claims
+from .._costs import CostTally, upsert_sql
 from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
 from ..base import (
     ClaimPlan,
@@ -132,6 +133,7 @@ def finish_runs(
     plans: list[FinishPlan | None] = []
     audits: list[AuditEvent] = []
     tally = RunTally()
+    costs = CostTally()
     for item in items:
         run = item.run
         # only a run still recorded as running can finish: if its job was removed, or a
@@ -172,6 +174,16 @@ def finish_runs(
             conn.execute(INSERT_RUN_ONCE, run_values(plan.retry))
         audits.extend(plan.audit)
         tally.add(run, plan.count_run)
+        costs.add(current, run)
+    if costs:
+        conn.executemany(
+            upsert_sql(["?"] * 8),
+            [(j, d.isoformat(), fmt(e), *rest) for j, d, e, *rest in costs.rows()],
+        )
+        conn.executemany(
+            upsert_sql(["?"] * 3, by_end=True),
+            [(fmt(e), runs, cost) for e, runs, cost in costs.end_rows()],
+        )
     if audits:
         write_audit(conn, audits)
     if tally:
