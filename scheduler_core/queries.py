@@ -182,6 +182,11 @@ class ServiceQueries:
                 out.append(schedule.next_after(out[-1]))
         return out[:count]
 
+    async def followers(self, ref: str) -> list[JobDefinition]:
+        """The jobs that come after the job (``after`` names it), by name."""
+        job = await self.resolve(ref)
+        return [f for f in await self.store.followers(job.name) if f.id != job.id]
+
     async def audit(
         self,
         *,

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .access import Principal, check_approver
+from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
@@ -199,6 +200,7 @@ class SchedulerService(ServiceQueries):
         job = self._prepare_new(data, now, actor)
         if await self.store.get_job_by_name(job.name) is not None:
             raise ConflictError(f"a job named {job.name!r} already exists")
+        await check_chains(self.store, [job])
         event = self._event(
             AuditEventType.CRON_JOB_CREATED, actor, job, schedule=job.schedule_text, agent=job.agent
         )
@@ -224,6 +226,7 @@ class SchedulerService(ServiceQueries):
             jobs.append(job)
         if errors:
             raise ValidationError.collect(errors[:50])
+        await check_chains(self.store, jobs, indexed="")
         # created together, in one transaction: one instant for all
         events = [
             self._event(
@@ -262,6 +265,7 @@ class SchedulerService(ServiceQueries):
         # the schedules are checked against the agents as they will be
         self.agents.update({a.name: a for a in registration.write})
         try:
+            await check_chains(self.store, jobs, indexed="jobs")
             return await self._apply(jobs, registration.write, actor)
         except BaseException:
             for name, agent in before.items():
@@ -415,6 +419,7 @@ class SchedulerService(ServiceQueries):
                     f"no schedule {only!r} in {', '.join(paths)} (found: {names})",
                     field="schedule",
                 )
+        await check_file_chains(self.store, bundle, jobs)
         if not register_agents:
             for agent in bundle.agents:
                 self.agents[agent.name] = agent
@@ -464,6 +469,7 @@ class SchedulerService(ServiceQueries):
         updated = replace(updated, updated_at=now)
         if updated.name != job.name and await self.store.get_job_by_name(updated.name):
             raise ConflictError(f"a job named {updated.name!r} already exists")
+        await check_update(self.store, job, updated)
         event = self._event(
             AuditEventType.CRON_JOB_UPDATED, actor, updated, fields=_changed_fields(job, updated)
         )
@@ -473,6 +479,7 @@ class SchedulerService(ServiceQueries):
 
     async def remove_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
         job = await self.resolve(ref)
+        await check_not_followed(self.store, job, "remove")
         if self.scheduler is not None:
             self.scheduler.cancel_job_runs(job.id)
         event = self._event(AuditEventType.CRON_JOB_DELETED, actor, job)

@@ -80,7 +80,9 @@ def guide_routes(service: SchedulerService) -> APIRouter:
 
     @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
     async def get_job(job_id: JobRef) -> Any:
-        return _job(await service.get_job(job_id))
+        job = await service.get_job(job_id)
+        followers = await service.followers(job.id)
+        return {**_job(job), "followers": [f.name for f in followers]}
 
     @r.put("/{job_id}", response_model=JobOut, summary="Update a job (only the fields given)")
     async def update_job(request: Request, job_id: JobRef, body: JobIn) -> Any:

@@ -217,6 +217,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, name)
     );
     """,
+    # 5: chains: ``jobs_after`` finds a job's followers (the ``after`` in their definitions)
+    # without a scan; chained runs, like manual ones, stand for no instant (see the SQLite
+    # store's migration 10)
+    """
+    CREATE INDEX IF NOT EXISTS jobs_after ON jobs(((definition::json ->> 'after')));
+    DROP INDEX IF EXISTS runs_instant;
+    CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
+        WHERE trigger NOT IN ('manual', 'chain');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

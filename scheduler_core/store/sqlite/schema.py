@@ -227,6 +227,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, name)
     );
     """,
+    # 10: chains. ``jobs_after`` finds the jobs that come after a job (its followers) from the
+    # ``after`` in their definitions, without a scan, inside the transaction that finishes the
+    # job's run; a chained run is made once, by that fenced transaction, and stands for no
+    # instant, so like a manual run it is left out of the one-run-per-instant rule (two runs of
+    # the job it follows may succeed at the same instant)
+    """
+    CREATE INDEX IF NOT EXISTS jobs_after ON jobs(json_extract(definition, '$.after'))
+        WHERE json_extract(definition, '$.after') IS NOT NULL;
+    DROP INDEX IF EXISTS runs_instant;
+    CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
+        WHERE trigger NOT IN ('manual', 'chain');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
