@@ -37,6 +37,7 @@ from .conftest import START, Harness, finished_run, make_config
 from .test_api import serving
 
 PY = sys.executable
+ROOT = str(Path(__file__).resolve().parents[1])
 
 #: the leader: prints a line of its own and what it was given
 LEADER = "import sys; print('report from leader: 42 rows')"
@@ -169,7 +170,9 @@ async def test_the_service_checks_names_and_loops_against_the_store(
     unknown = _write(tmp_path, "unknown.symbi", 'schedule z {\n  agent: "a"\n  after: "nope"\n}\n')
     with pytest.raises(DslError) as info:
         await service.load_dsl([unknown])
-    assert str(info.value.issues[0]) == f"{unknown}:3:10: schedule \"z\": after: no job named 'nope'"
+    assert (
+        str(info.value.issues[0]) == f"{unknown}:3:10: schedule \"z\": after: no job named 'nope'"
+    )
 
 
 async def test_the_api_creates_chains_and_refuses_unknown_names_and_loops(
@@ -196,8 +199,10 @@ async def test_the_api_creates_chains_and_refuses_unknown_names_and_loops(
         self_loop = await c.put("/api/v1/schedule/summarise", json={"after": "summarise"})
         assert self_loop.status_code == 422 and self_loop.json()["field"] == "after"
 
-        shown = (await c.get("/api/v1/schedule/extract")).json()
-        assert shown["followers"] == ["summarise"]
+        chain = (await c.get("/api/v1/schedule/extract/chain")).json()
+        assert chain["after"] is None and chain["followers"] == ["summarise"]
+        chain = (await c.get("/api/v1/schedule/summarise/chain")).json()
+        assert chain["after"] == "extract" and chain["followers"] == []
         gone = await c.delete("/api/v1/schedule/extract")
         assert gone.status_code == 409 and "summarise" in gone.json()["error"], gone.text
 
@@ -228,7 +233,9 @@ def _command_engine(db_path: str, tmp_path: Path) -> Engine:
         ),
     }
     clock = FakeClock(START)
-    return Engine(make_config(db_path, default_max_retries=0), executor=AgentExecutor(agents), clock=clock)
+    return Engine(
+        make_config(db_path, default_max_retries=0), executor=AgentExecutor(agents), clock=clock
+    )
 
 
 async def test_a_success_runs_the_follower_with_its_output_as_input(
@@ -352,7 +359,7 @@ async def test_the_follower_run_is_committed_with_the_leaders_success(
         _CRASH,
         url,
         running.id,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": ROOT},
         stderr=subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 60)

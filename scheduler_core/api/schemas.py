@@ -219,8 +219,6 @@ class JobOut(BaseModel):
     cron_expr: str | None
     at: str | None = None
     after: str | None = None  #: a chained job: the job whose success runs it
-    #: the jobs that come after this one (given by ``GET /schedule/{id}``, not in lists)
-    followers: list[str] | None = None
     timezone: str
     session_mode: SessionMode
     delivery: list[str]
@@ -354,6 +352,15 @@ class NextRunOut(BaseModel):
     status: JobStatus
     next_run: str | None
     next_runs: list[str]
+
+
+class ChainOut(BaseModel):
+    """Where a job stands in its chain: the job it comes after, and those that come after it."""
+
+    job_id: str
+    name: str
+    after: str | None
+    followers: list[str]
 
 
 class DeleteOut(BaseModel):

@@ -14,7 +14,7 @@ from ...model import JobDefinition, JobStatus
 from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
 from ..middleware import request_actor
-from ..schemas import DeleteOut, JobCreateIn, JobIn, JobOut, NextRunOut, RunIn, RunOut
+from ..schemas import ChainOut, DeleteOut, JobCreateIn, JobIn, JobOut, NextRunOut, RunIn, RunOut
 from .common import PREFIX, JobRef, RunStatusFilter
 
 #: the columns a job list can be sorted by (the store's orders)
@@ -80,9 +80,7 @@ def guide_routes(service: SchedulerService) -> APIRouter:
 
     @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
     async def get_job(job_id: JobRef) -> Any:
-        job = await service.get_job(job_id)
-        followers = await service.followers(job.id)
-        return {**_job(job), "followers": [f.name for f in followers]}
+        return _job(await service.get_job(job_id))
 
     @r.put("/{job_id}", response_model=JobOut, summary="Update a job (only the fields given)")
     async def update_job(request: Request, job_id: JobRef, body: JobIn) -> Any:
@@ -126,6 +124,21 @@ def guide_routes(service: SchedulerService) -> APIRouter:
     ) -> Any:
         runs = await service.history(job_id, limit=limit, status=status)
         return [run_to_dict(run) for run in runs]
+
+    @r.get(
+        "/{job_id}/chain",
+        response_model=ChainOut,
+        summary="The job it comes after, and the jobs that come after it",
+    )
+    async def chain(job_id: JobRef) -> Any:
+        job = await service.get_job(job_id)
+        followers = await service.followers(job.id)
+        return {
+            "job_id": job.id,
+            "name": job.name,
+            "after": job.after,
+            "followers": [f.name for f in followers],
+        }
 
     @r.get("/{job_id}/next_run", response_model=NextRunOut, summary="Next scheduled run time")
     async def next_run(job_id: JobRef, count: Annotated[int, Query(ge=1, le=100)] = 5) -> Any:
