@@ -141,6 +141,10 @@ class Backend(Protocol):
         """The job's coming fire instants (none while it is not active)."""
         ...
 
+    async def followers(self, ref: str) -> list[str]:
+        """The names of the jobs that come after the job (their ``after`` names it)."""
+        ...
+
     # --- runs -------------------------------------------------------------------------------------
 
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
@@ -302,6 +306,9 @@ class LocalBackend:
 
     async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
         return await self.service.next_runs(ref, count)
+
+    async def followers(self, ref: str) -> list[str]:
+        return [job.name for job in await self.service.followers(ref)]
 
     # --- runs -------------------------------------------------------------------------------------
 

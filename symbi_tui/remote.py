@@ -354,6 +354,10 @@ class RemoteBackend:
         )
         return [parse_instant(t) for t in answer.get("next_runs") or []]
 
+    async def followers(self, ref: str) -> list[str]:
+        answer = await self._json("GET", self._job_path(ref, "chain"), job=ref)
+        return [str(name) for name in answer.get("followers") or []]
+
     # --- runs -------------------------------------------------------------------------------------
 
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:

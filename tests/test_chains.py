@@ -16,7 +16,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +37,8 @@ from scheduler_core.runtime.agents import AgentExecutor
 
 from .conftest import START, Harness, finished_run, make_config
 from .test_api import serving
+from .test_cli_daemon import daemon
+from .test_cli_symbi import make_cli
 
 PY = sys.executable
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -372,3 +376,71 @@ async def test_the_follower_run_is_committed_with_the_leaders_success(
     await harness.settle()
     runs = await service.history("summarise")
     assert len([r for r in runs if r.details.get("after_run") == running.id]) == 1
+
+
+# --- the command line, against a daemon ----------------------------------------------------------
+
+
+def test_a_chain_added_with_the_cli_runs_on_a_daemon(tmp_path: Path) -> None:
+    cli = make_cli(tmp_path / "machine")
+    pipeline = tmp_path / "pipeline.symbi"
+    pipeline.write_text(
+        'schedule digest {\n  agent: "echo-agent"\n  after: "summarise"\n}\n'
+        'schedule summarise {\n  agent: "reporter-agent"\n  after: "extract"\n}\n'
+    )
+    with daemon(cli) as address:
+        extract = {
+            "name": "extract",
+            "agent_id": "echo-agent",
+            "cron_expr": "0 9 1 1 *",
+            "input": "rows: 7",
+        }
+        assert cli.ok("--connect", address, "cron", "add", "--json", json.dumps(extract))
+        # a file whose first schedule comes after its second
+        added = cli.ok("--connect", address, "cron", "add", "--file", str(pipeline))
+        assert "created digest" in added and "created summarise" in added
+        refused = cli(
+            "--connect",
+            address,
+            "cron",
+            "add",
+            "--json",
+            json.dumps({"name": "x", "agent_id": "echo-agent", "after": "extrakt"}),
+        )
+        assert refused.returncode == 1, refused
+        assert "after" in refused.stderr and "no job named 'extrakt'" in refused.stderr
+        loop = cli(
+            "--connect",
+            address,
+            "cron",
+            "add",
+            "--json",
+            json.dumps({"name": "extract", "agent_id": "echo-agent", "after": "digest"}),
+        )
+        assert loop.returncode == 1, loop
+
+        listed = cli.ok("--connect", address, "cron", "list")
+        rows = {line.split()[1]: line for line in listed.splitlines()[1:] if line.strip()}
+        summarise_line = rows["summarise"]
+        assert summarise_line.count("after extract") == 2, listed  # schedule and next run
+
+        run = cli.ok("--connect", address, "cron", "run", "extract", "--wait")
+        assert "succeeded" in run, run
+        runs: list[Any] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            runs = cli.json("--connect", address, "cron", "history", "digest")
+            if runs and runs[0]["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.2)
+        assert runs and runs[0]["status"] == "succeeded", runs
+        assert runs[0]["trigger"] == "chain"
+        # extract echoed its input; summarise reported that; digest echoed the report
+        assert runs[0]["output"].strip() == "echo: report: echo: rows: 7"
+
+        status = cli.ok("--connect", address, "cron", "status", "summarise")
+        assert "after extract succeeds" in status and "followers" in status and "digest" in status
+        shown = cli.json("--connect", address, "cron", "status", "extract")
+        assert shown["followers"] == ["summarise"] and shown["job"].get("after") is None
+        removed = cli("--connect", address, "cron", "remove", "extract", "--force")
+        assert removed.returncode == 1 and "summarise" in removed.stderr, removed

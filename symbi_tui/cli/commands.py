@@ -377,11 +377,11 @@ async def _transition(conn: Connection, args: argparse.Namespace) -> int:
 
 async def _status_data(
     backend: Backend, ref: str, history: int | None
-) -> tuple[JobDefinition, list[datetime], list[JobRun] | None]:
+) -> tuple[JobDefinition, list[datetime], list[JobRun] | None, list[str]]:
     job = await backend.get_job(ref)
     upcoming = await backend.next_runs(job.id, 3)
     runs = await backend.history(job.id, limit=history) if history else None
-    return job, upcoming, runs
+    return job, upcoming, runs, await backend.followers(job.id)
 
 
 async def _status(conn: Connection, args: argparse.Namespace) -> int:
@@ -389,18 +389,19 @@ async def _status(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         if args.watch:
             raise UsageError("cron status: --watch shows a table; drop --format json")
-        job, upcoming, runs = await _status_data(backend, args.job, args.history)
+        job, upcoming, runs, followers = await _status_data(backend, args.job, args.history)
         output.print_json(
             {
                 "job": job_to_dict(job),
                 "next_runs": [output.iso(t) for t in upcoming],
+                "followers": followers,
                 "history": [output.run_dict(r) for r in runs or []],
             }
         )
         return EXIT_OK
     if not args.watch:
-        job, upcoming, runs = await _status_data(backend, args.job, args.history)
-        output.show(output.status_view(job, upcoming, runs, _now()))
+        job, upcoming, runs, followers = await _status_data(backend, args.job, args.history)
+        output.show(output.status_view(job, upcoming, runs, _now(), followers))
         return EXIT_OK
     await _watch(conn, args)
     return EXIT_OK
@@ -425,11 +426,11 @@ async def _watch(conn: Connection, args: argparse.Namespace) -> None:
             style="dim",
         )
         try:
-            job, upcoming, runs = await _status_data(backend, args.job, args.history)
+            job, upcoming, runs, followers = await _status_data(backend, args.job, args.history)
         except Disconnected as exc:
             text = visible(f"disconnected: {exc}; retrying")
             return Group(Text(text, style="bold red"), footer)
-        return Group(output.status_view(job, upcoming, runs, now), Text(""), footer)
+        return Group(output.status_view(job, upcoming, runs, now, followers), Text(""), footer)
 
     if con.is_terminal:
         with Live(await frame(), console=con, auto_refresh=False) as live:

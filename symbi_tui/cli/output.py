@@ -294,7 +294,7 @@ def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None 
             _v(job.agent),
             _v(job.schedule_text),
             job_status_text(job.status),
-            _when(job.next_run_at),
+            _v(f"after {job.after}") if job.after else _when(job.next_run_at),
             run_status_text(status) if status is not None else Text("-"),
         )
     return table
@@ -467,8 +467,10 @@ def status_view(
     upcoming: Sequence[datetime],
     runs: Sequence[JobRun] | None,
     now: datetime,
+    followers: Sequence[str] = (),
 ) -> RenderableType:
-    """``symbi cron status``: the job's details, its next instants and (optionally) its runs."""
+    """``symbi cron status``: the job's details, its next instants and (optionally) its runs;
+    for chains, the job it comes after and those that come after it (``followers``)."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -477,9 +479,16 @@ def status_view(
     schedule = f"{job.schedule_text}  ({job.timezone})" + (f": {reading}" if reading else "")
     grid.add_row("id", _v(job.id))
     grid.add_row("agent", _v(job.agent))
-    grid.add_row("schedule", _v(schedule))
+    grid.add_row("schedule", _v(job.schedule_text if job.after else schedule))
     nxt = job.next_run_at if job.status is JobStatus.ACTIVE else None
-    grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
+    if job.after and job.status is JobStatus.ACTIVE:
+        grid.add_row("next run", _v(f"after {job.after} succeeds"))
+    else:
+        grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
+    if job.after:
+        grid.add_row("after", _v(job.after))
+    if followers:
+        grid.add_row("followers", _v(", ".join(followers)))
     if len(upcoming) > 1:
         grid.add_row("then", ", ".join(_when(t) for t in upcoming[1:]))
     last = Text(_when(job.last_run_at))

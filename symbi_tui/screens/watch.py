@@ -25,7 +25,7 @@ from scheduler_core.jobspec import job_to_dict
 from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, JobStatus, RunStatus
 
 from ..backend import Backend
-from ..format import countdown, duration, newest_first, run_tally
+from ..format import countdown, duration, newest_first, next_run_text, run_tally
 from ..legibility import error_style
 from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
@@ -146,6 +146,7 @@ class WatchScreen(ConsoleScreen[None]):
         self.job: JobDefinition | None = None
         self.runs: list[JobRun] = []
         self.next_runs: list[datetime] = []
+        self.followers: list[str] = []  #: the jobs that come after this one
         self.iterations: list[HeartbeatIteration] = []  #: of the heartbeat run in flight
         self.missing = False
         self._binding_state: JobStatus | None = None
@@ -194,6 +195,7 @@ class WatchScreen(ConsoleScreen[None]):
             self.job = job = await self.backend.get_job(self.job_ref)
             self.runs = newest_first(await self.backend.history(job.id, limit=_HISTORY))
             self.next_runs = await self.backend.next_runs(job.id, _NEXT)
+            self.followers = await self.backend.followers(job.id)
         except JobNotFound:
             self.missing = True
             return
@@ -255,7 +257,7 @@ class WatchScreen(ConsoleScreen[None]):
             f"[{error_style()}]{failures}[/]" if job.failure_count else muted(failures)
         )
         if job.status is JobStatus.ACTIVE:
-            next_text = escape(countdown(job.next_run_at, now))
+            next_text = escape(next_run_text(job, now))
         else:
             next_text = muted("— (" + job.status.value + ")")
         limits = (
@@ -284,6 +286,7 @@ class WatchScreen(ConsoleScreen[None]):
                 ("Runs", f"{runs} · {failures_markup} · max_retries {retries}"),
                 ("Limits", escape(limits)),
             ]
+        rows[1:1] = self._chain_rows(job)
         if job.input:
             rows.append(("Input", escape(_one_line(job.input, 48))))
         if job.last_error:
@@ -294,9 +297,24 @@ class WatchScreen(ConsoleScreen[None]):
             rows.append(("Source", muted(job.source)))
         show(pane, kv_block(rows, width=10))
 
+    def _chain_rows(self, job: JobDefinition) -> list[tuple[str, str]]:
+        """What comes before the job (its ``after``) and after it (its followers)."""
+        rows = []
+        if job.after is not None:
+            rows.append(
+                ("After", f"[b]{escape(job.after)}[/b] " + muted("(runs when it succeeds)"))
+            )
+        if self.followers:
+            names = _one_line(", ".join(self.followers), 48)
+            rows.append(("Followers", escape(names)))
+        return rows
+
     def _render_next(self, job: JobDefinition, now: datetime) -> None:
         pane = self.query_one("#watch-next", Static)
         pane.border_subtitle = escape(job.timezone)
+        if job.after is not None and job.status is JobStatus.ACTIVE:
+            show(pane, f"after [b]{escape(job.after)}[/b]\n" + muted("each time its run succeeds"))
+            return
         if not self.next_runs:
             reason = "not scheduled while " + job.status.value
             show(pane, muted(reason))
