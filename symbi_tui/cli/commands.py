@@ -394,8 +394,8 @@ async def _status(conn: Connection, args: argparse.Namespace) -> int:
             {
                 "job": job_to_dict(job),
                 "next_runs": [output.iso(t) for t in upcoming],
-                "followers": followers,
                 "history": [output.run_dict(r) for r in runs or []],
+                "followers": followers,
             }
         )
         return EXIT_OK
