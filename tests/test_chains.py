@@ -11,6 +11,7 @@ SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -444,3 +445,38 @@ def test_a_chain_added_with_the_cli_runs_on_a_daemon(tmp_path: Path) -> None:
         assert shown["followers"] == ["summarise"] and shown["job"].get("after") is None
         removed = cli("--connect", address, "cron", "remove", "extract", "--force")
         assert removed.returncode == 1 and "summarise" in removed.stderr, removed
+
+
+async def test_followers_are_found_through_an_index(harness: Harness, db_path: str) -> None:
+    """The finish transaction looks a job's followers up by its name: an index search, whatever
+    the number of jobs (each back end's own plan for the store's own query)."""
+    await harness.service.add_job({"name": "extract", "agent": "a", "cron": "0 6 * * *"})
+    await harness.service.add_job({"name": "summarise", "agent": "a", "after": "extract"})
+    assert [j.name for j in await harness.store.followers("extract")] == ["summarise"]
+    if db_path.startswith("postgres"):
+        import asyncpg
+
+        from scheduler_core.store.postgres._sql import DIALECT
+
+        conn = await asyncpg.connect(db_path)
+        try:
+            await conn.execute("SET enable_seqscan = off")
+            rows = await conn.fetch(
+                f"EXPLAIN SELECT id FROM jobs WHERE {DIALECT.after_key} = ANY($1::text[])",
+                ["extract"],
+            )
+        finally:
+            await conn.close()
+        plan = "\n".join(r[0] for r in rows)
+    else:
+        import sqlite3
+
+        from scheduler_core.store.sqlite._sql import AFTER_KEY
+
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
+            rows = conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE {AFTER_KEY} = ? ORDER BY name",
+                ("extract",),
+            ).fetchall()
+        plan = "\n".join(str(r[-1]) for r in rows)
+    assert "jobs_after" in plan, plan
