@@ -545,7 +545,9 @@ def _in_files(
         if m is None or int(m[1]) >= len(jobs):
             return error
         job = jobs[int(m[1])]
-        path, line, col = bundle.location(f"schedule:{job.name}") or (bundle.paths[0], 1, 1)
+        place = bundle.after_location(job.name) if m[2] == "after" else None
+        place = place or bundle.location(f"schedule:{job.name}")
+        path, line, col = place or (bundle.paths[0], 1, 1)
         where = f"{m[2]}: " if m[2] else ""
         message = f'schedule "{job.name}": {where}{err.reason} (refused by the scheduler)'
         issues.append(DslIssue(path, line, col, message))

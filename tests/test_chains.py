@@ -420,6 +420,13 @@ def test_a_chain_added_with_the_cli_runs_on_a_daemon(tmp_path: Path) -> None:
         )
         assert loop.returncode == 1, loop
 
+        # a file naming a job the daemon does not have: refused where the file names it
+        orphan = tmp_path / "orphan.symbi"
+        orphan.write_text('schedule lonely {\n  agent: "echo-agent"\n  after: "nobody"\n}\n')
+        refused = cli("--connect", address, "cron", "add", "--file", str(orphan))
+        assert refused.returncode == 1, refused
+        assert f"{orphan}:3:10: " in refused.stderr and "no job named 'nobody'" in refused.stderr
+
         listed = cli.ok("--connect", address, "cron", "list")
         rows = {line.split()[1]: line for line in listed.splitlines()[1:] if line.strip()}
         summarise_line = rows["summarise"]
