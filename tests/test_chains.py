@@ -211,6 +211,31 @@ async def test_the_api_creates_chains_and_refuses_unknown_names_and_loops(
         gone = await c.delete("/api/v1/schedule/extract")
         assert gone.status_code == 409 and "summarise" in gone.json()["error"], gone.text
 
+        # jobs applied together may name each other in any order; a loop among them is refused
+        applied = await c.post(
+            "/api/v1/apply",
+            json={
+                "jobs": [
+                    {"name": "publish", "agent": "a", "after": "render"},
+                    {"name": "render", "agent": "a", "after": "summarise"},
+                ]
+            },
+        )
+        assert applied.status_code == 200, applied.text
+        assert sorted(applied.json()["created"]) == ["publish", "render"]
+        looped = await c.post(
+            "/api/v1/apply",
+            json={
+                "jobs": [
+                    {"name": "p", "agent": "a", "after": "q"},
+                    {"name": "q", "agent": "a", "after": "p"},
+                ]
+            },
+        )
+        assert looped.status_code == 422, looped.text
+        fields = [e["field"] for e in looped.json()["details"]["errors"]]
+        assert fields == ["jobs[0].after", "jobs[1].after"], looped.text
+
         # the SDK's body still makes a job, as before
         sdk = await c.post(
             "/api/v1/schedules",
