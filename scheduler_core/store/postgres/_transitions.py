@@ -298,7 +298,9 @@ async def _load_followers(
     t: Tx, items: Sequence[FinishItem], jobs: Mapping[str, JobDefinition], acc: _FinishAcc
 ) -> None:
     """The jobs that come after the jobs of the runs that succeeded, in one look-up (the
-    ``jobs_after`` index)."""
+    ``jobs_after`` index). Their rows are share-locked: a follower removed meanwhile is either
+    seen gone or removed after this transaction, never in between (its run's insert would fail
+    on the missing job and take the leader's finish with it)."""
     names = sorted(
         {
             jobs[i.run.job_id].name
@@ -309,7 +311,8 @@ async def _load_followers(
     if not names:
         return
     rows = await t.conn.fetch(
-        f"SELECT {JOB_COLUMNS} FROM jobs WHERE {DIALECT.after_key} = ANY($1::text[]) ORDER BY name",
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE {DIALECT.after_key} = ANY($1::text[]) "
+        "ORDER BY name FOR KEY SHARE",
         names,
     )
     for row in rows:
