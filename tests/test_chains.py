@@ -342,6 +342,22 @@ async def test_a_failed_or_manual_leader_follows_the_same_rule(harness: Harness)
     (ran,) = await service.history("summarise")
     assert ran.status is RunStatus.SUCCEEDED and ran.trigger is RunTrigger.CHAIN
 
+    # a run its policy denies is no success either
+    await service.add_job(
+        {
+            "name": "gated",
+            "agent": "a",
+            "cron": "0 11 * * *",
+            "policy": {"require_capabilities": ["deploy"]},
+        }
+    )
+    await service.add_job({"name": "after-gated", "agent": "b", "after": "gated"})
+    await harness.to("2026-03-02T11:00:00Z")
+    await harness.settle()
+    (denied,) = await service.history("gated")
+    assert denied.status is RunStatus.DENIED, denied
+    assert await service.history("after-gated") == []
+
 
 #: finishes one running run of ``extract`` through the scheduler's own writer, then dies at once
 #: (no close, no shutdown): what a crash right after the commit leaves behind
