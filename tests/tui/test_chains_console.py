@@ -3,7 +3,7 @@ what comes before a job (``after``) and after it (its followers)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,14 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from scheduler_core.model import JobDefinition
+from scheduler_core.service import SchedulerService
+from symbi_tui.app import SymbiApp
 from symbi_tui.screens.job_form import JobFormScreen
 from symbi_tui.screens.watch import WatchScreen
 
 from .conftest import until
 from .scenes import OpsScene, build_ops_scene
+from .test_main_screen import loaded, row_of
 from .test_screens import fill, host, notified, shown, text_of
 
 
@@ -92,3 +95,16 @@ async def test_watch_shows_what_comes_before_and_after_a_job(scene: OpsScene) ->
         screen = await shown(app, WatchScreen)
         await until(lambda: "Followers" in text_of(screen, "#watch-definition"))
         assert "summarise" in text_of(screen, "#watch-definition")
+
+
+async def test_the_jobs_list_shows_after_instead_of_a_time(
+    make_app: Callable[..., SymbiApp], service: SchedulerService
+) -> None:
+    await service.add_job({"name": "summarise", "agent": "reporter", "after": "daily-report"})
+    app = make_app()
+    async with app.run_test(size=(120, 36)):
+        await loaded(app, 4)
+        row = row_of(app, "summarise")
+        # the schedule column is cut at 16 characters; the next run says it whole
+        assert row[1:5] == ["reporter", "after daily-rep…", "● active", "after daily-report"]
+        assert row_of(app, "daily-report")[4] == "in 30s"
