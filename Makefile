@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
-# what the lock covers: the runtime, the test, benchmark and dev extras, and the build backend
-EXTRAS := --extra test --extra bench --extra dev
+# what the lock covers: the runtime, the test, benchmark, dev and otel extras, and the build backend
+EXTRAS := --extra test --extra bench --extra dev --extra otel
 BUILD_REQS = $(PYTHON) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))"
 LATEST := $(or $(TMPDIR),/tmp)/symbi-tui-latest
 
@@ -51,7 +51,7 @@ lock: $(STAMP)
 test-latest: $(STAMP)
 	rm -rf $(LATEST)
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(LATEST)
-	$(BIN)/uv pip install --quiet --python $(LATEST)/bin/python --refresh -e ".[test]"
+	$(BIN)/uv pip install --quiet --python $(LATEST)/bin/python --refresh -e ".[test,otel]"
 	$(BIN)/uv pip list --python $(LATEST)/bin/python --format freeze > $(LATEST)/versions.txt
 	@echo "newest versions under test: $(LATEST)/versions.txt"
 	$(LATEST)/bin/python -m pytest -q -m "not slow" -p no:randomly

@@ -140,6 +140,7 @@ def _known_secrets(config: SchedulerConfig) -> list[str | None]:
     delivery = config.scheduler.delivery
     values: list[str | None] = [*config.api.api_keys]
     values.extend(spec.key for spec in config.api.keys.values())
+    values.extend(config.telemetry.headers.values())  # the collector's auth
     for key in SECRET_KEYS:
         if key.startswith("scheduler.delivery."):
             values.append(getattr(delivery, key.rpartition(".")[2], None))
@@ -317,6 +318,7 @@ async def serve(
     from .metrics import Metrics
     from .runtime.agents import AgentExecutor
     from .store import open_store
+    from .telemetry import open_telemetry
 
     api = config.api
     keys = None
@@ -341,6 +343,8 @@ async def serve(
                 return EXIT_USAGE
             host, port = sock.getsockname()[:2]
             url = _listen_url(str(host), int(port))
+        # an endpoint without the otel extra is refused now, in one line naming the key
+        telemetry = open_telemetry(config.telemetry)
         # corrupt, read-only, locked: said now, in one line, not at the first write
         store = await open_store(store_url or config.store_url(), preflight=True)
     except SchedulerError as exc:
@@ -350,7 +354,11 @@ async def serve(
         return EXIT_STORE if isinstance(exc, StoreUnavailable) else EXIT_USAGE
 
     engine = Engine(
-        config, executor=AgentExecutor(dict(config.agents)), store=store, api_address=url
+        config,
+        executor=AgentExecutor(dict(config.agents)),
+        store=store,
+        api_address=url,
+        telemetry=telemetry,
     )
     sink = EventLogger()
     subscription = engine.bus.subscribe()

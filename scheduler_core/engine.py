@@ -16,6 +16,8 @@ from .clock import Clock, SystemClock
 from .errors import AgentPinError
 from .events import AuditRecorded, EventBus
 from .model import AuditEventType, JobDefinition, JobRun, job_event
+from .named_policies import KIND as POLICY_KIND
+from .named_policies import take_registered_policies
 from .policy import PolicyGate
 from .runtime.base import Executor
 from .scheduling import CronScheduler
@@ -23,6 +25,7 @@ from .service import SchedulerService
 from .settings import SchedulerConfig
 from .store import JobStore, open_store
 from .store.retention import RetentionPolicy
+from .telemetry import NO_TELEMETRY, Telemetry, open_telemetry
 
 log = logging.getLogger("symbi.scheduler")
 
@@ -51,10 +54,13 @@ class Engine:
         stdout: TextIO | None = None,
         fire_due: bool = True,
         keep_store: bool = False,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """``fire_due=False``: the scheduler fires nothing due and starts only the runs it is
         allowed (see :class:`~scheduler_core.scheduling.CronScheduler`). ``keep_store``: a
-        ``store`` handed in stays open at :meth:`stop` (its owner closes it)."""
+        ``store`` handed in stays open at :meth:`stop` (its owner closes it). ``telemetry``:
+        where the scheduler's run spans go (default: what ``[telemetry]`` asks for, made at
+        :meth:`start`); the engine shuts it down at :meth:`stop`."""
         self.config = config or SchedulerConfig()
         self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()
@@ -69,6 +75,8 @@ class Engine:
         self._stdout = stdout  #: where the stdout delivery channel writes (the console: a file)
         self._fire_due = fire_due
         self._keep_store = keep_store
+        self.telemetry: Telemetry = telemetry or NO_TELEMETRY
+        self._telemetry_given = telemetry is not None
         self._stopped = False
         self.scheduler: CronScheduler | None = None
         #: the process groups of this scheduler's command agents (see runtime.ledger)
@@ -104,10 +112,25 @@ class Engine:
             verify_pin=self._verify_pin,
             pin_required=self.config.agentpin.required,
         )
+        # the named policies registered in the store, known before the first run is gated
+        registered_policies: set[str] = set()
+        store = self._store
+
+        async def refresh_policies() -> list[str]:
+            stored = await store.list_definitions(POLICY_KIND)
+            return take_registered_policies(stored, policies, registered_policies)
+
+        for warning in await refresh_policies():
+            log.warning("%s", warning)
+        if isinstance(gate, SchedulePolicyGate):
+            gate.refresh = refresh_policies
         if self._run_scheduler:
             if self._executor is None:
                 raise ValueError("an executor is needed to run the scheduler")
             from .runtime.ledger import AgentLedger
+
+            if not self._telemetry_given:
+                self.telemetry = open_telemetry(self.config.telemetry)
 
             self.ledger = AgentLedger(self.config.resolved_data_dir() / "agents")
             if isinstance(self._executor, AgentExecutor) and self._executor.ledger is None:
@@ -128,6 +151,7 @@ class Engine:
                 ledger=self.ledger,
                 retention=RetentionPolicy.of(self.config.store),
                 prune_interval=self.config.store.prune_interval_seconds,
+                telemetry=self.telemetry,
             )
             await self.scheduler.start()
         self.service = SchedulerService(
@@ -140,6 +164,7 @@ class Engine:
             rules=DeliveryRules.of(self.config, self._registry()),
             policies=policies,
         )
+        self.service.registered_policies = registered_policies
         if isinstance(self._executor, AgentExecutor):
             for warning in await self.service.load_registered_agents():
                 log.warning("%s", warning)
@@ -230,6 +255,7 @@ class Engine:
         made = self.scheduler.made_deliverer if self.scheduler is not None else None
         if made is not None:
             await made.aclose()
+        await self.telemetry.shutdown()  # the last spans (deliveries included) are exported
         if self._store is not None and not self._keep_store:
             await self._store.close()
 

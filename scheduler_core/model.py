@@ -114,6 +114,8 @@ class AuditEventType(StrEnum):
     STORE_PRUNED = "StorePruned"  #: history past its retention was removed
     #: an agent block registered in the store with its schedules (``cron add --file``)
     AGENT_REGISTERED = "AgentRegistered"
+    #: a policy block registered in the store with its schedules (``cron add --file``)
+    POLICY_REGISTERED = "PolicyRegistered"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

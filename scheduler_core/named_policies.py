@@ -14,20 +14,44 @@ The merge is the strictest of each rule, whoever set it:
 Every rule of the result says where it came from (``inline`` or ``policy NAME``), for the watch
 screen and ``symbi cron status``. Policies are merged when a run is gated, so a change to a named
 policy applies to every schedule naming it from its next run.
+
+Where a named policy comes from, as for agents (see registered_agents): the config and the
+daemon's DSL paths (read at start, held in memory, and they win), or a ``policy`` block in a
+file given to ``symbi cron add --file``, locally or through a daemon's ``/apply`` (admin keys
+only): those are *registered*, written to the store's ``definitions`` table (kind ``policy``)
+in the transaction that writes the schedules, so every scheduler on the store knows them.
 """
 
 from __future__ import annotations
 
-__all__ = ["EffectivePolicy", "NamedPolicy", "effective_policy", "merge_policies"]
+__all__ = [
+    "KIND",
+    "EffectivePolicy",
+    "NamedPolicy",
+    "describe_effective",
+    "effective_policy",
+    "merge_policies",
+    "plan_policy_registration",
+    "policies_from_api",
+    "policy_to_stored",
+    "take_registered_policies",
+]
 
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
 from .model import AllowedHours, JobDefinition, PolicySpec
 
+if TYPE_CHECKING:
+    from .store.base import StoredDefinition
+
 INLINE = "inline"
+#: the kind of definition a named policy is, in the store
+KIND = "policy"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,14 +76,15 @@ class EffectivePolicy:
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+_DEFAULT = PolicySpec()
+_RULES = tuple((f.name, getattr(_DEFAULT, f.name)) for f in dataclasses.fields(PolicySpec))
+
+
 def _set(spec: PolicySpec) -> dict[str, object]:
     """The rules a policy sets (those not at their default)."""
-    default = PolicySpec()
-    return {
-        f.name: getattr(spec, f.name)
-        for f in dataclasses.fields(spec)
-        if getattr(spec, f.name) != getattr(default, f.name)
-    }
+    if spec == _DEFAULT:
+        return {}
+    return {name: value for name, default in _RULES if (value := getattr(spec, name)) != default}
 
 
 def _common(values: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
@@ -126,4 +151,172 @@ def effective_policy(job: JobDefinition, policies: Mapping[str, NamedPolicy]) ->
             f"unknown policy {missing[0]!r}{hint}: {known}",
             field="policies",
         )
+    if not job.policies:  # every run is gated: no merge to make, and no copy of the policy
+        inline = job.policy
+        windows = (inline.allowed_hours,) if inline.allowed_hours is not None else ()
+        sources = {rule: (INLINE,) for rule in _set(inline)}
+        return EffectivePolicy(spec=inline, windows=windows, sources=sources)
     return merge_policies(job.policy, [policies[name] for name in job.policies])
+
+
+# --- registered in the store ----------------------------------------------------------------------
+
+
+def policy_to_stored(policy: NamedPolicy, now: datetime) -> StoredDefinition:
+    from .clock import format_instant
+    from .jobspec import policy_to_mapping
+    from .store.base import StoredDefinition
+
+    return StoredDefinition(
+        kind=KIND,
+        name=policy.name,
+        definition=policy_to_mapping(policy.spec),
+        source=policy.source,
+        updated_at=format_instant(now),
+    )
+
+
+def _from_mapping(
+    name: str, body: Mapping[str, Any], source: str | None, where: str
+) -> NamedPolicy:
+    """A named policy from its rules, checked as an inline policy is (errors under ``where``)."""
+    from .jobspec import policy_from_mapping, validate_name
+
+    validate_name(name, where)
+    return NamedPolicy(name=name, spec=policy_from_mapping(dict(body), where), source=source)
+
+
+def take_registered_policies(
+    stored: Sequence[StoredDefinition], policies: dict[str, NamedPolicy], registered: set[str]
+) -> list[str]:
+    """Add the ``stored`` policies to ``policies`` (the config's and the DSL paths' win) and
+    their names to ``registered``; what was wrong with any, as warnings."""
+    from .definitions import take_stored
+
+    return take_stored(
+        stored,
+        policies,
+        registered,
+        noun="policy",
+        parse=lambda row: _from_mapping(
+            row.name, row.definition, row.source, f"policies.{row.name}"
+        ),
+        same=lambda a, b: a.spec == b.spec,
+        origin=lambda p: p.source,
+    )
+
+
+def plan_policy_registration(
+    policies: Sequence[NamedPolicy], known: Mapping[str, NamedPolicy], registered: set[str]
+) -> list[NamedPolicy]:
+    """Which of ``policies`` to write (new, or changed registered ones). One that would replace
+    a config or DSL-path policy of the same name with other rules is refused, naming where that
+    one comes from."""
+    write: list[NamedPolicy] = []
+    errors: list[ValidationError] = []
+    for policy in policies:
+        current = known.get(policy.name)
+        if current is not None and current.spec == policy.spec:
+            continue
+        if current is not None and policy.name not in registered:
+            errors.append(
+                ValidationError(
+                    f"policy {policy.name!r} is already defined ({current.source or 'config'}) "
+                    "with other rules: rename this one, or change it there",
+                    field=f"policies.{policy.name}",
+                )
+            )
+            continue
+        write.append(policy)
+    if errors:
+        raise ValidationError.collect(errors)
+    return write
+
+
+def policies_from_api(
+    bodies: Mapping[str, Mapping[str, Any]], *, actor: str, errors: list[ValidationError]
+) -> list[NamedPolicy]:
+    """The ``policy`` blocks an ``/apply`` request sent, by name; what is wrong with any goes
+    to ``errors``, each naming its field (``policies.NAME.max_runtime``)."""
+    defined: list[NamedPolicy] = []
+    for name, body in bodies.items():
+        try:
+            defined.append(_from_mapping(name, body, f"api:{actor}", f"policies.{name}"))
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+    return defined
+
+
+# --- shown to an operator -------------------------------------------------------------------------
+
+#: the order rules are shown in, and what each is called
+_SHOWN: tuple[tuple[str, str], ...] = (
+    ("require_approval", "approval"),
+    ("approvers", "approvers"),
+    ("approval_timeout_seconds", "approval timeout"),
+    ("max_runtime_seconds", "max runtime"),
+    ("allowed_hours", "allowed hours"),
+    ("allowed_environments", "environments"),
+    ("require_capabilities", "capabilities"),
+    ("require_agent_pin", "AgentPin"),
+)
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
+
+
+def _window(window: AllowedHours) -> str:
+    zone = f" {window.timezone}" if window.timezone else ""
+    return f"{window.start}-{window.end}{zone}"
+
+
+def _rule_text(rule: str, effective: EffectivePolicy) -> str:
+    spec = effective.spec
+    if rule == "allowed_hours":
+        return " and ".join(_window(w) for w in effective.windows)
+    value = getattr(spec, rule)
+    if isinstance(value, bool):
+        return "required" if value else "not required"
+    if isinstance(value, int | float):
+        return _seconds(float(value))
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def describe_effective(job: JobDefinition, policies: Mapping[str, NamedPolicy]) -> dict[str, Any]:
+    """What gates the job's runs, as plain data for every front end: the policies it lists, each
+    rule that is set (its merged value, as words, and the policies that set it), and ``error``
+    when the listed policies cannot be merged (one is not defined, or they contradict each
+    other: its runs are denied until that is fixed)."""
+    error: str | None = None
+    try:
+        effective = effective_policy(job, policies)
+    except ValidationError as exc:
+        error = exc.reason
+        effective = merge_policies(job.policy, [])
+    rules = [
+        {
+            "rule": rule,
+            "label": label,
+            "value": _plain(getattr(effective.spec, rule), effective, rule),
+            "text": _rule_text(rule, effective),
+            "from": list(effective.sources[rule]),
+        }
+        for rule, label in _SHOWN
+        if rule in effective.sources
+    ]
+    return {"policies": list(job.policies), "rules": rules, "error": error}
+
+
+def _plain(value: object, effective: EffectivePolicy, rule: str) -> object:
+    if rule == "allowed_hours":
+        return [
+            {k: v for k, v in dataclasses.asdict(w).items() if v is not None}
+            for w in effective.windows
+        ]
+    return list(value) if isinstance(value, tuple) else value

@@ -81,8 +81,12 @@ class SchedulePolicyGate:
         self.clock = clock
         self.verify_pin = verify_pin
         self.pin_required = pin_required  #: [agentpin] required: every job must verify
+        #: reads the store's registered policies into ``policies`` again (set by the engine)
+        self.refresh: Callable[[], Awaitable[object]] | None = None
 
     async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
+        if self.refresh is not None and any(name not in self.policies for name in job.policies):
+            await self.refresh()  # registered in the store by another process since
         try:
             effective = effective_policy(job, self.policies)
         except ValidationError as exc:  # a named policy removed since the job was made

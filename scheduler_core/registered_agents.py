@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import format_instant
+from .definitions import take_stored
 from .dsl.agents import agent_from_mapping, agent_to_mapping
 from .errors import ValidationError
 from .model import AgentDefinition, RunnerKind
@@ -178,21 +179,12 @@ def take_registered(
 ) -> list[str]:
     """Add the ``stored`` agents to ``agents`` (those the config or the DSL paths define win)
     and their names to ``registered``; what was wrong with any, as warnings."""
-    warnings: list[str] = []
-    for row in stored:
-        try:
-            agent = from_stored(row)
-        except ValidationError as exc:
-            warnings.append(f"registered agent {row.name!r} is not usable: {exc}")
-            continue
-        current = agents.get(agent.name)
-        if current is not None and row.name not in registered:
-            if agent_to_mapping(current) != agent_to_mapping(agent):
-                warnings.append(
-                    f"registered agent {agent.name!r} ({agent.source}) is shadowed by the "
-                    f"one in {current.source or 'the config'}"
-                )
-            continue
-        agents[agent.name] = agent
-        registered.add(agent.name)
-    return warnings
+    return take_stored(
+        stored,
+        agents,
+        registered,
+        noun="agent",
+        parse=from_stored,
+        same=lambda a, b: agent_to_mapping(a) == agent_to_mapping(b),
+        origin=lambda a: a.source,
+    )

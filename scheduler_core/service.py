@@ -10,12 +10,12 @@ __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from .access import Principal, check_approver
+from .approvals import ServiceApprovals
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
 from .delivery.checks import DeliveryRules
@@ -31,11 +31,19 @@ from .model import (
     JobStatus,
     RunStatus,
     RunTrigger,
-    job_event,
     new_id,
 )
-from .named_policies import NamedPolicy, effective_policy
-from .queries import Health, ServiceQueries, StoreFault
+from .named_policies import KIND as POLICY_KIND
+from .named_policies import (
+    NamedPolicy,
+    describe_effective,
+    effective_policy,
+    plan_policy_registration,
+    policies_from_api,
+    policy_to_stored,
+    take_registered_policies,
+)
+from .queries import Health, StoreFault
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
     agents_from_api,
@@ -43,9 +51,9 @@ from .registered_agents import (
     take_registered,
     to_stored,
 )
-from .scheduling import CronScheduler, Maintenance, deny_item, plan_finish, schedule_for
+from .scheduling import CronScheduler, Maintenance, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
-from .store.base import ApprovalDecision, JobStore
+from .store.base import JobStore
 from .store.retention import PruneReport, RetentionPolicy, StoreStats
 
 #: a one-shot job whose instant is spent: only a new ``at`` brings it back
@@ -60,15 +68,17 @@ class ApplyResult:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     agents: list[str] = field(default_factory=list)  #: agents registered (new or changed)
+    policies: list[str] = field(default_factory=list)  #: named policies registered
 
 
-class SchedulerService(ServiceQueries):
-    """Validated, audited operations on jobs and runs (the reads are :class:`ServiceQueries`'s).
+class SchedulerService(ServiceApprovals):
+    """Validated, audited operations on jobs and runs.
 
-    Long by design: it is the one door every mutation goes through (DESIGN.md), one short method
-    per operation, each validating, writing with its audit event in one store transaction,
-    publishing and waking the scheduler. Splitting it by front end or by object would give the
-    same rules more than one home.
+    The one door every mutation goes through (DESIGN.md), one short method per operation, each
+    validating, writing with its audit event in one store transaction, publishing and waking the
+    scheduler. It is built in layers, one module each: the reads (``queries.py``), the helpers
+    every mutation shares (``mutations.py``), the approval decisions (``approvals.py``), and here
+    the job operations. A new family of operations gets a layer of its own.
     """
 
     def __init__(
@@ -99,6 +109,8 @@ class SchedulerService(ServiceQueries):
         )
         #: the names in ``agents`` registered in the store (see registered_agents)
         self.registered: set[str] = set()
+        #: the names in ``policies`` registered in the store (see named_policies)
+        self.registered_policies: set[str] = set()
         self.settings: SchedulerSettings = self.config.scheduler
         self.rules: DeliveryRules = rules or DeliveryRules.of(self.config)
         self.clock: Clock = clock or (scheduler.clock if scheduler else SystemClock())
@@ -106,25 +118,6 @@ class SchedulerService(ServiceQueries):
         self.scheduler = scheduler
 
     # --- helpers ----------------------------------------------------------------------------------
-
-    def _event(
-        self,
-        kind: AuditEventType,
-        actor: str,
-        job: JobDefinition | None = None,
-        run: JobRun | None = None,
-        at: datetime | None = None,
-        **details: Any,
-    ) -> AuditEvent:
-        at = self.clock.now() if at is None else at
-        return job_event(kind, at=at, actor=actor, job=job, run=run, **details)
-
-    def _changed(self, job_id: str, change: str, audit: Sequence[AuditEvent] = ()) -> None:
-        self.bus.publish(JobChanged(job_id, change))
-        for event in audit:
-            self.bus.publish(AuditRecorded(event))
-        if self.scheduler is not None:
-            self.scheduler.notify()
 
     def _first_run(self, job: JobDefinition, now: datetime) -> datetime | None:
         if job.cron is not None:
@@ -140,6 +133,12 @@ class SchedulerService(ServiceQueries):
                 f"unknown agent {job.agent!r}{hint}; define it in the config or a DSL agent block",
                 field="agent",
             )
+
+    async def _know_policies(self, names: Iterable[str]) -> None:
+        """Read the store's registered policies again if a job names one this process does not
+        know (another process registered it since)."""
+        if any(name not in self.policies for name in names):
+            await self.load_registered_policies()
 
     def _check_policies(self, job: JobDefinition) -> None:
         """Every named policy the job lists is defined, and together with its inline policy they
@@ -196,6 +195,7 @@ class SchedulerService(ServiceQueries):
     async def add_job(
         self, data: Mapping[str, Any] | JobDefinition, *, actor: str = "api"
     ) -> JobDefinition:
+        await self._know_policies(_listed_policies(data))
         now = self.clock.now()
         job = self._prepare_new(data, now, actor)
         if await self.store.get_job_by_name(job.name) is not None:
@@ -212,6 +212,7 @@ class SchedulerService(ServiceQueries):
         self, items: Sequence[Mapping[str, Any] | JobDefinition], *, actor: str = "api"
     ) -> list[JobDefinition]:
         """Add many jobs in one transaction (all or nothing)."""
+        await self._know_policies(name for item in items for name in _listed_policies(item))
         now = self.clock.now()
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
@@ -252,36 +253,51 @@ class SchedulerService(ServiceQueries):
         jobs: Sequence[JobDefinition],
         *,
         agents: Sequence[AgentDefinition] = (),
+        policies: Sequence[NamedPolicy] = (),
         actor: str = "dsl",
     ) -> ApplyResult:
-        """Create or update jobs keyed by name (a DSL load); run history is kept. ``agents`` are
-        registered in the store with them, all or nothing (see registered_agents).
+        """Create or update jobs keyed by name (a DSL load); run history is kept. ``agents`` and
+        ``policies`` are registered in the store with them, all or nothing (see
+        registered_agents and named_policies).
 
         Several daemons starting together on one shared store load the same files at once: if
         another one created some of the names meanwhile, the load is planned again against what
         it wrote (and usually finds the jobs unchanged)."""
+        await self._know_policies(name for job in jobs for name in job.policies)
         registration = plan_registration(agents, self.agents, self.registered)
+        named = plan_policy_registration(policies, self.policies, self.registered_policies)
         before = {a.name: self.agents.get(a.name) for a in registration.write}
-        # the schedules are checked against the agents as they will be
+        rules_before = {p.name: self.policies.get(p.name) for p in named}
+        # the schedules are checked against the agents and policies as they will be
         self.agents.update({a.name: a for a in registration.write})
+        self.policies.update({p.name: p for p in named})
         try:
             await check_chains(self.store, jobs, indexed="jobs")
-            return await self._apply(jobs, registration.write, actor)
+            return await self._apply(jobs, registration.write, named, actor)
         except BaseException:
             for name, agent in before.items():
                 if agent is None:
                     self.agents.pop(name, None)
                 else:
                     self.agents[name] = agent
+            for name, policy in rules_before.items():
+                if policy is None:
+                    self.policies.pop(name, None)
+                else:
+                    self.policies[name] = policy
             raise
 
     async def _apply(
-        self, jobs: Sequence[JobDefinition], agents: Sequence[AgentDefinition], actor: str
+        self,
+        jobs: Sequence[JobDefinition],
+        agents: Sequence[AgentDefinition],
+        policies: Sequence[NamedPolicy],
+        actor: str,
     ) -> ApplyResult:
         for attempt in range(3):
             now = self.clock.now()
             result, writes, events = await self._plan_apply(jobs, now, actor)
-            if not writes and not agents:
+            if not writes and not agents and not policies:
                 return result
             registering = [
                 self._event(
@@ -293,17 +309,22 @@ class SchedulerService(ServiceQueries):
                     source=a.source,
                 )
                 for a in agents
+            ] + [
+                self._event(AuditEventType.POLICY_REGISTERED, actor, at=now, policy=p.name)
+                for p in policies
             ]
+            stored = [to_stored(a, now) for a in agents]
+            stored += [policy_to_stored(p, now) for p in policies]
             try:
-                await self.store.upsert_jobs(
-                    writes, [*registering, *events], [to_stored(a, now) for a in agents]
-                )
+                await self.store.upsert_jobs(writes, [*registering, *events], stored)
             except ConflictError:
                 if attempt == 2:
                     raise
                 continue
             self.registered.update(a.name for a in agents)
+            self.registered_policies.update(p.name for p in policies)
             result.agents.extend(a.name for a in agents)
+            result.policies.extend(p.name for p in policies)
             events = [*registering, *events]
             for job in writes:
                 self.bus.publish(JobChanged(job.id, "updated"))
@@ -319,17 +340,19 @@ class SchedulerService(ServiceQueries):
         items: Sequence[Mapping[str, Any]],
         *,
         agents: Mapping[str, Mapping[str, Any]] | None = None,
+        policies: Mapping[str, Mapping[str, Any]] | None = None,
         actor: str = "api",
     ) -> ApplyResult:
         """``apply_definitions`` for job bodies (a remote DSL load): every body is checked first
         and any problem names its index (``jobs[2].cron_expr``); then all or nothing. ``agents``
         (agent blocks by name) are registered with them, within what ``[api]
-        agent_definitions`` allows."""
+        agent_definitions`` allows, and so are ``policies`` (policy blocks by name)."""
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
         defined = agents_from_api(
             agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
         )
+        named = policies_from_api(policies or {}, actor=actor, errors=errors)
         for index, item in enumerate(items):
             try:
                 job = job_from_mapping(item)
@@ -348,7 +371,7 @@ class SchedulerService(ServiceQueries):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValidationError(f"named more than once: {', '.join(twice)}", field="jobs")
-        return await self.apply_definitions(jobs, agents=defined, actor=actor)
+        return await self.apply_definitions(jobs, agents=defined, policies=named, actor=actor)
 
     async def _plan_apply(
         self, jobs: Sequence[JobDefinition], now: datetime, actor: str
@@ -403,13 +426,19 @@ class SchedulerService(ServiceQueries):
     ) -> ApplyResult:
         """Load DSL files (all or nothing) and apply their schedules, keyed by name.
 
-        ``register_agents`` (``cron add --file``): the files' agent blocks (those the applied
-        schedules name, with ``only``) are registered in the store with the schedules; without
-        it (the daemon's own DSL paths, read at each start) they are held in memory."""
+        ``register_agents`` (``cron add --file``): the files' agent and policy blocks (those the
+        applied schedules name, with ``only``) are registered in the store with the schedules;
+        without it (the daemon's own DSL paths, read at each start) they are held in memory."""
         from .dsl import load_dsl_files
 
         known = set(self.agents) if self.agents else None
-        bundle = load_dsl_files(paths, now=self.clock.now(), known_agents=known, rules=self.rules)
+        bundle = load_dsl_files(
+            paths,
+            now=self.clock.now(),
+            known_agents=known,
+            rules=self.rules,
+            known_policies=self.policies,
+        )
         jobs = list(bundle.jobs)
         if only is not None:
             jobs = [j for j in jobs if j.name == only]
@@ -424,16 +453,34 @@ class SchedulerService(ServiceQueries):
             for agent in bundle.agents:
                 self.agents[agent.name] = agent
                 self.registered.discard(agent.name)  # the DSL paths win over the store
+            for policy in bundle.policies:
+                self.policies[policy.name] = policy
+                self.registered_policies.discard(policy.name)
             return await self.apply_definitions(jobs, actor=actor)
         named = {j.agent for j in jobs}
         agents = [a for a in bundle.agents if only is None or a.name in named]
-        return await self.apply_definitions(jobs, agents=agents, actor=actor)
+        listed = {name for j in jobs for name in j.policies}
+        policies = [p for p in bundle.policies if only is None or p.name in listed]
+        return await self.apply_definitions(jobs, agents=agents, policies=policies, actor=actor)
 
     async def load_registered_agents(self) -> list[str]:
         """Add the store's registered agents to the ones this process knows (the config's and
         the DSL paths' win); what was wrong with any, as warnings."""
         stored = await self.store.list_definitions(AGENT_KIND)
         return take_registered(stored, self.agents, self.registered)
+
+    async def load_registered_policies(self) -> list[str]:
+        """Add the store's registered named policies to the ones this process knows (the
+        config's and the DSL paths' win); what was wrong with any, as warnings."""
+        stored = await self.store.list_definitions(POLICY_KIND)
+        return take_registered_policies(stored, self.policies, self.registered_policies)
+
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        """What gates the job's runs: its inline policy merged with the named policies it lists,
+        each rule with where it came from (see named_policies.describe_effective)."""
+        job = await self.resolve(ref)
+        await self._know_policies(job.policies)
+        return {"job_id": job.id, "name": job.name, **describe_effective(job, self.policies)}
 
     async def find_agent(self, name: str) -> AgentDefinition | None:
         """The agent of that name, looking in the store again if this process does not know it
@@ -462,6 +509,7 @@ class SchedulerService(ServiceQueries):
         job = await self.resolve(ref)
         now = self.clock.now()
         updated = job_from_mapping(changes, base=job)
+        await self._know_policies(updated.policies)
         self._check_agent(updated)
         self._check_policies(updated)
         self.rules.enforce(updated)
@@ -574,99 +622,6 @@ class SchedulerService(ServiceQueries):
         self._changed(job.id, "triggered", [event])
         return run
 
-    # --- approvals --------------------------------------------------------------------------------
-
-    async def pending_approvals(self, limit: int = 500) -> list[JobRun]:
-        """Runs awaiting approval, newest first (``details["approval"]`` has approvers, expiry)."""
-        return await self.store.list_runs(status=RunStatus.AWAITING_APPROVAL, limit=limit)
-
-    async def _awaiting(
-        self, run_id: str, principal: Principal | None, decision: str
-    ) -> tuple[JobRun, JobDefinition]:
-        """The run awaiting approval and its job, once ``principal`` (an API key; None: the
-        local operator) is found to be one of the approvers the run was parked with."""
-        run = await self.get_run(run_id)
-        if run.status is not RunStatus.AWAITING_APPROVAL:
-            raise ConflictError(f"run {run_id} is {run.status.value}, not awaiting approval")
-        job = await self.store.get_job(run.job_id)
-        if job is None:
-            raise JobNotFound(run.job_id)
-        if principal is not None:
-            approval = run.details.get("approval")
-            recorded = approval.get("approvers") if isinstance(approval, Mapping) else None
-            approvers = (
-                [str(a) for a in recorded] if isinstance(recorded, list) else job.policy.approvers
-            )
-            requested = run.details.get("requested_by")
-            check_approver(
-                approvers,
-                principal,
-                decision=decision,
-                triggered_by=str(requested) if requested is not None else None,
-            )
-        return run, job
-
-    async def approve(
-        self,
-        run_id: str,
-        *,
-        actor: str = "api",
-        reason: str | None = None,
-        principal: Principal | None = None,
-    ) -> JobRun:
-        """Release a run awaiting approval: it is queued and starts as soon as a slot is free.
-
-        ``principal``: the API key deciding (its name is the actor), checked against the job's
-        approvers; None: the local operator (``actor``), whom approvers do not bind."""
-        if principal is not None:
-            actor = principal.name
-        run, job = await self._awaiting(run_id, principal, "approve")
-        now = self.clock.now()
-        approval = {
-            **(run.details.get("approval") or {}),
-            "decision": "approved",
-            "decided_by": actor,
-            "decided_at": now.isoformat(),
-            "reason": reason,
-        }
-        queued = replace(
-            run, status=RunStatus.QUEUED, due_at=now, details={**run.details, "approval": approval}
-        )
-        event = self._event(AuditEventType.CRON_RUN_APPROVED, actor, job, run, reason=reason)
-        decision = ApprovalDecision(
-            decision="approved", decided_by=actor, decided_at=now, reason=reason
-        )
-        if not await self.store.approve_run(queued, decision, [event]):
-            raise ConflictError(f"run {run_id} is no longer awaiting approval")
-        self.bus.publish(RunChanged(queued))
-        self._changed(job.id, "approved", [event])
-        return queued
-
-    async def deny(
-        self,
-        run_id: str,
-        *,
-        actor: str = "api",
-        reason: str | None = None,
-        principal: Principal | None = None,
-    ) -> JobRun:
-        """Refuse a run awaiting approval: it ends ``denied`` with the reason (``principal``:
-        as for :meth:`approve`)."""
-        if principal is not None:
-            actor = principal.name
-        run, job = await self._awaiting(run_id, principal, "deny")
-        now = self.clock.now()
-        item = deny_item(job, run, now=now, actor=actor, reason=reason)
-        settings = self.settings
-        plans = await self.store.finish_runs(
-            [item], lambda it, current: plan_finish(it, current, settings=settings, now=now)
-        )
-        if plans[0] is None and (await self.get_run(run_id)).status is not RunStatus.DENIED:
-            raise ConflictError(f"run {run_id} is no longer awaiting approval")
-        self.bus.publish(RunChanged(item.run))
-        self._changed(job.id, "denied", plans[0].audit if plans[0] else ())
-        return item.run
-
     # --- the store ------------------------------------------------------------------------------
 
     async def store_stats(self) -> StoreStats:
@@ -706,6 +661,14 @@ def _with_state(definition: JobDefinition, existing: JobDefinition) -> JobDefini
         created_at=existing.created_at,
         updated_at=existing.updated_at,
     )
+
+
+def _listed_policies(data: Mapping[str, Any] | JobDefinition) -> list[str]:
+    """The named policies a job (or the data for one) lists, as far as they can be read."""
+    if isinstance(data, JobDefinition):
+        return list(data.policies)
+    listed = data.get("policies", data.get("policy_ids"))
+    return [str(name) for name in listed] if isinstance(listed, list | tuple) else []
 
 
 def _changed_fields(old: JobDefinition, new: JobDefinition) -> list[str]:

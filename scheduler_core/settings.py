@@ -15,6 +15,7 @@ __all__ = [
     "SchedulerSettings",
     "SecretsConfig",
     "StoreConfig",
+    "TelemetryConfig",
     "TuiConfig",
     "default_data_dir",
 ]
@@ -183,6 +184,19 @@ class SecretsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryConfig:
+    """OpenTelemetry traces of runs (``[telemetry]``), exported over OTLP/HTTP when an endpoint
+    is set; they need the ``otel`` extra (``pip install symbi-tui[otel]``)."""
+
+    #: the collector's OTLP/HTTP base URL (``/v1/traces`` is added); None: no telemetry
+    otlp_endpoint: str | None = None
+    service_name: str = "symbi-tui"  #: the ``service.name`` of the exported spans
+    #: sent with every export (a collector's auth); secrets: never logged nor shown
+    headers: Mapping[str, str] = field(default_factory=dict)
+    export_timeout_seconds: float = 10  #: one export request's limit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerConfig:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -191,6 +205,7 @@ class SchedulerConfig:
     tui: TuiConfig = field(default_factory=TuiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     agents: Mapping[str, AgentDefinition] = field(default_factory=dict)
     #: [policies.NAME]: policies schedules name (scheduler_core.named_policies)
     policies: Mapping[str, NamedPolicy] = field(default_factory=dict)

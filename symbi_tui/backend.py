@@ -145,6 +145,11 @@ class Backend(Protocol):
         """The names of the jobs that come after the job (their ``after`` names it)."""
         ...
 
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        """The policy that gates the job's runs: its inline policy merged with the named ones it
+        lists, each rule with where it came from (``rules``: rule, label, value, text, from)."""
+        ...
+
     # --- runs -------------------------------------------------------------------------------------
 
     async def run_now(self, ref: str, *, input: str | None = None) -> JobRun:
@@ -309,6 +314,9 @@ class LocalBackend:
 
     async def followers(self, ref: str) -> list[str]:
         return [job.name for job in await self.service.followers(ref)]
+
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        return await self.service.effective_policy(ref)
 
     # --- runs -------------------------------------------------------------------------------------
 

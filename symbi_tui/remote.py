@@ -299,6 +299,7 @@ class RemoteBackend:
         """
         from scheduler_core.dsl import load_dsl_files
         from scheduler_core.dsl.agents import agent_to_mapping
+        from scheduler_core.jobspec import policy_to_mapping
 
         bundle = load_dsl_files(paths)
         jobs = list(bundle.jobs)
@@ -317,9 +318,17 @@ class RemoteBackend:
             for a in bundle.agents
             if schedule is None or a.name in named
         }
+        listed = {name for job in jobs for name in job.policies}
+        policies = {
+            p.name: policy_to_mapping(p.spec)
+            for p in bundle.policies
+            if schedule is None or p.name in listed
+        }
         body: dict[str, Any] = {"jobs": specs}
         if agents:
             body["agents"] = agents
+        if policies:
+            body["policies"] = policies
         try:
             answer = await self._json("POST", "/apply", body=body)
         except ValidationError as exc:
@@ -329,6 +338,7 @@ class RemoteBackend:
             updated=list(answer.get("updated") or []),
             unchanged=list(answer.get("unchanged") or []),
             agents=list(answer.get("agents") or []),
+            policies=list(answer.get("policies") or []),
         )
 
     async def remove_job(self, ref: str) -> JobDefinition:
@@ -357,6 +367,10 @@ class RemoteBackend:
     async def followers(self, ref: str) -> list[str]:
         answer = await self._json("GET", self._job_path(ref, "chain"), job=ref)
         return [str(name) for name in answer.get("followers") or []]
+
+    async def effective_policy(self, ref: str) -> dict[str, Any]:
+        answer = await self._json("GET", self._job_path(ref, "policy"), job=ref)
+        return dict(answer)
 
     # --- runs -------------------------------------------------------------------------------------
 

@@ -71,3 +71,10 @@ def test_bench_faults_runs(tmp_path: Path) -> None:
     assert fault["health_status"] == "degraded" and fault["store_fault"]["cause"] == "disk_full"
     assert fault["finished_run"] == ["succeeded"] and fault["agent_runs"] == 1
     assert fault["exit"] == 0 and "store.unavailable" in out
+
+
+def test_bench_telemetry_runs(tmp_path: Path) -> None:
+    out = bench("bench_telemetry.py", "--runs", "20", "--rounds", "1", results=tmp_path)
+    assert "spans received by the collector: 20 of 20" in out
+    saved = json.loads((tmp_path / "telemetry-latest.json").read_text())
+    assert set(saved["per_run"]) == {"off", "on"}

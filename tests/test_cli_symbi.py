@@ -398,7 +398,7 @@ def test_history_csv_is_rfc_4180_and_json_is_the_api_shape(
         "input", "output", "summary", "error_message", "details",
     ]  # fmt: skip
     status = json.loads(ok("cron", "status", "csv-job", "--history", "5", "--format", "json"))
-    assert list(status) == ["job", "next_runs", "history", "followers"]
+    assert list(status) == ["job", "next_runs", "history", "effective_policy", "followers"]
     assert status["job"]["name"] == "csv-job" and status["history"][0]["id"] == run["id"]
     assert status["next_runs"][0] == status["job"]["next_run_at"]
     events = json.loads(

@@ -182,6 +182,32 @@ class ApplyIn(BaseModel):
         description="agent blocks by name (the keys of a DSL agent block), registered in the "
         "store with the jobs, all or nothing; what they may set is [api] agent_definitions",
     )
+    policies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        max_length=1_000,
+        description="named policies by name (the rules of a DSL policy block), registered in the "
+        "store with the jobs, all or nothing; the jobs list them in policies",
+    )
+
+
+class PolicyRuleOut(BaseModel):
+    rule: str = Field(description="the policy field (max_runtime_seconds, allowed_hours, ...)")
+    label: str = Field(description="what the rule is called on screen")
+    value: Any = Field(description="its merged value (the strictest of those set)")
+    text: str = Field(description="the merged value in words")
+    sources: list[str] = Field(
+        alias="from", description="who set it: inline, or policy NAME (in merge order)"
+    )
+
+
+class EffectivePolicyOut(BaseModel):
+    job_id: str
+    name: str
+    policies: list[str] = Field(description="the named policies the job lists")
+    rules: list[PolicyRuleOut] = Field(description="each rule that is set, merged")
+    error: str | None = Field(
+        description="why the listed policies cannot be merged (its runs are denied meanwhile)"
+    )
 
 
 class ApplyOut(BaseModel):
@@ -189,6 +215,7 @@ class ApplyOut(BaseModel):
     updated: list[str]
     unchanged: list[str]
     agents: list[str] = Field(default_factory=list, description="agents registered")
+    policies: list[str] = Field(default_factory=list, description="named policies registered")
 
 
 class DecisionIn(BaseModel):

@@ -359,6 +359,11 @@ class _Loader:
 
             for key, message in check_secrets_config(kwargs["secrets"]):
                 self.error(message, key)
+        if "telemetry" in kwargs:
+            from ..telemetry import check_telemetry_config
+
+            for key, message in check_telemetry_config(kwargs["telemetry"]):
+                self.error(message, key)
         return SchedulerConfig(**kwargs, path=self.path, warnings=tuple(self.warnings))
 
 
@@ -547,7 +552,10 @@ def validate_config_file(
     except (OSError, UnicodeDecodeError) as exc:
         return [ConfigError(f"cannot read config file: {exc}", path=str(path))]
     try:
-        load_config_text(text, str(path), env=env)
+        config = load_config_text(text, str(path), env=env)
+        from ..telemetry import check_extra
+
+        check_extra(config.telemetry)  # an endpoint the daemon would refuse to start with
     except ConfigErrors as exc:
         return list(exc.errors)
     except ConfigError as exc:

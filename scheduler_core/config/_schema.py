@@ -22,6 +22,7 @@ from ..settings import (
     SchedulerSettings,
     SecretsConfig,
     StoreConfig,
+    TelemetryConfig,
     TuiConfig,
 )
 
@@ -48,6 +49,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "scheduler.delivery.webhook_auth_header",
         "api.api_keys",
         "secrets.values",
+        "telemetry.headers",
     }
 )
 
@@ -61,6 +63,7 @@ _TABLES: dict[str, type] = {
     "tui": TuiConfig,
     "log": LogConfig,
     "secrets": SecretsConfig,
+    "telemetry": TelemetryConfig,
 }
 _NOT_SETTABLE = {"path", "warnings"}
 #: (minimum, maximum, minimum is exclusive); numbers not listed must be >= 0
@@ -86,6 +89,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "tui.refresh_interval_seconds": (0, None, True),
     "log.max_bytes": (4096, None, False),
     "log.backup_count": (1, 1000, False),
+    "telemetry.export_timeout_seconds": (0, 600, True),
 }
 #: string settings that take one of a few words
 CHOICES: dict[str, tuple[str, ...]] = {

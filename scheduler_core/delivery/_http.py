@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..telemetry import trace_headers
 from .base import DeliveryContext, DeliveryFailure
 
 if TYPE_CHECKING:  # httpx is imported on first use: importing it pulls in rich (its CLI)
@@ -67,6 +68,10 @@ async def post_with_retries(
     import httpx
 
     client = ctx.http_client()
+    given = {name.lower() for name in headers}
+    traced = {k: v for k, v in trace_headers().items() if k not in given}
+    if traced:  # the run's trace goes on to the receiver (W3C traceparent), telemetry on
+        headers = {**headers, **traced}
     attempt = 0
     pauses: list[float] = []
     while True:

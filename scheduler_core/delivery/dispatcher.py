@@ -39,6 +39,7 @@ from ..errors import DeliveryError
 from ..model import JobDefinition, JobRun, RunStatus
 from ..secrets import SecretPolicy
 from ..settings import DeliveryConfig, default_data_dir
+from ..telemetry import span
 from .base import (
     Delivered,
     DeliveryContext,
@@ -274,7 +275,7 @@ class Deliverer:
         text = output if output is not None else (run.output or "")
         masker = self.masker(job)
         return list(
-            await asyncio.gather(*(self._deliver(c, job, run, text, masker) for c in channels))
+            await asyncio.gather(*(self._traced(c, job, run, text, masker) for c in channels))
         )
 
     async def deliver_one(
@@ -282,7 +283,7 @@ class Deliverer:
     ) -> DeliveryResult:
         """Deliver to one channel; never raises, except when cancelled."""
         text = output if output is not None else (run.output or "")
-        return await self._deliver(channel, job, run, text, self.masker(job))
+        return await self._traced(channel, job, run, text, self.masker(job))
 
     async def route(self, channel: str, job: JobDefinition, run: JobRun, output: str) -> Delivered:
         """The guide's ``DeliveryRouter.route``: one channel, raising DeliveryFailure on failure."""
@@ -292,6 +293,22 @@ class Deliverer:
                 result.error or "delivery failed", attempts=result.attempts, detail=result.detail
             )
         return Delivered(attempts=result.attempts, detail=result.detail)
+
+    async def _traced(
+        self, channel: str, job: JobDefinition, run: JobRun, output: str, masker: SecretMasker
+    ) -> DeliveryResult:
+        """:meth:`_deliver` in a span of its own (under the run's, telemetry on)."""
+        attributes = {"symbi.delivery.channel": channel, "symbi.run.id": run.id}
+        with span("cron.delivery", attributes, client=True) as traced:
+            result = await self._deliver(channel, job, run, output, masker)
+            if traced is not None:
+                outcome = "delivered" if result.ok else "failed"
+                traced.set(
+                    {"symbi.delivery.outcome": outcome, "symbi.delivery.attempts": result.attempts}
+                )
+                if not result.ok:
+                    traced.fail("delivery failed")
+            return result
 
     async def _deliver(
         self, channel: str, job: JobDefinition, run: JobRun, output: str, masker: SecretMasker

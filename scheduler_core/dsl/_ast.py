@@ -58,9 +58,9 @@ Node = Scalar | ListNode | MapNode
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A top-level ``schedule [NAME] { ... }`` or ``agent NAME { ... }``."""
+    """A top-level ``schedule [NAME] {...}``, ``agent NAME {...}`` or ``policy NAME {...}``."""
 
-    kind: str  #: "schedule" | "agent"
+    kind: str  #: "schedule" | "agent" | "policy"
     name: str | None  #: the name after the keyword, if any
     name_line: int
     name_col: int

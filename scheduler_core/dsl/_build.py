@@ -23,6 +23,7 @@ from ..envvars import expand_vars
 from ..errors import DslIssue, ValidationError
 from ..jobspec import job_from_mapping
 from ..model import AgentDefinition, JobDefinition
+from ..named_policies import NamedPolicy
 from ..secrets import is_template_field, unescape_literal
 from ._ast import Block, ListNode, MapNode, Node, Scalar
 from .agents import agent_from_mapping
@@ -44,12 +45,15 @@ class Built:
 
     jobs: list[JobDefinition] = field(default_factory=list)
     agents: list[AgentDefinition] = field(default_factory=list)
-    #: "schedule:NAME" / "agent:NAME" -> (line, col) of the block's keyword
+    policies: list[NamedPolicy] = field(default_factory=list)
+    #: "schedule:NAME" / "agent:NAME" / "policy:NAME" -> (line, col) of the block's keyword
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of the schedule's ``agent`` value (for unknown agents)
     agent_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of the schedule's ``after`` value (chains)
     after_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: "schedule:NAME" -> (line, col) of the schedule's ``policies`` value (unknown policies)
+    policy_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
     issues: list[DslIssue] = field(default_factory=list)
 
 
@@ -87,7 +91,7 @@ def _container(path: str, kind: str) -> str:
 def dsl_message(error: ValidationError, kind: str, label: str) -> tuple[str, str]:
     """The DSL wording of a validation error, and where it points: "key", "value" or "parent".
 
-    ``kind`` is "schedule" or "agent"; ``label`` names the block (``schedule "backup"``).
+    ``kind`` is "schedule", "agent" or "policy"; ``label`` names the block (``schedule "backup"``).
     """
     path = error.field or ""
     reason = error.reason
@@ -261,6 +265,9 @@ class _BlockBuilder:
         self.built.agent_refs.setdefault(key, self.positions[ref][2:] if ref else self.pos)
         if "after" in self.positions:
             self.built.after_refs.setdefault(key, self.positions["after"][2:])
+        listed = next((k for k in ("policies", "policy_ids") if k in self.positions), None)
+        if listed is not None:
+            self.built.policy_refs.setdefault(key, self.positions[listed][2:])
 
     def name_position(self) -> tuple[int, int]:
         if "name" in self.positions:
@@ -311,6 +318,40 @@ class _BlockBuilder:
         self.built.agents.append(agent)
         self.built.positions[f"agent:{agent.name}"] = self.pos
 
+    # --- named policies -------------------------------------------------------------------
+    def policy(self) -> None:
+        """``policy NAME { ... }``: the rules of an inline policy, checked the same way."""
+        from ..jobspec import policy_from_mapping, validate_name
+
+        before = len(self.built.issues)
+        data: dict[str, Any] = _schedule_value(self.block.body, "")
+        self.take_name(data)
+        data.pop("name", None)
+        if self.name is None:
+            self.issue(
+                "policy block needs a name: policy NAME { ... }", self.block.line, self.block.col
+            )
+            return
+        try:
+            validate_name(self.name, "name")
+            spec = policy_from_mapping(data, "policy")
+        except ValidationError as exc:
+            # the rules are named under the block itself ("max_runtime", not "policy.max_runtime")
+            self.report(
+                ValidationError.collect(
+                    [
+                        ValidationError(e.reason, field=(e.field or "").removeprefix("policy."))
+                        for e in exc.errors
+                    ]
+                )
+            )
+            return
+        if len(self.built.issues) > before:
+            return
+        source = f"dsl:{self.path}:{self.block.line}"
+        self.built.policies.append(NamedPolicy(name=self.name, spec=spec, source=source))
+        self.built.positions[f"policy:{self.name}"] = self.pos
+
 
 def build_blocks(
     blocks: list[Block],
@@ -332,13 +373,19 @@ def build_blocks(
         if not block.complete:
             continue
         builder = _BlockBuilder(block, path, built, env, rules)
-        items: list[JobDefinition] | list[AgentDefinition]
-        items = built.jobs if block.kind == "schedule" else built.agents
-        count = len(items)
+        items: list[JobDefinition] | list[AgentDefinition] | list[NamedPolicy]
         first = dict(built.positions)
         if block.kind == "schedule":
+            items = built.jobs
+            count = len(items)
             builder.schedule(now)
+        elif block.kind == "policy":
+            items = built.policies
+            count = len(items)
+            builder.policy()
         else:
+            items = built.agents
+            count = len(items)
             builder.agent()
         if len(items) == count:
             continue

@@ -27,8 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DslError, DslIssue
+from ..errors import DslError, DslIssue, ValidationError
 from ..model import AgentDefinition, JobDefinition
+from ..named_policies import NamedPolicy, merge_policies
 from ._build import build_blocks
 from ._lexer import tokenize
 from ._parser import parse_blocks
@@ -53,12 +54,15 @@ class DslDocument:
     path: str
     jobs: tuple[JobDefinition, ...] = ()
     agents: tuple[AgentDefinition, ...] = ()
-    #: "schedule:NAME" / "agent:NAME" -> (line, col) of the block's keyword
+    policies: tuple[NamedPolicy, ...] = ()
+    #: "schedule:NAME" / "agent:NAME" / "policy:NAME" -> (line, col) of the block's keyword
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of the value naming its agent
     agent_refs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of its ``after`` value
     after_refs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: "schedule:NAME" -> (line, col) of the value listing its named policies
+    policy_refs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def job(self, name: str) -> JobDefinition | None:
         return next((job for job in self.jobs if job.name == name), None)
@@ -69,9 +73,10 @@ class DslDocument:
     @property
     def summary(self) -> str:
         """One line for ``symbi cron validate``: ``daily.symbi: OK, 2 schedules, 1 agent``."""
-        return f"{self.path}: OK, {_count(len(self.jobs), 'schedule')}, " + _count(
-            len(self.agents), "agent"
-        )
+        counts = [_count(len(self.jobs), "schedule"), _count(len(self.agents), "agent")]
+        if self.policies:
+            counts.append(_count(len(self.policies), "policy", "policies"))
+        return f"{self.path}: OK, " + ", ".join(counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,10 @@ class DslBundle:
         return tuple(agent for doc in self.documents for agent in doc.agents)
 
     @property
+    def policies(self) -> tuple[NamedPolicy, ...]:
+        return tuple(policy for doc in self.documents for policy in doc.policies)
+
+    @property
     def paths(self) -> tuple[str, ...]:
         return tuple(doc.path for doc in self.documents)
 
@@ -99,7 +108,7 @@ class DslBundle:
         return next((agent for agent in self.agents if agent.name == name), None)
 
     def location(self, key: str) -> tuple[str, int, int] | None:
-        """``(path, line, col)`` of ``"schedule:NAME"`` or ``"agent:NAME"``."""
+        """``(path, line, col)`` of ``"schedule:NAME"``, ``"agent:NAME"`` or ``"policy:NAME"``."""
         for doc in self.documents:
             if key in doc.positions:
                 line, col = doc.positions[key]
@@ -128,8 +137,8 @@ class ValidationReport:
     agents: int = 0
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _sorted(issues: Iterable[DslIssue]) -> list[DslIssue]:
@@ -189,9 +198,11 @@ def _analyse(
         path=path,
         jobs=tuple(built.jobs),
         agents=tuple(built.agents),
+        policies=tuple(built.policies),
         positions=dict(built.positions),
         agent_refs=dict(built.agent_refs),
         after_refs=dict(built.after_refs),
+        policy_refs=dict(built.policy_refs),
     )
     return doc, all_issues
 
@@ -301,10 +312,50 @@ def _read(display: str, p: Path) -> tuple[str | None, DslIssue | None]:
         os.close(fd)
 
 
-def _check_together(
-    docs: list[DslDocument], known_agents: Collection[str] | None
+def _check_policies(
+    docs: list[DslDocument], known: Mapping[str, NamedPolicy] | None
 ) -> list[DslIssue]:
-    """Checks across files: names unique everywhere, and every schedule's agent exists."""
+    """Every named policy a schedule lists is defined (in the files, or ``known``: the
+    config's and the store's), and merged with its inline policy leaves a run some way to pass."""
+    if known is None:
+        return []
+    defined = {**known, **{p.name: p for doc in docs for p in doc.policies}}
+    issues: list[DslIssue] = []
+    for doc in docs:
+        for job in doc.jobs:
+            if not job.policies:
+                continue
+            key = f"schedule:{job.name}"
+            line, col = doc.policy_refs.get(key, doc.positions.get(key, (1, 1)))
+            missing = [name for name in job.policies if name not in defined]
+            for name in missing:
+                close = difflib.get_close_matches(name, sorted(defined), n=1, cutoff=0.6)
+                hint = (
+                    f' (did you mean "{close[0]}"?)'
+                    if close
+                    else f" (define it with policy {name} {{ ... }} or [policies.{name}])"
+                )
+                issues.append(
+                    DslIssue(
+                        doc.path, line, col, f'schedule "{job.name}": unknown policy "{name}"{hint}'
+                    )
+                )
+            if missing:
+                continue
+            try:
+                merge_policies(job.policy, [defined[name] for name in job.policies])
+            except ValidationError as exc:
+                issues.append(DslIssue(doc.path, line, col, f'schedule "{job.name}": {exc.reason}'))
+    return issues
+
+
+def _check_together(
+    docs: list[DslDocument],
+    known_agents: Collection[str] | None,
+    known_policies: Mapping[str, NamedPolicy] | None = None,
+) -> list[DslIssue]:
+    """Checks across files: names unique everywhere, every schedule's agent exists, and so do
+    the named policies it lists."""
     issues: list[DslIssue] = []
     first: dict[str, tuple[str, int, int]] = {}
     for doc in docs:
@@ -346,7 +397,7 @@ def _check_together(
                         f'schedule "{job.name}": unknown agent "{job.agent}"{hint}',
                     )
                 )
-    return issues
+    return issues + _check_policies(docs, known_policies)
 
 
 def _loops(docs: list[DslDocument]) -> list[DslIssue]:
@@ -384,6 +435,7 @@ def _load(
     known_agents: Collection[str] | None,
     now: datetime | None,
     rules: DeliveryRules | None = None,
+    known_policies: Mapping[str, NamedPolicy] | None = None,
 ) -> tuple[list[str], list[DslDocument], dict[str, list[DslIssue]], list[str]]:
     """Every file analysed: (file order, good documents, issues by path, empty directories)."""
     paths = list(paths)
@@ -405,7 +457,7 @@ def _load(
         doc, found = _analyse(text, display, env, now, rules)
         issues.extend(found)
         docs.append(doc)
-    for issue in _check_together(docs, known_agents):
+    for issue in _check_together(docs, known_agents, known_policies):
         by_path.setdefault(issue.path, []).append(issue)
     for path, issues in by_path.items():
         by_path[path] = _sorted(issues)
@@ -421,16 +473,19 @@ def load_dsl_files(
     known_agents: Collection[str] | None = None,
     now: datetime | None = None,
     rules: DeliveryRules | None = None,
+    known_policies: Mapping[str, NamedPolicy] | None = None,
 ) -> DslBundle:
     """Load files and directories (their ``*.symbi`` files, sorted) all or nothing.
 
     Beyond each file's own checks: schedule and agent names are unique across all files, and with
     ``known_agents`` (agents from config or the store) every schedule's agent must be defined in
     the files or be one of them; with ``rules``, every schedule's channels and ``${VAR}`` are
-    checked (see :class:`~scheduler_core.delivery.checks.DeliveryRules`). Any problem anywhere
-    raises one DslError listing all of them.
+    checked (see :class:`~scheduler_core.delivery.checks.DeliveryRules`); with
+    ``known_policies`` (the config's and the store's), every named policy a schedule lists must
+    be defined in the files or be one of them. Any problem anywhere raises one DslError listing
+    all of them.
     """
-    order, docs, by_path, _ = _load(paths, env, known_agents, now, rules)
+    order, docs, by_path, _ = _load(paths, env, known_agents, now, rules, known_policies)
     issues = [issue for path in order for issue in by_path.get(path, [])]
     if issues:
         raise DslError(issues)
@@ -444,9 +499,10 @@ def validate_paths(
     known_agents: Collection[str] | None = None,
     now: datetime | None = None,
     rules: DeliveryRules | None = None,
+    known_policies: Mapping[str, NamedPolicy] | None = None,
 ) -> list[ValidationReport]:
     """Check files without loading them: one report per file (``symbi cron validate``)."""
-    order, docs, by_path, empty = _load(paths, env, known_agents, now, rules)
+    order, docs, by_path, empty = _load(paths, env, known_agents, now, rules, known_policies)
     by_doc = {doc.path: doc for doc in docs}
     reports: list[ValidationReport] = []
     for path in order:

@@ -3,7 +3,7 @@
 Grammar (newlines are not significant; ``,`` and ``;`` between entries are optional)::
 
     file   := block*
-    block  := ("schedule" [NAME] | "agent" NAME) map
+    block  := ("schedule" [NAME] | "agent" NAME | "policy" NAME) map
     map    := "{" entry* "}"
     entry  := KEY (":" | "=") value | KEY map          # ``policy { ... }`` needs no colon
     value  := STRING | NUMBER | DURATION | true | false | null | WORD | list | map
@@ -24,7 +24,7 @@ from ._ast import Block, Entry, ListNode, MapNode, Node, Scalar
 from ._lexer import TO_EOF, Token, TokenKind
 
 MAX_DEPTH = 32  #: deepest nesting of maps and lists
-_BLOCK_KEYWORDS = ("schedule", "agent")
+_BLOCK_KEYWORDS = ("schedule", "agent", "policy")
 _KEY_KINDS = (TokenKind.IDENT, TokenKind.STRING)
 _WORDS: dict[str, tuple[object, str]] = {
     "true": (True, "bool"),
@@ -73,13 +73,16 @@ class _Parser:
         self.issues.append(DslIssue(self.path, line, col, message))
 
     def block_start_at(self, k: int = 0) -> bool:
-        """``schedule {``, ``schedule NAME {`` or ``agent NAME {`` starts at ``peek(k)``."""
+        """``schedule {``, ``schedule NAME {``, ``agent NAME {`` or ``policy NAME {`` starts at
+        ``peek(k)``."""
         tok = self.peek(k)
         if tok.kind is not TokenKind.IDENT or tok.value not in _BLOCK_KEYWORDS:
             return False
         nxt = self.peek(k + 1)
         if nxt.kind is TokenKind.LBRACE:
-            return True
+            # inside a schedule, ``policy { ... }`` is its inline policy: only ``policy NAME {``
+            # starts a block
+            return tok.value != "policy"
         return nxt.kind in _KEY_KINDS and self.peek(k + 2).kind is TokenKind.LBRACE
 
     # --- top level ------------------------------------------------------------------------
@@ -125,8 +128,11 @@ class _Parser:
             if close:
                 hint = f" (did you mean {close[0]!r}?)"
             elif self.peek(1).kind in (TokenKind.COLON, TokenKind.EQUALS):
-                hint = " (keys belong inside a 'schedule { ... }' or 'agent NAME { ... }' block)"
-        return f"expected a 'schedule' or 'agent' block, got {tok.describe()}{hint}"
+                hint = (
+                    " (keys belong inside a 'schedule { ... }', 'agent NAME { ... }' or "
+                    "'policy NAME { ... }' block)"
+                )
+        return f"expected a 'schedule', 'agent' or 'policy' block, got {tok.describe()}{hint}"
 
     def skip_to_block(self) -> None:
         """Skip tokens (and any errors among them) up to the next top-level block."""
@@ -144,7 +150,7 @@ class _Parser:
             name = str(name_tok.value)
         opening = self.peek()
         if opening.kind is not TokenKind.LBRACE:
-            form = "schedule { ... }" if kw.value == "schedule" else "agent NAME { ... }"
+            form = "schedule { ... }" if kw.value == "schedule" else f"{kw.value} NAME {{ ... }}"
             raise _Syntax(
                 f"expected '{{' to open the {kw.value} block, got {opening.describe()} "
                 f"(write {form})",

@@ -26,6 +26,7 @@ __all__ = [
     "mask_secret",
     "parse_duration",
     "policy_from_mapping",
+    "policy_to_mapping",
     "spec_from_json",
     "spec_to_json",
     "validate_name",
@@ -35,6 +36,7 @@ from ._fields import JOB_FIELDS
 from ._masking import _mask_mapping as _mask_mapping
 from ._masking import mask_secret
 from ._parse import job_from_mapping, policy_from_mapping
+from ._serial import _policy_dict as policy_to_mapping
 from ._serial import job_to_dict, spec_from_json, spec_to_json
 from ._values import (
     MAX_DURATION_SECONDS,

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import ExecutionError
 from ..model import AgentDefinition, RunnerKind
+from ..telemetry import trace_headers
 from .base import ExecutionResult, RunContext, _as_result
 from .command import CommandResult, failure_message, run_command
 from .environment import agent_environment
@@ -165,9 +166,13 @@ class AgentExecutor:
 
 
 def _run_variables(agent: AgentDefinition, context: RunContext) -> dict[str, str]:
-    """The agent's own ``env`` and the run's ``SYMBI_*`` variables (these win)."""
+    """The agent's own ``env`` and the run's ``SYMBI_*`` variables (these win); with telemetry
+    on, ``TRACEPARENT``: the run's (or iteration's) W3C trace context, for the agent's own
+    spans."""
     job, run = context.job, context.run
+    traced = trace_headers().get("traceparent")
     return {
+        **({"TRACEPARENT": traced} if traced else {}),
         **agent.env,
         "SYMBI_JOB_ID": job.id,
         "SYMBI_JOB_NAME": job.name,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutionError
 from ..model import AgentDefinition
+from ..telemetry import llm_replied, llm_span, trace_headers
 from .base import ExecutionResult
 from .llm_messages import DEFAULT_USER_MESSAGE, build_messages, chat_turns, summarize
 from .llm_providers import (
@@ -243,7 +244,9 @@ class LlmRunner:
     ) -> ExecutionResult:
         """One run of ``agent``: the reply is the output, its summary the run's summary."""
         messages = build_messages(input=input, previous_summary=previous_summary, memory=memory)
-        reply = await self.complete(agent, messages)
+        with llm_span(provider_of(agent), agent.model) as traced:
+            reply = await self.complete(agent, messages)
+            llm_replied(traced, reply.model, reply.usage, reply.attempts)
         details: dict[str, Any] = {
             "model": reply.model,
             "provider": provider_of(agent),
@@ -274,7 +277,7 @@ class LlmRunner:
                 async with asyncio.timeout(call.timeout):
                     response = await client.post(
                         call.endpoint,
-                        headers=dict(call.headers),
+                        headers={**call.headers, **trace_headers()},
                         json=call.body,
                         timeout=call.timeout,
                     )

@@ -38,6 +38,7 @@ from ..model import (
 )
 from ..settings import SchedulerSettings
 from ..store.base import JobStore, cap_context
+from ..telemetry import span
 from .base import ExecutionResult, Executor, RunContext
 
 log = logging.getLogger("symbi.runtime")
@@ -245,22 +246,25 @@ class AgentRuntime:
                 memory=tuple(notes) if carry is SessionMode.SHARED_PERSISTENT else (),
                 session_mode=carry,
             )
-            try:
-                result = await self.executor.execute(context)
-            except asyncio.CancelledError:
-                await asyncio.shield(self._record(_ended(iteration, self.clock, "cancelled")))
-                raise
-            except Exception as exc:
-                message = str(exc) or type(exc).__name__
-                await self._record(_ended(iteration, self.clock, "failed", summary=message))
-                own = getattr(exc, "details", None)
-                raise ExecutionError(
-                    f"heartbeat iteration {index} failed: {message}",
-                    details=own() if callable(own) else None,
-                ) from exc
-            step = parse_step(result.output)
-            last = index == spec.max_iterations
-            outcome = "sleep" if step.sleeps else ("max_iterations" if last else "continue")
+            with span("cron.heartbeat.iteration", {"symbi.iteration": index}) as traced:
+                try:
+                    result = await self.executor.execute(context)
+                except asyncio.CancelledError:
+                    await asyncio.shield(self._record(_ended(iteration, self.clock, "cancelled")))
+                    raise
+                except Exception as exc:
+                    message = str(exc) or type(exc).__name__
+                    await self._record(_ended(iteration, self.clock, "failed", summary=message))
+                    own = getattr(exc, "details", None)
+                    raise ExecutionError(
+                        f"heartbeat iteration {index} failed: {message}",
+                        details=own() if callable(own) else None,
+                    ) from exc
+                step = parse_step(result.output)
+                last = index == spec.max_iterations
+                outcome = "sleep" if step.sleeps else ("max_iterations" if last else "continue")
+                if traced is not None:
+                    traced.set({"symbi.iteration.outcome": outcome})
             said = result.summary or step.summary or summarize(result.output)
             await self._record(
                 _ended(

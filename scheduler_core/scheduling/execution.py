@@ -27,6 +27,7 @@ from ..runtime.base import ExecutionResult
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
 from ..store.base import FinishItem, FinishPlan, JobStore
+from ..telemetry import NO_TELEMETRY, Telemetry, current_span, run_span
 from .rules import DELIVERED, ERROR_LIMIT, scheduler_audit
 from .writer import FinishWriter
 
@@ -52,11 +53,13 @@ class RunExecutor:
         wake: Callable[[], None],
         deliverer: Deliverer | None = None,
         make_deliverer: Callable[[], Deliverer] | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         """``wake`` is called when a run leaves its slot or a delivery ends (the loop looks
         again). ``make_deliverer`` makes the delivery router when a run first has output to
         deliver (the delivery package is not imported before that), unless ``deliverer`` is
-        given."""
+        given. ``telemetry``: a span per run, current while it runs (and for its deliveries,
+        whose task starts in its context)."""
         self.store = store
         self.runtime = runtime
         self.writer = writer
@@ -67,6 +70,7 @@ class RunExecutor:
         self._wake = wake
         self._deliverer = deliverer
         self._make_deliverer = make_deliverer
+        self.telemetry = telemetry
         self.tasks: dict[str, asyncio.Task[None]] = {}  #: run id -> task
         self._running_jobs: dict[str, str] = {}  #: run id -> job id
         self._job_counts: dict[str, int] = {}  #: job id -> runs this scheduler is running
@@ -144,7 +148,11 @@ class RunExecutor:
         """Start ``run`` (recorded ``running``) as a task of its own."""
         self._running_jobs[run.id] = job.id
         self._job_counts[job.id] = self._job_counts.get(job.id, 0) + 1
-        self.tasks[run.id] = asyncio.create_task(self._execute(job, run), name=f"run-{run.id}")
+        self.tasks[run.id] = asyncio.create_task(self._traced(job, run), name=f"run-{run.id}")
+
+    async def _traced(self, job: JobDefinition, run: JobRun) -> None:
+        with run_span(self.telemetry, job, run):
+            await self._execute(job, run)
 
     async def _execute(self, job: JobDefinition, run: JobRun) -> None:
         started = self.clock.monotonic()
@@ -215,6 +223,7 @@ class RunExecutor:
             # the wall clock went back during the run: never end before the start (the duration,
             # from the monotonic clock, stays right)
             finished = run.started_at + timedelta(milliseconds=elapsed_ms)
+        _trace_end(status)
         final = replace(
             run,
             status=status,
@@ -325,6 +334,7 @@ class RunExecutor:
             )
         finally:
             self._release(run.id, job.id)
+        _trace_end(RunStatus.AWAITING_APPROVAL)
         if ok:
             self.awaiting[job.id] = self.awaiting.get(job.id, 0) + 1
             self.bus.publish(RunChanged(parked))
@@ -340,3 +350,12 @@ class RunExecutor:
                 self._job_counts.pop(job_id, None)
         self.tasks.pop(run_id, None)
         self._wake()
+
+
+def _trace_end(status: RunStatus) -> None:
+    """The run's span (if any) says how it ended; a failure or a timeout is an error."""
+    traced = current_span()
+    if traced is not None:
+        traced.set({"symbi.run.status": status.value})
+        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+            traced.fail(status.value)

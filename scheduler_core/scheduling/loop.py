@@ -37,6 +37,7 @@ from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
 from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
 from ..store.retention import RetentionPolicy
+from ..telemetry import NO_TELEMETRY, Telemetry
 from .execution import RunExecutor
 from .faults import StoreFaults
 from .leadership import Leadership
@@ -86,6 +87,7 @@ class CronScheduler:
         ledger: AgentLedger | None = None,
         retention: RetentionPolicy | None = None,
         prune_interval: float = 3600.0,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         """``make_deliverer`` makes the delivery router when a run first has output to deliver
         (the delivery package is not imported before the first fire), unless ``deliverer``
@@ -95,7 +97,8 @@ class CronScheduler:
         real scheduler, which fires or catches them up by their own rules). ``ledger``: the agent
         process groups of schedulers on this data directory; what dead ones left running is
         killed before their runs are recovered. ``retention``: what history the lease holder
-        prunes, every ``prune_interval`` seconds (:class:`Maintenance`)."""
+        prunes, every ``prune_interval`` seconds (:class:`Maintenance`). ``telemetry``: a span
+        per run (see :class:`RunExecutor`)."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -128,6 +131,7 @@ class CronScheduler:
             wake=self.notify,
             deliverer=deliverer,
             make_deliverer=make_deliverer,
+            telemetry=telemetry,
             settings=self.settings,
             clock=self.clock,
             bus=self.bus,

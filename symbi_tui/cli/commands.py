@@ -308,12 +308,15 @@ async def _add(conn: Connection, args: argparse.Namespace) -> int:
                 "updated": result.updated,
                 "unchanged": result.unchanged,
                 "agents": result.agents,
+                "policies": result.policies,
                 "jobs": jobs,
             }
         )
         return EXIT_OK
     for name in result.agents:
         say(f"registered agent {name}")
+    for name in result.policies:
+        say(f"registered policy {name}")
     for name in result.created:
         say(f"created {name}")
     for name in result.updated:
@@ -375,13 +378,15 @@ async def _transition(conn: Connection, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _status_data(
-    backend: Backend, ref: str, history: int | None
-) -> tuple[JobDefinition, list[datetime], list[JobRun] | None, list[str]]:
+async def _status_data(backend: Backend, ref: str, history: int | None) -> output.StatusData:
     job = await backend.get_job(ref)
     upcoming = await backend.next_runs(job.id, 3)
     runs = await backend.history(job.id, limit=history) if history else None
-    return job, upcoming, runs, await backend.followers(job.id)
+    policy = await backend.effective_policy(job.id)
+    followers = await backend.followers(job.id)
+    return output.StatusData(
+        job=job, upcoming=upcoming, runs=runs, policy=policy, followers=followers
+    )
 
 
 async def _status(conn: Connection, args: argparse.Namespace) -> int:
@@ -389,19 +394,21 @@ async def _status(conn: Connection, args: argparse.Namespace) -> int:
     if args.format == "json":
         if args.watch:
             raise UsageError("cron status: --watch shows a table; drop --format json")
-        job, upcoming, runs, followers = await _status_data(backend, args.job, args.history)
+        data = await _status_data(backend, args.job, args.history)
         output.print_json(
             {
-                "job": job_to_dict(job),
-                "next_runs": [output.iso(t) for t in upcoming],
-                "history": [output.run_dict(r) for r in runs or []],
-                "followers": followers,
+                "job": job_to_dict(data.job),
+                "next_runs": [output.iso(t) for t in data.upcoming],
+                "history": [output.run_dict(r) for r in data.runs or []],
+                "effective_policy": {
+                    k: v for k, v in data.policy.items() if k not in ("job_id", "name")
+                },
+                "followers": list(data.followers),
             }
         )
         return EXIT_OK
     if not args.watch:
-        job, upcoming, runs, followers = await _status_data(backend, args.job, args.history)
-        output.show(output.status_view(job, upcoming, runs, _now(), followers))
+        output.show(output.status_view(await _status_data(backend, args.job, args.history), _now()))
         return EXIT_OK
     await _watch(conn, args)
     return EXIT_OK
@@ -426,11 +433,11 @@ async def _watch(conn: Connection, args: argparse.Namespace) -> None:
             style="dim",
         )
         try:
-            job, upcoming, runs, followers = await _status_data(backend, args.job, args.history)
+            data = await _status_data(backend, args.job, args.history)
         except Disconnected as exc:
             text = visible(f"disconnected: {exc}; retrying")
             return Group(Text(text, style="bold red"), footer)
-        return Group(output.status_view(job, upcoming, runs, now, followers), Text(""), footer)
+        return Group(output.status_view(data, now), Text(""), footer)
 
     if con.is_terminal:
         with Live(await frame(), console=con, auto_refresh=False) as live:

@@ -16,12 +16,14 @@ __all__ = [
     "AUDIT_CSV_FIELDS",
     "JOB_CSV_FIELDS",
     "RUN_CSV_FIELDS",
+    "StatusData",
     "audit_dict",
     "audit_table",
     "console",
     "iso",
     "job_status_text",
     "jobs_table",
+    "policy_lines",
     "print_csv",
     "print_json",
     "run_dict",
@@ -38,6 +40,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -432,23 +435,17 @@ def _short(value: Any) -> str:
     return excerpt(text, 120)
 
 
-def _policy_words(job: JobDefinition) -> str:
-    p = job.policy
-    words = []
-    if p.require_approval:
-        who = f" ({', '.join(p.approvers)})" if p.approvers else ""
-        words.append(f"approval required{who}")
-    if p.max_runtime_seconds:
-        words.append(f"max_runtime {p.max_runtime_seconds:g}s")
-    if p.allowed_hours is not None:
-        words.append(f"hours {p.allowed_hours.start}-{p.allowed_hours.end}")
-    if p.allowed_environments:
-        words.append(f"environments {', '.join(p.allowed_environments)}")
-    if p.require_capabilities:
-        words.append(f"capabilities {', '.join(p.require_capabilities)}")
-    if p.require_agent_pin:
-        words.append("AgentPin required")
-    return _v("; ".join(words)) or "-"
+def policy_lines(policy: Mapping[str, Any]) -> list[Text]:
+    """The effective policy (``Backend.effective_policy``) as lines: each rule, its merged value
+    and where it came from; first, why the listed policies cannot be merged, if they cannot."""
+    lines: list[Text] = []
+    if policy.get("error"):
+        lines.append(Text(_v(f"✖ {policy['error']}: its runs are denied"), style="bold red"))
+    for rule in policy.get("rules") or []:
+        line = Text(_v(f"{rule['label']} {rule['text']}"))
+        line.append(f"  ({_v(', '.join(rule['from']))})", style="dim")
+        lines.append(line)
+    return lines or [Text("-")]
 
 
 def _reading(job: JobDefinition) -> str:
@@ -462,15 +459,22 @@ def _reading(job: JobDefinition) -> str:
         return ""
 
 
-def status_view(
-    job: JobDefinition,
-    upcoming: Sequence[datetime],
-    runs: Sequence[JobRun] | None,
-    now: datetime,
-    followers: Sequence[str] = (),
-) -> RenderableType:
-    """``symbi cron status``: the job's details, its next instants and (optionally) its runs;
-    for chains, the job it comes after and those that come after it (``followers``)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusData:
+    """What ``symbi cron status`` shows of a job."""
+
+    job: JobDefinition
+    upcoming: Sequence[datetime]
+    runs: Sequence[JobRun] | None
+    policy: Mapping[str, Any]  #: Backend.effective_policy
+    followers: Sequence[str] = ()  #: the jobs that come after it (Backend.followers)
+
+
+def status_view(data: StatusData, now: datetime) -> RenderableType:
+    """``symbi cron status``: the job's details, its next instants, the job it comes after and
+    those that come after it (chains), the policy that gates its runs (each rule with where it
+    came from) and (optionally) its runs."""
+    job, upcoming, runs, followers = data.job, data.upcoming, data.runs, data.followers
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -507,7 +511,9 @@ def status_view(
             "heartbeat", f"{hb.context_mode.value}, at most {hb.max_iterations} iteration(s)"
         )
     grid.add_row("delivery", _v(", ".join(job.delivery)) or "-")
-    grid.add_row("policy", _policy_words(job))
+    if job.policies:
+        grid.add_row("policies", _v(", ".join(job.policies)))
+    grid.add_row("policy", Text("\n").join(policy_lines(data.policy)))
     retries = "default" if job.max_retries is None else str(job.max_retries)
     grid.add_row("limits", f"max_concurrent {job.max_concurrent}, max_retries {retries}")
     if job.source:

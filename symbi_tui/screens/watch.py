@@ -148,6 +148,7 @@ class WatchScreen(ConsoleScreen[None]):
         self.next_runs: list[datetime] = []
         self.followers: list[str] = []  #: the jobs that come after this one
         self.iterations: list[HeartbeatIteration] = []  #: of the heartbeat run in flight
+        self.policy: Mapping[str, Any] = {}  #: Backend.effective_policy
         self.missing = False
         self._binding_state: JobStatus | None = None
 
@@ -196,6 +197,7 @@ class WatchScreen(ConsoleScreen[None]):
             self.runs = newest_first(await self.backend.history(job.id, limit=_HISTORY))
             self.next_runs = await self.backend.next_runs(job.id, _NEXT)
             self.followers = await self.backend.followers(job.id)
+            self.policy = await self.backend.effective_policy(job.id)
         except JobNotFound:
             self.missing = True
             return
@@ -225,7 +227,7 @@ class WatchScreen(ConsoleScreen[None]):
             return
         now = self.clock.now()
         self._render_definition(job, now)
-        show(self.query_one("#watch-policy", Static), _policy_and_delivery(job))
+        show(self.query_one("#watch-policy", Static), _policy_and_delivery(job, self.policy))
         self._render_next(job, now)
         self._render_runs(job, now)
         self._render_durations()
@@ -273,7 +275,7 @@ class WatchScreen(ConsoleScreen[None]):
                 ("Next", next_text),
                 ("Runs", f"{runs} · {failures_markup} · max_retries {retries}"),
                 ("Limits", escape(limits)),
-                ("Policy", _policy_line(job)),
+                ("Policy", _policy_line(job, self.policy)),
             ]
         else:
             rows = [
@@ -455,52 +457,75 @@ def _one_line(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _seconds(value: float) -> str:
-    """``1800`` -> ``30m``: a duration the way the DSL writes it."""
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
-        if value >= size and value % size == 0:
-            return f"{int(value // size)}{unit}"
-    return f"{value:g}s"
+#: how the watch screen names each rule of the effective policy
+_RULE_LABELS = {
+    "require_approval": "Approval",
+    "approvers": "Approvers",
+    "approval_timeout_seconds": "Expires",
+    "max_runtime_seconds": "Max runtime",
+    "allowed_hours": "Hours",
+    "allowed_environments": "Environments",
+    "require_capabilities": "Capabilities",
+    "require_agent_pin": "AgentPin",
+}
 
 
-def _policy_line(job: JobDefinition) -> str:
-    """The policy pane in one line, for a narrow screen: approval, max runtime, delivery."""
-    policy = job.policy
-    if policy.require_approval:
-        approvers = ", ".join(policy.approvers) or "any operator"
-        parts = [f"[$warning]approval required[/] ({escape(approvers)})"]
+def _rules(policy: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {str(rule["rule"]): rule for rule in policy.get("rules") or []}
+
+
+def _policy_line(job: JobDefinition, policy: Mapping[str, Any]) -> str:
+    """The policy pane in one line, for a narrow screen: the named policies, approval, max
+    runtime, delivery."""
+    rules = _rules(policy)
+    parts = []
+    if policy.get("error"):
+        parts.append(f"[{error_style()}]✖ policies cannot merge: runs denied[/]")
+    elif job.policies:
+        parts.append(escape("policies " + ", ".join(job.policies)))
+    if "require_approval" in rules:
+        approvers = rules.get("approvers", {}).get("text") or "any operator"
+        parts.append(f"[$warning]approval required[/] ({escape(str(approvers))})")
     else:
-        parts = [muted("no approval")]
-    runtime = policy.max_runtime_seconds
-    parts.append(escape(f"max runtime {_seconds(runtime)}") if runtime else muted("no max runtime"))
+        parts.append(muted("no approval"))
+    runtime = rules.get("max_runtime_seconds")
+    parts.append(escape(f"max runtime {runtime['text']}") if runtime else muted("no max runtime"))
     channels = job_to_dict(job).get("delivery") or []
     parts.append(escape("delivery " + ", ".join(channels)) if channels else muted("no delivery"))
-    if policy.require_agent_pin:
+    if "require_agent_pin" in rules:
         parts.append("[$warning]AgentPin[/]")
     return " · ".join(parts)
 
 
-def _policy_and_delivery(job: JobDefinition) -> str:
-    policy = job.policy
+def _policy_and_delivery(job: JobDefinition, policy: Mapping[str, Any]) -> str:
+    """The effective policy, each rule with where it came from (``inline`` or ``policy
+    NAME``), then the delivery channels with their secrets masked."""
     rows: list[tuple[str, str]] = []
-    if policy.require_approval:
-        approvers = ", ".join(policy.approvers) or "any operator"
-        rows.append(("Approval", f"[$warning]required[/] · {escape(approvers)}"))
-        if policy.approval_timeout_seconds:
-            rows.append(("Expires", escape(f"after {_seconds(policy.approval_timeout_seconds)}")))
-    else:
+    if policy.get("error"):
+        rows.append(("Policy", f"[{error_style()}]✖ {escape(str(policy['error']))}[/]"))
+        rows.append(("", f"[{error_style()}]its runs are denied until this is fixed[/]"))
+    if job.policies:
+        rows.append(("Policies", escape(", ".join(job.policies))))
+    rules = _rules(policy)
+    if "require_approval" not in rules:
         rows.append(("Approval", muted("not required")))
-    runtime = policy.max_runtime_seconds
-    rows.append(("Max runtime", escape(_seconds(runtime)) if runtime else muted("no limit")))
-    if policy.require_capabilities:
-        rows.append(("Capabilities", escape(", ".join(policy.require_capabilities))))
-    if policy.allowed_hours is not None:
-        hours = policy.allowed_hours
-        rows.append(("Hours", escape(f"{hours.start}-{hours.end} {hours.timezone or 'UTC'}")))
-    if policy.allowed_environments:
-        rows.append(("Environments", escape(", ".join(policy.allowed_environments))))
-    if policy.require_agent_pin:
-        rows.append(("AgentPin", "[$warning]required[/]"))
+    for rule, label in _RULE_LABELS.items():
+        if rule not in rules:
+            if rule == "max_runtime_seconds":
+                rows.append((label, muted("no limit")))
+            continue
+        shown_rule = rules[rule]
+        text = str(shown_rule["text"])
+        if rule == "require_approval":
+            text = f"[$warning]{escape(text)}[/]"
+        elif rule == "require_agent_pin":
+            text = "[$warning]required[/]"
+        elif rule == "approval_timeout_seconds":
+            text = escape(f"after {text}")
+        else:
+            text = escape(text)
+        origin = ", ".join(str(s) for s in shown_rule.get("from") or [])
+        rows.append((label, f"{text} {muted('· ' + origin)}"))
     shown = job_to_dict(job)  # secrets masked
     channels = shown.get("delivery") or []
     rows.append(("Delivery", escape(", ".join(channels)) if channels else muted("none")))

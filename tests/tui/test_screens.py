@@ -609,3 +609,37 @@ def test_column_counts_bucket_fires() -> None:
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     fires = [start + timedelta(minutes=m) for m in (0, 1, 14, 15, 59, 60)]
     assert column_counts(fires, start, timedelta(hours=1), 4) == [3, 1, 0, 1]
+
+
+async def test_watch_shows_the_effective_policy_and_where_each_rule_came_from(
+    scene: OpsScene,
+) -> None:
+    from scheduler_core.model import AllowedHours, PolicySpec
+    from scheduler_core.named_policies import NamedPolicy
+
+    service = scene.service
+    service.policies["release"] = NamedPolicy(
+        name="release",
+        spec=PolicySpec(
+            require_approval=True,
+            max_runtime_seconds=600,
+            allowed_hours=AllowedHours(start="22:00", end="06:00"),
+        ),
+        source="config:symbi.toml",
+    )
+    await service.update_job(
+        "metrics-report", {"policies": ["release"], "policy": {"max_runtime": "30m"}}
+    )
+    app = host(lambda: WatchScreen(scene.backend, clock=scene.clock, job="metrics-report"))
+    async with app.run_test(size=SIZE):
+        screen = await shown(app, WatchScreen)
+        pane = " ".join(text_of(screen, "#watch-policy").split())
+        assert "Policies release" in pane
+        assert "Approval required · policy release" in pane
+        assert "Max runtime 10m · inline, policy release" in pane
+        assert "Hours 22:00-06:00 · policy release" in pane
+        # a policy removed since: the pane says its runs are denied
+        del service.policies["release"]
+        screen.kick()
+        await until(lambda: "runs are denied" in text_of(screen, "#watch-policy"))
+        assert "unknown policy 'release'" in text_of(screen, "#watch-policy")

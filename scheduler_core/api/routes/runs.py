@@ -48,13 +48,14 @@ def run_routes(service: SchedulerService) -> APIRouter:
     )
     async def apply_jobs(request: Request, body: ApplyIn) -> Any:
         result = await service.apply_specs(
-            body.jobs, agents=body.agents, actor=request_actor(request)
+            body.jobs, agents=body.agents, policies=body.policies, actor=request_actor(request)
         )
         return {
             "created": result.created,
             "updated": result.updated,
             "unchanged": result.unchanged,
             "agents": result.agents,
+            "policies": result.policies,
         }
 
     @r.get("/runs", response_model=list[RunOut], summary="Recent runs of all jobs")

@@ -14,7 +14,17 @@ from ...model import JobDefinition, JobStatus
 from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
 from ..middleware import request_actor
-from ..schemas import ChainOut, DeleteOut, JobCreateIn, JobIn, JobOut, NextRunOut, RunIn, RunOut
+from ..schemas import (
+    ChainOut,
+    DeleteOut,
+    EffectivePolicyOut,
+    JobCreateIn,
+    JobIn,
+    JobOut,
+    NextRunOut,
+    RunIn,
+    RunOut,
+)
 from .common import PREFIX, JobRef, RunStatusFilter
 
 #: the columns a job list can be sorted by (the store's orders)
@@ -115,6 +125,15 @@ def guide_routes(service: SchedulerService) -> APIRouter:
         text = body.input if body is not None else None
         run = await service.run_now(job_id, input=text, actor=request_actor(request))
         return run_to_dict(run)
+
+    @r.get(
+        "/{job_id}/policy",
+        response_model=EffectivePolicyOut,
+        response_model_by_alias=True,
+        summary="The policy that gates the job's runs, merged, with where each rule came from",
+    )
+    async def effective_policy(job_id: JobRef) -> Any:
+        return await service.effective_policy(job_id)
 
     @r.get("/{job_id}/history", response_model=list[RunOut], summary="A job's runs, newest first")
     async def job_history(
