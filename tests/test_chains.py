@@ -430,6 +430,19 @@ def test_a_chain_added_with_the_cli_runs_on_a_daemon(tmp_path: Path) -> None:
         'schedule digest {\n  agent: "echo-agent"\n  after: "summarise"\n}\n'
         'schedule summarise {\n  agent: "reporter-agent"\n  after: "extract"\n}\n'
     )
+    # checked without loading: a loop in a file is found where it is written
+    loop = tmp_path / "loop.symbi"
+    loop.write_text(
+        'schedule a {\n  agent: "echo-agent"\n  after: "b"\n}\n'
+        'schedule b {\n  agent: "echo-agent"\n  after: "a"\n}\n'
+    )
+    checked = cli("cron", "validate", str(loop))
+    assert checked.returncode == 1, checked
+    assert f'{loop}:3:10: schedule "a": after: makes a loop: a after b after a' in (
+        checked.stdout + checked.stderr
+    )
+    assert cli("cron", "validate", str(pipeline)).returncode == 0
+
     with daemon(cli) as address:
         extract = {
             "name": "extract",
