@@ -76,6 +76,7 @@ class RunTrigger(StrEnum):
     MANUAL = "manual"  #: run now (console, CLI, API)
     RETRY = "retry"  #: a failed attempt retried after backoff
     CATCH_UP = "catch_up"  #: one run standing for instants missed while down
+    CHAIN = "chain"  #: the job's ``after`` job succeeded; its output is this run's input
 
 
 class SessionMode(StrEnum):
@@ -168,6 +169,8 @@ class JobDefinition:
     agent: str
     cron: str | None = None
     at: datetime | None = None  #: one-shot instant (aware, UTC)
+    #: a chained job: runs each time the job of this name succeeds (instead of cron or at)
+    after: str | None = None
     timezone: str = "UTC"
     session_mode: SessionMode = SessionMode.EPHEMERAL_WITH_SUMMARY
     delivery: tuple[str, ...] = ()
@@ -205,9 +208,12 @@ class JobDefinition:
 
     @property
     def schedule_text(self) -> str:
-        """The cron expression, or ``at <instant>`` for a one-shot job."""
+        """The cron expression, ``at <instant>`` for a one-shot job, ``after <job>`` for a
+        chained one."""
         if self.cron is not None:
             return self.cron
+        if self.after is not None:
+            return f"after {self.after}"
         return f"at {self.at.isoformat()}" if self.at else ""
 
     @property

@@ -214,6 +214,11 @@ class ServiceQueries:
             global_spent=spent.cost_usd,
         )
 
+    async def followers(self, ref: str) -> list[JobDefinition]:
+        """The jobs that come after the job (``after`` names it), by name."""
+        job = await self.resolve(ref)
+        return [f for f in await self.store.followers(job.name) if f.id != job.id]
+
     async def audit(
         self,
         *,

@@ -146,6 +146,10 @@ class Backend(Protocol):
         """The job's LLM cost per day over its last ``days`` days (its zone's dates)."""
         ...
 
+    async def followers(self, ref: str) -> list[str]:
+        """The names of the jobs that come after the job (their ``after`` names it)."""
+        ...
+
     async def effective_policy(self, ref: str) -> dict[str, Any]:
         """The policy that gates the job's runs: its inline policy merged with the named ones it
         lists, each rule with where it came from (``rules``: rule, label, value, text, from)."""
@@ -321,6 +325,9 @@ class LocalBackend:
 
     async def job_cost(self, ref: str, days: int = 7) -> CostReport:
         return await self.service.job_cost(ref, days)
+
+    async def followers(self, ref: str) -> list[str]:
+        return [job.name for job in await self.service.followers(ref)]
 
     async def effective_policy(self, ref: str) -> dict[str, Any]:
         return await self.service.effective_policy(ref)

@@ -173,6 +173,9 @@ class FinishPlan:
     last_error: str | None = None
     count_run: bool = True  #: add to run_count (not for denied/skipped)
     retry: JobRun | None = None
+    #: runs of the jobs that come ``after`` this one (queued, or skipped with the reason),
+    #: recorded in the same transaction as this finish (see ``ChainPlanner``)
+    chained: tuple[JobRun, ...] = ()
     audit: tuple[AuditEvent, ...] = ()
 
 
@@ -215,6 +218,12 @@ StartPlanner = Callable[
     [Sequence[tuple[JobRun, JobDefinition]], Mapping[str, int]], list[StartPlan]
 ]
 FinishPlanner = Callable[[FinishItem, JobDefinition | None], FinishPlan | None]
+#: Given a succeeded run's item, its plan, its job (as the transaction holds it) and the jobs
+#: whose ``after`` names that job (found by an index, in name order): the plan with their runs in
+#: ``chained`` (and their audit events), which the store writes in the same transaction.
+ChainPlanner = Callable[
+    [FinishItem, FinishPlan, JobDefinition, Sequence[JobDefinition]], FinishPlan
+]
 
 
 class JobStore(Protocol):
@@ -285,8 +294,20 @@ class JobStore(Protocol):
         self, now: datetime, limit: int, owner: str, planner: StartPlanner
     ) -> list[StartPlan] | None: ...
     async def finish_runs(
-        self, items: Sequence[FinishItem], planner: FinishPlanner
-    ) -> list[FinishPlan | None]: ...
+        self,
+        items: Sequence[FinishItem],
+        planner: FinishPlanner,
+        chain: ChainPlanner | None = None,
+    ) -> list[FinishPlan | None]:
+        """Finish ``items`` (fenced by ``item.expected``) with ``planner``'s consequences for their
+        jobs; with ``chain``, a run that succeeded also records the runs of its job's followers
+        (``chain``'s plan), in the same transaction."""
+        ...
+
+    async def followers(self, name: str) -> list[JobDefinition]:
+        """The jobs whose ``after`` names ``name``, by name (an index look-up, no scan)."""
+        ...
+
     async def insert_run(self, run: JobRun, audit: Sequence[AuditEvent]) -> None: ...
     async def update_run(
         self,

@@ -385,7 +385,10 @@ async def _status_data(backend: Backend, ref: str, history: int | None) -> outpu
     runs = await backend.history(job.id, limit=history) if history else None
     policy = await backend.effective_policy(job.id)
     cost = await backend.job_cost(job.id, 7)
-    return output.StatusData(job=job, upcoming=upcoming, runs=runs, policy=policy, cost=cost)
+    followers = await backend.followers(job.id)
+    return output.StatusData(
+        job=job, upcoming=upcoming, runs=runs, policy=policy, cost=cost, followers=followers
+    )
 
 
 async def _status(conn: Connection, args: argparse.Namespace) -> int:
@@ -403,6 +406,7 @@ async def _status(conn: Connection, args: argparse.Namespace) -> int:
                     k: v for k, v in data.policy.items() if k not in ("job_id", "name")
                 },
                 "cost": data.cost.to_dict() if data.cost is not None else None,
+                "followers": list(data.followers),
             }
         )
         return EXIT_OK

@@ -306,7 +306,7 @@ def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None 
             _v(job.agent),
             _v(job.schedule_text),
             job_status_text(job.status),
-            _when(job.next_run_at),
+            _v(f"after {job.after}") if job.after else _when(job.next_run_at),
             run_status_text(status) if status is not None else Text("-"),
         )
     return table
@@ -502,12 +502,14 @@ class StatusData:
     runs: Sequence[JobRun] | None
     policy: Mapping[str, Any]  #: Backend.effective_policy
     cost: CostReport | None = None  #: Backend.job_cost: its LLM cost of the last days
+    followers: Sequence[str] = ()  #: the jobs that come after it (Backend.followers)
 
 
 def status_view(data: StatusData, now: datetime) -> RenderableType:
-    """``symbi cron status``: the job's details, its next instants, the policy that gates its
-    runs (each rule with where it came from) and (optionally) its runs."""
-    job, upcoming, runs = data.job, data.upcoming, data.runs
+    """``symbi cron status``: the job's details, its next instants, the job it comes after and
+    those that come after it (chains), the policy that gates its runs (each rule with where it
+    came from) and (optionally) its runs."""
+    job, upcoming, runs, followers = data.job, data.upcoming, data.runs, data.followers
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -516,9 +518,16 @@ def status_view(data: StatusData, now: datetime) -> RenderableType:
     schedule = f"{job.schedule_text}  ({job.timezone})" + (f": {reading}" if reading else "")
     grid.add_row("id", _v(job.id))
     grid.add_row("agent", _v(job.agent))
-    grid.add_row("schedule", _v(schedule))
+    grid.add_row("schedule", _v(job.schedule_text if job.after else schedule))
     nxt = job.next_run_at if job.status is JobStatus.ACTIVE else None
-    grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
+    if job.after and job.status is JobStatus.ACTIVE:
+        grid.add_row("next run", _v(f"after {job.after} succeeds"))
+    else:
+        grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
+    if job.after:
+        grid.add_row("after", _v(job.after))
+    if followers:
+        grid.add_row("followers", _v(", ".join(followers)))
     if len(upcoming) > 1:
         grid.add_row("then", ", ".join(_when(t) for t in upcoming[1:]))
     last = Text(_when(job.last_run_at))

@@ -16,6 +16,7 @@ from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
 from ..middleware import request_actor
 from ..schemas import (
+    ChainOut,
     CostOut,
     DeleteOut,
     EffectivePolicyOut,
@@ -152,6 +153,21 @@ def guide_routes(service: SchedulerService) -> APIRouter:
     )
     async def job_cost(job_id: JobRef, days: Annotated[int, Query(ge=1, le=366)] = 7) -> Any:
         return (await service.job_cost(job_id, days)).to_dict()
+
+    @r.get(
+        "/{job_id}/chain",
+        response_model=ChainOut,
+        summary="The job it comes after, and the jobs that come after it",
+    )
+    async def chain(job_id: JobRef) -> Any:
+        job = await service.get_job(job_id)
+        followers = await service.followers(job.id)
+        return {
+            "job_id": job.id,
+            "name": job.name,
+            "after": job.after,
+            "followers": [f.name for f in followers],
+        }
 
     @r.get("/{job_id}/next_run", response_model=NextRunOut, summary="Next scheduled run time")
     async def next_run(job_id: JobRef, count: Annotated[int, Query(ge=1, le=100)] = 5) -> Any:

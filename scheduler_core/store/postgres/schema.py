@@ -217,7 +217,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, name)
     );
     """,
-    # LLM cost per job and day (the day in the job's zone at the run's end), added to in the
+    # 5: LLM cost per job and day (the day in the job's zone at the run's end), added to in the
     # finish transaction: a job's budget check reads one row; and by when those days end, so the
     # global check reads a row per zone in use, not per job. Pruned by ends_at with the runs (no
     # foreign key: a deleted job's spending still counts today)
@@ -241,6 +241,15 @@ MIGRATIONS: tuple[str, ...] = (
         runs      bigint NOT NULL DEFAULT 0,
         cost_usd  double precision NOT NULL DEFAULT 0
     );
+    """,
+    # 6: chains: ``jobs_after`` finds a job's followers (the ``after`` in their definitions)
+    # without a scan; chained runs, like manual ones, stand for no instant (see the SQLite
+    # store's migration 11)
+    """
+    CREATE INDEX IF NOT EXISTS jobs_after ON jobs(((definition::json ->> 'after')));
+    DROP INDEX IF EXISTS runs_instant;
+    CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
+        WHERE trigger NOT IN ('manual', 'chain');
     """,
 )
 

@@ -53,6 +53,7 @@ from .._rows import (
 )
 from ..base import (
     ApprovalDecision,
+    ChainPlanner,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -377,9 +378,12 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         return await self._tx(_transitions.start_queued, fmt(now), limit, owner, planner)
 
     async def finish_runs(
-        self, items: Sequence[FinishItem], planner: FinishPlanner
+        self,
+        items: Sequence[FinishItem],
+        planner: FinishPlanner,
+        chain: ChainPlanner | None = None,
     ) -> list[FinishPlan | None]:
-        return await self._tx(_transitions.finish_runs, items, planner)
+        return await self._tx(_transitions.finish_runs, items, planner, chain)
 
     # --- runs -------------------------------------------------------------------------------------
 
