@@ -149,8 +149,8 @@ def child_fire(
         inst = Instrument(store, ("claim_due", "finish_runs", "start_queued", "next_wakeup"))
         original_finish = store.finish_runs
 
-        async def finish_runs(items: Any, planner: Any) -> Any:
-            plans = await original_finish(items, planner)
+        async def finish_runs(items: Any, planner: Any, chain: Any = None) -> Any:
+            plans = await original_finish(items, planner, chain)
             finished[0] += len(items)
             if finished[0] >= n:
                 done.set()

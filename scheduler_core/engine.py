@@ -93,6 +93,7 @@ class Engine:
 
     async def start(self) -> SchedulerService:
         from .delivery.checks import DeliveryRules
+        from .llm_cost import Budgets, Pricing
         from .policy import SchedulePolicyGate
         from .runtime.agents import AgentExecutor
 
@@ -111,6 +112,7 @@ class Engine:
             clock=self.clock,
             verify_pin=self._verify_pin,
             pin_required=self.config.agentpin.required,
+            budgets=Budgets(self._store, global_limit=self.config.scheduler.max_llm_cost_per_day),
         )
         # the named policies registered in the store, known before the first run is gated
         registered_policies: set[str] = set()
@@ -151,6 +153,7 @@ class Engine:
                 ledger=self.ledger,
                 retention=RetentionPolicy.of(self.config.store),
                 prune_interval=self.config.store.prune_interval_seconds,
+                pricing=Pricing(self.config.llm.prices),
                 telemetry=self.telemetry,
             )
             await self.scheduler.start()

@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .errors import STORE_CAUSES
 from .events import AuditRecorded, Event, EventBus, RunChanged
+from .llm_cost import run_cost, run_tokens
 from .model import AuditEventType, JobRun, JobStatus, RunStatus
 
 if TYPE_CHECKING:
@@ -104,6 +105,20 @@ class Metrics:
             "Failed AgentPin verifications",
             registry=r,
         )
+        self.llm_tokens = Counter(
+            "symbiont_cron_llm_tokens",
+            "Tokens of finished LLM runs, by job and kind (input: the prompts, output: the "
+            "completions), summed over each run's calls",
+            ["job_name", "kind"],
+            registry=r,
+        )
+        self.llm_cost = Counter(
+            "symbiont_cron_llm_cost",
+            "Cost in USD of finished LLM runs, by job, priced from [llm.prices] (runs of a "
+            "model with no price add their tokens only)",
+            ["job_name"],
+            registry=r,
+        )
         self.jobs = Gauge("symbiont_cron_jobs", "Jobs by status", ["status"], registry=r)
         self.queued = Gauge(
             "symbiont_cron_queued_runs", "Runs waiting for their time or a free slot", registry=r
@@ -154,6 +169,12 @@ class Metrics:
                 self.duration.labels(job_name=run.job_name).observe(run.execution_time_ms / 1000)
             if run.status is RunStatus.DENIED:
                 self.policy_denials.inc()
+            tokens = run_tokens(run.details)
+            if tokens is not None:
+                self.llm_tokens.labels(job_name=run.job_name, kind="input").inc(tokens[0])
+                self.llm_tokens.labels(job_name=run.job_name, kind="output").inc(tokens[1])
+                cost = run_cost(run.details)
+                self.llm_cost.labels(job_name=run.job_name).inc(cost or 0.0)
         # a run's delivery results come after it is final (it is recorded before any channel is
         # tried), in a change of their own: counted once, when they come
         results = _delivery_results(run.details)

@@ -77,6 +77,7 @@ class RunTrigger(StrEnum):
     RETRY = "retry"  #: a failed attempt retried after backoff
     CATCH_UP = "catch_up"  #: one run standing for instants missed while down
     BACKFILL = "backfill"  #: a past instant asked for by an operator (``cron backfill``)
+    CHAIN = "chain"  #: the job's ``after`` job succeeded; its output is this run's input
 
 
 class SessionMode(StrEnum):
@@ -143,6 +144,8 @@ class PolicySpec:
     allowed_hours: AllowedHours | None = None
     allowed_environments: tuple[str, ...] = ()
     require_agent_pin: bool = False
+    #: USD: a run is denied once the job's LLM cost today (its zone's day) reaches this
+    max_cost_per_day: float | None = None
 
     @property
     def is_default(self) -> bool:
@@ -169,6 +172,8 @@ class JobDefinition:
     agent: str
     cron: str | None = None
     at: datetime | None = None  #: one-shot instant (aware, UTC)
+    #: a chained job: runs each time the job of this name succeeds (instead of cron or at)
+    after: str | None = None
     timezone: str = "UTC"
     session_mode: SessionMode = SessionMode.EPHEMERAL_WITH_SUMMARY
     delivery: tuple[str, ...] = ()
@@ -206,9 +211,12 @@ class JobDefinition:
 
     @property
     def schedule_text(self) -> str:
-        """The cron expression, or ``at <instant>`` for a one-shot job."""
+        """The cron expression, ``at <instant>`` for a one-shot job, ``after <job>`` for a
+        chained one."""
         if self.cron is not None:
             return self.cron
+        if self.after is not None:
+            return f"after {self.after}"
         return f"at {self.at.isoformat()}" if self.at else ""
 
     @property

@@ -4,7 +4,8 @@ in the config) and named by many schedules, merged with each schedule's inline p
 The merge is the strictest of each rule, whoever set it:
 
 - ``require_approval`` and ``require_agent_pin``: required if any requires them;
-- ``max_runtime_seconds`` and ``approval_timeout_seconds``: the shortest;
+- ``max_runtime_seconds`` and ``approval_timeout_seconds``: the shortest; ``max_cost_per_day``:
+  the smallest;
 - ``require_capabilities``: all of them;
 - ``allowed_environments`` and ``approvers``: only those every policy that names some allows (a
   policy that names none allows any); when that leaves none, the policies contradict each other and
@@ -109,7 +110,7 @@ def merge_policies(inline: PolicySpec, named: Sequence[NamedPolicy]) -> Effectiv
     merged: dict[str, object] = {}
     merged["require_approval"] = any(s.require_approval for s in specs)
     merged["require_agent_pin"] = any(s.require_agent_pin for s in specs)
-    for rule in ("max_runtime_seconds", "approval_timeout_seconds"):
+    for rule in ("max_runtime_seconds", "approval_timeout_seconds", "max_cost_per_day"):
         limits = [float(v) for v in setting(rule) if isinstance(v, int | float)]
         merged[rule] = min(limits) if limits else None
     capabilities: list[str] = []
@@ -259,6 +260,7 @@ _SHOWN: tuple[tuple[str, str], ...] = (
     ("allowed_environments", "environments"),
     ("require_capabilities", "capabilities"),
     ("require_agent_pin", "AgentPin"),
+    ("max_cost_per_day", "max cost per day"),
 )
 
 
@@ -279,6 +281,10 @@ def _rule_text(rule: str, effective: EffectivePolicy) -> str:
     if rule == "allowed_hours":
         return " and ".join(_window(w) for w in effective.windows)
     value = getattr(spec, rule)
+    if rule == "max_cost_per_day" and isinstance(value, int | float):
+        from .llm_cost import usd
+
+        return f"{usd(float(value))} of LLM runs"
     if isinstance(value, bool):
         return "required" if value else "not required"
     if isinstance(value, int | float):

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from .clock import Clock
 from .errors import SchedulerError, ValidationError
+from .llm_cost import Budgets
 from .model import AgentDefinition, AllowedHours, JobDefinition, JobRun, PolicySpec
 from .named_policies import NamedPolicy, effective_policy
 
@@ -73,6 +74,7 @@ class SchedulePolicyGate:
         verify_pin: Callable[[JobDefinition, JobRun], Awaitable[None]] | None = None,
         pin_required: bool = False,
         policies: Mapping[str, NamedPolicy] | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.agents = agents
         #: the named policies jobs may list (the config's and the DSL files'), shared
@@ -81,6 +83,8 @@ class SchedulePolicyGate:
         self.clock = clock
         self.verify_pin = verify_pin
         self.pin_required = pin_required  #: [agentpin] required: every job must verify
+        #: the daily LLM cost budgets (policy max_cost_per_day, [scheduler] max_llm_cost_per_day)
+        self.budgets = budgets
         #: reads the store's registered policies into ``policies`` again (set by the engine)
         self.refresh: Callable[[], Awaitable[object]] | None = None
 
@@ -110,6 +114,11 @@ class SchedulePolicyGate:
             env = self.environment or "unset"
             allowed = ", ".join(policy.allowed_environments)
             return Deny(f"environment {env!r} is not one of the allowed: {allowed}")
+        if self.budgets is not None:
+            now = self.clock.now() if self.clock else run.started_at or run.scheduled_for
+            reason = await self.budgets.denial(job, policy, now)
+            if reason is not None:
+                return Deny(reason)
         if policy.require_agent_pin or self.pin_required:
             if self.verify_pin is None:
                 return Deny("AgentPin verification required, but no verifier is configured")

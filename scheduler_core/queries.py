@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from .clock import Clock
 from .errors import JobNotFound, RunNotFound, StoreError, StoreUnavailable, ValidationError
+from .llm_cost import CostReport, local_day
 from .model import (
     AuditEvent,
     AuditEventType,
@@ -181,6 +182,42 @@ class ServiceQueries:
             while len(out) < count:
                 out.append(schedule.next_after(out[-1]))
         return out[:count]
+
+    async def job_cost(self, ref: str, days: int = 7) -> CostReport:
+        """The job's LLM cost per day over its last ``days`` days (its zone's dates, today
+        included), with its budgets (scheduler_core/llm_cost.py)."""
+        from datetime import timedelta
+
+        from .named_policies import effective_policy
+
+        if not 1 <= days <= 366:
+            raise ValidationError(f"must be from 1 to 366, got {days}", field="days")
+        job = await self.resolve(ref)
+        now = self.clock.now()
+        today, _, _ = local_day(now, job.timezone)
+        rows = await self.store.cost_days(job.id, today - timedelta(days=days - 1), today)
+        budget = job.policy.max_cost_per_day
+        try:
+            budget = effective_policy(job, getattr(self, "policies", {})).spec.max_cost_per_day
+        except ValidationError:  # a named policy removed since: the inline budget still holds
+            pass
+        config = getattr(self, "config", None)
+        global_budget = config.scheduler.max_llm_cost_per_day if config is not None else None
+        spent = await self.store.spent_today(now)
+        return CostReport.of(
+            job,
+            now,
+            days,
+            rows,
+            budget=budget,
+            global_budget=global_budget,
+            global_spent=spent.cost_usd,
+        )
+
+    async def followers(self, ref: str) -> list[JobDefinition]:
+        """The jobs that come after the job (``after`` names it), by name."""
+        job = await self.resolve(ref)
+        return [f for f in await self.store.followers(job.name) if f.id != job.id]
 
     async def audit(
         self,

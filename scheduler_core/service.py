@@ -17,6 +17,7 @@ from typing import Any
 
 from .approvals import ServiceApprovals
 from .backfill import Backfill, backfill
+from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
@@ -201,6 +202,7 @@ class SchedulerService(ServiceApprovals):
         job = self._prepare_new(data, now, actor)
         if await self.store.get_job_by_name(job.name) is not None:
             raise ConflictError(f"a job named {job.name!r} already exists")
+        await check_chains(self.store, [job])
         event = self._event(
             AuditEventType.CRON_JOB_CREATED, actor, job, schedule=job.schedule_text, agent=job.agent
         )
@@ -227,6 +229,7 @@ class SchedulerService(ServiceApprovals):
             jobs.append(job)
         if errors:
             raise ValidationError.collect(errors[:50])
+        await check_chains(self.store, jobs, indexed="")
         # created together, in one transaction: one instant for all
         events = [
             self._event(
@@ -271,6 +274,7 @@ class SchedulerService(ServiceApprovals):
         self.agents.update({a.name: a for a in registration.write})
         self.policies.update({p.name: p for p in named})
         try:
+            await check_chains(self.store, jobs, indexed="jobs")
             return await self._apply(jobs, registration.write, named, actor)
         except BaseException:
             for name, agent in before.items():
@@ -446,6 +450,7 @@ class SchedulerService(ServiceApprovals):
                     f"no schedule {only!r} in {', '.join(paths)} (found: {names})",
                     field="schedule",
                 )
+        await check_file_chains(self.store, bundle, jobs)
         if not register_agents:
             for agent in bundle.agents:
                 self.agents[agent.name] = agent
@@ -514,6 +519,7 @@ class SchedulerService(ServiceApprovals):
         updated = replace(updated, updated_at=now)
         if updated.name != job.name and await self.store.get_job_by_name(updated.name):
             raise ConflictError(f"a job named {updated.name!r} already exists")
+        await check_update(self.store, job, updated)
         event = self._event(
             AuditEventType.CRON_JOB_UPDATED, actor, updated, fields=_changed_fields(job, updated)
         )
@@ -523,6 +529,7 @@ class SchedulerService(ServiceApprovals):
 
     async def remove_job(self, ref: str, *, actor: str = "api") -> JobDefinition:
         job = await self.resolve(ref)
+        await check_not_followed(self.store, job, "remove")
         if self.scheduler is not None:
             self.scheduler.cancel_job_runs(job.id)
         event = self._event(AuditEventType.CRON_JOB_DELETED, actor, job)

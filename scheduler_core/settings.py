@@ -97,6 +97,24 @@ class SchedulerSettings:
     #: most runs one backfill may create: a range holding more instants is refused whole
     max_backfill_runs: int = 1000
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    #: USD: every job's runs are denied once all jobs' LLM cost today reaches this (each job's
+    #: day in its own zone; see scheduler_core/llm_cost.py)
+    max_llm_cost_per_day: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelPrice:
+    """What a model costs, in US dollars per million tokens."""
+
+    input: float
+    output: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LlmConfig:
+    #: [llm.prices."MODEL"]: model name (as the provider reports it, or as the agent names
+    #: it) -> its price; a run of a model not listed records its tokens and no cost
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,6 +225,7 @@ class SchedulerConfig:
     tui: TuiConfig = field(default_factory=TuiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     agents: Mapping[str, AgentDefinition] = field(default_factory=dict)
     #: [policies.NAME]: policies schedules name (scheduler_core.named_policies)

@@ -80,6 +80,7 @@ from .events import (
     SchedulerState,
 )
 from .jobspec import JOB_FIELDS, _mask_mapping, job_to_dict, spec_from_json
+from .llm_cost import run_cost, run_tokens
 from .logfile import LogLine, LogPage
 from .model import (
     AuditEvent,
@@ -135,8 +136,16 @@ def run_to_dict(run: JobRun) -> dict[str, Any]:
         "output": run.output,
         "summary": run.summary,
         "error_message": run.error_message,
+        "tokens": _tokens(run),
+        "cost_usd": run_cost(run.details),
         "details": _mask_mapping(run.details),
     }
+
+
+def _tokens(run: JobRun) -> dict[str, int] | None:
+    """An LLM run's tokens, summed over its calls (None: the run made no LLM call)."""
+    tokens = run_tokens(run.details)
+    return {"input": tokens[0], "output": tokens[1]} if tokens is not None else None
 
 
 def run_from_dict(data: Mapping[str, Any]) -> JobRun:

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from scheduler_core.access import Principal, Role
 from scheduler_core.backfill import Backfill
 from scheduler_core.events import Event, EventBus
+from scheduler_core.llm_cost import CostReport
 from scheduler_core.model import (
     AuditEvent,
     AuditEventType,
@@ -140,6 +141,14 @@ class Backend(Protocol):
 
     async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
         """The job's coming fire instants (none while it is not active)."""
+        ...
+
+    async def job_cost(self, ref: str, days: int = 7) -> CostReport:
+        """The job's LLM cost per day over its last ``days`` days (its zone's dates)."""
+        ...
+
+    async def followers(self, ref: str) -> list[str]:
+        """The names of the jobs that come after the job (their ``after`` names it)."""
         ...
 
     async def effective_policy(self, ref: str) -> dict[str, Any]:
@@ -327,6 +336,12 @@ class LocalBackend:
 
     async def next_runs(self, ref: str, count: int = 5) -> list[datetime]:
         return await self.service.next_runs(ref, count)
+
+    async def job_cost(self, ref: str, days: int = 7) -> CostReport:
+        return await self.service.job_cost(ref, days)
+
+    async def followers(self, ref: str) -> list[str]:
+        return [job.name for job in await self.service.followers(ref)]
 
     async def effective_policy(self, ref: str) -> dict[str, Any]:
         return await self.service.effective_policy(ref)

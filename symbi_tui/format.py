@@ -19,6 +19,7 @@ __all__ = [
     "fit",
     "job_status_label",
     "newest_first",
+    "next_run_text",
     "run_status_label",
     "run_tally",
     "run_time",
@@ -127,6 +128,13 @@ def countdown(target: datetime | None, now: datetime) -> str:
     if seconds <= 0:
         return "due now"
     return f"in {_span(seconds)}"
+
+
+def next_run_text(job: JobDefinition, now: datetime) -> str:
+    """When an active job runs next: a countdown, or ``after NAME`` for a chained job."""
+    if job.after is not None:
+        return f"after {job.after}"
+    return countdown(job.next_run_at, now)
 
 
 def duration(ms: int | None) -> str:

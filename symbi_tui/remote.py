@@ -52,6 +52,7 @@ from scheduler_core.events import (
     SchedulerState,
 )
 from scheduler_core.jobspec import spec_to_json
+from scheduler_core.llm_cost import CostReport
 from scheduler_core.logfile import LogPage, LogQuery
 from scheduler_core.model import (
     AuditEvent,
@@ -365,6 +366,16 @@ class RemoteBackend:
         )
         return [parse_instant(t) for t in answer.get("next_runs") or []]
 
+    async def job_cost(self, ref: str, days: int = 7) -> CostReport:
+        answer = await self._json(
+            "GET", self._job_path(ref, "cost"), params={"days": days}, job=ref
+        )
+        return CostReport.from_dict(answer)
+
+    async def followers(self, ref: str) -> list[str]:
+        answer = await self._json("GET", self._job_path(ref, "chain"), job=ref)
+        return [str(name) for name in answer.get("followers") or []]
+
     async def effective_policy(self, ref: str) -> dict[str, Any]:
         answer = await self._json("GET", self._job_path(ref, "policy"), job=ref)
         return dict(answer)
@@ -574,7 +585,9 @@ def _in_files(
         if m is None or int(m[1]) >= len(jobs):
             return error
         job = jobs[int(m[1])]
-        path, line, col = bundle.location(f"schedule:{job.name}") or (bundle.paths[0], 1, 1)
+        place = bundle.after_location(job.name) if m[2] == "after" else None
+        place = place or bundle.location(f"schedule:{job.name}")
+        path, line, col = place or (bundle.paths[0], 1, 1)
         where = f"{m[2]}: " if m[2] else ""
         message = f'schedule "{job.name}": {where}{err.reason} (refused by the scheduler)'
         issues.append(DslIssue(path, line, col, message))

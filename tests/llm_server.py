@@ -70,6 +70,7 @@ class Reply:
     delay: float = 0.0
     text: str | None = None
     message: str | None = None
+    usage: tuple[int, int] | None = None  #: (input, output) tokens; None: the server's
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,9 @@ def error_body(provider: str, status: int, message: str, *, code: str | None = N
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-def completion_body(provider: str, model: str, text: str) -> Any:
-    """A successful reply shaped like the provider's."""
+def completion_body(provider: str, model: str, text: str, usage: tuple[int, int] = (12, 7)) -> Any:
+    """A successful reply shaped like the provider's; ``usage``: its (input, output) tokens."""
+    prompt, completion = usage
     if provider == "anthropic":
         return {
             "id": "msg_fake",
@@ -105,7 +107,7 @@ def completion_body(provider: str, model: str, text: str) -> Any:
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": 12, "output_tokens": 7},
+            "usage": {"input_tokens": prompt, "output_tokens": completion},
         }
     return {
         "id": "chatcmpl-fake",
@@ -119,7 +121,11 @@ def completion_body(provider: str, model: str, text: str) -> Any:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
     }
 
 
@@ -143,11 +149,13 @@ class FakeLlmServer:
         openai_models: tuple[str, ...] = OPENAI_MODELS,
         anthropic_models: tuple[str, ...] = ANTHROPIC_MODELS,
         reply_text: str = "Hello from the fake model.",
+        usage: tuple[int, int] = (12, 7),
     ) -> None:
         self.api_key = api_key
         self.openai_models = openai_models
         self.anthropic_models = anthropic_models
         self.reply_text = reply_text
+        self.usage = usage  #: the (input, output) tokens a completion reports
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -303,7 +311,9 @@ class FakeLlmServer:
         if body is None:
             if 200 <= reply.status < 300:
                 model = request.json.get("model") if isinstance(request.json, dict) else None
-                body = completion_body(kind, str(model), reply.text or self.reply_text)
+                body = completion_body(
+                    kind, str(model), reply.text or self.reply_text, reply.usage or self.usage
+                )
             else:
                 body = error_body(kind, reply.status, reply.message or f"error {reply.status}")
         if isinstance(body, bytes):

@@ -395,10 +395,11 @@ def test_history_csv_is_rfc_4180_and_json_is_the_api_shape(
     assert list(run) == [
         "id", "job_id", "job_name", "agent_id", "trigger", "status", "attempt",
         "scheduled_for", "due_at", "started_at", "finished_at", "execution_time_ms",
-        "input", "output", "summary", "error_message", "details",
+        "input", "output", "summary", "error_message", "tokens", "cost_usd", "details",
     ]  # fmt: skip
+    assert run["tokens"] is None and run["cost_usd"] is None  # (not an LLM run)
     status = json.loads(ok("cron", "status", "csv-job", "--history", "5", "--format", "json"))
-    assert list(status) == ["job", "next_runs", "history", "effective_policy"]
+    assert list(status) == ["job", "next_runs", "history", "effective_policy", "cost", "followers"]
     assert status["job"]["name"] == "csv-job" and status["history"][0]["id"] == run["id"]
     assert status["next_runs"][0] == status["job"]["next_run_at"]
     events = json.loads(

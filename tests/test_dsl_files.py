@@ -114,7 +114,8 @@ def test_errors_from_all_files_are_collected(tmp_path: Path) -> None:
     with pytest.raises(DslError) as info:
         load_dsl_files([one, two], env={})
     assert [str(i) for i in info.value.issues] == [
-        f'{one}:1:1: schedule "x" needs either cron or at (cron: "0 9 * * *" or at: ISO 8601)',
+        f'{one}:1:1: schedule "x" needs either cron or at (cron: "0 9 * * *" or at: ISO 8601), '
+        'or after: "a job\'s name"',
         f"{two}:1:1: agent block needs a name: agent NAME {{ ... }}",
     ]
 

@@ -182,7 +182,13 @@ async def test_iterations_go_by_their_age_and_with_their_run_counted_once(
     )
     await insert(store, ended(job, 0.1))  # with_run is no longer the newest
     report = await pruner(store, run_days=15, keep_runs_per_job=1).run(dry_run=True)
-    assert report.removed == {"heartbeat_iterations": 1, "runs": 1, "context_archive": 0}
+    assert report.removed == {
+        "heartbeat_iterations": 1,
+        "runs": 1,
+        "context_archive": 0,
+        "llm_cost_days": 0,
+        "llm_cost_day_ends": 0,
+    }
 
 
 async def test_audit_events_go_by_age(store: JobStore) -> None:

@@ -68,6 +68,10 @@ _POLICY = {
         },
         "allowed_environments": _STRS,
         "require_agent_pin": {"type": "boolean"},
+        "max_cost_per_day": {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}],
+            "description": "USD: runs are denied once the job's LLM cost today reaches it",
+        },
     },
 }
 _HEARTBEAT = {
@@ -100,6 +104,11 @@ class JobIn(BaseModel):
     agent_id: _doc(_STR, "the agent to run (also: agent, agent_name)") = None
     cron_expr: _doc(_STR, "5-field cron expression (also: cron, cron_expression)") = None
     at: _doc({"type": "string", "format": "date-time"}, "one-shot ISO 8601 instant") = None
+    after: _doc(
+        _OPT_STR,
+        "a chained job: runs each time the named job's run succeeds, with its output as input "
+        "(instead of cron_expr or at)",
+    ) = None
     timezone: _doc(_STR, "IANA time zone of the cron expression") = None
     session_mode: _doc({"enum": [m.value for m in SessionMode]}) = None
     delivery: _doc(_STRS, "channels: stdout, log_file, webhook, slack, email, custom") = None
@@ -143,7 +152,8 @@ class JobCreateIn(JobIn):
                 {"anyOf": [{"required": [k]} for k in ("agent_id", "agent", "agent_name")]},
                 {
                     "anyOf": [
-                        {"required": [k]} for k in ("cron_expr", "cron", "cron_expression", "at")
+                        {"required": [k]}
+                        for k in ("cron_expr", "cron", "cron_expression", "at", "after")
                     ]
                 },
             ],
@@ -291,6 +301,7 @@ class JobOut(BaseModel):
     cron: str | None = None
     cron_expr: str | None
     at: str | None = None
+    after: str | None = None  #: a chained job: the job whose success runs it
     timezone: str
     session_mode: SessionMode
     delivery: list[str]
@@ -326,7 +337,34 @@ class RunOut(BaseModel):
     output: str | None
     summary: str | None
     error_message: str | None
+    #: an LLM run's tokens, summed over its calls ({"input": N, "output": M}); null otherwise
+    tokens: dict[str, int] | None = None
+    cost_usd: float | None = None  #: priced from [llm.prices] when it finished; null: no price
     details: dict[str, Any]
+
+
+class CostDayOut(BaseModel):
+    day: str  #: the job's zone's date
+    runs: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    unpriced_runs: int
+    ends_at: str
+
+
+class CostOut(BaseModel):
+    job_id: str
+    name: str
+    timezone: str
+    today: str
+    resets_at: str
+    spent_today_usd: float
+    total_cost_usd: float
+    max_cost_per_day: float | None
+    global_max_cost_per_day: float | None
+    global_spent_today_usd: float
+    days: list[CostDayOut]
 
 
 class IterationOut(BaseModel):
@@ -424,6 +462,15 @@ class NextRunOut(BaseModel):
     status: JobStatus
     next_run: str | None
     next_runs: list[str]
+
+
+class ChainOut(BaseModel):
+    """Where a job stands in its chain: the job it comes after, and those that come after it."""
+
+    job_id: str
+    name: str
+    after: str | None
+    followers: list[str]
 
 
 class DeleteOut(BaseModel):

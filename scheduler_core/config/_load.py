@@ -14,7 +14,7 @@ from ..access import Role, valid_key_name
 from ..errors import ConfigError, ValidationError
 from ..model import AgentDefinition
 from ..named_policies import NamedPolicy
-from ..settings import MIN_API_KEY_CHARS, ApiKeySpec, SchedulerConfig
+from ..settings import MIN_API_KEY_CHARS, ApiKeySpec, ModelPrice, SchedulerConfig
 from ._lines import _first_duplicate, _key_lines
 from ._schema import (
     _RANGES,
@@ -142,6 +142,9 @@ class _Loader:
             if key == "api.keys":
                 out[name] = self.named_keys(raw)
                 continue
+            if key == "llm.prices":
+                out[name] = self.prices(raw)
+                continue
             tp, optional = _strip_optional(f.type)
             value = self.expand(raw, key, optional and tp is str)
             if value is _UNSET:
@@ -198,6 +201,57 @@ class _Loader:
                 continue
             value = self.expand(key, f"{where}.key", False)
             out[str(name)] = ApiKeySpec(key=value, role=Role(role.strip().lower()))
+        return out
+
+    def prices(self, data: Any) -> dict[str, ModelPrice]:
+        """``[llm.prices."MODEL"]`` tables: ``input`` and ``output``, USD per million tokens,
+        each a number of zero or more."""
+        if not isinstance(data, Mapping):
+            self.error(
+                f'expected [llm.prices."MODEL"] tables (input = ..., output = ...), '
+                f"got {_kind(data)}",
+                "llm.prices",
+            )
+            return {}
+        out: dict[str, ModelPrice] = {}
+        for model, raw in data.items():
+            where = f"llm.prices.{model}"  # (as the line index spells it: unquoted)
+            table = f'[llm.prices."{model}"]'
+            if not str(model).strip():
+                self.error("a model name cannot be empty", where)
+                continue
+            if not isinstance(raw, Mapping):
+                self.error(
+                    f"expected a table {table} with input = ... and output = ... "
+                    f"(USD per million tokens), got {_kind(raw)}",
+                    where,
+                )
+                continue
+            for name in raw:
+                if name not in ("input", "output"):
+                    hint = _suggest(str(name), ["input", "output"])
+                    self.error(f"unknown key {name!r} in {table}{hint}", f"{where}.{name}")
+            prices: dict[str, float] = {}
+            for name in ("input", "output"):
+                value = raw.get(name)
+                if value is None:
+                    self.error(
+                        f"missing {name} = ... (USD per million tokens) in {table}",
+                        f"{where}.{name}",
+                    )
+                elif isinstance(value, bool) or not isinstance(value, int | float):
+                    self.error(
+                        f"expected a number of USD per million tokens, got {_kind(value)}",
+                        f"{where}.{name}",
+                    )
+                elif not math.isfinite(value) or value < 0:
+                    self.error(
+                        f"must be a number of zero or more, got {value!r}", f"{where}.{name}"
+                    )
+                else:
+                    prices[name] = float(value)
+            if len(prices) == 2:
+                out[str(model)] = ModelPrice(input=prices["input"], output=prices["output"])
         return out
 
     def check_api_keys(self, api: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from ..settings import (
     AgentPinConfig,
     ApiConfig,
     DeliveryConfig,
+    LlmConfig,
     LogConfig,
     SchedulerConfig,
     SchedulerSettings,
@@ -63,6 +64,7 @@ _TABLES: dict[str, type] = {
     "tui": TuiConfig,
     "log": LogConfig,
     "secrets": SecretsConfig,
+    "llm": LlmConfig,
     "telemetry": TelemetryConfig,
 }
 _NOT_SETTABLE = {"path", "warnings"}
@@ -90,6 +92,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "tui.refresh_interval_seconds": (0, None, True),
     "log.max_bytes": (4096, None, False),
     "log.backup_count": (1, 1000, False),
+    "scheduler.max_llm_cost_per_day": (0, None, True),
     "telemetry.export_timeout_seconds": (0, 600, True),
 }
 #: string settings that take one of a few words

@@ -73,6 +73,10 @@ def config_to_toml(cfg: SchedulerConfig, *, mask_secrets: bool = True) -> str:
             if key == "api.keys":
                 maps.append((name, _named_keys(value, mask_secrets)))
                 continue
+            if key == "llm.prices":
+                prices = {m: {"input": p.input, "output": p.output} for m, p in value.items()}
+                maps.append((name, prices))
+                continue
             if key == "store.url":
                 value = cfg.store_url()
             if value is None:
@@ -85,7 +89,8 @@ def config_to_toml(cfg: SchedulerConfig, *, mask_secrets: bool = True) -> str:
                 continue
             container.add(name, _toml_value(value))
         for name, value in maps:
-            sub = tomlkit.table(is_super_table=(name == "keys" and table == "api") or None)
+            nested = (name, table) in (("keys", "api"), ("prices", "llm"))
+            sub = tomlkit.table(is_super_table=nested or None)
             for k, v in dict(value).items():
                 sub.add(k, v)
             container.add(name, sub)
@@ -159,6 +164,12 @@ def _field_for(parts: list[str]) -> tuple[str, Any]:
                 key=dotted,
             )
         return "api_key", None
+    if parts[:2] == ["llm", "prices"]:
+        raise ConfigError(
+            'model prices are tables: write [llm.prices."MODEL"] with input = ... and '
+            "output = ... (USD per million tokens) in the config file",
+            key=dotted,
+        )
     if parts[0] == "agents":
         from ..dsl.agents import AGENT_FIELDS
 

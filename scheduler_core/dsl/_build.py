@@ -36,7 +36,7 @@ Positions = dict[str, tuple[int, int, int, int]]
 
 _UNKNOWN = re.compile(r"^unknown field (?P<key>'.*?'|\".*?\")(?P<hint> \(did you mean .*\?\))?$")
 _SCHEDULE_REQUIRED = "a schedule is required"
-_BOTH = "give either cron or at, not both"
+_BOTH = re.compile(r"^give only one of cron, at and after, not (?P<given>.*)$")
 
 
 @dataclass(slots=True)
@@ -50,6 +50,8 @@ class Built:
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of the schedule's ``agent`` value (for unknown agents)
     agent_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: "schedule:NAME" -> (line, col) of the schedule's ``after`` value (chains)
+    after_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of the schedule's ``policies`` value (unknown policies)
     policy_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
     issues: list[DslIssue] = field(default_factory=list)
@@ -101,9 +103,13 @@ def dsl_message(error: ValidationError, kind: str, label: str) -> tuple[str, str
         where = label if _parent(path) is None else _container(path, kind)
         return f"{where} is missing required key {leaf!r}", "parent"
     if reason.startswith(_SCHEDULE_REQUIRED):
-        return f'{label} needs either cron or at (cron: "0 9 * * *" or at: ISO 8601)', "block"
-    if reason == _BOTH:
-        return f"{label} has both cron and at: give only one", "key"
+        return (
+            f'{label} needs either cron or at (cron: "0 9 * * *" or at: ISO 8601), '
+            'or after: "a job\'s name"',
+            "block",
+        )
+    if both := _BOTH.match(reason):
+        return f"{label} has both {both['given']}: give only one of cron, at and after", "key"
     if not path:
         return f"{label}: {reason}", "block"
     return f"{path}: {reason}", "value"
@@ -257,6 +263,8 @@ class _BlockBuilder:
         self.built.positions[key] = self.pos
         ref = next((k for k in ("agent", "agent_id", "agent_name") if k in self.positions), None)
         self.built.agent_refs.setdefault(key, self.positions[ref][2:] if ref else self.pos)
+        if "after" in self.positions:
+            self.built.after_refs.setdefault(key, self.positions["after"][2:])
         listed = next((k for k in ("policies", "policy_ids") if k in self.positions), None)
         if listed is not None:
             self.built.policy_refs.setdefault(key, self.positions[listed][2:])

@@ -59,6 +59,8 @@ class DslDocument:
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of the value naming its agent
     agent_refs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: "schedule:NAME" -> (line, col) of its ``after`` value
+    after_refs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: "schedule:NAME" -> (line, col) of the value listing its named policies
     policy_refs: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -112,6 +114,15 @@ class DslBundle:
                 line, col = doc.positions[key]
                 return doc.path, line, col
         return None
+
+    def after_location(self, name: str) -> tuple[str, int, int] | None:
+        """``(path, line, col)`` of schedule ``name``'s ``after`` value (else of its block)."""
+        key = f"schedule:{name}"
+        for doc in self.documents:
+            if key in doc.after_refs:
+                line, col = doc.after_refs[key]
+                return doc.path, line, col
+        return self.location(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +201,7 @@ def _analyse(
         policies=tuple(built.policies),
         positions=dict(built.positions),
         agent_refs=dict(built.agent_refs),
+        after_refs=dict(built.after_refs),
         policy_refs=dict(built.policy_refs),
     )
     return doc, all_issues
@@ -361,6 +373,7 @@ def _check_together(
                 )
             else:
                 first[key] = (doc.path, line, col)
+    issues.extend(_loops(docs))
     if known_agents is not None:
         defined = {agent.name for doc in docs for agent in doc.agents} | set(known_agents)
         for doc in docs:
@@ -385,6 +398,35 @@ def _check_together(
                     )
                 )
     return issues + _check_policies(docs, known_policies)
+
+
+def _loops(docs: list[DslDocument]) -> list[DslIssue]:
+    """Schedules that come after themselves, directly or around a loop of the files' schedules
+    (a name the files do not define may be a stored job's: the service checks those)."""
+    jobs = {job.name: job for doc in docs for job in doc.jobs}
+    issues: list[DslIssue] = []
+    for doc in docs:
+        for job in doc.jobs:
+            if job.after is None:
+                continue
+            path = [job.name]
+            current: str | None = job.after
+            while current is not None and current in jobs and len(path) <= len(jobs):
+                path.append(current)
+                if current == job.name:
+                    break
+                current = jobs[current].after
+            if path[-1] != job.name or len(path) < 2:
+                continue
+            if len(path) == 2:
+                message = f'schedule "{job.name}": after: a job cannot come after itself'
+            else:
+                message = f'schedule "{job.name}": after: makes a loop: {" after ".join(path)}'
+            line, col = doc.after_refs.get(
+                f"schedule:{job.name}", doc.positions.get(f"schedule:{job.name}", (1, 1))
+            )
+            issues.append(DslIssue(doc.path, line, col, message))
+    return issues
 
 
 def _load(

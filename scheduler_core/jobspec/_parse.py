@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -92,9 +93,31 @@ def _policy(value: object, field: str) -> PolicySpec:
             out[key] = seconds
         elif key == "allowed_hours":
             out[key] = c.take(_allowed_hours, raw, where)
+        elif key == "max_cost_per_day":
+            out[key] = c.take(_usd, raw, where)
     if c.errors:
         raise ValidationError.collect(c.errors)
     return PolicySpec(**out)
+
+
+def _usd(value: object, field: str) -> float:
+    """An amount of US dollars: a number greater than zero (``0.5``, ``"$0.50"``)."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("$").strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValidationError(
+                f"expected an amount in USD such as 0.50, got {value!r}", field=field
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"expected an amount in USD such as 0.50, got {_kind(value)}", field=field
+        )
+    amount = float(value)
+    if not math.isfinite(amount) or amount <= 0:
+        raise ValidationError(f"must be a number greater than zero, got {value!r}", field=field)
+    return amount
 
 
 def policy_from_mapping(data: object, field: str = "policy") -> PolicySpec:
@@ -175,6 +198,37 @@ def _check_one_shot(c: _Collector, one_shot: Any, at: Any, cron: Any) -> None:
         )
 
 
+_SCHEDULE_KEYS = ("cron", "at", "after")
+
+
+def _check_schedule(
+    c: _Collector, out: Mapping[str, Any], seen: Mapping[str, str], base: JobDefinition | None
+) -> None:
+    """Exactly one of cron, at and after: a job fires on an instant or after another job."""
+    schedule_keys = {seen.get(k) for k in _SCHEDULE_KEYS}
+    if any(e.field in schedule_keys for e in c.errors):
+        return
+    given = [k for k in _SCHEDULE_KEYS if out.get(k)]
+    if len(given) > 1:
+        c.errors.append(
+            ValidationError(
+                f"give only one of cron, at and after, not {' and '.join(given)}",
+                field=seen[given[-1]],
+            )
+        )
+        return
+    if given:
+        return
+    # an update keeps the schedule it does not name
+    if base is None or not any(getattr(base, k) for k in _SCHEDULE_KEYS if k not in out):
+        c.errors.append(
+            ValidationError(
+                "a schedule is required: give cron (5 fields), at, or after (a job's name)",
+                field="cron",
+            )
+        )
+
+
 def job_from_mapping(
     data: Mapping[str, Any],
     *,
@@ -229,6 +283,8 @@ def job_from_mapping(
             out[key] = None if raw is None else c.take(_cron, raw, where, tz)
         elif key == "at":
             out[key] = None if raw is None else c.take(_instant, raw, where)
+        elif key == "after":
+            out[key] = None if raw is None else c.take(validate_name, raw, where)
         elif key in ("session_mode", "catch_up"):
             enum = SessionMode if key == "session_mode" else CatchUp
             out[key] = c.take(_enum, enum, raw, where)
@@ -279,25 +335,16 @@ def job_from_mapping(
         for required in ("name", "agent"):
             if required not in values:
                 c.errors.append(ValidationError("is required", field=required))
-    schedule_keys = {seen.get("cron"), seen.get("at")}
-    schedule_errors = any(e.field in schedule_keys for e in c.errors)
-    if out.get("cron") and out.get("at"):
-        c.errors.append(ValidationError("give either cron or at, not both", field=seen["at"]))
-    elif not schedule_errors:
-        has_cron = out.get("cron", base.cron if base else None)
-        has_at = out.get("at", base.at if base else None)
-        if not has_cron and not has_at:
-            c.errors.append(
-                ValidationError("a schedule is required: give cron (5 fields) or at", field="cron")
-            )
+    _check_schedule(c, out, seen, base)
     _check_one_shot(c, one_shot, out.get("at", base.at if base else None), out.get("cron"))
     if c.errors:
         raise ValidationError.collect(c.errors)
     if base is not None:
-        if out.get("cron"):
-            out.setdefault("at", None)
-        if out.get("at"):
-            out.setdefault("cron", None)
+        # the schedule given replaces the one the job had (exactly one of cron, at, after)
+        for given in _SCHEDULE_KEYS:
+            if out.get(given):
+                for other in _SCHEDULE_KEYS:
+                    out.setdefault(other, None)
         if "timezone" in out and "cron" not in out and base.cron:
             out["cron"] = c.take(_cron, base.cron, "cron", out["timezone"])
             if c.errors:

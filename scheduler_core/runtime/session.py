@@ -29,6 +29,7 @@ from typing import Any
 from ..clock import Clock
 from ..errors import ExecutionError, StoreError
 from ..events import EventBus, IterationRecorded
+from ..llm_cost import add_usage
 from ..model import (
     AgentContext,
     HeartbeatIteration,
@@ -229,6 +230,7 @@ class AgentRuntime:
         notes: list[Mapping[str, Any]] = list(memory)
         outputs: list[str] = []
         details: dict[str, Any] = {}
+        usage: dict[str, int] = {}
         stopped = "max_iterations"
         index = 0
         for index in range(1, spec.max_iterations + 1):
@@ -256,9 +258,14 @@ class AgentRuntime:
                     message = str(exc) or type(exc).__name__
                     await self._record(_ended(iteration, self.clock, "failed", summary=message))
                     own = getattr(exc, "details", None)
+                    failed = dict(own()) if callable(own) else {}
+                    if usage:  # the tokens the iterations before it used are still spent
+                        failed["usage"] = add_usage(usage, failed.get("usage"))
+                        failed.setdefault("provider", details.get("provider"))
+                        failed.setdefault("model", details.get("model"))
                     raise ExecutionError(
                         f"heartbeat iteration {index} failed: {message}",
-                        details=own() if callable(own) else None,
+                        details=failed or None,
                     ) from exc
                 step = parse_step(result.output)
                 last = index == spec.max_iterations
@@ -279,6 +286,9 @@ class AgentRuntime:
             )
             summary = said
             details.update(result.details)
+            if "usage" in result.details:  # every iteration's LLM tokens count, not the last's
+                usage = add_usage(usage, result.details["usage"])
+                details["usage"] = usage
             outputs.append(f"--- iteration {index}: {outcome} ---\n{result.output or ''}".rstrip())
             if carry is SessionMode.SHARED_PERSISTENT:
                 notes.append(_entry(run, result, iteration=index))

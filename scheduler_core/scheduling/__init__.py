@@ -1,6 +1,7 @@
 """Scheduling: the rules, and the parts that apply them to a store.
 
-``rules`` holds the pure planners (what a due or finished run means); ``loop`` the wake-up loop
+``rules`` holds the pure planners (what a due or finished run means), ``chaining`` what a success
+means for the jobs that come after its job; ``loop`` the wake-up loop
 that claims due jobs (:class:`CronScheduler`, which composes the rest); ``execution`` one run from
 its start to its recorded end (:class:`RunExecutor`); ``writer`` the group commit of finished runs
 (:class:`FinishWriter`); ``leadership`` the store lease and recovery after dead holders;

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import Clock
 from ..errors import StoreError
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
+from ..llm_cost import Pricing
 from ..model import AgentContext, AuditEventType, JobDefinition, JobRun, RunStatus
 from ..policy import Deny, PolicyGate, RequireApproval
 from ..runtime.base import ExecutionResult
@@ -54,12 +55,14 @@ class RunExecutor:
         deliverer: Deliverer | None = None,
         make_deliverer: Callable[[], Deliverer] | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        pricing: Pricing | None = None,
     ) -> None:
         """``wake`` is called when a run leaves its slot or a delivery ends (the loop looks
         again). ``make_deliverer`` makes the delivery router when a run first has output to
         deliver (the delivery package is not imported before that), unless ``deliverer`` is
         given. ``telemetry``: a span per run, current while it runs (and for its deliveries,
-        whose task starts in its context)."""
+        whose task starts in its context). ``pricing``: what LLM runs cost (their tokens are
+        recorded without it)."""
         self.store = store
         self.runtime = runtime
         self.writer = writer
@@ -71,6 +74,7 @@ class RunExecutor:
         self._deliverer = deliverer
         self._make_deliverer = make_deliverer
         self.telemetry = telemetry
+        self.pricing = pricing or Pricing()
         self.tasks: dict[str, asyncio.Task[None]] = {}  #: run id -> task
         self._running_jobs: dict[str, str] = {}  #: run id -> job id
         self._job_counts: dict[str, int] = {}  #: job id -> runs this scheduler is running
@@ -248,6 +252,7 @@ class RunExecutor:
         elapsed_ms = round((end - started) * 1000)
         if result is not None:
             details.update(result.details)
+        details.update(self.pricing.priced(details))  # an LLM run's tokens and cost
         finished = self.clock.now()
         if run.started_at is not None and finished < run.started_at:
             # the wall clock went back during the run: never end before the start (the duration,

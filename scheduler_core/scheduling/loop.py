@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from ..clock import Clock, SystemClock, format_instant
 from ..errors import StoreError, StoreUnavailable
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged, SchedulerState
+from ..llm_cost import Pricing
 from ..model import AuditEventType, JobDefinition, JobRun, JobStatus, RunStatus, RunTrigger, new_id
 from ..policy import AllowAll, PolicyGate
 from ..runtime.base import Executor
@@ -88,6 +89,7 @@ class CronScheduler:
         retention: RetentionPolicy | None = None,
         prune_interval: float = 3600.0,
         telemetry: Telemetry = NO_TELEMETRY,
+        pricing: Pricing | None = None,
     ) -> None:
         """``make_deliverer`` makes the delivery router when a run first has output to deliver
         (the delivery package is not imported before the first fire), unless ``deliverer``
@@ -98,7 +100,7 @@ class CronScheduler:
         process groups of schedulers on this data directory; what dead ones left running is
         killed before their runs are recovered. ``retention``: what history the lease holder
         prunes, every ``prune_interval`` seconds (:class:`Maintenance`). ``telemetry``: a span
-        per run (see :class:`RunExecutor`)."""
+        per run (see :class:`RunExecutor`). ``pricing``: what LLM runs cost (``[llm.prices]``)."""
         self.store = store
         self.executor = executor
         self.settings = settings or SchedulerSettings()
@@ -135,6 +137,7 @@ class CronScheduler:
             settings=self.settings,
             clock=self.clock,
             bus=self.bus,
+            pricing=pricing,
         )
         self.leadership = Leadership(
             store,

@@ -31,6 +31,7 @@ from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
 from ..model import RunStatus
 from ..settings import SchedulerSettings
 from ..store.base import FinishItem, FinishPlan, JobStore
+from .chaining import plan_chain
 from .faults import StoreFaults
 from .rules import ERROR_LIMIT, plan_finish
 
@@ -57,7 +58,8 @@ class FinishWriter:
         on_retry: Callable[[], None],
         faults: StoreFaults | None = None,
     ) -> None:
-        """``on_retry`` is called when a finish queued a retry (the loop has a new run to start).
+        """``on_retry`` is called when a finish queued a retry or a chained run (the loop has a
+        new run to start).
         ``faults``: the scheduler's store fault episode, which this writer's failures join."""
         self.store = store
         self.settings = settings
@@ -228,7 +230,11 @@ class FinishWriter:
         now = self.clock.now()
         settings = self.settings
         plans = await self.store.finish_runs(
-            items, lambda item, current: plan_finish(item, current, settings=settings, now=now)
+            items,
+            lambda item, current: plan_finish(item, current, settings=settings, now=now),
+            lambda item, plan, leader, followers: plan_chain(
+                item, plan, leader, followers, now=now
+            ),
         )
         for item, plan in zip(items, plans, strict=True):
             self.bus.publish(RunChanged(item.run))
@@ -236,6 +242,11 @@ class FinishWriter:
                 continue
             if plan.retry is not None:
                 self.bus.publish(RunChanged(plan.retry))
+                self._on_retry()
+            for chained in plan.chained:
+                self.bus.publish(RunChanged(chained))
+                self.bus.publish(JobChanged(chained.job_id, "chained"))
+            if plan.chained:
                 self._on_retry()
             self.bus.publish(JobChanged(plan.job_id, "state"))
             for event in plan.audit:

@@ -28,6 +28,7 @@ from ..model import (
     JobRun,
     RunStatus,
 )
+from ._costs import CostReads
 from ._queries import Params, audit_query, runs_query
 from ._rows import (
     JOB_COLUMNS,
@@ -67,6 +68,9 @@ class Dialect:
     read_instant: ReadInstant
     write_instant: WriteInstant
     write_text: WriteText = same
+    #: the SQL of a job row's ``after`` (the leader's name), read from its definition; an
+    #: expression index of the same text finds a job's followers
+    after_key: str = "json_extract(definition, '$.after')"
 
     def params(self) -> Params:
         return Params(self.placeholders)
@@ -96,7 +100,7 @@ class Dialect:
         return audit_params(event, self.write_instant, self.write_text)
 
 
-class StoreBase(ABC):
+class StoreBase(CostReads, ABC):
     """What every store does alike: the context manager, the look-ups of jobs, runs, approvals,
     heartbeat iterations and audit events by a key, and the run counters."""
 
@@ -161,6 +165,17 @@ class StoreBase(ABC):
             f"SELECT {JOB_COLUMNS} FROM jobs WHERE {column} = {p(key)}", p.values
         )
         return self._dialect.job(rows[0]) if rows else None
+
+    async def followers(self, name: str) -> list[JobDefinition]:
+        if self._cannot_hold(name):
+            return []
+        p = self._dialect.params()
+        rows = await self._fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE {self._dialect.after_key} = {p(name)} "
+            "ORDER BY name",
+            p.values,
+        )
+        return [self._dialect.job(r) for r in rows]
 
     async def all_job_names(self) -> list[str]:
         return [r[0] for r in await self._fetchall("SELECT name FROM jobs ORDER BY name")]

@@ -32,9 +32,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
+from ..llm_cost import CostDay, SpendToday
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -173,6 +174,9 @@ class FinishPlan:
     last_error: str | None = None
     count_run: bool = True  #: add to run_count (not for denied/skipped)
     retry: JobRun | None = None
+    #: runs of the jobs that come ``after`` this one (queued, or skipped with the reason),
+    #: recorded in the same transaction as this finish (see ``ChainPlanner``)
+    chained: tuple[JobRun, ...] = ()
     audit: tuple[AuditEvent, ...] = ()
 
 
@@ -219,6 +223,12 @@ FinishPlanner = Callable[[FinishItem, JobDefinition | None], FinishPlan | None]
 #: (manual ones aside) in the range -> the runs to insert and their audit events
 BackfillPlanner = Callable[
     [JobDefinition | None, Sequence[JobRun]], tuple[Sequence[JobRun], Sequence[AuditEvent]]
+]
+#: Given a succeeded run's item, its plan, its job (as the transaction holds it) and the jobs
+#: whose ``after`` names that job (found by an index, in name order): the plan with their runs in
+#: ``chained`` (and their audit events), which the store writes in the same transaction.
+ChainPlanner = Callable[
+    [FinishItem, FinishPlan, JobDefinition, Sequence[JobDefinition]], FinishPlan
 ]
 
 
@@ -290,8 +300,20 @@ class JobStore(Protocol):
         self, now: datetime, limit: int, owner: str, planner: StartPlanner
     ) -> list[StartPlan] | None: ...
     async def finish_runs(
-        self, items: Sequence[FinishItem], planner: FinishPlanner
-    ) -> list[FinishPlan | None]: ...
+        self,
+        items: Sequence[FinishItem],
+        planner: FinishPlanner,
+        chain: ChainPlanner | None = None,
+    ) -> list[FinishPlan | None]:
+        """Finish ``items`` (fenced by ``item.expected``) with ``planner``'s consequences for their
+        jobs; with ``chain``, a run that succeeded also records the runs of its job's followers
+        (``chain``'s plan), in the same transaction."""
+        ...
+
+    async def followers(self, name: str) -> list[JobDefinition]:
+        """The jobs whose ``after`` names ``name``, by name (an index look-up, no scan)."""
+        ...
+
     async def insert_run(self, run: JobRun, audit: Sequence[AuditEvent]) -> None: ...
     async def backfill_runs(
         self, job_id: str, start: datetime, end: datetime, planner: BackfillPlanner
@@ -356,6 +378,17 @@ class JobStore(Protocol):
         ...
 
     async def run_stats(self) -> RunStats: ...
+
+    # --- LLM cost (scheduler_core/llm_cost.py) --------------------------------------------------
+    async def cost_days(self, job_id: str, since: date, until: date) -> list[CostDay]:
+        """The job's days from ``since`` to ``until`` (its zone's dates) that had LLM runs."""
+        ...
+
+    async def spent_today(
+        self, now: datetime, job_day: tuple[str, date] | None = None
+    ) -> SpendToday:
+        """One job's cost on its day (``job_day``), or every job's on its day not over."""
+        ...
 
     # --- heartbeat, contexts, audit -----------------------------------------------------------
     async def record_iteration(self, iteration: HeartbeatIteration) -> None: ...

@@ -38,7 +38,14 @@ from ..clock import format_instant, parse_instant
 
 #: the tables pruning removes rows from, in the order a pass visits them (iterations before
 #: their runs, so an iteration is counted once; archived context entries last)
-PRUNED_TABLES = ("heartbeat_iterations", "runs", "audit_events", "context_archive")
+PRUNED_TABLES = (
+    "heartbeat_iterations",
+    "runs",
+    "audit_events",
+    "context_archive",
+    "llm_cost_days",
+    "llm_cost_day_ends",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +106,9 @@ class RetentionPolicy:
         if self.run_days:  # archived context entries are kept as long as runs
             before = now - timedelta(days=self.run_days)
             out.append(PruneTarget(table="context_archive", before=before))
+            # a job's LLM cost per day (llm_cost_days), by when the day ended
+            out.append(PruneTarget(table="llm_cost_days", before=before))
+            out.append(PruneTarget(table="llm_cost_day_ends", before=before))
         return out
 
     def to_dict(self) -> dict[str, Any]:

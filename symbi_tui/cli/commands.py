@@ -31,6 +31,7 @@ from scheduler_core.clock import parse_instant
 from scheduler_core.config import SchedulerConfig
 from scheduler_core.errors import JobNotFound, RunNotFound, SchedulerError, ValidationError
 from scheduler_core.jobspec import job_to_dict
+from scheduler_core.llm_cost import cost_text, run_tokens
 from scheduler_core.model import JobDefinition, JobRun, JobStatus, RunStatus
 from scheduler_core.textsafe import visible
 
@@ -384,7 +385,11 @@ async def _status_data(backend: Backend, ref: str, history: int | None) -> outpu
     upcoming = await backend.next_runs(job.id, 3)
     runs = await backend.history(job.id, limit=history) if history else None
     policy = await backend.effective_policy(job.id)
-    return output.StatusData(job=job, upcoming=upcoming, runs=runs, policy=policy)
+    cost = await backend.job_cost(job.id, 7)
+    followers = await backend.followers(job.id)
+    return output.StatusData(
+        job=job, upcoming=upcoming, runs=runs, policy=policy, cost=cost, followers=followers
+    )
 
 
 async def _status(conn: Connection, args: argparse.Namespace) -> int:
@@ -401,6 +406,8 @@ async def _status(conn: Connection, args: argparse.Namespace) -> int:
                 "effective_policy": {
                     k: v for k, v in data.policy.items() if k not in ("job_id", "name")
                 },
+                "cost": data.cost.to_dict() if data.cost is not None else None,
+                "followers": list(data.followers),
             }
         )
         return EXIT_OK
@@ -540,6 +547,9 @@ async def _print_final(backend: Backend, run: JobRun, args: argparse.Namespace) 
         line.append(visible(f"  {run.job_name}  attempt {run.attempt}"))
         if run.execution_time_ms is not None:
             line.append(f"  {duration(run.execution_time_ms)}")
+        tokens = run_tokens(run.details)
+        if tokens is not None:
+            line.append(f"  {tokens[0]} in / {tokens[1]} out tokens, {cost_text(run.details)}")
         con.print(line)
         if run.output:
             say(run.output, end="" if run.output.endswith("\n") else "\n")

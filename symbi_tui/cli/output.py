@@ -20,6 +20,7 @@ __all__ = [
     "audit_dict",
     "audit_table",
     "console",
+    "cost_words",
     "iso",
     "job_status_text",
     "jobs_table",
@@ -50,6 +51,7 @@ from rich.text import Text
 
 from scheduler_core import wire
 from scheduler_core.clock import format_instant
+from scheduler_core.llm_cost import CostReport, cost_text, run_cost, run_tokens, usd
 from scheduler_core.model import (
     AuditEvent,
     HeartbeatIteration,
@@ -192,6 +194,9 @@ RUN_CSV_FIELDS = (
     "error_message",
     "summary",
     "output",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
 )
 AUDIT_CSV_FIELDS = ("id", "at", "type", "actor", "job_id", "job_name", "run_id", "details")
 
@@ -214,6 +219,7 @@ def _job_row(job: JobDefinition) -> dict[str, Any]:
 
 
 def _run_row(run: JobRun) -> dict[str, Any]:
+    tokens, cost = run_tokens(run.details), run_cost(run.details)
     return {
         "id": run.id,
         "job_id": run.job_id,
@@ -229,6 +235,9 @@ def _run_row(run: JobRun) -> dict[str, Any]:
         "error_message": run.error_message or "",
         "summary": run.summary or "",
         "output": run.output or "",
+        "input_tokens": "" if tokens is None else tokens[0],
+        "output_tokens": "" if tokens is None else tokens[1],
+        "cost_usd": "" if cost is None else cost,
     }
 
 
@@ -297,7 +306,7 @@ def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None 
             _v(job.agent),
             _v(job.schedule_text),
             job_status_text(job.status),
-            _when(job.next_run_at),
+            _v(f"after {job.after}") if job.after else _when(job.next_run_at),
             run_status_text(status) if status is not None else Text("-"),
         )
     return table
@@ -317,6 +326,9 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
     beats = any(heartbeat_mark(run) for run in runs)
     if beats:  # heartbeat runs: how many iterations (symbi cron iterations RUN shows them)
         columns.append(("BEATS", _FIXED))
+    costs = any(run_tokens(run.details) is not None for run in runs)
+    if costs:  # LLM runs: what each cost ([llm.prices])
+        columns.append(("COST", {"no_wrap": True, "justify": "right"}))
     columns.append(("DETAIL", _CUT))
     table = _table(*columns)
     short = short_ids((run.id for run in runs), _ID)
@@ -334,6 +346,8 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
         ]
         if beats:
             cells.append(heartbeat_mark(run) or "-")
+        if costs:
+            cells.append(cost_text(run.details))
         cells.append(excerpt(detail, 500))
         table.add_row(*cells)
     return table
@@ -459,6 +473,26 @@ def _reading(job: JobDefinition) -> str:
         return ""
 
 
+def cost_words(report: CostReport) -> str:
+    """A job's LLM cost as ``symbi cron status`` and the watch screen say it: today's, against
+    its budgets, and over the days shown."""
+    today = report.days[-1] if report.days else None
+    words = f"{usd(report.spent_today)} today"
+    if today is not None and today.runs:
+        words += f" ({today.runs} run(s), {today.input_tokens} in / {today.output_tokens} out"
+        words += f", {today.unpriced_runs} without a price)" if today.unpriced_runs else ")"
+    if report.max_cost_per_day is not None:
+        words += f" of max_cost_per_day {usd(report.max_cost_per_day)}"
+    if report.global_max_cost_per_day is not None:
+        words += (
+            f"; all jobs {usd(report.global_spent_today)} of {usd(report.global_max_cost_per_day)}"
+        )
+    words += f"; the day ends {_when(report.resets_at)} UTC ({report.timezone})"
+    if len(report.days) > 1:
+        words += f"; {len(report.days)} days {usd(report.total_cost_usd)}"
+    return words
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusData:
     """What ``symbi cron status`` shows of a job."""
@@ -467,12 +501,15 @@ class StatusData:
     upcoming: Sequence[datetime]
     runs: Sequence[JobRun] | None
     policy: Mapping[str, Any]  #: Backend.effective_policy
+    cost: CostReport | None = None  #: Backend.job_cost: its LLM cost of the last days
+    followers: Sequence[str] = ()  #: the jobs that come after it (Backend.followers)
 
 
 def status_view(data: StatusData, now: datetime) -> RenderableType:
-    """``symbi cron status``: the job's details, its next instants, the policy that gates its
-    runs (each rule with where it came from) and (optionally) its runs."""
-    job, upcoming, runs = data.job, data.upcoming, data.runs
+    """``symbi cron status``: the job's details, its next instants, the job it comes after and
+    those that come after it (chains), the policy that gates its runs (each rule with where it
+    came from) and (optionally) its runs."""
+    job, upcoming, runs, followers = data.job, data.upcoming, data.runs, data.followers
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -481,9 +518,16 @@ def status_view(data: StatusData, now: datetime) -> RenderableType:
     schedule = f"{job.schedule_text}  ({job.timezone})" + (f": {reading}" if reading else "")
     grid.add_row("id", _v(job.id))
     grid.add_row("agent", _v(job.agent))
-    grid.add_row("schedule", _v(schedule))
+    grid.add_row("schedule", _v(job.schedule_text if job.after else schedule))
     nxt = job.next_run_at if job.status is JobStatus.ACTIVE else None
-    grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
+    if job.after and job.status is JobStatus.ACTIVE:
+        grid.add_row("next run", _v(f"after {job.after} succeeds"))
+    else:
+        grid.add_row("next run", f"{_when(nxt)} UTC ({countdown(nxt, now)})" if nxt else "-")
+    if job.after:
+        grid.add_row("after", _v(job.after))
+    if followers:
+        grid.add_row("followers", _v(", ".join(followers)))
     if len(upcoming) > 1:
         grid.add_row("then", ", ".join(_when(t) for t in upcoming[1:]))
     last = Text(_when(job.last_run_at))
@@ -505,6 +549,9 @@ def status_view(data: StatusData, now: datetime) -> RenderableType:
     if job.policies:
         grid.add_row("policies", _v(", ".join(job.policies)))
     grid.add_row("policy", Text("\n").join(policy_lines(data.policy)))
+    cost = data.cost
+    if cost is not None and (any(d.runs for d in cost.days) or cost.max_cost_per_day):
+        grid.add_row("LLM cost", cost_words(cost))
     retries = "default" if job.max_retries is None else str(job.max_retries)
     grid.add_row("limits", f"max_concurrent {job.max_concurrent}, max_retries {retries}")
     if job.source:

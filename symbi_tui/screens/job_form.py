@@ -55,6 +55,7 @@ FIELDS: tuple[FormField, ...] = (
     FormField("agent", "Agent", "e.g. reporter-agent"),
     FormField("cron", "Cron", "e.g. 0 9 * * *  (or leave empty and give At)"),
     FormField("at", "At", "e.g. 2026-02-15T14:30:00Z  (a one-shot job)"),
+    FormField("after", "After", "a job's name: run when its run succeeds"),
     FormField("timezone", "Timezone", "UTC, or an IANA name such as Europe/London"),
     FormField("input", "Input", "text the agent receives on each run"),
     FormField("session_mode", "Session mode", "ephemeral_with_summary (default)"),
@@ -70,6 +71,8 @@ FIELDS: tuple[FormField, ...] = (
     FormField("approvers", "Approvers", "e.g. alice, ops-lead", "list"),
 )
 _BY_KEY = {f.key: f for f in FIELDS}
+#: exactly one is given; an edit sends the one filled in, which replaces the others
+_SCHEDULE_KEYS = ("cron", "at", "after")
 _POLICY_KEYS = ("max_runtime", "require_approval", "approvers")
 #: error field spellings (aliases, nested policy keys) -> the form field that shows them
 _ERROR_KEYS = {
@@ -120,6 +123,8 @@ def _policy_rest(policy: PolicySpec) -> dict[str, Any]:
         rest["allowed_environments"] = list(policy.allowed_environments)
     if policy.require_agent_pin:
         rest["require_agent_pin"] = True
+    if policy.max_cost_per_day is not None:
+        rest["max_cost_per_day"] = policy.max_cost_per_day
     return rest
 
 
@@ -130,6 +135,7 @@ def job_values(job: JobDefinition) -> dict[str, str | bool]:
         "agent": job.agent,
         "cron": job.cron or "",
         "at": job.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if job.at else "",
+        "after": job.after or "",
         "timezone": job.timezone,
         "input": job.input or "",
         "session_mode": job.session_mode.value,
@@ -181,7 +187,7 @@ def build_mapping(values: Mapping[str, str | bool], base: JobDefinition | None) 
                     value = text  # reported by the validation, in its words
         else:
             if not text:
-                if not editing or spec.key in ("cron", "at"):
+                if not editing or spec.key in _SCHEDULE_KEYS:
                     continue
                 value = {
                     "timezone": "UTC",
@@ -455,8 +461,8 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         mapping = build_mapping(values, self.base)
         errors: dict[str, str] = {}
         general = ""
-        if not str(values["cron"]).strip() and not str(values["at"]).strip():
-            errors["cron"] = "give a cron expression (5 fields) or an at instant"
+        if not any(str(values[key]).strip() for key in _SCHEDULE_KEYS):
+            errors["cron"] = "give a cron expression (5 fields), an at instant or an after job"
         try:
             job_from_mapping(mapping, base=self.base)
         except ValidationError as exc:
@@ -561,6 +567,14 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
                 + muted(countdown(at, now)),
             )
             return
+        after = str(values["after"]).strip()
+        if after:
+            show(
+                preview,
+                f"[b]after[/b] {escape(after)}\n"
+                + muted(f"runs each time {escape(after)} succeeds, its output as input"),
+            )
+            return
         show(preview, muted("type a cron expression to see its next runs"))
 
     # --- actions ----------------------------------------------------------------------------------
@@ -630,7 +644,11 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
         if saved is None:
             return
         verb = "updated" if self.editing else "created"
-        when = countdown(saved.next_run_at, self.clock.now())
+        when = (
+            f"after {saved.after}"
+            if saved.after
+            else countdown(saved.next_run_at, self.clock.now())
+        )
         self.notify(f"{saved.name} {verb} · next run {when}", title=f"Job {verb}")
         self.dismiss(saved)
 

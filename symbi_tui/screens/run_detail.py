@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 from scheduler_core.clock import Clock
 from scheduler_core.errors import JobNotFound, RunNotFound
 from scheduler_core.events import Event, IterationRecorded, RunChanged
+from scheduler_core.llm_cost import cost_text, run_tokens
 from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, RunStatus
 
 from ..backend import Backend
@@ -41,7 +42,18 @@ from .base import ConsoleScreen, show
 
 #: details keys drawn in their own sections (the rest are listed under "Details")
 _KNOWN_DETAILS = frozenset(
-    {"seq", "delivery", "policy", "approval", "heartbeat", "requested_by", "stderr", "iteration"}
+    {
+        "seq",
+        "delivery",
+        "policy",
+        "approval",
+        "heartbeat",
+        "requested_by",
+        "stderr",
+        "iteration",
+        "tokens",  # (shown as the run's Cost)
+        "cost_usd",
+    }
 )
 
 
@@ -188,18 +200,17 @@ class RunDetailScreen(ConsoleScreen[None]):
         trigger = trigger_label(run.trigger, run.attempt)
         if run.attempt > 1:
             trigger += f" · attempt {run.attempt}"
-        show(
-            self.query_one("#run-when", Static),
-            kv_block(
-                [
-                    ("Status", run_status_markup(run.status)),
-                    ("Trigger", escape(trigger)),
-                    ("Agent", escape(run.agent_id)),
-                    ("Duration", escape(took) or muted("—")),
-                ],
-                width=9,
-            ),
-        )
+        when = [
+            ("Status", run_status_markup(run.status)),
+            ("Trigger", escape(trigger)),
+            ("Agent", escape(run.agent_id)),
+            ("Duration", escape(took) or muted("—")),
+        ]
+        tokens = run_tokens(run.details)
+        if tokens is not None:  # an LLM run: its tokens, summed over its calls, and its cost
+            spent = escape(cost_text(run.details))
+            when.append(("Cost", f"{spent} · {tokens[0]} in / {tokens[1]} out tokens"))
+        show(self.query_one("#run-when", Static), kv_block(when, width=9))
         show(
             self.query_one("#run-what", Static),
             kv_block(

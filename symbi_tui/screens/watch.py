@@ -22,10 +22,11 @@ from scheduler_core.clock import Clock
 from scheduler_core.errors import JobNotFound
 from scheduler_core.events import Event, IterationRecorded, JobChanged, RunChanged
 from scheduler_core.jobspec import job_to_dict
+from scheduler_core.llm_cost import CostReport, usd
 from scheduler_core.model import HeartbeatIteration, JobDefinition, JobRun, JobStatus, RunStatus
 
 from ..backend import Backend
-from ..format import countdown, duration, newest_first, run_tally
+from ..format import countdown, duration, newest_first, next_run_text, run_tally, short_instant
 from ..legibility import error_style
 from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
@@ -151,7 +152,9 @@ class WatchScreen(ConsoleScreen[None]):
         self.job: JobDefinition | None = None
         self.runs: list[JobRun] = []
         self.next_runs: list[datetime] = []
+        self.followers: list[str] = []  #: the jobs that come after this one
         self.iterations: list[HeartbeatIteration] = []  #: of the heartbeat run in flight
+        self.cost: CostReport | None = None  #: the job's LLM cost today, and its budgets
         self.policy: Mapping[str, Any] = {}  #: Backend.effective_policy
         self.missing = False
         #: the job's status and the run ``c`` would cancel, as the footer was last drawn
@@ -201,6 +204,8 @@ class WatchScreen(ConsoleScreen[None]):
             self.job = job = await self.backend.get_job(self.job_ref)
             self.runs = newest_first(await self.backend.history(job.id, limit=_HISTORY))
             self.next_runs = await self.backend.next_runs(job.id, _NEXT)
+            self.cost = await self.backend.job_cost(job.id, 1)
+            self.followers = await self.backend.followers(job.id)
             self.policy = await self.backend.effective_policy(job.id)
         except JobNotFound:
             self.missing = True
@@ -273,7 +278,7 @@ class WatchScreen(ConsoleScreen[None]):
             f"[{error_style()}]{failures}[/]" if job.failure_count else muted(failures)
         )
         if job.status is JobStatus.ACTIVE:
-            next_text = escape(countdown(job.next_run_at, now))
+            next_text = escape(next_run_text(job, now))
         else:
             next_text = muted("— (" + job.status.value + ")")
         limits = (
@@ -302,6 +307,10 @@ class WatchScreen(ConsoleScreen[None]):
                 ("Runs", f"{runs} · {failures_markup} · max_retries {retries}"),
                 ("Limits", escape(limits)),
             ]
+        cost = _cost_line(self.cost)
+        if cost:
+            rows.append(("LLM cost", cost))
+        rows[1:1] = self._chain_rows(job)
         if job.input:
             rows.append(("Input", escape(_one_line(job.input, 48))))
         if job.last_error:
@@ -312,9 +321,24 @@ class WatchScreen(ConsoleScreen[None]):
             rows.append(("Source", muted(job.source)))
         show(pane, kv_block(rows, width=10))
 
+    def _chain_rows(self, job: JobDefinition) -> list[tuple[str, str]]:
+        """What comes before the job (its ``after``) and after it (its followers)."""
+        rows = []
+        if job.after is not None:
+            rows.append(
+                ("After", f"[b]{escape(job.after)}[/b] " + muted("(runs when it succeeds)"))
+            )
+        if self.followers:
+            names = _one_line(", ".join(self.followers), 48)
+            rows.append(("Followers", escape(names)))
+        return rows
+
     def _render_next(self, job: JobDefinition, now: datetime) -> None:
         pane = self.query_one("#watch-next", Static)
         pane.border_subtitle = escape(job.timezone)
+        if job.after is not None and job.status is JobStatus.ACTIVE:
+            show(pane, f"after [b]{escape(job.after)}[/b]\n" + muted("each time its run succeeds"))
+            return
         if not self.next_runs:
             reason = "not scheduled while " + job.status.value
             show(pane, muted(reason))
@@ -496,7 +520,28 @@ _RULE_LABELS = {
     "allowed_environments": "Environments",
     "require_capabilities": "Capabilities",
     "require_agent_pin": "AgentPin",
+    "max_cost_per_day": "Cost/day",
 }
+
+
+def _cost_line(report: CostReport | None) -> str:
+    """The job's LLM cost today against its budget (nothing for a job with neither)."""
+    if report is None or not report.days:
+        return ""
+    today = report.days[-1]
+    budget = report.max_cost_per_day
+    if not today.runs and budget is None:
+        return ""
+    spent = escape(usd(today.cost_usd))
+    if budget is not None and today.cost_usd >= budget:
+        spent = f"[{error_style()}]{spent}[/]"  # reached: runs are denied until the day ends
+    line = f"{spent} today"
+    if budget is not None:
+        line += escape(f" of {usd(budget)}/day")
+    if today.runs:
+        line += muted(f" · {today.runs} run{'s' * (today.runs != 1)}")
+    line += muted(f" · resets {short_instant(report.resets_at)}")
+    return line
 
 
 def _rules(policy: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

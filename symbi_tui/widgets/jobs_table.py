@@ -16,10 +16,10 @@ from ..format import (
     JOB_STATUS_TONES,
     RUN_STATUS_TONES,
     Tone,
-    countdown,
     duration,
     fit,
     job_status_label,
+    next_run_text,
     run_status_label,
     short_instant,
 )
@@ -53,9 +53,14 @@ def job_cells(
 ) -> list[Text]:
     """The cells of one job's row; ``now`` (the injected clock) drives the countdown."""
     muted = palette[Tone.MUTED]
-    schedule = job.cron if job.cron is not None else f"at {short_instant(job.at)}"
+    if job.cron is not None:
+        schedule = job.cron
+    elif job.after is not None:
+        schedule = f"after {job.after}"
+    else:
+        schedule = f"at {short_instant(job.at)}"
     if job.status is JobStatus.ACTIVE:
-        next_run = Text(countdown(job.next_run_at, now))
+        next_run = Text(next_run_text(job, now))
     else:
         next_run = Text("—", style=muted)
     if last is None:
@@ -109,7 +114,7 @@ class JobsTable(KeyedTable):
         for job in jobs:
             last = last_runs.get(job.id)
             is_tagged = job.id in tagged
-            next_text = countdown(job.next_run_at, now) if job.status is JobStatus.ACTIVE else ""
+            next_text = next_run_text(job, now) if job.status is JobStatus.ACTIVE else ""
             cells = self._cells.cells(
                 job.id,
                 (job, last, next_text, is_tagged, id(palette)),

@@ -9,6 +9,7 @@ from functools import partial
 
 from rich.text import Text
 
+from scheduler_core.llm_cost import cost_text, run_tokens
 from scheduler_core.model import JobRun, RunStatus
 
 from ..format import (
@@ -29,14 +30,15 @@ from .keyed_table import CellCache, Column, KeyedTable
 _ID_WIDTH = 12  #: the Run column's least width: ids made apart differ in their first 12
 _OUTPUT_WIDTH = 200  #: the most of an output or error a row keeps (the column shows what fits)
 
-#: the output or error takes what the others leave; at 80 columns the run id and the duration
-#: go first
+#: the output or error takes what the others leave; as the pane narrows, an LLM run's cost goes
+#: first (the run detail shows it), then the run id and the duration (at 80 columns all three)
 COLUMNS = (
     Column("time", "Time (UTC)", 14),
     Column("run", "Run", _ID_WIDTH, priority=2),
     Column("trigger", "Trigger", 10),
     Column("status", "Status", 13),
     Column("duration", "Duration", 8, priority=1),
+    Column("cost", "Cost", 8, priority=3),
     Column("output", "Output / error", 30, flex=True),
 )
 
@@ -58,6 +60,9 @@ def run_cells(run: JobRun, palette: Palette, short_id: str = "") -> list[Text]:
         Text(trigger, style=muted),
         Text(run_status_label(run.status), style=palette[RUN_STATUS_TONES[run.status]]),
         Text(duration(run.execution_time_ms), justify="right"),
+        Text(
+            cost_text(run.details), justify="right", style="" if run_tokens(run.details) else muted
+        ),
         detail,
     ]
 

@@ -1,4 +1,5 @@
-"""The guide's routes: ``/api/v1/schedule[/{job_id}[/pause|resume|reset|run|history|next_run]]``."""
+"""The guide's routes: ``/api/v1/schedule[/{job_id}[/pause|resume|reset|run|history|next_run]]``,
+and ``/{job_id}/cost`` (LLM cost per day)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from ..middleware import request_actor
 from ..schemas import (
     BackfillIn,
     BackfillOut,
+    ChainOut,
+    CostOut,
     DeleteOut,
     EffectivePolicyOut,
     JobCreateIn,
@@ -161,6 +164,29 @@ def guide_routes(service: SchedulerService) -> APIRouter:
     ) -> Any:
         runs = await service.history(job_id, limit=limit, status=status)
         return [run_to_dict(run) for run in runs]
+
+    @r.get(
+        "/{job_id}/cost",
+        response_model=CostOut,
+        summary="A job's LLM cost per day (its zone's dates), with its budgets",
+    )
+    async def job_cost(job_id: JobRef, days: Annotated[int, Query(ge=1, le=366)] = 7) -> Any:
+        return (await service.job_cost(job_id, days)).to_dict()
+
+    @r.get(
+        "/{job_id}/chain",
+        response_model=ChainOut,
+        summary="The job it comes after, and the jobs that come after it",
+    )
+    async def chain(job_id: JobRef) -> Any:
+        job = await service.get_job(job_id)
+        followers = await service.followers(job.id)
+        return {
+            "job_id": job.id,
+            "name": job.name,
+            "after": job.after,
+            "followers": [f.name for f in followers],
+        }
 
     @r.get("/{job_id}/next_run", response_model=NextRunOut, summary="Next scheduled run time")
     async def next_run(job_id: JobRef, count: Annotated[int, Query(ge=1, le=100)] = 5) -> Any:

@@ -56,7 +56,12 @@ _ITERATIONS = (
     "ORDER BY h.started_at, h.run_id, h.idx LIMIT $5"
 )
 #: the tables pruned oldest first with no exceptions: their instant column
-_PLAIN = {"audit_events": "at", "context_archive": "archived_at"}
+_PLAIN = {
+    "audit_events": "at",
+    "context_archive": "archived_at",
+    "llm_cost_days": "ends_at",
+    "llm_cost_day_ends": "ends_at",
+}
 
 
 async def _bounds(

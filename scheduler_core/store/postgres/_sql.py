@@ -78,7 +78,7 @@ def utc(value: datetime | None) -> datetime | None:
 
 #: placeholders ``$1``, ``$2``...; instants as ``timestamptz`` (asyncpg reads them aware, as they
 #: are); free text without NUL characters
-DIALECT = Dialect("$", same, utc, storable)
+DIALECT = Dialect("$", same, utc, storable, after_key="(definition::json ->> 'after')")
 
 
 #: rows to records and records to values, the PostgreSQL way

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 __all__ = ["claim_due", "finish_runs", "start_queued"]
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ...model import AuditEvent, JobDefinition, JobRun
+from ...model import AuditEvent, JobDefinition, JobRun, RunStatus
 from .._accounting import JobOutcome, RunTally, recorded_claims
+from .._costs import CostTally, upsert_sql
 from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
 from ..base import (
+    ChainPlanner,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -33,6 +35,7 @@ from ..base import (
 )
 from ._lease import holds_lease
 from ._sql import (
+    DIALECT,
     INSERT_RUNS_ONCE,
     columns,
     job_of,
@@ -146,6 +149,10 @@ class _FinishAcc:
     retries: list[JobRun] = field(default_factory=list)
     audits: list[AuditEvent] = field(default_factory=list)
     tally: RunTally = field(default_factory=RunTally)
+    costs: CostTally = field(default_factory=CostTally)
+    #: the jobs that come after each job (by its name) whose run succeeded in this batch
+    followers: dict[str, list[JobDefinition]] = field(default_factory=dict)
+    chain: ChainPlanner | None = None
 
 
 def _unique_runs(items: Sequence[FinishItem]) -> list[list[FinishItem]]:
@@ -162,7 +169,10 @@ def _unique_runs(items: Sequence[FinishItem]) -> list[list[FinishItem]]:
 
 
 async def finish_runs(
-    t: Tx, items: Sequence[FinishItem], planner: FinishPlanner
+    t: Tx,
+    items: Sequence[FinishItem],
+    planner: FinishPlanner,
+    chain: ChainPlanner | None = None,
 ) -> list[FinishPlan | None]:
     """Finish runs and apply their consequences to their jobs.
 
@@ -177,7 +187,9 @@ async def finish_runs(
         sorted({item.run.job_id for item in items}),
     )
     jobs = {r[0]: job_of(r) for r in rows}
-    acc = _FinishAcc()
+    acc = _FinishAcc(chain=chain)
+    if chain is not None:
+        await _load_followers(t, items, jobs, acc)
     for chunk in _unique_runs(items):
         await _finish_chunk(t, chunk, planner, jobs, acc)
     if acc.changed:
@@ -203,6 +215,27 @@ async def finish_runs(
             INSERT_RUNS_ONCE, *columns([run_values(r) for r in acc.retries], 17), None
         )
     await t.audit(acc.audits)
+    if acc.costs:
+        await t.execute(
+            upsert_sql(
+                [f"${i}" for i in range(1, 9)],
+                [
+                    "text[]",
+                    "date[]",
+                    "timestamptz[]",
+                    "bigint[]",
+                    "bigint[]",
+                    "bigint[]",
+                    "float8[]",
+                    "bigint[]",
+                ],
+            ),
+            *(list(column) for column in zip(*acc.costs.rows(), strict=True)),
+        )
+        await t.execute(
+            upsert_sql(["$1", "$2", "$3"], ["timestamptz[]", "bigint[]", "float8[]"], by_end=True),
+            *(list(column) for column in zip(*acc.costs.end_rows(), strict=True)),
+        )
     if acc.tally:
         await t.execute(
             "UPDATE run_stats SET runs_total = runs_total + $1, "
@@ -272,7 +305,41 @@ async def _finish_chunk(
             continue
         jobs[run.job_id] = JobOutcome.of(current, run, plan).applied(current, storable, utc)
         acc.changed.add(run.job_id)
+        if acc.chain is not None and run.status is RunStatus.SUCCEEDED:
+            followers = acc.followers.get(current.name)
+            if followers:
+                plan = acc.chain(item, plan, current, followers)
+                acc.plans[-1] = plan
         if plan.retry is not None:
             acc.retries.append(plan.retry)
+        acc.retries.extend(plan.chained)
         acc.audits.extend(plan.audit)
         acc.tally.add(run, plan.count_run)
+        acc.costs.add(current, run)
+
+
+async def _load_followers(
+    t: Tx, items: Sequence[FinishItem], jobs: Mapping[str, JobDefinition], acc: _FinishAcc
+) -> None:
+    """The jobs that come after the jobs of the runs that succeeded, in one look-up (the
+    ``jobs_after`` index). Their rows are share-locked: a follower removed meanwhile is either
+    seen gone or removed after this transaction, never in between (its run's insert would fail
+    on the missing job and take the leader's finish with it)."""
+    names = sorted(
+        {
+            jobs[i.run.job_id].name
+            for i in items
+            if i.run.status is RunStatus.SUCCEEDED and i.run.job_id in jobs
+        }
+    )
+    if not names:
+        return
+    rows = await t.conn.fetch(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE {DIALECT.after_key} = ANY($1::text[]) "
+        "ORDER BY name FOR KEY SHARE",
+        names,
+    )
+    for row in rows:
+        job = job_of(row)
+        if job.after is not None:
+            acc.followers.setdefault(job.after, []).append(job)

@@ -217,6 +217,40 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, name)
     );
     """,
+    # 5: LLM cost per job and day (the day in the job's zone at the run's end), added to in the
+    # finish transaction: a job's budget check reads one row; and by when those days end, so the
+    # global check reads a row per zone in use, not per job. Pruned by ends_at with the runs (no
+    # foreign key: a deleted job's spending still counts today)
+    """
+    CREATE TABLE IF NOT EXISTS llm_cost_days (
+        seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        job_id         text COLLATE "C" NOT NULL,
+        day            date NOT NULL,
+        ends_at        timestamptz NOT NULL,
+        runs           bigint NOT NULL DEFAULT 0,
+        input_tokens   bigint NOT NULL DEFAULT 0,
+        output_tokens  bigint NOT NULL DEFAULT 0,
+        cost_usd       double precision NOT NULL DEFAULT 0,
+        unpriced_runs  bigint NOT NULL DEFAULT 0,
+        UNIQUE (job_id, day)
+    );
+    CREATE INDEX IF NOT EXISTS llm_cost_days_ends ON llm_cost_days(ends_at);
+    CREATE TABLE IF NOT EXISTS llm_cost_day_ends (
+        seq       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        ends_at   timestamptz NOT NULL UNIQUE,
+        runs      bigint NOT NULL DEFAULT 0,
+        cost_usd  double precision NOT NULL DEFAULT 0
+    );
+    """,
+    # 6: chains: ``jobs_after`` finds a job's followers (the ``after`` in their definitions)
+    # without a scan; chained runs, like manual ones, stand for no instant (see the SQLite
+    # store's migration 11)
+    """
+    CREATE INDEX IF NOT EXISTS jobs_after ON jobs(((definition::json ->> 'after')));
+    DROP INDEX IF EXISTS runs_instant;
+    CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
+        WHERE trigger NOT IN ('manual', 'chain');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

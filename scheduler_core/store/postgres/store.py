@@ -55,6 +55,7 @@ from .._rows import (
 from ..base import (
     ApprovalDecision,
     BackfillPlanner,
+    ChainPlanner,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -373,11 +374,15 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         return await self._tx(lambda t: _transitions.start_queued(t, now, limit, owner, planner))
 
     async def finish_runs(
-        self, items: Sequence[FinishItem], planner: FinishPlanner
+        self,
+        items: Sequence[FinishItem],
+        planner: FinishPlanner,
+        chain: ChainPlanner | None = None,
     ) -> list[FinishPlan | None]:
         """Finish runs and apply their consequences to their jobs, in one transaction, with the
-        outcome of finishing them one after another."""
-        return await self._tx(lambda t: _transitions.finish_runs(t, items, planner))
+        outcome of finishing them one after another (and the runs of the jobs that come after
+        those that succeeded, with ``chain``)."""
+        return await self._tx(lambda t: _transitions.finish_runs(t, items, planner, chain))
 
     # --- runs -------------------------------------------------------------------------------------
 

@@ -264,12 +264,28 @@ _WALKS: dict[str, _Walk] = {
         position=lambda r: (r[1], r[0]),
         delete=_delete_by_seq("context_archive"),
     ),
+    "llm_cost_days": _Walk(
+        "SELECT seq, ends_at FROM llm_cost_days INDEXED BY llm_cost_days_ends "
+        "WHERE ends_at < ? AND (ends_at, seq) > (?, ?) ORDER BY ends_at, seq LIMIT ?",
+        key=lambda r: r[0],
+        position=lambda r: (r[1], r[0]),
+        delete=_delete_by_seq("llm_cost_days"),
+    ),
+    "llm_cost_day_ends": _Walk(
+        "SELECT seq, ends_at FROM llm_cost_day_ends "
+        "WHERE ends_at < ? AND (ends_at, seq) > (?, ?) ORDER BY ends_at, seq LIMIT ?",
+        key=lambda r: r[0],
+        position=lambda r: (r[1], r[0]),
+        delete=_delete_by_seq("llm_cost_day_ends"),
+    ),
 }
 _START: dict[str, tuple[Any, ...]] = {
     "runs": ("", 0),
     "heartbeat_iterations": ("", "", -1),
     "audit_events": ("", 0),
     "context_archive": ("", 0),
+    "llm_cost_days": ("", 0),
+    "llm_cost_day_ends": ("", 0),
 }
 
 

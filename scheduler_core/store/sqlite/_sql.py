@@ -74,6 +74,9 @@ def stored(value: datetime | None) -> str | None:
 DIALECT = Dialect("?", instant, stored)
 
 
+#: a job row's ``after`` (see Dialect.after_key; the ``jobs_after`` index is on it)
+AFTER_KEY = DIALECT.after_key
+
 #: rows to records and records to values, the SQLite way
 job_of, run_of, lease_of = DIALECT.job, DIALECT.run, DIALECT.lease
 job_values, run_values, audit_values = DIALECT.job_values, DIALECT.run_values, DIALECT.audit_values

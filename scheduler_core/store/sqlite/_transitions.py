@@ -10,10 +10,12 @@ __all__ = ["claim_due", "finish_runs", "start_queued"]
 import sqlite3
 from collections.abc import Sequence
 
-from ...model import AuditEvent
+from ...model import AuditEvent, JobDefinition, RunStatus
 from .._accounting import JobOutcome, RunTally, recorded_claims
+from .._costs import CostTally, upsert_sql
 from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
 from ..base import (
+    ChainPlanner,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -24,6 +26,7 @@ from ..base import (
 )
 from ._lease import holds_lease
 from ._sql import (
+    AFTER_KEY,
     INSERT_OWNED_RUN_ONCE,
     INSERT_RUN_ONCE,
     UPDATE_RUN,
@@ -126,12 +129,17 @@ def start_queued(
 
 
 def finish_runs(
-    conn: sqlite3.Connection, items: Sequence[FinishItem], planner: FinishPlanner
+    conn: sqlite3.Connection,
+    items: Sequence[FinishItem],
+    planner: FinishPlanner,
+    chain: ChainPlanner | None = None,
 ) -> list[FinishPlan | None]:
-    """Finish runs one after another, each with its consequences for its job."""
+    """Finish runs one after another, each with its consequences for its job (and, with
+    ``chain``, the runs of the jobs that come after a job whose run succeeded)."""
     plans: list[FinishPlan | None] = []
     audits: list[AuditEvent] = []
     tally = RunTally()
+    costs = CostTally()
     for item in items:
         run = item.run
         # only a run still recorded as running can finish: if its job was removed, or a
@@ -150,6 +158,8 @@ def finish_runs(
         row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (run.job_id,)).fetchone()
         current = job_of(row) if row else None
         plan = planner(item, current)
+        if plan is not None and current is not None and chain is not None:
+            plan = _chained(conn, item, plan, current, chain)
         plans.append(plan)
         if plan is None or current is None:
             continue
@@ -170,8 +180,20 @@ def finish_runs(
         )
         if plan.retry is not None:
             conn.execute(INSERT_RUN_ONCE, run_values(plan.retry))
+        for follower_run in plan.chained:
+            conn.execute(INSERT_RUN_ONCE, run_values(follower_run))
         audits.extend(plan.audit)
         tally.add(run, plan.count_run)
+        costs.add(current, run)
+    if costs:
+        conn.executemany(
+            upsert_sql(["?"] * 8),
+            [(j, d.isoformat(), fmt(e), *rest) for j, d, e, *rest in costs.rows()],
+        )
+        conn.executemany(
+            upsert_sql(["?"] * 3, by_end=True),
+            [(fmt(e), runs, cost) for e, runs, cost in costs.end_rows()],
+        )
     if audits:
         write_audit(conn, audits)
     if tally:
@@ -183,3 +205,20 @@ def finish_runs(
             tally.values(),
         )
     return plans
+
+
+def _chained(
+    conn: sqlite3.Connection,
+    item: FinishItem,
+    plan: FinishPlan,
+    current: JobDefinition,
+    chain: ChainPlanner,
+) -> FinishPlan:
+    """``plan`` with the runs of the jobs that come after ``current``, if its run succeeded
+    (the ``jobs_after`` index finds them)."""
+    if item.run.status is not RunStatus.SUCCEEDED:
+        return plan
+    rows = conn.execute(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE {AFTER_KEY} = ? ORDER BY name", (current.name,)
+    ).fetchall()
+    return chain(item, plan, current, [job_of(r) for r in rows]) if rows else plan

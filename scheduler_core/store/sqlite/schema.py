@@ -227,6 +227,44 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, name)
     );
     """,
+    # 10: LLM cost per job and day (the day in the job's zone at the run's end): what its LLM runs'
+    # tokens and cost add up to, added to in the finish transaction, so a job's budget check
+    # before a run reads one row; and the same cost by when those days end (every job whose day
+    # ends at that instant), so the global check reads a row per zone in use, not per job. Both
+    # pruned by ends_at with the runs (no foreign key: a deleted job's spending counts today)
+    """
+    CREATE TABLE IF NOT EXISTS llm_cost_days (
+        seq            INTEGER PRIMARY KEY,
+        job_id         TEXT NOT NULL,
+        day            TEXT NOT NULL,
+        ends_at        TEXT NOT NULL,
+        runs           INTEGER NOT NULL DEFAULT 0,
+        input_tokens   INTEGER NOT NULL DEFAULT 0,
+        output_tokens  INTEGER NOT NULL DEFAULT 0,
+        cost_usd       REAL NOT NULL DEFAULT 0,
+        unpriced_runs  INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (job_id, day)
+    );
+    CREATE INDEX IF NOT EXISTS llm_cost_days_ends ON llm_cost_days(ends_at);
+    CREATE TABLE IF NOT EXISTS llm_cost_day_ends (
+        seq       INTEGER PRIMARY KEY,
+        ends_at   TEXT NOT NULL UNIQUE,
+        runs      INTEGER NOT NULL DEFAULT 0,
+        cost_usd  REAL NOT NULL DEFAULT 0
+    );
+    """,
+    # 11: chains. ``jobs_after`` finds the jobs that come after a job (its followers) from the
+    # ``after`` in their definitions, without a scan, inside the transaction that finishes the
+    # job's run; a chained run is made once, by that fenced transaction, and stands for no
+    # instant, so like a manual run it is left out of the one-run-per-instant rule (two runs of
+    # the job it follows may succeed at the same instant)
+    """
+    CREATE INDEX IF NOT EXISTS jobs_after ON jobs(json_extract(definition, '$.after'))
+        WHERE json_extract(definition, '$.after') IS NOT NULL;
+    DROP INDEX IF EXISTS runs_instant;
+    CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
+        WHERE trigger NOT IN ('manual', 'chain');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

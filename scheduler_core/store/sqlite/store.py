@@ -54,6 +54,7 @@ from .._rows import (
 from ..base import (
     ApprovalDecision,
     BackfillPlanner,
+    ChainPlanner,
     ClaimPlan,
     ClaimPlanner,
     FinishItem,
@@ -378,9 +379,12 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         return await self._tx(_transitions.start_queued, fmt(now), limit, owner, planner)
 
     async def finish_runs(
-        self, items: Sequence[FinishItem], planner: FinishPlanner
+        self,
+        items: Sequence[FinishItem],
+        planner: FinishPlanner,
+        chain: ChainPlanner | None = None,
     ) -> list[FinishPlan | None]:
-        return await self._tx(_transitions.finish_runs, items, planner)
+        return await self._tx(_transitions.finish_runs, items, planner, chain)
 
     # --- runs -------------------------------------------------------------------------------------
 
