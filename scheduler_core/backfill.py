@@ -144,9 +144,10 @@ def backfill_instants(
 
 def _check_job(job: JobDefinition) -> CronSchedule:
     if job.cron is None:
+        kind = "a chained job" if job.at is None else "a one-shot job"
         raise ConflictError(
-            f"job {job.name!r} is a one-shot job ({job.schedule_text}): only a cron job has "
-            "instants to backfill"
+            f"job {job.name!r} is {kind} ({job.schedule_text}): only a cron job has instants "
+            "to backfill"
         )
     if job.status is not JobStatus.ACTIVE:
         hint = "resume it" if job.status is JobStatus.PAUSED else "reset it"

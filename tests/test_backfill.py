@@ -192,6 +192,9 @@ async def test_clear_errors(harness: Harness) -> None:
     assert err.value.field == "from" and "before 1970" in str(err.value)
     with pytest.raises(ConflictError, match="one-shot"):
         await service.backfill("once", start="2026-03-01T00:00Z", end="2026-03-02T04:00Z")
+    await service.add_job({"name": "follower", "agent": "a", "after": "report"})
+    with pytest.raises(ConflictError, match=r"is a chained job \(after report\): only a cron job"):
+        await service.backfill("follower", start="2026-03-01T00:00Z", end="2026-03-02T04:00Z")
     with pytest.raises(JobNotFound):
         await service.backfill("nope", start="2026-03-01T00:00Z", end="2026-03-02T04:00Z")
     await service.pause_job("report")

@@ -87,7 +87,8 @@ async def run_now(screen: ConsoleScreen[Any], job: JobDefinition, *, ask: bool =
 def backfill_refusal(job: JobDefinition) -> str | None:
     """Why ``job`` cannot be backfilled now (None: it can): the words of ``B``'s refusal."""
     if job.cron is None:
-        return f"{job.name} is a one-shot job: only a cron job has instants to backfill"
+        kind = "a chained job" if job.at is None else "a one-shot job"
+        return f"{job.name} is {kind}: only a cron job has instants to backfill"
     if job.status is not JobStatus.ACTIVE:
         hint = "resume it" if job.status is JobStatus.PAUSED else "reset it"
         return f"{job.name} is {_status_words(job)}: {hint} before backfilling"
