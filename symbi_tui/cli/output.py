@@ -498,6 +498,11 @@ def status_view(
             "heartbeat", f"{hb.context_mode.value}, at most {hb.max_iterations} iteration(s)"
         )
     grid.add_row("delivery", _v(", ".join(job.delivery)) or "-")
+    for event in ("on_failure", "on_dead_letter"):
+        channels: tuple[str, ...] | None = getattr(job, event)
+        grid.add_row(
+            event, "config default" if channels is None else _v(", ".join(channels)) or "-"
+        )
     grid.add_row("policy", _policy_words(job))
     retries = "default" if job.max_retries is None else str(job.max_retries)
     grid.add_row("limits", f"max_concurrent {job.max_concurrent}, max_retries {retries}")

@@ -1,0 +1,204 @@
+"""Failure alerts: on_failure / on_dead_letter channels hear about failed runs and dead-lettered
+jobs only, through the real dispatcher to a webhook receiver and an SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler_core.config import DeliveryConfig
+from scheduler_core.errors import ValidationError
+from scheduler_core.model import AuditEventType, JobStatus, RunStatus
+from scheduler_core.settings import SecretsConfig
+
+from .conftest import Harness
+from .delivery_servers import Reply, ScriptedHTTPServer, SmtpServer, running
+
+TOKEN = "alert-token-9a8b7c6d5e"
+
+
+@pytest.fixture
+def web() -> Iterator[ScriptedHTTPServer]:
+    yield from running(ScriptedHTTPServer())
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    yield from running(SmtpServer())
+
+
+def _delivery(tmp_path: Path, smtp: SmtpServer, **extra: Any) -> DeliveryConfig:
+    return DeliveryConfig(
+        log_dir=str(tmp_path / "logs"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        email_from="symbi@example.com",
+        webhook_retry_attempts=0,
+        **extra,
+    )
+
+
+def _body(mail: Any) -> str:
+    message = email.message_from_bytes(mail.content, policy=email.policy.default)
+    return str(message.get_body(preferencelist=("plain",)).get_content())
+
+
+async def _ended(h: Harness, name: str) -> list[Any]:
+    """The job's finished runs, newest first (a queued retry left out)."""
+    return [r for r in await h.service.history(name) if r.status.is_final]
+
+
+def _job(name: str, agent: str, web: ScriptedHTTPServer, **fields: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "agent": agent,
+        "cron": "0 9 * * *",
+        "webhook_url": f"{web.url}/alerts/{name}",
+        "email_recipients": ["oncall@example.com"],
+        **fields,
+    }
+
+
+async def test_a_success_alerts_nobody_and_a_failure_alerts_its_channels(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer, monkeypatch
+) -> None:
+    monkeypatch.setenv("ALERT_TOKEN", TOKEN)
+    h: Harness = await harness_factory(
+        delivery=_delivery(tmp_path, smtp), secrets=SecretsConfig(env=("ALERT_*",))
+    )
+    await h.service.add_job(_job("fine", "good", web, on_failure=["webhook", "email"]))
+    await h.service.add_job(
+        _job(
+            "flaky",
+            "broken",
+            web,
+            on_failure=["webhook", "email"],
+            max_retries=5,
+            webhook_headers={"Authorization": "Bearer ${ALERT_TOKEN}"},
+        )
+    )
+    h.agents.fail("broken", "disk \x1b[31mfull")
+    await h.to("2026-03-02T09:00:00Z")
+
+    (ok,) = await h.service.history("fine")
+    assert ok.status is RunStatus.SUCCEEDED and "alerts" not in ok.details
+    (failed,) = await _ended(h, "flaky")
+    assert failed.status is RunStatus.FAILED
+
+    # the success sent nothing; the failure one webhook call and one mail
+    (request,) = web.requests
+    assert request.path == "/alerts/flaky"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    text = request.json()["output"]
+    assert "symbi cron reset flaky" in text and failed.id in text
+    assert "status:   failed" in text and "failures: 1 in a row (max_retries 5)" in text
+    assert "disk \\x1b[31mfull" in text  # the agent's escape shown, never sent raw
+    (mail,) = smtp.messages
+    assert mail.rcpt_tos == ["oncall@example.com"]
+    assert "symbi cron reset flaky" in _body(mail)
+
+    results = {(a["event"], a["channel"]): a for a in failed.details["alerts"]}
+    assert set(results) == {("on_failure", "webhook"), ("on_failure", "email")}
+    assert all(a["ok"] for a in results.values())
+    assert "delivery" not in failed.details  # no delivery listed: only alerts
+    assert TOKEN not in str(failed.details)
+
+
+async def test_dead_letter_alerts_its_own_channel_and_normal_delivery_is_unchanged(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
+    await h.service.add_job(
+        _job(
+            "doomed",
+            "broken",
+            web,
+            delivery=["log_file"],
+            on_failure=[],
+            on_dead_letter=["email"],
+            max_retries=2,
+        )
+    )
+    h.agents.fail("broken", "no route to host")
+    await h.to("2026-03-02T09:00:00Z")
+    assert smtp.messages == []  # on_failure: [] sends nothing, the job is not dead yet
+    await h.advance(10)  # the retry after backoff: the second failure dead-letters
+    job = await h.service.get_job("doomed")
+    assert job.status is JobStatus.DEAD_LETTER
+
+    (mail,) = smtp.messages
+    body = _body(mail)
+    assert "moved to the dead-letter queue" in body and "symbi cron reset doomed" in body
+    assert "failures: 2 in a row (max_retries 2)" in body
+    last, first = await _ended(h, "doomed")
+    assert [a["event"] for a in last.details["alerts"]] == ["on_dead_letter"]
+    assert "alerts" not in first.details
+    # the job's delivery went on as before, for both runs
+    assert all(r.details["delivery"][0]["channel"] == "log_file" for r in (first, last))
+    assert web.requests == []
+
+
+async def test_config_defaults_apply_to_jobs_that_name_none(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    h: Harness = await harness_factory(
+        delivery=_delivery(tmp_path, smtp, on_failure=("webhook",), on_dead_letter=("email",))
+    )
+    await h.service.add_job(_job("by-default", "broken", web, max_retries=1))
+    await h.service.add_job(_job("opted-out", "broken", web, on_failure=[], on_dead_letter=[]))
+    h.agents.fail("broken")
+    await h.to("2026-03-02T09:00:00Z")
+    (request,) = web.requests
+    assert request.path == "/alerts/by-default"
+    (mail,) = smtp.messages
+    assert "by-default" in _body(mail)
+    (run,) = await _ended(h, "by-default")
+    assert [a["event"] for a in run.details["alerts"]] == ["on_failure", "on_dead_letter"]
+
+
+async def test_a_failed_alert_is_recorded_and_audited(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
+    web.script(Reply(status=500, body="down"))
+    await h.service.add_job(_job("noisy", "broken", web, on_failure=["webhook"], max_retries=3))
+    h.agents.fail("broken")
+    await h.to("2026-03-02T09:00:00Z")
+    (run,) = await _ended(h, "noisy")
+    (alert,) = run.details["alerts"]
+    assert alert["ok"] is False and "500" in alert["error"]
+    events = await h.service.audit(type=AuditEventType.CRON_ALERT_FAILED)
+    (event,) = events
+    assert event.run_id == run.id
+    assert event.details["channel"] == "webhook" and event.details["event"] == "on_failure"
+
+
+async def test_unknown_alert_channels_are_refused_when_the_job_is_made(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
+    with pytest.raises(ValidationError) as caught:
+        await h.service.add_job(_job("bad", "a", web, on_failure=["pager"]))
+    assert any(e.field == "on_failure[0]" for e in caught.value.errors)
+    with pytest.raises(ValidationError) as caught:
+        await h.service.add_job(_job("bad", "a", web, on_dead_letter=5))
+    assert any(e.field == "on_dead_letter" for e in caught.value.errors)
+    with pytest.raises(ValidationError) as caught:
+        await h.service.add_job(_job("bad", "a", web, on_failure=["email", "email"]))
+    assert "more than once" in str(caught.value)
+
+
+async def test_an_unknown_default_channel_is_named_as_the_configs(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp, on_failure=("pagr",)))
+    with pytest.raises(ValidationError) as caught:
+        await h.service.add_job(_job("uses-default", "a", web))
+    assert any(e.field == "on_failure (the config's default)[0]" for e in caught.value.errors)
+    await h.service.add_job(_job("own-list", "a", web, on_failure=["email"]))
