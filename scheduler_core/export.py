@@ -41,10 +41,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from .clock import format_instant
-from .errors import JobNotFound, ValidationError
+from .errors import ValidationError
 from .jobspec import JOB_FIELDS, spec_to_json
 from .model import AgentDefinition, HeartbeatSpec, JobDefinition, PolicySpec
 from .named_policies import NamedPolicy
+from .textsafe import json_safe, visible
 
 if TYPE_CHECKING:
     from .service import SchedulerService
@@ -265,8 +266,12 @@ class Export:
 
 def export_dsl(export: Export) -> str:
     """DSL text: the agents, the named policies, then the schedules, each block once."""
+    head = "# exported by symbi cron export: apply with `symbi cron add --file FILE`"
+    for name in export.unknown_agents:
+        shown = visible(name, one_line=True)
+        head += f"\n# agent {shown} is not defined here: define it where this is applied"
     parts = [
-        "# exported by symbi cron export: apply with `symbi cron add --file FILE`",
+        head,
         *(agent_block(a) for a in export.agents),
         *(policy_block(p) for p in export.policies),
         *(schedule_block(j) for j in export.jobs),
@@ -295,7 +300,7 @@ def export_json(export: Export) -> str:
         "agents": {a.name: _agent_json(a) for a in export.agents},
         "policies": {p.name: _policy_json(p.spec) for p in export.policies},
     }
-    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(body, indent=2, ensure_ascii=False)) + "\n"
 
 
 def render_export(export: Export, fmt: str) -> str:
@@ -359,10 +364,7 @@ async def collect_export(service: SchedulerService, names: Sequence[str] = ()) -
     if names:
         seen: set[str] = set()
         for ref in names:
-            try:
-                job = await service.get_job(ref)
-            except JobNotFound:
-                raise
+            job = await service.get_job(ref)  # JobNotFound names the closest
             if job.id not in seen:
                 seen.add(job.id)
                 jobs.append(job)
@@ -375,9 +377,14 @@ async def collect_export(service: SchedulerService, names: Sequence[str] = ()) -
             if not page.jobs or offset >= page.total:
                 break
     jobs.sort(key=lambda j: j.name)
-    agent_names = sorted({j.agent for j in jobs})
-    agents = [service.agents[n] for n in agent_names if n in service.agents]
-    unknown = tuple(n for n in agent_names if n not in service.agents)
+    agents: list[AgentDefinition] = []
+    unknown: list[str] = []
+    for agent_name in sorted({j.agent for j in jobs}):
+        agent = await service.find_agent(agent_name)  # the config's, DSL files', registered
+        if agent is None:
+            unknown.append(agent_name)
+        else:
+            agents.append(agent)
     policy_names = sorted({p for j in jobs for p in j.policies})
     policies = [service.policies[n] for n in policy_names if n in service.policies]
-    return Export(jobs=jobs, agents=agents, policies=policies, unknown_agents=unknown)
+    return Export(jobs=jobs, agents=agents, policies=policies, unknown_agents=tuple(unknown))
