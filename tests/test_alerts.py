@@ -202,3 +202,42 @@ async def test_an_unknown_default_channel_is_named_as_the_configs(
         await h.service.add_job(_job("uses-default", "a", web))
     assert any(e.field == "on_failure (the config's default)[0]" for e in caught.value.errors)
     await h.service.add_job(_job("own-list", "a", web, on_failure=["email"]))
+
+
+async def test_the_api_takes_alert_channels_and_names_a_bad_one(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    from tests.test_api import serving
+
+    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
+    async with serving(h) as api:
+        made = await api.client.post(
+            "/api/v1/schedule", json=_job("via-api", "a", web, on_failure=["webhook"])
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["on_failure"] == ["webhook"]
+        bad = await api.client.post(
+            "/api/v1/schedule", json=_job("bad", "a", web, on_dead_letter=["email", "pagr"])
+        )
+        assert bad.status_code == 422 and bad.json()["field"] == "on_dead_letter[1]"
+        assert "pagr" in bad.json()["error"]
+        # PUT null: back to the config's default
+        put = await api.client.put("/api/v1/schedule/via-api", json={"on_failure": None})
+        assert put.status_code == 200, put.text
+        assert (await h.service.get_job("via-api")).on_failure is None
+
+
+def test_config_show_and_validate_give_the_alert_defaults(tmp_path: Path) -> None:
+    from tests.test_cli_symbi import Cli
+
+    cli = Cli(tmp_path)
+    cli.config.write_text(
+        f'data_dir = "{tmp_path}/data"\n[store]\nurl = "{tmp_path}/s.db"\n'
+        '[scheduler.delivery]\non_failure = ["slack", "email"]\non_dead_letter = ["email"]\n'
+    )
+    shown = cli.ok("config", "show")
+    assert 'on_failure = ["slack", "email"]' in shown and 'on_dead_letter = ["email"]' in shown
+    cli.config.write_text(cli.config.read_text().replace('["email"]\n', '"email"\n'))
+    bad = cli("config", "validate")
+    assert bad.returncode != 0
+    assert "scheduler.delivery.on_dead_letter" in bad.stderr and ":6" in bad.stderr
