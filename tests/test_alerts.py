@@ -241,3 +241,26 @@ def test_config_show_and_validate_give_the_alert_defaults(tmp_path: Path) -> Non
     bad = cli("config", "validate")
     assert bad.returncode != 0
     assert "scheduler.delivery.on_dead_letter" in bad.stderr and ":6" in bad.stderr
+
+
+def test_dsl_alert_channels_and_their_errors_at_file_line_col(tmp_path: Path) -> None:
+    from scheduler_core.config import SchedulerConfig
+    from scheduler_core.delivery.checks import DeliveryRules
+    from scheduler_core.dsl import parse_dsl
+    from scheduler_core.errors import DslError
+
+    rules = DeliveryRules.of(SchedulerConfig())
+    text = (
+        "schedule {\n"
+        '  name: "etl"\n'
+        '  agent: "a"\n'
+        '  cron: "0 2 * * *"\n'
+        '  on_failure: ["webhook", "slack"]\n'
+        "  on_dead_letter: []\n"
+        "}\n"
+    )
+    (job,) = parse_dsl(text, "ok.symbi", env={}, rules=rules).jobs
+    assert job.on_failure == ("webhook", "slack") and job.on_dead_letter == ()
+    with pytest.raises(DslError) as caught:
+        parse_dsl(text.replace('"slack"]', '"slak"]'), "bad.symbi", env={}, rules=rules)
+    assert str(caught.value).startswith("bad.symbi:5:27: on_failure[1]: unknown delivery channel")
