@@ -264,3 +264,41 @@ def test_dsl_alert_channels_and_their_errors_at_file_line_col(tmp_path: Path) ->
     with pytest.raises(DslError) as caught:
         parse_dsl(text.replace('"slack"]', '"slak"]'), "bad.symbi", env={}, rules=rules)
     assert str(caught.value).startswith("bad.symbi:5:27: on_failure[1]: unknown delivery channel")
+
+
+async def test_a_timed_out_run_alerts_and_an_interrupted_one_does_not(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
+    await h.service.add_job(
+        _job("slow", "sleeper", web, on_failure=["webhook"], policy={"max_runtime": "200ms"})
+    )
+    await h.service.add_job(_job("cut-short", "stuck", web, on_failure=["webhook"]))
+    h.agents.block("sleeper")  # never released: max_runtime ends it
+    h.agents.block("stuck")  # still running when the engine stops
+    await h.clock_step("2026-03-02T09:00:00Z")
+    await until_true(lambda: len(web.requests) == 1)
+    (timed_out,) = await _ended(h, "slow")
+    assert timed_out.status is RunStatus.TIMED_OUT
+    assert "status:   timed_out" in web.requests[0].json()["output"]
+    job = await h.service.get_job("cut-short")
+    await h.engine.stop()  # shutdown_timeout 0.5 s: cut-short's run is interrupted
+    from scheduler_core.store import open_store
+
+    store = await open_store(h.engine.config.store.url or "")
+    try:
+        (interrupted,) = await store.list_runs(job.id, status=RunStatus.INTERRUPTED)
+    finally:
+        await store.close()
+    assert interrupted.status is RunStatus.INTERRUPTED and "alerts" not in interrupted.details
+    assert len(web.requests) == 1
+
+
+async def until_true(check: Any, seconds: float = 10.0) -> None:
+    import asyncio
+
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("never happened")
