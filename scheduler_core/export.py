@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from .service import SchedulerService
 
 ExportFormat = Literal["symbi", "json"]
-FORMATS: tuple[str, ...] = ("symbi", "json")
 _INDENT = "  "
 _SECRET_NAME = re.compile(r"(?i)(token|secret|password|passwd|key|auth|credential|signature)")
 _PLAIN_HEADERS = frozenset({"content-type", "accept", "accept-encoding", "accept-language"})
@@ -93,8 +92,7 @@ def _number(value: float) -> str:
         raise TypeError("a boolean is not a number")
     if isinstance(value, int) or value.is_integer():
         return str(int(value))
-    text = format(Decimal(repr(value)), "f")  # the DSL reads no exponents
-    return text
+    return format(Decimal(repr(value)), "f")  # the DSL reads no exponents
 
 
 def dsl_value(value: Any, *, template: bool = False, depth: int = 1) -> str:
@@ -304,6 +302,7 @@ def export_json(export: Export) -> str:
 
 
 def render_export(export: Export, fmt: str) -> str:
+    """The export as ``fmt`` (``symbi``: DSL text; ``json``)."""
     if fmt == "symbi":
         return export_dsl(export)
     if fmt == "json":

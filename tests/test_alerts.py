@@ -241,6 +241,12 @@ def test_config_show_and_validate_give_the_alert_defaults(tmp_path: Path) -> Non
     bad = cli("config", "validate")
     assert bad.returncode != 0
     assert "scheduler.delivery.on_dead_letter" in bad.stderr and ":6" in bad.stderr
+    cli.config.write_text(cli.config.read_text().replace('"email"\n', '["pagr"]\n'))
+    unknown = cli("config", "validate")
+    assert unknown.returncode != 0
+    assert "scheduler.delivery.on_dead_letter: item 0: unknown delivery channel 'pagr'" in (
+        unknown.stderr
+    )
 
 
 def test_dsl_alert_channels_and_their_errors_at_file_line_col(tmp_path: Path) -> None:
