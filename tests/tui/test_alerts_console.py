@@ -40,3 +40,42 @@ async def test_run_detail_shows_the_alerts_and_watch_the_channels(
         await until(lambda: "On failure" in _text(app, "#watch-policy"))
         policy = _text(app, "#watch-policy")
         assert "stdout" in policy and "no alert" in policy
+
+
+async def test_the_job_form_sets_and_clears_alert_channels(
+    make_app: Callable[..., SymbiApp], service: SchedulerService
+) -> None:
+    from textual.widgets import Input
+
+    from symbi_tui.screens.job_form import JobFormScreen
+
+    await service.update_job("daily-report", {"on_dead_letter": []})
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app)
+        app.open_view("edit", "daily-report")
+        await until(lambda: isinstance(app.screen, JobFormScreen) and app.screen.loaded)
+        screen = app.screen
+        failure = screen.query_one("#field-on_failure", Input)
+        dead = screen.query_one("#field-on_dead_letter", Input)
+        await until(lambda: dead.value == "none")
+        assert failure.value == ""  # the config's default
+        failure.focus()
+        failure.value = "stdout, log_file"
+        dead.value = ""
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await until(lambda: not isinstance(app.screen, JobFormScreen))
+        job = await service.get_job("daily-report")
+        assert job.on_failure == ("stdout", "log_file") and job.on_dead_letter is None
+        # an unknown channel is named under its field
+        app.open_view("edit", "daily-report")
+        await until(lambda: isinstance(app.screen, JobFormScreen) and app.screen.loaded)
+        screen = app.screen
+        field = screen.query_one("#field-on_failure", Input)
+        await until(lambda: field.value == "stdout, log_file")
+        field.value = "stdout, pagr"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await until(lambda: "pagr" in str(screen.query_one("#error-on_failure").render()))
+        assert (await service.get_job("daily-report")).on_failure == ("stdout", "log_file")
