@@ -84,3 +84,18 @@ async def test_export_fits_80x24(make_app: Callable[..., SymbiApp]) -> None:
         assert "Export (DSL)" in frame and "schedule {" in frame
         body = app.screen.query_one("#export-body").region
         assert body.right <= 80 and body.bottom <= 23 and body.height >= 10
+
+
+async def test_help_and_the_palette_list_the_export_key(
+    make_app: Callable[..., SymbiApp],
+) -> None:
+    from symbi_tui.screens.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Export as DSL (E)" in titles
+        await pilot.press("question_mark")
+        await until(lambda: isinstance(app.screen, HelpScreen))
+        assert "job-export" in {row.binding_id for row in app.screen._rows}  # type: ignore[attr-defined]
