@@ -114,6 +114,8 @@ class AuditEventType(StrEnum):
     POLICY_DENIED = "PolicyDenied"
     SCHEDULER_STARTED = "SchedulerStarted"
     SCHEDULER_STOPPED = "SchedulerStopped"
+    #: a failure or dead-letter alert could not be delivered on one of its channels
+    CRON_ALERT_FAILED = "CronAlertFailed"
     STORE_PRUNED = "StorePruned"  #: history past its retention was removed
     #: an agent block registered in the store with its schedules (``cron add --file``)
     AGENT_REGISTERED = "AgentRegistered"
@@ -182,6 +184,11 @@ class JobDefinition:
     slack_channel: str | None = None
     email_recipients: tuple[str, ...] = ()
     delivery_config: Mapping[str, Any] = field(default_factory=dict)  #: custom channels' settings
+    #: channels alerted when a run ends failed or timed out (None: the config's
+    #: ``[scheduler.delivery] on_failure``; ``()``: none)
+    on_failure: tuple[str, ...] | None = None
+    #: channels alerted when the job moves to the dead-letter queue (None: the config's default)
+    on_dead_letter: tuple[str, ...] | None = None
     policy: PolicySpec = _DEFAULT_POLICY
     #: named policies merged with ``policy`` when a run is gated (scheduler_core.named_policies)
     policies: tuple[str, ...] = ()

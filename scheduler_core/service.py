@@ -142,6 +142,13 @@ class SchedulerService(ServiceApprovals):
         if any(name not in self.policies for name in names):
             await self.load_registered_policies()
 
+    async def known_policies(self, names: Iterable[str]) -> dict[str, NamedPolicy]:
+        """The named policies of these names this process knows, reading the store's registered
+        ones again if one is missing (an export names what its jobs list)."""
+        wanted = list(names)
+        await self._know_policies(wanted)
+        return {n: self.policies[n] for n in wanted if n in self.policies}
+
     def _check_policies(self, job: JobDefinition) -> None:
         """Every named policy the job lists is defined, and together with its inline policy they
         leave a run some way to pass (scheduler_core.named_policies)."""

@@ -61,6 +61,10 @@ class DeliveryConfig:
     log_max_bytes: int = 10 * 1024 * 1024
     log_backup_count: int = 5
     custom: Mapping[str, str] = field(default_factory=dict)  #: channel -> "module:Class"
+    #: channels alerted when a run of a job that names none ends failed or timed out
+    on_failure: tuple[str, ...] = ()
+    #: channels alerted when a job that names none moves to the dead-letter queue
+    on_dead_letter: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

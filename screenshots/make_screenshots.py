@@ -42,6 +42,7 @@ from symbi_tui.screens.backfill import BackfillScreen
 from symbi_tui.screens.command import CommandScreen
 from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.dead_letter import DeadLetterScreen
+from symbi_tui.screens.export import ExportScreen
 from symbi_tui.screens.heartbeat import HeartbeatScreen, IterationsTable
 from symbi_tui.screens.help import HelpScreen
 from symbi_tui.screens.job_form import JobFormScreen
@@ -322,6 +323,12 @@ SHOTS: list[Shot] = [
         loaded(AuditScreen, lambda s: s.query_one(AuditTable).row_count > 30),
         ("Audit 36", "CronRunAwaitingApproval"),
         simply(lambda s: AuditScreen(s.backend, clock=s.clock)),
+    ),
+    Shot(
+        "export",
+        loaded(ExportScreen, lambda s: s.text is not None),
+        ("Export (DSL)", 'name: "flaky-job"'),
+        simply(lambda s: ExportScreen(s.backend, clock=s.clock, names=["flaky-job"])),
     ),
     Shot(
         "job-form-invalid-cron",

@@ -127,6 +127,11 @@ class Backend(Protocol):
         """Create or update (keyed by name) the schedules of DSL files, or only ``schedule``."""
         ...
 
+    async def export_jobs(self, refs: Sequence[str] = (), *, format: str = "symbi") -> str:
+        """The jobs (all when ``refs`` is empty) as DSL text or JSON, with the agents and named
+        policies they name (see :mod:`scheduler_core.export`)."""
+        ...
+
     async def remove_job(self, ref: str) -> JobDefinition:
         """Delete a job (its in-flight runs are cancelled); returns what was removed."""
         ...
@@ -321,6 +326,11 @@ class LocalBackend:
         return await self.service.load_dsl(
             list(paths), only=schedule, actor=self.actor, register_agents=True
         )
+
+    async def export_jobs(self, refs: Sequence[str] = (), *, format: str = "symbi") -> str:
+        from scheduler_core.export import collect_export, render_export
+
+        return render_export(await collect_export(self.service, refs), format)
 
     async def remove_job(self, ref: str) -> JobDefinition:
         return await self.service.remove_job(ref, actor=self.actor)

@@ -293,6 +293,13 @@ class RemoteBackend:
     async def update_job(self, ref: str, changes: Mapping[str, Any]) -> JobDefinition:
         return job_from_dict(await self._json("PUT", self._job_path(ref), body=dict(changes)))
 
+    async def export_jobs(self, refs: Sequence[str] = (), *, format: str = "symbi") -> str:
+        """The daemon's export (its agents, its config's policies); jobs holding a secret
+        written literally need an admin key (403 otherwise)."""
+        params: dict[str, Any] = {"format": format, "name": list(refs) or None}
+        job = refs[0] if len(refs) == 1 else None
+        return (await self._call("GET", "/export", params=params, job=job)).text
+
     async def apply_dsl(self, paths: Sequence[str], *, schedule: str | None = None) -> ApplyResult:
         """Files are read (and their errors reported, file:line:col) here; their schedules,
         with the agent blocks they name, are sent in one request and applied all or nothing,

@@ -42,6 +42,7 @@ from .auth import ApiKeys, resolve_api_keys
 from .errors import ERROR_RESPONSES, add_error_handlers
 from .middleware import AuthMiddleware, BodyLimitMiddleware
 from .roles import authorize, required_role
+from .routes.export import export_routes
 from .routes.logs import log_routes
 from .routes.runs import run_routes
 from .routes.schedule import guide_routes
@@ -91,6 +92,7 @@ def create_app(
 
     routers = (
         guide_routes(service),
+        export_routes(service),
         run_routes(service),
         compat_routes(service),
         store_routes(service),

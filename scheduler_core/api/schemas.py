@@ -117,6 +117,16 @@ class JobIn(BaseModel):
     slack_channel: _doc(_OPT_STR) = None
     email_recipients: _doc(_STRS) = None
     delivery_config: _doc({"type": "object"}) = None
+    on_failure: _doc(
+        {"anyOf": [_STRS, {"type": "null"}]},
+        "channels alerted when a run ends failed or timed_out (null: the config's "
+        "[scheduler.delivery] on_failure; []: none)",
+    ) = None
+    on_dead_letter: _doc(
+        {"anyOf": [_STRS, {"type": "null"}]},
+        "channels alerted when the job moves to the dead-letter queue (null: the config's "
+        "default; []: none)",
+    ) = None
     policy: _doc(_POLICY) = None
     heartbeat: _doc(_HEARTBEAT) = None
     max_concurrent: _doc({"type": "integer", "minimum": 1, "maximum": 10000}) = None

@@ -14,7 +14,14 @@ from ..access import Role, valid_key_name
 from ..errors import ConfigError, ValidationError
 from ..model import AgentDefinition
 from ..named_policies import NamedPolicy
-from ..settings import MIN_API_KEY_CHARS, ApiKeySpec, ModelPrice, SchedulerConfig
+from ..settings import (
+    MIN_API_KEY_CHARS,
+    ApiKeySpec,
+    DeliveryConfig,
+    ModelPrice,
+    SchedulerConfig,
+    SchedulerSettings,
+)
 from ._lines import _first_duplicate, _key_lines
 from ._schema import (
     _RANGES,
@@ -418,7 +425,30 @@ class _Loader:
 
             for key, message in check_telemetry_config(kwargs["telemetry"]):
                 self.error(message, key)
+        if isinstance(kwargs.get("scheduler"), SchedulerSettings):
+            self.check_alert_channels(kwargs["scheduler"].delivery)
         return SchedulerConfig(**kwargs, path=self.path, warnings=tuple(self.warnings))
+
+    def check_alert_channels(self, delivery: DeliveryConfig) -> None:
+        """``on_failure`` / ``on_dead_letter`` name channels that exist, each once: a default
+        that could only fail at the first failure would fail when it matters most."""
+        if not (delivery.on_failure or delivery.on_dead_letter):
+            return  # (the delivery package is not imported for nothing)
+        from ..delivery.base import DeliveryFailure
+        from ..delivery.registry import ChannelRegistry
+
+        registry = ChannelRegistry(delivery.custom)
+        for event in ("on_failure", "on_dead_letter"):
+            names: tuple[str, ...] = getattr(delivery, event)
+            key = f"scheduler.delivery.{event}"
+            for i, name in enumerate(names):
+                try:
+                    registry.resolve(name)
+                except DeliveryFailure as exc:
+                    self.error(f"item {i}: {exc.message}", key)
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                self.error(f"named more than once: {', '.join(twice)}", key)
 
 
 class _Unset:

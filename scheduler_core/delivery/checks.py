@@ -12,6 +12,7 @@ __all__ = ["DeliveryRules"]
 
 from dataclasses import dataclass, field
 
+from ..alerting import ALERT_EVENTS, AlertDefaults
 from ..errors import ValidationError
 from ..model import JobDefinition
 from ..secrets import SecretPolicy, check_job_secrets
@@ -26,6 +27,8 @@ class DeliveryRules:
 
     secrets: SecretPolicy = field(default_factory=SecretPolicy)
     registry: ChannelRegistry | None = None
+    #: the config's ``[scheduler.delivery]`` alert channels, for jobs that name none
+    alert_defaults: AlertDefaults = field(default_factory=AlertDefaults)
 
     @classmethod
     def of(cls, config: SchedulerConfig, registry: ChannelRegistry | None = None) -> DeliveryRules:
@@ -34,6 +37,7 @@ class DeliveryRules:
         return cls(
             secrets=SecretPolicy.of(config.secrets),
             registry=registry or ChannelRegistry(config.scheduler.delivery.custom),
+            alert_defaults=AlertDefaults.of(config.scheduler.delivery),
         )
 
     def check(self, job: JobDefinition) -> list[ValidationError]:
@@ -47,6 +51,15 @@ class DeliveryRules:
                     self.registry.resolve(name)
                 except DeliveryFailure as exc:
                     errors.append(ValidationError(exc.message, field=f"delivery[{i}]"))
+            for event in ALERT_EVENTS:
+                own = getattr(job, event)
+                names = own if own is not None else self.alert_defaults.channels(event)
+                where = event if own is not None else f"{event} (the config's default)"
+                for i, name in enumerate(names):
+                    try:
+                        self.registry.resolve(name)
+                    except DeliveryFailure as exc:
+                        errors.append(ValidationError(exc.message, field=f"{where}[{i}]"))
         errors.extend(check_job_secrets(job, self.secrets))
         return errors
 

@@ -137,6 +137,18 @@ def _policy_names(value: object, field: str) -> tuple[str, ...]:
     return names
 
 
+def _alert_channels(value: object, field: str) -> tuple[str, ...]:
+    """An alert's channels (``[]``: none, whatever the config's default), each named once."""
+    names = tuple(n.strip() for n in _string_list(value, field))
+    for i, name in enumerate(names):
+        if not name:
+            raise ValidationError("a channel name must not be empty", field=f"{field}[{i}]")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValidationError(f"named more than once: {', '.join(twice)}", field=field)
+    return names
+
+
 def _approvers(value: object, field: str) -> tuple[str, ...]:
     """Key names, or ``role:ROLE`` for every key of that role or above: a role that does not
     exist would admit nobody, so it is refused here rather than discovered at approval time."""
@@ -290,6 +302,8 @@ def job_from_mapping(
             out[key] = c.take(_enum, enum, raw, where)
         elif key == "delivery":
             out[key] = c.take(_string_list, raw, where)
+        elif key in ("on_failure", "on_dead_letter"):
+            out[key] = None if raw is None else c.take(_alert_channels, raw, where)
         elif key == "email_recipients":
             items = c.take(_string_list, raw, where)
             if items is not None:

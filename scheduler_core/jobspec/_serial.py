@@ -16,6 +16,8 @@ from ._masking import _mask_mapping, _mask_url, mask_secret
 _encode_spec = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 _SPEC_FIELDS = tuple((name, _DEFAULTS.get(name)) for name in JOB_FIELDS)
 _PLAIN = (str, int, float, bool)
+#: fields whose empty value differs from their default (None: the config's default)
+_EMPTY_MEANS = frozenset({"on_failure", "on_dead_letter"})
 
 
 def spec_to_json(job: JobDefinition) -> str:
@@ -31,6 +33,9 @@ def _spec_dict(job: JobDefinition) -> dict[str, Any]:
             continue
         if type(value) in _PLAIN:  # most fields: stored as they are (enums are not plain)
             d[name] = value
+            continue
+        if name in _EMPTY_MEANS:  # ``[]`` says "none", unlike the default None
+            d[name] = list(value)
             continue
         if value == () or value == {}:
             continue
@@ -83,7 +88,7 @@ def spec_from_json(text: str, **state: Any) -> JobDefinition:
     d = json.loads(text)
     if "at" in d:
         d["at"] = parse_instant(d["at"])
-    for key in ("delivery", "email_recipients", "policies"):
+    for key in ("delivery", "email_recipients", "policies", "on_failure", "on_dead_letter"):
         if key in d:
             d[key] = tuple(d[key])
     if "policy" in d:

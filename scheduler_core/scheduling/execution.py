@@ -18,11 +18,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..alerting import Alert, AlertDefaults, plan_alerts, send_alerts
 from ..clock import Clock
 from ..errors import StoreError
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
 from ..llm_cost import Pricing
-from ..model import AgentContext, AuditEventType, JobDefinition, JobRun, RunStatus
+from ..model import AgentContext, AuditEventType, JobDefinition, JobRun, JobStatus, RunStatus
 from ..policy import Deny, PolicyGate, RequireApproval
 from ..runtime.base import ExecutionResult
 from ..runtime.session import AgentRuntime
@@ -287,12 +288,24 @@ class RunExecutor:
                 waiter.set_result(final if recorded and future.result() is not None else None)
         if not recorded:
             return
+        plan = future.result()
         delivers = self._deliverer is not None or self._make_deliverer is not None
-        deliver = job.delivery and delivers and final.status in DELIVERED
-        if future.result() is not None and deliver:
+        if plan is None or not delivers:
+            return
+        deliver = bool(job.delivery) and final.status in DELIVERED
+        alerts = plan_alerts(
+            job,
+            final,
+            dead_lettered=plan.status is JobStatus.DEAD_LETTER,
+            defaults=AlertDefaults.of(self.settings.delivery),
+        )
+        if deliver or alerts:
             # the run is recorded (its output is safe) before any channel is tried, and a slow
             # channel holds no run slot
-            task = asyncio.create_task(self._deliver(job, final), name=f"deliver-{final.id}")
+            task = asyncio.create_task(
+                self._deliver(job, final, deliver, alerts, plan.failure_count),
+                name=f"deliver-{final.id}",
+            )
             self.deliveries.add(task)
             task.add_done_callback(self._delivery_done)
 
@@ -309,14 +322,59 @@ class RunExecutor:
             self._deliverer = self._make_deliverer()
         return self._deliverer
 
-    async def _deliver(self, job: JobDefinition, run: JobRun) -> None:
+    async def _deliver(
+        self,
+        job: JobDefinition,
+        run: JobRun,
+        deliver: bool,
+        alerts: list[Alert],
+        failure_count: int,
+    ) -> None:
+        """The run's output to its job's channels and its alerts to theirs, side by side; then
+        both results recorded on the run at once (``delivery``, ``alerts``)."""
         from ..delivery import delivery_details
 
-        results = await self.deliverer().deliver(job, run)
-        delivered = replace(run, details={**run.details, "delivery": delivery_details(results)})
+        deliverer = self.deliverer()
+        retries = job.max_retries
+        max_retries = retries if retries is not None else self.settings.default_max_retries
+
+        async def outputs() -> list[dict[str, Any]]:
+            return delivery_details(await deliverer.deliver(job, run)) if deliver else []
+
+        async def alerting() -> list[dict[str, Any]]:
+            if not alerts:
+                return []
+            return await send_alerts(
+                deliverer, job, run, alerts, failure_count=failure_count, max_retries=max_retries
+            )
+
+        results, alerted = await asyncio.gather(outputs(), alerting())
+        details = dict(run.details)
+        if deliver:
+            details["delivery"] = results
+        if alerts:
+            details["alerts"] = alerted
+        delivered = replace(run, details=details)
+        now = self.clock.now()
+        audit = [
+            scheduler_audit(
+                AuditEventType.CRON_ALERT_FAILED,
+                now,
+                job,
+                run,
+                event=a["event"],
+                channel=a["channel"],
+                error=a["error"],
+                attempts=a["attempts"],
+            )
+            for a in alerted
+            if not a["ok"]
+        ]
         try:
-            if await self.store.update_run(delivered, expected=run.status):
+            if await self.store.update_run(delivered, expected=run.status, audit=audit):
                 self.bus.publish(RunChanged(delivered))
+                for event in audit:
+                    self.bus.publish(AuditRecorded(event))
         except StoreError as exc:
             log.warning(
                 "run %s of %s: its delivery results are not recorded: %s",
@@ -325,9 +383,20 @@ class RunExecutor:
                 exc,
                 extra={"event": "delivery.unrecorded"},
             )
-        failed = [r.channel for r in results if not r.ok]
+        failed = [r["channel"] for r in results if not r["ok"]]
         if failed:
             log.warning("run %s of %s: delivery failed on %s", run.id, job.name, ", ".join(failed))
+        for a in alerted:
+            if not a["ok"]:
+                log.warning(
+                    "run %s of %s: %s alert failed on %s: %s",
+                    run.id,
+                    job.name,
+                    a["event"],
+                    a["channel"],
+                    a["error"],
+                    extra={"event": "alert.failed"},
+                )
 
     def _delivery_done(self, task: asyncio.Task[None]) -> None:
         self.deliveries.discard(task)

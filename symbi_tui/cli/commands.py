@@ -330,6 +330,12 @@ async def _add(conn: Connection, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _export(conn: Connection, args: argparse.Namespace) -> int:
+    """The text as the exporter wrote it: strings escaped, so nothing a terminal acts on."""
+    sys.stdout.write(await conn.backend.export_jobs(args.names, format=args.format))
+    return EXIT_OK
+
+
 def _confirm(question: str) -> bool:
     say(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     try:
@@ -682,6 +688,7 @@ _Handler = Callable[[Connection, argparse.Namespace], Awaitable[int]]
 _HANDLERS: dict[tuple[str, str | None], _Handler] = {
     ("cron", "list"): _list,
     ("cron", "add"): _add,
+    ("cron", "export"): _export,
     ("cron", "remove"): _remove,
     ("cron", "pause"): _transition,
     ("cron", "resume"): _transition,

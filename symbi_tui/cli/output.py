@@ -548,6 +548,11 @@ def status_view(data: StatusData, now: datetime) -> RenderableType:
     grid.add_row("delivery", _v(", ".join(job.delivery)) or "-")
     if job.policies:
         grid.add_row("policies", _v(", ".join(job.policies)))
+    for event in ("on_failure", "on_dead_letter"):
+        channels: tuple[str, ...] | None = getattr(job, event)
+        grid.add_row(
+            event, "config default" if channels is None else _v(", ".join(channels)) or "-"
+        )
     grid.add_row("policy", Text("\n").join(policy_lines(data.policy)))
     cost = data.cost
     if cost is not None and (any(d.runs for d in cost.days) or cost.max_cost_per_day):

@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=5)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
+    p = cron.add_parser(
+        "export", help="print jobs as DSL (what `cron add --file` reads) or JSON specs"
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="jobs to export (default: every job)")
+    p.add_argument("--format", choices=("symbi", "json"), default="symbi")
+
     p = cron.add_parser("validate", help="check DSL files without loading them")
     p.add_argument("files", nargs="+", metavar="FILE")
 

@@ -47,7 +47,8 @@ class FormField:
     key: str  #: the mapping key sent to the backend (the guide's spelling where it has one)
     label: str
     placeholder: str = ""
-    kind: str = "text"  #: text | list | int | check
+    #: text | list | int | check | alert (a list; empty: the config's default, "none": [])
+    kind: str = "text"
 
 
 FIELDS: tuple[FormField, ...] = (
@@ -63,6 +64,12 @@ FIELDS: tuple[FormField, ...] = (
     FormField("webhook_url", "Webhook URL", "e.g. https://ops.example.com/hooks/x"),
     FormField("slack_channel", "Slack channel", "e.g. #ops-alerts"),
     FormField("email_recipients", "Email to", "e.g. ops@example.com, dev@example.com", "list"),
+    FormField(
+        "on_failure", "On failure", "alert: config default; e.g. slack, email; none", "alert"
+    ),
+    FormField(
+        "on_dead_letter", "On dead letter", "alert: config default; e.g. email; none", "alert"
+    ),
     FormField("max_retries", "Max retries", "default from the config", "int"),
     FormField("max_concurrent", "Max concurrent", "1 (default)", "int"),
     FormField("jitter", "Jitter", "default from the config, e.g. 30s"),
@@ -143,6 +150,8 @@ def job_values(job: JobDefinition) -> dict[str, str | bool]:
         "webhook_url": job.webhook_url or "",
         "slack_channel": job.slack_channel or "",
         "email_recipients": ", ".join(job.email_recipients),
+        "on_failure": _alert_text(job.on_failure),
+        "on_dead_letter": _alert_text(job.on_dead_letter),
         "max_retries": "" if job.max_retries is None else str(job.max_retries),
         "max_concurrent": str(job.max_concurrent),
         "jitter": "" if job.jitter_seconds is None else _seconds(job.jitter_seconds),
@@ -152,6 +161,12 @@ def job_values(job: JobDefinition) -> dict[str, str | bool]:
         "require_approval": job.policy.require_approval,
         "approvers": ", ".join(job.policy.approvers),
     }
+
+
+def _alert_text(channels: tuple[str, ...] | None) -> str:
+    if channels is None:
+        return ""
+    return ", ".join(channels) or "none"
 
 
 def build_mapping(values: Mapping[str, str | bool], base: JobDefinition | None) -> dict[str, Any]:
@@ -171,6 +186,10 @@ def build_mapping(values: Mapping[str, str | bool], base: JobDefinition | None) 
                 policy["require_approval"] = value
             continue
         text = str(raw).strip()
+        if spec.kind == "alert":
+            if text or editing:
+                out[spec.key] = None if not text else [] if text == "none" else _split(text)
+            continue
         if spec.kind == "list":
             value = _split(text)
             if not value and not editing:

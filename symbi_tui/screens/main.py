@@ -123,6 +123,7 @@ class MainScreen(ConsoleScreen[None]):
         Binding("e", "edit", "Edit", id="job-edit", show=False),
         Binding("d", "delete", "Delete", id="job-delete", show=False),
         Binding("h", "history", "History", id="job-history", show=False),
+        Binding("E", "export", "Export as DSL", id="job-export", show=False),
         Binding("A", "approve", "Approve", id="job-approve", show=False),
         Binding("X", "deny", "Deny", id="job-deny", show=False),
         Binding("space", "tag", "Tag", id="job-tag", show=False),
@@ -743,6 +744,16 @@ class MainScreen(ConsoleScreen[None]):
                 self.kick(urgent=True)
 
         self.open_view("edit" if job else "add", job, on_result=done)
+
+    def action_export(self) -> None:
+        """The tagged jobs (or the selected one) as DSL, to read or save to a file."""
+        jobs = self._tagged_jobs() if self.tagged else []
+        if not jobs and self.selected_job is not None:
+            jobs = [self.selected_job]
+        if not jobs:
+            self.notify("no job is selected", title="Export", severity="warning", markup=False)
+            return
+        self.open_view("export", " ".join(sorted(j.name for j in jobs)))
 
     def action_watch(self) -> None:
         job = self.selected_job

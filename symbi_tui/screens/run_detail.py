@@ -45,6 +45,7 @@ _KNOWN_DETAILS = frozenset(
     {
         "seq",
         "delivery",
+        "alerts",
         "policy",
         "approval",
         "heartbeat",
@@ -143,6 +144,7 @@ class RunDetailScreen(ConsoleScreen[None]):
                 yield Static(id="run-summary", classes="-empty")
                 yield Static(id="run-policy", classes="-empty")
                 yield Static(id="run-delivery", classes="-empty")
+                yield Static(id="run-alerts", classes="-empty")
                 yield Static(id="run-iterations", classes="-empty")
                 yield Static(id="run-extra", classes="-empty")
         yield Footer(show_command_palette=False)
@@ -228,6 +230,7 @@ class RunDetailScreen(ConsoleScreen[None]):
         self._section("#run-summary", "Summary", escape(run.summary or ""))
         self._section("#run-policy", "Policy decision", _policy_markup(run.details))
         self._section("#run-delivery", "Delivery", _delivery_markup(run.details.get("delivery")))
+        self._section("#run-alerts", "Alerts", _delivery_markup(run.details.get("alerts")))
         self._section("#run-iterations", *self._iterations_markup(run))
         extra = {k: v for k, v in run.details.items() if k not in _KNOWN_DETAILS}
         self._section(
@@ -355,8 +358,10 @@ def _delivery_markup(results: object) -> str:
             continue
         ok = bool(item.get("ok"))
         attempts = int(item.get("attempts") or 0)
+        event = f" ({item['event']})" if item.get("event") else ""  # an alert's on_failure...
         head = toned(
-            f"{'✔' if ok else '✖'} {item.get('channel', '?')}", Tone.SUCCESS if ok else Tone.ERROR
+            f"{'✔' if ok else '✖'} {item.get('channel', '?')}{event}",
+            Tone.SUCCESS if ok else Tone.ERROR,
         )
         took = duration(int(item.get("duration_ms") or 0))
         facts = f"{attempts} attempt{'s' * (attempts != 1)} · {took}"

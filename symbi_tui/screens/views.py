@@ -29,11 +29,13 @@ def make_view(
     text: str | None = None,
     status: JobStatus | None = None,
 ) -> Screen[Any]:
-    """The screen for ``view`` about ``target`` (a job, or a run id for ``run``); ``text`` and
+    """The screen for ``view`` about ``target`` (a job, a run id for ``run``, job names separated
+    by spaces for ``export``); ``text`` and
     ``status`` narrow the timeline as the jobs pane is narrowed."""
     from .approvals import ApprovalsScreen
     from .audit import AuditScreen
     from .dead_letter import DeadLetterScreen
+    from .export import ExportScreen
     from .heartbeat import HeartbeatScreen
     from .job_form import JobFormScreen
     from .run_detail import RunDetailScreen
@@ -62,6 +64,8 @@ def make_view(
         return AuditScreen(backend, job=target, **common)
     if view == "timeline":
         return TimelineScreen(backend, text=text, status=status, **common)
+    if view == "export":  # target: job names separated by spaces (a name holds none)
+        return ExportScreen(backend, names=(target or "").split(), **common)
     if view == "add":
         return JobFormScreen(backend, **common)
     if view == "edit":

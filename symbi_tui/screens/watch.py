@@ -603,6 +603,10 @@ def _policy_and_delivery(job: JobDefinition, policy: Mapping[str, Any]) -> str:
     shown = job_to_dict(job)  # secrets masked
     channels = shown.get("delivery") or []
     rows.append(("Delivery", escape(", ".join(channels)) if channels else muted("none")))
+    for label, key in (("On failure", "on_failure"), ("Dead letter", "on_dead_letter")):
+        alerts: tuple[str, ...] | None = getattr(job, key)
+        if alerts is not None:  # (the config's default is not known here: not shown)
+            rows.append((label, escape(", ".join(alerts)) if alerts else muted("no alert")))
     for label, key in (
         ("Webhook", "webhook_url"),
         ("Slack", "slack_channel"),

@@ -38,6 +38,7 @@ SCREENS: tuple[tuple[str, str | None], ...] = (
     ("timeline", None),
     ("add", None),
     ("edit", "daily-report"),
+    ("export", "daily-report flaky-job"),
 )
 
 

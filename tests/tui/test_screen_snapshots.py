@@ -24,6 +24,7 @@ from symbi_tui.screens.audit import AuditScreen, AuditTable
 from symbi_tui.screens.backfill import BackfillScreen
 from symbi_tui.screens.confirm import ConfirmScreen
 from symbi_tui.screens.dead_letter import DeadLetterScreen
+from symbi_tui.screens.export import ExportScreen
 from symbi_tui.screens.heartbeat import HeartbeatScreen, IterationsTable
 from symbi_tui.screens.job_form import JobFormScreen
 from symbi_tui.screens.prompt import PromptScreen
@@ -201,6 +202,14 @@ class TestTriage:
     def test_audit(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
         app = ScreenApp(lambda: AuditScreen(scene.backend, clock=scene.clock))
         ready = loaded(app, AuditScreen, lambda s: s.query_one(AuditTable).row_count > 30)
+        assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+class TestExport:
+    def test_export(self, snap_compare: Snap, scene: OpsScene, size: tuple[int, int]) -> None:
+        """The DSL of flaky-job (and its agent), with the save key."""
+        app = ScreenApp(lambda: ExportScreen(scene.backend, clock=scene.clock, names=["flaky-job"]))
+        ready = loaded(app, ExportScreen, lambda s: s.text is not None)
         assert snap_compare(app, terminal_size=size, run_before=ready)
 
 
