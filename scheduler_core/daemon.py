@@ -185,7 +185,9 @@ class EventLogger:
             )
         elif isinstance(event, SchedulerState):
             self._scheduler(event)
-        elif isinstance(event, Dropped):
+        elif isinstance(event, Dropped) and event.count:
+            # count 0 is another process's write (every lease renewal a standby sees): nothing
+            # this log missed
             self._emit(logging.WARNING, "log.dropped", "event log fell behind", count=event.count)
 
     def _emit(self, level: int, name: str, message: str, **fields: Any) -> None:

@@ -341,6 +341,20 @@ def capture(formatter: logging.Formatter) -> tuple[EventLogger, io.StringIO]:
     return EventLogger(logger), stream
 
 
+def test_only_events_the_log_missed_are_a_warning() -> None:
+    """Dropped(0) is another process's write (a standby sees one per lease renewal): it was
+    logged as "event log fell behind" about every second."""
+    from scheduler_core.events import Dropped
+
+    sink, stream = capture(JsonFormatter())
+    for _ in range(5):
+        sink(Dropped(0))
+    assert stream.getvalue() == ""
+    sink(Dropped(7))
+    (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (line["event"], line["level"], line["count"]) == ("log.dropped", "warning", 7)
+
+
 def test_event_log_lines_are_structured_and_mask_secrets() -> None:
     from datetime import UTC, datetime
 
