@@ -154,7 +154,7 @@ def guide_session(cli: Cli) -> list[str]:
     assert "quick-task" in paused and "‖ paused" in paused and "daily-report" not in paused
     assert run("cron", "resume", "quick-task").stdout.startswith("resumed quick-task: active")
     status = run("cron", "status", "daily-report", "--history", "10").stdout
-    assert "daily-report  ● active" in status and "max_runtime 300s" in status
+    assert "daily-report  ● active" in status and "max runtime 5m  (inline)" in status
     assert "0 9 1 1 *  (UTC): At 09:00 on January 1" in status and "No runs." in status
 
     out = run("cron", "run", "quick-task", "--input", "Check production database", "--wait")
