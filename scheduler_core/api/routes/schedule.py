@@ -69,8 +69,16 @@ def guide_routes(service: SchedulerService) -> APIRouter:
         job = await service.add_job(body.fields(), actor=request_actor(request))
         return _job(job)
 
-    @r.get("", response_model=list[JobOut], summary="List jobs (filter by status, agent)")
+    @r.get(
+        "",
+        response_model=list[JobOut],
+        summary="List jobs (filter by status, agent); page by offset or by cursor",
+        response_description="A page of jobs. `X-Total-Count`: the jobs matching the filters; "
+        "when more follow, `X-Next-Cursor` (pass it as `after`) and "
+        '`Link: <...>; rel="next"` (the next page\'s URL)',
+    )
     async def list_jobs(
+        request: Request,
         status: JobStatus | None = None,
         agent_id: Annotated[str | None, Query(max_length=200)] = None,
         q: Annotated[str | None, Query(max_length=200, description="name/agent substring")] = None,
@@ -78,6 +86,14 @@ def guide_routes(service: SchedulerService) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
         order: Annotated[JobOrder, Query(description="sort column")] = "name",
         desc: Annotated[bool, Query(description="newest/largest first")] = False,
+        after: Annotated[
+            str | None,
+            Query(
+                max_length=4096,
+                description="the previous page's X-Next-Cursor: the jobs after its last one "
+                "(same order and desc; no offset)",
+            ),
+        ] = None,
     ) -> Any:
         page = await service.list_jobs(
             status=status,
@@ -87,11 +103,16 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             offset=offset,
             order=order,
             descending=desc,
+            after=after,
         )
+        headers = {"X-Total-Count": str(page.total)}
+        if page.next_cursor is not None:
+            url = request.url.remove_query_params(["offset", "after"])
+            url = url.include_query_params(after=page.next_cursor)
+            headers["X-Next-Cursor"] = page.next_cursor
+            headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
         # already in JobOut's shape (job_to_dict): sent as is, not validated again per item
-        return JSONResponse(
-            [_job_out(j) for j in page.jobs], headers={"X-Total-Count": str(page.total)}
-        )
+        return JSONResponse([_job_out(j) for j in page.jobs], headers=headers)
 
     @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
     async def get_job(job_id: JobRef) -> Any:

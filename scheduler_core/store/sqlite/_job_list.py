@@ -14,7 +14,7 @@ import json
 import sqlite3
 from typing import Any
 
-from .._queries import JOB_ORDERS, Params, job_filters, where_clause
+from .._queries import JOB_ORDERS, Params, job_filters, job_segments, page_cursor, where_clause
 from .._rows import JOB_COLUMNS
 from ..base import JobPage, JobQuery
 from ..text_index import JobTextIndex
@@ -76,13 +76,35 @@ class JobListing:
         key = (clause, *params)
         index = self.index
 
+        after = query.after
+        want = query.limit + 1  #: one more than a page: whether a next page exists
+
         def sorted_page(source: str, values: list[Any]) -> list[Any]:
             """A page of the few jobs ``source`` selects (by id), sorted once found."""
+            if after is not None:
+                return keyset_rows([source], values, unindexed=True)
             return conn.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE {source} "
                 f"ORDER BY {sorted_order} LIMIT ? OFFSET ?",
-                [*values, query.limit, query.offset],
+                [*values, want, query.offset],
             ).fetchall()
+
+        def keyset_rows(conditions: list[str], values: list[Any], *, unindexed: bool) -> list[Any]:
+            """The jobs after the cursor: each run of the order read from its index range
+            (or sorted, ``unindexed``) until a page and one more are found."""
+            assert after is not None
+            rows: list[Any] = []
+            runs = job_segments(
+                query, after, is_null=_is_null, value_in=_as_is, unindexed=unindexed
+            )
+            for run in runs:
+                p = Params("?")
+                p.values.extend(values)
+                sql = run.sql(p, conditions, JOB_COLUMNS, want - len(rows))
+                rows += conn.execute(sql, p.values).fetchall()
+                if len(rows) >= want:
+                    break
+            return rows
 
         version = _version(conn)
         known = totals.get(key)
@@ -108,7 +130,7 @@ class JobListing:
                     totals.clear()
                 totals[key] = (version, total)
                 rows = sorted_page(source, values) if query.offset < total else []
-                return JobPage(jobs=[job_of(r) for r in rows], total=total)
+                return _page(query, rows, total)
             if total is None and not others:
                 total = len(ids)
         if total is None and where:
@@ -128,7 +150,7 @@ class JobListing:
         if len(totals) > 256:
             totals.clear()
         totals[key] = (version, total)
-        if query.offset >= total:
+        if query.offset >= total and after is None:
             rows = []
         elif where and total <= _FEW:
             # a few matches: fetch and sort them, rather than walk an order index past
@@ -137,9 +159,32 @@ class JobListing:
                 rows = sorted_page(f"rowid IN (SELECT rowid FROM jobs {clause})", params)
             else:
                 rows = sorted_page("rowid IN (SELECT value FROM json_each(?))", [json.dumps(found)])
+        elif after is not None:
+            rows = keyset_rows(where, params, unindexed=False)
         else:
             rows = conn.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, query.limit, query.offset],
+                [*params, want, query.offset],
             ).fetchall()
-        return JobPage(jobs=[job_of(r) for r in rows], total=total)
+        return _page(query, rows, total)
+
+
+def _is_null(column: str, yes: bool) -> str:
+    """A nullable order column's NULLs (``yes``) or values, as its index
+    ``(column IS NULL, column, name)`` answers with a range."""
+    return f"({column} IS NULL) = 1 AND {column} IS NULL" if yes else f"({column} IS NULL) = 0"
+
+
+def _as_is(column: str, value: str | int) -> str | int:
+    """A cursor value as SQLite compares it (instants are stored as the cursor's text)."""
+    return value
+
+
+def _page(query: JobQuery, rows: list[Any], total: int) -> JobPage:
+    """The page of ``rows`` (up to one more than the limit: then a next page exists)."""
+    if len(rows) > query.limit:
+        del rows[query.limit :]
+        cursor = page_cursor(query, rows[-1], str)
+    else:
+        cursor = None
+    return JobPage(jobs=[job_of(r) for r in rows], total=total, next_cursor=cursor)
