@@ -4,7 +4,6 @@ and ``/{job_id}/cost`` (LLM cost per day)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -15,6 +14,7 @@ from ...clock import format_instant
 from ...model import JobDefinition, JobStatus
 from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
+from ..job_json import job_out
 from ..middleware import request_actor
 from ..schemas import (
     BackfillIn,
@@ -40,24 +40,6 @@ JobOrder = Literal[
 
 def _job(job: JobDefinition) -> dict[str, Any]:
     return job_to_dict(job)
-
-
-@lru_cache(maxsize=1)
-def _job_out_order() -> tuple[tuple[str, Any], ...]:
-    """JobOut's fields in order, with the default each optional one takes."""
-    return tuple(
-        (name, None if field.is_required() else field.get_default(call_default_factory=True))
-        for name, field in JobOut.model_fields.items()
-    )
-
-
-def _job_out(job: JobDefinition) -> dict[str, Any]:
-    """A job exactly as ``response_model=JobOut`` would send it, without validating the dict
-    again (a page of jobs is already in that shape: this halves the list's cost)."""
-    data = job_to_dict(job)
-    out = {name: data.get(name, default) for name, default in _job_out_order()}
-    out.update((k, v) for k, v in data.items() if k not in out)
-    return out
 
 
 def guide_routes(service: SchedulerService) -> APIRouter:
@@ -112,7 +94,7 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             headers["X-Next-Cursor"] = page.next_cursor
             headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
         # already in JobOut's shape (job_to_dict): sent as is, not validated again per item
-        return JSONResponse([_job_out(j) for j in page.jobs], headers=headers)
+        return JSONResponse([job_out(j) for j in page.jobs], headers=headers)
 
     @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
     async def get_job(job_id: JobRef) -> Any:
