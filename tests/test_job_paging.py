@@ -316,3 +316,57 @@ async def test_remote_and_local_pages_carry_the_cursor(api: Api, harness: Harnes
         assert names_seen == [f"job-{i:02d}" for i in range(7)] and page.total == 7
     finally:
         await remote.aclose()
+
+
+async def test_api_body_is_what_jsonresponse_sent_and_never_stale(api: Api) -> None:
+    """Jobs are encoded once and kept: the bytes must be JSONResponse's, and a job changed in
+    any column (a pause, a run's end, which leaves updated_at alone) is sent as it is now."""
+    import json
+
+    from scheduler_core.api.job_json import job_out
+
+    service = api.harness.service
+    await service.add_job({"name": "plain", "agent": "a", "cron": "0 0 1 1 *"})
+    await service.add_job(
+        {
+            "name": "rich",
+            "agent": "a",
+            "cron": "0 0 1 1 *",
+            "timezone": "Europe/Berlin",
+            "delivery": ["webhook"],
+            "webhook_url": "https://hooks.example.com/x?token=abc",
+            "webhook_headers": {"X-Key": "k"},
+            "policy": {"require_approval": True, "approvers": ["ops"]},
+            "heartbeat": {"enabled": True, "max_iterations": 3},
+            "input": "a \"quoted\"\n\x01 \u2028 ☃ ï input",
+            "jitter_seconds": 0.1,
+        }
+    )
+
+    async def listed() -> tuple[bytes, list[dict[str, Any]]]:
+        response = await api.client.get("/api/v1/schedule?limit=10")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        return response.content, response.json()
+
+    for _ in range(2):  # encoded, then from what was kept
+        body, items = await listed()
+        page = await service.list_jobs(limit=10)
+        expected = json.dumps(
+            [job_out(j) for j in page.jobs],
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+        ).encode()
+        assert body == expected
+    assert [i["status"] for i in items] == ["active", "active"]
+    before = items[0]
+    await service.run_now("plain")
+    await api.harness.settle()
+    _, items = await listed()
+    assert items[0]["updated_at"] == before["updated_at"]  # the run left it alone...
+    assert items[0]["last_run_at"] is not None and before["last_run_at"] is None  # ...not these
+    assert items[0]["run_count"] == before["run_count"] + 1
+    await service.pause_job("plain")
+    _, items = await listed()
+    assert items[0]["name"] == "plain" and items[0]["status"] == "paused"

@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from ...backfill import backfill_to_dict
 from ...clock import format_instant
 from ...model import JobDefinition, JobStatus
 from ...service import SchedulerService
 from ...wire import instant_out, job_to_dict, run_to_dict
-from ..job_json import job_out
+from ..job_json import JobJson
 from ..middleware import request_actor
 from ..schemas import (
     BackfillIn,
@@ -45,6 +45,7 @@ def _job(job: JobDefinition) -> dict[str, Any]:
 def guide_routes(service: SchedulerService) -> APIRouter:
     """The guide's ``/api/v1/schedule`` routes over ``service``."""
     r = APIRouter(prefix=f"{PREFIX}/schedule", tags=["schedule"])
+    encoded = JobJson()
 
     @r.post("", status_code=201, response_model=JobOut, summary="Create a scheduled job")
     async def create_job(request: Request, body: JobCreateIn) -> Any:
@@ -93,8 +94,8 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             url = url.include_query_params(after=page.next_cursor)
             headers["X-Next-Cursor"] = page.next_cursor
             headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
-        # already in JobOut's shape (job_to_dict): sent as is, not validated again per item
-        return JSONResponse([job_out(j) for j in page.jobs], headers=headers)
+        # in JobOut's shape, not validated again; each job encoded once (job_json.py)
+        return Response(encoded.page(page.jobs), media_type="application/json", headers=headers)
 
     @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
     async def get_job(job_id: JobRef) -> Any:

@@ -14,6 +14,7 @@ import json
 import sqlite3
 from typing import Any
 
+from ...model import JobDefinition
 from .._queries import JOB_ORDERS, Params, job_filters, job_segments, page_cursor, where_clause
 from .._rows import JOB_COLUMNS
 from ..base import JobPage, JobQuery
@@ -22,6 +23,8 @@ from ._sql import job_of
 
 #: at most this many matches are found first and sorted
 _FEW = 2000
+#: jobs kept built from their rows (a page shown again, polled, or walked by two clients)
+_KEEP = 4096
 
 
 def _version(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -40,6 +43,9 @@ class JobListing:
         self._totals: dict[tuple[object, ...], tuple[tuple[int, int], int]] = {}
         #: count_jobs' answer and the (data version, changes) it was counted at
         self._status_counts: tuple[tuple[int, int], list[Any]] | None = None
+        #: jobs by their whole row: a row read again, unchanged in every column, is not built
+        #: again (building is most of a page's cost); emptied when full
+        self._built: dict[tuple[Any, ...], JobDefinition] = {}
 
     def status_rows(self, conn: sqlite3.Connection) -> list[Any]:
         """(status, count) rows of the jobs (health asks every tick)."""
@@ -130,7 +136,7 @@ class JobListing:
                     totals.clear()
                 totals[key] = (version, total)
                 rows = sorted_page(source, values) if query.offset < total else []
-                return _page(query, rows, total)
+                return self._page(query, rows, total)
             if total is None and not others:
                 total = len(ids)
         if total is None and where:
@@ -166,7 +172,25 @@ class JobListing:
                 f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, want, query.offset],
             ).fetchall()
-        return _page(query, rows, total)
+        return self._page(query, rows, total)
+
+    def _page(self, query: JobQuery, rows: list[Any], total: int) -> JobPage:
+        """The page of ``rows`` (up to one more than the limit: then a next page exists)."""
+        if len(rows) > query.limit:
+            del rows[query.limit :]
+            cursor = page_cursor(query, rows[-1], str)
+        else:
+            cursor = None
+        built = self._built
+        if len(built) > _KEEP:
+            built.clear()
+        jobs = []
+        for row in rows:
+            job = built.get(row)
+            if job is None:
+                job = built[row] = job_of(row)
+            jobs.append(job)
+        return JobPage(jobs=jobs, total=total, next_cursor=cursor)
 
 
 def _is_null(column: str, yes: bool) -> str:
@@ -178,13 +202,3 @@ def _is_null(column: str, yes: bool) -> str:
 def _as_is(column: str, value: str | int) -> str | int:
     """A cursor value as SQLite compares it (instants are stored as the cursor's text)."""
     return value
-
-
-def _page(query: JobQuery, rows: list[Any], total: int) -> JobPage:
-    """The page of ``rows`` (up to one more than the limit: then a next page exists)."""
-    if len(rows) > query.limit:
-        del rows[query.limit :]
-        cursor = page_cursor(query, rows[-1], str)
-    else:
-        cursor = None
-    return JobPage(jobs=[job_of(r) for r in rows], total=total, next_cursor=cursor)
