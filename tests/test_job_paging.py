@@ -338,7 +338,7 @@ async def test_api_body_is_what_jsonresponse_sent_and_never_stale(api: Api) -> N
             "webhook_headers": {"X-Key": "k"},
             "policy": {"require_approval": True, "approvers": ["ops"]},
             "heartbeat": {"enabled": True, "max_iterations": 3},
-            "input": "a \"quoted\"\n\x01 \u2028 ☃ ï input",
+            "input": 'a "quoted"\n\x01 \u2028 ☃ ï input',
             "jitter_seconds": 0.1,
         }
     )
@@ -370,3 +370,32 @@ async def test_api_body_is_what_jsonresponse_sent_and_never_stale(api: Api) -> N
     await service.pause_job("plain")
     _, items = await listed()
     assert items[0]["name"] == "plain" and items[0]["status"] == "paused"
+
+
+async def test_totals_follow_every_change_that_moves_them(store: JobStore) -> None:
+    """Totals are kept between calls: each filter's must move with what moves it."""
+    service = SchedulerService(store)
+    await service.add_jobs(
+        [{"name": f"j{i}", "agent": "a" if i % 2 else "b", "cron": "0 0 1 1 *"} for i in range(6)]
+    )
+
+    async def totals() -> tuple[int, ...]:
+        return (
+            (await service.list_jobs(limit=1)).total,
+            (await service.list_jobs(limit=1, status="paused")).total,
+            (await service.list_jobs(limit=1, agent="a")).total,
+            (await service.list_jobs(limit=1, text="j1")).total,
+        )
+
+    assert await totals() == (6, 0, 3, 1)
+    await service.pause_job("j1")
+    assert await totals() == (6, 1, 3, 1)
+    await service.update_job("j1", {"agent": "b"})
+    assert await totals() == (6, 1, 2, 1)
+    await service.update_job("j3", {"name": "j10"})
+    assert await totals() == (6, 1, 2, 2)
+    await service.remove_job("j0")
+    await service.add_job({"name": "j11", "agent": "a", "cron": "0 0 1 1 *"})
+    assert await totals() == (6, 1, 3, 3)
+    await service.remove_job("j5")
+    assert await totals() == (5, 1, 2, 3)
