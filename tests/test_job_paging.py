@@ -399,3 +399,25 @@ async def test_totals_follow_every_change_that_moves_them(store: JobStore) -> No
     assert await totals() == (6, 1, 3, 3)
     await service.remove_job("j5")
     assert await totals() == (5, 1, 2, 3)
+
+
+@pytest.mark.parametrize("shape", ["every field", "bare", "chained", "one-shot"])
+def test_job_out_is_what_response_model_jobout_sends(shape: str) -> None:
+    """The list skips JobOut's validation: what it sends must be what JobOut would have made
+    of it (the same keys in the same order, the same values)."""
+    from dataclasses import replace
+
+    from scheduler_core.api.job_json import JobJson, job_out
+    from scheduler_core.api.schemas import JobOut
+    from tests.test_export import every_field_job
+
+    job = {
+        "every field": every_field_job(),
+        "bare": JobDefinition(name="x", agent="y"),
+        "chained": replace(every_field_job(), cron=None, after="extract", last_error="é\n"),
+        "one-shot": replace(every_field_job(), cron=None, at=T0, next_run_at=T0, last_run_at=T0),
+    }[shape]
+    out = job_out(job)
+    validated = JobOut.model_validate(out).model_dump(mode="json")
+    assert list(out) == list(validated) and out == validated
+    assert JobJson().page([job, job]) == (b"[" + b",".join([JobJson().job(job)] * 2) + b"]")
