@@ -26,7 +26,7 @@ from ._sql import job_of
 #: at most this many matches are found first and sorted
 _FEW = 2000
 #: jobs kept built from their rows (a page shown again, polled, or walked by two clients)
-_KEEP = 4096
+_KEEP = 2048
 
 
 def _version(conn: sqlite3.Connection) -> tuple[int, int]:
