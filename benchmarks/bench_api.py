@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -30,7 +32,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import machine_info, print_table, save_results, summary_ms, temp_dir
+from benchmarks._common import (
+    RESULTS_DIR,
+    machine_info,
+    print_table,
+    save_results,
+    summary_ms,
+    temp_dir,
+)
 
 KEY = "bench-key-0123456789abcdef"
 WORKLOADS = ("list", "list-deep", "list-offset-deep", "run")
@@ -98,6 +107,16 @@ def _load(
     asyncio.run(main())
 
 
+def _save_profile(profile: cProfile.Profile, workload: str) -> None:
+    """The server's event-loop profile of ``workload``: results/api-WORKLOAD.prof(.txt)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"api-{workload}.prof"
+    profile.dump_stats(out)
+    with open(f"{out}.txt", "w") as text:
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(40)
+    print(f"profile of the server's event loop: {out}.txt", flush=True)
+
+
 async def serve(path: Path, jobs: int, workloads: list[str], args: argparse.Namespace) -> Any:
     from scheduler_core.api import ApiKeys, ApiServer, create_app
     from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
@@ -139,11 +158,18 @@ async def serve(path: Path, jobs: int, workloads: list[str], args: argparse.Name
                 target=_load,
                 args=(server.url, workload, args.clients, args.seconds, jobs, args.walk, queue),
             )
+            profile = cProfile.Profile() if args.profile else None
             proc.start()
             cpu = time.process_time()
+            if profile is not None:
+                profile.enable()
             latencies, errors, wall = await asyncio.to_thread(queue.get)
+            if profile is not None:
+                profile.disable()
             cpu = time.process_time() - cpu
             proc.join()
+            if profile is not None:
+                _save_profile(profile, workload)
             results[workload] = {
                 "requests": len(latencies),
                 "errors": len(errors),
@@ -168,6 +194,12 @@ def main() -> int:
         help=f"comma-separated, of {', '.join(WORKLOADS)} (default: list,run)",
     )
     parser.add_argument("--walk", type=int, default=10, help="list-deep: pages per walk")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the server's event loop (its thread; the store's thread is not seen) "
+        "per workload: results/api-WORKLOAD.prof(.txt)",
+    )
     args = parser.parse_args()
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = sorted(set(workloads) - set(WORKLOADS))
