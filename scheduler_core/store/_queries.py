@@ -26,9 +26,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..model import AuditEventType, RunStatus
-from ._rows import RUN_COLUMNS, WriteInstant
+from ._rows import JOB_COLUMNS, RUN_COLUMNS, WriteInstant
 from .base import JobQuery
-from .job_cursor import ORDER_COLUMNS, JobCursor, encode_cursor
+from .job_cursor import INSTANT_ORDERS, ORDER_COLUMNS, JobCursor, encode_cursor
 
 #: list_jobs' sort keys -> the column each sorts by (an unknown key sorts by name)
 JOB_ORDERS = {
@@ -42,13 +42,7 @@ JOB_ORDERS = {
 }
 #: where each order column is in ``JOB_COLUMNS`` (a page's cursor is read from its last row)
 _ORDER_PLACES = {
-    "name": 1,
-    "next_run_at": 5,
-    "status": 3,
-    "agent": 2,
-    "last_run_at": 6,
-    "failure_count": 10,
-    "created_at": 11,
+    column: [c.strip() for c in JOB_COLUMNS.split(",")].index(column) for column in ORDER_COLUMNS
 }
 
 
@@ -213,6 +207,6 @@ def page_cursor(query: JobQuery, row: Sequence[Any], instant_text: Callable[[Any
     ``instant_text`` writes an instant column's value as a cursor holds it."""
     order = query.order if query.order in ORDER_COLUMNS else "name"
     value = row[_ORDER_PLACES[order]] if order != "name" else None
-    if value is not None and order in ("next_run_at", "last_run_at", "created_at"):
+    if value is not None and order in INSTANT_ORDERS:
         value = instant_text(value)
     return encode_cursor(JobCursor(order, query.descending, value, row[1]))
