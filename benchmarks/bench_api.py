@@ -2,19 +2,29 @@
 
     .venv/bin/python benchmarks/bench_api.py                 # 10,000 jobs, 10 s per workload
     .venv/bin/python benchmarks/bench_api.py --jobs 100000 --seconds 20 --clients 16
+    .venv/bin/python benchmarks/bench_api.py --jobs 1000000 --workloads list-deep,list-offset-deep
 
 A real uvicorn server on 127.0.0.1 serves the API over a SQLite store with the scheduler embedded
 (its agents are no-op Python callables, so POST .../run measures queueing and recording the run,
 and the scheduler runs them meanwhile). ``--clients`` concurrent httpx clients (in a separate
 process, so client and server do not share a core's event loop) send requests back to back.
+
+Workloads: ``list`` (pages at random offsets up to ``--jobs``, as before), ``list-deep`` (each
+client walks ``--walk`` pages by cursor, following X-Next-Cursor, from a random depth, then jumps
+to another), ``list-offset-deep`` (a page by OFFSET at a random depth: what the cursor replaces),
+``run``. With ``--jobs`` of 100,000 or more the store is benchmarks/_scale.py's cached one (built
+once, copied per run); smaller stores are filled here. The server's CPU time per request (its
+process, every thread) is shown beside the client's view.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -22,12 +32,38 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import machine_info, print_table, save_results, summary_ms, temp_dir
+from benchmarks._common import (
+    RESULTS_DIR,
+    machine_info,
+    print_table,
+    save_results,
+    summary_ms,
+    temp_dir,
+)
 
 KEY = "bench-key-0123456789abcdef"
+WORKLOADS = ("list", "list-deep", "list-offset-deep", "run")
+#: from this size on the store is _scale's cached one
+SCALE_FROM = 100_000
 
 
-def _load(url: str, workload: str, clients: int, seconds: float, jobs: int, queue: Any) -> None:
+def job_name(i: int) -> str:
+    """The ``i``-th job's name (both this script's stores and _scale's: job-0000000...)."""
+    return f"job-{i:07d}"
+
+
+def _cursor_at(depth: int) -> str:
+    """The cursor of the job at ``depth`` in name order: the page after it starts there."""
+    from scheduler_core.store.job_cursor import JobCursor, encode_cursor
+
+    return encode_cursor(JobCursor("name", False, None, job_name(depth)))
+
+
+def _load(
+    url: str, workload: str, clients: int, seconds: float, jobs: int, walk: int, queue: Any
+) -> None:
+    import random
+
     import httpx
 
     async def client(index: int, latencies: list[float], errors: list[int]) -> None:
@@ -35,15 +71,28 @@ def _load(url: str, workload: str, clients: int, seconds: float, jobs: int, queu
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
             deadline = time.perf_counter() + seconds
             n = index
+            rng = random.Random(index)
+            cursor: str | None = None
+            pages = 0
             while time.perf_counter() < deadline:
                 n += clients
                 started = time.perf_counter()
                 if workload == "list":
                     offset = (n * 100) % max(jobs - 100, 1)
                     response = await http.get(f"/api/v1/schedule?limit=100&offset={offset}")
+                elif workload == "list-deep":
+                    if cursor is None or pages >= walk:
+                        cursor, pages = _cursor_at(rng.randrange(max(jobs - 100, 1))), 0
+                    response = await http.get(f"/api/v1/schedule?limit=100&after={cursor}")
+                    cursor = response.headers.get("X-Next-Cursor")
+                    pages += 1
+                elif workload == "list-offset-deep":
+                    offset = rng.randrange(max(jobs - 100, 1))
+                    response = await http.get(f"/api/v1/schedule?limit=100&offset={offset}")
                 else:
-                    name = f"job-{n % jobs:06d}"
-                    response = await http.post(f"/api/v1/schedule/{name}/run", json={})
+                    response = await http.post(
+                        f"/api/v1/schedule/{job_name(n % jobs)}/run", json={}
+                    )
                 latencies.append(time.perf_counter() - started)
                 if response.status_code >= 400:
                     errors.append(response.status_code)
@@ -56,6 +105,16 @@ def _load(url: str, workload: str, clients: int, seconds: float, jobs: int, queu
         queue.put((latencies, errors, time.perf_counter() - started))
 
     asyncio.run(main())
+
+
+def _save_profile(profile: cProfile.Profile, workload: str) -> None:
+    """The server's event-loop profile of ``workload``: results/api-WORKLOAD.prof(.txt)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"api-{workload}.prof"
+    profile.dump_stats(out)
+    with open(f"{out}.txt", "w") as text:
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(40)
+    print(f"profile of the server's event loop: {out}.txt", flush=True)
 
 
 async def serve(path: Path, jobs: int, workloads: list[str], args: argparse.Namespace) -> Any:
@@ -74,15 +133,20 @@ async def serve(path: Path, jobs: int, workloads: list[str], args: argparse.Name
     config = SchedulerConfig(
         scheduler=SchedulerSettings(max_concurrent_jobs=100), store=StoreConfig(url=str(path))
     )
+    if jobs >= SCALE_FROM:
+        from benchmarks._scale import copy_store, scale_store
+
+        copy_store(scale_store(jobs), path)
     engine = Engine(config, executor=CallableExecutor(Any_()))
     service = await engine.start()
-    for first in range(0, jobs, 10_000):
-        await service.add_jobs(
-            [
-                {"name": f"job-{i:06d}", "agent": "bench", "cron": "0 0 1 1 *"}
-                for i in range(first, min(first + 10_000, jobs))
-            ]
-        )
+    if jobs < SCALE_FROM:
+        for first in range(0, jobs, 10_000):
+            await service.add_jobs(
+                [
+                    {"name": job_name(i), "agent": "bench", "cron": "0 0 1 1 *"}
+                    for i in range(first, min(first + 10_000, jobs))
+                ]
+            )
     app = create_app(service, config=config, keys=ApiKeys.of([KEY]))
     server = ApiServer(app, host="127.0.0.1", port=0)
     await server.start()
@@ -92,16 +156,26 @@ async def serve(path: Path, jobs: int, workloads: list[str], args: argparse.Name
             queue: Any = multiprocessing.get_context("spawn").Queue()
             proc = multiprocessing.get_context("spawn").Process(
                 target=_load,
-                args=(server.url, workload, args.clients, args.seconds, jobs, queue),
+                args=(server.url, workload, args.clients, args.seconds, jobs, args.walk, queue),
             )
+            profile = cProfile.Profile() if args.profile else None
             proc.start()
+            cpu = time.process_time()
+            if profile is not None:
+                profile.enable()
             latencies, errors, wall = await asyncio.to_thread(queue.get)
+            if profile is not None:
+                profile.disable()
+            cpu = time.process_time() - cpu
             proc.join()
+            if profile is not None:
+                _save_profile(profile, workload)
             results[workload] = {
                 "requests": len(latencies),
                 "errors": len(errors),
                 "rps": len(latencies) / wall,
                 "latency_ms": summary_ms(latencies),
+                "server_cpu_ms_per_request": cpu * 1000 / max(len(latencies), 1),
             }
     finally:
         await server.stop()
@@ -114,15 +188,38 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--workloads",
+        default="list,run",
+        help=f"comma-separated, of {', '.join(WORKLOADS)} (default: list,run)",
+    )
+    parser.add_argument("--walk", type=int, default=10, help="list-deep: pages per walk")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the server's event loop (its thread; the store's thread is not seen) "
+        "per workload: results/api-WORKLOAD.prof(.txt)",
+    )
     args = parser.parse_args()
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = sorted(set(workloads) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(unknown)}")
     with temp_dir() as tmp:
-        results = asyncio.run(serve(tmp / "symbi.db", args.jobs, ["list", "run"], args))
+        results = asyncio.run(serve(tmp / "symbi.db", args.jobs, workloads, args))
+    labels = {
+        "list": "GET /schedule?limit=100&offset=(walk)",
+        "list-deep": "GET /schedule?limit=100&after=(random depth)",
+        "list-offset-deep": "GET /schedule?limit=100&offset=(random depth)",
+        "run": "POST /schedule/{id}/run",
+    }
     rows = [
         [
-            "GET /schedule?limit=100" if name == "list" else "POST /schedule/{id}/run",
+            labels[name],
             f"{r['rps']:,.0f}",
             f"{r['latency_ms']['p50']:.1f}",
             f"{r['latency_ms']['p99']:.1f}",
+            f"{r['server_cpu_ms_per_request']:.2f}",
             r["requests"],
             r["errors"],
         ]
@@ -131,8 +228,8 @@ def main() -> int:
     print_table(
         f"API, {args.jobs:,} jobs, {args.clients} clients",
         rows,
-        ["request", "req/s", "p50 ms", "p99 ms", "requests", "errors"],
-        (1, 2, 3, 4, 5),
+        ["request", "req/s", "p50 ms", "p99 ms", "server CPU ms", "requests", "errors"],
+        (1, 2, 3, 4, 5, 6),
     )
     save_results("api", {"machine": machine_info(), "args": vars(args), "results": results})
     print(json.dumps({k: round(v["rps"]) for k, v in results.items()}))

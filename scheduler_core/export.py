@@ -390,12 +390,12 @@ async def collect_export(service: SchedulerService, names: Sequence[str] = ()) -
                 seen.add(job.id)
                 jobs.append(job)
     else:
-        offset = 0
-        while True:
-            page = await service.list_jobs(limit=1000, offset=offset)
+        cursor: str | None = None
+        while True:  # by cursor: jobs added or removed meanwhile shift no page
+            page = await service.list_jobs(limit=1000, after=cursor)
             jobs.extend(page.jobs)
-            offset += len(page.jobs)
-            if not page.jobs or offset >= page.total:
+            cursor = page.next_cursor
+            if cursor is None:
                 break
     jobs = _leaders_first(sorted(jobs, key=lambda j: j.name))
     agents: list[AgentDefinition] = []

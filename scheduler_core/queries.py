@@ -29,6 +29,7 @@ from .model import (
 )
 from .scheduling import CronScheduler, StoreFault, schedule_for
 from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RunStats
+from .store.job_cursor import ORDER_COLUMNS, decode_cursor
 
 _MIN_PREFIX = 4
 _MIN_RUN_PREFIX = 8  #: run ids start with their time: shorter prefixes match many
@@ -107,10 +108,29 @@ class ServiceQueries:
         descending: bool = False,
         limit: int = 100,
         offset: int = 0,
+        after: str | None = None,
     ) -> JobPage:
+        """A page of jobs: the first (skipping ``offset``), or those after ``after``, the
+        ``next_cursor`` of the page before it in the same order (keyset paging: as cheap at any
+        depth, and a job added or removed meanwhile moves no other across the boundary)."""
         if isinstance(status, str):
             status = _status(JobStatus, status)
         _check_limit(limit)
+        cursor = None
+        if after is not None:
+            try:
+                cursor = decode_cursor(after)
+            except ValueError as exc:
+                raise ValidationError(str(exc), field="after") from None
+            column = order if order in ORDER_COLUMNS else "name"
+            if (cursor.order, cursor.descending) != (column, descending):
+                made = f"{cursor.order}{' descending' if cursor.descending else ''}"
+                asked = f"{column}{' descending' if descending else ''}"
+                raise ValidationError(
+                    f"the cursor continues a list sorted by {made}, not {asked}", field="after"
+                )
+            if offset:
+                raise ValidationError("a cursor cannot be combined with an offset", field="offset")
         return await self.store.list_jobs(
             JobQuery(
                 status=status,
@@ -120,6 +140,7 @@ class ServiceQueries:
                 descending=descending,
                 limit=limit,
                 offset=max(offset, 0),
+                after=cursor,
             )
         )
 

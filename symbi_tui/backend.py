@@ -106,9 +106,11 @@ class Backend(Protocol):
         offset: int = 0,
         order: str = "name",
         descending: bool = False,
+        after: str | None = None,
     ) -> JobPage:
         """One page of jobs; ``text`` matches a substring of name or agent; ``order`` is a
-        column (name, agent, status, next_run_at, last_run_at, failure_count, created_at)."""
+        column (name, agent, status, next_run_at, last_run_at, failure_count, created_at);
+        ``after``: the previous page's ``next_cursor`` (same filters and order, no offset)."""
         ...
 
     async def get_job(self, ref: str) -> JobDefinition:
@@ -302,6 +304,7 @@ class LocalBackend:
         offset: int = 0,
         order: str = "name",
         descending: bool = False,
+        after: str | None = None,
     ) -> JobPage:
         return await self.service.list_jobs(
             text=text or None,
@@ -311,6 +314,7 @@ class LocalBackend:
             descending=descending,
             limit=limit,
             offset=offset,
+            after=after,
         )
 
     async def get_job(self, ref: str) -> JobDefinition:

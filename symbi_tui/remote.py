@@ -266,6 +266,7 @@ class RemoteBackend:
         offset: int = 0,
         order: str = "name",
         descending: bool = False,
+        after: str | None = None,
     ) -> JobPage:
         params = {
             "status": status.value if status is not None else None,
@@ -275,6 +276,7 @@ class RemoteBackend:
             "offset": offset,
             "order": order,
             "desc": "true" if descending else None,
+            "after": after,
         }
         response = await self._call("GET", "/schedule", params=params)
         jobs = [job_from_dict(d) for d in response.json()]
@@ -282,7 +284,9 @@ class RemoteBackend:
             total = int(response.headers.get("X-Total-Count", ""))
         except ValueError:
             total = offset + len(jobs)
-        return JobPage(jobs=jobs, total=total)
+        # a daemon before cursors sends none: the caller pages by offset then
+        cursor = response.headers.get("X-Next-Cursor") or None
+        return JobPage(jobs=jobs, total=total, next_cursor=cursor)
 
     async def get_job(self, ref: str) -> JobDefinition:
         return job_from_dict(await self._json("GET", self._job_path(ref), job=ref))

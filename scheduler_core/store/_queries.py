@@ -9,21 +9,26 @@ from __future__ import annotations
 
 __all__ = [
     "JOB_ORDERS",
+    "KeysetSegment",
     "Params",
     "audit_query",
     "job_filters",
     "job_ref",
+    "job_segments",
+    "page_cursor",
     "runs_query",
     "where_clause",
 ]
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from ..model import AuditEventType, RunStatus
-from ._rows import RUN_COLUMNS, WriteInstant
+from ._rows import JOB_COLUMNS, RUN_COLUMNS, WriteInstant
 from .base import JobQuery
+from .job_cursor import INSTANT_ORDERS, ORDER_COLUMNS, JobCursor, encode_cursor
 
 #: list_jobs' sort keys -> the column each sorts by (an unknown key sorts by name)
 JOB_ORDERS = {
@@ -34,6 +39,10 @@ JOB_ORDERS = {
     "last_run_at": "last_run_at",
     "failure_count": "failure_count",
     "created_at": "created_at",
+}
+#: where each order column is in ``JOB_COLUMNS`` (a page's cursor is read from its last row)
+_ORDER_PLACES = {
+    column: [c.strip() for c in JOB_COLUMNS.split(",")].index(column) for column in ORDER_COLUMNS
 }
 
 
@@ -129,3 +138,75 @@ def audit_query(
         f"SELECT seq, at, type, actor, job_id, run_id, details FROM audit_events {clause} "
         f"ORDER BY at DESC, seq DESC LIMIT {p(limit)}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetSegment:
+    """A run of jobs in a keyset page's order: a condition (besides the filters) that one
+    index range answers, and the ORDER BY that reads that range in order."""
+
+    condition: Callable[[Params], str] | None
+    order: str
+
+    def sql(self, p: Params, conditions: Sequence[str], columns: str, limit: int) -> str:
+        """The query of up to ``limit`` jobs of this run that also meet ``conditions``."""
+        where = list(conditions)
+        if self.condition is not None:
+            where.append(self.condition(p))
+        clause = where_clause(where)
+        return f"SELECT {columns} FROM jobs {clause} ORDER BY {self.order} LIMIT {p(limit)}"
+
+
+def job_segments(
+    query: JobQuery,
+    cursor: JobCursor,
+    *,
+    is_null: Callable[[str, bool], str],
+    value_in: Callable[[str, str | int], Any],
+    unindexed: bool = False,
+) -> list[KeysetSegment]:
+    """The jobs after ``cursor`` in ``query``'s order, as runs to read one after the other
+    until a page is full: one run for a column that is never NULL (``(column, name) > (v,
+    n)``), and for a nullable one the rest of the cursor's block (NULLs or not) then the other
+    block, NULLs last going up and first going down as the first page's ORDER BY has them.
+
+    ``is_null(column, yes)`` is the store's test that keeps a block to its index range;
+    ``value_in`` turns a cursor value into the store's (an instant's text into a datetime);
+    ``unindexed`` sorts the matches rather than read them from an order index.
+    """
+    column = cursor.order
+    direction = "DESC" if query.descending else "ASC"
+    op = "<" if query.descending else ">"
+    plus = "+" if unindexed else ""
+    name = cursor.name
+    by_name = f"{plus}name {direction}"
+    if column == "name":
+        return [KeysetSegment(lambda p: f"name {op} {p(name)}", by_name)]
+    by_value = f"{plus}{column} {direction}, {by_name}"
+    value = cursor.value
+    if not ORDER_COLUMNS[column]:
+        after = value_in(column, value) if value is not None else None
+        return [KeysetSegment(lambda p: f"({column}, name) {op} ({p(after)}, {p(name)})", by_value)]
+    present, absent = is_null(column, False), is_null(column, True)
+    if value is None:  # in the NULLs: the rest of them, then (going down) the values
+        nulls = KeysetSegment(lambda p: f"{absent} AND name {op} {p(name)}", by_name)
+        if query.descending:
+            return [nulls, KeysetSegment(lambda p: present, by_value)]
+        return [nulls]
+    after = value_in(column, value)
+    values = KeysetSegment(
+        lambda p: f"{present} AND ({column}, name) {op} ({p(after)}, {p(name)})", by_value
+    )
+    if query.descending:
+        return [values]
+    return [values, KeysetSegment(lambda p: absent, by_name)]
+
+
+def page_cursor(query: JobQuery, row: Sequence[Any], instant_text: Callable[[Any], str]) -> str:
+    """The cursor of a page that ends with ``row`` (``JOB_COLUMNS``) in ``query``'s order;
+    ``instant_text`` writes an instant column's value as a cursor holds it."""
+    order = query.order if query.order in ORDER_COLUMNS else "name"
+    value = row[_ORDER_PLACES[order]] if order != "name" else None
+    if value is not None and order in INSTANT_ORDERS:
+        value = instant_text(value)
+    return encode_cursor(JobCursor(order, query.descending, value, row[1]))

@@ -46,6 +46,7 @@ from ..model import (
     JobStatus,
     RunStatus,
 )
+from .job_cursor import JobCursor
 from .retention import PruneBatch, PruneCursor, PruneTarget, StoreStats
 
 
@@ -189,12 +190,18 @@ class JobQuery:
     descending: bool = False
     limit: int = 100
     offset: int = 0
+    #: keyset paging: the jobs after this one in the order (``order``/``descending`` are the
+    #: cursor's; ``offset`` is 0); None: from the first job, skipping ``offset``
+    after: JobCursor | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobPage:
     jobs: list[JobDefinition]
     total: int
+    #: the cursor of the page's last job (``JobQuery.after`` for the next page), or None when
+    #: no job follows it
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -264,12 +264,20 @@ async def _list(conn: Connection, args: argparse.Namespace) -> int:
     backend = conn.backend
     status = JobStatus(args.status) if args.status else None
     jobs: list[JobDefinition] = []
+    cursor: str | None = None
     while True:
+        # by cursor: a job added or removed meanwhile moves no other across a page boundary
+        # (a daemon that sends no cursor is paged by offset)
         page = await backend.list_jobs(
-            status=status, agent=args.agent, limit=1000, offset=len(jobs)
+            status=status,
+            agent=args.agent,
+            limit=1000,
+            offset=0 if cursor else len(jobs),
+            after=cursor,
         )
         jobs.extend(page.jobs)
-        if not page.jobs or len(jobs) >= page.total:
+        cursor = page.next_cursor
+        if not page.jobs or (cursor is None and len(jobs) >= page.total):
             break
     if args.format == "json":
         output.print_json([job_to_dict(j) for j in jobs])

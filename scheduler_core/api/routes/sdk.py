@@ -48,10 +48,12 @@ def _one_shot(fields: dict[str, Any], service: SchedulerService) -> dict[str, An
 
 async def _all_jobs(service: SchedulerService, status: JobStatus | None = None) -> list[Any]:
     jobs: list[JobDefinition] = []
-    while True:
-        page = await service.list_jobs(status=status, limit=1000, offset=len(jobs))
+    cursor: str | None = None
+    while True:  # by cursor: jobs added or removed meanwhile shift no page
+        page = await service.list_jobs(status=status, limit=1000, after=cursor)
         jobs.extend(page.jobs)
-        if not page.jobs or len(jobs) >= page.total:
+        cursor = page.next_cursor
+        if cursor is None:
             return jobs
 
 

@@ -45,10 +45,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ...clock import parse_instant
 from .._common import Dialect
-from .._queries import JOB_ORDERS, Params, job_filters, where_clause
+from .._queries import JOB_ORDERS, Params, job_filters, job_segments, where_clause
 from .._rows import JOB_COLUMNS, NODE_COLUMNS, node_from_row, same
 from ..base import JobQuery, NodeInfo
+from ..job_cursor import INSTANT_ORDERS
 
 NOTIFY_CHANNEL = "symbi_store"
 #: a node's columns, and the machine it runs on
@@ -182,8 +184,10 @@ BUMP = (
 )
 
 
-def job_list_queries(query: JobQuery) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
-    """The jobs list's two queries: how many jobs match, and the page of them."""
+def job_list_queries(query: JobQuery) -> list[tuple[str, list[Any]]]:
+    """The jobs list's queries: how many jobs match, then the page of them and one more (the
+    first page, or by ``offset``), or with a cursor (``query.after``) the jobs after it, a
+    page and one more from each run of the order (see ``job_segments``)."""
     p = Params("$")
     where = job_filters(p, query)
     if query.text:
@@ -191,12 +195,30 @@ def job_list_queries(query: JobQuery) -> tuple[tuple[str, list[Any]], tuple[str,
         where.append(f"(strpos(lower(name), {n}) > 0 OR strpos(lower(agent), {n}) > 0)")
     clause = where_clause(where)
     params = list(p.values)  #: the filters' (the count's)
-    page = f"LIMIT {p(query.limit)} OFFSET {p(query.offset)}"
+    counted = (f"SELECT count(*) FROM jobs {clause}", params)
+    want = query.limit + 1
+    if query.after is not None:
+        queries = [counted]
+        for run in job_segments(query, query.after, is_null=_is_null, value_in=_value_in):
+            q = Params("$")
+            q.values.extend(params)
+            queries.append((run.sql(q, where, JOB_COLUMNS, want), q.values))
+        return queries
+    page = f"LIMIT {p(want)} OFFSET {p(query.offset)}"
     column = JOB_ORDERS.get(query.order, "name")
     direction = "DESC" if query.descending else "ASC"
     nulls = "IS NULL" if not query.descending else "IS NOT NULL"
     order = f"{column} {nulls}, {column} {direction}, name {direction}"
-    return (
-        (f"SELECT count(*) FROM jobs {clause}", params),
+    return [
+        counted,
         (f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} {page}", list(p.values)),
-    )
+    ]
+
+
+def _is_null(column: str, yes: bool) -> str:
+    return f"{column} IS NULL" if yes else f"{column} IS NOT NULL"
+
+
+def _value_in(column: str, value: str | int) -> Any:
+    """A cursor value as PostgreSQL compares it: an instant's text as a timestamptz."""
+    return parse_instant(value) if column in INSTANT_ORDERS and isinstance(value, str) else value

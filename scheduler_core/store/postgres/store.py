@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from ...clock import format_instant
 from ...errors import ConflictError, StoreError, ValidationError
 from ...model import (
     AgentContext,
@@ -44,7 +45,7 @@ from ...model import (
 )
 from .._common import StoreBase, definition_values, name_conflict
 from .._leases import LEASE_NAME
-from .._queries import job_ref
+from .._queries import job_ref, page_cursor
 from .._rows import (
     JOB_COLUMNS,
     LEASE_COLUMNS,
@@ -317,8 +318,15 @@ class PostgresJobStore(StoreBase, PostgresRetention):
     async def list_jobs(self, query: JobQuery) -> JobPage:
         if has_nul(query.agent, query.text):
             return JobPage(jobs=[], total=0)
-        counted, rows = await self._fetch_together(*job_list_queries(query))
-        return JobPage(jobs=[job_of(r) for r in rows], total=counted[0][0])
+        if query.after is not None and has_nul(query.after.name):
+            return JobPage(jobs=[], total=0)
+        counted, *runs = await self._fetch_together(*job_list_queries(query))
+        rows = [row for run in runs for row in run]
+        cursor = None
+        if len(rows) > query.limit:
+            del rows[query.limit :]
+            cursor = page_cursor(query, rows[-1], format_instant)
+        return JobPage(jobs=[job_of(r) for r in rows], total=counted[0][0], next_cursor=cursor)
 
     async def count_jobs(self) -> dict[JobStatus, int]:
         return status_counts(

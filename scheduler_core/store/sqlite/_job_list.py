@@ -3,7 +3,9 @@
 The page is read through the index its order has; a filter that matches few jobs fetches and
 sorts them instead; the text filter is answered from the names held in memory
 (:class:`~scheduler_core.store.text_index.JobTextIndex`). Totals, and the jobs per status, are
-counted again only after a commit (the operator pages and sorts while the scheduler is idle).
+counted again only after a commit (the operator pages and sorts while the scheduler is idle);
+a total without a status filter only once jobs were added, removed, renamed or re-agented.
+A cursor (``JobQuery.after``) is answered from the order's index range, at any depth.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import json
 import sqlite3
 from typing import Any
 
-from .._queries import JOB_ORDERS, Params, job_filters, where_clause
+from ...model import JobDefinition
+from .._queries import JOB_ORDERS, Params, job_filters, job_segments, page_cursor, where_clause
 from .._rows import JOB_COLUMNS
 from ..base import JobPage, JobQuery
 from ..text_index import JobTextIndex
@@ -22,6 +25,8 @@ from ._sql import job_of
 
 #: at most this many matches are found first and sorted
 _FEW = 2000
+#: jobs kept built from their rows (a page shown again, polled, or walked by two clients)
+_KEEP = 2048
 
 
 def _version(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -40,6 +45,9 @@ class JobListing:
         self._totals: dict[tuple[object, ...], tuple[tuple[int, int], int]] = {}
         #: count_jobs' answer and the (data version, changes) it was counted at
         self._status_counts: tuple[tuple[int, int], list[Any]] | None = None
+        #: jobs by their whole row: a row read again, unchanged in every column, is not built
+        #: again (building is most of a page's cost); emptied when full
+        self._built: dict[tuple[Any, ...], JobDefinition] = {}
 
     def status_rows(self, conn: sqlite3.Connection) -> list[Any]:
         """(status, count) rows of the jobs (health asks every tick)."""
@@ -76,15 +84,40 @@ class JobListing:
         key = (clause, *params)
         index = self.index
 
+        after = query.after
+        want = query.limit + 1  #: one more than a page: whether a next page exists
+
         def sorted_page(source: str, values: list[Any]) -> list[Any]:
             """A page of the few jobs ``source`` selects (by id), sorted once found."""
+            if after is not None:
+                return keyset_rows([source], values, unindexed=True)
             return conn.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE {source} "
                 f"ORDER BY {sorted_order} LIMIT ? OFFSET ?",
-                [*values, query.limit, query.offset],
+                [*values, want, query.offset],
             ).fetchall()
 
-        version = _version(conn)
+        def keyset_rows(conditions: list[str], values: list[Any], *, unindexed: bool) -> list[Any]:
+            """The jobs after the cursor: each run of the order read from its index range
+            (or sorted, ``unindexed``) until a page and one more are found."""
+            assert after is not None
+            rows: list[Any] = []
+            runs = job_segments(
+                query, after, is_null=_is_null, value_in=_as_is, unindexed=unindexed
+            )
+            for run in runs:
+                p = Params("?")
+                p.values.extend(values)
+                sql = run.sql(p, conditions, JOB_COLUMNS, want - len(rows))
+                rows += conn.execute(sql, p.values).fetchall()
+                if len(rows) >= want:
+                    break
+            return rows
+
+        # a total without a status filter changes only when jobs come, go, or change name or
+        # agent, each of which job_text_log records: the scheduler's own commits (claims,
+        # finished runs, lease renewals) leave it, and 50 ms of counting a million jobs, alone
+        version = _version(conn) if query.status is not None else _log_version(conn)
         known = totals.get(key)
         found: list[int] | None = None
         total: int | None = known[1] if known is not None and known[0] == version else None
@@ -108,7 +141,7 @@ class JobListing:
                     totals.clear()
                 totals[key] = (version, total)
                 rows = sorted_page(source, values) if query.offset < total else []
-                return JobPage(jobs=[job_of(r) for r in rows], total=total)
+                return self._page(query, rows, total)
             if total is None and not others:
                 total = len(ids)
         if total is None and where:
@@ -128,7 +161,7 @@ class JobListing:
         if len(totals) > 256:
             totals.clear()
         totals[key] = (version, total)
-        if query.offset >= total:
+        if query.offset >= total and after is None:
             rows = []
         elif where and total <= _FEW:
             # a few matches: fetch and sort them, rather than walk an order index past
@@ -137,9 +170,46 @@ class JobListing:
                 rows = sorted_page(f"rowid IN (SELECT rowid FROM jobs {clause})", params)
             else:
                 rows = sorted_page("rowid IN (SELECT value FROM json_each(?))", [json.dumps(found)])
+        elif after is not None:
+            rows = keyset_rows(where, params, unindexed=False)
         else:
             rows = conn.execute(
                 f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, query.limit, query.offset],
+                [*params, want, query.offset],
             ).fetchall()
-        return JobPage(jobs=[job_of(r) for r in rows], total=total)
+        return self._page(query, rows, total)
+
+    def _page(self, query: JobQuery, rows: list[Any], total: int) -> JobPage:
+        """The page of ``rows`` (up to one more than the limit: then a next page exists)."""
+        if len(rows) > query.limit:
+            del rows[query.limit :]
+            cursor = page_cursor(query, rows[-1], str)
+        else:
+            cursor = None
+        built = self._built
+        if len(built) > _KEEP:
+            built.clear()
+        jobs = []
+        for row in rows:
+            job = built.get(row)
+            if job is None:
+                job = built[row] = job_of(row)
+            jobs.append(job)
+        return JobPage(jobs=jobs, total=total, next_cursor=cursor)
+
+
+def _log_version(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Where job_text_log is at (its newest entry; -1 in the second place tells it from a
+    data version): it moves with every job added, removed, renamed or moved to another agent."""
+    return conn.execute("SELECT max(seq) FROM job_text_log").fetchone()[0] or 0, -1
+
+
+def _is_null(column: str, yes: bool) -> str:
+    """A nullable order column's NULLs (``yes``) or values, as its index
+    ``(column IS NULL, column, name)`` answers with a range."""
+    return f"({column} IS NULL) = 1 AND {column} IS NULL" if yes else f"({column} IS NULL) = 0"
+
+
+def _as_is(column: str, value: str | int) -> str | int:
+    """A cursor value as SQLite compares it (instants are stored as the cursor's text)."""
+    return value
