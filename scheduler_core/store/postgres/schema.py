@@ -5,7 +5,7 @@ The same tables as the SQLite schema (``store/sqlite/schema.py``), with instants
 prefix look-ups behave as in SQLite whatever the database's locale), and JSON kept as text
 (byte-for-byte what SQLite stores: ``jsonb`` would reject NaN and ``\\u0000``, which agents'
 memories may hold). Added for several nodes: ``runs.owner`` (the node that claimed or started a
-run), the ``nodes`` table, and the ``store_version`` counter.
+run), the ``nodes`` table, and the ``store_version`` counters (one per writer, summed).
 
 Beside the migrations: ``migrate`` applies those a database has not had yet, and
 ``integrity_problems`` checks a database against the schema.
@@ -251,6 +251,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
         WHERE trigger NOT IN ('manual', 'chain');
     """,
+    # 7: the store version without a row every write waits on: a counter per writer (store
+    # object), summed; the existing count becomes the base row (writer ''), so the version goes
+    # on from where it was (see ``_version.py``)
+    """
+    ALTER TABLE store_version DROP CONSTRAINT store_version_pkey;
+    ALTER TABLE store_version DROP CONSTRAINT IF EXISTS store_version_id_check;
+    ALTER TABLE store_version DROP COLUMN id;
+    ALTER TABLE store_version ADD COLUMN writer text COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE store_version ALTER COLUMN writer DROP DEFAULT;
+    ALTER TABLE store_version ADD COLUMN bumped_at timestamptz NOT NULL DEFAULT now();
+    ALTER TABLE store_version ADD PRIMARY KEY (writer);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -299,9 +311,10 @@ async def integrity_problems(conn: asyncpg.Connection) -> list[str]:
     if version != SCHEMA_VERSION:
         problems.append(f"schema version {version}, expected {SCHEMA_VERSION}")
         return problems
-    for name in ("run_stats", "store_version"):
-        if await conn.fetchval(f"SELECT count(*) FROM {name} WHERE id = 1") != 1:
-            problems.append(f"the {name} row is missing")
+    if await conn.fetchval("SELECT count(*) FROM run_stats WHERE id = 1") != 1:
+        problems.append("the run_stats row is missing")
+    if await conn.fetchval("SELECT count(*) FROM store_version WHERE writer = ''") != 1:
+        problems.append("the store_version base row is missing")
     for (index,) in await conn.fetch(
         "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "JOIN pg_class t ON t.oid = i.indrelid "
