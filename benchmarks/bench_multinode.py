@@ -185,13 +185,30 @@ class Probe:
         statements = await self._conn.fetch(
             "SELECT calls, total_exec_time, rows, query FROM pg_stat_statements "
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "ORDER BY total_exec_time DESC LIMIT 15"
+            "ORDER BY total_exec_time DESC"
+        )
+        sizes = await self._conn.fetchrow(
+            "SELECT pg_table_size('runs'), pg_indexes_size('runs'), "
+            "pg_total_relation_size('audit_events'), (SELECT count(*) FROM runs), "
+            "(SELECT count(*) FROM audit_events)"
         )
         await self._conn.close()
         per = 1000 / runs
         counters = {k: (after[k] - self._before[k]) * per for k in after}
+        # the probe's own queries (a sample, a poll for the end) are no node's work
+        own = [r for r in statements if "pg_stat_activity" in r[3] or "job_name LIKE" in r[3]]
+        counters["commits"] -= per * sum(r[0] for r in own)
+        statements = [r for r in statements if r not in own]
+        # a scheduler's cycle asks for its next wake-up once: how often the nodes looked again
+        counters["cycles"] = per * sum(r[0] for r in statements if "min(next_run_at)" in r[3])
+        counters["statements"] = per * sum(r[0] for r in statements)
         return {
             "per_1000_runs": counters,
+            "bytes_per_run": {
+                "runs table": sizes[0] / sizes[3],
+                "runs indexes": sizes[1] / sizes[3],
+                "audit events (table and indexes)": sizes[2] / max(sizes[4], 1),
+            },
             "waiting": {k: v / max(self.samples, 1) for k, v in sorted(self.waits.items())},
             "samples": self.samples,
             "statements": [
@@ -211,13 +228,16 @@ def print_probe(n: int, probe: dict[str, Any]) -> None:
     print(
         f"\n-- {n} node(s), per 1,000 runs: node CPU {c['node_cpu_s']:.3f} s, server CPU "
         f"{c['server_cpu_s']:.3f} s, {c['commits']:.0f} commits, {c['wal_syncs']:.0f} WAL "
-        f"syncs ({c['wal_sync_ms']:.1f} ms), {c['wal_bytes'] / 1024:.0f} KiB WAL"
+        f"syncs ({c['wal_sync_ms']:.1f} ms), {c['wal_bytes'] / 1024:.0f} KiB WAL, "
+        f"{c['statements']:.0f} statements, {c['cycles']:.1f} scheduler cycles"
     )
+    sizes = ", ".join(f"{k} {v:.0f}" for k, v in probe["bytes_per_run"].items())
+    print(f"   bytes per run: {sizes}")
     print("   sessions of the database, on average, by what they were doing or waiting for:")
     for key, mean in sorted(probe["waiting"].items(), key=lambda kv: -kv[1]):
         print(f"   {mean:7.3f}  {key}")
     print("   statements (calls, ms per 1,000 runs):")
-    for s in probe["statements"]:
+    for s in probe["statements"][:15]:
         print(f"   {s['calls_per_1000_runs']:8.1f} {s['ms_per_1000_runs']:8.1f}  {s['query']}")
 
 

@@ -17,16 +17,17 @@ import pytest
 
 from scheduler_core.model import HeartbeatIteration, JobDefinition, RunStatus
 from scheduler_core.store import open_store
-from scheduler_core.store.base import ClaimPlan
+from scheduler_core.store.base import ClaimPlan, FinishItem
 from scheduler_core.store.postgres import PostgresJobStore
 from scheduler_core.store.postgres._version import ANNOUNCE_WINDOW, BUMP, Announcer
 from scheduler_core.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 from .pg import PgCluster, run_sync
-from .test_store import T0, make_job, make_run
+from .test_store import T0, at, finish_planner, make_job, make_run
 
 OWNER = "node-a"
-RUN = make_run(make_job("heartbeat", next_in=None))  #: the run the iterations belong to
+HEARTBEAT = make_job("heartbeat", next_in=None)
+RUN = make_run(HEARTBEAT)  #: a running run (its iterations, its finish)
 
 
 def job(name: str) -> JobDefinition:
@@ -55,9 +56,8 @@ async def stores(pg_url: str) -> AsyncIterator[tuple[PostgresJobStore, PostgresJ
     a, b = PostgresJobStore(pg_url), PostgresJobStore(pg_url)
     await a.open()
     await b.open()
-    heartbeat = make_job("heartbeat", next_in=None)
-    await a.insert_jobs([heartbeat], [])
-    await a.insert_run(dataclasses.replace(RUN, job_id=heartbeat.id), [])
+    await a.insert_jobs([HEARTBEAT], [])
+    await a.insert_run(RUN, [])
     yield a, b
     await a.close()
     await b.close()
@@ -149,11 +149,18 @@ async def test_closing_and_stale_writers_are_folded_into_the_base_row(pg_url: st
             await conn.execute(
                 "INSERT INTO store_version VALUES (7, 'dead', now() - interval '2 hours')"
             )
+            await conn.execute(
+                "INSERT INTO run_stats_rows VALUES (99999, 3, 2, 1, 40, 3, now() - interval '2h')"
+            )
             with_dead = await a.data_version()
             assert with_dead == before + 7
+            assert (await a.run_stats()).runs_total == 3
             await a.register_node(OWNER, now=T0, ttl=60)  # renewals fold the stale rows
             assert set(await writers(pg_url)) == {"", a._instance}
             assert await a.data_version() == with_dead
+            assert await conn.fetchval("SELECT array_agg(writer) FROM run_stats_rows") == [0]
+            stats = await a.run_stats()
+            assert (stats.runs_total, stats.runs_succeeded, stats.runs_failed) == (3, 2, 1)
             await a.insert_jobs([job("z")], [])
             assert await a.data_version() == with_dead + 1
         finally:
@@ -231,8 +238,34 @@ async def test_a_watching_node_is_woken_by_another_nodes_claim_and_finish(
         a.unwatch()
 
 
+async def test_a_finish_waits_for_no_other_nodes_run_counters(
+    stores: tuple[PostgresJobStore, PostgresJobStore], pg_url: str
+) -> None:
+    """The run counters (``run_stats``) every finish adds to: another node's finish, open
+    after adding to them, holds nothing this node's finish waits for; the sums hold both."""
+    a, b = stores
+    conn = await asyncpg.connect(pg_url)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE run_stats SET runs_total = runs_total + 5, "
+                "runs_succeeded = runs_succeeded + 5 WHERE id = 1"
+            )
+            await conn.execute("UPDATE run_stats_rows SET runs_total = runs_total WHERE writer = 0")
+            done = dataclasses.replace(RUN, status=RunStatus.SUCCEEDED, finished_at=at(5))
+            finish = b.finish_runs([FinishItem(run=done, job=HEARTBEAT)], finish_planner([]))
+            assert (await asyncio.wait_for(finish, 10))[0] is not None
+            assert (await a.run_stats()).runs_total == 1  # theirs is not committed yet
+    finally:
+        await conn.close()
+    stats = await a.run_stats()
+    assert (stats.runs_total, stats.runs_succeeded, stats.runs_failed) == (6, 6, 0)
+    assert await a.integrity_check() == "ok"
+
+
 def test_a_store_at_the_previous_schema_keeps_its_version(pg_cluster: PgCluster) -> None:
-    """Migrating the single counter to per-writer rows keeps the version where it was."""
+    """Migrating the single counters to per-writer rows keeps the version and the run counts
+    where they were."""
     step = next(i for i, sql in enumerate(MIGRATIONS) if "ADD COLUMN writer" in sql)
     name = f"symbi_version_{id(pg_cluster)}_{time.monotonic_ns()}"
 
@@ -248,6 +281,7 @@ def test_a_store_at_the_previous_schema_keeps_its_version(pg_cluster: PgCluster)
                 await conn.execute(MIGRATIONS[number])
                 await conn.execute("UPDATE schema_version SET version = $1", number + 1)
             await conn.execute("UPDATE store_version SET version = 41 WHERE id = 1")
+            await conn.execute("UPDATE run_stats SET runs_total = 7, runs_failed = 2 WHERE id = 1")
             await migrate(conn)
             assert await conn.fetchval("SELECT version FROM schema_version") == SCHEMA_VERSION
         finally:
@@ -257,6 +291,8 @@ def test_a_store_at_the_previous_schema_keeps_its_version(pg_cluster: PgCluster)
             assert await store.data_version() == 41
             await store.insert_jobs([job("after")], [])
             assert await store.data_version() == 42
+            stats = await store.run_stats()
+            assert (stats.runs_total, stats.runs_failed) == (7, 2)
             assert await store.integrity_check() == "ok"
         finally:
             await store.close()

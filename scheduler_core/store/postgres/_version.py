@@ -42,6 +42,7 @@ __all__ = [
     "BUMP",
     "BUMP_AND_NOTIFY",
     "FOLD_STALE",
+    "FOLD_STALE_RUN_STATS",
     "FOLD_WRITER",
     "READ_VERSION",
     "Announcer",
@@ -81,8 +82,19 @@ _FOLD = (
 #: a closing store object's row into the base row ($1: writer)
 FOLD_WRITER = _FOLD.format(where="writer = $1")
 #: the rows of writers that have not written for an hour (gone, or idle: a row is made again
-#: by the next write) into the base row
+#: by the next write) into the base row; the same for the run counters (``run_stats``, summed
+#: like the version: schema migration 8)
 FOLD_STALE = _FOLD.format(where="bumped_at < now() - interval '1 hour'")
+_COUNTERS = ("runs_total", "runs_succeeded", "runs_failed", "execution_ms_total", "executions")
+FOLD_STALE_RUN_STATS = (
+    "WITH gone AS (DELETE FROM run_stats_rows WHERE writer <> 0 "
+    "AND bumped_at < now() - interval '1 hour' RETURNING *) "
+    "UPDATE run_stats_rows SET "
+    + ", ".join(f"{c} = run_stats_rows.{c} + g.{c}" for c in _COUNTERS)
+    + " FROM (SELECT count(*) AS n, "
+    + ", ".join(f"sum({c}) AS {c}" for c in _COUNTERS)
+    + " FROM gone) g WHERE writer = 0 AND g.n > 0"
+)
 
 
 class Announcer:
