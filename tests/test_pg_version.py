@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
@@ -19,7 +20,8 @@ from scheduler_core.model import HeartbeatIteration, JobDefinition, RunStatus
 from scheduler_core.store import open_store
 from scheduler_core.store.base import ClaimPlan, FinishItem
 from scheduler_core.store.postgres import PostgresJobStore
-from scheduler_core.store.postgres._version import ANNOUNCE_WINDOW, BUMP, Announcer
+from scheduler_core.store.postgres._listen import ChangeListener
+from scheduler_core.store.postgres._version import ANNOUNCE_WINDOW, BUMP, SOON, Announcer
 from scheduler_core.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 from .pg import PgCluster, run_sync
@@ -209,7 +211,7 @@ async def test_quiet_writes_are_announced_after_they_commit_a_few_times_a_second
         last_commit = time.monotonic()
         elapsed = last_commit - started
         await asyncio.sleep(ANNOUNCE_WINDOW * 3)
-        ours = [t for t, _, payload in heard if payload == b._instance]
+        ours = [t for t, _, payload in heard if payload == b._instance + SOON]
         assert ours, "the burst was never announced"
         assert ours[-1] >= last_commit  # the last write is covered by an announcement after it
         assert len(ours) <= elapsed / ANNOUNCE_WINDOW + 2 < 40 or elapsed > 3
@@ -301,3 +303,76 @@ def test_a_store_at_the_previous_schema_keeps_its_version(pg_cluster: PgCluster)
         run_sync(check())
     finally:
         run_sync(pg_cluster.drop_database(name))
+
+
+async def test_announcements_wake_a_listener_at_most_once_per_window_however_many_send(
+    pg_url: str,
+) -> None:
+    """Four nodes' bursts of the scheduler's writes wake a watching node a few times a second
+    in all (each wake-up is a scheduler cycle), the last after their last write."""
+    watcher = PostgresJobStore(pg_url)
+    await watcher.open()
+    writers_ = [PostgresJobStore(pg_url) for _ in range(4)]
+    for w in writers_:
+        await w.open()
+    wakes: list[float] = []
+    try:
+        await watcher.insert_jobs([HEARTBEAT], [])
+        await watcher.insert_run(RUN, [])
+        assert watcher.watch(lambda: wakes.append(time.monotonic()))
+        assert await asyncio.wait_for(watcher.wait_watching(), 10)
+        await asyncio.sleep(ANNOUNCE_WINDOW * 2)
+        wakes.clear()
+        started = time.monotonic()
+        for i in range(15):
+            await asyncio.gather(
+                *(w.record_iteration(iteration(4 * i + k + 1)) for k, w in enumerate(writers_))
+            )
+        last_commit = time.monotonic()
+        await asyncio.sleep(ANNOUNCE_WINDOW * 4)
+        elapsed = last_commit - started
+        assert wakes and wakes[-1] >= last_commit  # the last writes are covered
+        assert len(wakes) <= (elapsed + ANNOUNCE_WINDOW * 2) / ANNOUNCE_WINDOW + 1
+        gaps = [b - a for a, b in itertools.pairwise(wakes)]
+        assert all(gap >= ANNOUNCE_WINDOW * 0.9 for gap in gaps), gaps
+    finally:
+        watcher.unwatch()
+        for w in writers_:
+            await w.close()
+        await watcher.close()
+
+
+async def test_what_must_be_acted_on_wakes_at_once_inside_an_announcements_window(
+    pg_url: str,
+) -> None:
+    """Announcements are coalesced into one wake-up per window; a change notified in its
+    transaction is not held back by them; a stopped listener calls nothing more."""
+    wakes: list[str] = []
+    listener = ChangeListener(pg_url, "me", window=2.0)
+    listener.start(lambda: wakes.append("wake"))
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await asyncio.wait_for(listener.wait(), 10)
+        await asyncio.sleep(0.05)
+        assert wakes == ["wake"]  # (the call when listening starts)
+        wakes.clear()
+        await conn.execute(f"SELECT pg_notify('symbi_store', 'a{SOON}')")  # at once
+        await heard_after(wakes, 1)
+        await conn.execute(f"SELECT pg_notify('symbi_store', 'b{SOON}')")  # at the window's end
+        await conn.execute(f"SELECT pg_notify('symbi_store', 'c{SOON}')")  # covered by it
+        await conn.execute(f"SELECT pg_notify('symbi_store', 'me{SOON}')")  # ours: nothing
+        await conn.execute("SELECT pg_notify('symbi_store', 'd')")  # at once, not held back
+        await heard_after(wakes, 2)
+        await asyncio.sleep(0.3)
+        assert len(wakes) == 2
+        await heard_after(wakes, 3)  # b and c, once the window has passed
+        await asyncio.sleep(0.2)
+        assert len(wakes) == 3
+        await conn.execute(f"SELECT pg_notify('symbi_store', 'e{SOON}')")  # pending...
+        await asyncio.sleep(0.2)
+        listener.stop()  # ...and dropped
+        await asyncio.sleep(2.2)
+        assert len(wakes) == 3
+    finally:
+        listener.stop()
+        await conn.close()

@@ -14,7 +14,10 @@ What a node must learn, and how fast:
   but its views show it (a console attached to it, the run that freed a job's
   ``max_concurrent`` slot, the retry a failure queued, the follower a success queued: any node
   with room starts those). These commit without a NOTIFY and are *announced* after their commit,
-  at most once per window per store object (:class:`Announcer`).
+  at most once per window per store object (:class:`Announcer`); a listening node is woken by
+  the announcements of all the others together at most once per window too (their payload ends
+  with :data:`SOON`; ``_listen.py``), so that each node's wake-ups stay at ten a second however
+  many nodes share the store (every wake-up costs a scheduler cycle: a dozen statements).
 
 Why: PostgreSQL serialises the commits of every transaction that notifies, cluster-wide (a
 global lock on the notification queue, held from the pre-commit until the commit has been
@@ -45,6 +48,7 @@ __all__ = [
     "FOLD_STALE_RUN_STATS",
     "FOLD_WRITER",
     "READ_VERSION",
+    "SOON",
     "Announcer",
 ]
 
@@ -59,8 +63,11 @@ from ._sql import NOTIFY_CHANNEL
 log = logging.getLogger("scheduler_core.store.postgres")
 
 #: how long a quiet write may wait before the other nodes hear of it (seconds); also the least
-#: time between two announcements of one store object
+#: time between two announcements of one store object, and between two wake-ups of a listener
+#: by announcements
 ANNOUNCE_WINDOW = 0.1
+#: the end of an announcement's payload (the store object's id before it)
+SOON = ":soon"
 
 _UPSERT = (
     "INSERT INTO store_version (writer, version, bumped_at) VALUES ($1, 1, now()) "
@@ -115,7 +122,7 @@ class Announcer:
             raise ValueError("an announcer's payload must be alphanumeric")
         self._sql = (
             "BEGIN; SET LOCAL synchronous_commit = off; "
-            f"SELECT pg_notify('{NOTIFY_CHANNEL}', '{instance}'); COMMIT"
+            f"SELECT pg_notify('{NOTIFY_CHANNEL}', '{instance}{SOON}'); COMMIT"
         )
         self._pool = pool
         self._window = window
