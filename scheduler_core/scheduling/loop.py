@@ -36,7 +36,7 @@ from ..policy import AllowAll, PolicyGate
 from ..runtime.base import Executor
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
-from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
+from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan, StartPlanner
 from ..store.retention import RetentionPolicy
 from ..telemetry import NO_TELEMETRY, Telemetry
 from .execution import RunExecutor
@@ -491,7 +491,16 @@ class CronScheduler:
         free = self.runs.free_slots()
         if free <= 0:
             return
-        counts = self.runs.counts()
+        planner = self._start_planner(now, free, self.runs.counts())
+        plans = await self.store.start_queued(now, free + 100, self.owner, planner)
+        if plans is None:
+            await self.leadership.try_lead()
+            return
+        self._launch_started(plans)
+
+    def _start_planner(self, now: datetime, free: int, counts: dict[str, int]) -> StartPlanner:
+        """Which queued runs start in ``free`` slots, given the runs per job ``counts`` (a copy
+        the planner updates); run in the store's transaction."""
 
         def planner(
             pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
@@ -515,10 +524,10 @@ class CronScheduler:
                 plans.append(StartPlan(run=started, job=job, start=True))
             return plans
 
-        plans = await self.store.start_queued(now, free + 100, self.owner, planner)
-        if plans is None:
-            await self.leadership.try_lead()
-            return
+        return planner
+
+    def _launch_started(self, plans: Sequence[StartPlan]) -> None:
+        """Launch the queued runs a start transaction recorded running (and publish them all)."""
         self.runtime.prefetch([p.job for p in plans if p.start])
         for plan in plans:
             self.bus.publish(RunChanged(plan.run))
