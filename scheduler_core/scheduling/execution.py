@@ -97,6 +97,10 @@ class RunExecutor:
     def in_flight_runs(self) -> list[str]:
         return list(self._running_jobs)
 
+    def slot_of(self, run_id: str) -> str | None:
+        """The job of ``run_id`` if it holds a slot here (runs until its end is recorded)."""
+        return self._running_jobs.get(run_id)
+
     def free_slots(self) -> int:
         return max(self.settings.max_concurrent_jobs - len(self._running_jobs), 0)
 

@@ -36,7 +36,15 @@ from ..policy import AllowAll, PolicyGate
 from ..runtime.base import Executor
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
-from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan, StartPlanner
+from ..store.base import (
+    ClaimPlan,
+    FinishItem,
+    JobStore,
+    LeaseInfo,
+    QueuedStart,
+    StartPlan,
+    StartPlanner,
+)
 from ..store.retention import RetentionPolicy
 from ..telemetry import NO_TELEMETRY, Telemetry
 from .execution import RunExecutor
@@ -125,6 +133,8 @@ class CronScheduler:
             on_retry=self.notify,
             faults=self.faults,
         )
+        self.writer.refill = self._refill
+        self.writer.refilled = self._launch_started
         self.runs = RunExecutor(
             store,
             self.runtime,
@@ -401,12 +411,14 @@ class CronScheduler:
             await self._take_cancel_requests()
         self.runs.awaiting = await self.store.awaiting_by_job()
         if not self._fires:  # manual runs only: what it was allowed to start
-            await self._start_queued(now)
+            async with self.writer.starting:
+                await self._start_queued(now)
             return now
         if self.runs.awaiting:  # approvals can only expire while some run waits for one
             await self._expire_approvals(now)
-        await self._fire_due(now)
-        await self._start_queued(now)
+        async with self.writer.starting:  # (the writer starts runs too: see _refill)
+            await self._fire_due(now)
+            await self._start_queued(now)
         self._next_due = await self.store.next_wakeup(now, ahead=self.settings.claim_ahead_seconds)
         return now
 
@@ -534,6 +546,32 @@ class CronScheduler:
             if plan.start:
                 self.runs.launch(plan.job, plan.run)
                 self._fired = time.monotonic()
+
+    def _refill(self, items: Sequence[FinishItem], now: datetime) -> QueuedStart | None:
+        """The queued runs the writer starts in the transaction that records ``items``' ends, in
+        the slots those runs leave: only while every slot is taken (with a free slot, the loop
+        has started what was due already), so a drained queue costs one transaction a batch."""
+        if not self._fires or self._stopping or not self.leadership.is_leader:
+            return None
+        if self.runs.free_slots() > 0:
+            return None
+        counts = self.runs.counts()
+        freed = 0
+        for item in items:
+            job_id = self.runs.slot_of(item.run.id)
+            if job_id is None:
+                continue
+            freed += 1
+            left = counts.get(job_id, 0) - 1
+            if left > 0:
+                counts[job_id] = left
+            else:
+                counts.pop(job_id, None)
+        free = self.settings.max_concurrent_jobs - self.runs.in_flight + freed
+        if free <= 0:
+            return None
+        planner = self._start_planner(now, free, counts)
+        return QueuedStart(now=now, limit=free + 100, owner=self.owner, planner=planner)
 
     async def _take_cancel_requests(self) -> None:
         """Cancel the runs in flight here that an operator asked to cancel through another
