@@ -571,7 +571,10 @@ class CronScheduler:
         if free <= 0:
             return None
         planner = self._start_planner(now, free, counts)
-        return QueuedStart(now=now, limit=free + 100, owner=self.owner, planner=planner)
+        # a few rows beyond the slots (not the loop's hundred: each row read is a job definition
+        # parsed, and this runs for every batch while the queue drains); runs of jobs at their
+        # max_concurrent further on are the loop's, whose start reads further
+        return QueuedStart(now=now, limit=free + 10, owner=self.owner, planner=planner)
 
     async def _take_cancel_requests(self) -> None:
         """Cancel the runs in flight here that an operator asked to cancel through another
