@@ -154,3 +154,43 @@ async def _until_done(h: Harness, job: str | None, count: int) -> list[Any]:
         h.scheduler.notify()
         await asyncio.sleep(0.02)
     raise AssertionError(f"not done: {[r.status for r in runs]}")
+
+
+async def test_a_long_claim_lets_the_ends_of_its_runs_be_written(
+    harness_factory, monkeypatch
+) -> None:
+    """A claim of many batches lets the finish writer in once enough ended runs wait (their
+    slots and memory): claims and finishes interleave, and every run is recorded once."""
+    from scheduler_core.scheduling import loop
+
+    monkeypatch.setattr(loop, "_CLAIM_BACKLOG", 4)
+    h: Harness = await harness_factory(claim_batch_size=2, max_concurrent_jobs=100)
+    try:
+        calls: list[str] = []
+        claim, finish = h.store.claim_due, h.store.finish_runs
+
+        async def claim_due(*args: Any, **kw: Any) -> Any:
+            plans = await claim(*args, **kw)
+            if plans:
+                calls.append("claim")
+            return plans
+
+        async def finish_runs(*args: Any, **kw: Any) -> Any:
+            calls.append("finish")
+            return await finish(*args, **kw)
+
+        h.store.claim_due = claim_due  # type: ignore[method-assign]
+        h.store.finish_runs = finish_runs  # type: ignore[method-assign]
+        for i in range(30):
+            await h.service.add_job({"name": f"j{i:02d}", "agent": "a", "at": "2026-03-02T09:00Z"})
+        await h.to("2026-03-02T09:00:00Z")
+        runs = await h.service.history(limit=100)
+        assert len(runs) == 30 and all(r.status is RunStatus.SUCCEEDED for r in runs)
+        assert len(h.agents.calls) == 30
+        assert len({c.run.id for c in h.agents.calls}) == 30
+        last_claim = max(i for i, c in enumerate(calls) if c == "claim")
+        assert "finish" in calls[:last_claim]  # written between the batches of the claim
+        stats = await h.store.run_stats()
+        assert stats.runs_total == 30 and stats.runs_succeeded == 30
+    finally:
+        await h.engine.stop()

@@ -37,6 +37,10 @@ from .rules import ERROR_LIMIT, plan_finish
 
 log = logging.getLogger("symbi.scheduler")
 
+#: at most this many finished runs in one transaction: a burst's ends are written in pieces
+#: that a claim can come between, and whose plans and rows are not all in memory at once
+BATCH_MAX = 2048
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -74,6 +78,7 @@ class FinishWriter:
         self._not_claiming = asyncio.Event()
         self._not_claiming.set()
         self._hurry = asyncio.Event()  #: ends a backoff at once (shutdown)
+        self._progress = asyncio.Event()  #: set when a batch is written, or the writer stops
         self._give_up_at: float | None = None  #: monotonic; set by drain(timeout=...)
         self._late = 0  #: finished runs written after waiting for the store, this episode
         #: held by whoever counts free slots and starts runs in them, until they are launched:
@@ -117,7 +122,7 @@ class FinishWriter:
         try:
             while self._queue:
                 await self._not_claiming.wait()
-                batch, self._queue = self._queue, []
+                batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
                 refused = await self._write_batch(batch)
                 if refused is None:
                     continue
@@ -126,6 +131,7 @@ class FinishWriter:
                     entry.held = True
                 self._queue[:0] = held  # first in line, in their order
                 delay = self.faults.failed("finish", error)
+                self._progress.set()  # (a claim waiting for this writer goes on)
                 if self._giving_up():
                     self._give_up(self._queue, error)
                     self._queue = []
@@ -133,6 +139,7 @@ class FinishWriter:
                 await self._back_off(delay)
         finally:
             self._flushing = None
+            self._progress.set()
 
     async def _write_batch(
         self, batch: list[_Entry]
@@ -161,7 +168,21 @@ class FinishWriter:
         self._written(batch, plans)
         return None
 
+    @property
+    def backlog(self) -> int:
+        """Finished runs waiting to be written."""
+        return len(self._queue)
+
+    async def catch_up(self, limit: int) -> None:
+        """Wait while more than ``limit`` finished runs wait and the writer is writing them
+        (not while the store refuses them): between the batches of a long claim, so that the
+        ends of the runs it started are written (their slots, their memory freed) meanwhile."""
+        while len(self._queue) > limit and self._flushing is not None and not self.faults.failing:
+            self._progress.clear()
+            await self._progress.wait()
+
     def _written(self, batch: list[_Entry], plans: list[FinishPlan | None]) -> None:
+        self._progress.set()
         self._late += sum(e.held for e in batch)
         for entry, plan in zip(batch, plans, strict=True):
             if not entry.future.done():
