@@ -65,7 +65,7 @@ log = logging.getLogger("symbi.scheduler")
 _FIRE_SETTLE = 0.1
 
 #: a claim lets the finish writer in when this many ended runs wait to be written
-_CLAIM_BACKLOG = 16_384
+_CLAIM_BACKLOG = 32_768
 
 
 class CronScheduler:
