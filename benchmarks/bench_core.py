@@ -590,6 +590,7 @@ def section_fire_lag(args: argparse.Namespace, report: Report) -> None:
                 st["p99"],
                 r["all_finished_ms"],
                 r["claim_batches"],
+                r["cpu_seconds"],
                 r["peak_rss_mb"],
                 r["setup_margin_seconds"],
             )
@@ -608,6 +609,7 @@ def section_fire_lag(args: argparse.Namespace, report: Report) -> None:
             "store st-sch p99 ms",
             "all finished ms",
             "claim batches",
+            "CPU s",
             "peak RSS MB",
             "setup margin s",
         ),
@@ -1054,6 +1056,7 @@ def section_throughput(args: argparse.Namespace, report: Report) -> None:
                 r["finish_batches"],
                 r["finish_ms_total"],
                 r["last_start_ms"],
+                r["cpu_seconds"],
             )
         ],
         (
@@ -1068,6 +1071,7 @@ def section_throughput(args: argparse.Namespace, report: Report) -> None:
             "finish tx",
             "finish ms",
             "last start ms",
+            "CPU s",
         ),
     )
     note = _complete(r)
