@@ -137,7 +137,7 @@ class CronScheduler:
             faults=self.faults,
         )
         self.writer.refill = self._refill
-        self.writer.refilled = self._launch_started
+        self.writer.refilled = self._refilled
         self.runs = RunExecutor(
             store,
             self.runtime,
@@ -191,6 +191,8 @@ class CronScheduler:
         self._fires = fire_due
         #: with fire_due=False: the runs this loop may start
         self._allowed: set[str] = set()
+        #: the free slots and the runs leaving theirs of the writer's refill under way
+        self._refilling: tuple[int, list[str]] = (0, [])
 
     # --- what front ends and tests read -----------------------------------------------------------
 
@@ -564,6 +566,15 @@ class CronScheduler:
                 self.runs.launch(plan.job, plan.run)
                 self._fired = time.monotonic()
 
+    def _refilled(self, plans: list[StartPlan]) -> None:
+        """Launch what the writer's refill started. When it took every slot its batch freed,
+        the ends of that batch need not wake the loop (a cycle would find no free slot; the
+        run ending last in a drained queue, whose refill starts fewer, still wakes it)."""
+        free, freed = self._refilling
+        self._launch_started(plans)
+        if sum(p.start for p in plans) >= free:
+            self.runs.quiet_release(freed)
+
     def _refill(self, items: Sequence[FinishItem], now: datetime) -> QueuedStart | None:
         """The queued runs the writer starts in the transaction that records ``items``' ends, in
         the slots those runs leave: only while every slot is taken (with a free slot, the loop
@@ -573,20 +584,21 @@ class CronScheduler:
         if self.runs.free_slots() > 0:
             return None
         counts = self.runs.counts()
-        freed = 0
+        freed: list[str] = []
         for item in items:
             job_id = self.runs.slot_of(item.run.id)
             if job_id is None:
                 continue
-            freed += 1
+            freed.append(item.run.id)
             left = counts.get(job_id, 0) - 1
             if left > 0:
                 counts[job_id] = left
             else:
                 counts.pop(job_id, None)
-        free = self.settings.max_concurrent_jobs - self.runs.in_flight + freed
+        free = self.settings.max_concurrent_jobs - self.runs.in_flight + len(freed)
         if free <= 0:
             return None
+        self._refilling = (free, freed)
         planner = self._start_planner(now, free, counts)
         # a few rows beyond the slots (not the loop's hundred: each row read is a job definition
         # parsed, and this runs for every batch while the queue drains); runs of jobs at their
