@@ -45,7 +45,7 @@ from _common import (
 )
 
 SCRIPT = Path(__file__).resolve()
-SECTIONS = ("fire_lag", "bulk_load", "cold_start", "idle", "scale", "throughput")
+SECTIONS = ("fire_lag", "burst", "drain", "bulk_load", "cold_start", "idle", "scale", "throughput")
 
 
 # --- child-side helpers (run inside the child process) ------------------------------------------
@@ -149,8 +149,8 @@ def child_fire(
         inst = Instrument(store, ("claim_due", "finish_runs", "start_queued", "next_wakeup"))
         original_finish = store.finish_runs
 
-        async def finish_runs(items: Any, planner: Any, chain: Any = None) -> Any:
-            plans = await original_finish(items, planner, chain)
+        async def finish_runs(items: Any, planner: Any, chain: Any = None, **kw: Any) -> Any:
+            plans = await original_finish(items, planner, chain, **kw)
             finished[0] += len(items)
             if finished[0] >= n:
                 done.set()
@@ -164,13 +164,21 @@ def child_fire(
         await service.add_jobs(items)
         add_seconds = time.perf_counter() - t_add
         del items
+        gc.collect()
+        rss_before = _rss()
+        hwm_reset = _reset_peak_rss()
+        cpu_before = time.process_time()
         setup_margin = instant_ts - time.time()
         try:
             await asyncio.wait_for(done.wait(), lead + timeout)
         except TimeoutError:
             pass
         all_done = time.time()
+        cpu_seconds = time.process_time() - cpu_before
+        rss_after = _rss()
+        fire_peak = _peak_rss_since_reset() if hwm_reset else None
         await engine.stop()
+        peak = _peak_rss()
 
         conn = sqlite3.connect(db)
         mine = "scheduled_for = ?"
@@ -221,9 +229,54 @@ def child_fire(
             "finish_batches": inst.calls["finish_runs"],
             "finish_batch_sizes": summary_sizes([k for _, _, k in inst.spans["finish_runs"]]),
             "finish_ms_total": inst.seconds["finish_runs"] * 1000,
+            "cpu_seconds": cpu_seconds,  #: every thread, from the jobs added to all finished
+            "rss_before_instant_mb": rss_before / 2**20,
+            "rss_all_finished_mb": rss_after / 2**20,
+            "child_peak_rss_mb": max(peak, rss_before, rss_after) / 2**20,
+            # from just before the instant (the jobs added) until every run finished
+            "peak_rss_mb": (fire_peak or max(peak, rss_before, rss_after)) / 2**20,
+            "peak_rss_from": "instant" if fire_peak else "child start",
         }
 
     return _profiled(profile, main)
+
+
+def _rss() -> int:
+    """This process's resident memory now (bytes)."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak resident memory (VmHWM), so that the peak of the firing alone
+    is read afterwards (Linux: ``echo 5 > /proc/self/clear_refs``); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_since_reset() -> int | None:
+    """VmHWM (bytes) from /proc/self/status: the peak since :func:`_reset_peak_rss`."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory (bytes): ``ru_maxrss`` (KiB on Linux), the whole
+    life of the child (adding the jobs included)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def summary_sizes(sizes: list[int]) -> dict[str, float]:
@@ -537,6 +590,8 @@ def section_fire_lag(args: argparse.Namespace, report: Report) -> None:
                 st["p99"],
                 r["all_finished_ms"],
                 r["claim_batches"],
+                r["cpu_seconds"],
+                r["peak_rss_mb"],
                 r["setup_margin_seconds"],
             )
         )
@@ -554,6 +609,8 @@ def section_fire_lag(args: argparse.Namespace, report: Report) -> None:
             "store st-sch p99 ms",
             "all finished ms",
             "claim batches",
+            "CPU s",
+            "peak RSS MB",
             "setup margin s",
         ),
     )
@@ -577,6 +634,137 @@ def section_fire_lag(args: argparse.Namespace, report: Report) -> None:
             note=_complete(r10),
         )
     )
+    report.targets.append(
+        Target(
+            "fire lag 10,000 jobs: peak RSS",
+            r10["peak_rss_mb"],
+            60,
+            "MB",
+            note=_rss_note(r10),
+        )
+    )
+
+
+def section_burst(args: argparse.Namespace, report: Report) -> None:
+    """100,000 one-shot jobs due at one instant, max_concurrent_jobs above N: the last start,
+    every run recorded, and the child's peak RSS."""
+    n = 100_000
+    with temp_dir() as tmp:
+        r = run_child(
+            SCRIPT,
+            "fire",
+            {
+                "n": n,
+                "db": str(tmp / "burst.db"),
+                "lead": 15.0,
+                "profile": _prof(args, "burst"),
+                "settings": args.settings,
+                "timeout": 240,
+            },
+        )
+    report.sections["burst"] = r
+    _burst_table("100,000 one-shot jobs at one instant (max_concurrent_jobs > N)", r)
+    report.targets.append(
+        Target(
+            "100,000 jobs at one instant: last start",
+            r["last_start_ms"] or float("nan"),
+            2000,
+            "ms",
+            note=_recorded(r),
+        )
+    )
+    report.targets.append(
+        Target(
+            "100,000 jobs at one instant: peak RSS",
+            r["peak_rss_mb"],
+            250,
+            "MB",
+            note=_rss_note(r),
+        )
+    )
+
+
+def section_drain(args: argparse.Namespace, report: Report) -> None:
+    """10,000 one-shot jobs due at one instant with the default max_concurrent_jobs = 10: the
+    runs beyond the slots wait queued and start as slots free (the queue's drain rate)."""
+    n = 10_000
+    with temp_dir() as tmp:
+        r = run_child(
+            SCRIPT,
+            "fire",
+            {
+                "n": n,
+                "db": str(tmp / "drain.db"),
+                "lead": 4.0,
+                "profile": _prof(args, "drain"),
+                "settings": {"max_concurrent_jobs": 10, **args.settings},
+            },
+        )
+    report.sections["drain"] = r
+    _burst_table("10,000 one-shot jobs at one instant, max_concurrent_jobs = 10", r)
+    report.targets.append(
+        Target(
+            "10,000 jobs, max_concurrent_jobs = 10: last start",
+            r["last_start_ms"] or float("nan"),
+            1000,
+            "ms",
+            note=_recorded(r),
+        )
+    )
+
+
+def _rss_note(r: dict[str, Any]) -> str:
+    return (
+        f"from the instant; {r['rss_before_instant_mb']:.0f} MB before it, "
+        f"{r['child_peak_rss_mb']:.0f} MB peak of the whole child (adding the jobs included)"
+    )
+
+
+def _burst_table(title: str, r: dict[str, Any]) -> None:
+    lag = r["start_lag_ms"]
+    print_table(
+        title,
+        [
+            (
+                f"{r['n']:,} jobs",
+                r["calls"],
+                lag["p50"],
+                lag["max"],
+                r["last_start_ms"],
+                r["all_finished_ms"],
+                r["durable_succeeded"],
+                r["claim_batches"],
+                r["finish_batches"],
+                r["cpu_seconds"],
+                r["rss_before_instant_mb"],
+                r["peak_rss_mb"],
+                r["setup_margin_seconds"],
+            )
+        ],
+        (
+            "workload",
+            "started",
+            "lag p50 ms",
+            "lag max ms",
+            "last start ms",
+            "all finished ms",
+            "succeeded (SQL)",
+            "claim tx",
+            "finish tx",
+            "CPU s",
+            "RSS at instant MB",
+            "peak RSS MB",
+            "setup margin s",
+        ),
+    )
+
+
+def _recorded(r: dict[str, Any]) -> str:
+    note = _complete(r)
+    if r["durable_succeeded"] != r["n"]:
+        extra = f"{r['durable_succeeded']} of {r['n']} succeeded in SQL"
+        note = f"{note}; {extra}" if note else extra
+    return note
 
 
 def _complete(r: dict[str, Any]) -> str:
@@ -868,6 +1056,7 @@ def section_throughput(args: argparse.Namespace, report: Report) -> None:
                 r["finish_batches"],
                 r["finish_ms_total"],
                 r["last_start_ms"],
+                r["cpu_seconds"],
             )
         ],
         (
@@ -882,6 +1071,7 @@ def section_throughput(args: argparse.Namespace, report: Report) -> None:
             "finish tx",
             "finish ms",
             "last start ms",
+            "CPU s",
         ),
     )
     note = _complete(r)
@@ -939,6 +1129,10 @@ def main() -> int:
     steps: list[tuple[str, Callable[[], None]]] = []
     if "fire_lag" in sections:
         steps.append(("fire_lag", lambda: section_fire_lag(args, report)))
+    if "burst" in sections:
+        steps.append(("burst", lambda: section_burst(args, report)))
+    if "drain" in sections:
+        steps.append(("drain", lambda: section_drain(args, report)))
     if "bulk_load" in sections:
         steps.append(("bulk_load", lambda: section_bulk(args, report)))
     if sections & {"cold_start", "idle", "scale"}:

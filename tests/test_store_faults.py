@@ -67,9 +67,9 @@ class FaultyStore:
         self._check("claim_due")
         return await self._inner.claim_due(*args, **kwargs)
 
-    async def finish_runs(self, items: Any, planner: Any, chain: Any = None) -> Any:
+    async def finish_runs(self, items: Any, planner: Any, chain: Any = None, **kw: Any) -> Any:
         self._check("finish_runs", items)
-        return await self._inner.finish_runs(items, planner, chain)
+        return await self._inner.finish_runs(items, planner, chain, **kw)
 
     async def record_audit(self, events: Any) -> Any:
         self._check("record_audit")

@@ -87,6 +87,8 @@ class RunExecutor:
         #: run id -> futures resolved with the run as recorded at its end (None: not recorded)
         self._end_waiters: dict[str, list[asyncio.Future[JobRun | None]]] = {}
         self.deliveries: set[asyncio.Task[None]] = set()
+        #: runs whose release wakes nobody (see quiet_release)
+        self._quiet: set[str] = set()
 
     # --- what is in flight ------------------------------------------------------------------------
 
@@ -96,6 +98,10 @@ class RunExecutor:
 
     def in_flight_runs(self) -> list[str]:
         return list(self._running_jobs)
+
+    def slot_of(self, run_id: str) -> str | None:
+        """The job of ``run_id`` if it holds a slot here (runs until its end is recorded)."""
+        return self._running_jobs.get(run_id)
 
     def free_slots(self) -> int:
         return max(self.settings.max_concurrent_jobs - len(self._running_jobs), 0)
@@ -461,7 +467,15 @@ class RunExecutor:
             else:
                 self._job_counts.pop(job_id, None)
         self.tasks.pop(run_id, None)
-        self._wake()
+        if run_id in self._quiet:
+            self._quiet.discard(run_id)
+        else:
+            self._wake()
+
+    def quiet_release(self, run_ids: list[str]) -> None:
+        """The slots of ``run_ids`` (about to be released) are taken already: releasing them
+        does not wake the loop."""
+        self._quiet.update(run_ids)
 
 
 def _trace_end(status: RunStatus) -> None:

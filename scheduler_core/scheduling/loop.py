@@ -36,7 +36,15 @@ from ..policy import AllowAll, PolicyGate
 from ..runtime.base import Executor
 from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
-from ..store.base import ClaimPlan, JobStore, LeaseInfo, StartPlan
+from ..store.base import (
+    ClaimPlan,
+    FinishItem,
+    JobStore,
+    LeaseInfo,
+    QueuedStart,
+    StartPlan,
+    StartPlanner,
+)
 from ..store.retention import RetentionPolicy
 from ..telemetry import NO_TELEMETRY, Telemetry
 from .execution import RunExecutor
@@ -55,6 +63,9 @@ log = logging.getLogger("symbi.scheduler")
 #: the pruner keeps off the store this long (seconds) after the scheduler starts a run: a burst
 #: of starts (and the finishes that follow) has the write lock to itself
 _FIRE_SETTLE = 0.1
+
+#: a claim lets the finish writer in when this many ended runs wait to be written
+_CLAIM_BACKLOG = 32_768
 
 
 class CronScheduler:
@@ -125,6 +136,8 @@ class CronScheduler:
             on_retry=self.notify,
             faults=self.faults,
         )
+        self.writer.refill = self._refill
+        self.writer.refilled = self._refilled
         self.runs = RunExecutor(
             store,
             self.runtime,
@@ -178,6 +191,8 @@ class CronScheduler:
         self._fires = fire_due
         #: with fire_due=False: the runs this loop may start
         self._allowed: set[str] = set()
+        #: the free slots and the runs leaving theirs of the writer's refill under way
+        self._refilling: tuple[int, list[str]] = (0, [])
 
     # --- what front ends and tests read -----------------------------------------------------------
 
@@ -401,20 +416,33 @@ class CronScheduler:
             await self._take_cancel_requests()
         self.runs.awaiting = await self.store.awaiting_by_job()
         if not self._fires:  # manual runs only: what it was allowed to start
-            await self._start_queued(now)
+            async with self.writer.starting:
+                await self._start_queued(now)
             return now
         if self.runs.awaiting:  # approvals can only expire while some run waits for one
             await self._expire_approvals(now)
         await self._fire_due(now)
-        await self._start_queued(now)
+        async with self.writer.starting:  # (the writer starts runs too: see _refill)
+            await self._start_queued(now)
         self._next_due = await self.store.next_wakeup(now, ahead=self.settings.claim_ahead_seconds)
         return now
 
     async def _fire_due(self, now: datetime) -> None:
-        with self.writer.claiming():
-            await self._claim_batches(now)
+        """Claim what is due, batch after batch. The finish writer waits meanwhile (claims come
+        first), unless the ends of what this claim started pile up beyond ``_CLAIM_BACKLOG``:
+        then half of them are written before the next batch (each end waiting holds its run's
+        slot and a few kilobytes: 100,000 at one instant peaked at 430 MB)."""
+        while True:
+            async with self.writer.starting:  # (the writer starts runs too: see _refill)
+                with self.writer.claiming():
+                    more = await self._claim_batches(now, until_backlog=_CLAIM_BACKLOG)
+            if not more:
+                return
+            await self.writer.catch_up(_CLAIM_BACKLOG // 2)
 
-    async def _claim_batches(self, now: datetime) -> None:
+    async def _claim_batches(self, now: datetime, *, until_backlog: int) -> bool:
+        """Claim batches until nothing is due or ``until_backlog`` finished runs wait to be
+        written; whether there may be more to claim."""
         batch = self.settings.claim_batch_size
         while not self._stopping:
             counts = self.runs.counts()
@@ -436,14 +464,17 @@ class CronScheduler:
             plans = await self.store.claim_due(now, batch, self.owner, planner, until=until)
             if plans is None:
                 await self.leadership.try_lead()
-                return
+                return False
             self.runtime.prefetch(
                 [p.job for p in plans if p.run is not None and p.run.status is RunStatus.RUNNING]
             )
             for plan in plans:
                 self._after_claim(plan)
             if seen[0] < batch:
-                return
+                return False
+            if self.writer.backlog >= until_backlog:
+                return True  # (after a batch: claims go on whatever the writer does)
+        return False
 
     def _plan_safely(
         self, job: JobDefinition, now: datetime, counts: dict[str, int], free: list[int]
@@ -491,7 +522,16 @@ class CronScheduler:
         free = self.runs.free_slots()
         if free <= 0:
             return
-        counts = self.runs.counts()
+        planner = self._start_planner(now, free, self.runs.counts())
+        plans = await self.store.start_queued(now, free + 100, self.owner, planner)
+        if plans is None:
+            await self.leadership.try_lead()
+            return
+        self._launch_started(plans)
+
+    def _start_planner(self, now: datetime, free: int, counts: dict[str, int]) -> StartPlanner:
+        """Which queued runs start in ``free`` slots, given the runs per job ``counts`` (a copy
+        the planner updates); run in the store's transaction."""
 
         def planner(
             pairs: Sequence[tuple[JobRun, JobDefinition]], others: Mapping[str, int]
@@ -515,16 +555,55 @@ class CronScheduler:
                 plans.append(StartPlan(run=started, job=job, start=True))
             return plans
 
-        plans = await self.store.start_queued(now, free + 100, self.owner, planner)
-        if plans is None:
-            await self.leadership.try_lead()
-            return
+        return planner
+
+    def _launch_started(self, plans: Sequence[StartPlan]) -> None:
+        """Launch the queued runs a start transaction recorded running (and publish them all)."""
         self.runtime.prefetch([p.job for p in plans if p.start])
         for plan in plans:
             self.bus.publish(RunChanged(plan.run))
             if plan.start:
                 self.runs.launch(plan.job, plan.run)
                 self._fired = time.monotonic()
+
+    def _refilled(self, plans: list[StartPlan]) -> None:
+        """Launch what the writer's refill started. When it took every slot its batch freed,
+        the ends of that batch need not wake the loop (a cycle would find no free slot; the
+        run ending last in a drained queue, whose refill starts fewer, still wakes it)."""
+        free, freed = self._refilling
+        self._launch_started(plans)
+        if sum(p.start for p in plans) >= free:
+            self.runs.quiet_release(freed)
+
+    def _refill(self, items: Sequence[FinishItem], now: datetime) -> QueuedStart | None:
+        """The queued runs the writer starts in the transaction that records ``items``' ends, in
+        the slots those runs leave: only while every slot is taken (with a free slot, the loop
+        has started what was due already), so a drained queue costs one transaction a batch."""
+        if not self._fires or self._stopping or not self.leadership.is_leader:
+            return None
+        if self.runs.free_slots() > 0:
+            return None
+        counts = self.runs.counts()
+        freed: list[str] = []
+        for item in items:
+            job_id = self.runs.slot_of(item.run.id)
+            if job_id is None:
+                continue
+            freed.append(item.run.id)
+            left = counts.get(job_id, 0) - 1
+            if left > 0:
+                counts[job_id] = left
+            else:
+                counts.pop(job_id, None)
+        free = self.settings.max_concurrent_jobs - self.runs.in_flight + len(freed)
+        if free <= 0:
+            return None
+        self._refilling = (free, freed)
+        planner = self._start_planner(now, free, counts)
+        # a few rows beyond the slots (not the loop's hundred: each row read is a job definition
+        # parsed, and this runs for every batch while the queue drains); runs of jobs at their
+        # max_concurrent further on are the loop's, whose start reads further
+        return QueuedStart(now=now, limit=free + 10, owner=self.owner, planner=planner)
 
     async def _take_cancel_requests(self) -> None:
         """Cancel the runs in flight here that an operator asked to cancel through another

@@ -21,21 +21,25 @@ __all__ = ["FinishWriter"]
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..clock import Clock
 from ..errors import StoreError, StoreUnavailable
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
-from ..model import RunStatus
+from ..model import JobDefinition, RunStatus
 from ..settings import SchedulerSettings
-from ..store.base import FinishItem, FinishPlan, JobStore
+from ..store.base import FinishItem, FinishPlan, JobStore, QueuedStart, StartPlan
 from .chaining import plan_chain
 from .faults import StoreFaults
 from .rules import ERROR_LIMIT, plan_finish
 
 log = logging.getLogger("symbi.scheduler")
+
+#: at most this many finished runs in one transaction: a burst's ends are written in pieces
+#: that a claim can come between, and whose plans and rows are not all in memory at once
+BATCH_MAX = 2048
 
 
 @dataclass(slots=True)
@@ -74,8 +78,17 @@ class FinishWriter:
         self._not_claiming = asyncio.Event()
         self._not_claiming.set()
         self._hurry = asyncio.Event()  #: ends a backoff at once (shutdown)
+        self._progress = asyncio.Event()  #: set when a batch is written, or the writer stops
         self._give_up_at: float | None = None  #: monotonic; set by drain(timeout=...)
         self._late = 0  #: finished runs written after waiting for the store, this episode
+        #: held by whoever counts free slots and starts runs in them, until they are launched:
+        #: the loop (claims, queued starts) and this writer (``refill``), never both at once
+        self.starting = asyncio.Lock()
+        #: the queued runs to start in the transaction that finishes a batch, in the slots its
+        #: runs leave (None: none), given the batch and the transaction's instant; and what to
+        #: do with those the store started (launch them). Set by the scheduler.
+        self.refill: Callable[[Sequence[FinishItem], datetime], QueuedStart | None] | None = None
+        self.refilled: Callable[[list[StartPlan]], None] | None = None
 
     @property
     def queued(self) -> bool:
@@ -109,7 +122,7 @@ class FinishWriter:
         try:
             while self._queue:
                 await self._not_claiming.wait()
-                batch, self._queue = self._queue, []
+                batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
                 refused = await self._write_batch(batch)
                 if refused is None:
                     continue
@@ -118,6 +131,7 @@ class FinishWriter:
                     entry.held = True
                 self._queue[:0] = held  # first in line, in their order
                 delay = self.faults.failed("finish", error)
+                self._progress.set()  # (a claim waiting for this writer goes on)
                 if self._giving_up():
                     self._give_up(self._queue, error)
                     self._queue = []
@@ -125,13 +139,14 @@ class FinishWriter:
                 await self._back_off(delay)
         finally:
             self._flushing = None
+            self._progress.set()
 
     async def _write_batch(
         self, batch: list[_Entry]
     ) -> tuple[list[_Entry], StoreUnavailable] | None:
         """Write ``batch``; what the store refused (and why), if it did."""
         try:
-            plans = await self.write([e.item for e in batch])
+            plans = await self.write([e.item for e in batch], refill=True)
         except StoreUnavailable as exc:
             return batch, exc
         except Exception as exc:
@@ -153,7 +168,21 @@ class FinishWriter:
         self._written(batch, plans)
         return None
 
+    @property
+    def backlog(self) -> int:
+        """Finished runs waiting to be written."""
+        return len(self._queue)
+
+    async def catch_up(self, limit: int) -> None:
+        """Wait while more than ``limit`` finished runs wait and the writer is writing them
+        (not while the store refuses them): between the batches of a long claim, so that the
+        ends of the runs it started are written (their slots, their memory freed) meanwhile."""
+        while len(self._queue) > limit and self._flushing is not None and not self.faults.failing:
+            self._progress.clear()
+            await self._progress.wait()
+
     def _written(self, batch: list[_Entry], plans: list[FinishPlan | None]) -> None:
+        self._progress.set()
         self._late += sum(e.held for e in batch)
         for entry, plan in zip(batch, plans, strict=True):
             if not entry.future.done():
@@ -225,17 +254,34 @@ class FinishWriter:
         if not entry.future.done():
             entry.future.set_exception(error)
 
-    async def write(self, items: list[FinishItem]) -> list[FinishPlan | None]:
-        """Write ``items`` now, in one transaction, and publish what changed."""
-        now = self.clock.now()
+    async def write(
+        self, items: list[FinishItem], *, refill: bool = False
+    ) -> list[FinishPlan | None]:
+        """Write ``items`` now, in one transaction, and publish what changed. With ``refill``
+        (the runs' ends, which free their slots), the same transaction starts queued runs in
+        those slots, as :attr:`refill` plans them, and :attr:`refilled` launches them."""
         settings = self.settings
-        plans = await self.store.finish_runs(
-            items,
-            lambda item, current: plan_finish(item, current, settings=settings, now=now),
-            lambda item, plan, leader, followers: plan_chain(
-                item, plan, leader, followers, now=now
-            ),
-        )
+        async with self.starting:
+            now = self.clock.now()
+            start = self.refill(items, now) if refill and self.refill is not None else None
+
+            def planner(item: FinishItem, current: JobDefinition | None) -> FinishPlan | None:
+                return plan_finish(item, current, settings=settings, now=now)
+
+            def chain(
+                item: FinishItem,
+                plan: FinishPlan,
+                leader: JobDefinition,
+                followers: Sequence[JobDefinition],
+            ) -> FinishPlan:
+                return plan_chain(item, plan, leader, followers, now=now)
+
+            if start is None:
+                plans = await self.store.finish_runs(items, planner, chain)
+            else:
+                plans = await self.store.finish_runs(items, planner, chain, start=start)
+                if start.plans and self.refilled is not None:
+                    self.refilled(start.plans)
         for item, plan in zip(items, plans, strict=True):
             self.bus.publish(RunChanged(item.run))
             if plan is None:

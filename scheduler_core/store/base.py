@@ -21,6 +21,7 @@ __all__ = [
     "LeaseInfo",
     "NodeInfo",
     "Orphan",
+    "QueuedStart",
     "RunStats",
     "StartPlan",
     "StoredDefinition",
@@ -228,6 +229,21 @@ StartPlanner = Callable[
 FinishPlanner = Callable[[FinishItem, JobDefinition | None], FinishPlan | None]
 #: a backfill, planned in its transaction: the job as it is now (None: deleted) and its runs
 #: (manual ones aside) in the range -> the runs to insert and their audit events
+
+
+@dataclass(slots=True, kw_only=True)
+class QueuedStart:
+    """Queued runs to start in the transaction that finishes runs (the slots those runs leave):
+    what :meth:`JobStore.start_queued` takes; the store sets ``plans`` to what it answers
+    (None: ``owner`` does not hold the lease, or the store was not asked)."""
+
+    now: datetime
+    limit: int
+    owner: str
+    planner: StartPlanner
+    plans: list[StartPlan] | None = None
+
+
 BackfillPlanner = Callable[
     [JobDefinition | None, Sequence[JobRun]], tuple[Sequence[JobRun], Sequence[AuditEvent]]
 ]
@@ -311,10 +327,14 @@ class JobStore(Protocol):
         items: Sequence[FinishItem],
         planner: FinishPlanner,
         chain: ChainPlanner | None = None,
+        *,
+        start: QueuedStart | None = None,
     ) -> list[FinishPlan | None]:
         """Finish ``items`` (fenced by ``item.expected``) with ``planner``'s consequences for their
         jobs; with ``chain``, a run that succeeded also records the runs of its job's followers
-        (``chain``'s plan), in the same transaction."""
+        (``chain``'s plan), in the same transaction. With ``start``, then, in the same
+        transaction, queued runs are started as :meth:`start_queued` does (its answer in
+        ``start.plans``)."""
         ...
 
     async def followers(self, name: str) -> list[JobDefinition]:

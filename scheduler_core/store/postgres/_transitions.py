@@ -30,6 +30,7 @@ from ..base import (
     FinishItem,
     FinishPlan,
     FinishPlanner,
+    QueuedStart,
     StartPlan,
     StartPlanner,
 )
@@ -173,8 +174,10 @@ async def finish_runs(
     items: Sequence[FinishItem],
     planner: FinishPlanner,
     chain: ChainPlanner | None = None,
+    start: QueuedStart | None = None,
 ) -> list[FinishPlan | None]:
-    """Finish runs and apply their consequences to their jobs.
+    """Finish runs and apply their consequences to their jobs; then, with ``start``, start
+    queued runs in the slots they leave (``start.plans``).
 
     The same outcome as finishing the items one after another (each planner call sees the job
     as the previous items left it), in a handful of round trips per batch: the runs are
@@ -244,6 +247,8 @@ async def finish_runs(
             "executions = executions + $5 WHERE id = 1",
             *acc.tally.values(),
         )
+    if start is not None:
+        start.plans = await start_queued(t, start.now, start.limit, start.owner, start.planner)
     return acc.plans
 
 

@@ -70,6 +70,7 @@ from ..base import (
     LeaseInfo,
     NodeInfo,
     Orphan,
+    QueuedStart,
     StartPlan,
     StartPlanner,
     StoredDefinition,
@@ -411,12 +412,16 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         items: Sequence[FinishItem],
         planner: FinishPlanner,
         chain: ChainPlanner | None = None,
+        *,
+        start: QueuedStart | None = None,
     ) -> list[FinishPlan | None]:
         """Finish runs and apply their consequences to their jobs, in one transaction, with the
         outcome of finishing them one after another (and the runs of the jobs that come after
-        those that succeeded, with ``chain``)."""
+        those that succeeded, with ``chain``; and queued runs started, with ``start``)."""
+        if start is not None:
+            start.now = utc(start.now) or start.now
         return await self._tx(
-            lambda t: _transitions.finish_runs(t, items, planner, chain), quiet=True
+            lambda t: _transitions.finish_runs(t, items, planner, chain, start), quiet=True
         )
 
     # --- runs -------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ..base import (
     FinishItem,
     FinishPlan,
     FinishPlanner,
+    QueuedStart,
     StartPlan,
     StartPlanner,
 )
@@ -133,9 +134,11 @@ def finish_runs(
     items: Sequence[FinishItem],
     planner: FinishPlanner,
     chain: ChainPlanner | None = None,
+    start: QueuedStart | None = None,
 ) -> list[FinishPlan | None]:
     """Finish runs one after another, each with its consequences for its job (and, with
-    ``chain``, the runs of the jobs that come after a job whose run succeeded)."""
+    ``chain``, the runs of the jobs that come after a job whose run succeeded); then, with
+    ``start``, start queued runs in the slots they leave (``start.plans``)."""
     plans: list[FinishPlan | None] = []
     audits: list[AuditEvent] = []
     tally = RunTally()
@@ -204,6 +207,8 @@ def finish_runs(
             "WHERE id = 1",
             tally.values(),
         )
+    if start is not None:
+        start.plans = start_queued(conn, fmt(start.now), start.limit, start.owner, start.planner)
     return plans
 
 

@@ -65,6 +65,7 @@ from ..base import (
     LeaseInfo,
     NodeInfo,
     Orphan,
+    QueuedStart,
     StartPlan,
     StartPlanner,
     StoredDefinition,
@@ -383,8 +384,10 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         items: Sequence[FinishItem],
         planner: FinishPlanner,
         chain: ChainPlanner | None = None,
+        *,
+        start: QueuedStart | None = None,
     ) -> list[FinishPlan | None]:
-        return await self._tx(_transitions.finish_runs, items, planner, chain)
+        return await self._tx(_transitions.finish_runs, items, planner, chain, start)
 
     # --- runs -------------------------------------------------------------------------------------
 
