@@ -879,3 +879,24 @@ async def test_every_screen_opens_with_a_steady_footer_styled_once(
             assert styled == [], key  # none styled again
             await pilot.press("escape")
             await until(lambda: app.screen is main)
+
+
+async def test_each_screen_follows_the_events_once_and_ticks_once(
+    make_app: Callable[..., SymbiApp],
+) -> None:
+    """Textual calls every class's on_mount, and each screen's calls the base's too: the base
+    starts its refresh timer and its follower of the scheduler's events once per screen."""
+    from textual.timer import Timer
+
+    from symbi_tui.screens.watch import WatchScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, WatchScreen) and app.screen.loaded)
+        for screen in app.screen_stack[-2:]:  # the jobs pane and the watch screen over it
+            followers = [w for w in app.workers if w.node is screen and w.group == "events"]
+            timers = [t for t in screen._timers if isinstance(t, Timer) and t.name == "refresh"]
+            assert len(followers) == 1, screen
+            assert len(timers) == 1, screen
