@@ -270,8 +270,9 @@ async def _drive(
             gc_ms[0] += (time.perf_counter() - gc_start[0]) * 1000
 
     gc.callbacks.append(on_gc)
-    # one profile per kind of key (press, open, back): PROFILE.press, PROFILE.open, PROFILE.back
-    profilers = {kind: cProfile.Profile() for kind in ("press", "open", "back")}
+    # one profile per kind of key: PROFILE.press, PROFILE.back, and one per screen opened
+    # (PROFILE.WatchScreen...)
+    profilers = {kind: cProfile.Profile() for kind in ("press", "back")}
     started = time.perf_counter()
     async with app.run_test(size=(120, 36)) as pilot:
         await until(lambda: isinstance(app.screen, MainScreen) and table().row_count > 0)
@@ -360,7 +361,7 @@ async def _drive(
             """A key that opens a screen: the time until it shows its data, painted."""
             gc_before = gc_ms[0]
             if profile is not None:
-                profilers["open"].enable()
+                profilers.setdefault(kind.__name__, cProfile.Profile()).enable()
             t = time.perf_counter()
             app.post_message(events.Key(key, character))
             await until(
@@ -374,7 +375,7 @@ async def _drive(
             await painted()
             elapsed = time.perf_counter() - t
             if profile is not None:
-                profilers["open"].disable()
+                profilers[kind.__name__].disable()
             if trace:
                 print(
                     f"{kind.__name__ + ' ' + key:>22} {elapsed * 1000:6.1f} ms  (fetched"
