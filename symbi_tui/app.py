@@ -79,7 +79,7 @@ class SymbiApp(LegibleColours):
         self.readonly = readonly
         self.refresh_interval = refresh_interval
         self._theme_name = theme
-        self.idle_gc = IdleCollector()
+        self.idle_gc = IdleCollector(busy=self._answering)
         self.command_history: list[str] = []  #: the ``:`` commands entered this session
         if keymap:
             self.set_keymap(dict(keymap))
@@ -193,6 +193,12 @@ class SymbiApp(LegibleColours):
                 os.dup2(devnull, fd)
             os.close(devnull)
         self.exit(return_code=128 + signum)
+
+    def _answering(self) -> bool:
+        """Whether the screen on top is still answering a key: opened and not yet showing its
+        data, or fetching what a key asked for (no moment for a full collection)."""
+        screen = self.screen
+        return isinstance(screen, ConsoleScreen) and (screen._refreshing or not screen.loaded)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):

@@ -50,11 +50,13 @@ class IdleCollector:
         clock: Callable[[], float] = time.monotonic,
         collect: Callable[[], object] = gc.collect,
         counts: Callable[[], tuple[int, int, int]] = gc.get_count,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.quiet_seconds = quiet_seconds
         self._clock = clock
         self._collect = collect
         self._counts = counts
+        self.busy = busy  #: whether the console is still answering a key (then: not now)
         self._last_input = float("-inf")
         self._saved: tuple[int, int, int] | None = None
         self.collections = 0  #: full collections run here (when idle)
@@ -77,10 +79,13 @@ class IdleCollector:
         self._last_input = self._clock()
 
     def tick(self) -> bool:
-        """Collect if the input has been quiet long enough and a full collection is due."""
+        """Collect if the input has been quiet long enough, a full collection is due and the
+        console is not busy answering a key."""
         if self._clock() - self._last_input < self.quiet_seconds:
             return False
         if self._counts()[2] < FULL_AFTER:
+            return False
+        if self.busy():
             return False
         self._collect()
         self.collections += 1

@@ -1376,3 +1376,44 @@ async def test_pg_refuses_a_newer_schema_and_redacts_the_password(
     with pytest.raises(StoreError, match="cannot be reached") as info:
         await secret.open()
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.sqlite_only
+async def test_runs_per_job_in_open_statuses_are_read_through_the_status_index(
+    tmp_path: Path,
+) -> None:
+    """The scheduler counts the runs awaiting approval per job at every wake-up after a change:
+    over millions of finished runs, walking the (job_id, status, seq) index for ``GROUP BY
+    job_id`` (the plan SQLite picks once the store is analysed) took half a second, on the
+    connection the console reads with; the few open runs are found through the status index."""
+    from scheduler_core.store._common import runs_by_job_sql
+    from scheduler_core.store.sqlite._sql import DIALECT
+
+    path = str(tmp_path / "plan.db")
+    await (await open_store(path)).close()  # the schema
+    conn = sqlite3.connect(path)  # (runs of jobs not written here: no foreign keys checked)
+    conn.executemany(
+        "INSERT INTO runs (id, job_id, job_name, agent_id, trigger, scheduled_for, "
+        "status, attempt) VALUES (?, ?, 'j', 'a', 'schedule', ?, ?, 1)",
+        [
+            (f"r{n}", f"job{n % 50}", f"t{n}", "awaiting_approval" if n < 3 else "succeeded")
+            for n in range(5000)
+        ],
+    )
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
+    store = await open_store(path)
+    try:
+        for status in ("= 'awaiting_approval'", "IN ('running', 'awaiting_approval')"):
+            plain = await store._fetchall(
+                f"EXPLAIN QUERY PLAN SELECT job_id, count(*) FROM runs WHERE status {status} "
+                "GROUP BY job_id"
+            )
+            assert "runs_job_status" in str(plain)  # the plan the hint avoids (every run)
+            plan = await store._fetchall(f"EXPLAIN QUERY PLAN {runs_by_job_sql(DIALECT, status)}")
+            assert "runs_status" in str(plan) and "runs_job_status" not in str(plan), plan
+        assert await store.awaiting_by_job() == {"job0": 1, "job1": 1, "job2": 1}
+        assert await store.open_runs_by_job() == {"job0": 1, "job1": 1, "job2": 1}
+    finally:
+        await store.close()

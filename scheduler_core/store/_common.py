@@ -8,7 +8,7 @@ text). What differs, transactions first, is each store's own (``sqlite/``, ``pos
 
 from __future__ import annotations
 
-__all__ = ["Dialect", "StoreBase", "name_conflict"]
+__all__ = ["Dialect", "StoreBase", "name_conflict", "runs_by_job_sql"]
 
 import json
 from abc import ABC, abstractmethod
@@ -71,6 +71,10 @@ class Dialect:
     #: the SQL of a job row's ``after`` (the leader's name), read from its definition; an
     #: expression index of the same text finds a job's followers
     after_key: str = "json_extract(definition, '$.after')"
+    #: the runs table as a query of the few runs in open statuses names it: on SQLite the
+    #: (status, due_at) index, which the planner passes over for ``GROUP BY job_id`` (it walks
+    #: the (job_id, status, seq) index instead: every run, 0.5 s over 5,000,000 runs)
+    runs_by_status: str = "runs"
 
     def params(self) -> Params:
         return Params(self.placeholders)
@@ -98,6 +102,15 @@ class Dialect:
 
     def audit_values(self, event: AuditEvent) -> tuple[Any, ...]:
         return audit_params(event, self.write_instant, self.write_text)
+
+
+def runs_by_job_sql(dialect: Dialect, status: str) -> str:
+    """The count of runs per job whose status is ``status`` (SQL: ``= 'queued'``, ``IN (...)``),
+    read through the status index (the scheduler asks at every wake-up after a change)."""
+    return (
+        f"SELECT job_id, count(*) FROM {dialect.runs_by_status} WHERE status {status} "
+        "GROUP BY job_id"
+    )
 
 
 class StoreBase(CostReads, ABC):
@@ -242,9 +255,7 @@ class StoreBase(CostReads, ABC):
         return await self._runs_by_job("= 'awaiting_approval'")
 
     async def _runs_by_job(self, status: str) -> dict[str, int]:
-        rows = await self._fetchall(
-            f"SELECT job_id, count(*) FROM runs WHERE status {status} GROUP BY job_id"
-        )
+        rows = await self._fetchall(runs_by_job_sql(self._dialect, status))
         return {r[0]: r[1] for r in rows}
 
     async def cancel_requests(self) -> dict[str, dict[str, str]]:

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from scheduler_core.clock import Clock, parse_instant
 from scheduler_core.events import Event, RunChanged
@@ -27,6 +27,7 @@ from ..markup import escape
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from . import job_actions
 from ._markup import kv_block, muted
 from .base import ConsoleScreen, show
@@ -122,7 +123,7 @@ class ApprovalsScreen(ConsoleScreen[None]):
         yield ScreenHeader()
         yield ApprovalsTable(id="approvals")
         yield Static(id="approval-detail")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 from scheduler_core.clock import Clock
 from scheduler_core.events import AuditRecorded, Event
@@ -28,6 +28,7 @@ from ..palette import Palette
 from ..widgets.filter_bar import FilterBar
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from .base import ConsoleScreen
 from .choice import ChoiceScreen
 
@@ -159,7 +160,7 @@ class AuditScreen(ConsoleScreen[None]):
         bar.placeholder = "filter events by job, actor or details"
         yield bar
         yield AuditTable(id="audit-events")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

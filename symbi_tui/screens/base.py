@@ -138,6 +138,7 @@ class ConsoleScreen(Screen[ResultT]):
         self._polling = False
         self._last_error: str | None = None
         self._held: Timer | None = None  #: frames are held: see hold_frames
+        self._started = False  #: on_mount has run (the refresh timer and the events' follower)
         #: who the console acts as (its API key's name and role); None until known
         self.access: Principal | None = None
         self._access_asked = False  #: the scheduler answered (or could not say): ask no more
@@ -206,6 +207,12 @@ class ConsoleScreen(Screen[ResultT]):
             footer.compact = self.narrow
 
     def on_mount(self) -> None:
+        # Textual calls the on_mount of every class of the screen that defines one, and a
+        # screen's own calls this one too: start the timer, the events' follower and the first
+        # fetch once (twice, every screen followed the events twice and ticked twice a second)
+        if self._started:
+            return
+        self._started = True
         self._show_header()
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self.set_interval(self.refresh_interval, self._tick, name="refresh")

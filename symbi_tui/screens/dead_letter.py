@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from scheduler_core.clock import Clock
 from scheduler_core.errors import JobNotFound
@@ -37,6 +37,7 @@ from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.run_history import RunHistory
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from . import job_actions
 from ._markup import muted
 from .base import ConsoleScreen
@@ -128,7 +129,7 @@ class DeadLetterScreen(ConsoleScreen[None]):
         yield ScreenHeader()
         yield DeadLetterTable(id="dlq-jobs")
         yield RunHistory(id="dlq-runs")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -19,13 +19,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from scheduler_core.clock import Clock
 from scheduler_core.errors import SchedulerError
 
 from ..backend import Backend
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from .base import ConsoleScreen
 from .prompt import PromptScreen
 
@@ -90,7 +91,7 @@ class ExportScreen(ConsoleScreen[None]):
             body.border_title = "Export (DSL)"
             body.border_subtitle = "ctrl+s save to a file · symbi cron add --file reads it"
             yield Static("reading…", id="export-text", markup=False)
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from scheduler_core.clock import Clock
 from scheduler_core.errors import JobNotFound, RunNotFound
@@ -31,6 +31,7 @@ from ..markup import escape
 from ..palette import Palette
 from ..widgets.keyed_table import Column, KeyedTable
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from ._markup import (
     ITERATION_OUTCOMES,
     elapsed,
@@ -142,7 +143,7 @@ class HeartbeatScreen(ConsoleScreen[None]):
         yield IterationsTable(id="hb-iterations")
         with VerticalScroll(id="hb-detail"):
             yield Static(id="hb-detail-text")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from scheduler_core.clock import Clock, parse_instant
 from scheduler_core.cron import CronSchedule
@@ -34,6 +34,7 @@ from ..format import countdown
 from ..legibility import error_style
 from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from ._markup import muted
 from .base import ConsoleScreen, show
 from .confirm import ConfirmScreen
@@ -397,7 +398,7 @@ class JobFormScreen(ConsoleScreen[JobDefinition | None]):
             with Vertical(id="form-side"):
                 yield Static(id="form-preview")
                 yield Static(id="form-status")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

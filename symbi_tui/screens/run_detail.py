@@ -14,7 +14,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from scheduler_core.clock import Clock
 from scheduler_core.errors import JobNotFound, RunNotFound
@@ -27,6 +27,7 @@ from ..format import Tone, duration, trigger_label
 from ..markup import escape
 from ..palette import TONE_VARIABLES
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from . import job_actions
 from ._markup import (
     ITERATION_OUTCOMES,
@@ -147,7 +148,7 @@ class RunDetailScreen(ConsoleScreen[None]):
                 yield Static(id="run-alerts", classes="-empty")
                 yield Static(id="run-iterations", classes="-empty")
                 yield Static(id="run-extra", classes="-empty")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from scheduler_core.clock import Clock
 from scheduler_core.errors import JobNotFound
@@ -27,6 +27,7 @@ from ..legibility import error_style
 from ..markup import escape
 from ..widgets.run_history import RunHistory
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from . import job_actions
 from ._markup import muted, schedule_reading
 from .base import ConsoleScreen
@@ -87,7 +88,7 @@ class RunHistoryScreen(ConsoleScreen[None]):
     def compose(self) -> ComposeResult:
         yield ScreenHeader()
         yield RunHistory(id="history-runs")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from scheduler_core.clock import Clock
 from scheduler_core.cron import CronSchedule
@@ -29,6 +29,7 @@ from ..backend import Backend
 from ..format import JOB_STATUS_GLYPHS
 from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from ..widgets.timeline import LEVELS, Timeline, TimelineRow
 from ._markup import muted
 from .base import ConsoleScreen
@@ -139,7 +140,7 @@ class TimelineScreen(ConsoleScreen[None]):
             "  ·  load: all jobs  ·  │ now  ·  count: fires ahead",
             id="timeline-legend",
         )
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

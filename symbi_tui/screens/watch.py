@@ -16,7 +16,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from scheduler_core.clock import Clock
 from scheduler_core.errors import JobNotFound
@@ -30,6 +30,7 @@ from ..format import countdown, duration, newest_first, next_run_text, run_tally
 from ..legibility import error_style
 from ..markup import escape
 from ..widgets.screen_header import ScreenHeader
+from ..widgets.steady_footer import SteadyFooter
 from . import job_actions
 from ._markup import (
     elapsed,
@@ -176,7 +177,7 @@ class WatchScreen(ConsoleScreen[None]):
         with Vertical(id="watch-durations", classes="watch-pane -none"):
             yield Sparkline([], id="watch-sparkline")
             yield Static(id="watch-durations-none")
-        yield Footer(show_command_palette=False)
+        yield SteadyFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -79,6 +79,10 @@ class SteadyFooter(Footer):
                 classes="-command-palette" if palette else "",
             )
             if not palette:
+                # born with the footer's compactness, which the binding then keeps: a key
+                # born compact (FooterKey's default) and made wide on mount is styled twice
+                widget.set_reactive(FooterKey.compact, self.compact)
+                widget.set_class(self.compact, "-compact", update=False)
                 widget.data_bind(compact=Footer.compact)
             if ident not in applies:
                 widget.display = False

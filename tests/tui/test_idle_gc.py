@@ -33,6 +33,38 @@ def test_a_full_collection_waits_for_quiet_input_and_for_being_due() -> None:
     assert not collector.tick()  # quiet, but not due
 
 
+def test_a_full_collection_waits_while_the_console_answers_a_key() -> None:
+    now = [100.0]
+    busy = [True]
+    collected: list[float] = []
+    collector = IdleCollector(
+        quiet_seconds=0.25,
+        clock=lambda: now[0],
+        collect=lambda: collected.append(now[0]),
+        counts=lambda: (0, 0, FULL_AFTER),
+        busy=lambda: busy[0],
+    )
+    collector.note_input()
+    now[0] += 1.0  # quiet for a second and due, but a screen the key opened still fetches
+    assert not collector.tick() and collected == []
+    busy[0] = False
+    assert collector.tick() and collected == [101.0]
+
+
+async def test_the_console_is_busy_until_an_opened_screen_shows_its_data(
+    make_app: Callable[..., SymbiApp],
+) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await until(lambda: app.screen.loaded and not app.screen._refreshing)
+        assert not app._answering()
+        app.screen._refreshing = True  # a key's fetch in flight
+        assert app._answering()
+        app.screen._refreshing = False
+        await pilot.press("question_mark")  # a modal screen (not a console screen): not busy
+        assert not app._answering()
+
+
 def test_install_defers_the_automatic_full_collection_and_uninstall_restores_it() -> None:
     saved = gc.get_threshold()
     collector = IdleCollector()

@@ -820,3 +820,83 @@ async def test_a_page_shown_again_is_drawn_from_what_was_kept(
         again = [k for k, entry in laid.items() if table._laid_out.get(k) is entry]
         assert len(again) >= 6 * 7  # laid out once, drawn from that (the row that ran: anew)
         await until(lambda: row_of(app, first[3])[5].startswith("✔ succeeded"))
+
+
+async def footer_of(screen: object) -> SteadyFooter:
+    """The screen's footer, once it shows its keys."""
+    from symbi_tui.screens.base import ConsoleScreen
+
+    assert isinstance(screen, ConsoleScreen)
+    await until(lambda: screen.loaded)
+    footer = screen.query_one(SteadyFooter)
+    await until(lambda: footer._built is not None and bool(footer._keys_shown()))
+    return footer
+
+
+@pytest.mark.parametrize("width", [120, 80])
+async def test_every_screen_opens_with_a_steady_footer_styled_once(
+    make_app: Callable[..., SymbiApp], monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """Every screen a key opens keeps its footer's keys when its bindings change (a selection,
+    a loaded job) rather than building them all again, and its keys are born with the footer's
+    compactness (Textual's are born compact and restyled on mount): it shows what the stock
+    footer would, at both widths."""
+    from symbi_tui.widgets.steady_footer import _SteadyKey
+
+    restyled: list[bool] = []  #: the footer keys' compactness changes (each a restyle)
+    watch_compact = _SteadyKey._watch_compact
+
+    def compact_changed(key: _SteadyKey, compact: bool) -> None:
+        if key.has_class("-compact") != compact:
+            restyled.append(compact)
+        watch_compact(key, compact)
+
+    monkeypatch.setattr(_SteadyKey, "_watch_compact", compact_changed)
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await loaded(app)
+        main = app.screen
+        for key in ("enter", "h"):
+            restyled.clear()
+            await pilot.press(key)
+            await until(lambda: app.screen is not main)
+            screen = app.screen
+            footer = await footer_of(screen)
+            await pilot.pause()
+            assert shown_keys(footer) == stock_keys(footer), key
+            compact = footer.compact
+            assert compact == (width < 100)
+            widgets = list(footer.query(FooterKey))
+            assert all(k.compact == compact == k.has_class("-compact") for k in widgets)
+            assert restyled == [], key  # born as compact as the footer: styled once
+            styled: list[FooterKey] = []
+            for widget in widgets:
+                widget.update_node_styles = styled.append  # type: ignore[assignment,method-assign]
+            screen.refresh_bindings()  # what a new selection or a loaded job does
+            await pilot.pause()
+            await pilot.pause()
+            assert list(footer.query(FooterKey)) == widgets, key  # the same widgets
+            assert styled == [], key  # none styled again
+            await pilot.press("escape")
+            await until(lambda: app.screen is main)
+
+
+async def test_each_screen_follows_the_events_once_and_ticks_once(
+    make_app: Callable[..., SymbiApp],
+) -> None:
+    """Textual calls every class's on_mount, and each screen's calls the base's too: the base
+    starts its refresh timer and its follower of the scheduler's events once per screen."""
+    from textual.timer import Timer
+
+    from symbi_tui.screens.watch import WatchScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app)
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, WatchScreen) and app.screen.loaded)
+        for screen in app.screen_stack[-2:]:  # the jobs pane and the watch screen over it
+            followers = [w for w in app.workers if w.node is screen and w.group == "events"]
+            timers = [t for t in screen._timers if isinstance(t, Timer) and t.name == "refresh"]
+            assert len(followers) == 1, screen
+            assert len(timers) == 1, screen

@@ -71,7 +71,7 @@ def stored(value: datetime | None) -> str | None:
 
 
 #: placeholders ``?``; instants as fixed-width UTC text; any text as it is
-DIALECT = Dialect("?", instant, stored)
+DIALECT = Dialect("?", instant, stored, runs_by_status="runs INDEXED BY runs_status")
 
 
 #: a job row's ``after`` (see Dialect.after_key; the ``jobs_after`` index is on it)
