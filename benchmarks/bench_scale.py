@@ -115,10 +115,14 @@ def make_one_due(db: Path) -> None:
     conn.close()
 
 
-def _config(db: str, data_dir: str) -> Any:
-    from scheduler_core.config import SchedulerConfig, StoreConfig
+def _config(db: str, data_dir: str, settings: dict[str, float] | None = None) -> Any:
+    from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
 
-    return SchedulerConfig(store=StoreConfig(url=db), data_dir=data_dir)
+    return SchedulerConfig(
+        scheduler=SchedulerSettings(**(settings or {})),
+        store=StoreConfig(url=db),
+        data_dir=data_dir,
+    )
 
 
 def _profiled(profile: str | None, main: Any) -> Any:
@@ -200,7 +204,13 @@ print(json.dumps(result))
 """
 
 
-def child_idle_engine(db: str, seconds: float, warmup: float, profile: str | None) -> Any:
+def child_idle_engine(
+    db: str,
+    seconds: float,
+    warmup: float,
+    profile: str | None,
+    settings: dict[str, float] | None = None,
+) -> Any:
     async def main() -> dict[str, Any]:
         from scheduler_core.engine import Engine
         from scheduler_core.runtime.base import CallableExecutor
@@ -208,7 +218,8 @@ def child_idle_engine(db: str, seconds: float, warmup: float, profile: str | Non
         async def agent(ctx: Any) -> None:
             return None
 
-        engine = Engine(_config(db, str(Path(db).parent)), executor=CallableExecutor({"a": agent}))
+        config = _config(db, str(Path(db).parent), settings)
+        engine = Engine(config, executor=CallableExecutor({"a": agent}))
         await engine.start()
         await asyncio.sleep(warmup)
         pid = os.getpid()
@@ -255,7 +266,9 @@ def cold_once(base: Path, idle: float, profile: str | None) -> dict[str, Any]:
         return result
 
 
-def daemon_idle(base: Path, seconds: float, warmup: float) -> dict[str, Any]:
+def daemon_idle(
+    base: Path, seconds: float, warmup: float, settings: dict[str, float] | None = None
+) -> dict[str, Any]:
     """A real ``symbi-tui --daemon`` (API and metrics on) over a copy of ``base``."""
     with temp_dir() as tmp:
         db = copy_store(base, tmp / "store" / "symbi.db")
@@ -264,7 +277,9 @@ def daemon_idle(base: Path, seconds: float, warmup: float) -> dict[str, Any]:
             f"data_dir = {json.dumps(str(tmp / 'data'))}\n"
             f"[store]\nurl = {json.dumps(str(db))}\n"
             "[api]\nport = 0\n"
-            '[agents.a]\ncommand = ["/bin/true"]\n'
+            + "[scheduler]\n"
+            + "".join(f"{k} = {v}\n" for k, v in (settings or {}).items())
+            + '[agents.a]\ncommand = ["/bin/true"]\n'
         )
         env = {**os.environ, "PYTHONPATH": source_tree(), "PYTHONDONTWRITEBYTECODE": "1"}
         argv = [
@@ -393,10 +408,16 @@ def section_idle(args: argparse.Namespace, report: Report) -> None:
             engine = run_child(
                 SCRIPT,
                 "idle_engine",
-                {"db": str(db), "seconds": args.seconds, "warmup": args.warmup, "profile": prof},
+                {
+                    "db": str(db),
+                    "seconds": args.seconds,
+                    "warmup": args.warmup,
+                    "profile": prof,
+                    "settings": args.settings,
+                },
                 timeout=args.seconds + 600,
             )
-        daemon = daemon_idle(base, args.seconds, args.warmup)
+        daemon = daemon_idle(base, args.seconds, args.warmup, args.settings)
         report.sections[f"idle_{jobs}"] = {"engine": engine, "daemon": daemon}
         rows.append((f"{jobs:,}", "engine", engine["per_minute"], engine["rss_mb"]))
         rows.append((f"{jobs:,}", "daemon + API", daemon["per_minute"], daemon["rss_mb"]))
@@ -406,7 +427,7 @@ def section_idle(args: argparse.Namespace, report: Report) -> None:
                     rows.append(
                         (
                             "",
-                            f"  {thread}",
+                            f"  {label}: {thread}",
                             t["cpu_ms_per_min"] / 1000,
                             f"{t['wakeups_per_min']:.0f} wake-ups/min",
                         )
@@ -415,7 +436,7 @@ def section_idle(args: argparse.Namespace, report: Report) -> None:
                 Target(f"idle CPU, {jobs:,} jobs, {label}", r["per_minute"], 0.001, "CPU-s/min")
             )
     print_table(
-        f"idle, none due ({args.seconds:g} s measured after {args.warmup:g} s)",
+        f"idle, none due ({args.seconds:g} s measured after {args.warmup:g} s) {args.settings}",
         rows,
         ("jobs", "process (thread)", "CPU-s per minute", "RSS MB"),
     )
@@ -444,7 +465,15 @@ def main() -> int:
         "--idle-jobs", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 1_000_000]
     )
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=SECONDS",
+        help="a [scheduler] setting for the idle runs, e.g. lease_ttl_seconds=90",
+    )
     args = parser.parse_args()
+    args.settings = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
     report = Report()
     print(f"source tree: {source_tree()}; load average: {os.getloadavg()}", flush=True)
     for name in args.only.split(","):
