@@ -1458,3 +1458,24 @@ async def test_a_renewal_never_waits_on_the_event_loop_for_a_lock_held_elsewhere
         assert [(n.owner, n.role, n.heartbeat) for n in nodes] == [(OWNER, "leader", at(20))]
     finally:
         await store.close()
+
+
+async def test_the_text_index_is_built_on_the_first_text_filter_not_at_open(
+    tmp_path: Path,
+) -> None:
+    """Opening a store (a scheduler's start) reads no job's name: the filter's index of names
+    is built when a text filter is first used, then kept in step."""
+    path = str(tmp_path / "store.db")
+    first = await open_store(path)
+    await first.insert_jobs([make_job(f"job-{i}") for i in range(50)], [])
+    await first.close()
+    store = await open_store(path)
+    try:
+        assert isinstance(store, SqliteJobStore)
+        await store.list_jobs(JobQuery(limit=10))
+        assert len(store._text_index) == 0
+        page = await store.list_jobs(JobQuery(text="job-4", limit=100))
+        assert len(store._text_index) == 50
+        assert sorted(j.name for j in page.jobs) == ["job-4", *(f"job-{i}" for i in range(40, 50))]
+    finally:
+        await store.close()
