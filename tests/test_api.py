@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import stat
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -668,3 +669,36 @@ async def test_openapi_document_describes_the_api(api: Api) -> None:
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     job_in = doc["components"]["schemas"]["JobCreateIn"]
     assert {"name", "agent_id", "cron_expr", "at", "policy"} <= set(job_in["properties"])
+
+
+async def test_an_idle_server_sleeps_and_still_dates_its_responses(harness: Harness) -> None:
+    """No timer wakes an idle server (uvicorn's own loop wakes ten times a second); the Date
+    header is made when a response is sent, so it is still current."""
+    from email.utils import parsedate_to_datetime
+
+    app = create_app(harness.service, metrics=None, keys=ApiKeys.of([KEY]))
+    async with ApiServer(app) as server, httpx.AsyncClient(base_url=server.url) as client:
+        first = await client.get("/api/v1/health/scheduler", headers=AUTH)
+        loop = asyncio.get_running_loop()
+        selector = loop._selector  # type: ignore[attr-defined]
+        select = selector.select
+        wakeups = []
+
+        def counting(timeout: float | None = None) -> Any:
+            events = select(timeout)
+            wakeups.append(timeout)
+            return events
+
+        selector.select = counting
+        try:
+            await asyncio.to_thread(time.sleep, 1.2)  # the loop only waits for that thread
+        finally:
+            selector.select = select
+        later = await client.get("/api/v1/health/scheduler", headers=AUTH)
+    assert len(wakeups) <= 3, wakeups  # the thread's end; uvicorn's loop: 24
+    for response in (first, later):
+        sent = parsedate_to_datetime(response.headers["date"])
+        assert abs(sent.timestamp() - time.time()) < 3
+    assert parsedate_to_datetime(later.headers["date"]) > parsedate_to_datetime(
+        first.headers["date"]
+    )

@@ -368,3 +368,39 @@ def test_a_new_daemon_makes_its_files_private(tmp_path: Path) -> None:
         assert daemon.stop() == 0
     finally:
         daemon.kill()
+
+
+async def test_the_start_up_scan_reads_only_jobs_with_template_fields(
+    harness_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan asks the store for the jobs whose definition has a field that may hold a
+    secret, a page at a time (a store of plain jobs: none), not for every job."""
+    from scheduler_core.secrets import SecretPolicy, scan_store
+
+    monkeypatch.setenv("HOOK_TOKEN", HOOK_TOKEN)
+    h = await harness_factory()
+    plain = [_job(f"plain-{i}", agent="reporter") for i in range(5)]
+    hooked = [
+        _job(
+            f"hooked-{i}",
+            agent="reporter",
+            webhook_url="https://hooks.example.com/in",
+            webhook_headers={"Authorization": f"Bearer {HOOK_TOKEN}"},
+        )
+        for i in range(3)
+    ]
+    await h.service.add_jobs([*plain, *hooked])
+    first = await h.store.jobs_with_templates("", 2)
+    rest = await h.store.jobs_with_templates(first[-1].id, 2)
+    assert sorted(j.name for j in [*first, *rest]) == ["hooked-0", "hooked-1", "hooked-2"]
+    assert len(first) == 2 and len(rest) == 1
+    asked: list[str] = []
+    read = h.store.list_jobs
+
+    async def counting(query: Any) -> Any:
+        asked.append("list_jobs")
+        return await read(query)
+
+    monkeypatch.setattr(h.store, "list_jobs", counting)
+    found = await scan_store(h.store, SecretPolicy.of(h.engine.config.secrets))
+    assert [f.job for f in found] == ["hooked-0", "hooked-1", "hooked-2"] and not asked

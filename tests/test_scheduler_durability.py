@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -451,3 +451,46 @@ async def test_a_late_finish_never_overwrites_a_takeover(harness: Harness) -> No
     (run,) = [r for r in await harness.service.history("f") if r.attempt == 1]
     assert run.status is RunStatus.INTERRUPTED and run.error_message == "interrupted: taken over"
     assert (await harness.service.get_job("f")).run_count == 0
+
+
+async def test_an_idle_leader_sleeps_until_its_renewal_which_sees_a_write_that_does_not_poke(
+    harness: Harness,
+) -> None:
+    """Idle, the loop has no timer of its own before the next instant: the only other sleeper
+    is the lease renewal, a third of the TTL away (renewed in time), and a write that wakes no
+    one (a ``sqlite3`` shell pausing a job) is seen at that renewal, without an idle poll."""
+    import sqlite3
+
+    h = harness
+    if not isinstance(h.engine.store, SqliteJobStore):
+        pytest.skip("SQLite: a node of a shared store renews every 2 s (and hears NOTIFY)")
+    await h.service.add_job({"name": "far", "agent": "a", "cron": "0 0 1 1 *"})
+    await h.settle()
+    now = h.clock.now()
+    ttl = h.engine.config.scheduler.lease_ttl_seconds
+    renewal = now + timedelta(seconds=ttl / 3)
+    sleepers = h.clock.sleepers()
+    assert renewal in sleepers
+    assert all(s >= renewal for s in sleepers), sleepers  # (maintenance: minutes away)
+    poll = h.engine.config.scheduler.idle_poll_seconds
+    assert now + timedelta(seconds=poll) not in sleepers  # the poll rides on the renewals
+    job = await h.service.get_job("far")
+    assert job.next_run_at is not None and job.next_run_at > now + timedelta(days=1)
+    lease = h.scheduler.lease
+    assert lease is not None and lease.expires_at == now + timedelta(seconds=ttl)
+    with sqlite3.connect(h.store.path) as shell:
+        shell.execute("UPDATE jobs SET status = 'paused' WHERE name = 'far'")
+    shell.close()
+    events = h.engine.bus.subscribe()
+    h.clock.advance(ttl / 3)
+    seen: list[str] = []
+    for _ in range(200):  # the renewal runs on the event loop, and tells the views
+        await asyncio.sleep(0.005)
+        while (event := events.get_nowait()) is not None:
+            seen.append(type(event).__name__)
+        if "Dropped" in seen:
+            break
+    events.close()
+    assert "Dropped" in seen, seen
+    renewed = h.scheduler.lease
+    assert renewed is not None and renewed.expires_at == now + timedelta(seconds=ttl * 4 / 3)

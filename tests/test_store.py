@@ -1417,3 +1417,106 @@ async def test_runs_per_job_in_open_statuses_are_read_through_the_status_index(
         assert await store.open_runs_by_job() == {"job0": 1, "job1": 1, "job2": 1}
     finally:
         await store.close()
+
+
+async def test_data_version_ignores_the_stores_own_commits(
+    store: JobStore, other: JobStore
+) -> None:
+    """A scheduler's own writes (its lease renewals) are not outside writes: an idle
+    scheduler that renews its lease does not read the store again for them. (SQLite: a
+    PostgreSQL node hears other nodes through NOTIFY.)"""
+    if not isinstance(store, SqliteJobStore):
+        pytest.skip("SQLite only")
+    before = await store.data_version()
+    await store.acquire_lease("me", now=T0, ttl=30)
+    await store.insert_jobs([make_job("mine")], [])
+    assert await store.data_version() == before
+    await other.insert_jobs([make_job("theirs")], [])
+    after = await store.data_version()
+    assert after != before
+    await store.acquire_lease("me", now=at(10), ttl=30)
+    assert await store.data_version() == after
+
+
+async def test_a_write_that_does_not_poke_is_seen_at_the_next_lease_renewal(
+    tmp_path: Path,
+) -> None:
+    """A ``sqlite3`` shell's write wakes no one; the holder's next renewal (its transaction
+    reads the writer's data_version) tells the watcher, as a poke would. Its own commits do
+    not."""
+    import sqlite3
+
+    path = tmp_path / "store.db"
+    store = await open_store(str(path))
+    told: list[int] = []
+    try:
+        assert store.watch(lambda: told.append(1))
+        await store.acquire_lease(OWNER, now=T0, ttl=30)
+        await store.insert_jobs([make_job("mine")], [])
+        await store.acquire_lease(OWNER, now=at(10), ttl=30)
+        assert told == []
+        with sqlite3.connect(path) as shell:
+            shell.execute("UPDATE jobs SET status = 'paused' WHERE name = 'mine'")
+        shell.close()
+        assert told == []  # nothing pokes
+        await store.acquire_lease(OWNER, now=at(20), ttl=30)
+        assert told == [1]
+        await store.acquire_lease(OWNER, now=at(30), ttl=30)
+        assert told == [1]
+    finally:
+        store.unwatch()
+        await store.close()
+
+
+async def test_a_renewal_never_waits_on_the_event_loop_for_a_lock_held_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """An idle holder renews on the event loop (no thread hop); when another connection holds
+    the write lock it goes through the writer's thread, which waits for it, and the event loop
+    runs on meanwhile. Either way the lease is renewed."""
+    import sqlite3
+
+    path = tmp_path / "store.db"
+    store = await open_store(str(path))
+    try:
+        first = await store.acquire_lease(OWNER, now=T0, ttl=30)
+        assert first.owner == OWNER
+        shell = sqlite3.connect(path, isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")
+        renewal = asyncio.create_task(store.acquire_lease(OWNER, now=at(10), ttl=30))
+        ticks = 0
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+            ticks += 1
+        assert ticks == 5 and not renewal.done()  # it waits on the thread, not on the loop
+        shell.execute("COMMIT")
+        shell.close()
+        renewed = await asyncio.wait_for(renewal, 10)
+        assert (renewed.owner, renewed.expires_at) == (OWNER, at(40))
+        again = await store.acquire_lease(OWNER, now=at(20), ttl=30)  # inline: the thread idle
+        assert (again.expires_at, again.acquired_at) == (at(50), first.acquired_at)
+        nodes = await store.list_nodes(at(21))
+        assert [(n.owner, n.role, n.heartbeat) for n in nodes] == [(OWNER, "leader", at(20))]
+    finally:
+        await store.close()
+
+
+async def test_the_text_index_is_built_on_the_first_text_filter_not_at_open(
+    tmp_path: Path,
+) -> None:
+    """Opening a store (a scheduler's start) reads no job's name: the filter's index of names
+    is built when a text filter is first used, then kept in step."""
+    path = str(tmp_path / "store.db")
+    first = await open_store(path)
+    await first.insert_jobs([make_job(f"job-{i}") for i in range(50)], [])
+    await first.close()
+    store = await open_store(path)
+    try:
+        assert isinstance(store, SqliteJobStore)
+        await store.list_jobs(JobQuery(limit=10))
+        assert len(store._text_index) == 0
+        page = await store.list_jobs(JobQuery(text="job-4", limit=100))
+        assert len(store._text_index) == 50
+        assert sorted(j.name for j in page.jobs) == ["job-4", *(f"job-{i}" for i in range(40, 50))]
+    finally:
+        await store.close()

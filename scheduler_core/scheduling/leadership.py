@@ -137,15 +137,21 @@ class Leadership:
             await self.recover(now)
         return True
 
-    async def renew_forever(self, stopping: Callable[[], bool]) -> None:
-        """Renew until ``stopping()`` says so (the loop's companion task)."""
+    def renew_interval(self) -> float:
+        """Seconds between two renewals: the holder renews at a third of the TTL; a standby
+        looks more often, to take over within seconds of the holder's death (so does a node of
+        a shared store, which recovers the runs of dead nodes as it renews)."""
         ttl = self.settings.lease_ttl_seconds
+        often = not self.is_leader or self.store.shared
+        return max(min(ttl / 3, 2.0) if often else ttl / 3, 0.05)
+
+    async def renew_forever(
+        self, stopping: Callable[[], bool], after: Callable[[], None] | None = None
+    ) -> None:
+        """Renew until ``stopping()`` says so (the loop's companion task); ``after`` is called
+        after each renewal that succeeded (the idle loop's look rides on its wake-up)."""
         while not stopping():
-            # the holder renews at a third of the TTL; a standby looks more often, to take over
-            # within seconds of the holder's death (so does a node of a shared store, which
-            # recovers the runs of dead nodes as it renews)
-            often = not self.is_leader or self.store.shared
-            interval = max(min(ttl / 3, 2.0) if often else ttl / 3, 0.05)
+            interval = self.renew_interval()
             await self.clock.sleep_until(self.clock.now() + timedelta(seconds=interval))
             try:
                 await self.try_lead()
@@ -153,6 +159,8 @@ class Leadership:
                 self.faults.failed("lease", exc)
             else:
                 self.faults.succeeded("lease")
+                if after is not None:
+                    after()
 
     async def _started(self, now: datetime, *, recover: bool = True) -> None:
         await self.store.record_audit(

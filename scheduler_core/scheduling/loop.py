@@ -63,6 +63,9 @@ log = logging.getLogger("symbi.scheduler")
 #: the pruner keeps off the store this long (seconds) after the scheduler starts a run: a burst
 #: of starts (and the finishes that follow) has the write lock to itself
 _FIRE_SETTLE = 0.1
+#: the longest an idle loop that the store wakes sleeps on a timer of its own (its polls ride
+#: on the lease renewals: this is a backstop)
+_IDLE_BOUND = 3600.0
 
 #: a claim lets the finish writer in when this many ended runs wait to be written
 _CLAIM_BACKLOG = 32_768
@@ -185,6 +188,7 @@ class CronScheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._last_data_version: int | None = None
+        self._looked = self.clock.now()  #: when the loop last looked at the store
         self._next_due: datetime | None = None
         self._idle = asyncio.Event()
         self.started_at: datetime | None = None
@@ -262,7 +266,8 @@ class CronScheduler:
             self.faults.failed("lease", exc)
         self._loop_task = asyncio.create_task(self._loop(), name="symbi-scheduler-loop")
         self._lease_task = asyncio.create_task(
-            self.leadership.renew_forever(lambda: self._stopping), name="symbi-scheduler-lease"
+            self.leadership.renew_forever(lambda: self._stopping, self._after_renewal),
+            name="symbi-scheduler-lease",
         )
         self._maintenance_task = asyncio.create_task(
             self.maintenance.run_forever(), name="symbi-scheduler-maintenance"
@@ -331,6 +336,18 @@ class CronScheduler:
             return 0.0
         return max(lead, 0.0) + self.settings.claim_ahead_seconds + _FIRE_SETTLE
 
+    def _after_renewal(self) -> None:
+        """After each lease renewal: wake an idle loop whose poll is due (``idle_poll_seconds``
+        since its last look), or whose next instant has come (a wall clock that jumped ahead
+        while it slept) in the same wake-up, instead of on a timer of its own."""
+        if self._stopping or not self.leadership.is_leader:
+            return
+        now = self.clock.now()
+        due = self._next_due
+        poll = self.settings.idle_poll_seconds
+        if (due is not None and due <= now) or (now - self._looked).total_seconds() >= poll:
+            self._wake.set()
+
     def notify(self) -> None:
         """Something changed: look at the store again now."""
         self._changed = True
@@ -379,8 +396,13 @@ class CronScheduler:
                 continue
             bound = tick
             if self.leadership.watching and not self.runs.tasks and not self.writer.queued:
-                # idle, and outside writes wake us through the store: no need to poll each tick
-                bound = max(tick, timedelta(seconds=self.settings.idle_poll_seconds))
+                # idle, and outside writes wake us through the store: no need to poll each tick;
+                # a poll as long as a renewal's interval rides on the renewal's wake-up
+                # (_after_renewal), so an idle loop has no timer of its own until a job is due
+                poll = self.settings.idle_poll_seconds
+                if poll >= self.leadership.renew_interval():
+                    poll = _IDLE_BOUND
+                bound = max(tick, timedelta(seconds=poll))
             deadline = now + bound
             due = self._next_due
             if self.leadership.is_leader and due is not None and due < deadline:
@@ -399,6 +421,7 @@ class CronScheduler:
 
     async def _cycle(self, now: datetime) -> datetime:
         """One look at the store; returns the instant it acted on."""
+        self._looked = now
         ttl = self.settings.lease_ttl_seconds
         lease = self.leadership.lease
         renew = lease is None or (lease.expires_at - now).total_seconds() < ttl / 2

@@ -113,6 +113,10 @@ def runs_by_job_sql(dialect: Dialect, status: str) -> str:
     )
 
 
+#: the job fields that may hold ``${VAR}`` or a secret written out (see secrets.py)
+TEMPLATE_FIELDS = ("webhook_url", "webhook_headers", "delivery_config", "agent_pin_jwt")
+
+
 class StoreBase(CostReads, ABC):
     """What every store does alike: the context manager, the look-ups of jobs, runs, approvals,
     heartbeat iterations and audit events by a key, and the run counters."""
@@ -192,6 +196,17 @@ class StoreBase(CostReads, ABC):
 
     async def all_job_names(self) -> list[str]:
         return [r[0] for r in await self._fetchall("SELECT name FROM jobs ORDER BY name")]
+
+    async def jobs_with_templates(self, after: str = "", limit: int = 500) -> list[JobDefinition]:
+        # a definition stores only the fields a job sets, by name: most jobs have none of these
+        fields = " OR ".join(f"definition LIKE '%\"{f}\"%'" for f in TEMPLATE_FIELDS)
+        p = self._dialect.params()
+        rows = await self._fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id > {p(after)} AND ({fields}) "
+            f"ORDER BY id LIMIT {p(limit)}",
+            p.values,
+        )
+        return [self._dialect.job(r) for r in rows]
 
     # --- runs -------------------------------------------------------------------------------------
 

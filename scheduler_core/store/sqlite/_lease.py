@@ -12,6 +12,7 @@ __all__ = ["acquire_lease", "holds_lease", "write_node"]
 import sqlite3
 from datetime import datetime, timedelta
 
+from ...clock import parse_instant
 from .._leases import LEASE_NAME, NODE_MEMORY, held_by_another, tenure, this_process
 from .._rows import LEASE_COLUMNS, NODE_COLUMNS
 from ..base import LeaseInfo, NodeInfo
@@ -24,6 +25,9 @@ def acquire_lease(
     """Take or renew the lease for ``owner`` if it is free, expired or ours; whoever holds it.
     A standby is announced as one in ``nodes``."""
     stamp, expires = fmt(now), fmt(now + timedelta(seconds=ttl))
+    renewed = _renew(conn, owner, stamp, expires, api_address)
+    if renewed is not None:
+        return renewed
     row = conn.execute(
         f"SELECT {LEASE_COLUMNS} FROM lease WHERE name = ?", (LEASE_NAME,)
     ).fetchone()
@@ -49,6 +53,30 @@ def acquire_lease(
     return lease_of(values)
 
 
+def _renew(
+    conn: sqlite3.Connection, owner: str, stamp: str, expires: str, api_address: str | None
+) -> LeaseInfo | None:
+    """The holder renewing its live lease, as the idle scheduler does every third of the TTL:
+    its lease row and its node row updated in place (two statements where taking the lease
+    needs six); None when the lease is not ``owner``'s and live, or its node row is not a live
+    leader's (then the whole path decides)."""
+    row = conn.execute(
+        f"UPDATE lease SET renewed_at = ?, expires_at = ?, api_address = ? "
+        f"WHERE name = ? AND owner = ? AND expires_at > ? RETURNING {LEASE_COLUMNS}",
+        (stamp, expires, api_address, LEASE_NAME, owner, stamp),
+    ).fetchone()
+    if row is None:
+        return None
+    node = conn.execute(
+        "UPDATE nodes SET heartbeat = ?, expires_at = ?, api_address = ? "
+        "WHERE owner = ? AND role = 'leader' AND expires_at > ?",
+        (stamp, expires, api_address, owner, stamp),
+    )
+    if node.rowcount != 1:
+        write_node(conn, owner, "leader", parse_instant(stamp), 0, api_address, expires=expires)
+    return lease_of(row)
+
+
 def write_node(
     conn: sqlite3.Connection,
     owner: str,
@@ -56,8 +84,11 @@ def write_node(
     now: datetime,
     ttl: float,
     api_address: str | None,
+    *,
+    expires: str | None = None,
 ) -> NodeInfo:
-    """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
+    """Announce or renew ``owner`` until ``now + ttl`` (or ``expires``); a node whose row had
+    expired (or changed role) starts afresh."""
     stamp = fmt(now)
     conn.execute("DELETE FROM nodes WHERE expires_at < ?", (fmt(now - NODE_MEMORY),))
     row = conn.execute(
@@ -73,7 +104,7 @@ def write_node(
         role,
         started,
         stamp,
-        fmt(now + timedelta(seconds=ttl)),
+        expires or fmt(now + timedelta(seconds=ttl)),
     )
     conn.execute(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
     return node_of(values)

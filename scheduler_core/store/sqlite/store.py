@@ -72,7 +72,7 @@ from ..base import (
     cap_context,
 )
 from ..text_index import JobTextIndex
-from . import _faults, _lease, _transitions
+from . import _faults, _inline, _lease, _transitions
 from ._job_list import JobListing
 from ._retention import SqliteRetention, prepare_file, prepare_new_file
 from ._sql import (
@@ -126,6 +126,10 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._probe: sqlite3.Connection | None = None
+        self._probe_seen = -1  #: the probe's data_version when the writer's was last read
+        self._outside_seen: int | None = None  #: the writer's data_version, last read
+        self._watcher: Callable[[], None] | None = None  #: told of outside writes (watch)
+        self._writer_use = _inline.WriterUse()  #: whether the writer's thread has work
         self._wake = WakeSocket(path)
         self._text_index = JobTextIndex()  #: names and agents, for the jobs filter
         self._listing = JobListing(self._text_index)
@@ -142,8 +146,11 @@ class SqliteJobStore(StoreBase, SqliteRetention):
             # a new store is its owner's alone; SQLite gives its -wal and -shm the same mode
             create_private_file(db)
         try:
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._writer.execute("PRAGMA busy_timeout = 10000")
+            # its connection is used on the event loop too, while its thread is idle (_inline)
+            self._writer = await aiosqlite.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
+            await self._writer.execute(f"PRAGMA busy_timeout = {_inline.BUSY_TIMEOUT_MS}")
             if preflight:  # before anything is written (WAL mode is, in the file's header)
                 await self._call(self._writer, _faults.preflight, self.path)
             await self._call(self._writer, prepare_new_file)  # before its first page is written
@@ -198,6 +205,8 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         """
         if conn is None:
             raise StoreError("the store is not open")
+        if conn is self._writer:
+            fn = self._writer_use.wrap(fn)
         try:
             result: T = await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call]
         except sqlite3.Error as exc:
@@ -208,28 +217,41 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         return result
 
     async def _tx(self, fn: Callable[..., T], *args: Any) -> T:
-        changed = [False]
+        done: tuple[T, bool, int] = await self._call(self._writer, _inline.run_tx, fn, *args)
+        return self._after_tx(*done)
 
-        def run(conn: sqlite3.Connection) -> T:
-            before = conn.total_changes
-            conn.execute("BEGIN IMMEDIATE")
+    async def _small_tx(self, fn: Callable[..., T], *args: Any) -> T:
+        """A transaction of a few rows (a lease renewal): on the event loop if the writer's
+        thread is idle and the write lock free, else as :meth:`_tx` (see ``_inline``)."""
+        writer = self._writer
+        if writer is not None and self._writer_use.idle:
             try:
-                result = fn(conn, *args)
-                conn.execute("COMMIT")
-            except BaseException:
-                # a full disk or an I/O error may have rolled it back already (or failed the
-                # commit): what was raised is the error to report, never the rollback's
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
-            changed[0] = conn.total_changes != before
-            return result
+                done = _inline.try_inline(writer._conn, fn, *args)
+            except sqlite3.Error as exc:
+                fault = _faults.store_fault(exc, self.path)
+                if fault is None:
+                    raise
+                raise self._fault(fault) from exc
+            if done is not None:
+                return self._after_tx(*done)
+        return await self._tx(fn, *args)
 
-        result = await self._call(self._writer, run)
-        if changed[0]:  # (a standby's lease check that wrote nothing has nothing to show)
+    def _after_tx(self, result: T, changed: bool, outside: int) -> T:
+        if changed:  # (a standby's lease check that wrote nothing has nothing to show)
             self._wake.poke()
+        self._saw_version(outside)
         return result
+
+    def _saw_version(self, version: int) -> None:
+        """The writer's ``data_version`` as a transaction read it: if another process committed
+        since the last reading, whoever watches the store is told (as by a poke), so a writer
+        that does not poke (a ``sqlite3`` shell) is seen within a lease renewal."""
+        if self._outside_seen is not None and version <= self._outside_seen:
+            return  # (it only grows: an older reading that resolved late says nothing)
+        known = self._outside_seen is not None
+        self._outside_seen = version
+        if known and self._watcher is not None:
+            self._watcher()
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._call(self._reader, fn, *args)
@@ -247,10 +269,14 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         return self._wake.address
 
     def watch(self, callback: Callable[[], None]) -> bool:
-        """Call ``callback`` on the event loop whenever another process commits and pokes."""
-        return self._wake.watch(callback)
+        """Call ``callback`` on the event loop whenever another process commits and pokes, or
+        a transaction of this store finds that another process committed."""
+        watching = self._wake.watch(callback)
+        self._watcher = callback if watching else None
+        return watching
 
     def unwatch(self) -> None:
+        self._watcher = None
         self._wake.unwatch()
 
     # --- jobs -------------------------------------------------------------------------------------
@@ -563,7 +589,7 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         self, owner: str, *, now: datetime, ttl: float, api_address: str | None = None
     ) -> LeaseInfo:
         """Take or renew the lease if it is free, expired or ours; return whoever holds it."""
-        return await self._tx(_lease.acquire_lease, owner, now, ttl, api_address)
+        return await self._small_tx(_lease.acquire_lease, owner, now, ttl, api_address)
 
     async def release_lease(self, owner: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
@@ -616,18 +642,40 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         return [orphan_from_row(r, instant) for r in rows]
 
     async def data_version(self) -> int:
-        """Changes whenever another connection commits (how the scheduler sees CLI writes)."""
-        if self._probe is not None:
-            try:
-                return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
-            except sqlite3.Error as exc:
-                fault = _faults.store_fault(exc, self.path)
-                if fault is None:
-                    raise
-                raise self._fault(fault) from exc
-        return await self._call(
+        """Changes whenever another connection commits (how the scheduler sees CLI writes); this
+        store's own commits leave it as it was.
+
+        The probe (read on the event loop, no thread hop: it only looks at the WAL index in
+        shared memory) moves with every commit, this store's own writer's included: the lease
+        renewals of an idle scheduler would look like outside writes, and each idle poll would
+        read the whole due state again. So when the probe moved, the writer's connection is
+        asked (one hop): its ``data_version`` moves only with other connections' commits, and
+        is what is returned. An outside commit after the probe was read is seen by the writer's
+        read, or moves the probe again for the next call: none is missed."""
+        if self._probe is None:
+            return await self._writer_version()
+        try:
+            probe = int(self._probe.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            fault = _faults.store_fault(exc, self.path)
+            if fault is None:
+                raise
+            raise self._fault(fault) from exc
+        if probe != self._probe_seen or self._outside_seen is None:
+            self._probe_seen = probe
+            self._outside_seen = max(await self._writer_version(), self._outside_seen or 0)
+        return self._outside_seen
+
+    async def _writer_version(self) -> int:
+        """The writer connection's ``data_version``: read here if its thread is idle."""
+        writer = self._writer
+        if writer is not None and self._writer_use.idle:
+            with contextlib.suppress(sqlite3.Error):  # (else through the thread, faults and all)
+                return int(writer._conn.execute("PRAGMA data_version").fetchone()[0])
+        version: int = await self._call(
             self._writer, lambda c: c.execute("PRAGMA data_version").fetchone()[0]
         )
+        return version
 
     async def integrity_check(self) -> str:
         rows = await self._fetchall("PRAGMA integrity_check")
