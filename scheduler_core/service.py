@@ -9,7 +9,6 @@ from __future__ import annotations
 __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 import difflib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,6 +18,7 @@ from .approvals import ServiceApprovals
 from .backfill import Backfill, backfill
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
+from .creation import changed_fields, listed_policies, with_state
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -204,7 +204,7 @@ class SchedulerService(ServiceApprovals):
     async def add_job(
         self, data: Mapping[str, Any] | JobDefinition, *, actor: str = "api"
     ) -> JobDefinition:
-        await self._know_policies(_listed_policies(data))
+        await self._know_policies(listed_policies(data))
         now = self.clock.now()
         job = self._prepare_new(data, now, actor)
         if await self.store.get_job_by_name(job.name) is not None:
@@ -221,7 +221,7 @@ class SchedulerService(ServiceApprovals):
         self, items: Sequence[Mapping[str, Any] | JobDefinition], *, actor: str = "api"
     ) -> list[JobDefinition]:
         """Add many jobs in one transaction (all or nothing)."""
-        await self._know_policies(name for item in items for name in _listed_policies(item))
+        await self._know_policies(name for item in items for name in listed_policies(item))
         now = self.clock.now()
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
@@ -407,7 +407,7 @@ class SchedulerService(ServiceApprovals):
             self._check_agent(job)
             self._check_policies(job)
             self.rules.enforce(job)
-            merged = _with_state(job, existing)
+            merged = with_state(job, existing)
             if spec_to_json(merged) == spec_to_json(existing):
                 result.unchanged.append(job.name)
                 continue
@@ -418,7 +418,7 @@ class SchedulerService(ServiceApprovals):
                     AuditEventType.CRON_JOB_UPDATED,
                     actor,
                     merged,
-                    fields=_changed_fields(existing, merged),
+                    fields=changed_fields(existing, merged),
                     source=merged.source,
                 )
             )
@@ -528,7 +528,7 @@ class SchedulerService(ServiceApprovals):
             raise ConflictError(f"a job named {updated.name!r} already exists")
         await check_update(self.store, job, updated)
         event = self._event(
-            AuditEventType.CRON_JOB_UPDATED, actor, updated, fields=_changed_fields(job, updated)
+            AuditEventType.CRON_JOB_UPDATED, actor, updated, fields=changed_fields(job, updated)
         )
         await self.store.update_job(updated, [event])
         self._changed(job.id, "updated", [event])
@@ -669,33 +669,3 @@ class SchedulerService(ServiceApprovals):
             leading=lambda: True,
         )
         return await maintenance.prune(dry_run=dry_run, actor=actor)
-
-
-def _with_state(definition: JobDefinition, existing: JobDefinition) -> JobDefinition:
-    """A freshly parsed definition carrying an existing job's identity and state."""
-    return replace(
-        definition,
-        id=existing.id,
-        status=existing.status,
-        next_run_at=existing.next_run_at,
-        last_run_at=existing.last_run_at,
-        last_run_status=existing.last_run_status,
-        last_error=existing.last_error,
-        run_count=existing.run_count,
-        failure_count=existing.failure_count,
-        created_at=existing.created_at,
-        updated_at=existing.updated_at,
-    )
-
-
-def _listed_policies(data: Mapping[str, Any] | JobDefinition) -> list[str]:
-    """The named policies a job (or the data for one) lists, as far as they can be read."""
-    if isinstance(data, JobDefinition):
-        return list(data.policies)
-    listed = data.get("policies", data.get("policy_ids"))
-    return [str(name) for name in listed] if isinstance(listed, list | tuple) else []
-
-
-def _changed_fields(old: JobDefinition, new: JobDefinition) -> list[str]:
-    a, b = json.loads(spec_to_json(old)), json.loads(spec_to_json(new))
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
