@@ -260,7 +260,7 @@ class _BlockBuilder:
             return
         self.built.jobs.append(job)
         key = f"schedule:{job.name}"
-        self.built.positions[key] = self.pos
+        self.built.positions.setdefault(key, self.pos)  # a duplicate keeps the first's
         ref = next((k for k in ("agent", "agent_id", "agent_name") if k in self.positions), None)
         self.built.agent_refs.setdefault(key, self.positions[ref][2:] if ref else self.pos)
         if "after" in self.positions:
@@ -316,7 +316,7 @@ class _BlockBuilder:
         if len(self.built.issues) > before:
             return
         self.built.agents.append(agent)
-        self.built.positions[f"agent:{agent.name}"] = self.pos
+        self.built.positions.setdefault(f"agent:{agent.name}", self.pos)
 
     # --- named policies -------------------------------------------------------------------
     def policy(self) -> None:
@@ -350,7 +350,7 @@ class _BlockBuilder:
             return
         source = f"dsl:{self.path}:{self.block.line}"
         self.built.policies.append(NamedPolicy(name=self.name, spec=spec, source=source))
-        self.built.positions[f"policy:{self.name}"] = self.pos
+        self.built.positions.setdefault(f"policy:{self.name}", self.pos)
 
 
 def build_blocks(
@@ -374,7 +374,6 @@ def build_blocks(
             continue
         builder = _BlockBuilder(block, path, built, env, rules)
         items: list[JobDefinition] | list[AgentDefinition] | list[NamedPolicy]
-        first = dict(built.positions)
         if block.kind == "schedule":
             items = built.jobs
             count = len(items)
@@ -389,8 +388,11 @@ def build_blocks(
             builder.agent()
         if len(items) == count:
             continue
+        # the builders record a name's first position only: another one there is a duplicate
+        # (looked up by its key: a copy of every position per block made a file quadratic)
         key = f"{block.kind}:{items[-1].name}"
-        if key in first:
+        first = built.positions[key]
+        if first != builder.pos:
             line, col = builder.name_position()
             built.issues.append(
                 DslIssue(
@@ -398,10 +400,9 @@ def build_blocks(
                     line,
                     col,
                     f"duplicate {block.kind} name {_q(items[-1].name)} "
-                    f"(first defined at {first[key][0]}:{first[key][1]})",
+                    f"(first defined at {first[0]}:{first[1]})",
                 )
             )
-            built.positions[key] = first[key]
             items.pop()
     return built
 
