@@ -1,6 +1,6 @@
 """Creating jobs: bulk loads and one job per call, through each door an operator uses.
 
-    .venv/bin/python benchmarks/bench_adds.py                      # 1,000,000 jobs, 10,000 one by one
+    .venv/bin/python benchmarks/bench_adds.py                  # 1,000,000 jobs; 10,000 one by one
     .venv/bin/python benchmarks/bench_adds.py --jobs 100000 --one 2000
     .venv/bin/python benchmarks/bench_adds.py --only add_jobs,dsl_dir --profile
 
@@ -27,7 +27,6 @@ of each child to ``results/adds-<scenario>.prof(.txt)`` (the store's thread is n
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import sqlite3
