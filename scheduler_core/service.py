@@ -19,7 +19,7 @@ from .approvals import ServiceApprovals
 from .backfill import Backfill, backfill
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
-from .creation import changed_fields, listed_policies, with_state
+from .creation import Shapes, changed_fields, listed_policies, with_state
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -162,12 +162,19 @@ class SchedulerService(ServiceApprovals):
         now: datetime,
         source: str | None,
         first_runs: dict[tuple[str, str], datetime] | None = None,
+        shapes: Shapes | None = None,
     ) -> JobDefinition:
         """A new job from user data (or a parsed definition), active, with its first run.
 
         ``first_runs`` is a batch's cache of first instants by (cron, zone): a thousand jobs on
-        one schedule compute it once.
+        one schedule compute it once; ``shapes``, a batch's jobs by the shape of their data (a
+        thousand jobs that differ only in their names are checked once: see creation.Shapes).
         """
+        key = None
+        if shapes is not None and not isinstance(data, JobDefinition):
+            made, key = shapes.made(data)
+            if made is not None:
+                return made
         cache = first_runs if first_runs is not None else {}
 
         def first_run(cron: str | None, timezone: str, at: datetime | None) -> datetime | None:
@@ -198,6 +205,8 @@ class SchedulerService(ServiceApprovals):
         self._check_agent(job)
         self._check_policies(job)
         self.rules.enforce(job)
+        if shapes is not None:
+            shapes.remember(key, job)
         return job
 
     # --- mutations --------------------------------------------------------------------------------
@@ -229,9 +238,10 @@ class SchedulerService(ServiceApprovals):
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
         first_runs: dict[tuple[str, str], datetime] = {}
+        shapes = Shapes()
         for index, item in enumerate(items):
             try:
-                job = self._prepare_new(item, now, actor, first_runs)
+                job = self._prepare_new(item, now, actor, first_runs, shapes)
             except ValidationError as exc:
                 for err in exc.errors:
                     errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
@@ -365,10 +375,14 @@ class SchedulerService(ServiceApprovals):
             agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
         )
         named = policies_from_api(policies or {}, actor=actor, errors=errors)
+        shapes = Shapes()  # jobs that differ only in their names are checked once
         for index, item in enumerate(items):
             try:
-                job = job_from_mapping(item)
-                self.rules.enforce(job)
+                job, shape = shapes.made(item)
+                if job is None:
+                    job = job_from_mapping(item)
+                    self.rules.enforce(job)
+                    shapes.remember(shape, job)
                 jobs.append(job)
             except ValidationError as exc:
                 errors.extend(

@@ -103,3 +103,50 @@ async def test_apply_specs_names_each_name_given_twice_once(harness: Harness) ->
     names = ", ".join(sorted(f"j-{i}" for i in range(100)))
     assert str(caught.value) == f"jobs: named more than once: {names}"
     assert (await harness.service.list_jobs()).total == 0
+
+
+def test_a_shape_is_the_data_but_its_name_by_exact_value_and_kind() -> None:
+    from scheduler_core.creation import shape_key
+
+    one = shape_key({"name": "a", "agent": "x", "max_retries": 1, "delivery": ["stdout"]})
+    assert one == shape_key({"name": "b", "agent": "x", "max_retries": 1, "delivery": ["stdout"]})
+    assert one != shape_key(
+        {"name": "b", "agent": "x", "max_retries": True, "delivery": ["stdout"]}
+    )
+    assert one != shape_key({"name": "b", "agent": "x", "max_retries": 1.0, "delivery": ["stdout"]})
+    assert one != shape_key({"name": "b", "agent": "x", "max_retries": 1, "delivery": ("stdout",)})
+    assert one == shape_key({"agent": "x", "name": "b", "max_retries": 1, "delivery": ["stdout"]})
+    assert one != shape_key({"name": "b", "max_retries": 1, "agent": "x", "delivery": ["stdout"]})
+    assert shape_key({"name": "a", "policy": {"max_runtime": "1m"}}) is None
+    assert shape_key({"name": 7, "agent": "x"}) is None
+
+
+async def test_jobs_of_one_shape_in_a_batch_are_what_one_by_one_makes(harness: Harness) -> None:
+    """A batch's jobs of one shape are checked once: each still has its own name and id, and
+    every other field is what the same data gives a job added alone."""
+    from scheduler_core.jobspec import spec_to_json
+
+    data = {"agent": "a", "cron": "15 9 * * 1-5", "delivery": ["stdout"], "max_retries": 2}
+    alone = await harness.service.add_job({"name": "alone", **data})
+    batch = await harness.service.add_jobs([{"name": f"b-{i}", **data} for i in range(3)])
+    assert [j.name for j in batch] == ["b-0", "b-1", "b-2"]
+    assert len({j.id for j in batch} | {alone.id}) == 4
+    for job in batch:
+        stored = await harness.service.get_job(job.name)
+        assert stored == job
+        assert spec_to_json(stored).replace(job.name, "alone") == spec_to_json(alone)
+        assert (stored.next_run_at, stored.status) == (alone.next_run_at, alone.status)
+    assert await _audited(harness, "CronJobCreated") == 4
+
+
+async def test_a_batch_of_one_shape_still_checks_every_name_and_reports_every_bad_job(
+    harness: Harness,
+) -> None:
+    good = {"agent": "a", "cron": "0 9 * * *"}
+    items = [{"name": "ok-1", **good}, {"name": "../bad", **good}, {"name": "ok-2", **good}]
+    items += [{"name": f"c-{i}", "agent": "a", "cron": "0 9 * *"} for i in range(2)]
+    with pytest.raises(ValidationError) as caught:
+        await harness.service.add_jobs(items)
+    assert [e.field for e in caught.value.errors] == ["[1].name", "[3].cron", "[4].cron"]
+    assert (await harness.service.list_jobs()).total == 0
+    assert await _audited(harness, "CronJobCreated") == 0
