@@ -7,7 +7,7 @@ from __future__ import annotations
 __all__ = ["Shapes", "changed_fields", "listed_policies", "shape_key", "with_state"]
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from typing import Any
 
@@ -56,10 +56,13 @@ class Shapes:
     shape with a problem is checked, and reported, for every job of it.
     """
 
-    __slots__ = ("_made",)
+    __slots__ = ("_made", "_new_id")
 
-    def __init__(self) -> None:
+    def __init__(self, new_id: Callable[[], str] | None = new_id) -> None:
+        """``new_id``: what gives each job made its id (the service's; None: no id, as
+        ``job_from_mapping`` makes a definition without its state)."""
         self._made: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._new_id = new_id
 
     def made(self, data: Mapping[str, Any]) -> tuple[JobDefinition | None, tuple[Any, ...] | None]:
         """The job of ``data`` if its shape passed before (raising on a bad name), else None;
@@ -70,7 +73,11 @@ class Shapes:
         shape = self._made.get(key)
         if shape is None:
             return None, key
-        return JobDefinition(**shape, name=validate_name(data["name"], "name"), id=new_id()), key
+        return JobDefinition(
+            **shape,
+            name=validate_name(data["name"], "name"),
+            id=self._new_id() if self._new_id else "",
+        ), key
 
     def remember(self, key: tuple[Any, ...] | None, job: JobDefinition) -> None:
         """``job`` passed every check: the next job of its shape is made from it."""

@@ -238,7 +238,7 @@ class SchedulerService(ServiceApprovals):
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
         first_runs: dict[tuple[str, str], datetime] = {}
-        shapes = Shapes()
+        shapes = Shapes(new_id)
         for index, item in enumerate(items):
             try:
                 job = self._prepare_new(item, now, actor, first_runs, shapes)
@@ -375,7 +375,7 @@ class SchedulerService(ServiceApprovals):
             agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
         )
         named = policies_from_api(policies or {}, actor=actor, errors=errors)
-        shapes = Shapes()  # jobs that differ only in their names are checked once
+        shapes = Shapes(None)  # jobs that differ only in their names are checked once
         for index, item in enumerate(items):
             try:
                 job, shape = shapes.made(item)
