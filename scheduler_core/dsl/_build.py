@@ -13,7 +13,7 @@ __all__ = ["Built", "build_blocks", "dsl_message", "position_index"]
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -228,7 +228,8 @@ class _BlockBuilder:
             "cron" not in data and "at" not in data
         )
         try:
-            job = job_from_mapping(data)
+            # made with its source (a copy of the job afterwards cost as much as checking it)
+            job = job_from_mapping(data, state={"source": f"dsl:{self.path}"})
         except ValidationError as exc:
             # a misspelt cron or at is reported as such, not also as a missing schedule
             reported_schedule = reported_schedule or any(
@@ -248,7 +249,6 @@ class _BlockBuilder:
         if self.rules is not None and (problems := self.rules.check(job)):
             self.report(ValidationError.collect(problems))
             return
-        job = replace(job, source=f"dsl:{self.path}")
         if now is not None and job.at is not None and job.at <= now:
             line, col = self.positions["at"][2:]
             self.issue(
