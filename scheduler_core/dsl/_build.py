@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import parse_instant
+from ..creation import Shapes
 from ..envvars import expand_vars
 from ..errors import DslIssue, ValidationError
 from ..jobspec import job_from_mapping
@@ -55,6 +56,9 @@ class Built:
     #: "schedule:NAME" -> (line, col) of the schedule's ``policies`` value (unknown policies)
     policy_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
     issues: list[DslIssue] = field(default_factory=list)
+    #: the file's schedules by the shape of their data: those that differ only in their names
+    #: are checked once (see scheduler_core.creation.Shapes)
+    shapes: Shapes = field(default_factory=lambda: Shapes(None))
 
 
 def position_index(node: Node, prefix: str = "", out: Positions | None = None) -> Positions:
@@ -228,8 +232,11 @@ class _BlockBuilder:
             "cron" not in data and "at" not in data
         )
         try:
-            # made with its source (a copy of the job afterwards cost as much as checking it)
-            job = job_from_mapping(data, state={"source": f"dsl:{self.path}"})
+            job, shape = self.built.shapes.made(data)  # a shape checked before: its name only
+            checked = job is not None
+            if job is None:
+                # made with its source (a copy of the job afterwards cost as much as checking it)
+                job = job_from_mapping(data, state={"source": f"dsl:{self.path}"})
         except ValidationError as exc:
             # a misspelt cron or at is reported as such, not also as a missing schedule
             reported_schedule = reported_schedule or any(
@@ -246,7 +253,7 @@ class _BlockBuilder:
             return
         if len(self.built.issues) > before:
             return
-        if self.rules is not None and (problems := self.rules.check(job)):
+        if not checked and self.rules is not None and (problems := self.rules.check(job)):
             self.report(ValidationError.collect(problems))
             return
         if now is not None and job.at is not None and job.at <= now:
@@ -259,6 +266,7 @@ class _BlockBuilder:
             )
             return
         self.built.jobs.append(job)
+        self.built.shapes.remember(shape, job)
         key = f"schedule:{job.name}"
         self.built.positions.setdefault(key, self.pos)  # a duplicate keeps the first's
         ref = next((k for k in ("agent", "agent_id", "agent_name") if k in self.positions), None)
