@@ -93,6 +93,7 @@ from ._sql import (
     run_update_values,
     run_values,
     stored,
+    stored_ids,
     stored_names,
     write_audit,
     write_context,
@@ -303,11 +304,15 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         def tx(conn: sqlite3.Connection) -> None:
             with _bulk_cache(conn, len(jobs)):
                 conn.executemany(UPSERT_DEFINITION, [definition_values(d) for d in definitions])
+                # the jobs already stored are rewritten one by one; the new ones (a bulk load's
+                # all) are inserted in one statement each, as insert_jobs does
+                stored = stored_ids(conn, [job.id for job in jobs])
+                new = [job for job in jobs if job.id not in stored]
                 for job in jobs:
-                    cur = conn.execute(UPDATE_JOB_DEFINITION, job_definition_values(job))
-                    if cur.rowcount == 0:
-                        conn.execute(INSERT_JOB, job_values(job))
-                        conn.execute(LOG_NEW_JOB, (job.id,))
+                    if job.id in stored:
+                        conn.execute(UPDATE_JOB_DEFINITION, job_definition_values(job))
+                conn.executemany(INSERT_JOB, [job_values(job) for job in new])
+                conn.executemany(LOG_NEW_JOB, [(job.id,) for job in new])
                 write_audit(conn, audit)
 
         await self._tx(tx)
