@@ -35,7 +35,9 @@ def shape_key(data: Mapping[str, Any]) -> tuple[Any, ...] | None:
         if field == "name":
             continue
         kind = type(value)
-        if kind in _PLAIN:
+        if kind is float:  # by its bits: -0.0 == 0.0, yet it is written apart
+            key.append((field, kind, value.hex()))
+        elif kind in _PLAIN:
             key.append((field, kind, value))
         elif kind in (list, tuple) and all(type(item) is str for item in value):
             key.append((field, kind, tuple(value)))

@@ -117,6 +117,8 @@ def test_a_shape_is_the_data_but_its_name_by_exact_value_and_kind() -> None:
     assert one != shape_key({"name": "b", "agent": "x", "max_retries": 1, "delivery": ("stdout",)})
     assert one == shape_key({"agent": "x", "name": "b", "max_retries": 1, "delivery": ["stdout"]})
     assert one != shape_key({"name": "b", "max_retries": 1, "agent": "x", "delivery": ["stdout"]})
+    assert shape_key({"name": "a", "jitter": 0.0}) != shape_key({"name": "b", "jitter": -0.0})
+    assert shape_key({"name": "a", "jitter": 0.5}) == shape_key({"name": "b", "jitter": 0.5})
     assert shape_key({"name": "a", "policy": {"max_runtime": "1m"}}) is None
     assert shape_key({"name": 7, "agent": "x"}) is None
 
