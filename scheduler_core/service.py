@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 import difflib
-import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,6 +19,7 @@ from .approvals import ServiceApprovals
 from .backfill import Backfill, backfill
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
+from .creation import Shapes, changed_fields, listed_policies, with_state
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -161,12 +162,19 @@ class SchedulerService(ServiceApprovals):
         now: datetime,
         source: str | None,
         first_runs: dict[tuple[str, str], datetime] | None = None,
+        shapes: Shapes | None = None,
     ) -> JobDefinition:
         """A new job from user data (or a parsed definition), active, with its first run.
 
         ``first_runs`` is a batch's cache of first instants by (cron, zone): a thousand jobs on
-        one schedule compute it once.
+        one schedule compute it once; ``shapes``, a batch's jobs by the shape of their data (a
+        thousand jobs that differ only in their names are checked once: see creation.Shapes).
         """
+        key = None
+        if shapes is not None and not isinstance(data, JobDefinition):
+            made, key = shapes.made(data)
+            if made is not None:
+                return made
         cache = first_runs if first_runs is not None else {}
 
         def first_run(cron: str | None, timezone: str, at: datetime | None) -> datetime | None:
@@ -197,6 +205,8 @@ class SchedulerService(ServiceApprovals):
         self._check_agent(job)
         self._check_policies(job)
         self.rules.enforce(job)
+        if shapes is not None:
+            shapes.remember(key, job)
         return job
 
     # --- mutations --------------------------------------------------------------------------------
@@ -204,10 +214,12 @@ class SchedulerService(ServiceApprovals):
     async def add_job(
         self, data: Mapping[str, Any] | JobDefinition, *, actor: str = "api"
     ) -> JobDefinition:
-        await self._know_policies(_listed_policies(data))
+        await self._know_policies(listed_policies(data))
         now = self.clock.now()
         job = self._prepare_new(data, now, actor)
-        if await self.store.get_job_by_name(job.name) is not None:
+        # a name taken is refused by the insert itself (the same ConflictError), one round trip
+        # less; a chained job is looked at first, so that a taken name is still what it hears
+        if job.after is not None and await self.store.get_job_by_name(job.name) is not None:
             raise ConflictError(f"a job named {job.name!r} already exists")
         await check_chains(self.store, [job])
         event = self._event(
@@ -221,14 +233,15 @@ class SchedulerService(ServiceApprovals):
         self, items: Sequence[Mapping[str, Any] | JobDefinition], *, actor: str = "api"
     ) -> list[JobDefinition]:
         """Add many jobs in one transaction (all or nothing)."""
-        await self._know_policies(name for item in items for name in _listed_policies(item))
+        await self._know_policies(name for item in items for name in listed_policies(item))
         now = self.clock.now()
         jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
         first_runs: dict[tuple[str, str], datetime] = {}
+        shapes = Shapes(new_id)
         for index, item in enumerate(items):
             try:
-                job = self._prepare_new(item, now, actor, first_runs)
+                job = self._prepare_new(item, now, actor, first_runs, shapes)
             except ValidationError as exc:
                 for err in exc.errors:
                     errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
@@ -362,10 +375,14 @@ class SchedulerService(ServiceApprovals):
             agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
         )
         named = policies_from_api(policies or {}, actor=actor, errors=errors)
+        shapes = Shapes(None)  # jobs that differ only in their names are checked once
         for index, item in enumerate(items):
             try:
-                job = job_from_mapping(item)
-                self.rules.enforce(job)
+                job, shape = shapes.made(item)
+                if job is None:
+                    job = job_from_mapping(item)
+                    self.rules.enforce(job)
+                    shapes.remember(shape, job)
                 jobs.append(job)
             except ValidationError as exc:
                 errors.extend(
@@ -377,7 +394,7 @@ class SchedulerService(ServiceApprovals):
         if errors:
             raise ValidationError.collect(errors[:50])
         names = [j.name for j in jobs]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, count in Counter(names).items() if count > 1)
         if twice:
             raise ValidationError(f"named more than once: {', '.join(twice)}", field="jobs")
         return await self.apply_definitions(jobs, agents=defined, policies=named, actor=actor)
@@ -388,10 +405,12 @@ class SchedulerService(ServiceApprovals):
         result = ApplyResult()
         writes: list[JobDefinition] = []
         events: list[AuditEvent] = []
+        stored = await self.store.jobs_by_names([job.name for job in jobs])
+        first_runs: dict[tuple[str, str], datetime] = {}
         for job in jobs:
-            existing = await self.store.get_job_by_name(job.name)
+            existing = stored.get(job.name)
             if existing is None:
-                new = self._prepare_new(job, now, actor)
+                new = self._prepare_new(job, now, actor, first_runs)
                 writes.append(new)
                 events.append(
                     self._event(
@@ -407,7 +426,7 @@ class SchedulerService(ServiceApprovals):
             self._check_agent(job)
             self._check_policies(job)
             self.rules.enforce(job)
-            merged = _with_state(job, existing)
+            merged = with_state(job, existing)
             if spec_to_json(merged) == spec_to_json(existing):
                 result.unchanged.append(job.name)
                 continue
@@ -418,7 +437,7 @@ class SchedulerService(ServiceApprovals):
                     AuditEventType.CRON_JOB_UPDATED,
                     actor,
                     merged,
-                    fields=_changed_fields(existing, merged),
+                    fields=changed_fields(existing, merged),
                     source=merged.source,
                 )
             )
@@ -528,7 +547,7 @@ class SchedulerService(ServiceApprovals):
             raise ConflictError(f"a job named {updated.name!r} already exists")
         await check_update(self.store, job, updated)
         event = self._event(
-            AuditEventType.CRON_JOB_UPDATED, actor, updated, fields=_changed_fields(job, updated)
+            AuditEventType.CRON_JOB_UPDATED, actor, updated, fields=changed_fields(job, updated)
         )
         await self.store.update_job(updated, [event])
         self._changed(job.id, "updated", [event])
@@ -669,33 +688,3 @@ class SchedulerService(ServiceApprovals):
             leading=lambda: True,
         )
         return await maintenance.prune(dry_run=dry_run, actor=actor)
-
-
-def _with_state(definition: JobDefinition, existing: JobDefinition) -> JobDefinition:
-    """A freshly parsed definition carrying an existing job's identity and state."""
-    return replace(
-        definition,
-        id=existing.id,
-        status=existing.status,
-        next_run_at=existing.next_run_at,
-        last_run_at=existing.last_run_at,
-        last_run_status=existing.last_run_status,
-        last_error=existing.last_error,
-        run_count=existing.run_count,
-        failure_count=existing.failure_count,
-        created_at=existing.created_at,
-        updated_at=existing.updated_at,
-    )
-
-
-def _listed_policies(data: Mapping[str, Any] | JobDefinition) -> list[str]:
-    """The named policies a job (or the data for one) lists, as far as they can be read."""
-    if isinstance(data, JobDefinition):
-        return list(data.policies)
-    listed = data.get("policies", data.get("policy_ids"))
-    return [str(name) for name in listed] if isinstance(listed, list | tuple) else []
-
-
-def _changed_fields(old: JobDefinition, new: JobDefinition) -> list[str]:
-    a, b = json.loads(spec_to_json(old)), json.loads(spec_to_json(new))
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))

@@ -78,3 +78,17 @@ def test_bench_telemetry_runs(tmp_path: Path) -> None:
     assert "spans received by the collector: 20 of 20" in out
     saved = json.loads((tmp_path / "telemetry-latest.json").read_text())
     assert set(saved["per_run"]) == {"off", "on"}
+
+
+def test_bench_adds_runs(tmp_path: Path) -> None:
+    bench(
+        "bench_adds.py",
+        *("--jobs", "300", "--one", "20", "--batch", "100", "--per-file", "120"),
+        results=tmp_path,
+    )
+    saved = json.loads((tmp_path / "adds-latest.json").read_text())
+    assert not saved["errors"], saved["errors"]
+    for scenario, n in (("add_jobs", 300), ("api_apply", 300), ("dsl_dir", 300), ("add_job", 20)):
+        result = saved["sections"][scenario]
+        assert result["stored"] == result["created_events"] == n, result
+    assert saved["sections"]["dsl_dir"]["files"] == 3

@@ -492,3 +492,26 @@ def test_tables_show_ids_made_together_apart(tmp_path: Path, db: Path) -> None:
         shown = _first_column(out.stdout, ids)
         assert len(shown) == 3 and len(set(shown)) == 3, (args, out.stdout)
         assert all(len(cell) > 12 for cell in shown)
+
+
+def test_add_file_takes_a_directory_all_or_nothing(tmp_path: Path, db: Path) -> None:
+    """``cron add --file DIR``: every ``.symbi`` file of it in one apply (how a million
+    schedules are loaded: files of up to 1 MiB each); a mistake in one file is reported at its
+    file, line and column, exit 1, and no file's schedules are stored."""
+    folder = tmp_path / "schedules"
+    folder.mkdir()
+    for part, names in (("a", ("one", "two")), ("b", ("three",))):
+        (folder / f"{part}.symbi").write_text(
+            "".join(f'schedule {n} {{\n  agent: "x"\n  cron: "0 9 * * *"\n}}\n' for n in names)
+        )
+    bad = folder / "c.symbi"
+    bad.write_text('schedule four {\n  agent: "x"\n  cron: "0 9 * *"\n}\n')
+    refused = symbi("cron", "add", "--file", str(folder), db=db, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert f"{bad}:3:9:" in refused.stderr, refused.stderr
+    listed = symbi("cron", "list", "--format", "json", db=db, cwd=tmp_path)
+    assert json.loads(listed.stdout or "[]") == []
+    bad.unlink()
+    added = symbi("cron", "add", "--file", str(folder), db=db, cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.splitlines() == ["created one", "created two", "created three"]

@@ -467,3 +467,27 @@ def test_malformed_input_reports_position_and_message(
 
 def test_there_are_at_least_thirty_malformed_cases() -> None:
     assert len(CASES) >= 30
+
+
+def test_a_name_given_three_times_names_its_first_block_each_time() -> None:
+    """Each later block of a name is a duplicate of the first (not of the one before it)."""
+    block = 'schedule {{ name: "a" agent: "b" cron: "{} * * * *" }}\n'
+    text = "".join(block.format(minute) for minute in (1, 2, 3))
+    with pytest.raises(DslError) as caught:
+        parse_dsl(text, "f.symbi")
+    assert [str(issue) for issue in caught.value.issues] == [
+        'f.symbi:2:18: duplicate schedule name "a" (first defined at 1:1)',
+        'f.symbi:3:18: duplicate schedule name "a" (first defined at 1:1)',
+    ]
+
+
+def test_strings_read_whole_or_char_by_char_give_the_same_values() -> None:
+    """A plain one-line string is read in one step; with an escape, character by character:
+    the values are those the escapes spell, ``${VAR}`` kept as written either way."""
+    text = (
+        'schedule {\n  name: "plain"\n  agent:\t\t"a"\n  cron: "*/5 * * * *"\n'
+        '  webhook_url: "https://x.example/${HOOK}"\n  input: "tab\\there \\"q\\" \\$x"\n}\n'
+    )
+    job = parse_dsl(text, "f.symbi").jobs[0]
+    assert (job.name, job.agent, job.cron) == ("plain", "a", "*/5 * * * *")
+    assert job.input == 'tab\there "q" $x'

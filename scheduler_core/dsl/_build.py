@@ -13,12 +13,13 @@ __all__ = ["Built", "build_blocks", "dsl_message", "position_index"]
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import parse_instant
+from ..creation import Shapes
 from ..envvars import expand_vars
 from ..errors import DslIssue, ValidationError
 from ..jobspec import job_from_mapping
@@ -55,6 +56,9 @@ class Built:
     #: "schedule:NAME" -> (line, col) of the schedule's ``policies`` value (unknown policies)
     policy_refs: dict[str, tuple[int, int]] = field(default_factory=dict)
     issues: list[DslIssue] = field(default_factory=list)
+    #: the file's schedules by the shape of their data: those that differ only in their names
+    #: are checked once (see scheduler_core.creation.Shapes)
+    shapes: Shapes = field(default_factory=lambda: Shapes(None))
 
 
 def position_index(node: Node, prefix: str = "", out: Positions | None = None) -> Positions:
@@ -228,7 +232,11 @@ class _BlockBuilder:
             "cron" not in data and "at" not in data
         )
         try:
-            job = job_from_mapping(data)
+            job, shape = self.built.shapes.made(data)  # a shape checked before: its name only
+            checked = job is not None
+            if job is None:
+                # made with its source (a copy of the job afterwards cost as much as checking it)
+                job = job_from_mapping(data, state={"source": f"dsl:{self.path}"})
         except ValidationError as exc:
             # a misspelt cron or at is reported as such, not also as a missing schedule
             reported_schedule = reported_schedule or any(
@@ -245,10 +253,9 @@ class _BlockBuilder:
             return
         if len(self.built.issues) > before:
             return
-        if self.rules is not None and (problems := self.rules.check(job)):
+        if not checked and self.rules is not None and (problems := self.rules.check(job)):
             self.report(ValidationError.collect(problems))
             return
-        job = replace(job, source=f"dsl:{self.path}")
         if now is not None and job.at is not None and job.at <= now:
             line, col = self.positions["at"][2:]
             self.issue(
@@ -259,8 +266,9 @@ class _BlockBuilder:
             )
             return
         self.built.jobs.append(job)
+        self.built.shapes.remember(shape, job)
         key = f"schedule:{job.name}"
-        self.built.positions[key] = self.pos
+        self.built.positions.setdefault(key, self.pos)  # a duplicate keeps the first's
         ref = next((k for k in ("agent", "agent_id", "agent_name") if k in self.positions), None)
         self.built.agent_refs.setdefault(key, self.positions[ref][2:] if ref else self.pos)
         if "after" in self.positions:
@@ -316,7 +324,7 @@ class _BlockBuilder:
         if len(self.built.issues) > before:
             return
         self.built.agents.append(agent)
-        self.built.positions[f"agent:{agent.name}"] = self.pos
+        self.built.positions.setdefault(f"agent:{agent.name}", self.pos)
 
     # --- named policies -------------------------------------------------------------------
     def policy(self) -> None:
@@ -350,7 +358,7 @@ class _BlockBuilder:
             return
         source = f"dsl:{self.path}:{self.block.line}"
         self.built.policies.append(NamedPolicy(name=self.name, spec=spec, source=source))
-        self.built.positions[f"policy:{self.name}"] = self.pos
+        self.built.positions.setdefault(f"policy:{self.name}", self.pos)
 
 
 def build_blocks(
@@ -374,7 +382,6 @@ def build_blocks(
             continue
         builder = _BlockBuilder(block, path, built, env, rules)
         items: list[JobDefinition] | list[AgentDefinition] | list[NamedPolicy]
-        first = dict(built.positions)
         if block.kind == "schedule":
             items = built.jobs
             count = len(items)
@@ -389,8 +396,11 @@ def build_blocks(
             builder.agent()
         if len(items) == count:
             continue
+        # the builders record a name's first position only: another one there is a duplicate
+        # (looked up by its key: a copy of every position per block made a file quadratic)
         key = f"{block.kind}:{items[-1].name}"
-        if key in first:
+        first = built.positions[key]
+        if first != builder.pos:
             line, col = builder.name_position()
             built.issues.append(
                 DslIssue(
@@ -398,10 +408,9 @@ def build_blocks(
                     line,
                     col,
                     f"duplicate {block.kind} name {_q(items[-1].name)} "
-                    f"(first defined at {first[key][0]}:{first[key][1]})",
+                    f"(first defined at {first[0]}:{first[1]})",
                 )
             )
-            built.positions[key] = first[key]
             items.pop()
     return built
 

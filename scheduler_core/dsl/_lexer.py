@@ -74,6 +74,10 @@ _PUNCT = {
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.@]*")
 _IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _DIGITS = frozenset("0123456789")
+#: a run of blanks, skipped at once
+_BLANKS = re.compile(r"[ \t\r\f\v\ufeff]+")
+#: a one-line string with no escape: its value is its text (the common case, read at once)
+_PLAIN_STRING = re.compile(r'"([^"\\\n]*)"')
 _NUMBER = re.compile(r"[-+]?(?:[0-9][0-9_]*)(?:\.[0-9][0-9_]*)?(?![0-9_])")
 _UNIT = re.compile(r"(ms|s|m|h|d|w)(?![A-Za-z0-9_])")
 _ESCAPES = {
@@ -137,7 +141,9 @@ class _Lexer:
                 self.pos += 1
                 self.newline()
             elif ch in " \t\r\f\v\ufeff":
-                self.pos += 1
+                blanks = _BLANKS.match(text, self.pos)
+                assert blanks is not None
+                self.pos = blanks.end()
             elif ch == "#" or text.startswith("//", self.pos):
                 end = text.find("\n", self.pos)
                 self.pos = n if end < 0 else end
@@ -230,6 +236,11 @@ class _Lexer:
     def string(self) -> None:
         line, col = self.line, self.col()
         start = self.pos
+        plain = _PLAIN_STRING.match(self.text, start)
+        if plain is not None:  # what the loop below makes of it, without a step per character
+            self.pos = plain.end()
+            self.emit(TokenKind.STRING, plain.group(0), plain.group(1), line, col)
+            return
         self.pos += 1
         out: list[str | None] = []
         text = self.text

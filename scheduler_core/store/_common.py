@@ -51,6 +51,9 @@ from ._rows import (
 )
 from .base import LeaseInfo, RunStats, StoredDefinition
 
+#: names looked up per query by ``jobs_by_names`` (well under SQLite's limit of parameters)
+_NAMES_PER_QUERY = 500
+
 
 def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) -> ConflictError:
     """The error for jobs whose names are taken: by jobs ``found`` stored under them, else by
@@ -173,6 +176,22 @@ class StoreBase(CostReads, ABC):
 
     async def get_job_by_name(self, name: str) -> JobDefinition | None:
         return await self._one_job("name", name)
+
+    async def jobs_by_names(self, names: Sequence[str]) -> dict[str, JobDefinition]:
+        """The stored jobs of these names (those there are), by name, in one read: a batch's
+        look-up, where one query per name cost a round trip each."""
+        wanted = [n for n in dict.fromkeys(names) if not self._cannot_hold(n)]
+        queries: list[tuple[str, Sequence[Any]]] = []
+        for i in range(0, len(wanted), _NAMES_PER_QUERY):
+            p = self._dialect.params()
+            among = p.among("name", wanted[i : i + _NAMES_PER_QUERY])
+            queries.append((f"SELECT {JOB_COLUMNS} FROM jobs WHERE {among}", p.values))
+        found: dict[str, JobDefinition] = {}
+        for rows in await self._fetch_together(*queries) if queries else []:
+            for row in rows:
+                job = self._dialect.job(row)
+                found[job.name] = job
+        return found
 
     async def _one_job(self, column: str, key: str) -> JobDefinition | None:
         if self._cannot_hold(key):

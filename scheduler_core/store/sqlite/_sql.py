@@ -26,6 +26,7 @@ __all__ = [
     "run_update_values",
     "run_values",
     "stored",
+    "stored_ids",
     "stored_names",
     "write_audit",
     "write_context",
@@ -167,6 +168,18 @@ def write_decision(conn: sqlite3.Connection, run_id: str, decision: ApprovalDeci
             run_id,
         ),
     )
+
+
+def stored_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    """Those of ``ids`` that jobs have."""
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = conn.execute(
+            f"SELECT id FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        found.update(r[0] for r in rows)
+    return found
 
 
 def stored_names(conn: sqlite3.Connection, names: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,6 +94,7 @@ from ._sql import (
     run_update_values,
     run_values,
     stored,
+    stored_ids,
     stored_names,
     write_audit,
     write_context,
@@ -103,6 +104,30 @@ from ._wake import WakeSocket
 from .schema import migrate
 
 T = TypeVar("T")
+
+
+#: jobs written in one transaction from which its page cache grows (see _bulk_cache)
+_BULK_JOBS = 2_000
+#: the most that cache grows to, in KiB (a negative cache_size counts KiB)
+_BULK_CACHE_KIB = 256 * 1024
+
+
+@contextlib.contextmanager
+def _bulk_cache(conn: sqlite3.Connection, jobs: int) -> Iterator[None]:
+    """While a transaction writes ``jobs`` jobs (a bulk load: each touches the table and nine
+    indexes, with its audit row and its text-log row), a page cache of 1 KiB a job, at most
+    256 MiB, then the connection's own again, which gives the pages back. With the default 2 MB
+    the dirty pages of a batch of 100,000 spill and index pages are read again: the insert cost
+    30 us a job in CPU at 300,000 jobs, 23 us with the cache."""
+    if jobs < _BULK_JOBS:
+        yield
+        return
+    before = int(conn.execute("PRAGMA cache_size").fetchone()[0])
+    conn.execute(f"PRAGMA cache_size = {-min(jobs, _BULK_CACHE_KIB)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {before}")
 
 
 class SqliteJobStore(StoreBase, SqliteRetention):
@@ -283,13 +308,14 @@ class SqliteJobStore(StoreBase, SqliteRetention):
 
     async def insert_jobs(self, jobs: Sequence[JobDefinition], audit: Sequence[AuditEvent]) -> None:
         def tx(conn: sqlite3.Connection) -> None:
-            try:
-                conn.executemany(INSERT_JOB, [job_values(j) for j in jobs])
-            except sqlite3.IntegrityError as exc:
-                names = [j.name for j in jobs]
-                raise name_conflict(stored_names(conn, names), names, exc) from None
-            conn.executemany(LOG_NEW_JOB, [(j.id,) for j in jobs])
-            write_audit(conn, audit)
+            with _bulk_cache(conn, len(jobs)):
+                try:
+                    conn.executemany(INSERT_JOB, [job_values(j) for j in jobs])
+                except sqlite3.IntegrityError as exc:
+                    names = [j.name for j in jobs]
+                    raise name_conflict(stored_names(conn, names), names, exc) from None
+                conn.executemany(LOG_NEW_JOB, [(j.id,) for j in jobs])
+                write_audit(conn, audit)
 
         await self._tx(tx)
 
@@ -303,13 +329,18 @@ class SqliteJobStore(StoreBase, SqliteRetention):
         register ``definitions`` (by kind and name)."""
 
         def tx(conn: sqlite3.Connection) -> None:
-            conn.executemany(UPSERT_DEFINITION, [definition_values(d) for d in definitions])
-            for job in jobs:
-                cur = conn.execute(UPDATE_JOB_DEFINITION, job_definition_values(job))
-                if cur.rowcount == 0:
-                    conn.execute(INSERT_JOB, job_values(job))
-                    conn.execute(LOG_NEW_JOB, (job.id,))
-            write_audit(conn, audit)
+            with _bulk_cache(conn, len(jobs)):
+                conn.executemany(UPSERT_DEFINITION, [definition_values(d) for d in definitions])
+                # the jobs already stored are rewritten one by one; the new ones (a bulk load's
+                # all) are inserted in one statement each, as insert_jobs does
+                stored = stored_ids(conn, [job.id for job in jobs])
+                new = [job for job in jobs if job.id not in stored]
+                for job in jobs:
+                    if job.id in stored:
+                        conn.execute(UPDATE_JOB_DEFINITION, job_definition_values(job))
+                conn.executemany(INSERT_JOB, [job_values(job) for job in new])
+                conn.executemany(LOG_NEW_JOB, [(job.id,) for job in new])
+                write_audit(conn, audit)
 
         await self._tx(tx)
 
