@@ -29,9 +29,7 @@ import aiosqlite
 from ...clock import parse_instant
 from ...errors import ConflictError, StoreError
 from ...model import (
-    AgentContext,
     AuditEvent,
-    HeartbeatIteration,
     JobDefinition,
     JobRun,
     JobStatus,
@@ -47,7 +45,6 @@ from .._rows import (
     NODE_COLUMNS,
     R_RUN_COLUMNS,
     RUN_COLUMNS,
-    context_from_row,
     orphan_from_row,
     status_counts,
 )
@@ -69,12 +66,12 @@ from ..base import (
     StartPlan,
     StartPlanner,
     StoredDefinition,
-    cap_context,
 )
 from ..text_index import JobTextIndex
 from . import _faults, _inline, _lease, _transitions
 from ._job_list import JobListing
 from ._retention import SqliteRetention, prepare_file, prepare_new_file
+from ._sessions import SqliteSessions
 from ._sql import (
     DIALECT,
     INSERT_JOB,
@@ -97,7 +94,6 @@ from ._sql import (
     stored_ids,
     stored_names,
     write_audit,
-    write_context,
     write_decision,
 )
 from ._wake import WakeSocket
@@ -130,7 +126,7 @@ def _bulk_cache(conn: sqlite3.Connection, jobs: int) -> Iterator[None]:
         conn.execute(f"PRAGMA cache_size = {before}")
 
 
-class SqliteJobStore(StoreBase, SqliteRetention):
+class SqliteJobStore(SqliteSessions, StoreBase, SqliteRetention):
     """The embedded store. ``url`` is a file path, ``sqlite:///path`` or ``:memory:``.
 
     One class for the whole ``JobStore`` protocol, one method per transaction (the look-ups both
@@ -564,52 +560,7 @@ class SqliteJobStore(StoreBase, SqliteRetention):
 
         return await self._tx(tx)
 
-    # --- heartbeat, contexts, audit ---------------------------------------------------------------
-
-    async def record_iteration(self, iteration: HeartbeatIteration) -> None:
-        it = iteration
-
-        def tx(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO heartbeat_iterations (run_id, idx, started_at, "
-                "finished_at, outcome, assessment, action, summary, output_excerpt) "
-                "VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    it.run_id,
-                    it.index,
-                    fmt(it.started_at),
-                    stored(it.finished_at),
-                    it.outcome,
-                    it.assessment,
-                    it.action,
-                    it.summary,
-                    it.output_excerpt,
-                ),
-            )
-
-        await self._tx(tx)
-
-    async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]:
-        def read(conn: sqlite3.Connection) -> dict[str, AgentContext]:
-            out: dict[str, AgentContext] = {}
-            for start in range(0, len(job_ids), 500):
-                chunk = list(job_ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    "SELECT job_id, mode, summary, memory, updated_at FROM agent_contexts "
-                    f"WHERE job_id IN ({marks})",
-                    chunk,
-                ).fetchall()
-                for row in rows:
-                    out[row[0]] = context_from_row(row, instant)
-            return out
-
-        return await self._read(read) if job_ids else {}
-
-    async def save_context(self, context: AgentContext, max_bytes: int) -> None:
-        """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""
-        capped = cap_context(context, max_bytes)
-        await self._tx(lambda conn: write_context(conn, capped))
+    # --- audit ---------------------------------------------------------------
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         await self._tx(write_audit, events)
