@@ -275,6 +275,8 @@ class ConsoleScreen(Screen[ResultT]):
             self._refreshing = False
         if not self.is_attached:
             return  # closed while fetching (e.g. a quick switch with ":"): nothing to draw
+        if not self.loaded and self.MUTATING_ACTIONS:
+            self.refresh_bindings()  # keys dimmed for want of data (no job yet) light up now
         self.loaded = True
         self._last_error = None
         self._show_header()

@@ -648,7 +648,8 @@ class MainScreen(ConsoleScreen[None]):
         if job is None:
             return None
         if action in ("approve", "deny"):
-            return True if self.health is not None and self.health.awaiting_approval else None
+            # not yet counted: let the key ask (decide_for_job says when nothing waits)
+            return True if self.health is None or self.health.awaiting_approval else None
         if self.tagged and action in ("toggle_pause", "run_now"):
             return True
         if action == "toggle_pause":
