@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
+import html
 import inspect
+import pickle
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_textual_snapshot import node_to_report_path  # type: ignore[import-untyped]
 from rich.text import Text
 from textual.app import App
 
@@ -154,3 +159,36 @@ def column_cells(table: KeyedTable) -> dict[str, dict[str, str]]:
 def notified(app: App[Any], words: str) -> bool:
     """A notification the app showed contains ``words``."""
     return any(words in str(n.message) for n in app._notifications)
+
+
+_SVG_TEXT = re.compile(r'<text class="([^"]*)" x="[^"]*" y="([^"]*)"[^>]*>([^<]*)</text>')
+
+
+def svg_lines(svg: str) -> list[str]:
+    """A snapshot's text, row by row, each run of text tagged with its style class (so a
+    change of colour shows as well as a change of words)."""
+    rows: dict[float, list[str]] = {}
+    for style, y, text in _SVG_TEXT.findall(svg):
+        rows.setdefault(float(y), []).append(f"{style.rsplit('-', 1)[-1]}:{html.unescape(text)}")
+    return [" ".join(parts).strip() for _y, parts in sorted(rows.items())]
+
+
+@pytest.fixture
+def snap_compare(
+    snap_compare: Callable[..., bool], request: pytest.FixtureRequest
+) -> Callable[..., bool]:
+    """The plugin's ``snap_compare``, printing what differs (row by row) when it fails: the CI's
+    log then says what changed, without the HTML report it cannot keep."""
+
+    def compare(*args: Any, **kwargs: Any) -> bool:
+        result = snap_compare(*args, **kwargs)
+        if not result:
+            data = pickle.loads(node_to_report_path(request.node).read_bytes())
+            expected, actual = str(data[1] or ""), str(data[2] or "")
+            diff = difflib.unified_diff(
+                svg_lines(expected), svg_lines(actual), "snapshot", "drawn", lineterm=""
+            )
+            print("the snapshot differs, row by row (style:text):\n" + "\n".join(diff))
+        return result
+
+    return compare
