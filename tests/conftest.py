@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import random
 import sys
@@ -218,6 +219,24 @@ async def finished_run(engine: Engine, job: str) -> Any:
             return runs[0]
         await asyncio.sleep(0.02)
     raise AssertionError(f"the run did not finish: {runs}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test stopped by pytest-timeout shows its threads, not what its event loop waits on:
+    add the stack of every asyncio task not done, so a hang in CI says where it hung."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or "Timeout" not in str(report.longrepr):
+        return
+    stacks = []
+    for task in list(asyncio.tasks._all_tasks):  # (every loop's, weakly held)
+        if task.done():
+            continue
+        out = io.StringIO()
+        task.print_stack(limit=12, file=out)
+        stacks.append(out.getvalue())
+    report.sections.append(("asyncio tasks at the timeout", "\n".join(stacks) or "(none)"))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
