@@ -19,27 +19,105 @@ __all__ = ["JobTextIndex"]
 import itertools
 import operator
 import sqlite3
+import threading
+
+#: jobs read per statement by the build apart (the event loop's thread gets the GIL between)
+_CHUNK = 20_000
 
 
 class JobTextIndex:
-    """Job id -> ``"name\\tagent"`` (lowered), in step with the ``jobs`` table."""
+    """Job id -> ``"name\\tagent"`` (lowered), in step with the ``jobs`` table.
 
-    def __init__(self) -> None:
+    ``path``: the store's file, from which :meth:`start` reads every job on a thread of its own
+    with a connection of its own (2-5 s at 1,000,000 jobs), so the reading connection the
+    console's keys wait on is never held by it; until it is done :meth:`refresh` says the index
+    is not ready and the caller searches another way. Without ``path`` (``:memory:``), or
+    without :meth:`start`, the first :meth:`refresh` reads every job itself.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
         self._texts: dict[str, str] = {}
         self._seq: int | None = None  #: the last log entry applied (None: never built)
+        self._path = path
+        self._thread: threading.Thread | None = None  #: the build apart, while it runs
+        self._lock = threading.Lock()
+        #: what the build apart read: (texts, the last log entry they include)
+        self._handed: tuple[dict[str, str], int] | None = None
+        self._stop = threading.Event()
 
     def __len__(self) -> int:
         return len(self._texts)
 
-    def refresh(self, conn: sqlite3.Connection) -> None:
-        """Apply what the log recorded since the last refresh, or read every job again."""
+    @property
+    def building(self) -> bool:
+        """Whether the build apart is under way (its result not taken yet)."""
+        thread = self._thread
+        return self._seq is None and thread is not None and thread.is_alive()
+
+    def start(self) -> None:
+        """Read every job on a thread of its own (once; nothing without a file)."""
+        if self._path is None or self._seq is not None or self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._build_apart, args=(self._path,), name="symbi-text-index", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Let the build apart end early (the store is closing)."""
+        self._stop.set()
+
+    def _build_apart(self, path: str) -> None:
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False)
+        except sqlite3.Error:
+            return  # the first refresh reads every job itself
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")  # one snapshot: the jobs as of the log's last entry
+            last = conn.execute("SELECT max(seq) FROM job_text_log").fetchone()[0] or 0
+            texts: dict[str, str] = {}
+            rowid = None
+            while not self._stop.is_set():
+                after = "" if rowid is None else f"WHERE rowid > {int(rowid)}"
+                rows = conn.execute(
+                    f"SELECT rowid, id, name, agent FROM jobs {after} ORDER BY rowid LIMIT ?",
+                    (_CHUNK,),
+                ).fetchall()
+                if not rows:
+                    with self._lock:
+                        self._handed = (texts, last)
+                    break
+                rowid = rows[-1][0]
+                for _, job_id, name, agent in rows:
+                    texts[job_id] = f"{name}\t{agent}".lower()
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            pass  # the first refresh after it reads every job itself
+        finally:
+            conn.close()
+
+    def refresh(self, conn: sqlite3.Connection) -> bool:
+        """Apply what the log recorded since the last refresh, or read every job again;
+        False (nothing done) while the build apart is under way."""
+        if self._seq is None and self._thread is not None:
+            with self._lock:
+                handed, self._handed = self._handed, None
+            if handed is not None:
+                self._texts, self._seq = handed
+                self._thread = None
+            elif self._thread.is_alive():
+                return False
+            else:
+                self._thread = None  # it failed: read every job here
         first, last = conn.execute("SELECT min(seq), max(seq) FROM job_text_log").fetchone()
         seen = self._seq
         if seen is not None and (last or 0) == seen:
-            return  # nothing changed (the usual case: one indexed read)
+            return True  # nothing changed (the usual case: one indexed read)
         if seen is None or (first is not None and first > seen + 1) or seen > (last or 0):
             self._rebuild(conn, last or 0)
-            return
+            return True
         changed = [
             row[0]
             for row in conn.execute(
@@ -57,6 +135,7 @@ class JobTextIndex:
             ):
                 texts[job_id] = f"{name}\t{agent}".lower()
         self._seq = last
+        return True
 
     def _rebuild(self, conn: sqlite3.Connection, last: int) -> None:
         self._texts = {
