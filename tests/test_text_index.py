@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scheduler_core.model import JobDefinition, JobStatus
-from scheduler_core.store import SqliteJobStore
+from scheduler_core.store import SqliteJobStore, text_index
 from scheduler_core.store.base import JobQuery
 from scheduler_core.store.text_index import JobTextIndex
 
@@ -194,7 +194,8 @@ async def test_the_filter_answers_exactly_while_the_index_is_read_apart(
         build(self, where)
 
     monkeypatch.setattr(JobTextIndex, "_build_apart", held)
-    await store.prepare_text_search()
+    monkeypatch.setattr(text_index, "_CHUNK", 700)  # read in five parts
+    preparing = asyncio.ensure_future(store.prepare_text_search())
     assert await asyncio.to_thread(entered.wait, 30)
     index = store._text_index  # the test watches the build
     thread = index._thread
@@ -211,8 +212,8 @@ async def test_the_filter_answers_exactly_while_the_index_is_read_apart(
     await store.insert_jobs([make_job("zebra-early")], [])
     assert (await store.list_jobs(JobQuery(text="zebra"))).total == 1
     release.set()
-    await asyncio.to_thread(thread.join, 30)
-    assert not index.building
+    await preparing  # done once the index is in
+    assert not index.building and len(index) == 3001
     await store.update_job(dataclasses.replace(made[0], name="zebra-late"), [])
     page = await store.list_jobs(JobQuery(text="ZEBRA"))
     assert {j.name for j in page.jobs} == {"zebra-early", "zebra-late"} and page.total == 2
@@ -226,12 +227,23 @@ async def test_a_build_apart_that_fails_leaves_the_first_query_to_read_the_jobs(
 ) -> None:
     await store.insert_jobs(jobs(40), [])
     monkeypatch.setattr(JobTextIndex, "_build_apart", lambda self, where: None)
-    await store.prepare_text_search()
+    await store.prepare_text_search()  # the reading connection reads the jobs then
     index = store._text_index
-    thread = index._thread
-    assert thread is not None
-    await asyncio.to_thread(thread.join, 30)
-    assert not index.building
+    assert not index.building and len(index) == 40
     ids, total = await listed(store, text="report")
     assert set(ids) == like(Path(store.path), "report") and total == len(ids) > 0
-    assert len(index) == 40
+
+
+async def test_a_name_with_a_newline_is_read_apart_row_by_row(
+    store: SqliteJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build apart reads a part as one string per column, split at newlines: a part
+    holding a name with one in it is read again row by row."""
+    monkeypatch.setattr(text_index, "_CHUNK", 3)
+    await store.insert_jobs([make_job(f"plain-{i}") for i in range(7)], [])
+    await store.insert_jobs([make_job("two\nlines"), make_job("after-it")], [])
+    await store.prepare_text_search()
+    assert len(store._text_index) == 9
+    for text in ("plain", "two", "lines", "after", "o"):
+        ids, total = await listed(store, text=text)
+        assert set(ids) == like(Path(store.path), text) and total == len(ids), text

@@ -54,14 +54,17 @@ class JobTextIndex:
         thread = self._thread
         return self._seq is None and thread is not None and thread.is_alive()
 
-    def start(self) -> None:
-        """Read every job on a thread of its own (once; nothing without a file)."""
-        if self._path is None or self._seq is not None or self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._build_apart, args=(self._path,), name="symbi-text-index", daemon=True
-        )
-        self._thread.start()
+    def start(self) -> threading.Thread | None:
+        """Read every job on a thread of its own (once; nothing without a file); the thread
+        (None if there is none to wait for)."""
+        if self._path is None or self._seq is not None:
+            return None
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._build_apart, args=(self._path,), name="symbi-text-index", daemon=True
+            )
+            self._thread.start()
+        return self._thread
 
     def stop(self) -> None:
         """Let the build apart end early (the store is closing)."""
@@ -80,18 +83,28 @@ class JobTextIndex:
             texts: dict[str, str] = {}
             rowid = None
             while not self._stop.is_set():
+                # a chunk as three strings, not 20,000 rows: no tuple for the cycle collector
+                # to follow while the console runs (its full collections paused keys)
                 after = "" if rowid is None else f"WHERE rowid > {int(rowid)}"
-                rows = conn.execute(
-                    f"SELECT rowid, id, name, agent FROM jobs {after} ORDER BY rowid LIMIT ?",
+                count, ids, lines, rowid = conn.execute(
+                    "SELECT count(*), group_concat(id, char(10)), "
+                    "group_concat(name || char(9) || agent, char(10)), max(rowid) FROM "
+                    f"(SELECT rowid, id, name, agent FROM jobs {after} ORDER BY rowid LIMIT ?)",
                     (_CHUNK,),
-                ).fetchall()
-                if not rows:
+                ).fetchone()
+                if not count:
                     with self._lock:
                         self._handed = (texts, last)
                     break
-                rowid = rows[-1][0]
-                for _, job_id, name, agent in rows:
-                    texts[job_id] = f"{name}\t{agent}".lower()
+                keys, values = ids.split("\n"), lines.lower().split("\n")
+                if len(keys) == len(values) == count:
+                    texts.update(zip(keys, values, strict=True))
+                else:  # a newline in an id, name or agent: row by row
+                    for job_id, name, agent in conn.execute(
+                        f"SELECT id, name, agent FROM jobs {after} ORDER BY rowid LIMIT ?",
+                        (_CHUNK,),
+                    ):
+                        texts[job_id] = f"{name}\t{agent}".lower()
             conn.execute("COMMIT")
         except sqlite3.Error:
             pass  # the first refresh after it reads every job itself
