@@ -20,6 +20,7 @@ import itertools
 import operator
 import sqlite3
 import threading
+from itertools import repeat
 
 #: jobs read per statement by the build apart (the event loop's thread gets the GIL between)
 _CHUNK = 20_000
@@ -157,12 +158,24 @@ class JobTextIndex:
         }
         self._seq = last
 
-    def search(self, text: str) -> list[str]:
+    def search(self, text: str, limit: int | None = None) -> list[str] | None:
         """Ids of the jobs whose name or agent contains ``text``, ignoring ASCII case (as
-        SQLite's LIKE does: names and agents are ASCII), in no particular order."""
+        SQLite's LIKE does: names and agents are ASCII), in no particular order; None if more
+        than ``limit`` do (found without listing them all: a list of a million ids held while
+        the console allocates made its cycle collections follow every one, 50-90 ms a key)."""
         needle = text.lower()
         if "\t" in needle or "\n" in needle:
             return []  # names and agents hold neither, and a tab would join the two
         texts = self._texts
-        hits = map(operator.contains, texts.values(), itertools.repeat(needle))
-        return list(itertools.compress(texts, hits))
+        hits = itertools.compress(texts, map(operator.contains, texts.values(), repeat(needle)))
+        if limit is None:
+            return list(hits)
+        found = list(itertools.islice(hits, limit + 1))
+        return found if len(found) <= limit else None
+
+    def count(self, text: str) -> int:
+        """How many jobs :meth:`search` finds (one pass, nothing listed)."""
+        needle = text.lower()
+        if "\t" in needle or "\n" in needle:
+            return 0
+        return sum(map(operator.contains, self._texts.values(), repeat(needle)))

@@ -131,8 +131,8 @@ class JobListing:
                 source_table = "jobs INDEXED BY jobs_agent"
         elif query.text:
             # the text's matches from the names held in memory, not a scan of every job
-            ids = index.search(query.text)
-            if len(ids) <= _FEW:
+            ids = index.search(query.text, _FEW)
+            if ids is not None:
                 source = "id IN (SELECT value FROM json_each(?))"
                 source += "".join(f" AND {term}" for term in others)
                 values = [json.dumps(ids), *other_params]
@@ -150,7 +150,7 @@ class JobListing:
                 rows = sorted_page(source, values) if query.offset < total else []
                 return self._page(query, rows, total)
             if total is None and not others:
-                total = len(ids)
+                total = index.count(query.text)
         if total is None and where:
             # one pass over the filter's index: the matches' rowids if they are few, else
             # the proof that they are many, counted then
