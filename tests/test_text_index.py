@@ -6,17 +6,20 @@ filters, every order and page, and follow every change to the jobs, whichever pr
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from scheduler_core.model import JobDefinition, JobStatus
-from scheduler_core.store import SqliteJobStore
+from scheduler_core.store import SqliteJobStore, text_index
 from scheduler_core.store.base import JobQuery
+from scheduler_core.store.text_index import JobTextIndex
 
 from .test_store import make_job
 
@@ -170,3 +173,77 @@ async def test_tabs_and_newlines_match_nothing(store: SqliteJobStore) -> None:
     await store.insert_jobs([make_job("a-b", agent="c")], [])
     for text in ("a-b\tc", "b\tc", "\n"):
         assert (await store.list_jobs(JobQuery(text=text))).total == 0
+
+
+async def test_the_filter_answers_exactly_while_the_index_is_read_apart(
+    store: SqliteJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the names are read on their own thread (held here until released), a text filter
+    is answered by SQLite, exactly, in every order and page; jobs changed meanwhile are found
+    once the index is in, as they are after it."""
+    made = jobs(3000)
+    await store.insert_jobs(made, [])
+    path = Path(store.path)
+    release = threading.Event()
+    entered = threading.Event()
+    build = JobTextIndex._build_apart
+
+    def held(self: JobTextIndex, where: str) -> None:
+        entered.set()
+        release.wait(30)
+        build(self, where)
+
+    monkeypatch.setattr(JobTextIndex, "_build_apart", held)
+    monkeypatch.setattr(text_index, "_CHUNK", 700)  # read in five parts
+    preparing = asyncio.ensure_future(store.prepare_text_search())
+    assert await asyncio.to_thread(entered.wait, 30)
+    index = store._text_index  # the test watches the build
+    thread = index._thread
+    assert thread is not None
+    for order in ("name", "next_run_at", "failure_count"):
+        everything, _ = await listed(store, order=order)
+        for text in ("r", "daily-", "x_y", "-0012", "nope"):
+            for status in (None, JobStatus.PAUSED):
+                want = like(path, text, status)
+                ids, total = await listed(store, text=text, status=status, order=order)
+                assert total == len(want), (text, status, order)
+                assert ids == [i for i in everything if i in want], (text, status, order)
+    assert index.building and len(index) == 0  # all of the above without the index
+    await store.insert_jobs([make_job("zebra-early")], [])
+    assert (await store.list_jobs(JobQuery(text="zebra"))).total == 1
+    release.set()
+    await preparing  # done once the index is in
+    assert not index.building and len(index) == 3001
+    await store.update_job(dataclasses.replace(made[0], name="zebra-late"), [])
+    page = await store.list_jobs(JobQuery(text="ZEBRA"))
+    assert {j.name for j in page.jobs} == {"zebra-early", "zebra-late"} and page.total == 2
+    assert len(index) == 3001  # answered from the index now
+    ids, total = await listed(store, text="report")
+    assert set(ids) == like(path, "report") and total == len(ids) > 0
+
+
+async def test_a_build_apart_that_fails_leaves_the_first_query_to_read_the_jobs(
+    store: SqliteJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.insert_jobs(jobs(40), [])
+    monkeypatch.setattr(JobTextIndex, "_build_apart", lambda self, where: None)
+    await store.prepare_text_search()  # the reading connection reads the jobs then
+    index = store._text_index
+    assert not index.building and len(index) == 40
+    ids, total = await listed(store, text="report")
+    assert set(ids) == like(Path(store.path), "report") and total == len(ids) > 0
+
+
+async def test_a_name_with_a_newline_is_read_apart_row_by_row(
+    store: SqliteJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build apart reads a part as one string per column, split at newlines: a part
+    holding a name with one in it is read again row by row."""
+    monkeypatch.setattr(text_index, "_CHUNK", 3)
+    await store.insert_jobs([make_job(f"plain-{i}") for i in range(7)], [])
+    await store.insert_jobs([make_job("two\nlines"), make_job("after-it")], [])
+    await store.prepare_text_search()
+    assert len(store._text_index) == 9
+    for text in ("plain", "two", "lines", "after", "o"):
+        ids, total = await listed(store, text=text)
+        assert set(ids) == like(Path(store.path), text) and total == len(ids), text

@@ -43,20 +43,14 @@ class JobListing:
         self.index = index  #: names and agents, for the text filter
         #: list_jobs totals: (where, params) -> ((data version, changes), total)
         self._totals: dict[tuple[object, ...], tuple[tuple[int, int], int]] = {}
-        #: count_jobs' answer and the (data version, changes) it was counted at
-        self._status_counts: tuple[tuple[int, int], list[Any]] | None = None
         #: jobs by their whole row: a row read again, unchanged in every column, is not built
         #: again (building is most of a page's cost); emptied when full
         self._built: dict[tuple[Any, ...], JobDefinition] = {}
 
     def status_rows(self, conn: sqlite3.Connection) -> list[Any]:
-        """(status, count) rows of the jobs (health asks every tick)."""
-        version = _version(conn)
-        known = self._status_counts
-        if known is None or known[0] != version:
-            rows = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
-            known = self._status_counts = (version, rows)
-        return list(known[1])
+        """(status, count) rows of the jobs (health asks every tick), as the triggers of
+        ``job_counts`` keep them: a few rows, whatever the number of jobs."""
+        return conn.execute("SELECT status, jobs FROM job_counts WHERE jobs != 0").fetchall()
 
     def page(self, conn: sqlite3.Connection, query: JobQuery) -> JobPage:
         p = Params("?")
@@ -114,18 +108,31 @@ class JobListing:
                     break
             return rows
 
-        # a total without a status filter changes only when jobs come, go, or change name or
-        # agent, each of which job_text_log records: the scheduler's own commits (claims,
-        # finished runs, lease renewals) leave it, and 50 ms of counting a million jobs, alone
-        version = _version(conn) if query.status is not None else _log_version(conn)
-        known = totals.get(key)
         found: list[int] | None = None
-        total: int | None = known[1] if known is not None and known[0] == version else None
-        if query.text:
+        total: int | None = None
+        if query.agent is None and not query.text:
+            # every job, or one status: read from job_counts, which triggers keep in the
+            # transaction of every change (a million jobs are not counted again after a commit)
+            status = None if query.status is None else query.status.value
+            total = _counted(conn, status)
+            version: tuple[int, int] = (0, 0)
+        else:
+            # a total without a status filter changes only when jobs come, go, or change name
+            # or agent, each of which job_text_log records: the scheduler's own commits
+            # (claims, finished runs, lease renewals) leave it
+            version = _version(conn) if query.status is not None else _log_version(conn)
+            known = totals.get(key)
+            total = known[1] if known is not None and known[0] == version else None
+        #: the table as the count and rowid reads name it: while the names are read into
+        #: memory apart, a text filter is answered by one pass over the (agent, name) index
+        source_table = "jobs"
+        if query.text and not index.refresh(conn):
+            if query.status is None:
+                source_table = "jobs INDEXED BY jobs_agent"
+        elif query.text:
             # the text's matches from the names held in memory, not a scan of every job
-            index.refresh(conn)
-            ids = index.search(query.text)
-            if len(ids) <= _FEW:
+            ids = index.search(query.text, _FEW)
+            if ids is not None:
                 source = "id IN (SELECT value FROM json_each(?))"
                 source += "".join(f" AND {term}" for term in others)
                 values = [json.dumps(ids), *other_params]
@@ -143,18 +150,18 @@ class JobListing:
                 rows = sorted_page(source, values) if query.offset < total else []
                 return self._page(query, rows, total)
             if total is None and not others:
-                total = len(ids)
+                total = index.count(query.text)
         if total is None and where:
             # one pass over the filter's index: the matches' rowids if they are few, else
             # the proof that they are many, counted then
             rowids = conn.execute(
-                f"SELECT rowid FROM jobs {clause} LIMIT {_FEW + 1}", params
+                f"SELECT rowid FROM {source_table} {clause} LIMIT {_FEW + 1}", params
             ).fetchall()
             if len(rowids) <= _FEW:
                 found = [r[0] for r in rowids]
                 total = len(found)
             else:
-                count = conn.execute(f"SELECT count(*) FROM jobs {clause}", params)
+                count = conn.execute(f"SELECT count(*) FROM {source_table} {clause}", params)
                 total = count.fetchone()[0]
         elif total is None:
             total = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
@@ -167,7 +174,7 @@ class JobListing:
             # a few matches: fetch and sort them, rather than walk an order index past
             # all the jobs that do not match
             if found is None:
-                rows = sorted_page(f"rowid IN (SELECT rowid FROM jobs {clause})", params)
+                rows = sorted_page(f"rowid IN (SELECT rowid FROM {source_table} {clause})", params)
             else:
                 rows = sorted_page("rowid IN (SELECT value FROM json_each(?))", [json.dumps(found)])
         elif after is not None:
@@ -196,6 +203,14 @@ class JobListing:
                 job = built[row] = job_of(row)
             jobs.append(job)
         return JobPage(jobs=jobs, total=total, next_cursor=cursor)
+
+
+def _counted(conn: sqlite3.Connection, status: str | None) -> int:
+    """The jobs of ``status`` (None: every job), from the triggers' ``job_counts``."""
+    if status is None:
+        return conn.execute("SELECT coalesce(sum(jobs), 0) FROM job_counts").fetchone()[0]
+    row = conn.execute("SELECT jobs FROM job_counts WHERE status = ?", (status,)).fetchone()
+    return row[0] if row is not None else 0
 
 
 def _log_version(conn: sqlite3.Connection) -> tuple[int, int]:

@@ -265,6 +265,38 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
         WHERE trigger NOT IN ('manual', 'chain');
     """,
+    # 12: the jobs per status, kept by triggers in the transaction that adds, removes or moves a
+    # job (by this process or any other), so the console's counts and totals read a few rows
+    # instead of counting a million jobs again after every commit (56-166 ms at 1,000,000 jobs).
+    # The insert trigger adds 3-4 us to a row of a bulk add. A status that has no job keeps its
+    # row at 0
+    """
+    CREATE TABLE IF NOT EXISTS job_counts (
+        status  TEXT PRIMARY KEY,
+        jobs    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    DELETE FROM job_counts;
+    INSERT INTO job_counts (status, jobs) SELECT status, count(*) FROM jobs GROUP BY status;
+    DROP TRIGGER IF EXISTS jobs_count_insert;
+    CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs
+    BEGIN
+        INSERT INTO job_counts (status, jobs) VALUES (new.status, 1)
+            ON CONFLICT (status) DO UPDATE SET jobs = jobs + 1;
+    END;
+    DROP TRIGGER IF EXISTS jobs_count_delete;
+    CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs
+    BEGIN
+        UPDATE job_counts SET jobs = jobs - 1 WHERE status = old.status;
+    END;
+    DROP TRIGGER IF EXISTS jobs_count_update;
+    CREATE TRIGGER jobs_count_update AFTER UPDATE OF status ON jobs
+    WHEN old.status IS NOT new.status
+    BEGIN
+        UPDATE job_counts SET jobs = jobs - 1 WHERE status = old.status;
+        INSERT INTO job_counts (status, jobs) VALUES (new.status, 1)
+            ON CONFLICT (status) DO UPDATE SET jobs = jobs + 1;
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
