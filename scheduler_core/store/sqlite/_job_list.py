@@ -208,9 +208,9 @@ class JobListing:
 def _counted(conn: sqlite3.Connection, status: str | None) -> int:
     """The jobs of ``status`` (None: every job), from the triggers' ``job_counts``."""
     if status is None:
-        return conn.execute("SELECT coalesce(sum(jobs), 0) FROM job_counts").fetchone()[0]
+        return int(conn.execute("SELECT coalesce(sum(jobs), 0) FROM job_counts").fetchone()[0])
     row = conn.execute("SELECT jobs FROM job_counts WHERE status = ?", (status,)).fetchone()
-    return row[0] if row is not None else 0
+    return int(row[0]) if row is not None else 0
 
 
 def _log_version(conn: sqlite3.Connection) -> tuple[int, int]:
