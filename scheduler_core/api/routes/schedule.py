@@ -87,6 +87,7 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             order=order,
             descending=desc,
             after=after,
+            encode=encoded.row,
         )
         headers = {"X-Total-Count": str(page.total)}
         if page.next_cursor is not None:
@@ -95,7 +96,8 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             headers["X-Next-Cursor"] = page.next_cursor
             headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
         # in JobOut's shape, not validated again; each job encoded once (job_json.py)
-        return Response(encoded.page(page.jobs), media_type="application/json", headers=headers)
+        body = encoded.page(page.jobs) if page.encoded is None else encoded.joined(page.encoded)
+        return Response(body, media_type="application/json", headers=headers)
 
     @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
     async def get_job(job_id: JobRef) -> Any:
