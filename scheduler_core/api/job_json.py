@@ -226,18 +226,21 @@ class JobJson:
         rows = self._rows
         try:
             known = rows.get(row)
-        except TypeError:  # a row type that cannot be a key
-            known, rows = None, {}
+        except TypeError:  # a row type that cannot be a key: encoded, not kept
+            return self._row(row, read)
         if known is not None:
             return known
-        text = direct_json(row, read)
-        if text is None:
-            text = self._encode(job_out(job_from_row(row, read)))
-        data = text.encode()
+        data = self._row(row, read)
         if len(rows) >= self._keep:
             rows.clear()
         rows[row] = data
         return data
+
+    def _row(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
+        text = direct_json(row, read)
+        if text is None:
+            text = self._encode(job_out(job_from_row(row, read)))
+        return text.encode()
 
     def job(self, job: JobDefinition) -> bytes:
         known = self._known.get(id(job))
