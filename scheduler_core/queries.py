@@ -28,7 +28,7 @@ from .model import (
     RunStatus,
 )
 from .scheduling import CronScheduler, StoreFault, schedule_for
-from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RunStats
+from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RowEncoder, RunStats
 from .store.job_cursor import ORDER_COLUMNS, decode_cursor
 
 _MIN_PREFIX = 4
@@ -109,10 +109,12 @@ class ServiceQueries:
         limit: int = 100,
         offset: int = 0,
         after: str | None = None,
+        encode: RowEncoder | None = None,
     ) -> JobPage:
         """A page of jobs: the first (skipping ``offset``), or those after ``after``, the
         ``next_cursor`` of the page before it in the same order (keyset paging: as cheap at any
-        depth, and a job added or removed meanwhile moves no other across the boundary)."""
+        depth, and a job added or removed meanwhile moves no other across the boundary).
+        ``encode``: the jobs handed over encoded from their rows instead (``JobQuery.encode``)."""
         if isinstance(status, str):
             status = _status(JobStatus, status)
         _check_limit(limit)
@@ -141,6 +143,7 @@ class ServiceQueries:
                 limit=limit,
                 offset=max(offset, 0),
                 after=cursor,
+                encode=encode,
             )
         )
 

@@ -6,6 +6,12 @@ NaN), but without validating the dicts again and without encoding a job that was
 before: the store hands back the same :class:`JobDefinition` object for a row unchanged in
 every column, and its bytes are kept beside it (the object itself is held, so its ``id`` cannot
 be reused by another while its entry lives).
+
+A page is encoded from the store's rows (:meth:`JobJson.row`, ``JobQuery.encode``), not from
+built jobs: a job whose definition holds only the fields JobOut shows (name, agent, schedule,
+zone, session mode, delivery channels, concurrency, catch-up: no secret among them) is written
+straight from its row and its definition's JSON; any other is built and shaped by
+``job_to_dict`` as before (secrets masked). Both give the same bytes (tests/test_api_job_json.py).
 """
 
 from __future__ import annotations
@@ -14,15 +20,44 @@ __all__ = ["JobJson"]
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from ..model import JobDefinition
+from ..clock import format_instant, parse_instant
+from ..model import CatchUp, JobDefinition, JobStatus, RunStatus, SessionMode
+from ..store._rows import job_from_row
 from ..wire import job_to_dict
 from .schemas import JobOut
 
 #: jobs whose bytes are kept (a page polled again, walked by several clients); emptied when full
 _KEEP = 4096
+#: the definition fields a job's row is written from directly: each is shown as stored (the
+#: enums' values, the instant as format_instant writes it); a definition with any other field
+#: (secrets, policies, heartbeat, alerts...) is built and shaped by ``job_to_dict``
+_DIRECT = frozenset(
+    {
+        "name",
+        "agent",
+        "cron",
+        "at",
+        "after",
+        "timezone",
+        "session_mode",
+        "delivery",
+        "max_concurrent",
+        "catch_up",
+    }
+)
+_SESSION_MODES = frozenset(m.value for m in SessionMode)
+_CATCH_UPS = frozenset(m.value for m in CatchUp)
+_JOB_STATUSES = frozenset(m.value for m in JobStatus)
+_RUN_STATUSES = frozenset(m.value for m in RunStatus)
+#: the defaults JobDefinition gives the fields above
+_DEFAULT = JobDefinition(name="", agent="")
+_TIMEZONE, _MAX_CONCURRENT = _DEFAULT.timezone, _DEFAULT.max_concurrent
+_SESSION_MODE, _CATCH_UP = _DEFAULT.session_mode.value, _DEFAULT.catch_up.value
+_loads = json.loads
 
 
 def _unencodable(value: Any) -> Any:
@@ -69,6 +104,109 @@ def job_out(job: JobDefinition) -> dict[str, Any]:
     return out
 
 
+_quote = json.encoder.encode_basestring  # a str as JSON with ensure_ascii=False (C)
+
+
+def _text(value: Any) -> str | None:
+    """A str or None as JSON; None for any other type (the caller falls back)."""
+    if value is None:
+        return "null"
+    return _quote(value) if type(value) is str else None
+
+
+def _number(value: Any) -> str | None:
+    """An int (not a bool) as JSON; None for any other type."""
+    return int.__repr__(value) if type(value) is int else None
+
+
+def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> str | None:
+    """The JSON text of ``job_out(job_from_row(row, read))`` (encoded as ``JobJson`` encodes)
+    for a job whose definition holds only ``_DIRECT`` fields, of the types they are stored as,
+    written without building the job; None for any other job.
+
+    The instants are format_instant's text (digits, ``-:.TZ``: nothing to escape), the enums'
+    values plain words: they are written as they are; every other text is quoted as the
+    encoder quotes it."""
+    d = _loads(row[4])
+    if type(d) is not dict or not d.keys() <= _DIRECT:
+        return None
+    session_mode = d.get("session_mode", _SESSION_MODE)
+    catch_up = d.get("catch_up", _CATCH_UP)
+    status, last_status = row[3], row[7] or None
+    if (
+        session_mode not in _SESSION_MODES
+        or catch_up not in _CATCH_UPS
+        or status not in _JOB_STATUSES
+        or (last_status is not None and last_status not in _RUN_STATUSES)
+    ):
+        return None
+    delivery = d.get("delivery")
+    if delivery is None or delivery == []:
+        deliveries: str | None = "[]"
+    elif type(delivery) is list and all(type(c) is str for c in delivery):
+        deliveries = "[" + ",".join([_quote(c) for c in delivery]) + "]"
+    else:
+        return None
+    at = d.get("at")
+    if at is not None:
+        if type(at) is not str:
+            return None
+        at = _quote(format_instant(parse_instant(at)))
+    else:
+        at = "null"
+    fields = (
+        _text(row[0]),
+        _text(d.get("name")),
+        _text(d.get("agent")),
+        _text(d.get("cron")),
+        _text(d.get("after")),
+        _text(d.get("timezone", _TIMEZONE)),
+        _number(d.get("max_concurrent", _MAX_CONCURRENT)),
+        _text(row[8]),
+        _number(row[9]),
+        _number(row[10]),
+        _text(row[13]),
+    )
+    if None in fields or "name" not in d or "agent" not in d:
+        return None
+    id_, name, agent, cron, after, timezone, concurrent, error, runs, failures, source = fields
+    next_run = _instant_json(row[5], read)
+    return (
+        f'{{"id":{id_},"name":{name},"agent":{agent},"agent_id":{agent},"cron":{cron},'
+        f'"cron_expr":{cron},"at":{at},"after":{after},"timezone":{timezone},'
+        f'"session_mode":"{session_mode}","delivery":{deliveries},'
+        f'"max_concurrent":{concurrent},"catch_up":"{catch_up}","status":"{status}",'
+        f'"next_run_at":{next_run},"next_run":{next_run},'
+        f'"last_run_at":{_instant_json(row[6], read)},'
+        f'"last_run_status":{"null" if last_status is None else f"{_Q}{last_status}{_Q}"},'
+        f'"last_error":{error},"run_count":{runs},"failure_count":{failures},'
+        f'"created_at":{_instant_json(row[11], read)},'
+        f'"updated_at":{_instant_json(row[12], read)},"source":{source}}}'
+    )
+
+
+_Q = '"'
+
+
+#: a stored instant -> its JSON (rows share instants: a batch's creation time, a cron minute)
+_INSTANTS: dict[Any, str] = {}
+
+
+def _instant_json(value: Any, read: Callable[[Any], datetime | None]) -> str:
+    """A stored instant as ``job_to_dict`` shows it, in JSON (null for NULL)."""
+    known = _INSTANTS.get(value)
+    if known is not None:
+        return known
+    if not value:
+        return "null"
+    instant = read(value)
+    text = f'"{format_instant(instant)}"' if instant else "null"
+    if len(_INSTANTS) >= 8192:
+        _INSTANTS.clear()
+    _INSTANTS[value] = text
+    return text
+
+
 class JobJson:
     """Jobs as JSON bytes, each kept once encoded."""
 
@@ -77,6 +215,32 @@ class JobJson:
         self._encode = _encoder()
         #: id(job) -> (the job, its bytes)
         self._known: dict[int, tuple[JobDefinition, bytes]] = {}
+        #: a job's whole row -> its bytes (rows are read again: a page polled, walked twice)
+        self._rows: dict[Any, bytes] = {}
+
+    def row(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
+        """The job of a store row (``JOB_COLUMNS``; ``read`` reads its instants) as
+        ``job(job_from_row(row, read))`` encodes it: written from the row when its definition
+        allows (``direct_json``), else built. A ``JobQuery.encode``: may run on the store's
+        reading thread."""
+        rows = self._rows
+        try:
+            known = rows.get(row)
+        except TypeError:  # a row type that cannot be a key: encoded, not kept
+            return self._row(row, read)
+        if known is not None:
+            return known
+        data = self._row(row, read)
+        if len(rows) >= self._keep:
+            rows.clear()
+        rows[row] = data
+        return data
+
+    def _row(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
+        text = direct_json(row, read)
+        if text is None:
+            text = self._encode(job_out(job_from_row(row, read)))
+        return text.encode()
 
     def job(self, job: JobDefinition) -> bytes:
         known = self._known.get(id(job))
@@ -91,3 +255,8 @@ class JobJson:
     def page(self, jobs: Sequence[JobDefinition]) -> bytes:
         """``jobs`` as a JSON array, the bytes ``JSONResponse([job_out(j) ...])`` sends."""
         return b"[" + b",".join([self.job(j) for j in jobs]) + b"]"
+
+    @staticmethod
+    def joined(encoded: Sequence[bytes]) -> bytes:
+        """Jobs already encoded (``row``) as a JSON array."""
+        return b"[" + b",".join(encoded) + b"]"

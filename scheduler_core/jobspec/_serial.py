@@ -8,12 +8,13 @@ from dataclasses import fields
 from typing import Any
 
 from ..clock import format_instant, parse_instant
+from ..fastjson import compact_encoder
 from ..model import AllowedHours, CatchUp, HeartbeatSpec, JobDefinition, PolicySpec, SessionMode
 from ._fields import _DEFAULTS, JOB_FIELDS
 from ._masking import _mask_mapping, _mask_url, mask_secret
 
 #: compact, keys sorted: one encoder for every definition (json.dumps builds one a call)
-_encode_spec = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_encode_spec = compact_encoder(sort_keys=True)
 _SPEC_FIELDS = tuple((name, _DEFAULTS.get(name)) for name in JOB_FIELDS)
 _PLAIN = (str, int, float, bool)
 #: fields whose empty value differs from their default (None: the config's default)

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..fastjson import compact_encoder
 from ..jobspec import spec_from_json, spec_to_json
 from ..model import (
     AgentContext,
@@ -94,7 +95,7 @@ LEASE_COLUMNS = "owner, pid, host, api_address, acquired_at, renewed_at, expires
 #: what ``node_from_row`` reads
 NODE_COLUMNS = "owner, host, pid, api_address, role, started_at, heartbeat, expires_at"
 
-_encode_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_encode_json = compact_encoder(default=str)
 
 
 def _required(instant: ReadInstant, value: Any) -> datetime:

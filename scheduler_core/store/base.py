@@ -22,6 +22,7 @@ __all__ = [
     "NodeInfo",
     "Orphan",
     "QueuedStart",
+    "RowEncoder",
     "RunStats",
     "StartPlan",
     "StoredDefinition",
@@ -194,12 +195,22 @@ class JobQuery:
     #: keyset paging: the jobs after this one in the order (``order``/``descending`` are the
     #: cursor's; ``offset`` is 0); None: from the first job, skipping ``offset``
     after: JobCursor | None = None
+    #: when given, each job of the page is handed over as ``encode(row, read_instant)`` (in
+    #: ``JobPage.encoded``, ``jobs`` left empty): its row (``JOB_COLUMNS``) and the store's
+    #: reader of its instant columns; an API sends a page without building its jobs
+    encode: RowEncoder | None = None
+
+
+#: a job's row (``JOB_COLUMNS``) and the store's instant reader -> the job as bytes
+RowEncoder = Callable[[Sequence[Any], Callable[[Any], datetime | None]], bytes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobPage:
     jobs: list[JobDefinition]
     total: int
+    #: the page's jobs as ``JobQuery.encode`` made them (None: not asked)
+    encoded: list[bytes] | None = None
     #: the cursor of the page's last job (``JobQuery.after`` for the next page), or None when
     #: no job follows it
     next_cursor: str | None = None

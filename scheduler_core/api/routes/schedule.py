@@ -50,7 +50,8 @@ def guide_routes(service: SchedulerService) -> APIRouter:
     @r.post("", status_code=201, response_model=JobOut, summary="Create a scheduled job")
     async def create_job(request: Request, body: JobCreateIn) -> Any:
         job = await service.add_job(body.fields(), actor=request_actor(request))
-        return _job(job)
+        # JobOut's bytes without validating them again, as the list sends them (job_json.py)
+        return Response(encoded.job(job), status_code=201, media_type="application/json")
 
     @r.get(
         "",
@@ -87,6 +88,7 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             order=order,
             descending=desc,
             after=after,
+            encode=encoded.row,
         )
         headers = {"X-Total-Count": str(page.total)}
         if page.next_cursor is not None:
@@ -95,7 +97,8 @@ def guide_routes(service: SchedulerService) -> APIRouter:
             headers["X-Next-Cursor"] = page.next_cursor
             headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
         # in JobOut's shape, not validated again; each job encoded once (job_json.py)
-        return Response(encoded.page(page.jobs), media_type="application/json", headers=headers)
+        body = encoded.page(page.jobs) if page.encoded is None else encoded.joined(page.encoded)
+        return Response(body, media_type="application/json", headers=headers)
 
     @r.get("/{job_id}", response_model=JobOut, summary="Get a job")
     async def get_job(job_id: JobRef) -> Any:

@@ -327,7 +327,13 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         if len(rows) > query.limit:
             del rows[query.limit :]
             cursor = page_cursor(query, rows[-1], format_instant)
-        return JobPage(jobs=[job_of(r) for r in rows], total=counted[0][0], next_cursor=cursor)
+        total = counted[0][0]
+        if query.encode is not None:
+            encode, read = query.encode, DIALECT.read_instant
+            return JobPage(
+                jobs=[], total=total, next_cursor=cursor, encoded=[encode(r, read) for r in rows]
+            )
+        return JobPage(jobs=[job_of(r) for r in rows], total=total, next_cursor=cursor)
 
     async def count_jobs(self) -> dict[JobStatus, int]:
         return status_counts(

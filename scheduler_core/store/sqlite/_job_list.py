@@ -21,7 +21,7 @@ from .._queries import JOB_ORDERS, Params, job_filters, job_segments, page_curso
 from .._rows import JOB_COLUMNS
 from ..base import JobPage, JobQuery
 from ..text_index import JobTextIndex
-from ._sql import job_of
+from ._sql import instant, job_of
 
 #: at most this many matches are found first and sorted
 _FEW = 2000
@@ -193,6 +193,11 @@ class JobListing:
             cursor = page_cursor(query, rows[-1], str)
         else:
             cursor = None
+        if query.encode is not None:
+            encode = query.encode
+            return JobPage(
+                jobs=[], total=total, next_cursor=cursor, encoded=[encode(r, instant) for r in rows]
+            )
         built = self._built
         if len(built) > _KEEP:
             built.clear()

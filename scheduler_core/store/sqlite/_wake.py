@@ -26,6 +26,8 @@ class WakeSocket:
         self.path = path
         self._listener: socket.socket | None = None
         self._sender: socket.socket | None = None
+        #: the address the last poke was sent to (see ``poke``)
+        self._poked: tuple[str, str | None] | None = None
 
     @property
     def address(self) -> str | None:
@@ -34,6 +36,14 @@ class WakeSocket:
         real = os.path.realpath(os.path.expanduser(self.path))
         digest = hashlib.sha1(real.encode()).hexdigest()[:20]
         return os.path.join(tempfile.gettempdir(), f"symbi-{os.getuid()}-{digest}.wake")
+
+    def _poke_address(self) -> str | None:
+        """``address``, worked out once per store path (a commit each: three ``lstat`` calls
+        and a hash were a sixth of a one-job insert's CPU)."""
+        known = self._poked
+        if known is None or known[0] != self.path:
+            known = self._poked = (self.path, self.address)
+        return known[1]
 
     def watch(self, callback: Callable[[], None]) -> bool:
         """Call ``callback`` on the event loop whenever another process commits and pokes."""
@@ -76,7 +86,7 @@ class WakeSocket:
         """Tell the listening scheduler that this process committed."""
         if self._listener is not None:  # the scheduler's own writes need no poke
             return
-        address = self.address
+        address = self._poke_address()
         if address is None or not hasattr(socket, "AF_UNIX"):
             return
         if self._sender is None:
