@@ -115,6 +115,17 @@ def make_one_due(db: Path) -> None:
     conn.close()
 
 
+def make_none_due(db: Path, hours: float = 3) -> Path:
+    """Nothing due for ``hours``: a cached store built earlier has jobs due by now (its daily
+    minutes start an hour after the build), which an idle figure must not count. Jobs due
+    before then are moved to that instant (past the measurement; their schedules unchanged)."""
+    later = (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET next_run_at = ? WHERE next_run_at < ?", (later, later))
+    conn.close()
+    return db
+
+
 def _config(db: str, data_dir: str, settings: dict[str, float] | None = None) -> Any:
     from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
 
@@ -256,7 +267,7 @@ def cold_once(base: Path, idle: float, profile: str | None) -> dict[str, Any]:
             capture_output=True,
             text=True,
             env=env,
-            cwd=str(ROOT),
+            cwd=str(tmp),  # not ROOT: `-c` puts the cwd first on sys.path, before PYTHONPATH
             timeout=600,
         )
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
@@ -271,7 +282,7 @@ def daemon_idle(
 ) -> dict[str, Any]:
     """A real ``symbi-tui --daemon`` (API and metrics on) over a copy of ``base``."""
     with temp_dir() as tmp:
-        db = copy_store(base, tmp / "store" / "symbi.db")
+        db = make_none_due(copy_store(base, tmp / "store" / "symbi.db"))
         cfg = tmp / "config.toml"
         cfg.write_text(
             f"data_dir = {json.dumps(str(tmp / 'data'))}\n"
@@ -400,7 +411,7 @@ def section_idle(args: argparse.Namespace, report: Report) -> None:
     for jobs in args.idle_jobs:
         base = scale_store(jobs)
         with temp_dir() as tmp:
-            db = copy_store(base, tmp / "symbi.db")
+            db = make_none_due(copy_store(base, tmp / "symbi.db"))
             prof = None
             if args.profile:
                 prof = str(SCRIPT.parent / "results" / f"scale-idle-{jobs}.prof")
