@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 from collections.abc import Mapping
@@ -206,6 +205,8 @@ def _is_map_type(tp: Any) -> bool:
 
 
 def _suggest(key: str, choices: list[str]) -> str:
+    import difflib  # at first use: not on the scheduler's start path
+
     close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
     if close:
         return f" (did you mean {close[0]!r}?)"
