@@ -255,7 +255,7 @@ def child_idle_engine(
 
 def cold_once(base: Path, idle: float, profile: str | None) -> dict[str, Any]:
     with temp_dir() as tmp:
-        db = copy_store(base, tmp / "symbi.db")
+        db = make_none_due(copy_store(base, tmp / "symbi.db"))
         make_one_due(db)
         env = {**os.environ, "PYTHONPATH": source_tree(), "PYTHONDONTWRITEBYTECODE": "1"}
         with sqlite3.connect(db) as conn:  # the page cache warm, as after the build
