@@ -73,6 +73,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "scheduler.max_concurrent_jobs": (1, 100_000, False),
     "scheduler.default_max_retries": (0, 1000, False),
     "scheduler.lease_ttl_seconds": (0, None, True),
+    "scheduler.idle_lease_ttl_seconds": (0, None, False),
     "scheduler.store_retry_max_seconds": (0, 3600, True),
     "scheduler.idle_poll_seconds": (0, 3600, True),
     "scheduler.claim_batch_size": (1, None, False),
