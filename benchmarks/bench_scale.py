@@ -41,6 +41,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the parent builds (and names, by schema version) the stores with the tree under test, not with
+# whichever scheduler_core the interpreter finds first (an editable install of another checkout)
+sys.path.insert(1, os.environ.get("SYMBI_BENCH_SRC") or str(Path(__file__).resolve().parents[1]))
 
 from _common import (
     Report,
