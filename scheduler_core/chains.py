@@ -25,7 +25,6 @@ __all__ = [
     "check_update",
 ]
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -89,6 +88,8 @@ async def chain_problems(store: JobStore, jobs: Sequence[JobDefinition]) -> list
 
 async def _unknown(store: JobStore, name: str, batch: Mapping[str, JobDefinition]) -> str:
     names = [*batch, *await store.all_job_names()]
+    import difflib  # at first use: not on the scheduler's start path
+
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"no job named {name!r}{hint}"

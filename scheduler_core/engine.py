@@ -9,6 +9,7 @@ __all__ = ["Engine"]
 
 import logging
 import random
+import sys
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
@@ -32,7 +33,19 @@ log = logging.getLogger("symbi.scheduler")
 if TYPE_CHECKING:
     from .agentpin import AgentPinVerifier
     from .delivery import ChannelRegistry, Deliverer
+    from .runtime.agents import AgentExecutor
     from .runtime.ledger import AgentLedger
+
+
+def _agent_executor(executor: Executor | None) -> AgentExecutor | None:
+    """``executor`` if it is an :class:`~scheduler_core.runtime.agents.AgentExecutor`. Only a
+    process that made one has imported that module (and its runners), so a process that has not
+    does not import it just to ask."""
+    module = sys.modules.get("scheduler_core.runtime.agents")
+    if module is not None and isinstance(executor, module.AgentExecutor):
+        found: AgentExecutor = executor
+        return found
+    return None
 
 
 class Engine:
@@ -95,15 +108,12 @@ class Engine:
         from .delivery.checks import DeliveryRules
         from .llm_cost import Budgets, Pricing
         from .policy import SchedulePolicyGate
-        from .runtime.agents import AgentExecutor
 
         if self._store is None:
             self._store = await open_store(self.config.store_url())
+        agent_executor = _agent_executor(self._executor)
         # one agent registry for the executor, the policy gate and the service's checks
-        if isinstance(self._executor, AgentExecutor):
-            agents = self._executor.agents
-        else:
-            agents = dict(self.config.agents)
+        agents = agent_executor.agents if agent_executor is not None else dict(self.config.agents)
         policies = dict(self.config.policies)  # one registry for the gate and the service's checks
         gate = self._gate or SchedulePolicyGate(
             agents=agents,
@@ -135,8 +145,8 @@ class Engine:
                 self.telemetry = open_telemetry(self.config.telemetry)
 
             self.ledger = AgentLedger(self.config.resolved_data_dir() / "agents")
-            if isinstance(self._executor, AgentExecutor) and self._executor.ledger is None:
-                self._executor.ledger = self.ledger
+            if agent_executor is not None and agent_executor.ledger is None:
+                agent_executor.ledger = self.ledger
             self.scheduler = CronScheduler(
                 self._store,
                 self._executor,
@@ -163,15 +173,15 @@ class Engine:
             clock=self.clock,
             bus=self.bus,
             scheduler=self.scheduler,
-            agents=agents if isinstance(self._executor, AgentExecutor) else None,
+            agents=agents if agent_executor is not None else None,
             rules=DeliveryRules.of(self.config, self._registry()),
             policies=policies,
         )
         self.service.registered_policies = registered_policies
-        if isinstance(self._executor, AgentExecutor):
+        if agent_executor is not None:
             for warning in await self.service.load_registered_agents():
                 log.warning("%s", warning)
-            self._executor.find_agent = self.service.find_agent
+            agent_executor.find_agent = self.service.find_agent
         return self.service
 
     def _make_deliverer(self) -> Deliverer:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["Health", "ServiceQueries", "StoreFault"]
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -85,6 +84,8 @@ class ServiceQueries:
             names = ", ".join(f"{j.name} ({j.id[:12]})" for j in matches)
             raise ValidationError(f"{ref!r} matches several jobs: {names}", field="job")
         known = await self.store.all_job_names()
+        import difflib  # at first use: not on the scheduler's start path
+
         close = difflib.get_close_matches(ref, known, n=1, cutoff=0.5)
         raise JobNotFound(ref, suggestion=close[0] if close else None)
 
@@ -257,6 +258,8 @@ class ServiceQueries:
                 type = AuditEventType(type)
             except ValueError:
                 names = [t.value for t in AuditEventType]
+                import difflib  # at first use: not on the scheduler's start path
+
                 close = difflib.get_close_matches(type, names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValidationError(f"unknown event type {type!r}{hint}", field="type") from None

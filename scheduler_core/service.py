@@ -8,7 +8,6 @@ from __future__ import annotations
 
 __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
-import difflib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -130,6 +129,8 @@ class SchedulerService(ServiceApprovals):
     def _check_agent(self, job: JobDefinition) -> None:
         agents = self.agents
         if agents and job.agent not in agents:
+            import difflib  # at first use: not on the scheduler's start path
+
             close = difflib.get_close_matches(job.agent, list(agents), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValidationError(

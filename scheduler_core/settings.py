@@ -82,6 +82,12 @@ class SchedulerSettings:
         3600  #: catch_up=once runs only if the missed instant is this recent
     )
     lease_ttl_seconds: float = 30
+    #: a scheduler idle on a SQLite store (nothing running or queued, nothing due within a third
+    #: of this) renews its lease for this long, at a third of it: one wake-up a minute instead of
+    #: six. A holder that dies on this machine is replaced at once whatever the TTL (its pid is
+    #: checked); a standby on another machine waits up to this long for a holder that hung while
+    #: idle. 0 (or not above lease_ttl_seconds): always lease_ttl_seconds
+    idle_lease_ttl_seconds: float = 180
     #: while the store fails, what failed is tried again after the tick, then twice as long
     #: each time, up to this (finished runs wait in memory meanwhile)
     store_retry_max_seconds: float = 30

@@ -115,6 +115,68 @@ def test_importing_stays_light(modules: str, forbidden: tuple[str, ...]) -> None
     assert out.stdout.strip() == ""
 
 
+#: what a scheduler must not import before its first fire (issue 23: spawn -> first fire): each
+#: is imported at first use, by a delivery, an LLM agent, a DSL file, the API or the console
+NOT_ON_THE_START_PATH = (
+    "textual",
+    "rich",
+    "symbi_tui",
+    "httpx",
+    "cryptography",
+    "jwt",
+    "tomlkit",
+    "opentelemetry",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "aiosmtplib",
+    "email",
+    "smtplib",
+    "importlib.metadata",
+    "difflib",
+    "scheduler_core.api",
+    "scheduler_core.agentpin",
+    "scheduler_core.dsl._loader",
+    "scheduler_core.dsl._parser",
+    "scheduler_core.delivery.dispatcher",
+    "scheduler_core.delivery.email",
+    "scheduler_core.delivery.webhook",
+    "scheduler_core.runtime.agents",
+    "scheduler_core.runtime.llm",
+)
+
+
+def test_starting_a_scheduler_stays_light(tmp_path: Path) -> None:
+    """A fresh interpreter starts an Engine (scheduler included) over a SQLite store with a job
+    in it, as the cold-start benchmark does: none of the heavy modules come with it."""
+    code = f"""
+import asyncio, sys
+from scheduler_core.config import SchedulerConfig, StoreConfig
+from scheduler_core.engine import Engine
+from scheduler_core.runtime.base import CallableExecutor
+
+async def main():
+    config = SchedulerConfig(store=StoreConfig(url=sys.argv[1]), data_dir=sys.argv[2])
+    engine = Engine(config, executor=CallableExecutor({{"a": lambda ctx: None}}))
+    service = await engine.start()
+    await service.add_job({{"name": "nightly", "agent": "a", "cron": "0 3 * * *"}}, actor="test")
+    assert engine.scheduler is not None and engine.scheduler.leadership.is_leader
+    await engine.stop()
+
+asyncio.run(main())
+heavy = {NOT_ON_THE_START_PATH!r}
+print(",".join(sorted(m for m in sys.modules if m in heavy or m.split(".")[0] in heavy)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "symbi.db"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
 def test_importing_the_front_ends_leaves_the_environment_alone() -> None:
     """Only starting the console sets Textual's defaults (TEXTUAL_FPS, TEXTUAL_ANIMATIONS)."""
     code = (

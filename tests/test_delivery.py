@@ -29,7 +29,6 @@ from scheduler_core.delivery import (
     delivery_details,
     safe_filename,
 )
-from scheduler_core.delivery import registry as registry_module
 from scheduler_core.errors import DeliveryError
 from scheduler_core.model import JobDefinition, JobRun, RunStatus
 from tests.delivery_servers import Sleeps, make_job, make_run
@@ -423,7 +422,7 @@ async def test_custom_channel_from_an_entry_point(
         assert kwargs == {"group": "symbi.delivery"}
         return [ep]
 
-    monkeypatch.setattr(registry_module.metadata, "entry_points", fake_entry_points)
+    monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
     d = Deliverer(DeliveryConfig(), data_dir=tmp_path, env={}, stream=io.StringIO())
     assert "pager" in d.registry.names()
     [r] = await d.deliver(make_job(delivery=("Pager",)), make_run())

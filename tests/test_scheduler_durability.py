@@ -494,3 +494,114 @@ async def test_an_idle_leader_sleeps_until_its_renewal_which_sees_a_write_that_d
     assert "Dropped" in seen, seen
     renewed = h.scheduler.lease
     assert renewed is not None and renewed.expires_at == now + timedelta(seconds=ttl * 4 / 3)
+
+
+async def test_an_idle_leader_renews_for_the_idle_ttl_and_for_the_short_one_before_work(
+    harness: Harness,
+) -> None:
+    """Idle on SQLite, the holder renews its lease for ``idle_lease_ttl_seconds`` at a third of
+    it (its only timer, the idle poll riding on it); once there is work (a job due soon), the
+    lease is renewed at the short TTL before anything is claimed, and every third of it after."""
+    h = harness
+    if not isinstance(h.engine.store, SqliteJobStore):
+        pytest.skip("SQLite: a node of a shared store renews every 2 s")
+    settings = h.engine.config.scheduler
+    ttl, idle_ttl = settings.lease_ttl_seconds, settings.idle_lease_ttl_seconds
+    assert idle_ttl > ttl
+    await h.service.add_job({"name": "far", "agent": "a", "cron": "0 0 1 1 *"})
+    await h.settle()
+    h.clock.advance(ttl / 3)  # the first renewal after the start finds the loop idle
+    for _ in range(200):  # (not settle(): its notify() is work, which shortens the lease)
+        await asyncio.sleep(0.005)
+        if h.scheduler.leadership.stretched:
+            break
+    now = h.clock.now()
+    lease = h.scheduler.lease
+    assert lease is not None and lease.expires_at == now + timedelta(seconds=idle_ttl)
+    assert h.scheduler.leadership.stretched
+    sleepers = h.clock.sleepers()
+    renewal = now + timedelta(seconds=idle_ttl / 3)
+    assert renewal in sleepers and all(s >= renewal for s in sleepers), sleepers
+    # a job due in a minute: the loop renews at the short TTL before it claims anything
+    await h.service.add_job({"name": "soon", "agent": "a", "cron": "1 * * * *"})
+    await h.settle()
+    lease = h.scheduler.lease
+    assert lease is not None and lease.expires_at == now + timedelta(seconds=ttl)
+    assert not h.scheduler.leadership.stretched
+    assert now + timedelta(seconds=ttl / 3) in h.clock.sleepers()  # the renewal task re-armed
+    for _ in range(3):  # renewed every third of the short TTL until the job has run
+        h.clock.advance(ttl / 3)
+        await h.settle()
+        lease = h.scheduler.lease
+        assert lease is not None and lease.expires_at == h.clock.now() + timedelta(seconds=ttl)
+
+
+def test_an_idle_leader_on_a_long_lease_refuses_a_second_and_a_killed_one_is_replaced_at_once(
+    tmp_path: Path,
+) -> None:
+    """The guarantee the short TTL gave, kept with the idle one: while an idle holder (its lease
+    renewed for 180 s) lives, a second scheduler on the store stands by; once it is killed
+    (SIGKILL: nothing released), the next one takes the store over at its start."""
+    db = tmp_path / "store.db"
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
+        from scheduler_core.engine import Engine
+        from scheduler_core.runtime.base import CallableExecutor
+
+        async def main():
+            settings = SchedulerSettings(lease_ttl_seconds=0.3, idle_lease_ttl_seconds=180)
+            config = SchedulerConfig(scheduler=settings, store=StoreConfig(url=sys.argv[1]),
+                                     data_dir=sys.argv[2])
+            executor = CallableExecutor({"a": lambda ctx: None})
+            engine = Engine(config, executor=executor, owner="first")
+            await engine.start()
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(tmp_path / "first")])
+    try:
+
+        async def lease_row() -> tuple[str, float] | None:
+            store = await open_store(str(db))
+            try:
+                lease = await store.get_lease()
+            finally:
+                await store.close()
+            if lease is None:
+                return None
+            return lease.owner, (lease.expires_at - lease.renewed_at).total_seconds()
+
+        deadline = time.monotonic() + 30
+        while asyncio.run(lease_row()) != ("first", 180.0):  # renewed on the idle TTL
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+
+        async def second(owner: str) -> bool:
+            from scheduler_core.config import SchedulerConfig, SchedulerSettings, StoreConfig
+            from scheduler_core.engine import Engine
+            from scheduler_core.runtime.base import CallableExecutor
+
+            settings = SchedulerSettings(lease_ttl_seconds=0.3, idle_lease_ttl_seconds=180)
+            config = SchedulerConfig(
+                scheduler=settings, store=StoreConfig(url=str(db)), data_dir=str(tmp_path / owner)
+            )
+            engine = Engine(config, executor=CallableExecutor({}), owner=owner)
+            await engine.start()
+            try:
+                assert engine.scheduler is not None
+                return engine.scheduler.leadership.is_leader
+            finally:
+                await engine.stop()
+
+        assert asyncio.run(second("second")) is False  # the live holder keeps the store
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert asyncio.run(second("third")) is True  # 180 s left on its lease: taken at once
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)

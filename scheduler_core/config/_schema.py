@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 from collections.abc import Mapping
@@ -74,6 +73,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "scheduler.max_concurrent_jobs": (1, 100_000, False),
     "scheduler.default_max_retries": (0, 1000, False),
     "scheduler.lease_ttl_seconds": (0, None, True),
+    "scheduler.idle_lease_ttl_seconds": (0, None, False),
     "scheduler.store_retry_max_seconds": (0, 3600, True),
     "scheduler.idle_poll_seconds": (0, 3600, True),
     "scheduler.claim_batch_size": (1, None, False),
@@ -206,6 +206,8 @@ def _is_map_type(tp: Any) -> bool:
 
 
 def _suggest(key: str, choices: list[str]) -> str:
+    import difflib  # at first use: not on the scheduler's start path
+
     close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
     if close:
         return f" (did you mean {close[0]!r}?)"

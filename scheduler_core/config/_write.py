@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from pathlib import Path
@@ -274,6 +273,8 @@ def set_config_value(path: str | Path, dotted_key: str, raw_value: str) -> None:
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     p.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # at first use: not on the scheduler's start path
+
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=p.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

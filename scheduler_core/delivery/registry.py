@@ -34,29 +34,47 @@ __all__ = [
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Mapping
-from importlib import metadata
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .base import DeliveryContext, DeliveryFailure, DeliveryRouter
-from .email import EmailRouter
-from .log_file import LogFileRouter
-from .slack import SlackRouter
-from .stdout import StdoutRouter
-from .webhook import WebhookRouter
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 ENTRY_POINT_GROUP = "symbi.delivery"
 
 RouterFactory = Callable[..., Any]
 
+
+class _BuiltinChannels(Mapping[str, Callable[[DeliveryContext], DeliveryRouter]]):
+    """The built-in router classes by name, each module imported when its class is first asked
+    for: a process that never sends mail does not import the SMTP client."""
+
+    _WHERE = {
+        "stdout": ("stdout", "StdoutRouter"),
+        "log_file": ("log_file", "LogFileRouter"),
+        "webhook": ("webhook", "WebhookRouter"),
+        "slack": ("slack", "SlackRouter"),
+        "email": ("email", "EmailRouter"),
+    }
+
+    def __getitem__(self, name: str) -> Callable[[DeliveryContext], DeliveryRouter]:
+        module, attr = self._WHERE[name]
+        router: Callable[[DeliveryContext], DeliveryRouter]
+        router = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        return router
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._WHERE)
+
+    def __len__(self) -> int:
+        return len(self._WHERE)
+
+
 #: The guide's channels, by their canonical names.
-BUILTIN_CHANNELS: Mapping[str, Callable[[DeliveryContext], DeliveryRouter]] = {
-    "stdout": StdoutRouter,
-    "log_file": LogFileRouter,
-    "webhook": WebhookRouter,
-    "slack": SlackRouter,
-    "email": EmailRouter,
-}
+BUILTIN_CHANNELS: Mapping[str, Callable[[DeliveryContext], DeliveryRouter]] = _BuiltinChannels()
 
 _ALIASES = {
     "stdout": "stdout",
@@ -116,6 +134,13 @@ def build_router(target: Any, context: DeliveryContext) -> DeliveryRouter:
     return router  # type: ignore[no-any-return]
 
 
+def _is_entry_point(target: Any) -> bool:
+    """Whether ``target`` is an installed entry point (only possible once importlib.metadata was
+    imported, by :meth:`ChannelRegistry.entry_points`)."""
+    metadata = sys.modules.get("importlib.metadata")
+    return metadata is not None and isinstance(target, metadata.EntryPoint)
+
+
 class ChannelRegistry:
     """Maps channel names to router targets; builds routers on demand."""
 
@@ -140,6 +165,8 @@ class ChannelRegistry:
         if self._entry_points is None:
             found: dict[str, metadata.EntryPoint] = {}
             if self._use_entry_points:
+                from importlib import metadata
+
                 try:
                     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
                         found.setdefault(ep.name, ep)
@@ -195,7 +222,7 @@ class ChannelRegistry:
         try:
             if isinstance(target, str):
                 target = load_object(target)
-            elif isinstance(target, metadata.EntryPoint):
+            elif _is_entry_point(target):
                 target = target.load()
             router = build_router(target, context)
         except Exception as exc:

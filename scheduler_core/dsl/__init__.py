@@ -40,13 +40,41 @@ __all__ = [
     "validate_paths",
 ]
 
-from ._loader import (
-    DslBundle,
-    DslDocument,
-    ValidationReport,
-    expand_paths,
-    load_dsl_files,
-    parse_dsl,
-    validate_paths,
-)
+from typing import TYPE_CHECKING, Any
+
 from .agents import AGENT_FIELDS, agent_from_mapping
+
+if TYPE_CHECKING:
+    from ._loader import (
+        DslBundle,
+        DslDocument,
+        ValidationReport,
+        expand_paths,
+        load_dsl_files,
+        parse_dsl,
+        validate_paths,
+    )
+
+#: the parser and loader, imported at first use: the scheduler reads its jobs from the store and
+#: imports ``dsl.agents`` (stored agent definitions) without the parser
+_LOADER_NAMES = frozenset(
+    {
+        "DslBundle",
+        "DslDocument",
+        "ValidationReport",
+        "expand_paths",
+        "load_dsl_files",
+        "parse_dsl",
+        "validate_paths",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOADER_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _loader
+
+    value = getattr(_loader, name)
+    globals()[name] = value
+    return value

@@ -18,7 +18,6 @@ __all__ = [
 ]
 
 import dataclasses
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -271,6 +270,8 @@ def agent_from_mapping(
     for raw_key, raw in data.items():
         key = _ALIASES.get(raw_key, raw_key)
         if key not in AGENT_FIELDS:
+            import difflib  # at first use: not on the scheduler's start path
+
             close = difflib.get_close_matches(
                 str(raw_key), [*AGENT_FIELDS, *_ALIASES], n=1, cutoff=0.6
             )

@@ -6,7 +6,6 @@ once.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -103,6 +102,8 @@ def _shown(value: object, limit: int = 60) -> str:
 
 
 def _unknown(key: str, known: tuple[str, ...] | list[str], field: str) -> ValidationError:
+    import difflib  # at first use: not on the scheduler's start path
+
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ValidationError(f"unknown field {_shown(key)}{hint}", field=field)

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutionError
 from ..model import AgentDefinition, RunnerKind
@@ -30,7 +30,9 @@ from .base import ExecutionResult, RunContext, _as_result
 from .command import CommandResult, failure_message, run_command
 from .environment import agent_environment
 from .ledger import AgentLedger
-from .llm import LlmRunner
+
+if TYPE_CHECKING:
+    from .llm import LlmRunner
 
 #: the largest value one environment variable can carry on Linux (MAX_ARG_STRLEN: 128 KiB for
 #: ``NAME=value`` and its NUL): larger inputs go through a file, longer summaries are cut
@@ -93,6 +95,8 @@ class AgentExecutor:
             return await self._python(agent, context)
         if agent.runner is RunnerKind.LLM:
             if self._llm is None:
+                from .llm import LlmRunner  # at first use: the HTTP client of the LLM runner
+
                 self._llm = LlmRunner(env=self._env)
             return await self._llm.run(
                 agent,

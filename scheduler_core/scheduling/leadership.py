@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["Leadership"]
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -68,18 +69,28 @@ class Leadership:
         self.is_leader = False
         #: the store tells us of other processes' writes (see JobStore.watch)
         self.watching = False
+        #: the loop's answer to "idle for the next N seconds?" (nothing running, queued or due)
+        self.idle: Callable[[float], bool] | None = None
+        #: the lease was last renewed for ``idle_lease_ttl_seconds`` (see :meth:`next_ttl`)
+        self.stretched = False
+        self._rearm = asyncio.Event()  #: the renewal's interval shrank: it sleeps anew
 
     async def try_lead(self) -> bool:
         """Take or renew the lease (a shared store: this node's row); True while leading."""
         if self.store.shared:
             return await self._renew_node()
         now = self.clock.now()
+        ttl = self.next_ttl()
         holder = await self.store.acquire_lease(
-            self.owner, now=now, ttl=self.settings.lease_ttl_seconds, api_address=self.api_address
+            self.owner, now=now, ttl=ttl, api_address=self.api_address
         )
         self.lease = holder
         was = self.is_leader
         leading = holder.owner == self.owner
+        stretched = leading and ttl > self.settings.lease_ttl_seconds
+        if self.stretched and not stretched:
+            self._rearm.set()  # the renewal task sleeps a third of the short TTL from now on
+        self.stretched = stretched
         if leading and not was:
             self.runtime.forget()
             if not self.watching:
@@ -137,12 +148,27 @@ class Leadership:
             await self.recover(now)
         return True
 
+    def next_ttl(self) -> float:
+        """The TTL of the next renewal: ``idle_lease_ttl_seconds`` while this scheduler leads a
+        store of its own (SQLite) and the loop says it is idle for a third of that (nothing
+        running, queued or due), else ``lease_ttl_seconds``. A stretched lease is renewed at the
+        short TTL before the loop claims or starts anything (CronScheduler._cycle), so a holder
+        that has runs in flight always renews at a third of ``lease_ttl_seconds`` (which
+        :meth:`_never_started` relies on)."""
+        short = self.settings.lease_ttl_seconds
+        idle = self.settings.idle_lease_ttl_seconds
+        if idle <= short or self.store.shared or not self.is_leader or self.idle is None:
+            return short
+        return idle if self.idle(idle / 3) else short
+
     def renew_interval(self) -> float:
         """Seconds between two renewals: the holder renews at a third of the TTL; a standby
         looks more often, to take over within seconds of the holder's death (so does a node of
         a shared store, which recovers the runs of dead nodes as it renews)."""
         ttl = self.settings.lease_ttl_seconds
         often = not self.is_leader or self.store.shared
+        if self.stretched and not often:
+            ttl = self.settings.idle_lease_ttl_seconds
         return max(min(ttl / 3, 2.0) if often else ttl / 3, 0.05)
 
     async def renew_forever(
@@ -151,8 +177,12 @@ class Leadership:
         """Renew until ``stopping()`` says so (the loop's companion task); ``after`` is called
         after each renewal that succeeded (the idle loop's look rides on its wake-up)."""
         while not stopping():
+            self._rearm.clear()
             interval = self.renew_interval()
-            await self.clock.sleep_until(self.clock.now() + timedelta(seconds=interval))
+            deadline = self.clock.now() + timedelta(seconds=interval)
+            await self.clock.sleep_until(deadline, self._rearm)
+            if self._rearm.is_set() and self.clock.now() < deadline:
+                continue  # renewed at the short TTL meanwhile: sleep a third of it from now
             try:
                 await self.try_lead()
             except Exception as exc:  # logged once per episode, with the loop's failures

@@ -169,6 +169,7 @@ class CronScheduler:
             ledger=ledger,
             faults=self.faults,
         )
+        self.leadership.idle = self._idle_for
         self.maintenance = Maintenance(
             store,
             retention or RetentionPolicy(),
@@ -188,6 +189,7 @@ class CronScheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._last_data_version: int | None = None
+        self._cycling = False  #: a cycle is under way (the loop is not idle)
         self._looked = self.clock.now()  #: when the loop last looked at the store
         self._next_due: datetime | None = None
         self._idle = asyncio.Event()
@@ -400,8 +402,8 @@ class CronScheduler:
                 # a poll as long as a renewal's interval rides on the renewal's wake-up
                 # (_after_renewal), so an idle loop has no timer of its own until a job is due
                 poll = self.settings.idle_poll_seconds
-                if poll >= self.leadership.renew_interval():
-                    poll = _IDLE_BOUND
+                if poll >= self.leadership.renew_interval() or self.leadership.stretched:
+                    poll = _IDLE_BOUND  # (a stretched lease: the look is made at each renewal)
                 bound = max(tick, timedelta(seconds=poll))
             deadline = now + bound
             due = self._next_due
@@ -419,8 +421,27 @@ class CronScheduler:
             self._wake.clear()
             await self.clock.sleep_until(until, self._wake)
 
+    def _idle_for(self, seconds: float) -> bool:
+        """Whether the loop is idle and stays so for ``seconds`` (then the lease may be renewed
+        for ``idle_lease_ttl_seconds``): no cycle under way, nothing notified, running, queued
+        or unwritten, and the next instant (claimed ahead by ``claim_ahead_seconds``) later."""
+        if self._cycling or self._changed or self.runs.tasks or self.writer.queued:
+            return False
+        due = self._next_due
+        if due is None:
+            return True
+        ahead = seconds + self.settings.claim_ahead_seconds + self.settings.tick_interval_seconds
+        return due > self.clock.now() + timedelta(seconds=ahead)
+
     async def _cycle(self, now: datetime) -> datetime:
         """One look at the store; returns the instant it acted on."""
+        self._cycling = True
+        try:
+            return await self._look(now)
+        finally:
+            self._cycling = False
+
+    async def _look(self, now: datetime) -> datetime:
         self._looked = now
         ttl = self.settings.lease_ttl_seconds
         lease = self.leadership.lease
@@ -434,6 +455,8 @@ class CronScheduler:
         now = self.clock.now()
         if not self._changed and (self._next_due is None or self._next_due > now):
             return now
+        if self.leadership.stretched and not await self.leadership.try_lead():
+            return now  # work to do on an idle (long) lease: renewed at the short TTL first
         self._changed = False
         if self.runs.tasks:  # another process may have asked to cancel a run this one runs
             await self._take_cancel_requests()
