@@ -19,6 +19,7 @@ What must hold (DESIGN.md, "Scheduling semantics"):
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -28,7 +29,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler_core.clock import parse_instant
-from scheduler_core.model import AuditEventType, JobRun, JobStatus, RunStatus, RunTrigger
+from scheduler_core.model import (
+    AuditEventType,
+    JobDefinition,
+    JobRun,
+    JobStatus,
+    RunStatus,
+    RunTrigger,
+)
+from scheduler_core.policy import Allow, Decision
 
 from .conftest import Harness
 
@@ -296,6 +305,69 @@ async def test_jump_backward_with_a_run_in_flight(harness: Harness) -> None:
         "2026-03-02T09:00:00Z",
         "2026-03-02T09:15:00Z",
     ]
+
+
+class HeldGate:
+    """A policy gate that answers (allow) when the test releases it: a slow policy check, which
+    holds a claimed run between its claim and its agent's start."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
+        self.asked.set()
+        await self.release.wait()
+        return Allow()
+
+
+async def test_jump_backward_between_a_claim_and_its_start(harness: Harness) -> None:
+    """The clock goes back after a run was claimed on its instant but before its agent started
+    (anything the run awaits first: its policy check, its context read): it starts at once, not
+    an hour later when the wall clock comes back to its instant."""
+    h = harness
+    gate = HeldGate()
+    h.scheduler.runs.gate = gate
+    await h.service.add_job({"name": "q", "agent": "a", "cron": "*/15 * * * *"})
+    h.clock.set("2026-03-02T09:00:00Z")
+    h.scheduler.notify()
+    await asyncio.wait_for(gate.asked.wait(), 10)  # claimed and launched; its check under way
+    h.clock.set("2026-03-02T08:00:00Z")
+    gate.release.set()
+    await h.settle()
+    (run,) = await runs_of(h, "q")
+    assert run.status is RunStatus.SUCCEEDED and run.started_at == t("2026-03-02T09:00:00Z")
+    assert h.agents.names() == ["q"]
+    assert run.execution_time_ms is not None
+    assert run.finished_at == run.started_at + timedelta(milliseconds=run.execution_time_ms)
+    assert (await h.service.get_job("q")).next_run_at == t("2026-03-02T09:15:00Z")
+
+
+async def test_jump_backward_while_a_run_claimed_ahead_waits(harness_factory: Any) -> None:
+    """A run claimed ahead of its instant (4 s) when the clock goes back an hour: it waits the
+    4 s it had left when it was claimed (monotonic time), not the hour as well."""
+    h: Harness = await harness_factory(claim_ahead_seconds=5)
+    gate = HeldGate()
+    h.scheduler.runs.gate = gate
+    await h.service.add_job({"name": "q", "agent": "a", "cron": "*/15 * * * *"})
+    await h.settle()
+    h.clock.set("2026-03-02T08:59:56Z")
+    h.scheduler.notify()
+    await asyncio.wait_for(gate.asked.wait(), 10)  # claimed ahead, launched
+    h.clock.set("2026-03-02T08:00:00Z")
+    gate.release.set()
+    for _ in range(1000):  # until the run waits for its start (not a wait for a schedule)
+        if t("2026-03-02T08:00:04Z") in h.clock.sleepers():
+            break
+        await asyncio.sleep(0.01)
+    assert t("2026-03-02T08:00:04Z") in h.clock.sleepers(), h.clock.sleepers()
+    assert h.agents.calls == []
+    h.clock.advance(4)
+    await h.settle()
+    (run,) = await runs_of(h, "q")
+    assert run.status is RunStatus.SUCCEEDED and run.started_at == t("2026-03-02T09:00:00Z")
+    assert run.details.get("claimed_ahead") is True
+    assert h.agents.names() == ["q"]
 
 
 async def test_jump_backward_then_forward_past_the_old_now(harness: Harness) -> None:

@@ -185,13 +185,21 @@ class RunExecutor:
         """Start ``run`` (recorded ``running``) as a task of its own."""
         self._running_jobs[run.id] = job.id
         self._job_counts[job.id] = self._job_counts.get(job.id, 0) + 1
-        self.tasks[run.id] = asyncio.create_task(self._traced(job, run), name=f"run-{run.id}")
+        # a run claimed ahead starts on its instant: as far ahead as it is now, on the monotonic
+        # clock (a wall clock that goes back meanwhile does not hold it back as well)
+        ahead = (run.started_at - self.clock.now()).total_seconds() if run.started_at else 0.0
+        start = self.clock.monotonic() + max(ahead, 0.0)
+        self.tasks[run.id] = asyncio.create_task(
+            self._traced(job, run, start), name=f"run-{run.id}"
+        )
 
-    async def _traced(self, job: JobDefinition, run: JobRun) -> None:
+    async def _traced(self, job: JobDefinition, run: JobRun, start: float) -> None:
         with run_span(self.telemetry, job, run):
-            await self._execute(job, run)
+            await self._execute(job, run, start)
 
-    async def _execute(self, job: JobDefinition, run: JobRun) -> None:
+    async def _execute(self, job: JobDefinition, run: JobRun, start: float) -> None:
+        """Run ``run``; its agent starts at ``start`` (monotonic) or its instant (wall clock),
+        whichever comes first."""
         started = self.clock.monotonic()
         ended: float | None = None
         result: ExecutionResult | None = None
@@ -217,9 +225,15 @@ class RunExecutor:
                 details["policy"] = {"decision": "allow"}
             if status is RunStatus.SUCCEEDED:
                 session = await self.runtime.open(job, run)
-                if run.started_at is not None and run.started_at > self.clock.now():
-                    # claimed ahead of its instant (the gate has already answered): start on it
-                    await self.clock.sleep_until(run.started_at)
+                left = start - self.clock.monotonic()
+                if left > 0 and run.started_at is not None and run.started_at > self.clock.now():
+                    # claimed ahead of its instant (the gate has already answered): start on it,
+                    # or once the time it was ahead has passed if the wall clock went back
+                    # meanwhile (else a run recorded running would wait for the clock to come
+                    # back to its instant: an hour after an hour's jump)
+                    await self.clock.sleep_until(
+                        min(run.started_at, self.clock.now() + timedelta(seconds=left))
+                    )
                 started = self.clock.monotonic()
                 limit = policy.max_runtime_seconds
                 if limit:

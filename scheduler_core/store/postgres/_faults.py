@@ -67,6 +67,6 @@ async def preflight(conn: asyncpg.Connection) -> None:
     await transaction.start()
     try:
         await conn.execute(f"SET LOCAL lock_timeout = '{PREFLIGHT_LOCK_TIMEOUT}s'")
-        await conn.execute("UPDATE store_version SET version = version WHERE id = 1")
+        await conn.execute("UPDATE store_version SET version = version WHERE writer = ''")
     finally:
         await transaction.rollback()

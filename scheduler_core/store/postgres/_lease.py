@@ -23,6 +23,7 @@ from .._rows import LEASE_COLUMNS, R_RUN_COLUMNS, orphan_from_row, same
 from ..base import LeaseInfo, NodeInfo, Orphan
 from ._sql import NODE_MACHINE_COLUMNS, lease_of, node_of
 from ._tx import Tx
+from ._version import FOLD_STALE, FOLD_STALE_RUN_STATS
 
 
 async def acquire_lease(
@@ -96,6 +97,9 @@ async def write_node(
     """Announce or renew ``owner``; a node whose row had expired (or changed role) starts afresh."""
     pid, host, machine = this_process()
     await conn.execute("DELETE FROM nodes WHERE expires_at < $1", now - NODE_MEMORY)
+    # the version and run counters of writers long gone, into the base rows (the sums stay)
+    await conn.execute(FOLD_STALE)
+    await conn.execute(FOLD_STALE_RUN_STATS)
     row = await conn.fetchrow(
         "INSERT INTO nodes (owner, host, pid, machine, api_address, role, started_at, heartbeat, "
         "expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$8) ON CONFLICT (owner) DO UPDATE SET "

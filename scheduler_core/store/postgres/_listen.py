@@ -1,7 +1,11 @@
 """Change notification between the nodes that share a PostgreSQL store.
 
-Every write transaction sends ``NOTIFY symbi_store`` with its store object's id as payload; a
-watching store LISTENs on its own connection (not the pool's) and calls back for the others'.
+A write another node must act on at once sends ``NOTIFY symbi_store`` in its transaction, with
+its store object's id as payload; the scheduler's own writes are announced after their commit,
+the id followed by ``:soon`` (``_version.py``). A watching store LISTENs on its own connection
+(not the pool's) and calls back for the others': at once for the first kind, and for
+announcements at most once per :data:`ANNOUNCE_WINDOW` whatever the number of nodes sending them
+(one that comes sooner is answered at the end of the window).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 import asyncpg
 
 from ._sql import NOTIFY_CHANNEL
+from ._version import ANNOUNCE_WINDOW, SOON
 
 log = logging.getLogger("scheduler_core.store.postgres")  # the name it has always logged under
 
@@ -22,9 +27,11 @@ log = logging.getLogger("scheduler_core.store.postgres")  # the name it has alwa
 class ChangeListener:
     """Listens at ``dsn`` for the changes of store objects other than ``instance``."""
 
-    def __init__(self, dsn: str, instance: str) -> None:
+    def __init__(self, dsn: str, instance: str, window: float = ANNOUNCE_WINDOW) -> None:
         self._dsn = dsn
         self._instance = instance  #: our own NOTIFY payload: our own writes need no wake-up
+        self._own = (instance, instance + SOON)
+        self._window = window
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
         self._listening: asyncio.Event | None = None
@@ -58,9 +65,28 @@ class ChangeListener:
             conn.terminate()
 
     async def _listen(self, callback: Callable[[], None], ready: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        woken = [float("-inf")]  #: when announcements last woke us (loop time)
+        pending: list[asyncio.TimerHandle | None] = [None]
+
+        def wake_for_announcements() -> None:
+            pending[0] = None
+            woken[0] = loop.time()
+            callback()
+
         def on_notify(conn: object, pid: int, channel: str, payload: str) -> None:
-            if payload != self._instance:
+            if payload in self._own:
+                return
+            if not payload.endswith(SOON):
                 callback()
+                return
+            if pending[0] is not None:
+                return  # a wake-up is due at the end of the window: it covers this one
+            due = woken[0] + self._window
+            if loop.time() >= due:
+                wake_for_announcements()
+            else:
+                pending[0] = loop.call_at(due, wake_for_announcements)
 
         delay = 0.5
         conn: asyncpg.Connection | None = None
@@ -93,5 +119,7 @@ class ChangeListener:
                 self._conn = conn = None
                 log.warning("lost the store's change notifications; reconnecting")
         finally:
+            if pending[0] is not None:  # stopped: no call after that
+                pending[0].cancel()
             if conn is not None and not conn.is_closed():
                 conn.terminate()

@@ -8,7 +8,6 @@ and a look-up key holding one matches nothing (it is not sent).
 from __future__ import annotations
 
 __all__ = [
-    "BUMP",
     "DIALECT",
     "INSERT_AUDIT",
     "INSERT_JOB",
@@ -176,11 +175,6 @@ INSERT_AUDIT = (
     "INSERT INTO audit_events (at, type, actor, job_id, run_id, details) "
     "SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], "
     "$6::text[])"
-)
-#: the last statement of a transaction that wrote: bump the counter, notify the watchers
-BUMP = (
-    "WITH v AS (UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version) "
-    f"SELECT pg_notify('{NOTIFY_CHANNEL}', $1) FROM v"
 )
 
 

@@ -5,7 +5,7 @@ The same tables as the SQLite schema (``store/sqlite/schema.py``), with instants
 prefix look-ups behave as in SQLite whatever the database's locale), and JSON kept as text
 (byte-for-byte what SQLite stores: ``jsonb`` would reject NaN and ``\\u0000``, which agents'
 memories may hold). Added for several nodes: ``runs.owner`` (the node that claimed or started a
-run), the ``nodes`` table, and the ``store_version`` counter.
+run), the ``nodes`` table, and the ``store_version`` counters (one per writer, summed).
 
 Beside the migrations: ``migrate`` applies those a database has not had yet, and
 ``integrity_problems`` checks a database against the schema.
@@ -251,6 +251,61 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX runs_instant ON runs(job_id, scheduled_for, attempt)
         WHERE trigger NOT IN ('manual', 'chain');
     """,
+    # 7: the store version without a row every write waits on: a counter per writer (store
+    # object), summed; the existing count becomes the base row (writer ''), so the version goes
+    # on from where it was (see ``_version.py``)
+    """
+    ALTER TABLE store_version DROP CONSTRAINT store_version_pkey;
+    ALTER TABLE store_version DROP CONSTRAINT IF EXISTS store_version_id_check;
+    ALTER TABLE store_version DROP COLUMN id;
+    ALTER TABLE store_version ADD COLUMN writer text COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE store_version ALTER COLUMN writer DROP DEFAULT;
+    ALTER TABLE store_version ADD COLUMN bumped_at timestamptz NOT NULL DEFAULT now();
+    ALTER TABLE store_version ADD PRIMARY KEY (writer);
+    """,
+    # 8: the run counters without a row every finish waits on. ``run_stats`` becomes a view of
+    # the sums of ``run_stats_rows``, one row per server process that finished runs (one
+    # transaction at a time each: no two finishes wait on one row), plus the base row (writer
+    # 0, what the single row held). The finish transaction's ``UPDATE run_stats SET runs_total
+    # = runs_total + $1 ...`` is unchanged: the view's INSTEAD OF trigger adds what the update
+    # adds (NEW - OLD) to its own process's row. Rows of processes silent for an hour are folded
+    # into the base row at a node's renewal (the sums stay; see ``_version.py``)
+    """
+    ALTER TABLE run_stats RENAME TO run_stats_rows;
+    ALTER TABLE run_stats_rows DROP CONSTRAINT run_stats_pkey;
+    ALTER TABLE run_stats_rows DROP CONSTRAINT IF EXISTS run_stats_id_check;
+    ALTER TABLE run_stats_rows RENAME COLUMN id TO writer;
+    UPDATE run_stats_rows SET writer = 0;
+    ALTER TABLE run_stats_rows ADD PRIMARY KEY (writer);
+    ALTER TABLE run_stats_rows ADD COLUMN bumped_at timestamptz NOT NULL DEFAULT now();
+    CREATE VIEW run_stats AS
+        SELECT 1 AS id, sum(runs_total)::bigint AS runs_total,
+               sum(runs_succeeded)::bigint AS runs_succeeded,
+               sum(runs_failed)::bigint AS runs_failed,
+               sum(execution_ms_total)::bigint AS execution_ms_total,
+               sum(executions)::bigint AS executions
+        FROM run_stats_rows;
+    CREATE FUNCTION run_stats_add() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        INSERT INTO run_stats_rows AS r (writer, runs_total, runs_succeeded, runs_failed,
+                                         execution_ms_total, executions, bumped_at)
+        VALUES (pg_backend_pid(), NEW.runs_total - OLD.runs_total,
+                NEW.runs_succeeded - OLD.runs_succeeded, NEW.runs_failed - OLD.runs_failed,
+                NEW.execution_ms_total - OLD.execution_ms_total,
+                NEW.executions - OLD.executions, now())
+        ON CONFLICT (writer) DO UPDATE SET
+            runs_total = r.runs_total + EXCLUDED.runs_total,
+            runs_succeeded = r.runs_succeeded + EXCLUDED.runs_succeeded,
+            runs_failed = r.runs_failed + EXCLUDED.runs_failed,
+            execution_ms_total = r.execution_ms_total + EXCLUDED.execution_ms_total,
+            executions = r.executions + EXCLUDED.executions,
+            bumped_at = now();
+        RETURN NEW;
+    END
+    $fn$;
+    CREATE TRIGGER run_stats_add INSTEAD OF UPDATE ON run_stats
+        FOR EACH ROW EXECUTE FUNCTION run_stats_add();
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -299,9 +354,10 @@ async def integrity_problems(conn: asyncpg.Connection) -> list[str]:
     if version != SCHEMA_VERSION:
         problems.append(f"schema version {version}, expected {SCHEMA_VERSION}")
         return problems
-    for name in ("run_stats", "store_version"):
-        if await conn.fetchval(f"SELECT count(*) FROM {name} WHERE id = 1") != 1:
-            problems.append(f"the {name} row is missing")
+    if await conn.fetchval("SELECT count(*) FROM run_stats_rows WHERE writer = 0") != 1:
+        problems.append("the run_stats base row is missing")
+    if await conn.fetchval("SELECT count(*) FROM store_version WHERE writer = ''") != 1:
+        problems.append("the store_version base row is missing")
     for (index,) in await conn.fetch(
         "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "JOIN pg_class t ON t.oid = i.indrelid "

@@ -6,9 +6,12 @@ The same semantics as :class:`~scheduler_core.store.sqlite.SqliteJobStore`, whic
   transactions of one store object run one at a time (as SQLite's single writer), reads beside them;
 - the scheduler's transactions (``claim_due``, ``start_queued``, ``finish_runs``) lock the rows
   they plan on and write a whole batch in a few statements (``_transitions.py``);
-- every transaction that wrote bumps the ``store_version`` counter as its last statement (so the
-  row lock is held only while it commits) and sends ``NOTIFY symbi_store`` (delivered at commit):
-  ``data_version()`` reads the counter, ``watch()`` LISTENs on a dedicated connection
+- every transaction that wrote bumps its store object's own counter in ``store_version`` as its
+  last statement (``data_version()`` reads their sum) and either notifies the other nodes in the
+  transaction (what they must act on at once: jobs, runs asked for, cancel requests) or, for the
+  scheduler's own transactions (claims, starts, finishes), announces itself after its commit,
+  at most once per 0.1 s: nothing any two nodes' commits wait for (``_version.py`` says what
+  each node learns, how fast, and why); ``watch()`` LISTENs on a dedicated connection
   (``_listen.py``). Correctness never depends on the notifications; they only wake the scheduler
   sooner.
 
@@ -77,7 +80,6 @@ from . import _faults, _lease, _transitions
 from ._listen import ChangeListener
 from ._retention import PostgresRetention
 from ._sql import (
-    BUMP,
     DIALECT,
     INSERT_JOB,
     INSERT_RUN,
@@ -105,6 +107,14 @@ from ._sql import (
     utc,
 )
 from ._tx import Tx, write_archive, write_contexts, write_decision
+from ._version import (
+    ANNOUNCE_WINDOW,
+    BUMP,
+    BUMP_AND_NOTIFY,
+    FOLD_WRITER,
+    READ_VERSION,
+    Announcer,
+)
 from .schema import integrity_problems, migrate
 
 T = TypeVar("T")
@@ -133,6 +143,9 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         self._pool: asyncpg.Pool | None = None
         self._instance = uuid.uuid4().hex  #: our NOTIFY payload: our own writes need no wake-up
         self._changes = ChangeListener(url, self._instance)
+        #: the notifications of our quiet writes (the scheduler's), sent after they commit
+        self._announcer = Announcer(self._instance, lambda: self._pool, ANNOUNCE_WINDOW)
+        self._wrote = False  #: our row in ``store_version`` exists (folded when we close)
         #: one write transaction at a time per store object, as with SQLite's single writer: the
         #: scheduler's transactions never interleave with each other (no lock waits, no skipped
         #: rows, no deadlocks within a node); other nodes' transactions are the database's to order
@@ -163,6 +176,11 @@ class PostgresJobStore(StoreBase, PostgresRetention):
 
     async def close(self) -> None:
         self.unwatch()
+        self._announcer.stop()
+        if self._pool is not None and self._wrote:
+            # our counter into the base row: the store version stays as it is
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await asyncio.wait_for(self._pool.execute(FOLD_WRITER, self._instance), 5)
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -182,8 +200,10 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         """Faults of the server met inside come out as ``StoreUnavailable``."""
         return _faults.translated(self.url, self._fault)
 
-    async def _tx(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run ``fn`` in one transaction; if it wrote, bump the version and notify, last."""
+    async def _tx(self, fn: Callable[[Tx], Awaitable[T]], *, quiet: bool = False) -> T:
+        """Run ``fn`` in one transaction; if it wrote, bump our version row, last, and notify
+        the other nodes: in the transaction, or (``quiet``: the scheduler's own transactions)
+        soon after it committed (``_version.py``)."""
         try:
             with self._translated():
                 async with self._write_lock, self._need_pool().acquire() as conn:
@@ -191,7 +211,10 @@ class PostgresJobStore(StoreBase, PostgresRetention):
                     async with conn.transaction():
                         result = await fn(tx)
                         if tx.dirty:
-                            await conn.execute(BUMP, self._instance)
+                            await conn.execute(BUMP if quiet else BUMP_AND_NOTIFY, self._instance)
+                            self._wrote = True
+                    if tx.dirty and quiet:
+                        self._announcer.soon()
                     return result
         except asyncpg.CharacterNotInRepertoireError as exc:
             raise ValidationError(f"the store cannot hold this text: {exc}") from None
@@ -379,14 +402,16 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         now = utc(now) or now
         horizon = now if until is None else (utc(until) or until)
         return await self._tx(
-            lambda t: _transitions.claim_due(t, now, horizon, limit, owner, planner)
+            lambda t: _transitions.claim_due(t, now, horizon, limit, owner, planner), quiet=True
         )
 
     async def start_queued(
         self, now: datetime, limit: int, owner: str, planner: StartPlanner
     ) -> list[StartPlan] | None:
         now = utc(now) or now
-        return await self._tx(lambda t: _transitions.start_queued(t, now, limit, owner, planner))
+        return await self._tx(
+            lambda t: _transitions.start_queued(t, now, limit, owner, planner), quiet=True
+        )
 
     async def finish_runs(
         self,
@@ -401,7 +426,9 @@ class PostgresJobStore(StoreBase, PostgresRetention):
         those that succeeded, with ``chain``; and queued runs started, with ``start``)."""
         if start is not None:
             start.now = utc(start.now) or start.now
-        return await self._tx(lambda t: _transitions.finish_runs(t, items, planner, chain, start))
+        return await self._tx(
+            lambda t: _transitions.finish_runs(t, items, planner, chain, start), quiet=True
+        )
 
     # --- runs -------------------------------------------------------------------------------------
 
@@ -541,7 +568,7 @@ class PostgresJobStore(StoreBase, PostgresRetention):
                 storable(it.output_excerpt),
             )
 
-        await self._tx(tx)
+        await self._tx(tx, quiet=True)
 
     async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]:
         keys = [k for k in job_ids if not has_nul(k)]
@@ -562,7 +589,7 @@ class PostgresJobStore(StoreBase, PostgresRetention):
             await write_contexts(t, [capped])
             await write_archive(t, [capped])
 
-        await self._tx(tx)
+        await self._tx(tx, quiet=True)
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         await self._tx(lambda t: t.audit(events))
@@ -639,11 +666,10 @@ class PostgresJobStore(StoreBase, PostgresRetention):
     # --- misc -------------------------------------------------------------------------------------
 
     async def data_version(self) -> int:
-        """A counter every write transaction bumps as it commits (any node's, ours included)."""
+        """A number every write transaction (any node's, ours included) raises as it commits:
+        the sum of the writers' counters (``_version.py``)."""
         with self._translated():
-            version = await self._need_pool().fetchval(
-                "SELECT version FROM store_version WHERE id = 1"
-            )
+            version = await self._need_pool().fetchval(READ_VERSION)
         return int(version)
 
     async def integrity_check(self) -> str:
