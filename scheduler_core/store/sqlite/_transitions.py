@@ -143,6 +143,7 @@ def finish_runs(
     audits: list[AuditEvent] = []
     tally = RunTally()
     costs = CostTally()
+    leaders = _leaders(conn, items) if chain is not None else frozenset()
     for item in items:
         run = item.run
         # only a run still recorded as running can finish: if its job was removed, or a
@@ -162,7 +163,7 @@ def finish_runs(
         current = job_of(row) if row else None
         plan = planner(item, current)
         if plan is not None and current is not None and chain is not None:
-            plan = _chained(conn, item, plan, current, chain)
+            plan = _chained(conn, item, plan, current, chain, leaders)
         plans.append(plan)
         if plan is None or current is None:
             continue
@@ -212,16 +213,40 @@ def finish_runs(
     return plans
 
 
+def _leaders(conn: sqlite3.Connection, items: Sequence[FinishItem]) -> frozenset[str]:
+    """Which of the names of the jobs whose runs succeeded (as claimed) some job comes after:
+    one look-up a batch instead of one a run. The transaction adds no job and changes no
+    definition, so a name not found here has no follower until it ends."""
+    names = sorted({i.job.name for i in items if i.run.status is RunStatus.SUCCEEDED})
+    found: set[str] = set()
+    for k in range(0, len(names), 500):
+        chunk = names[k : k + 500]
+        found.update(
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT {AFTER_KEY} FROM jobs "
+                f"WHERE {AFTER_KEY} IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return frozenset(found)
+
+
 def _chained(
     conn: sqlite3.Connection,
     item: FinishItem,
     plan: FinishPlan,
     current: JobDefinition,
     chain: ChainPlanner,
+    leaders: frozenset[str],
 ) -> FinishPlan:
     """``plan`` with the runs of the jobs that come after ``current``, if its run succeeded
-    (the ``jobs_after`` index finds them)."""
+    (the ``jobs_after`` index finds them). ``leaders``: of the names the batch's jobs had at
+    their claim, those some job comes after (see :func:`_leaders`); a job still so named and
+    not among them has no follower, and is not looked up again."""
     if item.run.status is not RunStatus.SUCCEEDED:
+        return plan
+    if current.name == item.job.name and current.name not in leaders:
         return plan
     rows = conn.execute(
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE {AFTER_KEY} = ? ORDER BY name", (current.name,)
