@@ -10,7 +10,7 @@ __all__ = ["claim_due", "finish_runs", "start_queued"]
 import sqlite3
 from collections.abc import Sequence
 
-from ...model import AuditEvent, JobDefinition, RunStatus
+from ...model import AuditEvent, JobDefinition, RunStatus, SessionMode
 from .._accounting import JobOutcome, RunTally, recorded_claims
 from .._costs import CostTally, upsert_sql
 from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
@@ -26,6 +26,7 @@ from ..base import (
     StartPlanner,
 )
 from ._lease import holds_lease
+from ._sessions import read_contexts
 from ._sql import (
     AFTER_KEY,
     INSERT_OWNED_RUN_ONCE,
@@ -210,6 +211,16 @@ def finish_runs(
         )
     if start is not None:
         start.plans = start_queued(conn, fmt(start.now), start.limit, start.owner, start.planner)
+        if start.read_contexts and start.plans:
+            # the runs it starts wait for their contexts: read here, not in a hop of their own
+            ids = list(
+                {
+                    p.job.id: None
+                    for p in start.plans
+                    if p.start and p.job.session_mode is not SessionMode.FULLY_EPHEMERAL
+                }
+            )
+            start.contexts = (ids, read_contexts(conn, ids) if ids else {})
     return plans
 
 
