@@ -185,7 +185,9 @@ class RunExecutor:
         """Start ``run`` (recorded ``running``) as a task of its own."""
         self._running_jobs[run.id] = job.id
         self._job_counts[job.id] = self._job_counts.get(job.id, 0) + 1
-        self.tasks[run.id] = asyncio.create_task(self._traced(job, run), name=f"run-{run.id}")
+        # (no span to open with telemetry off: the run's coroutine is the task's own)
+        work = self._traced(job, run) if self.telemetry.enabled else self._execute(job, run)
+        self.tasks[run.id] = asyncio.create_task(work, name=f"run-{run.id}")
 
     async def _traced(self, job: JobDefinition, run: JobRun) -> None:
         with run_span(self.telemetry, job, run):
