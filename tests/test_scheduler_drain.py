@@ -243,3 +243,41 @@ async def test_a_run_started_by_a_finish_sees_the_context_that_finish_wrote(
         assert watch.peak <= 1 and not watch.not_recorded
     finally:
         await h.engine.stop()
+
+
+async def test_a_start_reuses_only_rows_it_read_unchanged(harness_factory) -> None:
+    """The rows a start reads beyond its slots are read first by the next one, which takes them
+    as the last one parsed them; a row that changed meanwhile (its job paused) is read anew."""
+    from scheduler_core.store._rows import J_JOB_COLUMNS, R_RUN_COLUMNS
+    from scheduler_core.store.sqlite import _transitions
+    from scheduler_core.store.sqlite._sql import instant
+
+    QUEUED = (
+        f"SELECT {R_RUN_COLUMNS}, {J_JOB_COLUMNS} FROM runs r JOIN jobs j ON j.id = r.job_id "
+        "WHERE r.status = 'queued' ORDER BY r.seq"
+    )
+
+    h: Harness = await harness_factory(max_concurrent_jobs=1)
+    try:
+        if not isinstance(h.store, SqliteJobStore):
+            return  # (the cache is the SQLite store's)
+        gate = h.agents.block("a")
+        await h.service.add_job({"name": "j", "agent": "a", "cron": "0 9 1 1 *"})
+        await h.service.add_job({"name": "k", "agent": "a", "cron": "0 9 1 1 *"})
+        for ref in ("j", "k", "k"):
+            await h.service.run_now(ref)
+        await h.clock_step("2026-03-02T09:00:00Z")  # j's run holds the slot; k's two wait
+        rows = await h.store._fetchall(QUEUED)
+        assert len(rows) == 2
+        first = _transitions._pairs(rows)
+        again = _transitions._pairs(rows)
+        assert all(a is b for a, b in zip(first, again, strict=True))  # taken as parsed
+        assert again == [_transitions.run_and_job_from_row(tuple(r), instant) for r in rows]
+        await h.service.pause_job("k")
+        paused = await h.store._fetchall(QUEUED)
+        read = _transitions._pairs(paused)
+        assert [job.status.value for _, job in read] == ["paused", "paused"]  # not the old ones
+        assert all(a is not b for a, b in zip(again, read, strict=True))
+        gate.set()
+    finally:
+        await h.engine.stop()

@@ -9,8 +9,9 @@ __all__ = ["claim_due", "finish_runs", "start_queued"]
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
-from ...model import AuditEvent, JobDefinition, RunStatus, SessionMode
+from ...model import AuditEvent, JobDefinition, JobRun, RunStatus, SessionMode
 from .._accounting import JobOutcome, RunTally, recorded_claims
 from .._costs import CostTally, upsert_sql
 from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
@@ -106,7 +107,7 @@ def start_queued(
     ).fetchall()
     if not rows:
         return []
-    plans = planner([run_and_job_from_row(r, instant) for r in rows], {})
+    plans = planner(_pairs(rows), {})
     out = []
     for plan in plans:
         if plan.cancel_reason is not None:
@@ -128,6 +129,25 @@ def start_queued(
         if cur.rowcount:
             out.append(plan)
     return out
+
+
+#: the run-and-job pairs the last start read, by their whole rows: a finish's start reads a few
+#: rows beyond the slots its batch leaves, which the next one reads again first while a queue
+#: drains (unchanged, or they would not be the same rows); parsing them is most of its time
+_last_read: dict[tuple[Any, ...], tuple[JobRun, JobDefinition]] = {}
+#: no more rows than this are kept (a start of many slots reads many, none of them again)
+_KEEP_READ = 64
+
+
+def _pairs(rows: Sequence[Any]) -> list[tuple[JobRun, JobDefinition]]:
+    """The runs and jobs of ``rows`` (``R_RUN_COLUMNS, J_JOB_COLUMNS``), those read by the last
+    start as it parsed them (runs and jobs are immutable records)."""
+    global _last_read
+    last = _last_read
+    keys = [tuple(row) for row in rows]
+    pairs = [last.get(key) or run_and_job_from_row(key, instant) for key in keys]
+    _last_read = dict(zip(keys, pairs, strict=True)) if len(keys) <= _KEEP_READ else {}
+    return pairs
 
 
 def finish_runs(
