@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from .clock import Clock
 from .errors import SchedulerError, ValidationError
 from .llm_cost import Budgets
-from .model import AgentDefinition, AllowedHours, JobDefinition, JobRun, PolicySpec
+from .model import _DEFAULT_POLICY, AgentDefinition, AllowedHours, JobDefinition, JobRun, PolicySpec
 from .named_policies import NamedPolicy, effective_policy
 
 
@@ -89,6 +89,14 @@ class SchedulePolicyGate:
         self.refresh: Callable[[], Awaitable[object]] | None = None
 
     async def evaluate(self, job: JobDefinition, run: JobRun) -> Decision:
+        # no policy at all (most jobs): every check below passes, bar the config-wide ones
+        if (
+            not job.policies
+            and (job.policy is _DEFAULT_POLICY or job.policy.is_default)
+            and not self.pin_required
+            and (self.budgets is None or self.budgets.global_limit is None)
+        ):
+            return Allow(job.policy)
         if self.refresh is not None and any(name not in self.policies for name in job.policies):
             await self.refresh()  # registered in the store by another process since
         try:

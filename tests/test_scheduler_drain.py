@@ -12,6 +12,7 @@ from typing import Any
 from scheduler_core.errors import StoreUnavailable
 from scheduler_core.model import RunStatus
 from scheduler_core.runtime.base import RunContext
+from scheduler_core.store import SqliteJobStore
 
 from .conftest import Harness
 
@@ -192,5 +193,91 @@ async def test_a_long_claim_lets_the_ends_of_its_runs_be_written(
         assert "finish" in calls[:last_claim]  # written between the batches of the claim
         stats = await h.store.run_stats()
         assert stats.runs_total == 30 and stats.runs_succeeded == 30
+    finally:
+        await h.engine.stop()
+
+
+async def test_a_run_started_by_a_finish_sees_the_context_that_finish_wrote(
+    harness_factory,
+) -> None:
+    """The transaction that records a run's end (and its job's agent context) starts the next
+    queued run of that job and reads its context: each run gets the one before's summary and
+    memory, though no run reads its own."""
+    h: Harness = await harness_factory(max_concurrent_jobs=1)
+    try:
+        watch = Watch(h)
+        read: list[list[str]] = []
+        inner = h.store.finish_runs
+
+        async def finish_runs(items: Any, planner: Any, chain: Any = None, **kw: Any) -> Any:
+            plans = await inner(items, planner, chain, **kw)
+            start = kw.get("start")
+            if start is not None and start.contexts is not None:
+                read.append(start.contexts[0])
+            return plans
+
+        h.store.finish_runs = finish_runs  # type: ignore[method-assign]
+
+        async def agent(ctx: RunContext) -> str:
+            await watch.agent(ctx)
+            return f"SUMMARY: did {ctx.input}"
+
+        h.agents.behaviour["a"] = agent
+        job = await h.service.add_job(
+            {"name": "memo", "agent": "a", "cron": "0 9 1 1 *", "session_mode": "shared_persistent"}
+        )
+        for i in range(4):
+            await h.service.run_now("memo", input=f"step {i}")
+        await _until_done(h, "memo", 4)
+        calls = h.agents.calls
+        assert len(calls) == 4
+        assert calls[0].previous_summary is None and calls[0].memory == ()
+        for k in range(1, 4):
+            assert calls[k].previous_summary == f"did {calls[k - 1].input}"
+            assert [e["input"] for e in calls[k].memory] == [c.input for c in calls[:k]]
+        assert watch.refilled == 3  # runs 2-4 started by the finish before them
+        if isinstance(h.store, SqliteJobStore):
+            assert read == [[job.id]] * 3  # and their contexts read there
+        else:
+            assert read == []  # PostgreSQL: the runtime reads them after the transaction
+        assert watch.peak <= 1 and not watch.not_recorded
+    finally:
+        await h.engine.stop()
+
+
+async def test_a_start_reuses_only_rows_it_read_unchanged(harness_factory) -> None:
+    """The rows a start reads beyond its slots are read first by the next one, which takes them
+    as the last one parsed them; a row that changed meanwhile (its job paused) is read anew."""
+    from scheduler_core.store._rows import J_JOB_COLUMNS, R_RUN_COLUMNS
+    from scheduler_core.store.sqlite import _transitions
+    from scheduler_core.store.sqlite._sql import instant
+
+    QUEUED = (
+        f"SELECT {R_RUN_COLUMNS}, {J_JOB_COLUMNS} FROM runs r JOIN jobs j ON j.id = r.job_id "
+        "WHERE r.status = 'queued' ORDER BY r.seq"
+    )
+
+    h: Harness = await harness_factory(max_concurrent_jobs=1)
+    try:
+        if not isinstance(h.store, SqliteJobStore):
+            return  # (the cache is the SQLite store's)
+        gate = h.agents.block("a")
+        await h.service.add_job({"name": "j", "agent": "a", "cron": "0 9 1 1 *"})
+        await h.service.add_job({"name": "k", "agent": "a", "cron": "0 9 1 1 *"})
+        for ref in ("j", "k", "k"):
+            await h.service.run_now(ref)
+        await h.clock_step("2026-03-02T09:00:00Z")  # j's run holds the slot; k's two wait
+        rows = await h.store._fetchall(QUEUED)
+        assert len(rows) == 2
+        first = _transitions._pairs(rows)
+        again = _transitions._pairs(rows)
+        assert all(a is b for a, b in zip(first, again, strict=True))  # taken as parsed
+        assert again == [_transitions.run_and_job_from_row(tuple(r), instant) for r in rows]
+        await h.service.pause_job("k")
+        paused = await h.store._fetchall(QUEUED)
+        read = _transitions._pairs(paused)
+        assert [job.status.value for _, job in read] == ["paused", "paused"]  # not the old ones
+        assert all(a is not b for a, b in zip(again, read, strict=True))
+        gate.set()
     finally:
         await h.engine.stop()

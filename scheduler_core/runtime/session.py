@@ -175,6 +175,13 @@ class AgentRuntime:
             if task is not None:
                 self._batches.discard(task)
 
+    def provide(self, job_ids: Sequence[str], found: Mapping[str, AgentContext]) -> None:
+        """The contexts of ``job_ids`` as a transaction that started their runs read them
+        (absent from ``found``: none), kept as :meth:`prefetch`'s read keeps them."""
+        for job_id in job_ids:
+            if self.shared or job_id not in self._contexts:
+                self._remember(job_id, found.get(job_id))
+
     def _remember(self, job_id: str, context: AgentContext | None) -> None:
         self._contexts[job_id] = context
         self._contexts.move_to_end(job_id)

@@ -194,6 +194,11 @@ class RunExecutor:
         )
 
     async def _traced(self, job: JobDefinition, run: JobRun, start: float) -> None:
+        # (a small coroutine: a task made but not started yet holds its frame, not _execute's,
+        # and a claim makes thousands before any starts)
+        if not self.telemetry.enabled:
+            await self._execute(job, run, start)
+            return
         with run_span(self.telemetry, job, run):
             await self._execute(job, run, start)
 

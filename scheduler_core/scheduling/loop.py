@@ -22,7 +22,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -603,21 +603,27 @@ class CronScheduler:
 
         return planner
 
-    def _launch_started(self, plans: Sequence[StartPlan]) -> None:
-        """Launch the queued runs a start transaction recorded running (and publish them all)."""
-        self.runtime.prefetch([p.job for p in plans if p.start])
+    def _launch_started(self, plans: Sequence[StartPlan], read: Collection[str] = ()) -> None:
+        """Launch the queued runs a start transaction recorded running (and publish them all).
+        ``read``: the jobs whose contexts that transaction read (given to the runtime)."""
+        self.runtime.prefetch([p.job for p in plans if p.start and p.job.id not in read])
         for plan in plans:
             self.bus.publish(RunChanged(plan.run))
             if plan.start:
                 self.runs.launch(plan.job, plan.run)
                 self._fired = time.monotonic()
 
-    def _refilled(self, plans: list[StartPlan]) -> None:
+    def _refilled(self, start: QueuedStart) -> None:
         """Launch what the writer's refill started. When it took every slot its batch freed,
         the ends of that batch need not wake the loop (a cycle would find no free slot; the
         run ending last in a drained queue, whose refill starts fewer, still wakes it)."""
         free, freed = self._refilling
-        self._launch_started(plans)
+        plans = start.plans or []
+        read: Collection[str] = ()
+        if start.contexts is not None:
+            read = set(start.contexts[0])
+            self.runtime.provide(*start.contexts)
+        self._launch_started(plans, read)
         if sum(p.start for p in plans) >= free:
             self.runs.quiet_release(freed)
 
@@ -649,7 +655,9 @@ class CronScheduler:
         # a few rows beyond the slots (not the loop's hundred: each row read is a job definition
         # parsed, and this runs for every batch while the queue drains); runs of jobs at their
         # max_concurrent further on are the loop's, whose start reads further
-        return QueuedStart(now=now, limit=free + 10, owner=self.owner, planner=planner)
+        return QueuedStart(
+            now=now, limit=free + 10, owner=self.owner, planner=planner, read_contexts=True
+        )
 
     async def _take_cancel_requests(self) -> None:
         """Cancel the runs in flight here that an operator asked to cancel through another

@@ -30,7 +30,7 @@ from ..errors import StoreError, StoreUnavailable
 from ..events import AuditRecorded, EventBus, JobChanged, RunChanged
 from ..model import JobDefinition, RunStatus
 from ..settings import SchedulerSettings
-from ..store.base import FinishItem, FinishPlan, JobStore, QueuedStart, StartPlan
+from ..store.base import FinishItem, FinishPlan, JobStore, QueuedStart
 from .chaining import plan_chain
 from .faults import StoreFaults
 from .rules import ERROR_LIMIT, plan_finish
@@ -88,7 +88,7 @@ class FinishWriter:
         #: runs leave (None: none), given the batch and the transaction's instant; and what to
         #: do with those the store started (launch them). Set by the scheduler.
         self.refill: Callable[[Sequence[FinishItem], datetime], QueuedStart | None] | None = None
-        self.refilled: Callable[[list[StartPlan]], None] | None = None
+        self.refilled: Callable[[QueuedStart], None] | None = None
 
     @property
     def queued(self) -> bool:
@@ -281,7 +281,7 @@ class FinishWriter:
             else:
                 plans = await self.store.finish_runs(items, planner, chain, start=start)
                 if start.plans and self.refilled is not None:
-                    self.refilled(start.plans)
+                    self.refilled(start)
         for item, plan in zip(items, plans, strict=True):
             self.bus.publish(RunChanged(item.run))
             if plan is None:

@@ -253,6 +253,11 @@ class QueuedStart:
     owner: str
     planner: StartPlanner
     plans: list[StartPlan] | None = None
+    #: also read, in the same transaction, the agent contexts of the jobs whose runs it starts
+    #: (those whose session mode keeps one); a store that does sets ``contexts`` to the ids it
+    #: read and what it found (a store may not: the runtime then reads them itself)
+    read_contexts: bool = False
+    contexts: tuple[list[str], dict[str, AgentContext]] | None = None
 
 
 BackfillPlanner = Callable[

@@ -3,7 +3,7 @@ provides the transactions and reads)."""
 
 from __future__ import annotations
 
-__all__ = ["SqliteSessions"]
+__all__ = ["SqliteSessions", "read_contexts"]
 
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -15,6 +15,22 @@ from ..base import cap_context
 from ._sql import fmt, instant, stored, write_context
 
 T = TypeVar("T")
+
+
+def read_contexts(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, AgentContext]:
+    """The agent contexts of ``job_ids`` that exist."""
+    out: dict[str, AgentContext] = {}
+    for start in range(0, len(job_ids), 500):
+        chunk = list(job_ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT job_id, mode, summary, memory, updated_at FROM agent_contexts "
+            f"WHERE job_id IN ({marks})",
+            chunk,
+        ).fetchall()
+        for row in rows:
+            out[row[0]] = context_from_row(row, instant)
+    return out
 
 
 class SqliteSessions:
@@ -50,21 +66,7 @@ class SqliteSessions:
         await self._tx(tx)
 
     async def load_contexts(self, job_ids: Sequence[str]) -> dict[str, AgentContext]:
-        def read(conn: sqlite3.Connection) -> dict[str, AgentContext]:
-            out: dict[str, AgentContext] = {}
-            for start in range(0, len(job_ids), 500):
-                chunk = list(job_ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    "SELECT job_id, mode, summary, memory, updated_at FROM agent_contexts "
-                    f"WHERE job_id IN ({marks})",
-                    chunk,
-                ).fetchall()
-                for row in rows:
-                    out[row[0]] = context_from_row(row, instant)
-            return out
-
-        return await self._read(read) if job_ids else {}
+        return await self._read(read_contexts, job_ids) if job_ids else {}
 
     async def save_context(self, context: AgentContext, max_bytes: int) -> None:
         """Persist a context, dropping its oldest memory entries beyond ``max_bytes``."""

@@ -9,8 +9,9 @@ __all__ = ["claim_due", "finish_runs", "start_queued"]
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
-from ...model import AuditEvent, JobDefinition, RunStatus
+from ...model import AuditEvent, JobDefinition, JobRun, RunStatus, SessionMode
 from .._accounting import JobOutcome, RunTally, recorded_claims
 from .._costs import CostTally, upsert_sql
 from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
@@ -26,6 +27,7 @@ from ..base import (
     StartPlanner,
 )
 from ._lease import holds_lease
+from ._sessions import read_contexts
 from ._sql import (
     AFTER_KEY,
     INSERT_OWNED_RUN_ONCE,
@@ -105,7 +107,7 @@ def start_queued(
     ).fetchall()
     if not rows:
         return []
-    plans = planner([run_and_job_from_row(r, instant) for r in rows], {})
+    plans = planner(_pairs(rows), {})
     out = []
     for plan in plans:
         if plan.cancel_reason is not None:
@@ -129,6 +131,25 @@ def start_queued(
     return out
 
 
+#: the run-and-job pairs the last start read, by their whole rows: a finish's start reads a few
+#: rows beyond the slots its batch leaves, which the next one reads again first while a queue
+#: drains (unchanged, or they would not be the same rows); parsing them is most of its time
+_last_read: dict[tuple[Any, ...], tuple[JobRun, JobDefinition]] = {}
+#: no more rows than this are kept (a start of many slots reads many, none of them again)
+_KEEP_READ = 64
+
+
+def _pairs(rows: Sequence[Any]) -> list[tuple[JobRun, JobDefinition]]:
+    """The runs and jobs of ``rows`` (``R_RUN_COLUMNS, J_JOB_COLUMNS``), those read by the last
+    start as it parsed them (runs and jobs are immutable records)."""
+    global _last_read
+    last = _last_read
+    keys = [tuple(row) for row in rows]
+    pairs = [last.get(key) or run_and_job_from_row(key, instant) for key in keys]
+    _last_read = dict(zip(keys, pairs, strict=True)) if len(keys) <= _KEEP_READ else {}
+    return pairs
+
+
 def finish_runs(
     conn: sqlite3.Connection,
     items: Sequence[FinishItem],
@@ -143,6 +164,7 @@ def finish_runs(
     audits: list[AuditEvent] = []
     tally = RunTally()
     costs = CostTally()
+    leaders = _leaders(conn, items) if chain is not None else frozenset()
     for item in items:
         run = item.run
         # only a run still recorded as running can finish: if its job was removed, or a
@@ -162,7 +184,7 @@ def finish_runs(
         current = job_of(row) if row else None
         plan = planner(item, current)
         if plan is not None and current is not None and chain is not None:
-            plan = _chained(conn, item, plan, current, chain)
+            plan = _chained(conn, item, plan, current, chain, leaders)
         plans.append(plan)
         if plan is None or current is None:
             continue
@@ -209,7 +231,36 @@ def finish_runs(
         )
     if start is not None:
         start.plans = start_queued(conn, fmt(start.now), start.limit, start.owner, start.planner)
+        if start.read_contexts and start.plans:
+            # the runs it starts wait for their contexts: read here, not in a hop of their own
+            ids = list(
+                {
+                    p.job.id: None
+                    for p in start.plans
+                    if p.start and p.job.session_mode is not SessionMode.FULLY_EPHEMERAL
+                }
+            )
+            start.contexts = (ids, read_contexts(conn, ids) if ids else {})
     return plans
+
+
+def _leaders(conn: sqlite3.Connection, items: Sequence[FinishItem]) -> frozenset[str]:
+    """Which of the names of the jobs whose runs succeeded (as claimed) some job comes after:
+    one look-up a batch instead of one a run. The transaction adds no job and changes no
+    definition, so a name not found here has no follower until it ends."""
+    names = sorted({i.job.name for i in items if i.run.status is RunStatus.SUCCEEDED})
+    found: set[str] = set()
+    for k in range(0, len(names), 500):
+        chunk = names[k : k + 500]
+        found.update(
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT {AFTER_KEY} FROM jobs "
+                f"WHERE {AFTER_KEY} IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return frozenset(found)
 
 
 def _chained(
@@ -218,10 +269,15 @@ def _chained(
     plan: FinishPlan,
     current: JobDefinition,
     chain: ChainPlanner,
+    leaders: frozenset[str],
 ) -> FinishPlan:
     """``plan`` with the runs of the jobs that come after ``current``, if its run succeeded
-    (the ``jobs_after`` index finds them)."""
+    (the ``jobs_after`` index finds them). ``leaders``: of the names the batch's jobs had at
+    their claim, those some job comes after (see :func:`_leaders`); a job still so named and
+    not among them has no follower, and is not looked up again."""
     if item.run.status is not RunStatus.SUCCEEDED:
+        return plan
+    if current.name == item.job.name and current.name not in leaders:
         return plan
     rows = conn.execute(
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE {AFTER_KEY} = ? ORDER BY name", (current.name,)
