@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..alerting import Alert, AlertDefaults, plan_alerts, send_alerts
@@ -30,7 +30,7 @@ from ..runtime.session import AgentRuntime
 from ..settings import SchedulerSettings
 from ..store.base import FinishItem, FinishPlan, JobStore
 from ..telemetry import NO_TELEMETRY, Telemetry, current_span, run_span
-from .rules import DELIVERED, ERROR_LIMIT, scheduler_audit
+from .rules import DELIVERED, ERROR_LIMIT, deny_item, scheduler_audit
 from .writer import FinishWriter
 
 if TYPE_CHECKING:
@@ -495,6 +495,33 @@ class RunExecutor:
         """The slots of ``run_ids`` (about to be released) are taken already: releasing them
         does not wake the loop."""
         self._quiet.update(run_ids)
+
+    # --- approvals ------------------------------------------------------------------------------
+
+    async def expire_approvals(self, now: datetime) -> None:
+        """Deny the runs whose approval window closed without an answer."""
+        expired = await self.store.expired_approvals(now)
+        if not expired:
+            return
+        items = []
+        for run_id in expired:
+            run = await self.store.get_run(run_id)
+            job = await self.store.get_job(run.job_id) if run else None
+            if run is None or job is None:
+                continue
+            items.append(
+                deny_item(
+                    job,
+                    run,
+                    now=now,
+                    actor="scheduler",
+                    decision="expired",
+                    reason="approval timed out",
+                )
+            )
+        if items:
+            await self.writer.write(items)
+            self.awaiting = await self.store.awaiting_by_job()
 
 
 def _trace_end(status: RunStatus) -> None:

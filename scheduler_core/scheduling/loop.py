@@ -51,7 +51,7 @@ from .execution import RunExecutor
 from .faults import StoreFaults
 from .leadership import Leadership
 from .maintenance import Maintenance
-from .rules import ERROR_LIMIT, add_counts, deny_item, plan_fire, scheduler_audit
+from .rules import ERROR_LIMIT, add_counts, plan_fire, scheduler_audit
 from .writer import FinishWriter
 
 if TYPE_CHECKING:
@@ -466,7 +466,7 @@ class CronScheduler:
                 await self._start_queued(now)
             return now
         if self.runs.awaiting:  # approvals can only expire while some run waits for one
-            await self._expire_approvals(now)
+            await self.runs.expire_approvals(now)
         await self._fire_due(now)
         async with self.writer.starting:  # (the writer starts runs too: see _refill)
             await self._start_queued(now)
@@ -665,33 +665,6 @@ class CronScheduler:
         for run_id, request in (await self.store.cancel_requests()).items():
             if self.runs.holds(run_id):
                 self.runs.cancel_run(run_id, actor=request.get("by") or "unknown")
-
-    # --- approvals ------------------------------------------------------------------------------
-
-    async def _expire_approvals(self, now: datetime) -> None:
-        """Deny the runs whose approval window closed without an answer."""
-        expired = await self.store.expired_approvals(now)
-        if not expired:
-            return
-        items = []
-        for run_id in expired:
-            run = await self.store.get_run(run_id)
-            job = await self.store.get_job(run.job_id) if run else None
-            if run is None or job is None:
-                continue
-            items.append(
-                deny_item(
-                    job,
-                    run,
-                    now=now,
-                    actor="scheduler",
-                    decision="expired",
-                    reason="approval timed out",
-                )
-            )
-        if items:
-            await self.writer.write(items)
-            self.runs.awaiting = await self.store.awaiting_by_job()
 
 
 def _late_note(due: datetime | None, now: datetime) -> str:
