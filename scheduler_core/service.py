@@ -10,7 +10,7 @@ __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ from .named_policies import (
     take_registered_policies,
 )
 from .queries import Health, StoreFault
+from .records import record
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
     agents_from_api,
@@ -62,7 +63,7 @@ from .store.retention import PruneReport, RetentionPolicy, StoreStats
 _SPENT = frozenset({JobStatus.COMPLETED, JobStatus.MISSED})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ApplyResult:
     """What loading a set of definitions (a DSL file) changed."""
 
