@@ -17,6 +17,8 @@ from __future__ import annotations
 __all__ = ["record"]
 
 import dataclasses
+import inspect
+import sys
 from _thread import get_ident
 from collections.abc import Callable
 from operator import attrgetter
@@ -71,17 +73,149 @@ def _methods(cls: type) -> dict[str, Callable[..., Any]]:
     return {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
 
 
-def _make(cls: type[T], kw_only: bool) -> type[T]:
-    if any(name in cls.__dict__ for name in _OWN):
-        return dataclasses.dataclass(cls, frozen=True, slots=True, kw_only=kw_only)
-    made = dataclasses.dataclass(
-        cls, frozen=True, slots=True, kw_only=kw_only, eq=False, repr=False
+class _Factory:
+    """The default of a parameter whose field has a ``default_factory`` (``dataclasses``' own
+    sentinel shows as ``<factory>`` in the signature, and so does this one)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+def _plain(cls: type) -> bool:
+    """Whether ``cls`` uses only what :func:`_init` writes: fields with or without a default or
+    a ``default_factory``, no ``__post_init__``, ``InitVar``, ``init=False`` field, dataclass
+    base, or method of its own that ``dataclass`` would keep."""
+    if any(name in cls.__dict__ for name in (*_OWN, "__setattr__", "__delattr__", "__init__")):
+        return False
+    if hasattr(cls, "__post_init__") or any(
+        hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]
+    ):
+        return False
+    notes = inspect.get_annotations(cls)
+    return not any("InitVar" in str(t) for t in notes.values())
+
+
+def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
+    """``__init__`` as ``dataclass(frozen=True)`` writes it (the same source, parameters and
+    annotations), compiled alone."""
+    if any(not f.init for f in fields):
+        raise TypeError("record: a field with init=False")
+    seen_default = False
+    for f in fields:
+        if f.kw_only:
+            continue
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            seen_default = True
+        elif seen_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+    me = "__dataclass_self__" if "self" in {f.name for f in fields} else "self"
+    names: dict[str, Any] = {f"_type_{f.name}": f.type for f in fields}
+    names.update(
+        {
+            "_HAS_DEFAULT_FACTORY": _FACTORY,
+            "__dataclass_builtins_object__": object,
+            "_return_type": None,
+        }
     )
-    for name, fn in _methods(made).items():
+
+    def param(f: dataclasses.Field[Any]) -> str:
+        if f.default is not dataclasses.MISSING:
+            names[f"_dflt_{f.name}"] = f.default
+            return f"{f.name}:_type_{f.name}=_dflt_{f.name}"
+        if f.default_factory is not dataclasses.MISSING:
+            return f"{f.name}:_type_{f.name}=_HAS_DEFAULT_FACTORY"
+        return f"{f.name}:_type_{f.name}"
+
+    body = []
+    for f in fields:
+        value = f.name
+        if f.default_factory is not dataclasses.MISSING:
+            names[f"_dflt_{f.name}"] = f.default_factory
+            value = f"_dflt_{f.name}() if {f.name} is _HAS_DEFAULT_FACTORY else {f.name}"
+        body.append(f"__dataclass_builtins_object__.__setattr__({me},{f.name!r},{value})")
+    params = [me] + [param(f) for f in fields if not f.kw_only]
+    keywords = [param(f) for f in fields if f.kw_only]
+    if keywords:
+        params += ["*", *keywords]
+    lines = "\n".join(f"  {line}" for line in body or ["pass"])
+    text = (
+        f"def __create_fn__({', '.join(names)}):\n"
+        f" def __init__({','.join(params)}) -> _return_type:\n{lines}\n"
+        " return __init__"
+    )
+    where: dict[str, Any] = {}
+    # (not this module's ``from __future__ import annotations``: the annotations are the fields'
+    # types, as dataclass gives them)
+    exec(
+        compile(text, "<string>", "exec", dont_inherit=True),
+        vars(sys.modules[cls.__module__]),
+        where,
+    )
+    made: Callable[..., None] = where["__create_fn__"](**names)
+    return made
+
+
+def _frozen(cls: Any, fields: tuple[dataclasses.Field[Any], ...]) -> dict[str, Any]:
+    """``__setattr__`` and ``__delattr__`` of a frozen dataclass: a field (or any name, on the
+    class itself) cannot be assigned or deleted. ``cls`` is the class before ``slots`` made it
+    anew, as in what ``dataclass`` writes (on Python 3.11 a name that is not a field then fails
+    with a TypeError from ``super``, not an AttributeError: the same here)."""
+    names = tuple(f.name for f in fields)
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(cls, self).__setattr__(name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        super(cls, self).__delattr__(name)
+
+    return {"__setattr__": __setattr__, "__delattr__": __delattr__}
+
+
+def __getstate__(self: Any) -> list[Any]:
+    """A frozen slotted dataclass's state, as ``dataclass`` gives it one (copy, pickle)."""
+    return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+
+def __setstate__(self: Any, state: list[Any]) -> None:
+    for f, value in zip(dataclasses.fields(self), state, strict=False):
+        object.__setattr__(self, f.name, value)
+
+
+def _make(cls: type[T], kw_only: bool) -> type[T]:
+    if not _plain(cls):
+        return dataclasses.dataclass(cls, frozen=True, slots=True, kw_only=kw_only)
+    documented = bool(cls.__doc__)
+    original = cls
+    made = dataclasses.dataclass(
+        cls, init=False, repr=False, eq=False, frozen=False, slots=True, kw_only=kw_only
+    )
+    fields = dataclasses.fields(made)  # type: ignore[arg-type]
+    methods = {"__init__": _init(made, fields), **_frozen(original, fields), **_methods(made)}
+    for name, fn in methods.items():
         fn.__qualname__ = f"{made.__qualname__}.{name}"
         setattr(made, name, fn)
+    # (shared, as dataclass's own are: not renamed)
+    if "__getstate__" not in original.__dict__:
+        setattr(made, "__getstate__", __getstate__)  # noqa: B010
+    if "__setstate__" not in original.__dict__:
+        setattr(made, "__setstate__", __setstate__)  # noqa: B010
     params = made.__dataclass_params__  # type: ignore[attr-defined]
-    params.eq = params.repr = True
+    params.init = params.eq = params.repr = params.frozen = True
+    if not documented:  # as dataclass names an undocumented class: by its signature
+        try:
+            signature = str(inspect.signature(made)).replace(" -> None", "")
+        except (TypeError, ValueError):
+            signature = ""
+        made.__doc__ = made.__name__ + signature
     return made
 
 

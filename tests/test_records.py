@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+import inspect
 import math
 import pickle
 import pkgutil
@@ -22,7 +23,8 @@ def twins(body: dict[str, Any], annotations: dict[str, Any], **kw: Any) -> tuple
     """The same class body made by ``record`` and by ``dataclass``."""
 
     def make() -> type:
-        ns = {"__annotations__": dict(annotations), "__module__": __name__, **body}
+        fresh = {k: copy.copy(v) for k, v in body.items()}  # (dataclass fills a field in)
+        ns = {"__annotations__": dict(annotations), "__module__": __name__, **fresh}
         return type("Thing", (), ns)
 
     ours = record(kw_only=True)(make()) if kw.get("kw_only") else record(make())
@@ -42,10 +44,10 @@ SHAPES = [
 ]
 
 
-def outcome(action: Any) -> Any:
-    """What ``action()`` returns, or the type of what it raises."""
+def outcome(action: Any, *args: Any, **kwargs: Any) -> Any:
+    """What ``action(*args, **kwargs)`` returns, or the type of what it raises."""
     try:
-        return action()
+        return action(*args, **kwargs)
     except Exception as exc:
         return type(exc)
 
@@ -61,6 +63,10 @@ def test_record_behaves_as_a_frozen_slotted_dataclass(
     assert ours.__match_args__ == theirs.__match_args__  # type: ignore[attr-defined]
     assert ours.__slots__ == theirs.__slots__  # type: ignore[attr-defined]
     assert ours.__doc__ == theirs.__doc__
+    assert str(inspect.signature(ours)) == str(inspect.signature(theirs))
+    assert ours.__init__.__annotations__ == theirs.__init__.__annotations__
+    assert ours.__init__.__qualname__ == theirs.__init__.__qualname__
+    assert set(vars(ours)) == set(vars(theirs))
     for param in ("init", "repr", "eq", "order", "unsafe_hash", "frozen"):
         assert getattr(ours.__dataclass_params__, param) == getattr(  # type: ignore[attr-defined]
             theirs.__dataclass_params__,  # type: ignore[attr-defined]
@@ -82,11 +88,16 @@ def test_record_behaves_as_a_frozen_slotted_dataclass(
         a, b = ours(**kwargs), theirs(**kwargs)
         made.append((a, b))
         assert repr(a) == repr(b)
-        assert outcome(lambda: setattr(a, "a", 5)) == outcome(lambda: setattr(b, "a", 5))
+        assert repr(a.__getstate__()) == repr(b.__getstate__())
+        if not kw_only:
+            positional = list(kwargs.values())
+            assert repr(ours(*positional)) == repr(theirs(*positional))
+        assert outcome(ours, **kwargs, extra=1) == outcome(theirs, **kwargs, extra=1)
+        assert outcome(setattr, a, "a", 5) == outcome(setattr, b, "a", 5)
         if names:
-            assert outcome(lambda: setattr(a, "a", 5)) is dataclasses.FrozenInstanceError
-        assert outcome(lambda: delattr(a, "zz")) == outcome(lambda: delattr(b, "zz"))
-        assert outcome(lambda: hash(a)) == outcome(lambda: hash(b))
+            assert outcome(setattr, a, "a", 5) is dataclasses.FrozenInstanceError
+        assert outcome(delattr, a, "zz") == outcome(delattr, b, "zz")
+        assert outcome(hash, a) == outcome(hash, b)
         assert dataclasses.replace(a) == a or a != a  # (a NaN field is not equal to itself)
         assert copy.deepcopy(a) == a or a != a
         assert dataclasses.astuple(a) == dataclasses.astuple(b) or a != a
@@ -109,6 +120,17 @@ def test_a_record_pickles() -> None:
     one = Pickled(a=1, b=(2,))
     assert pickle.loads(pickle.dumps(one)) == one
     assert hash(pickle.loads(pickle.dumps(one))) == hash(one)
+
+
+def test_a_field_without_a_default_after_one_with_it_is_refused_alike() -> None:
+    body, notes = {"a": 1}, {"a": "int", "b": "int"}
+    with pytest.raises(TypeError) as ours:
+        record(type("Thing", (), {"__annotations__": dict(notes), **body}))
+    with pytest.raises(TypeError) as theirs:
+        dataclass(frozen=True, slots=True)(
+            type("Thing", (), {"__annotations__": dict(notes), **body})
+        )
+    assert str(ours.value) == str(theirs.value)
 
 
 def test_record_repr_of_a_cycle_and_qualnames() -> None:
