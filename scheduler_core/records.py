@@ -194,6 +194,8 @@ def _make(cls: type[T], kw_only: bool) -> type[T]:
     if not _plain(cls):
         return dataclasses.dataclass(cls, frozen=True, slots=True, kw_only=kw_only)
     documented = bool(cls.__doc__)
+    if not documented:  # named below, once it has its __init__ (dataclass would read object's)
+        cls.__doc__ = cls.__name__
     original = cls
     made = dataclasses.dataclass(
         cls, init=False, repr=False, eq=False, frozen=False, slots=True, kw_only=kw_only
