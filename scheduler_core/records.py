@@ -100,9 +100,8 @@ def _plain(cls: type) -> bool:
     return not any("InitVar" in str(t) for t in notes.values())
 
 
-def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
-    """``__init__`` as ``dataclass(frozen=True)`` writes it (the same source, parameters and
-    annotations), compiled alone."""
+def _check(fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    """What ``dataclass`` refuses as it writes ``__init__``, refused as the class is made."""
     if any(not f.init for f in fields):
         raise TypeError("record: a field with init=False")
     seen_default = False
@@ -113,6 +112,44 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
             seen_default = True
         elif seen_default:
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
+
+
+def _signature(fields: tuple[dataclasses.Field[Any], ...]) -> inspect.Signature:
+    """The signature of the ``__init__`` that :func:`_init` writes."""
+    kinds = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
+    me = "__dataclass_self__" if "self" in {f.name for f in fields} else "self"
+    params = [inspect.Parameter(me, kinds[0])]
+    for f in sorted(fields, key=lambda f: bool(f.kw_only)):
+        default: Any = inspect.Parameter.empty
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = _FACTORY
+        params.append(
+            inspect.Parameter(f.name, kinds[bool(f.kw_only)], default=default, annotation=f.type)
+        )
+    return inspect.Signature(params, return_annotation=None)
+
+
+def _lazy_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
+    """An ``__init__`` that writes and compiles the real one (:func:`_init`) at the first
+    instance, puts it on ``cls`` in its place and calls it: most records of a process are never
+    made (a scheduler's start makes a fifth of them), and a compile is most of what a record
+    costs at import. It has the real one's signature."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        real = _init(cls, fields)
+        real.__qualname__ = f"{cls.__qualname__}.__init__"
+        type.__setattr__(cls, "__init__", real)
+        real(self, *args, **kwargs)
+
+    __init__.__signature__ = _signature(fields)  # type: ignore[attr-defined]
+    return __init__
+
+
+def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
+    """``__init__`` as ``dataclass(frozen=True)`` writes it (the same source, parameters and
+    annotations), compiled alone."""
     me = "__dataclass_self__" if "self" in {f.name for f in fields} else "self"
     names: dict[str, Any] = {f"_type_{f.name}": f.type for f in fields}
     names.update(
@@ -201,7 +238,8 @@ def _make(cls: type[T], kw_only: bool) -> type[T]:
         cls, init=False, repr=False, eq=False, frozen=False, slots=True, kw_only=kw_only
     )
     fields = dataclasses.fields(made)  # type: ignore[arg-type]
-    methods = {"__init__": _init(made, fields), **_frozen(original, fields), **_methods(made)}
+    _check(fields)
+    methods = {"__init__": _lazy_init(made, fields), **_frozen(original, fields), **_methods(made)}
     for name, fn in methods.items():
         fn.__qualname__ = f"{made.__qualname__}.{name}"
         setattr(made, name, fn)
