@@ -33,10 +33,10 @@ __all__ = [
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from .errors import Forbidden
+from .records import record
 
 
 class Role(StrEnum):
@@ -74,7 +74,7 @@ def valid_key_name(name: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Principal:
     """Who a request comes from: a key's name and role, or the local operator."""
 

@@ -28,10 +28,11 @@ __all__ = [
 ]
 
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from .model import JobDefinition, JobRun, RunStatus
+from .records import record
 from .settings import DeliveryConfig
 from .textsafe import visible
 
@@ -50,7 +51,7 @@ ALERTED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
 _ERROR_CHARS = 2000
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AlertDefaults:
     """The config's alert channels, for jobs that name none."""
 
@@ -65,7 +66,7 @@ class AlertDefaults:
         return self.on_failure if event == "on_failure" else self.on_dead_letter
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Alert:
     """One alert to send: its event and the channels it goes to."""
 

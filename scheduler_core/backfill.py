@@ -32,7 +32,6 @@ __all__ = [
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,7 @@ from .model import (
     job_event,
     new_id,
 )
+from .records import record
 
 if TYPE_CHECKING:
     from .service import SchedulerService
@@ -62,7 +62,7 @@ _TICK = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  #: no earlier instant is taken (nothing ran before)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class BackfillSkip:
     """An instant of the range that gets no new run, and why."""
 
@@ -71,7 +71,7 @@ class BackfillSkip:
     run_id: str | None = None  #: the run the instant already has, if that is why
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Backfill:
     """What a backfill created (or, a dry run, would create) and what it skipped."""
 

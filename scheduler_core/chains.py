@@ -26,11 +26,11 @@ __all__ = [
 ]
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import ConflictError, DslError, DslIssue, ValidationError
 from .model import JobDefinition
+from .records import record
 from .store.base import JobStore
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChainProblem:
     index: int  #: of the job in the batch checked
     name: str

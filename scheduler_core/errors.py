@@ -47,7 +47,8 @@ __all__ = [
 ]
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from .records import record
 
 
 class SchedulerError(Exception):
@@ -122,7 +123,7 @@ class CronError(ValidationError):
         return {"expression": self.expression, "cron_field": self.cron_field, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DslIssue:
     """One problem in a DSL file, located at ``path:line:col``."""
 

@@ -21,39 +21,39 @@ __all__ = [
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from .model import AuditEvent, HeartbeatIteration, JobRun
+from .records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class JobChanged:
     job_id: str
     change: str  #: created | updated | deleted | paused | resumed | reset | cancelled | state
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunChanged:
     run: JobRun
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IterationRecorded:
     iteration: HeartbeatIteration
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditRecorded:
     event: AuditEvent
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SchedulerState:
     state: str  #: leader | standby | stopped
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dropped:
     """Events were missed: ``count`` of them (0: unknown, e.g. another process wrote to the
     store); whoever receives it reloads what it shows."""

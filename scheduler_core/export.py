@@ -35,7 +35,7 @@ __all__ = [
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -45,6 +45,7 @@ from .errors import ValidationError
 from .jobspec import JOB_FIELDS, spec_to_json
 from .model import AgentDefinition, HeartbeatSpec, JobDefinition, PolicySpec
 from .named_policies import NamedPolicy
+from .records import record
 from .textsafe import json_safe, visible
 
 if TYPE_CHECKING:
@@ -252,7 +253,7 @@ def policy_block(named: NamedPolicy) -> str:
 # --- what an export holds -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Export:
     """The jobs to export, with the agents and named policies they name (those known)."""
 

@@ -39,12 +39,12 @@ __all__ = [
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from .model import JobDefinition, PolicySpec
+from .records import record
 from .settings import ModelPrice
 
 log = logging.getLogger("symbi.llm")
@@ -149,7 +149,7 @@ def local_day(instant: datetime, zone: str) -> tuple[date, datetime, datetime]:
     return day, start, end
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CostDay:
     """One job's LLM runs on one day of its zone: how many, their tokens and cost."""
 
@@ -163,7 +163,7 @@ class CostDay:
     ends_at: datetime  #: when that day ends (UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SpendToday:
     """An amount spent today and when the earliest of the days it covers ends."""
 
@@ -223,7 +223,7 @@ class Budgets:
         return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CostReport:
     """A job's LLM cost over its last ``days`` days (its zone's dates, today last; days with no
     LLM run are listed with zeros), and its budgets as they stand now."""

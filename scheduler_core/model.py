@@ -31,10 +31,12 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from .records import record
 
 
 class JobStatus(StrEnum):
@@ -126,7 +128,7 @@ class AuditEventType(StrEnum):
     CRON_JOB_BACKFILLED = "CronJobBackfilled"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AllowedHours:
     """A daily window "HH:MM"-"HH:MM"; ``end`` before ``start`` wraps past midnight."""
 
@@ -137,7 +139,7 @@ class AllowedHours:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class PolicySpec:
     require_approval: bool = False
     approvers: tuple[str, ...] = ()
@@ -158,14 +160,14 @@ class PolicySpec:
 _DEFAULT_POLICY = PolicySpec()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class HeartbeatSpec:
     enabled: bool = True
     context_mode: SessionMode = SessionMode.EPHEMERAL_WITH_SUMMARY
     max_iterations: int = 100
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class JobDefinition:
     """A scheduled job: what the user defined plus the state the scheduler keeps."""
 
@@ -232,7 +234,7 @@ class JobDefinition:
         return self.heartbeat is not None and self.heartbeat.enabled
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class JobRun:
     """One attempt at running a job's agent."""
 
@@ -255,7 +257,7 @@ class JobRun:
     details: Mapping[str, Any] = field(default_factory=dict)  #: delivery results, policy, stderr
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class HeartbeatIteration:
     run_id: str
     index: int  #: 1-based
@@ -268,7 +270,7 @@ class HeartbeatIteration:
     output_excerpt: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentContext:
     """What an agent sees of its past: the previous summary or a persisted memory."""
 
@@ -282,7 +284,7 @@ class AgentContext:
     archived: tuple[Mapping[str, Any], ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AuditEvent:
     id: int | None = None
     at: datetime
@@ -359,7 +361,7 @@ class RunnerKind(StrEnum):
     LLM = "llm"  #: a chat completion over HTTP (OpenAI-compatible or Anthropic)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentDefinition:
     """An agent a job can name: how to run it and what it may do."""
 

@@ -40,12 +40,13 @@ __all__ = [
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
 from .model import AllowedHours, JobDefinition, PolicySpec
+from .records import record
 
 if TYPE_CHECKING:
     from .store.base import StoredDefinition
@@ -55,7 +56,7 @@ INLINE = "inline"
 KIND = "policy"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NamedPolicy:
     name: str
     spec: PolicySpec
@@ -66,7 +67,7 @@ class NamedPolicy:
         return f"policy {self.name}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class EffectivePolicy:
     """What gates a run: the strictest of each rule. ``spec.allowed_hours`` is the first of
     ``windows``; all of ``windows`` must hold. ``sources``: each rule that is set, and the

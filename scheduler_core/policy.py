@@ -14,7 +14,6 @@ __all__ = [
 ]
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -24,20 +23,21 @@ from .errors import SchedulerError, ValidationError
 from .llm_cost import Budgets
 from .model import _DEFAULT_POLICY, AgentDefinition, AllowedHours, JobDefinition, JobRun, PolicySpec
 from .named_policies import NamedPolicy, effective_policy
+from .records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Allow:
     #: the policy the run is under (the job's, merged with its named policies), for its limits
     policy: PolicySpec | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Deny:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequireApproval:
     approvers: tuple[str, ...] = ()
     policy: PolicySpec | None = None  #: as for :class:`Allow`

@@ -25,9 +25,9 @@ __all__ = [
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
+from .records import record
 from .settings import SchedulerConfig
 
 PRIVATE_UMASK = 0o077
@@ -60,7 +60,7 @@ def create_private_file(path: str | Path) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LooseFile:
     """A file or directory of ours that others may read or write."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = ["Health", "ServiceQueries", "StoreFault"]
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from .model import (
     JobStatus,
     RunStatus,
 )
+from .records import record
 from .scheduling import CronScheduler, StoreFault, schedule_for
 from .store.base import JobPage, JobQuery, JobStore, NodeInfo, RowEncoder, RunStats
 from .store.job_cursor import ORDER_COLUMNS, decode_cursor
@@ -34,7 +35,7 @@ _MIN_PREFIX = 4
 _MIN_RUN_PREFIX = 8  #: run ids start with their time: shorter prefixes match many
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Health:
     status: str
     active_jobs: int

@@ -25,12 +25,13 @@ from __future__ import annotations
 __all__ = ["CancelOutcome", "cancel_run"]
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import ConflictError, JobNotFound
 from .events import AuditRecorded, JobChanged, RunChanged
 from .model import JobDefinition, JobRun, RunStatus
+from .records import record
 from .scheduling import plan_finish
 from .store.base import ApprovalDecision, FinishItem
 
@@ -45,7 +46,7 @@ WAIT_SECONDS = 5.0
 _ATTEMPTS = 3  #: a run may change status under a cancel (a queued run starts): look again
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CancelOutcome:
     """The run after a cancel; ``ended``: it is recorded ``cancelled`` (else the process that
     runs it was asked to stop it, and will record it)."""

@@ -31,11 +31,12 @@ import fnmatch
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
 from .model import JobDefinition
+from .records import record
 from .settings import SecretsConfig
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def is_template_field(path: str) -> bool:
     return head in _TEMPLATE_FIELDS
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SecretPolicy:
     """The operator's allow-list, and what its names hold when a job is delivered."""
 
@@ -255,7 +256,7 @@ def written_out_secrets(
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WrittenOut:
     """A stored job field holding a secret written out (never the value itself), or, with
     ``allowed=False``, naming a variable ``[secrets]`` does not allow (stored before the list

@@ -10,12 +10,11 @@ __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .approvals import ServiceApprovals
-from .backfill import Backfill, backfill
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
 from .creation import Shapes, changed_fields, listed_policies, with_state
@@ -45,6 +44,7 @@ from .named_policies import (
     take_registered_policies,
 )
 from .queries import Health, StoreFault
+from .records import record
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
     agents_from_api,
@@ -52,17 +52,20 @@ from .registered_agents import (
     take_registered,
     to_stored,
 )
-from .run_cancel import CancelOutcome, cancel_run
 from .scheduling import CronScheduler, Maintenance, schedule_for
 from .settings import SchedulerConfig, SchedulerSettings
 from .store.base import JobStore
 from .store.retention import PruneReport, RetentionPolicy, StoreStats
 
+if TYPE_CHECKING:  # imported where used: a scheduler's start needs neither
+    from .backfill import Backfill
+    from .run_cancel import CancelOutcome
+
 #: a one-shot job whose instant is spent: only a new ``at`` brings it back
 _SPENT = frozenset({JobStatus.COMPLETED, JobStatus.MISSED})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ApplyResult:
     """What loading a set of definitions (a DSL file) changed."""
 
@@ -661,10 +664,14 @@ class SchedulerService(ServiceApprovals):
         actor: str = "api",
     ) -> Backfill:
         """Queue one run per past cron instant in ``[start, end]`` (scheduler_core.backfill)."""
+        from .backfill import backfill
+
         return await backfill(self, ref, start=start, end=end, dry_run=dry_run, actor=actor)
 
     async def cancel_run(self, run_id: str, *, actor: str = "api") -> CancelOutcome:
         """Cancel a queued, parked or running run (scheduler_core.run_cancel)."""
+        from .run_cancel import cancel_run
+
         return await cancel_run(self, run_id, actor=actor)
 
     # --- the store ------------------------------------------------------------------------------

@@ -22,12 +22,13 @@ __all__ = [
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from .access import Role
 from .model import AgentDefinition
 from .named_policies import NamedPolicy
+from .records import record
 
 
 def default_data_dir() -> Path:
@@ -40,7 +41,7 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("symbi", appauthor=False))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class DeliveryConfig:
     webhook_timeout_seconds: float = 30
     webhook_retry_attempts: int = 3
@@ -67,7 +68,7 @@ class DeliveryConfig:
     on_dead_letter: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SchedulerSettings:
     tick_interval_seconds: float = 1
     max_jitter_seconds: float = 0
@@ -112,7 +113,7 @@ class SchedulerSettings:
     max_llm_cost_per_day: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ModelPrice:
     """What a model costs, in US dollars per million tokens."""
 
@@ -120,14 +121,14 @@ class ModelPrice:
     output: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class LlmConfig:
     #: [llm.prices."MODEL"]: model name (as the provider reports it, or as the agent names
     #: it) -> its price; a run of a model not listed records its tokens and no cost
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class StoreConfig:
     """Where the store is, and how long it keeps history (0 days: for ever, the default: an
     upgrade never deletes what an operator has not chosen to let go; see README, Retention)."""
@@ -147,7 +148,7 @@ class StoreConfig:
     prune_interval_seconds: float = 3600
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ApiKeySpec:
     """A named API key (``[api.keys.NAME]``): its value and what it may do."""
 
@@ -159,7 +160,7 @@ class ApiKeySpec:
 MIN_API_KEY_CHARS = 16
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ApiConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -175,7 +176,7 @@ class ApiConfig:
     agent_definitions: str = "llm"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentPinConfig:
     required: bool = False  #: SYMBI_AGENTPIN_REQUIRED: every job must verify
     domain: str | None = None  #: SYMBI_AGENTPIN_DOMAIN: the expected issuer
@@ -185,7 +186,7 @@ class AgentPinConfig:
     clock_skew_seconds: float = 60
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class LogConfig:
     """The daemon's log: one line per event on stderr and, rotated, in a file (``symbi logs``)."""
 
@@ -197,14 +198,14 @@ class LogConfig:
     backup_count: int = 5  #: rotated files kept (daemon.log.1 ... daemon.log.N)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class TuiConfig:
     refresh_interval_seconds: float = 1.0
     keymap: Mapping[str, str] = field(default_factory=dict)  #: binding id -> keys
     theme: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SecretsConfig:
     """What a job's ``${VAR}`` may name (``[secrets]``): nothing unless the operator says so,
     because whoever can create a job must not be able to read the daemon's environment."""
@@ -213,7 +214,7 @@ class SecretsConfig:
     values: Mapping[str, str] = field(default_factory=dict)  #: named values, in the config
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class TelemetryConfig:
     """OpenTelemetry traces of runs (``[telemetry]``), exported over OTLP/HTTP when an endpoint
     is set; they need the ``otel`` extra (``pip install symbi-tui[otel]``)."""
@@ -226,7 +227,7 @@ class TelemetryConfig:
     export_timeout_seconds: float = 10  #: one export request's limit
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SchedulerConfig:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     store: StoreConfig = field(default_factory=StoreConfig)

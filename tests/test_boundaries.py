@@ -143,6 +143,8 @@ NOT_ON_THE_START_PATH = (
     "scheduler_core.delivery.webhook",
     "scheduler_core.runtime.agents",
     "scheduler_core.runtime.llm",
+    "scheduler_core.backfill",
+    "scheduler_core.run_cancel",
 )
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..errors import AgentPinError
+from ..records import record
 from ..settings import AgentPinConfig
 from ._jws import Json, _loads
 
@@ -31,7 +31,7 @@ def default_discovery_url(domain: str) -> str:
     return f"https://{domain}/.well-known/agent-identity.json"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Documents:
     discovery: Json
     origin: str  #: "trust bundle PATH" or the discovery URL

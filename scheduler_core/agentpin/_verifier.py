@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..errors import AgentPinError
+from ..records import record
 from ..settings import AgentPinConfig
 from ._claims import (
     _check_capabilities,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # httpx is imported on first use: importing it pulls in rich 
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerifiedCredential:
     """What a credential that passed every check says."""
 

@@ -30,11 +30,11 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..access import Principal, Role
 from ..errors import ConfigError
+from ..records import record
 from ..settings import MIN_API_KEY_CHARS, ApiKeySpec, SchedulerConfig
 
 #: the generated key's file name, in the data directory
@@ -47,7 +47,7 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ApiKeys:
     """The accepted keys, kept only as SHA-256 digests, each with its name and role."""
 

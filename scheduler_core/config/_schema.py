@@ -6,12 +6,12 @@ import dataclasses
 import re
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from ..errors import ConfigError
+from ..records import record
 from ..settings import (
     AgentPinConfig,
     ApiConfig,
@@ -145,7 +145,7 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Field:
     """One settable key: its dotted name, type and default."""
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..errors import CronError
+from ..records import record
 
 MACROS: Mapping[str, str] = MappingProxyType(
     {
@@ -46,7 +46,7 @@ _QUARTZ_LW = re.compile(r"(?:L|LW|L-[0-9]+|[0-9]*L|[0-9]*W)", re.IGNORECASE)
 MAX_MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CronFields:
     """A parsed, validated expression: the value sets per field plus cronie's star flags.
 

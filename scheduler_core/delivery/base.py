@@ -38,7 +38,7 @@ import asyncio
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
@@ -47,6 +47,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from ..envvars import expand_vars as expand_env
 from ..errors import DeliveryError
 from ..model import JobDefinition, JobRun
+from ..records import record
 from ..settings import DeliveryConfig
 
 if TYPE_CHECKING:  # httpx is imported on first use: importing it pulls in rich (its CLI)
@@ -73,7 +74,7 @@ class DeliveryRouter(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Delivered:
     """A successful delivery's particulars, optionally returned by :meth:`DeliveryRouter.route`."""
 
@@ -99,7 +100,7 @@ class DeliveryFailure(DeliveryError):
         return {"attempts": self.attempts, **self.detail}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class DeliveryResult:
     """The outcome of one channel for one run; stored in ``JobRun.details["delivery"]``."""
 

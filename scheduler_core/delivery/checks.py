@@ -10,18 +10,19 @@ from __future__ import annotations
 
 __all__ = ["DeliveryRules"]
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..alerting import ALERT_EVENTS, AlertDefaults
 from ..errors import ValidationError
 from ..model import JobDefinition
+from ..records import record
 from ..secrets import SecretPolicy, check_job_secrets
 from ..settings import SchedulerConfig
 from .base import DeliveryFailure
 from .registry import ChannelRegistry
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeliveryRules:
     """The checks of a job that need the configuration. ``registry`` None: channels unchecked."""
 

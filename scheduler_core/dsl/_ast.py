@@ -9,11 +9,12 @@ from __future__ import annotations
 
 __all__ = ["Block", "Entry", "ListNode", "MapNode", "Node", "Scalar", "to_plain"]
 
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Scalar:
     """A string, number, duration, boolean, null or bare word."""
 
@@ -23,14 +24,14 @@ class Scalar:
     col: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListNode:
     items: tuple[Node, ...]
     line: int
     col: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry:
     key: str
     line: int
@@ -38,7 +39,7 @@ class Entry:
     value: Node
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MapNode:
     """``{ key: value ... }``; ``line``/``col`` are those of the opening brace."""
 
@@ -56,7 +57,7 @@ class MapNode:
 Node = Scalar | ListNode | MapNode
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Block:
     """A top-level ``schedule [NAME] {...}``, ``agent NAME {...}`` or ``policy NAME {...}``."""
 

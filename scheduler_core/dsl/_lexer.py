@@ -12,10 +12,10 @@ __all__ = ["TO_EOF", "Token", "TokenKind", "tokenize"]
 
 import re
 import textwrap
-from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import DslIssue
+from ..records import record
 
 TO_EOF = "to end of file"  #: value of an ERROR token that swallowed the rest of the file
 #: after this many unreadable spots the rest of the file is not read (binary or junk input
@@ -40,7 +40,7 @@ class TokenKind(StrEnum):
     EOF = "end of file"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Token:
     kind: TokenKind
     text: str  #: the source text (for ERROR: the message)

@@ -22,7 +22,7 @@ import difflib
 import os
 import stat
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from ..errors import DslError, DslIssue, ValidationError
 from ..model import AgentDefinition, JobDefinition
 from ..named_policies import NamedPolicy, merge_policies
+from ..records import record
 from ._build import build_blocks
 from ._lexer import tokenize
 from ._parser import parse_blocks
@@ -47,7 +48,7 @@ MAX_ISSUES = 200
 MAX_MESSAGE_CHARS = 400
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DslDocument:
     """The definitions of one DSL source, validated, with where each block starts."""
 
@@ -79,7 +80,7 @@ class DslDocument:
         return f"{self.path}: OK, " + ", ".join(counts)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DslBundle:
     """Several files loaded together (names are unique across all of them)."""
 
@@ -125,7 +126,7 @@ class DslBundle:
         return self.location(key)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ValidationReport:
     """What ``symbi cron validate`` prints for one file."""
 

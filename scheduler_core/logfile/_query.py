@@ -6,11 +6,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..clock import parse_instant
 from ..errors import ValidationError
+from ..records import record
 from ._format import format_time
 
 #: the levels, lowest first, as the log writes them
@@ -100,7 +100,7 @@ def component_matches(component: str, logger: str, event: str) -> bool:
     return event.split(".")[:n] == wanted
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class LogQuery:
     """The lines wanted: of ``component`` (None: all), at ``level`` or above, written at or
     after ``since``; at most ``limit`` of them."""

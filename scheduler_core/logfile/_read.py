@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .. import records
 from ..clock import parse_instant
 from ._query import LogQuery
 
@@ -38,7 +39,7 @@ START = "0:0"
 _Head = tuple[str | None, str, str, str]  #: time (as written), level, logger, event
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@records.record(kw_only=True)
 class LogLine:
     """One record of the log: its head, its message and fields, and its text as written (a text
     record's traceback included)."""
@@ -52,7 +53,7 @@ class LogLine:
     text: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@records.record(kw_only=True)
 class LogPage:
     """Lines, oldest first; ``cursor`` is where the next read (to follow the log) starts;
     ``level`` is the lowest level the log records."""

@@ -6,21 +6,22 @@ __all__ = ["CallableExecutor", "ExecutionResult", "Executor", "RunContext"]
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from ..errors import ExecutionError
 from ..model import JobDefinition, JobRun, SessionMode
+from ..records import record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ExecutionResult:
     output: str | None = None
     summary: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class RunContext:
     """One invocation of an agent: what a python agent receives, what a command agent gets as
     SYMBI_* variables, what an LLM agent gets as its messages.

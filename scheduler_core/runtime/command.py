@@ -31,11 +31,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ExecutionError
 from ..private import agent_umask
+from ..records import record
 from .environment import agent_environment
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ _PR_SET_PDEATHSIG = 1
 _LINUX = sys.platform.startswith("linux")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CommandResult:
     exit_code: int
     stdout: str

@@ -34,9 +34,10 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..records import record
 
 log = logging.getLogger("symbi.scheduler")
 
@@ -48,7 +49,7 @@ RUN_VARIABLE = "SYMBI_RUN_ID"
 _GONE_TIMEOUT = 5.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Stat:
     state: str
     pgrp: int
@@ -91,7 +92,7 @@ def _carries(pid: int, marker: bytes) -> bool:
     return marker in environ.split(b"\0")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reaped:
     """A group a dead scheduler left running, killed."""
 

@@ -32,11 +32,12 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExecutionError
 from ..model import AgentDefinition
+from ..records import record
 from ..telemetry import llm_replied, llm_span, trace_headers
 from .base import ExecutionResult
 from .llm_messages import DEFAULT_USER_MESSAGE, build_messages, chat_turns, summarize
@@ -105,7 +106,7 @@ class LlmError(ExecutionError):
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LlmReply:
     """What a completion returned: the text, the model that answered and the token usage."""
 
@@ -116,7 +117,7 @@ class LlmReply:
     finish_reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Call:
     """One resolved request: where it goes and what it says (the key only in ``headers``)."""
 

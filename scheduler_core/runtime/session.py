@@ -23,7 +23,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..clock import Clock
@@ -37,6 +37,7 @@ from ..model import (
     JobRun,
     SessionMode,
 )
+from ..records import record
 from ..settings import SchedulerSettings
 from ..store.base import JobStore, cap_context
 from ..telemetry import span
@@ -50,7 +51,7 @@ MEMORY_OUTPUT_LIMIT = 4000
 RUN_OUTPUT_LIMIT = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Step:
     """What one heartbeat iteration answered."""
 

@@ -14,11 +14,11 @@ __all__ = ["StoreFault", "StoreFaults"]
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..clock import Clock, format_instant
 from ..errors import StoreError, StoreUnavailable
+from ..records import record
 from ..settings import SchedulerSettings
 
 log = logging.getLogger("symbi.scheduler")
@@ -26,7 +26,7 @@ log = logging.getLogger("symbi.scheduler")
 _ERROR_CHARS = 500
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class StoreFault:
     """A store fault under way, as health reports it."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..model import JobDefinition, JobRun, JobStatus, RunStatus
+from ..records import record
 from ._rows import same
 from .base import ClaimPlan, FinishPlan
 
@@ -25,7 +26,7 @@ def recorded_claims(plans: Sequence[ClaimPlan], inserted: Collection[str]) -> li
     return [p for p in plans if p.run is None or p.run.id in inserted]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class JobOutcome:
     """What a finished run writes on its job, by its finish plan."""
 

@@ -14,7 +14,6 @@ import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Self
 
@@ -28,6 +27,7 @@ from ..model import (
     JobRun,
     RunStatus,
 )
+from ..records import record
 from ._costs import CostReads
 from ._queries import Params, audit_query, runs_query
 from ._rows import (
@@ -62,7 +62,7 @@ def name_conflict(found: Iterable[str], names: Sequence[str], error: Exception) 
     return ConflictError(f"a job named {taken[0]!r} already exists" if taken else str(error))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dialect:
     """How one store spells a parameter and keeps instants and text, and so how its rows and
     records convert (``_rows.py`` with this store's converters)."""

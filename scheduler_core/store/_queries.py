@@ -21,11 +21,11 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from ..model import AuditEventType, RunStatus
+from ..records import record
 from ._rows import JOB_COLUMNS, RUN_COLUMNS, WriteInstant
 from .base import JobQuery
 from .job_cursor import INSTANT_ORDERS, ORDER_COLUMNS, JobCursor, encode_cursor
@@ -140,7 +140,7 @@ def audit_query(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeysetSegment:
     """A run of jobs in a keyset page's order: a condition (besides the filters) that one
     index range answers, and the ORDER BY that reads that range in order."""

@@ -48,11 +48,12 @@ from ..model import (
     JobStatus,
     RunStatus,
 )
+from ..records import record
 from .job_cursor import JobCursor
 from .retention import PruneBatch, PruneCursor, PruneTarget, StoreStats
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class LeaseInfo:
     """Who fires jobs from this store."""
 
@@ -70,7 +71,7 @@ class LeaseInfo:
         return self.expires_at > now
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class StoredDefinition:
     """A definition registered in the store with its schedules: its kind (``agent``), name, the
     keys its block takes (for an agent, ``scheduler_core.dsl.agents.agent_to_mapping``), and
@@ -83,7 +84,7 @@ class StoredDefinition:
     updated_at: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class NodeInfo:
     """A scheduler process announced in the store, renewing its row like a lease.
 
@@ -117,7 +118,7 @@ class NodeInfo:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Orphan:
     """A run recorded running by a scheduler that is gone."""
 
@@ -125,7 +126,7 @@ class Orphan:
     heartbeat: datetime | None  #: the dead holder's last renewal, when the store still knows it
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ClaimPlan:
     """What to do with one due job: advance it and (usually) record a run."""
 
@@ -136,7 +137,7 @@ class ClaimPlan:
     audit: tuple[AuditEvent, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class StartPlan:
     """A queued run to start now, to leave queued (``start`` False), or to cancel."""
 
@@ -146,7 +147,7 @@ class StartPlan:
     cancel_reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ApprovalDecision:
     """An answer to a run awaiting approval: approved, denied, or expired (timed out)."""
 
@@ -156,7 +157,7 @@ class ApprovalDecision:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class FinishItem:
     """A run that ended, with the job definition it ran under."""
 
@@ -167,7 +168,7 @@ class FinishItem:
     context: AgentContext | None = None  #: the job's agent context after this run, to keep
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class FinishPlan:
     """The job-side consequences of a finished run."""
 
@@ -183,7 +184,7 @@ class FinishPlan:
     audit: tuple[AuditEvent, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class JobQuery:
     status: JobStatus | None = None
     agent: str | None = None
@@ -205,7 +206,7 @@ class JobQuery:
 RowEncoder = Callable[[Sequence[Any], Callable[[Any], datetime | None]], bytes]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class JobPage:
     jobs: list[JobDefinition]
     total: int
@@ -216,7 +217,7 @@ class JobPage:
     next_cursor: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class RunStats:
     runs_total: int = 0
     runs_succeeded: int = 0

@@ -17,9 +17,9 @@ __all__ = ["INSTANT_ORDERS", "ORDER_COLUMNS", "JobCursor", "decode_cursor", "enc
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 
 from ..clock import parse_instant
+from ..records import record
 
 #: list_jobs' sort keys: the column each sorts by, and whether it can be NULL. NULLs come last
 #: going up and first going down (the exact reverse); ties are broken by name.
@@ -39,7 +39,7 @@ INSTANT_ORDERS = frozenset({"next_run_at", "last_run_at", "created_at"})
 _MAX_CURSOR = 4096
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class JobCursor:
     """The sort key of the last job of a page, in the order the page was read."""
 

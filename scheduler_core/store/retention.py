@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import format_instant, parse_instant
+from ..records import record
 
 #: the tables pruning removes rows from, in the order a pass visits them (iterations before
 #: their runs, so an iteration is counted once; archived context entries last)
@@ -48,7 +49,7 @@ PRUNED_TABLES = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class RetentionPolicy:
     """How long history is kept; 0 days keeps it for ever (iterations: as long as their run)."""
 
@@ -131,7 +132,7 @@ class RetentionPolicy:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class PruneTarget:
     """Rows of ``table`` older than ``before``: runs by when they finished (open runs never),
     iterations by when they started, audit events and archived context entries by their instant.
@@ -159,7 +160,7 @@ class PruneCursor:
     bounds: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class PruneBatch:
     """What one batch did: rows looked at, rows removed (or, in a dry run, that would be)."""
 
@@ -173,7 +174,7 @@ class PruneBatch:
     held_ms: float = 0.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class PruneReport:
     """One pruning pass: what it removed (or would), and the space given back."""
 
@@ -241,13 +242,13 @@ class PruneReport:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class TableStats:
     rows: int
     bytes: int | None = None  #: the table with its indexes (None: the store cannot tell)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class StoreStats:
     """What a store holds and what it takes on disk."""
 

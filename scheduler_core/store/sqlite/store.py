@@ -128,6 +128,31 @@ def _bulk_cache(conn: sqlite3.Connection, jobs: int) -> Iterator[None]:
         conn.execute(f"PRAGMA cache_size = {before}")
 
 
+def _prepare_writer(conn: sqlite3.Connection, path: str, preflight: bool, pages: str) -> None:
+    """The writer's settings, the file checked, prepared and migrated (``open``).
+    ``preflight``: first, before anything is written (WAL mode is, in the file's header).
+    ``pages``: ``$SYMBI_SQLITE_MAX_PAGE_COUNT``, a fault drill (see _faults.MAX_PAGES_ENV)."""
+    conn.execute(f"PRAGMA busy_timeout = {_inline.BUSY_TIMEOUT_MS}")
+    if preflight:
+        _faults.preflight(conn, path)
+    prepare_new_file(conn)  # before its first page is written
+    conn.execute("PRAGMA journal_mode = WAL")
+    # the log is truncated back to this after a checkpoint (pruning can swell it)
+    conn.execute("PRAGMA journal_size_limit = 16777216")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if pages.isdigit():
+        conn.execute(f"PRAGMA max_page_count = {int(pages)}").fetchall()
+    migrate(conn)
+    prepare_file(conn, path)
+
+
+def _prepare_reader(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA query_only = ON")
+
+
 class SqliteJobStore(SqliteSessions, StoreBase, SqliteRetention):
     """The embedded store. ``url`` is a file path, ``sqlite:///path`` or ``:memory:``.
 
@@ -174,28 +199,14 @@ class SqliteJobStore(SqliteSessions, StoreBase, SqliteRetention):
             self._writer = await aiosqlite.connect(
                 self.path, isolation_level=None, check_same_thread=False
             )
-            await self._writer.execute(f"PRAGMA busy_timeout = {_inline.BUSY_TIMEOUT_MS}")
-            if preflight:  # before anything is written (WAL mode is, in the file's header)
-                await self._call(self._writer, _faults.preflight, self.path)
-            await self._call(self._writer, prepare_new_file)  # before its first page is written
-            await self._writer.execute("PRAGMA journal_mode = WAL")
-            # the log is truncated back to this after a checkpoint (pruning can swell it)
-            await self._writer.execute("PRAGMA journal_size_limit = 16777216")
-            await self._writer.execute("PRAGMA synchronous = NORMAL")
-            await self._writer.execute("PRAGMA foreign_keys = ON")
-            await self._writer.execute("PRAGMA temp_store = MEMORY")
             pages = os.environ.get(_faults.MAX_PAGES_ENV, "").strip()
-            if pages.isdigit():  # a fault drill (see _faults.MAX_PAGES_ENV)
-                sql = f"PRAGMA max_page_count = {int(pages)}"
-                await self._call(self._writer, lambda c: c.execute(sql).fetchall())
-            await self._call(self._writer, migrate)
-            await self._call(self._writer, prepare_file, self.path)
+            # one trip to the writer's thread: a start waits for each
+            await self._call(self._writer, _prepare_writer, self.path, preflight, pages)
             if self.path == ":memory:":
                 self._reader = self._writer
             else:
                 self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-                await self._reader.execute("PRAGMA busy_timeout = 10000")
-                await self._reader.execute("PRAGMA query_only = ON")
+                await self._call(self._reader, _prepare_reader)
                 # data_version is read on the event loop itself, without a thread hop: it only
                 # looks at the WAL index in shared memory, so an idle tick costs microseconds
                 self._probe = sqlite3.connect(self.path, check_same_thread=False)
