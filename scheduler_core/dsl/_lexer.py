@@ -92,17 +92,18 @@ _ESCAPES = {
 }
 
 
-#: what most of a file is, one match per token: a newline, blanks, a comment to the end of the
-#: line, a one-line string with no escape (not the start of a triple-quoted one), punctuation,
-#: an identifier. Anything else (numbers, durations, block comments, strings with escapes or
-#: over several lines, unreadable characters) is read by the methods below, one step at a time.
+#: what most of a file is, one match per token with the blanks before it: a newline, a comment
+#: to the end of the line, a one-line string with no escape (not the start of a triple-quoted
+#: one), punctuation, an identifier. Anything else (numbers, durations, block comments, strings
+#: with escapes or over several lines, unreadable characters) is read by the methods below, one
+#: step at a time.
 _MASTER = re.compile(
-    r"(?P<ws>[ \t\r\f\v\ufeff]+)"
-    r"|(?P<ident>[A-Za-z_][A-Za-z0-9_\-.@]*)"
+    r"[ \t\r\f\v\ufeff]*"
+    r"(?:(?P<ident>[A-Za-z_][A-Za-z0-9_\-.@]*)"
     r"|(?P<punct>[{}\[\]:=,;])"
     r'|(?P<str>"(?!"")(?P<body>[^"\\\n]*)")'
     r"|(?P<nl>\n)"
-    r"|(?P<comment>#[^\n]*|//[^\n]*)"
+    r"|(?P<comment>#[^\n]*|//[^\n]*))?"
 )
 _new_token = tuple.__new__
 
@@ -147,31 +148,32 @@ class _Lexer:
         pos, line, line_start, first = 0, 1, 0, True
         while pos < n:
             m = match(text, pos)
-            if m is not None:
-                group = m.lastgroup
+            assert m is not None  # it always matches, if only the empty string
+            group = m.lastgroup
+            if group is not None:
+                at = m.start(group)
                 if group == "ident":
-                    word = m.group()
-                    append(
-                        _new_token(Token, (ident, word, word, line, pos - line_start + 1, first))
-                    )
+                    word = m.group(group)
+                    append(_new_token(Token, (ident, word, word, line, at - line_start + 1, first)))
                     first = False
                 elif group == "punct":
-                    ch = text[pos]
-                    append(
-                        _new_token(Token, (punct[ch], ch, ch, line, pos - line_start + 1, first))
-                    )
+                    ch = text[at]
+                    append(_new_token(Token, (punct[ch], ch, ch, line, at - line_start + 1, first)))
                     first = False
                 elif group == "str":
                     value = m.group("body")
-                    tok = (string, m.group(), value, line, pos - line_start + 1, first)
+                    tok = (string, m.group(group), value, line, at - line_start + 1, first)
                     append(_new_token(Token, tok))
                     first = False
                 elif group == "nl":
                     line += 1
-                    line_start = pos + 1
+                    line_start = at + 1
                     first = True
                 pos = m.end()
                 continue
+            pos = m.end()  # blanks before what the methods read
+            if pos >= n:
+                break
             # the rest, a step at a time (self.* carry the position to and from the methods)
             self.pos, self.line, self.line_start, self.first_on_line = pos, line, line_start, first
             self.slow(text[pos])
