@@ -2,19 +2,18 @@
 
 Positions are what make an error useful (``file:line:col``), so the tree is kept until the
 definitions built from it have been validated, and any field a validator names can be traced
-back to the text that set it.
+back to the text that set it. The nodes are named tuples: immutable, and several times cheaper
+to make than frozen dataclasses (a file of 10,000 schedules makes 60,000 of them).
 """
 
 from __future__ import annotations
 
 __all__ = ["Block", "Entry", "ListNode", "MapNode", "Node", "Scalar", "to_plain"]
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
+class Scalar(NamedTuple):
     """A string, number, duration, boolean, null or bare word."""
 
     value: str | int | float | bool | None
@@ -23,23 +22,20 @@ class Scalar:
     col: int
 
 
-@dataclass(frozen=True, slots=True)
-class ListNode:
+class ListNode(NamedTuple):
     items: tuple[Node, ...]
     line: int
     col: int
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     key: str
     line: int
     col: int
     value: Node
 
 
-@dataclass(frozen=True, slots=True)
-class MapNode:
+class MapNode(NamedTuple):
     """``{ key: value ... }``; ``line``/``col`` are those of the opening brace."""
 
     entries: tuple[Entry, ...]
@@ -56,8 +52,7 @@ class MapNode:
 Node = Scalar | ListNode | MapNode
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
     """A top-level ``schedule [NAME] {...}``, ``agent NAME {...}`` or ``policy NAME {...}``."""
 
     kind: str  #: "schedule" | "agent" | "policy"
