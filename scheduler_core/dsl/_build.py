@@ -295,7 +295,8 @@ class _BlockBuilder:
             )
             return
         self.built.jobs.append(job)
-        self.built.shapes.remember(shape, job)
+        if not checked:  # one of a known shape is that shape already
+            self.built.shapes.remember(shape, job)
         key = f"schedule:{job.name}"
         self.built.positions.setdefault(key, self.pos)  # a duplicate keeps the first's
         at = self.value_at

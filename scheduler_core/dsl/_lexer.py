@@ -92,17 +92,16 @@ _ESCAPES = {
 }
 
 
-#: what most of a file is, one match per token with the blanks before it: a newline, a comment
+#: what most of a file is, one match per token with the blanks and newlines before it: a comment
 #: to the end of the line, a one-line string with no escape (not the start of a triple-quoted
 #: one), punctuation, an identifier. Anything else (numbers, durations, block comments, strings
 #: with escapes or over several lines, unreadable characters) is read by the methods below, one
 #: step at a time.
 _MASTER = re.compile(
-    r"[ \t\r\f\v\ufeff]*"
+    r"[ \t\r\f\v\ufeff\n]*"
     r"(?:(?P<ident>[A-Za-z_][A-Za-z0-9_\-.@]*)"
     r"|(?P<punct>[{}\[\]:=,;])"
     r'|(?P<str>"(?!"")(?P<body>[^"\\\n]*)")'
-    r"|(?P<nl>\n)"
     r"|(?P<comment>#[^\n]*|//[^\n]*))?"
 )
 _new_token = tuple.__new__
@@ -152,6 +151,10 @@ class _Lexer:
             group = m.lastgroup
             if group is not None:
                 at = m.start(group)
+                if at > pos and (lines := text.count("\n", pos, at)):
+                    line += lines
+                    line_start = text.rfind("\n", pos, at) + 1
+                    first = True
                 if group == "ident":
                     word = m.group(group)
                     append(_new_token(Token, (ident, word, word, line, at - line_start + 1, first)))
@@ -165,13 +168,14 @@ class _Lexer:
                     tok = (string, m.group(group), value, line, at - line_start + 1, first)
                     append(_new_token(Token, tok))
                     first = False
-                elif group == "nl":
-                    line += 1
-                    line_start = at + 1
-                    first = True
                 pos = m.end()
                 continue
-            pos = m.end()  # blanks before what the methods read
+            end = m.end()  # blanks before what the methods read, or the end of the text
+            if end > pos and (lines := text.count("\n", pos, end)):
+                line += lines
+                line_start = text.rfind("\n", pos, end) + 1
+                first = True
+            pos = end
             if pos >= n:
                 break
             # the rest, a step at a time (self.* carry the position to and from the methods)
