@@ -59,3 +59,56 @@ def test_positions_follow_lines_and_columns() -> None:
         ]
     expected.append(["EOF", "", None, 301, 1, True])
     assert _tokens("\n".join(lines) + "\n") == expected
+
+
+PARSE_INPUTS = [
+    'schedule a {\n  agent: "x"\n  cron: "0 9 * * *"\n}\n',
+    'schedule "quoted name" { agent = "x", cron: "0 9 * * *"; timeout: 30s n: 5 }\n',
+    'agent helper { runner: "cli" }\npolicy night { start: "22:00" }\n',
+    'schedule a { agent: "x" agent: "y" }\n',  # a duplicate key
+    "schedule a { agent: x }\n",  # a bare word
+    'schedule a { nested: { k: "v" } list: [1, 2] }\n',
+    'schedule a { agent: "x"\n',  # never closed
+    "schedule a { agent",  # the file ends after a key
+    "schedule a { agent:",
+    'schedule a { agent: "x" "y" }\n',
+    'schedule a { agent: "bad \\q" }\n',
+    'schedule { agent: "x" }\n',
+    "schedule a { }\nschedule b {}\n",
+    'schedule a { agent: "x"\nschedule b { agent: "y" }\n',
+    'policy { start: "x" }\n',
+    "schedule a b c\n",
+    '"key": "value"\n',
+]
+
+
+@pytest.mark.parametrize("text", PARSE_INPUTS)
+def test_the_parsers_fast_path_reads_as_the_full_path(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block the fast path reads is what the full path makes of it, issues included."""
+    from scheduler_core.dsl import _parser
+
+    tokens, _issues = tokenize(text, "f.symbi")
+    fast = _parser.parse_blocks(tokens, "f.symbi")
+    monkeypatch.setattr(_parser._Parser, "simple_block", lambda self: None)
+    assert _parser.parse_blocks(tokens, "f.symbi") == fast
+
+
+def test_the_fast_path_reads_the_common_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison above is not vacuous: the common blocks go through the fast path."""
+    from scheduler_core.dsl import _parser
+
+    read: list[str] = []
+    original = _parser._Parser.simple_block
+
+    def counting(self: _parser._Parser) -> _parser.Block | None:
+        block = original(self)
+        if block is not None:
+            read.append(f"{block.kind} {block.name}")
+        return block
+
+    monkeypatch.setattr(_parser._Parser, "simple_block", counting)
+    for text in PARSE_INPUTS[:3]:
+        _parser.parse_blocks(tokenize(text, "f.symbi")[0], "f.symbi")
+    assert read == ["schedule a", "schedule quoted name", "agent helper", "policy night"]

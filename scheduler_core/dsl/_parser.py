@@ -106,6 +106,10 @@ class _Parser:
         while self.peek().kind is not TokenKind.EOF:
             tok = self.peek()
             if tok.kind is TokenKind.IDENT and tok.value in _BLOCK_KEYWORDS:
+                simple = self.simple_block()
+                if simple is not None:
+                    blocks.append(simple)
+                    continue
                 try:
                     block = self.block()
                 except _Syntax as exc:
@@ -155,6 +159,58 @@ class _Parser:
             if self.block_start_at():
                 return
             self.advance()
+
+    def simple_block(self) -> Block | None:
+        """The common shape, ``KEYWORD NAME { key: scalar ... }`` with no error, read at once;
+        None (nothing consumed) for any other, which :meth:`block` reads. What it makes is what
+        :meth:`block` makes of the same tokens."""
+        tokens = self.tokens
+        i = self.i
+        if i + 3 >= self.n:
+            return None
+        kw, name_tok, opening = tokens[i], tokens[i + 1], tokens[i + 2]
+        if name_tok.kind not in _KEY_KINDS or opening.kind is not _LBRACE:
+            return None
+        entries: list[Entry] = []
+        seen: set[str] = set()
+        last: tuple[str, Token] | None = None
+        j = i + 3
+        while True:
+            tok = tokens[j]
+            kind = tok.kind
+            if kind is _RBRACE:
+                break
+            if kind is TokenKind.COMMA or kind is TokenKind.SEMICOLON:
+                j += 1
+                continue
+            if kind not in _KEY_KINDS:  # EOF, an error, a stray token: the full path says it
+                return None
+            sep = tokens[j + 1]  # tok is not EOF: another token follows
+            if sep.kind is not _COLON and sep.kind is not _EQUALS:
+                return None
+            val = tokens[j + 2]  # nor is sep
+            scalar_kind = _SCALAR_KINDS.get(val.kind)
+            key = str(tok.value)
+            if scalar_kind is None or key in seen:
+                return None
+            seen.add(key)
+            scalar = Scalar(val.value, scalar_kind, val.line, val.col)  # type: ignore[arg-type]
+            entries.append(Entry(key, tok.line, tok.col, scalar))
+            last = (key, val)
+            j += 3
+        self.i = j + 1
+        self.block_failed = False
+        self.last_value = last
+        return Block(
+            kind=str(kw.value),
+            name=str(name_tok.value),
+            name_line=name_tok.line,
+            name_col=name_tok.col,
+            line=kw.line,
+            col=kw.col,
+            body=MapNode(tuple(entries), opening.line, opening.col),
+            complete=True,
+        )
 
     def block(self) -> Block:
         kw = self.advance()
