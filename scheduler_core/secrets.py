@@ -71,6 +71,8 @@ def unescape_literal(text: str) -> str:
 
 def is_template_field(path: str) -> bool:
     """Whether the dotted job field ``path`` (``webhook_headers.X``) is expanded when used."""
+    if "." not in path and "[" not in path:  # a top-level field (most often)
+        return path in _TEMPLATE_FIELDS
     head = re.split(r"[.\[]", path, maxsplit=1)[0]
     return head in _TEMPLATE_FIELDS
 

@@ -2,20 +2,18 @@
 
 Positions are what make an error useful (``file:line:col``), so the tree is kept until the
 definitions built from it have been validated, and any field a validator names can be traced
-back to the text that set it.
+back to the text that set it. The nodes are named tuples: immutable, and several times cheaper
+to make than frozen dataclasses (a file of 10,000 schedules makes 60,000 of them).
 """
 
 from __future__ import annotations
 
 __all__ = ["Block", "Entry", "ListNode", "MapNode", "Node", "Scalar", "to_plain"]
 
-from typing import Any
-
-from ..records import record
+from typing import Any, NamedTuple
 
 
-@record
-class Scalar:
+class Scalar(NamedTuple):
     """A string, number, duration, boolean, null or bare word."""
 
     value: str | int | float | bool | None
@@ -24,23 +22,20 @@ class Scalar:
     col: int
 
 
-@record
-class ListNode:
+class ListNode(NamedTuple):
     items: tuple[Node, ...]
     line: int
     col: int
 
 
-@record
-class Entry:
+class Entry(NamedTuple):
     key: str
     line: int
     col: int
     value: Node
 
 
-@record
-class MapNode:
+class MapNode(NamedTuple):
     """``{ key: value ... }``; ``line``/``col`` are those of the opening brace."""
 
     entries: tuple[Entry, ...]
@@ -57,8 +52,7 @@ class MapNode:
 Node = Scalar | ListNode | MapNode
 
 
-@record
-class Block:
+class Block(NamedTuple):
     """A top-level ``schedule [NAME] {...}``, ``agent NAME {...}`` or ``policy NAME {...}``."""
 
     kind: str  #: "schedule" | "agent" | "policy"

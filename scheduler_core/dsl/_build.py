@@ -141,15 +141,27 @@ def _locate(
 def _schedule_value(node: Node, path: str) -> Any:
     """A schedule's value as plain data: template fields keep ``${VAR}`` (expanded only when
     used, and only if allowed); elsewhere a string is plain text (``$${`` reads ``${``)."""
-    if isinstance(node, Scalar):
-        if node.kind == "string" and isinstance(node.value, str):
-            return node.value if is_template_field(path) else unescape_literal(node.value)
-        return node.value
-    if isinstance(node, ListNode):
-        return [_schedule_value(item, f"{path}[{i}]") for i, item in enumerate(node.items)]
+    if not path and type(node) is MapNode:
+        # whether a field is a template is decided by its first part: each top-level key's
+        return {
+            unescape_literal(e.key): _plain_value(e.value, is_template_field(e.key))
+            for e in node.entries
+        }
+    return _plain_value(node, is_template_field(path))
+
+
+def _plain_value(node: Node, template: bool) -> Any:
+    """``node`` as plain data; ``template``: its strings keep ``$${`` (see _schedule_value)."""
+    if type(node) is Scalar:
+        value = node.value
+        if not template and node.kind == "string" and type(value) is str:
+            return unescape_literal(value)
+        return value
+    if type(node) is ListNode:
+        return [_plain_value(item, template) for item in node.items]
     return {
-        unescape_literal(e.key): _schedule_value(e.value, f"{path}.{e.key}" if path else e.key)
-        for e in node.entries
+        unescape_literal(e.key): _plain_value(e.value, template)
+        for e in node.entries  # type: ignore[union-attr]
     }
 
 
@@ -167,9 +179,26 @@ class _BlockBuilder:
         self.built = built
         self.env = env
         self.rules = rules
-        self.positions = position_index(block.body)
+        self._positions: Positions | None = None
         self.name: str | None = block.name
         self.pos = (block.line, block.col)
+
+    @property
+    def positions(self) -> Positions:
+        """Every key's and value's position, by path (made when first needed: an error, an
+        ``at`` in the past, a name given twice)."""
+        if self._positions is None:
+            self._positions = position_index(self.block.body)
+        return self._positions
+
+    def value_at(self, key: str) -> tuple[int, int] | None:
+        """Where the value of the top-level ``key`` stands, if the block gives it (what
+        ``positions[key][2:]`` says, without indexing every key: a top-level key's path is
+        the key itself, and the parser keeps no key twice in one map)."""
+        for entry in self.block.body.entries:
+            if entry.key == key:
+                return (entry.value.line, entry.value.col)
+        return None
 
     @property
     def label(self) -> str:
@@ -266,16 +295,17 @@ class _BlockBuilder:
             )
             return
         self.built.jobs.append(job)
-        self.built.shapes.remember(shape, job)
+        if not checked:  # one of a known shape is that shape already
+            self.built.shapes.remember(shape, job)
         key = f"schedule:{job.name}"
         self.built.positions.setdefault(key, self.pos)  # a duplicate keeps the first's
-        ref = next((k for k in ("agent", "agent_id", "agent_name") if k in self.positions), None)
-        self.built.agent_refs.setdefault(key, self.positions[ref][2:] if ref else self.pos)
-        if "after" in self.positions:
-            self.built.after_refs.setdefault(key, self.positions["after"][2:])
-        listed = next((k for k in ("policies", "policy_ids") if k in self.positions), None)
-        if listed is not None:
-            self.built.policy_refs.setdefault(key, self.positions[listed][2:])
+        at = self.value_at
+        ref = at("agent") or at("agent_id") or at("agent_name")
+        self.built.agent_refs.setdefault(key, ref or self.pos)
+        if (after := at("after")) is not None:
+            self.built.after_refs.setdefault(key, after)
+        if (listed := at("policies") or at("policy_ids")) is not None:
+            self.built.policy_refs.setdefault(key, listed)
 
     def name_position(self) -> tuple[int, int]:
         if "name" in self.positions:

@@ -13,9 +13,9 @@ __all__ = ["TO_EOF", "Token", "TokenKind", "tokenize"]
 import re
 import textwrap
 from enum import StrEnum
+from typing import NamedTuple
 
 from ..errors import DslIssue
-from ..records import record
 
 TO_EOF = "to end of file"  #: value of an ERROR token that swallowed the rest of the file
 #: after this many unreadable spots the rest of the file is not read (binary or junk input
@@ -40,8 +40,10 @@ class TokenKind(StrEnum):
     EOF = "end of file"
 
 
-@record
-class Token:
+class Token(NamedTuple):
+    """One token. A named tuple, made by the lexer with ``tuple.__new__`` (no Python-level
+    constructor per token): a file of 10,000 schedules has 100,000 of them."""
+
     kind: TokenKind
     text: str  #: the source text (for ERROR: the message)
     value: object
@@ -72,10 +74,7 @@ _PUNCT = {
     ";": TokenKind.SEMICOLON,
 }
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.@]*")
-_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _DIGITS = frozenset("0123456789")
-#: a run of blanks, skipped at once
-_BLANKS = re.compile(r"[ \t\r\f\v\ufeff]+")
 #: a one-line string with no escape: its value is its text (the common case, read at once)
 _PLAIN_STRING = re.compile(r'"([^"\\\n]*)"')
 _NUMBER = re.compile(r"[-+]?(?:[0-9][0-9_]*)(?:\.[0-9][0-9_]*)?(?![0-9_])")
@@ -91,6 +90,21 @@ _ESCAPES = {
     "f": "\f",
     "0": "\0",
 }
+
+
+#: what most of a file is, one match per token with the blanks and newlines before it: a comment
+#: to the end of the line, a one-line string with no escape (not the start of a triple-quoted
+#: one), punctuation, an identifier. Anything else (numbers, durations, block comments, strings
+#: with escapes or over several lines, unreadable characters) is read by the methods below, one
+#: step at a time.
+_MASTER = re.compile(
+    r"[ \t\r\f\v\ufeff\n]*"
+    r"(?:(?P<ident>[A-Za-z_][A-Za-z0-9_\-.@]*)"
+    r"|(?P<punct>[{}\[\]:=,;])"
+    r'|(?P<str>"(?!"")(?P<body>[^"\\\n]*)")'
+    r"|(?P<comment>#[^\n]*|//[^\n]*))?"
+)
+_new_token = tuple.__new__
 
 
 class _Lexer:
@@ -110,7 +124,7 @@ class _Lexer:
         return (self.pos if pos is None else pos) - self.line_start + 1
 
     def emit(self, kind: TokenKind, text: str, value: object, line: int, col: int) -> None:
-        self.tokens.append(Token(kind, text, value, line, col, self.first_on_line))
+        self.tokens.append(_new_token(Token, (kind, text, value, line, col, self.first_on_line)))
         self.first_on_line = False
 
     def error(self, message: str, line: int, col: int, *, to_eof: bool = False) -> None:
@@ -127,48 +141,73 @@ class _Lexer:
     def run(self) -> tuple[list[Token], list[DslIssue]]:
         text = self.text
         n = len(text)
-        while self.pos < n:
-            if self.errors >= MAX_ERRORS:
+        append = self.tokens.append
+        match = _MASTER.match
+        ident, string, punct = TokenKind.IDENT, TokenKind.STRING, _PUNCT
+        pos, line, line_start, first = 0, 1, 0, True
+        while pos < n:
+            m = match(text, pos)
+            assert m is not None  # it always matches, if only the empty string
+            group = m.lastgroup
+            if group is not None:
+                at = m.start(group)
+                if at > pos and (lines := text.count("\n", pos, at)):
+                    line += lines
+                    line_start = text.rfind("\n", pos, at) + 1
+                    first = True
+                if group == "ident":
+                    word = m.group(group)
+                    append(_new_token(Token, (ident, word, word, line, at - line_start + 1, first)))
+                    first = False
+                elif group == "punct":
+                    ch = text[at]
+                    append(_new_token(Token, (punct[ch], ch, ch, line, at - line_start + 1, first)))
+                    first = False
+                elif group == "str":
+                    value = m.group("body")
+                    tok = (string, m.group(group), value, line, at - line_start + 1, first)
+                    append(_new_token(Token, tok))
+                    first = False
+                pos = m.end()
+                continue
+            end = m.end()  # blanks before what the methods read, or the end of the text
+            if end > pos and (lines := text.count("\n", pos, end)):
+                line += lines
+                line_start = text.rfind("\n", pos, end) + 1
+                first = True
+            pos = end
+            if pos >= n:
+                break
+            # the rest, a step at a time (self.* carry the position to and from the methods)
+            self.pos, self.line, self.line_start, self.first_on_line = pos, line, line_start, first
+            self.slow(text[pos])
+            pos, line, line_start, first = self.pos, self.line, self.line_start, self.first_on_line
+            if self.errors >= MAX_ERRORS and pos < n:
                 self.error(
                     f"too many errors ({self.errors}): the rest of the file was not read",
-                    self.line,
-                    self.col(),
+                    line,
+                    pos - line_start + 1,
                     to_eof=True,
                 )
                 break
-            ch = text[self.pos]
-            if ch == "\n":
-                self.pos += 1
-                self.newline()
-            elif ch in " \t\r\f\v\ufeff":
-                blanks = _BLANKS.match(text, self.pos)
-                assert blanks is not None
-                self.pos = blanks.end()
-            elif ch == "#" or text.startswith("//", self.pos):
-                end = text.find("\n", self.pos)
-                self.pos = n if end < 0 else end
-            elif text.startswith("/*", self.pos):
-                self.block_comment()
-            elif ch == '"':
-                if text.startswith('"""', self.pos):
-                    self.triple_string()
-                else:
-                    self.string()
-            elif ch in _PUNCT:
-                self.emit(_PUNCT[ch], ch, ch, self.line, self.col())
-                self.pos += 1
-            elif ch in _DIGITS or (ch in "+-" and text[self.pos + 1 : self.pos + 2] in _DIGITS):
-                self.number()
-            elif ch in _IDENT_START:
-                m = _IDENT.match(text, self.pos)
-                assert m is not None
-                word = m.group(0)
-                self.emit(TokenKind.IDENT, word, word, self.line, self.col())
-                self.pos = m.end()
-            else:
-                self.unexpected(ch)
+        self.pos, self.line, self.line_start, self.first_on_line = pos, line, line_start, first
         self.emit(TokenKind.EOF, "", None, self.line, self.col())
         return self.tokens, self.issues
+
+    def slow(self, ch: str) -> None:
+        """One token (or comment) that ``_MASTER`` does not read."""
+        text = self.text
+        if text.startswith("/*", self.pos):
+            self.block_comment()
+        elif ch == '"':
+            if text.startswith('"""', self.pos):
+                self.triple_string()
+            else:
+                self.string()
+        elif ch in _DIGITS or (ch in "+-" and text[self.pos + 1 : self.pos + 2] in _DIGITS):
+            self.number()
+        else:
+            self.unexpected(ch)
 
     def unexpected(self, ch: str) -> None:
         line, col = self.line, self.col()

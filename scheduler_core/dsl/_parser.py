@@ -26,6 +26,19 @@ from ._lexer import TO_EOF, Token, TokenKind
 MAX_DEPTH = 32  #: deepest nesting of maps and lists
 _BLOCK_KEYWORDS = ("schedule", "agent", "policy")
 _KEY_KINDS = (TokenKind.IDENT, TokenKind.STRING)
+_IDENT, _STRING, _EOF = TokenKind.IDENT, TokenKind.STRING, TokenKind.EOF
+_LBRACE, _RBRACE, _COLON, _EQUALS = (
+    TokenKind.LBRACE,
+    TokenKind.RBRACE,
+    TokenKind.COLON,
+    TokenKind.EQUALS,
+)
+#: how a value token's kind reads as a Scalar's kind (the values that need no look-ahead)
+_SCALAR_KINDS = {
+    TokenKind.STRING: "string",
+    TokenKind.NUMBER: "number",
+    TokenKind.DURATION: "duration",
+}
 _WORDS: dict[str, tuple[object, str]] = {
     "true": (True, "bool"),
     "false": (False, "bool"),
@@ -53,6 +66,7 @@ class _Unclosed(Exception):
 class _Parser:
     def __init__(self, tokens: list[Token], path: str) -> None:
         self.tokens = tokens
+        self.n = len(tokens)
         self.path = path
         self.i = 0
         self.issues: list[DslIssue] = []
@@ -61,7 +75,8 @@ class _Parser:
 
     # --- token access ---------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
-        return self.tokens[min(self.i + k, len(self.tokens) - 1)]
+        j = self.i + k
+        return self.tokens[j] if j < self.n else self.tokens[-1]
 
     def advance(self) -> Token:
         tok = self.tokens[self.i]
@@ -91,6 +106,10 @@ class _Parser:
         while self.peek().kind is not TokenKind.EOF:
             tok = self.peek()
             if tok.kind is TokenKind.IDENT and tok.value in _BLOCK_KEYWORDS:
+                simple = self.simple_block()
+                if simple is not None:
+                    blocks.append(simple)
+                    continue
                 try:
                     block = self.block()
                 except _Syntax as exc:
@@ -141,6 +160,58 @@ class _Parser:
                 return
             self.advance()
 
+    def simple_block(self) -> Block | None:
+        """The common shape, ``KEYWORD NAME { key: scalar ... }`` with no error, read at once;
+        None (nothing consumed) for any other, which :meth:`block` reads. What it makes is what
+        :meth:`block` makes of the same tokens."""
+        tokens = self.tokens
+        i = self.i
+        if i + 3 >= self.n:
+            return None
+        kw, name_tok, opening = tokens[i], tokens[i + 1], tokens[i + 2]
+        if name_tok.kind not in _KEY_KINDS or opening.kind is not _LBRACE:
+            return None
+        entries: list[Entry] = []
+        seen: set[str] = set()
+        last: tuple[str, Token] | None = None
+        j = i + 3
+        while True:
+            tok = tokens[j]
+            kind = tok.kind
+            if kind is _RBRACE:
+                break
+            if kind is TokenKind.COMMA or kind is TokenKind.SEMICOLON:
+                j += 1
+                continue
+            if kind not in _KEY_KINDS:  # EOF, an error, a stray token: the full path says it
+                return None
+            sep = tokens[j + 1]  # tok is not EOF: another token follows
+            if sep.kind is not _COLON and sep.kind is not _EQUALS:
+                return None
+            val = tokens[j + 2]  # nor is sep
+            scalar_kind = _SCALAR_KINDS.get(val.kind)
+            key = str(tok.value)
+            if scalar_kind is None or key in seen:
+                return None
+            seen.add(key)
+            scalar = Scalar(val.value, scalar_kind, val.line, val.col)  # type: ignore[arg-type]
+            entries.append(Entry(key, tok.line, tok.col, scalar))
+            last = (key, val)
+            j += 3
+        self.i = j + 1
+        self.block_failed = False
+        self.last_value = last
+        return Block(
+            kind=str(kw.value),
+            name=str(name_tok.value),
+            name_line=name_tok.line,
+            name_col=name_tok.col,
+            line=kw.line,
+            col=kw.col,
+            body=MapNode(tuple(entries), opening.line, opening.col),
+            complete=True,
+        )
+
     def block(self) -> Block:
         kw = self.advance()
         name: str | None = None
@@ -176,16 +247,23 @@ class _Parser:
         entries: list[Entry] = []
         seen: dict[str, Entry] = {}
         self.last_value = None
+        tokens = self.tokens
         while True:
-            tok = self.peek()
-            if tok.kind is TokenKind.RBRACE:
-                self.advance()
+            tok = tokens[self.i]  # the last token is EOF, which is never advanced past
+            kind = tok.kind
+            if kind is _RBRACE:
+                self.i += 1
                 return MapNode(tuple(entries), opening.line, opening.col)
-            if tok.kind is TokenKind.EOF:
+            if kind is _EOF:
                 raise _Unclosed(
                     opening, "'{' is never closed: add the matching '}' (end of file reached)"
                 )
-            if tok.first_on_line and self.block_start_at():
+            if (
+                kind is _IDENT
+                and tok.first_on_line
+                and tok.value in _BLOCK_KEYWORDS
+                and self.block_start_at()
+            ):
                 raise _Unclosed(
                     opening,
                     f"'{{' is never closed: add the matching '}}' before the next block "
@@ -215,6 +293,19 @@ class _Parser:
             entries.append(entry)
 
     def entry(self, depth: int) -> Entry:
+        i = self.i
+        tokens = self.tokens
+        tok = tokens[i]
+        if tok.kind in _KEY_KINDS and i + 2 < self.n:
+            # the common shape, ``key: "string"`` (or a number or duration): no look-ahead
+            sep, val = tokens[i + 1], tokens[i + 2]
+            scalar_kind = _SCALAR_KINDS.get(val.kind)
+            if scalar_kind is not None and (sep.kind is _COLON or sep.kind is _EQUALS):
+                self.i = i + 3
+                key = str(tok.value)
+                self.last_value = (key, val)
+                scalar = Scalar(val.value, scalar_kind, val.line, val.col)  # type: ignore[arg-type]
+                return Entry(key, tok.line, tok.col, scalar)
         tok = self.advance()
         if tok.kind is TokenKind.ERROR:
             raise _Syntax(tok.text, tok.line, tok.col)
