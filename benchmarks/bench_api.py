@@ -6,15 +6,19 @@
 
 A real uvicorn server on 127.0.0.1 serves the API over a SQLite store with the scheduler embedded
 (its agents are no-op Python callables, so POST .../run measures queueing and recording the run,
-and the scheduler runs them meanwhile). ``--clients`` concurrent httpx clients (in a separate
-process, so client and server do not share a core's event loop) send requests back to back.
+and the scheduler runs them meanwhile). ``--clients`` concurrent clients (in a separate process,
+so client and server do not share a core's event loop) send requests back to back, each over
+one keep-alive connection: raw HTTP/1.1 on asyncio streams (request bytes built from parts made
+once, bodies read by Content-Length, every status checked), or ``--client httpx``
+(httpx.AsyncClient, the load generator before: 0.3-0.6 ms of CPU a request, on the same two
+cores as the server).
 
 Workloads: ``list`` (pages at random offsets up to ``--jobs``, as before), ``list-deep`` (each
 client walks ``--walk`` pages by cursor, following X-Next-Cursor, from a random depth, then jumps
 to another), ``list-offset-deep`` (a page by OFFSET at a random depth: what the cursor replaces),
 ``run``. With ``--jobs`` of 100,000 or more the store is benchmarks/_scale.py's cached one (built
 once, copied per run); smaller stores are filled here. The server's CPU time per request (its
-process, every thread) is shown beside the client's view.
+process, every thread) and the clients' (their process) are shown beside the clients' view.
 """
 
 from __future__ import annotations
@@ -62,16 +66,34 @@ def _cursor_at(depth: int) -> str:
     return encode_cursor(JobCursor("name", False, None, job_name(depth)))
 
 
+def _target(workload: str, n: int, jobs: int, cursor: str | None) -> str:
+    """The path and query of request ``n`` (``cursor``: list-deep's page to read)."""
+    if workload == "list":
+        return f"/api/v1/schedule?limit=100&offset={(n * 100) % max(jobs - 100, 1)}"
+    if workload == "list-deep":
+        return f"/api/v1/schedule?limit=100&after={cursor}"
+    if workload == "list-offset-deep":
+        return f"/api/v1/schedule?limit=100&offset={n}"
+    return f"/api/v1/schedule/{job_name(n % jobs)}/run"
+
+
 def _load(
-    url: str, workload: str, clients: int, seconds: float, jobs: int, walk: int, queue: Any
+    url: str,
+    workload: str,
+    clients: int,
+    seconds: float,
+    jobs: int,
+    walk: int,
+    queue: Any,
+    kind: str = "raw",
 ) -> None:
+    """``clients`` concurrent clients sending requests back to back for ``seconds``; puts
+    (latencies, error statuses, wall seconds, this process's CPU seconds) on ``queue``."""
     import random
 
-    import httpx
-
     async def client(index: int, latencies: list[float], errors: list[int]) -> None:
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+        send = await (_raw_client(url) if kind == "raw" else _httpx_client(url))
+        try:
             deadline = time.perf_counter() + seconds
             n = index
             rng = random.Random(index)
@@ -79,35 +101,116 @@ def _load(
             pages = 0
             while time.perf_counter() < deadline:
                 n += clients
-                started = time.perf_counter()
-                if workload == "list":
-                    offset = (n * 100) % max(jobs - 100, 1)
-                    response = await http.get(f"/api/v1/schedule?limit=100&offset={offset}")
-                elif workload == "list-deep":
-                    if cursor is None or pages >= walk:
-                        cursor, pages = _cursor_at(rng.randrange(max(jobs - 100, 1))), 0
-                    response = await http.get(f"/api/v1/schedule?limit=100&after={cursor}")
-                    cursor = response.headers.get("X-Next-Cursor")
-                    pages += 1
-                elif workload == "list-offset-deep":
-                    offset = rng.randrange(max(jobs - 100, 1))
-                    response = await http.get(f"/api/v1/schedule?limit=100&offset={offset}")
+                if workload == "list-deep" and (cursor is None or pages >= walk):
+                    cursor, pages = _cursor_at(rng.randrange(max(jobs - 100, 1))), 0
+                if workload == "list-offset-deep":
+                    target = _target(workload, rng.randrange(max(jobs - 100, 1)), jobs, None)
                 else:
-                    response = await http.post(
-                        f"/api/v1/schedule/{job_name(n % jobs)}/run", json={}
-                    )
+                    target = _target(workload, n, jobs, cursor)
+                started = time.perf_counter()
+                status, next_cursor = await send(target, workload == "run")
                 latencies.append(time.perf_counter() - started)
-                if response.status_code >= 400:
-                    errors.append(response.status_code)
+                if workload == "list-deep":
+                    cursor = next_cursor
+                    pages += 1
+                if status != 200 and not (workload == "run" and status == 202):
+                    errors.append(status)
+        finally:
+            await send(None, False)
 
     async def main() -> None:
         latencies: list[float] = []
         errors: list[int] = []
+        cpu = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(client(i, latencies, errors) for i in range(clients)))
-        queue.put((latencies, errors, time.perf_counter() - started))
+        wall = time.perf_counter() - started
+        queue.put((latencies, errors, wall, time.process_time() - cpu))
 
     asyncio.run(main())
+
+
+Sender = Any  # async (target, post) -> (status, X-Next-Cursor); (None, _) closes
+
+
+async def _httpx_client(url: str) -> Sender:
+    """httpx's AsyncClient (the load generator before the raw one; ``--client httpx``)."""
+    import httpx
+
+    http = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+
+    async def send(target: str | None, post: bool) -> tuple[int, str | None]:
+        if target is None:
+            await http.aclose()
+            return 0, None
+        if post:
+            response = await http.post(target, json={})
+        else:
+            response = await http.get(target)
+        return response.status_code, response.headers.get("X-Next-Cursor")
+
+    return send
+
+
+async def _raw_client(url: str) -> Sender:
+    """HTTP/1.1 over one keep-alive asyncio stream: the request's bytes made from a prefix and a
+    suffix built once, the answer's head split by lines, its body read by Content-Length (a
+    response without one is an error). What a load generator should cost: the server's CPU is
+    what is measured."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    tail = f" HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {KEY}\r\n".encode()
+    get_tail = tail + b"\r\n"
+    post_tail = tail + b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    stream: list[Any] = []
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if not stream:
+            stream.extend(await asyncio.open_connection(host, port))
+        return stream[0], stream[1]
+
+    async def send(target: str | None, post: bool) -> tuple[int, str | None]:
+        if target is None:
+            if stream:
+                stream[1].close()
+            return 0, None
+        for attempt in (0, 1):  # a keep-alive connection the server closed: once more
+            reader, writer = await connect()
+            writer.write(
+                (b"POST " if post else b"GET ")
+                + target.encode()
+                + (post_tail if post else get_tail)
+            )
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                stream.clear()
+                if attempt:
+                    raise
+                continue
+            break
+        lines = head.split(b"\r\n")
+        status = int(lines[0][9:12])
+        length: int | None = None
+        cursor: str | None = None
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"x-next-cursor":
+                cursor = value.strip().decode()
+            elif name == b"connection" and value.strip().lower() == b"close":
+                stream.clear()  # (after this body)
+        if length is None:
+            raise RuntimeError(f"a response without Content-Length: {lines[0]!r}")
+        await reader.readexactly(length)
+        return status, cursor
+
+    return send
 
 
 def _save_profile(profile: cProfile.Profile, workload: str) -> None:
@@ -182,14 +285,23 @@ async def serve(path: Path, jobs: int, workloads: list[str], args: argparse.Name
             queue: Any = multiprocessing.get_context("spawn").Queue()
             proc = multiprocessing.get_context("spawn").Process(
                 target=_load,
-                args=(server.url, workload, args.clients, args.seconds, jobs, args.walk, queue),
+                args=(
+                    server.url,
+                    workload,
+                    args.clients,
+                    args.seconds,
+                    jobs,
+                    args.walk,
+                    queue,
+                    args.client,
+                ),
             )
             profile = cProfile.Profile() if args.profile else None
             proc.start()
             cpu = time.process_time()
             if profile is not None:
                 profile.enable()
-            latencies, errors, wall = await asyncio.to_thread(queue.get)
+            latencies, errors, wall, client_cpu = await asyncio.to_thread(queue.get)
             if profile is not None:
                 profile.disable()
             cpu = time.process_time() - cpu
@@ -202,6 +314,7 @@ async def serve(path: Path, jobs: int, workloads: list[str], args: argparse.Name
                 "rps": len(latencies) / wall,
                 "latency_ms": summary_ms(latencies),
                 "server_cpu_ms_per_request": cpu * 1000 / max(len(latencies), 1),
+                "client_cpu_ms_per_request": client_cpu * 1000 / max(len(latencies), 1),
             }
     finally:
         await server.stop()
@@ -220,6 +333,13 @@ def main() -> int:
         help=f"comma-separated, of {', '.join(WORKLOADS)} (default: list,run)",
     )
     parser.add_argument("--walk", type=int, default=10, help="list-deep: pages per walk")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="the load generator: raw HTTP/1.1 on asyncio streams (default; cheap, so the "
+        "server's cost is what is measured) or httpx.AsyncClient (as before)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -246,16 +366,26 @@ def main() -> int:
             f"{r['latency_ms']['p50']:.1f}",
             f"{r['latency_ms']['p99']:.1f}",
             f"{r['server_cpu_ms_per_request']:.2f}",
+            f"{r['client_cpu_ms_per_request']:.2f}",
             r["requests"],
             r["errors"],
         ]
         for name, r in results.items()
     ]
     print_table(
-        f"API, {args.jobs:,} jobs, {args.clients} clients",
+        f"API, {args.jobs:,} jobs, {args.clients} {args.client} clients",
         rows,
-        ["request", "req/s", "p50 ms", "p99 ms", "server CPU ms", "requests", "errors"],
-        (1, 2, 3, 4, 5, 6),
+        [
+            "request",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms",
+            "client CPU ms",
+            "requests",
+            "errors",
+        ],
+        (1, 2, 3, 4, 5, 6, 7),
     )
     save_results("api", {"machine": machine_info(), "args": vars(args), "results": results})
     print(json.dumps({k: round(v["rps"]) for k, v in results.items()}))

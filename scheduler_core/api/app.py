@@ -40,6 +40,8 @@ from ..service import SchedulerService
 from ..settings import SchedulerConfig
 from .auth import ApiKeys, resolve_api_keys
 from .errors import ERROR_RESPONSES, add_error_handlers
+from .fast_list import FastListMiddleware
+from .job_json import JobJson
 from .middleware import AuthMiddleware, BodyLimitMiddleware
 from .roles import authorize, required_role
 from .routes.export import export_routes
@@ -60,6 +62,7 @@ def create_app(
     keys: ApiKeys | None = None,
     heartbeat_seconds: float = 15.0,
     log_file: Path | None = None,
+    fast_list: bool = True,
 ) -> FastAPI:
     """The API over ``service``.
 
@@ -67,6 +70,8 @@ def create_app(
     of ``config``, which may create the key file). ``metrics``: served at ``/metrics`` (404 when
     None). ``heartbeat_seconds``: how often an idle event stream sends a keep-alive comment.
     ``log_file``: the daemon's log file, served at ``/api/v1/logs`` (None: it writes none).
+    ``fast_list``: plain ``GET /api/v1/schedule`` requests answered before FastAPI's routing
+    (:mod:`.fast_list`; the same bytes, tested against the route with it off).
     """
     config = config or service.config
     bus = bus or service.bus
@@ -88,10 +93,19 @@ def create_app(
     app.state.stopping = asyncio.Event()
     add_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(AuthMiddleware, keys=keys, exempt=exempt)  # outermost: auth first
+    app.add_middleware(AuthMiddleware, keys=keys, exempt=exempt)  # auth first
+    encoded = JobJson()
+    if fast_list:  # outermost: answers only what it checked itself (fast_list.py)
+        app.add_middleware(
+            FastListMiddleware,
+            service=service,
+            keys=keys,
+            exempt=exempt,
+            encoded=encoded,
+        )
 
     routers = (
-        guide_routes(service),
+        guide_routes(service, encoded),
         export_routes(service),
         run_routes(service),
         compat_routes(service),

@@ -64,7 +64,8 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-async def _scheduler_error(request: Request, exc: Exception) -> JSONResponse:
+async def scheduler_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to a :class:`SchedulerError` (the list's fast path sends it too)."""
     assert isinstance(exc, SchedulerError)
     status, body = wire.error_answer(exc)
     response = error_response(status, body["error"], body["code"], body["field"], body["details"])
@@ -126,7 +127,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 def add_error_handlers(app: FastAPI) -> None:
     """Answer every error ``app`` raises as JSON (an unexpected one as a logged 500)."""
-    app.add_exception_handler(SchedulerError, _scheduler_error)
+    app.add_exception_handler(SchedulerError, scheduler_error_response)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)

@@ -42,10 +42,11 @@ def _job(job: JobDefinition) -> dict[str, Any]:
     return job_to_dict(job)
 
 
-def guide_routes(service: SchedulerService) -> APIRouter:
-    """The guide's ``/api/v1/schedule`` routes over ``service``."""
+def guide_routes(service: SchedulerService, encoded: JobJson | None = None) -> APIRouter:
+    """The guide's ``/api/v1/schedule`` routes over ``service`` (``encoded``: the jobs' bytes
+    kept, shared with the app's fast list)."""
     r = APIRouter(prefix=f"{PREFIX}/schedule", tags=["schedule"])
-    encoded = JobJson()
+    encoded = encoded if encoded is not None else JobJson()
 
     @r.post("", status_code=201, response_model=JobOut, summary="Create a scheduled job")
     async def create_job(request: Request, body: JobCreateIn) -> Any:
