@@ -695,7 +695,12 @@ async def test_an_idle_server_sleeps_and_still_dates_its_responses(harness: Harn
         finally:
             selector.select = select
         later = await client.get("/api/v1/health/scheduler", headers=AUTH)
-    assert len(wakeups) <= 3, wakeups  # the thread's end; uvicorn's loop: 24
+    # a timer shows as a wait with a timeout; callbacks left over from the first request (a
+    # loaded machine runs them late) as polls with none, which no timer causes
+    waits = [timeout for timeout in wakeups if timeout != 0]
+    assert len(waits) <= 2, (
+        wakeups
+    )  # the wait the thread's end interrupts; uvicorn's loop: about 12
     for response in (first, later):
         sent = parsedate_to_datetime(response.headers["date"])
         assert abs(sent.timestamp() - time.time()) < 3
