@@ -28,6 +28,7 @@ __all__ = [
     "stored",
     "stored_ids",
     "stored_names",
+    "values_head",
     "write_audit",
     "write_context",
     "write_decision",
@@ -48,6 +49,7 @@ from .._rows import (
     node_from_row,
 )
 from ..base import ApprovalDecision, NodeInfo
+from ._batch import insert_rows
 
 # --- values as SQLite keeps them -----------------------------------------------------------------
 
@@ -130,8 +132,20 @@ INSERT_AUDIT = (
 # --- writes inside a transaction -----------------------------------------------------------------
 
 
+def values_head(insert: str) -> str:
+    """An ``INSERT ... VALUES (?,...)`` statement up to ``VALUES`` (for ``_batch.insert_rows``)."""
+    return insert[: insert.index(" VALUES (")] + " VALUES"
+
+
+_AUDIT_HEAD = values_head(INSERT_AUDIT)
+
+
 def write_audit(conn: sqlite3.Connection, events: Sequence[AuditEvent]) -> None:
-    conn.executemany(INSERT_AUDIT, [audit_values(e) for e in events])
+    """Audit ``events``, in order (many in few statements: see ``_batch``)."""
+    if len(events) > 1:
+        insert_rows(conn, _AUDIT_HEAD, [audit_values(e) for e in events])
+    elif events:
+        conn.execute(INSERT_AUDIT, audit_values(events[0]))
 
 
 def write_context(conn: sqlite3.Connection, context: AgentContext) -> None:
