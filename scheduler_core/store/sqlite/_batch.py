@@ -1,6 +1,8 @@
 """Many rows in one SQLite statement: a multi-row ``INSERT ... VALUES (...),(...)`` and an
 ``UPDATE ... FROM`` a list of values (SQLite >= 3.33).
 
+And the rows of a query in one step (:func:`fetch_rows`), as one JSON array.
+
 Why: the ``sqlite3`` module releases the GIL around every step of a statement, and
 ``executemany`` steps once a row. While the event loop is busy, each step hands it the GIL and
 waits up to the switch interval to take it back, so a batch of 2,000 rows written row by row
@@ -10,8 +12,9 @@ the rows in the same order, the same statements' effects (triggers fire row by r
 
 from __future__ import annotations
 
-__all__ = ["UPDATE_FROM", "insert_rows", "update_from"]
+__all__ = ["UPDATE_FROM", "fetch_rows", "insert_rows", "update_from"]
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -68,3 +71,14 @@ def update_from(
         sql = f"{head} FROM (SELECT {columns} FROM (VALUES {marks})) AS v {tail}"
         changed += conn.execute(sql, values).rowcount
     return changed
+
+
+def fetch_rows(
+    conn: sqlite3.Connection, columns: str, query: str, params: Sequence[Any]
+) -> list[list[Any]]:
+    """The rows of ``query``, which selects ``columns`` (plain names, no BLOB, no REAL), each a
+    list of those columns' values, in one step: SQLite writes them as one JSON array (the same
+    text, integers and NULLs come back). In no particular order (an aggregate's)."""
+    sql = f"SELECT json_group_array(json_array({columns})) FROM ({query})"
+    rows: list[list[Any]] = json.loads(conn.execute(sql, params).fetchone()[0])
+    return rows

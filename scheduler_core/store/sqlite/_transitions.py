@@ -26,7 +26,7 @@ from ..base import (
     StartPlan,
     StartPlanner,
 )
-from ._batch import UPDATE_FROM, insert_rows, update_from
+from ._batch import UPDATE_FROM, fetch_rows, insert_rows, update_from
 from ._lease import holds_lease
 from ._sessions import read_contexts
 from ._sql import (
@@ -53,6 +53,12 @@ _ADVANCE_FROM = (
 _OWNED_RUN_HEAD = values_head(INSERT_OWNED_RUN_ONCE)
 
 
+def _due_order(row: list[Any]) -> tuple[str, int]:
+    """A due job's place in the ``jobs_due`` index (its ``next_run_at``, then its rowid, the
+    last column :func:`claim_due` reads)."""
+    return row[5], row[-1]
+
+
 def claim_due(
     conn: sqlite3.Connection,
     stamp: str,
@@ -65,13 +71,17 @@ def claim_due(
     hold the lease at ``stamp`` (both stored instants)."""
     if not holds_lease(conn, owner, stamp):
         return None
-    rows = conn.execute(
-        f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due "
+    rows = fetch_rows(
+        conn,
+        f"{JOB_COLUMNS}, rowid",
+        f"SELECT {JOB_COLUMNS}, rowid FROM jobs INDEXED BY jobs_due "
         "WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
         (horizon, limit),
-    ).fetchall()
+    )
     if not rows:
         return []
+    # in the index's order, as a scan of it reads them: by instant, then by rowid
+    rows.sort(key=_due_order)
     plans = planner([job_of(r) for r in rows], {})
     advanced = [(stored(p.next_run_at), (p.status or p.job.status).value, p.job.id) for p in plans]
     if UPDATE_FROM:  # (the jobs read once each: one row of v a job)
@@ -305,14 +315,12 @@ def _finish_batch(
             write_decision(conn, item.run.id, item.approval)
         if item.context is not None:
             write_context(conn, item.context)
-    rows: dict[str, Any] = {}
+    rows: dict[str, list[Any]] = {}
     ids = [i.run.job_id for i in items]
     for k in range(0, n, 500):
         chunk = ids[k : k + 500]
-        for row in conn.execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk
-        ):
-            rows[row[0]] = row
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({','.join('?' * len(chunk))})"
+        rows.update((r[0], r) for r in fetch_rows(conn, JOB_COLUMNS, query, chunk))
     plans: list[FinishPlan | None] = []
     audits: list[AuditEvent] = []
     tally = RunTally()
@@ -321,8 +329,8 @@ def _finish_batch(
     retries = []
     for item in items:
         run = item.run
-        row = rows.get(run.job_id)
-        current = job_of(row) if row else None
+        job_row = rows.get(run.job_id)
+        current = job_of(job_row) if job_row else None
         plan = planner(item, current)
         plans.append(plan)
         if plan is None or current is None:
