@@ -242,7 +242,7 @@ def finish_runs(
             [(fmt(e), runs, cost) for e, runs, cost in costs.end_rows()],
         )
     if audits:
-        write_audit(conn, audits)
+        write_audit(conn, audits, rows=True)
     if tally:
         conn.execute(
             "UPDATE run_stats SET runs_total = runs_total + ?, "
