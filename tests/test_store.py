@@ -653,6 +653,141 @@ async def test_finish_runs_batch_is_as_if_one_after_another(store: JobStore) -> 
     assert (await store.run_stats()).runs_total == 4
 
 
+async def test_finish_runs_of_many_jobs_as_one_by_one(store: JobStore) -> None:
+    """A batch of runs of as many jobs (SQLite writes it in a few statements) records what
+    finishing them one call each records."""
+
+    async def finished(tag: str, together: bool) -> tuple[list[Any], list[Any], list[Any]]:
+        jobs = [make_job(f"{tag}-{k}") for k in range(3)]
+        await store.insert_jobs(jobs, [])
+        runs = [make_run(j, scheduled=at(-k)) for k, j in enumerate(jobs)]
+        for r in runs:
+            await store.insert_run(r, [])
+        ends = [
+            dataclasses.replace(
+                runs[0], status=RunStatus.FAILED, finished_at=at(1), error_message="boom"
+            ),
+            dataclasses.replace(
+                runs[1], status=RunStatus.SUCCEEDED, finished_at=at(2), execution_time_ms=7
+            ),
+            dataclasses.replace(runs[2], status=RunStatus.SKIPPED, finished_at=at(3)),
+        ]
+        context = AgentContext(
+            job_id=jobs[1].id,
+            mode=SessionMode.SHARED_PERSISTENT,
+            memory=({"n": tag},),
+            updated_at=at(2),
+        )
+        items = [FinishItem(run=r, job=j) for r, j in zip(ends, jobs, strict=True)]
+        items[1] = dataclasses.replace(items[1], context=context)
+        calls: list[tuple[FinishItem, JobDefinition | None]] = []
+        if together:
+            plans = await store.finish_runs(items, finish_planner(calls, retry=True))
+        else:
+            plans = [
+                p
+                for i in items
+                for p in await store.finish_runs([i], finish_planner(calls, retry=True))
+            ]
+        assert all(p is not None for p in plans)
+        assert [j.run_count for _, j in calls if j] == [0, 0, 0]
+        got_jobs = []
+        for j in jobs:
+            got = await store.get_job(j.id)
+            assert got is not None
+            got_jobs.append(
+                (got.status, got.run_count, got.failure_count, got.last_error, got.last_run_at)
+            )
+        got_runs = []
+        for j in jobs:
+            for r in await store.list_runs(j.id):
+                got_runs.append((r.status, r.trigger, r.attempt, r.finished_at, r.error_message))
+        audit = [
+            (e.type, e.job_id)
+            for e in await store.query_audit()
+            if e.job_id in {j.id for j in jobs}
+        ]
+        assert (await store.load_context(jobs[1].id)).memory == ({"n": tag},)  # type: ignore[union-attr]
+        return got_jobs, got_runs, [(t, [j.id for j in jobs].index(i)) for t, i in audit]
+
+    apart = await finished("apart", together=False)
+    stats = await store.run_stats()
+    together = await finished("together", together=True)
+    assert together == apart
+    assert apart[0][0][1:] == (1, 1, "boom", at(1))  # (not all alike)
+    after = await store.run_stats()
+    assert (after.runs_total, after.runs_failed, after.executions) == (
+        2 * stats.runs_total,
+        2 * stats.runs_failed,
+        2 * stats.executions,
+    )
+    assert stats.runs_total == 2 and stats.executions == 1
+
+
+async def test_finish_runs_of_many_jobs_one_fenced(store: JobStore) -> None:
+    """One run of a batch of as many jobs finished elsewhere meanwhile: the others finish,
+    that one is left as it is and its job untouched."""
+    a, b, c = make_job("fa"), make_job("fb"), make_job("fc")
+    await store.insert_jobs([a, b, c], [])
+    runs = [make_run(j) for j in (a, b, c)]
+    for r in runs:
+        await store.insert_run(r, [])
+    interrupted = dataclasses.replace(runs[1], status=RunStatus.INTERRUPTED, finished_at=at(1))
+    assert await store.update_run(interrupted, expected=RunStatus.RUNNING)
+    items = [
+        FinishItem(run=dataclasses.replace(r, status=RunStatus.SUCCEEDED, finished_at=at(2)), job=j)
+        for r, j in zip(runs, (a, b, c), strict=True)
+    ]
+    calls: list[tuple[FinishItem, JobDefinition | None]] = []
+    plans = await store.finish_runs(items, finish_planner(calls))
+    assert [p is not None for p in plans] == [True, False, True]
+    assert [i.run.id for i, _ in calls] == [runs[0].id, runs[2].id]
+    assert [(await store.get_run(r.id)).status for r in runs] == [  # type: ignore[union-attr]
+        RunStatus.SUCCEEDED,
+        RunStatus.INTERRUPTED,
+        RunStatus.SUCCEEDED,
+    ]
+    assert [(await store.get_job(j.id)).run_count for j in (a, b, c)] == [1, 0, 1]  # type: ignore[union-attr]
+    assert (await store.run_stats()).runs_total == 2
+    assert [e.job_id for e in await store.query_audit()] == [c.id, a.id]  # (newest first)
+
+
+async def test_finish_runs_of_a_job_renamed_since_its_claim_chains_by_its_new_name(
+    store: JobStore,
+) -> None:
+    """A batch of runs of as many jobs, one of them renamed while its run ran, to the name a
+    job comes after: that job's run is chained (looked up under the new name)."""
+    lead, other = make_job("lead"), make_job("other")
+    follower = make_job("follower", after="renamed", next_in=None)
+    await store.insert_jobs([lead, other, follower], [])
+    runs = [make_run(lead), make_run(other)]
+    for r in runs:
+        await store.insert_run(r, [])
+    await store.update_job(dataclasses.replace(lead, name="renamed"), [])
+    items = [
+        FinishItem(run=dataclasses.replace(r, status=RunStatus.SUCCEEDED, finished_at=at(1)), job=j)
+        for r, j in zip(runs, (lead, other), strict=True)
+    ]
+    seen: list[tuple[str, list[str]]] = []
+
+    def chain(
+        item: FinishItem,
+        plan: FinishPlan,
+        leader: JobDefinition,
+        followers: Sequence[JobDefinition],
+    ) -> FinishPlan:
+        seen.append((leader.name, [f.name for f in followers]))
+        runs = tuple(make_run(f, status=RunStatus.QUEUED, scheduled=at(1)) for f in followers)
+        return dataclasses.replace(plan, chained=runs)
+
+    calls: list[tuple[FinishItem, JobDefinition | None]] = []
+    plans = await store.finish_runs(items, finish_planner(calls), chain)
+    assert seen == [("renamed", ["follower"])]
+    assert plans[0] is not None and len(plans[0].chained) == 1
+    assert [r.status for r in await store.list_runs(follower.id)] == [RunStatus.QUEUED]
+    assert [(await store.get_job(j.id)).run_count for j in (lead, other)] == [1, 1]  # type: ignore[union-attr]
+
+
 async def test_finish_runs_is_fenced_by_the_expected_status(store: JobStore) -> None:
     job = make_job("fence")
     await store.insert_jobs([job], [])

@@ -26,6 +26,7 @@ from ..base import (
     StartPlan,
     StartPlanner,
 )
+from ._batch import UPDATE_FROM, fetch_rows, insert_rows, update_from
 from ._lease import holds_lease
 from ._sessions import read_contexts
 from ._sql import (
@@ -39,10 +40,23 @@ from ._sql import (
     run_update_values,
     run_values,
     stored,
+    values_head,
     write_audit,
     write_context,
     write_decision,
 )
+
+#: a claim's jobs, advanced (see _batch.update_from)
+_ADVANCE_FROM = (
+    "UPDATE jobs SET next_run_at = v.next_run_at, status = v.status FROM v WHERE jobs.id = v.id"
+)
+_OWNED_RUN_HEAD = values_head(INSERT_OWNED_RUN_ONCE)
+
+
+def _due_order(row: list[Any]) -> tuple[str, int]:
+    """A due job's place in the ``jobs_due`` index (its ``next_run_at``, then its rowid, the
+    last column :func:`claim_due` reads)."""
+    return row[5], row[-1]
 
 
 def claim_due(
@@ -57,21 +71,26 @@ def claim_due(
     hold the lease at ``stamp`` (both stored instants)."""
     if not holds_lease(conn, owner, stamp):
         return None
-    rows = conn.execute(
-        f"SELECT {JOB_COLUMNS} FROM jobs INDEXED BY jobs_due "
+    rows = fetch_rows(
+        conn,
+        f"{JOB_COLUMNS}, rowid",
+        f"SELECT {JOB_COLUMNS}, rowid FROM jobs INDEXED BY jobs_due "
         "WHERE status = 'active' AND next_run_at <= ? ORDER BY next_run_at LIMIT ?",
         (horizon, limit),
-    ).fetchall()
+    )
     if not rows:
         return []
+    # in the index's order, as a scan of it reads them: by instant, then by rowid
+    rows.sort(key=_due_order)
     plans = planner([job_of(r) for r in rows], {})
-    conn.executemany(
-        "UPDATE jobs SET next_run_at = ?, status = ? WHERE id = ?",
-        [(stored(p.next_run_at), (p.status or p.job.status).value, p.job.id) for p in plans],
-    )
+    advanced = [(stored(p.next_run_at), (p.status or p.job.status).value, p.job.id) for p in plans]
+    if UPDATE_FROM:  # (the jobs read once each: one row of v a job)
+        update_from(conn, "next_run_at, status, id", _ADVANCE_FROM, advanced)
+    else:
+        conn.executemany("UPDATE jobs SET next_run_at = ?, status = ? WHERE id = ?", advanced)
     runs = [p.run for p in plans if p.run is not None]
     before = conn.total_changes
-    conn.executemany(INSERT_OWNED_RUN_ONCE, [(*run_values(r), owner) for r in runs])
+    insert_rows(conn, _OWNED_RUN_HEAD, [(*run_values(r), owner) for r in runs])
     if conn.total_changes - before != len(runs):
         # some instant was fired already (never twice): keep only the runs inserted now
         ids = [r.id for r in runs]
@@ -165,7 +184,8 @@ def finish_runs(
     tally = RunTally()
     costs = CostTally()
     leaders = _leaders(conn, items) if chain is not None else frozenset()
-    for item in items:
+    batch = None if leaders else _finish_batch(conn, items, planner, chained=chain is not None)
+    for item in items if batch is None else ():
         run = item.run
         # only a run still recorded as running can finish: if its job was removed, or a
         # scheduler that took over the lease already marked it interrupted (and retried
@@ -210,6 +230,8 @@ def finish_runs(
         audits.extend(plan.audit)
         tally.add(run, plan.count_run)
         costs.add(current, run)
+    if batch is not None:
+        plans, audits, tally, costs = batch
     if costs:
         conn.executemany(
             upsert_sql(["?"] * 8),
@@ -220,7 +242,7 @@ def finish_runs(
             [(fmt(e), runs, cost) for e, runs, cost in costs.end_rows()],
         )
     if audits:
-        write_audit(conn, audits)
+        write_audit(conn, audits, rows=True)
     if tally:
         conn.execute(
             "UPDATE run_stats SET runs_total = runs_total + ?, "
@@ -242,6 +264,107 @@ def finish_runs(
             )
             start.contexts = (ids, read_contexts(conn, ids) if ids else {})
     return plans
+
+
+#: a batch's runs finished (see _finish_batch): each as UPDATE_RUN, if still in its status
+_FINISH_RUNS_FROM = (
+    "UPDATE runs SET due_at = v.due_at, started_at = v.started_at, finished_at = v.finished_at, "
+    "status = v.status, output = v.output, error_message = v.error_message, summary = v.summary, "
+    "execution_time_ms = v.execution_time_ms, details = v.details "
+    "FROM v WHERE runs.id = v.id AND runs.status = v.expected"
+)
+_FINISH_RUN_NAMES = (
+    "due_at, started_at, finished_at, status, output, error_message, summary, "
+    "execution_time_ms, details, id, expected"
+)
+#: their jobs' outcomes (see JobOutcome)
+_OUTCOMES_FROM = (
+    "UPDATE jobs SET status = v.status, failure_count = v.failure_count, "
+    "last_error = v.last_error, last_run_at = v.last_run_at, "
+    "last_run_status = v.last_run_status, run_count = jobs.run_count + v.counted "
+    "FROM v WHERE jobs.id = v.id"
+)
+_OUTCOME_NAMES = "status, failure_count, last_error, last_run_at, last_run_status, counted, id"
+
+
+def _finish_batch(
+    conn: sqlite3.Connection, items: Sequence[FinishItem], planner: FinishPlanner, *, chained: bool
+) -> tuple[list[FinishPlan | None], list[AuditEvent], RunTally, CostTally] | None:
+    """The finish of a batch whose runs are all still in their expected status, of as many
+    jobs, none of them followed by another (the caller looked their names up; with
+    ``chained``, a job renamed since its run was claimed is not such a batch): what the loop
+    of :func:`finish_runs` writes, in a few statements (see ``_batch``) rather than three a
+    run. None, with nothing written, if the batch is not such a one (the loop then finishes
+    it).
+
+    The same writes: each run updated if still in its status (here all are, or none is
+    written), each job read after its run's update and before its own (no other run of the
+    batch touches it), the retries inserted in the batch's order."""
+    n = len(items)
+    if not UPDATE_FROM or n < 2:
+        return None
+    if len({i.run.id for i in items}) != n or len({i.run.job_id for i in items}) != n:
+        return None
+    conn.execute("SAVEPOINT finish_batch")
+    finished = [(*run_update_values(i.run), i.expected.value) for i in items]
+    if update_from(conn, _FINISH_RUN_NAMES, _FINISH_RUNS_FROM, finished) != n:
+        _undo(conn)  # one was finished elsewhere meanwhile
+        return None
+    for item in items:
+        if item.approval is not None:
+            write_decision(conn, item.run.id, item.approval)
+        if item.context is not None:
+            write_context(conn, item.context)
+    rows: dict[str, list[Any]] = {}
+    ids = [i.run.job_id for i in items]
+    for k in range(0, n, 500):
+        chunk = ids[k : k + 500]
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({','.join('?' * len(chunk))})"
+        rows.update((r[0], r) for r in fetch_rows(conn, JOB_COLUMNS, query, chunk))
+    plans: list[FinishPlan | None] = []
+    audits: list[AuditEvent] = []
+    tally = RunTally()
+    costs = CostTally()
+    outcomes = []
+    retries = []
+    for item in items:
+        run = item.run
+        job_row = rows.get(run.job_id)
+        current = job_of(job_row) if job_row else None
+        plan = planner(item, current)
+        plans.append(plan)
+        if plan is None or current is None:
+            continue
+        if chained and run.status is RunStatus.SUCCEEDED and current.name != item.job.name:
+            _undo(conn)  # its followers are looked up under its new name (_chained)
+            return None
+        outcome = JobOutcome.of(current, run, plan)
+        outcomes.append(
+            (
+                outcome.status.value,
+                outcome.failure_count,
+                outcome.last_error,
+                fmt(outcome.last_run_at),
+                outcome.last_run_status.value,
+                outcome.counted,
+                run.job_id,
+            )
+        )
+        if plan.retry is not None:
+            retries.append(run_values(plan.retry))
+        audits.extend(plan.audit)
+        tally.add(run, plan.count_run)
+        costs.add(current, run)
+    update_from(conn, _OUTCOME_NAMES, _OUTCOMES_FROM, outcomes)
+    conn.executemany(INSERT_RUN_ONCE, retries)
+    conn.execute("RELEASE finish_batch")
+    return plans, audits, tally, costs
+
+
+def _undo(conn: sqlite3.Connection) -> None:
+    """Nothing of :func:`_finish_batch`'s writes kept."""
+    conn.execute("ROLLBACK TO finish_batch")
+    conn.execute("RELEASE finish_batch")
 
 
 def _leaders(conn: sqlite3.Connection, items: Sequence[FinishItem]) -> frozenset[str]:
