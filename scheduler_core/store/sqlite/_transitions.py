@@ -208,20 +208,11 @@ def finish_runs(
         plans.append(plan)
         if plan is None or current is None:
             continue
-        outcome = JobOutcome.of(current, run, plan)
         conn.execute(
             "UPDATE jobs SET status = ?, failure_count = ?, last_error = ?, "
             "last_run_at = ?, last_run_status = ?, run_count = run_count + ? "
             "WHERE id = ?",
-            (
-                outcome.status.value,
-                outcome.failure_count,
-                outcome.last_error,
-                fmt(outcome.last_run_at),
-                outcome.last_run_status.value,
-                outcome.counted,
-                run.job_id,
-            ),
+            _outcome_values(current, run, plan),
         )
         if plan.retry is not None:
             conn.execute(INSERT_RUN_ONCE, run_values(plan.retry))
@@ -338,18 +329,7 @@ def _finish_batch(
         if chained and run.status is RunStatus.SUCCEEDED and current.name != item.job.name:
             _undo(conn)  # its followers are looked up under its new name (_chained)
             return None
-        outcome = JobOutcome.of(current, run, plan)
-        outcomes.append(
-            (
-                outcome.status.value,
-                outcome.failure_count,
-                outcome.last_error,
-                fmt(outcome.last_run_at),
-                outcome.last_run_status.value,
-                outcome.counted,
-                run.job_id,
-            )
-        )
+        outcomes.append(_outcome_values(current, run, plan))
         if plan.retry is not None:
             retries.append(run_values(plan.retry))
         audits.extend(plan.audit)
@@ -406,3 +386,18 @@ def _chained(
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE {AFTER_KEY} = ? ORDER BY name", (current.name,)
     ).fetchall()
     return chain(item, plan, current, [job_of(r) for r in rows]) if rows else plan
+
+
+def _outcome_values(job: JobDefinition, run: JobRun, plan: FinishPlan) -> tuple[Any, ...]:
+    """What a finished run writes on its job, as the values of the finish's job update: status,
+    failure_count, last_error, last_run_at, last_run_status, run_count's increment, job id."""
+    outcome = JobOutcome.of(job, run, plan)
+    return (
+        outcome.status.value,
+        outcome.failure_count,
+        outcome.last_error,
+        fmt(outcome.last_run_at),
+        outcome.last_run_status.value,
+        outcome.counted,
+        run.job_id,
+    )
