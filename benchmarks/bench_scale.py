@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_scale.py                  # everything (the 1,000,000-job
                                                                 # store is built once: minutes)
-    .venv/bin/python benchmarks/bench_scale.py --only idle --seconds 60
+    .venv/bin/python benchmarks/bench_scale.py --only idle --seconds 120
     .venv/bin/python benchmarks/bench_scale.py --only cold --jobs 100000
     .venv/bin/python benchmarks/bench_scale.py --profile        # cProfile the engine children
 
@@ -15,9 +15,9 @@ private copy in a fresh child process with the real clock. Sections (``--only``)
   (``Engine.start``) -> first call; RSS right after the first fire, and again after a minute of
   idling and the hourly pruning pass (what an idle hour adds).
 * ``idle``: nothing due; CPU time of the whole process (every thread, from
-  ``/proc/PID/task/*/schedstat``, nanoseconds) over ``--seconds`` after a warm-up, for the bare
-  :class:`Engine` and for a real ``symbi-tui --daemon`` with its API and metrics on, as an
-  operator runs it, at each size of ``--idle-jobs``.
+  ``/proc/PID/task/*/schedstat``, nanoseconds, read by the parent) over ``--seconds`` after a
+  warm-up, for the bare :class:`Engine` and for a real ``symbi-tui --daemon`` with its API and
+  metrics on, as an operator runs it, at each size of ``--idle-jobs``.
 
 The script always exits 0 and prints PASS/FAIL per target; figures go to
 ``benchmarks/results/scale-*.json``.
@@ -223,11 +223,15 @@ print(json.dumps(result))
 
 def child_idle_engine(
     db: str,
-    seconds: float,
     warmup: float,
+    ready: str,
     profile: str | None,
     settings: dict[str, float] | None = None,
 ) -> Any:
+    """Start an engine, idle ``warmup`` seconds, write this pid to ``ready`` and idle until
+    SIGUSR1: the parent measures this process from outside meanwhile, so no wake-up of the
+    measurement's own (a timer ending the window) is counted as the scheduler's."""
+
     async def main() -> dict[str, Any]:
         from scheduler_core.engine import Engine
         from scheduler_core.runtime.base import CallableExecutor
@@ -239,21 +243,74 @@ def child_idle_engine(
         engine = Engine(config, executor=CallableExecutor({"a": agent}))
         await engine.start()
         await asyncio.sleep(warmup)
-        pid = os.getpid()
-        s0, c0, t0 = thread_stats(pid), process_cpu_seconds(pid), time.perf_counter()
-        await asyncio.sleep(seconds)
-        c1, t1, s1 = process_cpu_seconds(pid), time.perf_counter(), thread_stats(pid)
+        done = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, done.set)
+        announce(ready)
+        await done.wait()
         rss = rss_mb(os.getpid())
         await engine.stop()
-        return {
-            "cpu_s": c1 - c0,
-            "wall_s": t1 - t0,
-            "per_minute": (c1 - c0) / (t1 - t0) * 60,
-            "threads": thread_delta(s0, s1, t1 - t0),
-            "rss_mb": rss,
-        }
+        return {"rss_mb": rss}
 
     return _profiled(profile, main)
+
+
+def announce(ready: str) -> None:
+    """This pid in ``ready``, whole (written aside and renamed: the parent polls for it)."""
+    Path(ready + ".tmp").write_text(str(os.getpid()))
+    os.replace(ready + ".tmp", ready)
+
+
+def measure_idle(pid: int, seconds: float) -> dict[str, Any]:
+    """CPU of every thread of ``pid`` over ``seconds``, sampled from this process."""
+    s0, c0, t0 = thread_stats(pid), process_cpu_seconds(pid), time.perf_counter()
+    time.sleep(seconds)
+    c1, t1 = process_cpu_seconds(pid), time.perf_counter()
+    s1 = thread_stats(pid)
+    return {
+        "cpu_s": c1 - c0,
+        "wall_s": t1 - t0,
+        "per_minute": (c1 - c0) / (t1 - t0) * 60,
+        "threads": thread_delta(s0, s1, t1 - t0),
+    }
+
+
+def engine_idle(db: Path, args: argparse.Namespace, profile: str | None) -> dict[str, Any]:
+    """The bare engine in a child over ``db``, measured from here for ``args.seconds``."""
+    ready = db.parent / "ready"
+    box: dict[str, Any] = {}
+
+    def child() -> None:
+        try:
+            box["result"] = run_child(
+                SCRIPT,
+                "idle_engine",
+                {
+                    "db": str(db),
+                    "warmup": args.warmup,
+                    "ready": str(ready),
+                    "profile": profile,
+                    "settings": args.settings,
+                },
+                timeout=args.seconds + args.warmup + 600,
+            )
+        except BaseException as exc:  # reported by the parent
+            box["error"] = exc
+
+    thread = threading.Thread(target=child, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + args.warmup + 600
+    while not ready.exists():
+        if not thread.is_alive() or time.monotonic() > deadline:
+            thread.join(5)
+            raise RuntimeError(f"the idle engine did not start: {box.get('error')}")
+        time.sleep(0.05)
+    pid = int(ready.read_text())
+    figures = measure_idle(pid, args.seconds)
+    os.kill(pid, signal.SIGUSR1)
+    thread.join(120)
+    if "error" in box:
+        raise box["error"]
+    return {**figures, **box["result"]}
 
 
 # --- the parent ---------------------------------------------------------------------------------
@@ -337,10 +394,7 @@ def daemon_idle(
                     raise RuntimeError(f"the daemon did not start: {events[-10:]}")
                 time.sleep(0.05)
             time.sleep(warmup)
-            s0, c0, t0 = thread_stats(proc.pid), process_cpu_seconds(proc.pid), time.perf_counter()
-            time.sleep(seconds)
-            c1, t1 = process_cpu_seconds(proc.pid), time.perf_counter()
-            s1 = thread_stats(proc.pid)
+            figures = measure_idle(proc.pid, seconds)
             with open(f"/proc/{proc.pid}/statm") as f:
                 rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
         finally:
@@ -349,13 +403,7 @@ def daemon_idle(
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        return {
-            "cpu_s": c1 - c0,
-            "wall_s": t1 - t0,
-            "per_minute": (c1 - c0) / (t1 - t0) * 60,
-            "threads": thread_delta(s0, s1, t1 - t0),
-            "rss_mb": rss,
-        }
+        return {**figures, "rss_mb": rss}
 
 
 def compile_tree() -> None:
@@ -434,18 +482,7 @@ def section_idle(args: argparse.Namespace, report: Report) -> None:
             if args.profile:
                 prof = str(SCRIPT.parent / "results" / f"scale-idle-{jobs}.prof")
                 Path(prof).parent.mkdir(exist_ok=True)
-            engine = run_child(
-                SCRIPT,
-                "idle_engine",
-                {
-                    "db": str(db),
-                    "seconds": args.seconds,
-                    "warmup": args.warmup,
-                    "profile": prof,
-                    "settings": args.settings,
-                },
-                timeout=args.seconds + 600,
-            )
+            engine = engine_idle(db, args, prof)
         daemon = daemon_idle(base, args.seconds, args.warmup, args.settings)
         report.sections[f"idle_{jobs}"] = {"engine": engine, "daemon": daemon}
         rows.append((f"{jobs:,}", "engine", engine["per_minute"], engine["rss_mb"]))
@@ -478,8 +515,15 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", default=",".join(SECTIONS))
-    parser.add_argument("--seconds", type=float, default=60.0, help="idle measured this long")
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=120.0, help="idle measured this long")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=15.0,
+        help="seconds after the start before the measurement: past the first renewal (a third "
+        "of lease_ttl_seconds after the lease is taken), which is still the start's, at the "
+        "short TTL, before an idle holder's lease is stretched",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="cold starts per size")
     parser.add_argument(
         "--cold-jobs", type=lambda s: [int(x) for x in s.split(",")], default=[100_000, 1_000_000]
