@@ -284,7 +284,16 @@ def _table(*columns: tuple[str, dict[str, Any]]) -> Table:
 
 _FIXED: dict[str, Any] = {"no_wrap": True}
 _FOLD: dict[str, Any] = {"overflow": "fold"}
-_CUT: dict[str, Any] = {"overflow": "ellipsis", "no_wrap": True, "ratio": 1, "min_width": 8}
+#: a long text column (a run's detail, an audit event's details): it gives way first when a
+#: table is wider than the page (rich narrows only the columns that may wrap; with none, it
+#: cuts every column alike, run ids and costs included), and its cells, made by ``_cut``, stay
+#: on one line cut with an ellipsis
+_CUT: dict[str, Any] = {"overflow": "ellipsis", "min_width": 8}
+
+
+def _cut(text: str) -> Text:
+    """A cell of a ``_CUT`` column: one line, cut with an ellipsis where the column ends."""
+    return Text(text, no_wrap=True, overflow="ellipsis")
 
 
 def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None = None) -> Table:
@@ -348,7 +357,7 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
             cells.append(heartbeat_mark(run) or "-")
         if costs:
             cells.append(cost_text(run.details))
-        cells.append(excerpt(detail, 500))
+        cells.append(_cut(excerpt(detail, 500)))
         table.add_row(*cells)
     return table
 
@@ -372,9 +381,9 @@ def iterations_table(iterations: Sequence[HeartbeatIteration]) -> Table:
             _when(it.started_at),
             duration(took) or "-",
             _v(it.outcome),
-            excerpt(it.assessment or "", 200),
-            excerpt(it.action or "", 200),
-            excerpt(it.summary or it.output_excerpt or "", 300),
+            _cut(excerpt(it.assessment or "", 200)),
+            _cut(excerpt(it.action or "", 200)),
+            _cut(excerpt(it.summary or it.output_excerpt or "", 300)),
         )
     return table
 
@@ -409,7 +418,7 @@ def audit_table(events: Sequence[AuditEvent]) -> Table:
             _v(event.actor),
             _v(job),
             short.get(event.run_id or "", "-"),
-            text,
+            _cut(text),
         )
     return table
 
