@@ -297,6 +297,14 @@ def export_dsl(export: Export) -> str:
     for name in export.unknown_agents:
         shown = visible(name, one_line=True)
         head += f"\n# agent {shown} is not defined here: define it where this is applied"
+    held = {job.name for job in export.jobs}
+    for job in export.jobs:  # a follower exported without its leader applies only beside it
+        if job.after is not None and job.after not in held:
+            name, leader = visible(job.name, one_line=True), visible(job.after, one_line=True)
+            head += (
+                f"\n# schedule {name} runs after {leader}, which this export does not hold:"
+                f" it applies where {leader} exists (or export both)"
+            )
     parts = [
         head,
         *(agent_block(a) for a in export.agents),

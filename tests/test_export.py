@@ -253,3 +253,18 @@ def test_any_duration_reads_back_exactly(seconds: float) -> None:
         {"name": "timed", "agent": "a", "cron": "0 * * * *", "policy": {"max_runtime": seconds}}
     )
     _round_trip(job)
+
+
+def test_an_export_without_a_followers_leader_says_so() -> None:
+    """``symbi cron export summarise`` alone: the text still validates, but applies only where
+    ``extract`` exists, and a comment says so (as it does of an agent defined nowhere)."""
+    agents = [AgentDefinition(name="a", runner=RunnerKind.COMMAND, command="true")]
+    leader = job_from_mapping({"name": "extract", "agent": "a", "cron": "0 6 * * *"})
+    follower = job_from_mapping({"name": "summarise", "agent": "a", "after": "extract"})
+    alone = export_dsl(Export(jobs=[follower], agents=agents))
+    note = "# schedule summarise runs after extract, which this export does not hold"
+    assert note in alone, alone
+    (back,) = parse_dsl(alone, "export.symbi", env={}).jobs
+    assert back.after == "extract"
+    both = export_dsl(Export(jobs=[leader, follower], agents=agents))
+    assert "# schedule" not in both, both
