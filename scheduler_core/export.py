@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from .clock import format_instant
 from .errors import ValidationError
-from .jobspec import JOB_FIELDS, spec_to_json
+from .jobspec import JOB_FIELDS, parse_duration, spec_to_json
 from .model import AgentDefinition, HeartbeatSpec, JobDefinition, PolicySpec
 from .named_policies import NamedPolicy
 from .records import record
@@ -197,6 +197,30 @@ FIELD_WRITERS: dict[str, FieldWriter] = {
 assert set(FIELD_WRITERS) <= set(JOB_FIELDS), set(FIELD_WRITERS) - set(JOB_FIELDS)
 
 
+#: the policy's durations in seconds -> the key the guide writes them under
+_DURATION_KEYS = {
+    "max_runtime_seconds": "max_runtime",
+    "approval_timeout_seconds": "approval_timeout",
+}
+_DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def dsl_duration(seconds: float) -> str:
+    """A duration as the guide writes it (``"2m"``, ``"90s"``, ``"1h"``, ``"500ms"``: the
+    largest unit that says it in whole numbers), or as a number of seconds when no unit says it
+    exactly; either reads back to exactly ``seconds``."""
+    for unit, size in _DURATION_UNITS:
+        if seconds >= size and seconds % size == 0:
+            text = f"{int(seconds // size)}{unit}"
+            break
+    else:
+        millis = seconds * 1000
+        text = f"{int(millis)}ms" if millis.is_integer() else ""
+    if text and parse_duration(text, "duration") == seconds:
+        return dsl_string(text)
+    return _number(seconds)
+
+
 def policy_body(policy: PolicySpec, depth: int) -> str:
     """A policy's rules as a ``{ ... }`` body (what differs from the defaults)."""
     default = PolicySpec()
@@ -205,6 +229,9 @@ def policy_body(policy: PolicySpec, depth: int) -> str:
     for f in fields(PolicySpec):
         value = getattr(policy, f.name)
         if value == getattr(default, f.name):
+            continue
+        if f.name in _DURATION_KEYS:
+            lines.append(f"{pad}{_DURATION_KEYS[f.name]}: {dsl_duration(value)}")
             continue
         if f.name == "allowed_hours":
             hours = {"start": value.start, "end": value.end}
@@ -270,6 +297,14 @@ def export_dsl(export: Export) -> str:
     for name in export.unknown_agents:
         shown = visible(name, one_line=True)
         head += f"\n# agent {shown} is not defined here: define it where this is applied"
+    held = {job.name for job in export.jobs}
+    for job in export.jobs:  # a follower exported without its leader applies only beside it
+        if job.after is not None and job.after not in held:
+            name, leader = visible(job.name, one_line=True), visible(job.after, one_line=True)
+            head += (
+                f"\n# schedule {name} runs after {leader}, which this export does not hold:"
+                f" it applies where {leader} exists (or export both)"
+            )
     parts = [
         head,
         *(agent_block(a) for a in export.agents),

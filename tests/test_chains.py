@@ -506,6 +506,10 @@ def test_a_chain_added_with_the_cli_runs_on_a_daemon(tmp_path: Path) -> None:
         assert shown["followers"] == ["summarise"] and shown["job"].get("after") is None
         removed = cli("--connect", address, "cron", "remove", "extract", "--force")
         assert removed.returncode == 1 and "summarise" in removed.stderr, removed
+        # resumed, a chained job has no next instant: it says what starts it
+        cli.ok("--connect", address, "cron", "pause", "summarise")
+        resumed = cli.ok("--connect", address, "cron", "resume", "summarise")
+        assert resumed == "resumed summarise: active, next run after extract succeeds\n", resumed
 
 
 async def test_followers_are_found_through_an_index(harness: Harness, db_path: str) -> None:

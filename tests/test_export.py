@@ -213,3 +213,58 @@ def test_heartbeat_and_enums_keep_their_values() -> None:
     )
     _round_trip(job)
     assert {f.name for f in fields(JobDefinition)} >= set(FIELD_WRITERS)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "written"),
+    [
+        (120, '"2m"'),
+        (1800, '"30m"'),
+        (5400, '"90m"'),
+        (3600, '"1h"'),
+        (86400, '"1d"'),
+        (90, '"90s"'),
+        (0.5, '"500ms"'),
+        (2.0000001, "2.0000001"),  # no unit says it exactly: seconds, as a number
+    ],
+)
+def test_durations_are_written_as_the_guide_writes_them(seconds: float, written: str) -> None:
+    """``max_runtime: "2m"`` (the guide's key and spelling), not ``max_runtime_seconds: 120``;
+    whatever is written reads back to the same seconds."""
+    job = job_from_mapping(
+        {
+            "name": "timed",
+            "agent": "a",
+            "cron": "0 * * * *",
+            "policy": {"max_runtime": seconds, "approval_timeout": seconds},
+        }
+    )
+    text = export_dsl(Export(jobs=[job]))
+    assert f"    max_runtime: {written}\n" in text, text
+    assert f"    approval_timeout: {written}\n" in text, text
+    assert "_seconds" not in text, text
+    _round_trip(job)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=0.001, max_value=100 * 365 * 86400))
+def test_any_duration_reads_back_exactly(seconds: float) -> None:
+    job = job_from_mapping(
+        {"name": "timed", "agent": "a", "cron": "0 * * * *", "policy": {"max_runtime": seconds}}
+    )
+    _round_trip(job)
+
+
+def test_an_export_without_a_followers_leader_says_so() -> None:
+    """``symbi cron export summarise`` alone: the text still validates, but applies only where
+    ``extract`` exists, and a comment says so (as it does of an agent defined nowhere)."""
+    agents = [AgentDefinition(name="a", runner=RunnerKind.COMMAND, command="true")]
+    leader = job_from_mapping({"name": "extract", "agent": "a", "cron": "0 6 * * *"})
+    follower = job_from_mapping({"name": "summarise", "agent": "a", "after": "extract"})
+    alone = export_dsl(Export(jobs=[follower], agents=agents))
+    note = "# schedule summarise runs after extract, which this export does not hold"
+    assert note in alone, alone
+    (back,) = parse_dsl(alone, "export.symbi", env={}).jobs
+    assert back.after == "extract"
+    both = export_dsl(Export(jobs=[leader, follower], agents=agents))
+    assert "# schedule" not in both, both

@@ -176,6 +176,17 @@ def test_costs_budgets_metrics_and_the_cli_through_a_daemon(
     history = cli("cron", "history", "spender")
     assert history.returncode == 0, history.stderr
     assert "COST" in history.stdout and "$0.0260" in history.stdout
+    # each run's own line keeps its id, status and cost whole, however long the denied run's
+    # reason (the DETAIL column gives way first, then TRIGGER and ATTEMPT): piped (200
+    # columns) and in a terminal down to 80 columns
+    for columns in (None, "120", "100", "80"):
+        extra = {**cli.extra, "COLUMNS": columns} if columns else cli.extra
+        lines = Cli(cli.home, extra=extra).ok("cron", "history", "spender").splitlines()
+        (paid,) = [line for line in lines if first["id"][:12] in line]
+        assert "✔ succeeded" in paid and "$0.0260" in paid, (columns, lines)
+        (denied,) = [line for line in lines if second["id"][:12] in line]
+        assert "⊘ denied" in denied and "policy" in denied, (columns, lines)
+        assert all(len(line) <= int(columns or 200) for line in lines), (columns, lines)
     status = cli("cron", "status", "spender")
     assert status.returncode == 0, status.stderr
     assert "LLM cost" in status.stdout

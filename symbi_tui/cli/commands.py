@@ -388,7 +388,9 @@ async def _transition(conn: Connection, args: argparse.Namespace) -> int:
         return EXIT_OK
     verb = {"pause": "paused", "resume": "resumed", "reset": "reset"}[args.cmd]
     line = f"{verb} {job.name}: {job.status.value}"
-    if job.status is JobStatus.ACTIVE:
+    if job.status is JobStatus.ACTIVE and job.after:  # no instant: its leader's success
+        line += f", next run after {job.after} succeeds"
+    elif job.status is JobStatus.ACTIVE:
         line += f", next run {_when(job.next_run_at)}"
     say(line)
     return EXIT_OK

@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -284,7 +285,16 @@ def _table(*columns: tuple[str, dict[str, Any]]) -> Table:
 
 _FIXED: dict[str, Any] = {"no_wrap": True}
 _FOLD: dict[str, Any] = {"overflow": "fold"}
-_CUT: dict[str, Any] = {"overflow": "ellipsis", "no_wrap": True, "ratio": 1, "min_width": 8}
+#: a long text column (a run's detail, an audit event's details): it gives way first when a
+#: table is wider than the page (rich narrows only the columns that may wrap; with none, it
+#: cuts every column alike, run ids and costs included), and its cells, made by ``_cut``, stay
+#: on one line cut with an ellipsis
+_CUT: dict[str, Any] = {"overflow": "ellipsis", "min_width": 8}
+
+
+def _cut(text: str) -> Text:
+    """A cell of a ``_CUT`` column: one line, cut with an ellipsis where the column ends."""
+    return Text(text, no_wrap=True, overflow="ellipsis")
 
 
 def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None = None) -> Table:
@@ -312,7 +322,15 @@ def jobs_table(jobs: Sequence[JobDefinition], last: Mapping[str, JobRun] | None 
     return table
 
 
-def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
+#: what a runs table leaves out first, in this order, when the page cannot hold every column
+#: and ``_DETAIL_MIN`` of the detail (an 80-column terminal with an LLM run's COST); the run's
+#: id, status, start and cost stay, and JSON and CSV keep everything
+_RUNS_LEFT_OUT_FIRST = ("ATTEMPT", "TRIGGER", "BEATS", "DURATION")
+_DETAIL_MIN = 12
+
+
+def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> RenderableType:
+    """The runs, one a line, newest first, fitted to the page it is printed on."""
     columns: list[tuple[str, dict[str, Any]]] = [("RUN", _FIXED)]
     if with_job:
         columns.append(("JOB", _FOLD))
@@ -329,28 +347,66 @@ def runs_table(runs: Sequence[JobRun], *, with_job: bool = False) -> Table:
     costs = any(run_tokens(run.details) is not None for run in runs)
     if costs:  # LLM runs: what each cost ([llm.prices])
         columns.append(("COST", {"no_wrap": True, "justify": "right"}))
-    columns.append(("DETAIL", _CUT))
-    table = _table(*columns)
     short = short_ids((run.id for run in runs), _ID)
+    rows: list[dict[str, RenderableType]] = []
     for run in runs:
         detail = run.error_message or run.summary or run.output or ""
-        cells: list[RenderableType] = [short[run.id]]
+        row: dict[str, RenderableType] = {"RUN": short[run.id]}
         if with_job:
-            cells.append(_v(run.job_name))
-        cells += [
-            run_status_text(run.status),
-            run.trigger.value,
-            str(run.attempt),
-            _when(run.started_at or run.scheduled_for),
-            duration(run.execution_time_ms) or "-",
-        ]
+            row["JOB"] = _v(run.job_name)
+        row.update(
+            {
+                "STATUS": run_status_text(run.status),
+                "TRIGGER": run.trigger.value,
+                "ATTEMPT": str(run.attempt),
+                "STARTED (UTC)": _when(run.started_at or run.scheduled_for),
+                "DURATION": duration(run.execution_time_ms) or "-",
+            }
+        )
         if beats:
-            cells.append(heartbeat_mark(run) or "-")
+            row["BEATS"] = heartbeat_mark(run) or "-"
         if costs:
-            cells.append(cost_text(run.details))
-        cells.append(excerpt(detail, 500))
-        table.add_row(*cells)
-    return table
+            row["COST"] = cost_text(run.details)
+        row["DETAIL"] = _cut(excerpt(detail, 500))
+        rows.append(row)
+    return _FittedTable(columns, ("DETAIL", _CUT), rows, _RUNS_LEFT_OUT_FIRST)
+
+
+class _FittedTable:
+    """A table whose last column is a long text: drawn with every column when the page holds
+    them and ``_DETAIL_MIN`` of that text, else without the ``optional`` columns, in order,
+    until it does (rich would otherwise cut every column alike, ids and costs included)."""
+
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, dict[str, Any]]],
+        last: tuple[str, dict[str, Any]],
+        rows: Sequence[Mapping[str, RenderableType]],
+        optional: Sequence[str],
+    ) -> None:
+        self.columns = list(columns)
+        self.last = last
+        self.rows = rows
+        self.optional = [name for name in optional if any(c[0] == name for c in columns)]
+
+    def _table(self, left_out: set[str], *, last: bool = True) -> Table:
+        shown = [c for c in self.columns if c[0] not in left_out]
+        if last:
+            shown.append(self.last)
+        table = _table(*shown)
+        for row in self.rows:
+            table.add_row(*(row[name] for name, _ in shown))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        left_out: set[str] = set()
+        wide = options.update_width(1 << 16)
+        for name in self.optional:
+            without_last = Measurement.get(console, wide, self._table(left_out, last=False))
+            if without_last.maximum + 2 + _DETAIL_MIN <= options.max_width:
+                break
+            left_out.add(name)
+        yield self._table(left_out)
 
 
 def iterations_table(iterations: Sequence[HeartbeatIteration]) -> Table:
@@ -372,9 +428,9 @@ def iterations_table(iterations: Sequence[HeartbeatIteration]) -> Table:
             _when(it.started_at),
             duration(took) or "-",
             _v(it.outcome),
-            excerpt(it.assessment or "", 200),
-            excerpt(it.action or "", 200),
-            excerpt(it.summary or it.output_excerpt or "", 300),
+            _cut(excerpt(it.assessment or "", 200)),
+            _cut(excerpt(it.action or "", 200)),
+            _cut(excerpt(it.summary or it.output_excerpt or "", 300)),
         )
     return table
 
@@ -409,7 +465,7 @@ def audit_table(events: Sequence[AuditEvent]) -> Table:
             _v(event.actor),
             _v(job),
             short.get(event.run_id or "", "-"),
-            text,
+            _cut(text),
         )
     return table
 

@@ -89,7 +89,23 @@ class BackfillScreen(ModalScreen[Backfill | None]):
     """
 
     AUTO_FOCUS = "#backfill-from"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="backfill.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="backfill.cancel"),
+        # Tab and shift+Tab move between the fields as they arrive (as in the job form): left to
+        # the app's own bindings, the keys typed after them in one burst (``from`` Tab ``to``,
+        # a paste, a fast typist over SSH) went on into the field they left
+        Binding(
+            "tab", "app.focus_next", "Next field", id="backfill.next", show=False, priority=True
+        ),
+        Binding(
+            "shift+tab",
+            "app.focus_previous",
+            "Previous field",
+            id="backfill.previous",
+            show=False,
+            priority=True,
+        ),
+    ]
 
     def __init__(self, backend: Backend, job: JobDefinition) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from textual import events
 from textual.widgets import Button, Input, Static
 
 from scheduler_core.model import RunTrigger
@@ -156,3 +157,23 @@ async def test_readonly_hides_backfill(make_app: Callable[..., SymbiApp]) -> Non
         await pilot.press("B")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, BackfillScreen)
+
+
+async def test_a_tab_typed_in_one_burst_moves_to_the_to_field(
+    make_app: Callable[..., SymbiApp],
+) -> None:
+    """``from`` Tab ``to`` Enter in one write (a paste, a fast typist over SSH): each part lands
+    in its own field, as in the job form, and Enter previews that range."""
+    app = make_app()
+    async with app.run_test(size=NARROW) as pilot:
+        await loaded(app)
+        await select(app, "daily-report")
+        await pilot.press("B")
+        await until(lambda: isinstance(app.screen, BackfillScreen))
+        form = _form(app)
+        await until(lambda: form.focused is form.query_one("#backfill-from", Input))
+        for character in "2026-03-01T00:00\t2026-03-02T00:00":
+            key = "tab" if character == "\t" else character
+            app.post_message(events.Key(key, character))
+        await until(lambda: form.query_one("#backfill-to", Input).value == "2026-03-02T00:00")
+        assert form.query_one("#backfill-from", Input).value == "2026-03-01T00:00"
