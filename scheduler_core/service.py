@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .approvals import ServiceApprovals
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
-from .creation import Shapes, changed_fields, listed_policies, with_state
+from .creation import Shapes, changed_fields, jobs_from_specs, listed_policies, with_state
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -373,28 +373,12 @@ class SchedulerService(ServiceApprovals):
         and any problem names its index (``jobs[2].cron_expr``); then all or nothing. ``agents``
         (agent blocks by name) are registered with them, within what ``[api]
         agent_definitions`` allows, and so are ``policies`` (policy blocks by name)."""
-        jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
         defined = agents_from_api(
             agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
         )
         named = policies_from_api(policies or {}, actor=actor, errors=errors)
-        shapes = Shapes(None)  # jobs that differ only in their names are checked once
-        for index, item in enumerate(items):
-            try:
-                job, shape = shapes.made(item)
-                if job is None:
-                    job = job_from_mapping(item)
-                    self.rules.enforce(job)
-                    shapes.remember(shape, job)
-                jobs.append(job)
-            except ValidationError as exc:
-                errors.extend(
-                    ValidationError(
-                        e.reason, field=f"jobs[{index}]" + (f".{e.field}" if e.field else "")
-                    )
-                    for e in exc.errors
-                )
+        jobs = jobs_from_specs(items, self.rules, errors)
         if errors:
             raise ValidationError.collect(errors[:50])
         names = [j.name for j in jobs]
