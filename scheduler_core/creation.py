@@ -6,6 +6,7 @@ from __future__ import annotations
 
 __all__ = [
     "Shapes",
+    "at_index",
     "changed_fields",
     "jobs_from_specs",
     "listed_policies",
@@ -144,10 +145,18 @@ def jobs_from_specs(
                 shapes.remember(shape, job)
             jobs.append(job)
         except ValidationError as exc:
-            errors.extend(
-                ValidationError(
-                    e.reason, field=f"jobs[{index}]" + (f".{e.field}" if e.field else "")
-                )
-                for e in exc.errors
-            )
+            errors.extend(_indexed(exc, "jobs", index))
     return jobs
+
+
+def _indexed(error: ValidationError, prefix: str, index: int) -> list[ValidationError]:
+    at = f"{prefix}[{index}]"
+    return [
+        ValidationError(e.reason, field=f"{at}.{e.field}" if e.field else at) for e in error.errors
+    ]
+
+
+def at_index(error: ValidationError, prefix: str, index: int) -> ValidationError:
+    """``error`` naming the item it is about: ``agent`` becomes ``jobs[2].agent`` (so that a
+    front end can point at the schedule, e.g. in the file it sent)."""
+    return ValidationError.collect(_indexed(error, prefix, index))
