@@ -226,6 +226,10 @@ async def test_one_shot_is_accepted_only_with_at(harness: Harness) -> None:
         assert answer.status_code == 422, answer.text
         error = answer.json()
         assert error["field"] == "one_shot" and "needs 'at'" in error["error"], error
+        # the field named once: "one_shot: true needs ...", not "one_shot: one_shot: true ..."
+        assert error["error"] == (
+            "one_shot: true needs 'at' (an ISO 8601 instant), not a cron expression"
+        ), error
         assert (await api.client.get(f"{create}/every-minute")).status_code == 404  # nothing made
         for body, why in (
             ({**base, "name": "x", "at": "2026-03-03T09:00:00Z", "one_shot": False}, "'at' makes"),
