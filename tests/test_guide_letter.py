@@ -259,3 +259,19 @@ def test_cron_add_refuses_one_shot_with_a_cron_expression(tmp_path: Path) -> Non
     assert refused.returncode != 0 and "one_shot" in refused.stderr, refused
     assert "needs 'at'" in refused.stderr
     assert "No jobs" in cli.ok("cron", "list")
+
+
+def test_cron_add_json_refuses_unknown_fields_locally_and_through_a_daemon(
+    tmp_path: Path,
+) -> None:
+    cli = make_cli(tmp_path / "m", retention=f'[store]\nurl = "{tmp_path / "m" / "symbi.db"}"\n')
+    body = '{"name": "q", "agent_id": "echo-agent", "cronexpr": "0 * * * *", "colour": "red"}'
+    for where in ("store", "daemon"):
+        with cli_daemon(cli) if where == "daemon" else contextlib.nullcontext():
+            refused = cli("cron", "add", "--json", body)
+            assert refused.returncode == 1, (where, refused)
+            assert "cronexpr: unknown field 'cronexpr' (did you mean 'cron_expr'?)" in (
+                refused.stderr
+            ), (where, refused.stderr)
+            assert "colour: unknown field 'colour'" in refused.stderr, (where, refused.stderr)
+            assert "No jobs" in cli.ok("cron", "list")
