@@ -275,3 +275,43 @@ def test_cron_add_json_refuses_unknown_fields_locally_and_through_a_daemon(
             ), (where, refused.stderr)
             assert "colour: unknown field 'colour'" in refused.stderr, (where, refused.stderr)
             assert "No jobs" in cli.ok("cron", "list")
+
+
+async def test_a_body_sent_to_an_action_that_takes_none_is_refused_not_ignored(
+    harness: Harness,
+) -> None:
+    """pause, resume, reset, delete, cancel and the SDK's actions take no fields: one sent (a
+    ``reason`` the client believes recorded) is a 422 naming it, and nothing is done."""
+    async with serving(harness) as api:
+        c = api.client
+        spec = {"name": "n", "agent": "ok", "cron": "0 9 * * *"}
+        job = (await harness.service.add_job({**spec, "policy": {"require_approval": True}})).id
+        run = (await harness.service.run_now("n")).id  # parked until approved: not ended
+        await harness.settle()
+        for method, path in (
+            ("POST", f"/api/v1/schedule/{job}/pause"),
+            ("POST", f"/api/v1/schedule/{job}/resume"),
+            ("POST", f"/api/v1/schedule/{job}/reset"),
+            ("DELETE", f"/api/v1/schedule/{job}"),
+            ("POST", f"/api/v1/runs/{run}/cancel"),
+            ("POST", f"/api/v1/schedules/{job}/pause"),
+            ("POST", f"/api/v1/schedules/{job}/resume"),
+            ("POST", f"/api/v1/schedules/{job}/trigger"),
+            ("DELETE", f"/api/v1/schedules/{job}"),
+        ):
+            answer = await c.request(method, path, json={"reason": "maintenance"})
+            assert answer.status_code == 422, (path, answer.text)
+            error = answer.json()
+            assert error["field"] == "reason", (path, error)
+            assert error["error"] == "reason: unknown field 'reason'", (path, error)
+        assert (await harness.service.get_job(job)).status is JobStatus.ACTIVE
+        assert (await harness.service.get_run(run)).status is RunStatus.AWAITING_APPROVAL
+        assert len(await harness.service.history("n")) == 1  # no trigger either
+        # nothing, or an empty object, is what they take
+        assert (await c.post(f"/api/v1/schedule/{job}/pause")).status_code == 200
+        assert (await c.post(f"/api/v1/schedule/{job}/resume", json={})).status_code == 200
+        assert (await c.post(f"/api/v1/runs/{run}/cancel")).status_code == 200
+        assert (await c.delete(f"/api/v1/schedule/{job}")).status_code == 200
+        # the routes that take fields name an unknown one the same way
+        answer = await c.post("/api/v1/schedule/x/run", json={"inpt": "x"})
+        assert answer.json()["error"] == "inpt: unknown field 'inpt'", answer.text

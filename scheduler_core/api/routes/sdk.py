@@ -25,7 +25,7 @@ from ..schemas import (
     ScheduleHistoryOut,
     ScheduleSummaryOut,
 )
-from .common import PREFIX, JobRef
+from .common import PREFIX, JobRef, NoBody
 
 
 def _one_shot(fields: dict[str, Any], service: SchedulerService) -> dict[str, Any] | JobDefinition:
@@ -146,22 +146,22 @@ def compat_routes(service: SchedulerService) -> APIRouter:
         return _detail(await service.update_job(job_id, fields, actor=request_actor(request)))
 
     @r.delete("/{job_id}", response_model=DeleteScheduleOut, summary="SDK: delete a schedule")
-    async def sdk_delete(request: Request, job_id: JobRef) -> Any:
+    async def sdk_delete(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         job = await service.remove_job(job_id, actor=request_actor(request))
         return {"job_id": job.id, "deleted": True}
 
     @r.post("/{job_id}/pause", response_model=ScheduleActionOut, summary="SDK: pause")
-    async def sdk_pause(request: Request, job_id: JobRef) -> Any:
+    async def sdk_pause(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         job = await service.pause_job(job_id, actor=request_actor(request))
         return {"job_id": job.id, "action": "pause", "status": job.status.value}
 
     @r.post("/{job_id}/resume", response_model=ScheduleActionOut, summary="SDK: resume")
-    async def sdk_resume(request: Request, job_id: JobRef) -> Any:
+    async def sdk_resume(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         job = await service.resume_job(job_id, actor=request_actor(request))
         return {"job_id": job.id, "action": "resume", "status": job.status.value}
 
     @r.post("/{job_id}/trigger", response_model=ScheduleActionOut, summary="SDK: run now")
-    async def sdk_trigger(request: Request, job_id: JobRef) -> Any:
+    async def sdk_trigger(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         run = await service.run_now(job_id, actor=request_actor(request))
         return {"job_id": run.job_id, "action": "trigger", "status": "triggered"}
 
