@@ -315,3 +315,26 @@ async def test_a_body_sent_to_an_action_that_takes_none_is_refused_not_ignored(
         # the routes that take fields name an unknown one the same way
         answer = await c.post("/api/v1/schedule/x/run", json={"inpt": "x"})
         assert answer.json()["error"] == "inpt: unknown field 'inpt'", answer.text
+
+
+def test_an_agentpin_failure_names_its_run_in_the_audit_log_through_a_daemon(
+    tmp_path: Path,
+) -> None:
+    cli = make_cli(tmp_path / "m", retention=f'[store]\nurl = "{tmp_path / "m" / "symbi.db"}"\n')
+    body = {
+        "name": "secure-task",
+        "agent_id": "echo-agent",
+        "cron_expr": "0 9 1 1 *",
+        "agent_pin_jwt": "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln",
+        "policy": {"require_agent_pin": True},
+    }
+    cli.ok("cron", "add", "--json", json.dumps(body))
+    with cli_daemon(cli):
+        denied = cli("cron", "run", "secure-task", "--wait", "--format", "json")
+        assert denied.returncode == 1, denied
+        run = json.loads(denied.stdout)
+        assert run["status"] == "denied" and "AgentPin" in run["error_message"], run
+        (event,) = cli.json("audit", "query", "--type", "AgentPinVerificationFailed")
+        assert event["run_id"] == run["id"] and event["job_id"] == run["job_id"], event
+        table = cli.ok("audit", "query", "--type", "AgentPinVerificationFailed")
+        assert "RUN" in table.splitlines()[0] and run["id"][:12] in table, table
