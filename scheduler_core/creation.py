@@ -4,15 +4,27 @@ the jobs of a batch that differ only in their names, checked once (``Shapes``)."
 
 from __future__ import annotations
 
-__all__ = ["Shapes", "changed_fields", "listed_policies", "shape_key", "with_state"]
+__all__ = [
+    "Shapes",
+    "at_index",
+    "changed_fields",
+    "jobs_from_specs",
+    "listed_policies",
+    "shape_key",
+    "with_state",
+]
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .jobspec import spec_to_json, validate_name
+from .errors import ValidationError
+from .jobspec import job_from_mapping, spec_to_json, validate_name
 from .model import JobDefinition, new_id
+
+if TYPE_CHECKING:
+    from .delivery.checks import DeliveryRules
 
 #: a job's fields but its identity, as ``JobDefinition(...)`` takes them (``replace`` looks
 #: them up again for every copy, at three times the cost)
@@ -115,3 +127,36 @@ def listed_policies(data: Mapping[str, Any] | JobDefinition) -> list[str]:
 def changed_fields(old: JobDefinition, new: JobDefinition) -> list[str]:
     a, b = json.loads(spec_to_json(old)), json.loads(spec_to_json(new))
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def jobs_from_specs(
+    items: Sequence[Mapping[str, Any]], rules: DeliveryRules, errors: list[ValidationError]
+) -> list[JobDefinition]:
+    """The jobs of an apply's bodies (a remote DSL load), each checked against ``rules``; every
+    problem is added to ``errors`` naming its body's index (``jobs[2].cron_expr``)."""
+    jobs: list[JobDefinition] = []
+    shapes = Shapes(None)  # jobs that differ only in their names are checked once
+    for index, item in enumerate(items):
+        try:
+            job, shape = shapes.made(item)
+            if job is None:
+                job = job_from_mapping(item)
+                rules.enforce(job)
+                shapes.remember(shape, job)
+            jobs.append(job)
+        except ValidationError as exc:
+            errors.extend(_indexed(exc, "jobs", index))
+    return jobs
+
+
+def _indexed(error: ValidationError, prefix: str, index: int) -> list[ValidationError]:
+    at = f"{prefix}[{index}]"
+    return [
+        ValidationError(e.reason, field=f"{at}.{e.field}" if e.field else at) for e in error.errors
+    ]
+
+
+def at_index(error: ValidationError, prefix: str, index: int) -> ValidationError:
+    """``error`` naming the item it is about: ``agent`` becomes ``jobs[2].agent`` (so that a
+    front end can point at the schedule, e.g. in the file it sent)."""
+    return ValidationError.collect(_indexed(error, prefix, index))

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from .approvals import ServiceApprovals
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
-from .creation import Shapes, changed_fields, listed_policies, with_state
+from .creation import (
+    Shapes,
+    at_index,
+    changed_fields,
+    jobs_from_specs,
+    listed_policies,
+    with_state,
+)
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -373,28 +380,12 @@ class SchedulerService(ServiceApprovals):
         and any problem names its index (``jobs[2].cron_expr``); then all or nothing. ``agents``
         (agent blocks by name) are registered with them, within what ``[api]
         agent_definitions`` allows, and so are ``policies`` (policy blocks by name)."""
-        jobs: list[JobDefinition] = []
         errors: list[ValidationError] = []
         defined = agents_from_api(
             agents or {}, self.config.api.agent_definitions, actor=actor, errors=errors
         )
         named = policies_from_api(policies or {}, actor=actor, errors=errors)
-        shapes = Shapes(None)  # jobs that differ only in their names are checked once
-        for index, item in enumerate(items):
-            try:
-                job, shape = shapes.made(item)
-                if job is None:
-                    job = job_from_mapping(item)
-                    self.rules.enforce(job)
-                    shapes.remember(shape, job)
-                jobs.append(job)
-            except ValidationError as exc:
-                errors.extend(
-                    ValidationError(
-                        e.reason, field=f"jobs[{index}]" + (f".{e.field}" if e.field else "")
-                    )
-                    for e in exc.errors
-                )
+        jobs = jobs_from_specs(items, self.rules, errors)
         if errors:
             raise ValidationError.collect(errors[:50])
         names = [j.name for j in jobs]
@@ -411,41 +402,45 @@ class SchedulerService(ServiceApprovals):
         events: list[AuditEvent] = []
         stored = await self.store.jobs_by_names([job.name for job in jobs])
         first_runs: dict[tuple[str, str], datetime] = {}
-        for job in jobs:
-            existing = stored.get(job.name)
-            if existing is None:
-                new = self._prepare_new(job, now, actor, first_runs)
-                writes.append(new)
+        index = 0
+        try:
+            for index, job in enumerate(jobs):  # noqa: B007 (the except below reads it)
+                existing = stored.get(job.name)
+                if existing is None:
+                    new = self._prepare_new(job, now, actor, first_runs)
+                    writes.append(new)
+                    events.append(
+                        self._event(
+                            AuditEventType.CRON_JOB_CREATED,
+                            actor,
+                            new,
+                            schedule=new.schedule_text,
+                            source=new.source,
+                        )
+                    )
+                    result.created.append(job.name)
+                    continue
+                self._check_agent(job)
+                self._check_policies(job)
+                self.rules.enforce(job)
+                merged = with_state(job, existing)
+                if spec_to_json(merged) == spec_to_json(existing):
+                    result.unchanged.append(job.name)
+                    continue
+                merged = self._reschedule_if_needed(existing, merged, now)
+                writes.append(merged)
                 events.append(
                     self._event(
-                        AuditEventType.CRON_JOB_CREATED,
+                        AuditEventType.CRON_JOB_UPDATED,
                         actor,
-                        new,
-                        schedule=new.schedule_text,
-                        source=new.source,
+                        merged,
+                        fields=changed_fields(existing, merged),
+                        source=merged.source,
                     )
                 )
-                result.created.append(job.name)
-                continue
-            self._check_agent(job)
-            self._check_policies(job)
-            self.rules.enforce(job)
-            merged = with_state(job, existing)
-            if spec_to_json(merged) == spec_to_json(existing):
-                result.unchanged.append(job.name)
-                continue
-            merged = self._reschedule_if_needed(existing, merged, now)
-            writes.append(merged)
-            events.append(
-                self._event(
-                    AuditEventType.CRON_JOB_UPDATED,
-                    actor,
-                    merged,
-                    fields=changed_fields(existing, merged),
-                    source=merged.source,
-                )
-            )
-            result.updated.append(job.name)
+                result.updated.append(job.name)
+        except ValidationError as exc:  # naming the job refused: jobs[2].agent
+            raise at_index(exc, "jobs", index) from None
         return result, writes, events
 
     async def load_dsl(

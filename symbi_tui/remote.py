@@ -589,15 +589,15 @@ def _in_files(
     error: ValidationError, jobs: Sequence[JobDefinition], bundle: DslBundle
 ) -> SchedulerError:
     """The daemon's refusal of schedules it was sent (``jobs[1].webhook_url: ...``, what its
-    own channels and ``[secrets]`` allow) at the place of each schedule in its file."""
+    own channels and ``[secrets]`` allow, the agents and policies it knows) at the place of each
+    schedule in its file (of the name, for an agent, policy or ``after`` it does not know)."""
     issues: list[DslIssue] = []
     for err in error.errors:
         m = _APPLY_FIELD.match(err.field or "")
         if m is None or int(m[1]) >= len(jobs):
             return error
         job = jobs[int(m[1])]
-        place = bundle.after_location(job.name) if m[2] == "after" else None
-        place = place or bundle.location(f"schedule:{job.name}")
+        place = bundle.ref_location(job.name, m[2] or "")  # the name it refused, if one
         path, line, col = place or (bundle.paths[0], 1, 1)
         where = f"{m[2]}: " if m[2] else ""
         message = f'schedule "{job.name}": {where}{err.reason} (refused by the scheduler)'

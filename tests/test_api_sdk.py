@@ -130,3 +130,49 @@ async def test_sdk_sees_api_errors(harness: Harness) -> None:
         stranger = sdk_client(api.url, "wrong").schedules
         with pytest.raises(AuthenticationError):
             await call(stranger.list_schedules)
+
+
+async def test_sdk_update_one_shot_is_applied_or_refused_never_ignored(harness: Harness) -> None:
+    from symbiont.exceptions import APIError
+
+    async with serving(harness) as api:
+        sdk = sdk_client(api.url).schedules
+        created = await call(
+            sdk.create_schedule,
+            schedules.CreateScheduleRequest(
+                name="hourly", cron_expression="0 * * * *", agent_name="a"
+            ),
+        )
+        # one_shot: true turns the job into one run at its schedule's next instant, as create does
+        once = await call(
+            sdk.update_schedule, created.job_id, schedules.UpdateScheduleRequest(one_shot=True)
+        )
+        assert (once.one_shot, once.cron_expression) == (True, "")
+        assert once.next_run == "2026-03-02T09:00:00.000000Z"
+        job = await harness.service.get_job("hourly")
+        assert job.cron is None and job.at is not None and job.is_one_shot
+        # with a new expression in the same request: that expression's next instant
+        again = await call(
+            sdk.update_schedule,
+            created.job_id,
+            schedules.UpdateScheduleRequest(cron_expression="30 12 * * *", one_shot=True),
+        )
+        assert (again.one_shot, again.next_run) == (True, "2026-03-02T12:30:00.000000Z")
+        # one_shot: false on a one-shot job without an expression to recur on: refused
+        with pytest.raises(APIError) as refused:
+            await call(
+                sdk.update_schedule, created.job_id, schedules.UpdateScheduleRequest(one_shot=False)
+            )
+        assert refused.value.status_code == 422
+        assert "one_shot" in (refused.value.response_text or "")
+        # ... and with one it recurs again
+        back = await call(
+            sdk.update_schedule,
+            created.job_id,
+            schedules.UpdateScheduleRequest(cron_expression="0 * * * *", one_shot=False),
+        )
+        assert (back.one_shot, back.cron_expression) == (False, "0 * * * *")
+        # anything but true or false is refused, naming the field
+        answer = await api.client.put(f"/api/v1/schedules/{created.job_id}", json={"one_shot": 1})
+        assert answer.status_code == 422 and answer.json()["field"] == "one_shot", answer.text
+        assert (await harness.service.get_job("hourly")).cron == "0 * * * *"

@@ -423,6 +423,12 @@ def test_unknown_tables_and_misplaced_keys() -> None:
             "'docker' is not one of",
         ),
         ('[agents.x]\ndescription = "d"\n', "agents.x", 1, "needs command"),
+        (
+            '[agents.x]\nsystem_prompt = "hi"\nmodel = "llama3.2"\n',
+            "agents.x.model",
+            3,
+            "cannot tell which provider serves model 'llama3.2'",
+        ),
         ("[scheduler]\nstarted = 1979-05-27\n", "scheduler.started", 2, "unknown key"),
     ],
 )
@@ -653,3 +659,9 @@ def test_named_keys_are_checked_with_their_key_named(text: str, message: str) ->
     with pytest.raises(ConfigError) as err:
         load_config_text(text, "c.toml", env={})
     assert message in str(err.value), str(err.value)
+
+
+def test_a_config_agent_gets_its_provider_from_a_well_known_model() -> None:
+    text = '[agents.c]\nmodel = "claude-sonnet-4.5"\n[agents.o]\nmodel = "o3-mini"\n'
+    agents = load_config_text(text, "c.toml", env={}).agents
+    assert (agents["c"].provider, agents["o"].provider) == ("anthropic", "openai")

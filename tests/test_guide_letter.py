@@ -226,6 +226,10 @@ async def test_one_shot_is_accepted_only_with_at(harness: Harness) -> None:
         assert answer.status_code == 422, answer.text
         error = answer.json()
         assert error["field"] == "one_shot" and "needs 'at'" in error["error"], error
+        # the field named once: "one_shot: true needs ...", not "one_shot: one_shot: true ..."
+        assert error["error"] == (
+            "one_shot: true needs 'at' (an ISO 8601 instant), not a cron expression"
+        ), error
         assert (await api.client.get(f"{create}/every-minute")).status_code == 404  # nothing made
         for body, why in (
             ({**base, "name": "x", "at": "2026-03-03T09:00:00Z", "one_shot": False}, "'at' makes"),
@@ -255,3 +259,82 @@ def test_cron_add_refuses_one_shot_with_a_cron_expression(tmp_path: Path) -> Non
     assert refused.returncode != 0 and "one_shot" in refused.stderr, refused
     assert "needs 'at'" in refused.stderr
     assert "No jobs" in cli.ok("cron", "list")
+
+
+def test_cron_add_json_refuses_unknown_fields_locally_and_through_a_daemon(
+    tmp_path: Path,
+) -> None:
+    cli = make_cli(tmp_path / "m", retention=f'[store]\nurl = "{tmp_path / "m" / "symbi.db"}"\n')
+    body = '{"name": "q", "agent_id": "echo-agent", "cronexpr": "0 * * * *", "colour": "red"}'
+    for where in ("store", "daemon"):
+        with cli_daemon(cli) if where == "daemon" else contextlib.nullcontext():
+            refused = cli("cron", "add", "--json", body)
+            assert refused.returncode == 1, (where, refused)
+            assert "cronexpr: unknown field 'cronexpr' (did you mean 'cron_expr'?)" in (
+                refused.stderr
+            ), (where, refused.stderr)
+            assert "colour: unknown field 'colour'" in refused.stderr, (where, refused.stderr)
+            assert "No jobs" in cli.ok("cron", "list")
+
+
+async def test_a_body_sent_to_an_action_that_takes_none_is_refused_not_ignored(
+    harness: Harness,
+) -> None:
+    """pause, resume, reset, delete, cancel and the SDK's actions take no fields: one sent (a
+    ``reason`` the client believes recorded) is a 422 naming it, and nothing is done."""
+    async with serving(harness) as api:
+        c = api.client
+        spec = {"name": "n", "agent": "ok", "cron": "0 9 * * *"}
+        job = (await harness.service.add_job({**spec, "policy": {"require_approval": True}})).id
+        run = (await harness.service.run_now("n")).id  # parked until approved: not ended
+        await harness.settle()
+        for method, path in (
+            ("POST", f"/api/v1/schedule/{job}/pause"),
+            ("POST", f"/api/v1/schedule/{job}/resume"),
+            ("POST", f"/api/v1/schedule/{job}/reset"),
+            ("DELETE", f"/api/v1/schedule/{job}"),
+            ("POST", f"/api/v1/runs/{run}/cancel"),
+            ("POST", f"/api/v1/schedules/{job}/pause"),
+            ("POST", f"/api/v1/schedules/{job}/resume"),
+            ("POST", f"/api/v1/schedules/{job}/trigger"),
+            ("DELETE", f"/api/v1/schedules/{job}"),
+        ):
+            answer = await c.request(method, path, json={"reason": "maintenance"})
+            assert answer.status_code == 422, (path, answer.text)
+            error = answer.json()
+            assert error["field"] == "reason", (path, error)
+            assert error["error"] == "reason: unknown field 'reason'", (path, error)
+        assert (await harness.service.get_job(job)).status is JobStatus.ACTIVE
+        assert (await harness.service.get_run(run)).status is RunStatus.AWAITING_APPROVAL
+        assert len(await harness.service.history("n")) == 1  # no trigger either
+        # nothing, or an empty object, is what they take
+        assert (await c.post(f"/api/v1/schedule/{job}/pause")).status_code == 200
+        assert (await c.post(f"/api/v1/schedule/{job}/resume", json={})).status_code == 200
+        assert (await c.post(f"/api/v1/runs/{run}/cancel")).status_code == 200
+        assert (await c.delete(f"/api/v1/schedule/{job}")).status_code == 200
+        # the routes that take fields name an unknown one the same way
+        answer = await c.post("/api/v1/schedule/x/run", json={"inpt": "x"})
+        assert answer.json()["error"] == "inpt: unknown field 'inpt'", answer.text
+
+
+def test_an_agentpin_failure_names_its_run_in_the_audit_log_through_a_daemon(
+    tmp_path: Path,
+) -> None:
+    cli = make_cli(tmp_path / "m", retention=f'[store]\nurl = "{tmp_path / "m" / "symbi.db"}"\n')
+    body = {
+        "name": "secure-task",
+        "agent_id": "echo-agent",
+        "cron_expr": "0 9 1 1 *",
+        "agent_pin_jwt": "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln",
+        "policy": {"require_agent_pin": True},
+    }
+    cli.ok("cron", "add", "--json", json.dumps(body))
+    with cli_daemon(cli):
+        denied = cli("cron", "run", "secure-task", "--wait", "--format", "json")
+        assert denied.returncode == 1, denied
+        run = json.loads(denied.stdout)
+        assert run["status"] == "denied" and "AgentPin" in run["error_message"], run
+        (event,) = cli.json("audit", "query", "--type", "AgentPinVerificationFailed")
+        assert event["run_id"] == run["id"] and event["job_id"] == run["job_id"], event
+        table = cli.ok("audit", "query", "--type", "AgentPinVerificationFailed")
+        assert "RUN" in table.splitlines()[0] and run["id"][:12] in table, table

@@ -180,3 +180,43 @@ def test_through_a_daemon_the_policies_go_with_their_schedules(tmp_path: Path) -
         assert refused.status_code == 422, refused.text
         assert refused.json()["field"] == "policies.p.max_runtime"
         assert "x" not in [j["name"] for j in cli.json("cron", "list")]
+
+
+def test_through_a_daemon_a_name_it_does_not_know_is_refused_where_it_is_written(
+    tmp_path: Path,
+) -> None:
+    """The daemon decides which policies and agents exist (its config, its store): what it
+    refuses of a file is still reported at the file's place, as a load without it would be."""
+    cli = make_cli(tmp_path / "m")
+    deploy = cli.home / "deploy.symbi"
+    deploy.write_text(
+        ANYTIME.replace('policies: ["release-window"]', 'policies: ["release-window", "audit"]')
+    )
+    stranger = cli.home / "stranger.symbi"
+    stranger.write_text('schedule {\n  name: "s"\n  agent:  "nobody"\n  cron: "0 9 * * *"\n}\n')
+    with daemon(cli) as url:
+        refused = cli("cron", "add", "--file", str(deploy))
+        assert refused.returncode == 1, refused
+        assert f'{deploy}:11:13: schedule "nightly-deploy": policies: unknown policy' in (
+            refused.stderr
+        ), refused.stderr
+        refused = cli("cron", "add", "--file", str(stranger))
+        assert refused.returncode == 1, refused
+        assert f'{stranger}:3:11: schedule "s": agent: unknown agent' in refused.stderr
+        assert [j["name"] for j in cli.json("cron", "list")] == []  # nothing of either file
+        # the API names the body the refusal is about
+        key = (cli.home / "data" / "api-key").read_text().strip()
+        body = {
+            "jobs": [
+                {"name": "ok", "agent": "echo-agent", "cron": "0 9 * * *"},
+                {"name": "x", "agent": "echo-agent", "cron": "0 9 * * *", "policies": ["nope"]},
+            ]
+        }
+        answer = httpx.post(
+            f"{url}/api/v1/apply",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == "jobs[1].policies", answer.text

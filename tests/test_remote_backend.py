@@ -21,6 +21,7 @@ from scheduler_core.access import Role
 from scheduler_core.api import ApiKeys, ApiServer, bind_socket, create_app
 from scheduler_core.errors import (
     ConflictError,
+    DslError,
     Forbidden,
     JobNotFound,
     RunNotFound,
@@ -382,7 +383,8 @@ async def test_a_dsl_file_is_applied_all_or_nothing_through_the_api(
         'schedule {\n  name: "fine"\n  agent: "a"\n  cron: "0 3 * * *"\n}\n'
         'schedule {\n  name: "stale"\n  agent: "a"\n  at: "2020-01-01T00:00:00Z"\n}\n'
     )
-    with pytest.raises(ValidationError, match="in the past"):
+    # refused by the daemon, reported at the schedule's place in the file
+    with pytest.raises(DslError, match=r'two\.symbi:6:1: schedule "stale": at: .* in the past'):
         await pair.remote.apply_dsl([str(source)])
     assert (await pair.local.list_jobs()).total == 0  # "fine" was not created either
     bodies = [{"name": "ok", "agent": "a", "cron": "0 3 * * *"}, {"agent": "a", "cron": "x"}]

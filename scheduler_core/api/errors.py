@@ -86,6 +86,8 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
         message = str(e.get("msg", "invalid"))
         if loc == ["body"] and e.get("type") in ("model_attributes_type", "dict_type"):
             message = "expected a JSON object (send Content-Type: application/json)"
+        elif e.get("type") == "extra_forbidden":  # as the job bodies say it
+            message = f"unknown field {loc[-1]!r}"
         elif e.get("type") == "string_pattern_mismatch" and where in _FORMATS:
             message = f"{str(e.get('input'))[:60]!r} is not {_FORMATS[where]}"
         found.append({"field": where, "message": message})

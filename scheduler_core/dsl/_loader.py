@@ -118,10 +118,16 @@ class DslBundle:
 
     def after_location(self, name: str) -> tuple[str, int, int] | None:
         """``(path, line, col)`` of schedule ``name``'s ``after`` value (else of its block)."""
+        return self.ref_location(name, "after")
+
+    def ref_location(self, name: str, field: str) -> tuple[str, int, int] | None:
+        """``(path, line, col)`` of schedule ``name``'s ``after``, ``agent`` or ``policies``
+        value (else, or for any other field, of its block)."""
         key = f"schedule:{name}"
         for doc in self.documents:
-            if key in doc.after_refs:
-                line, col = doc.after_refs[key]
+            refs = {"after": doc.after_refs, "agent": doc.agent_refs, "policies": doc.policy_refs}
+            if key in refs.get(field, ()):
+                line, col = refs[field][key]
                 return doc.path, line, col
         return self.location(key)
 

@@ -200,14 +200,12 @@ def _check_one_shot(c: _Collector, one_shot: Any, at: Any, cron: Any) -> None:
     elif one_shot and (cron or not at):
         c.errors.append(
             ValidationError(
-                "one_shot: true needs 'at' (an ISO 8601 instant), not a cron expression",
+                "true needs 'at' (an ISO 8601 instant), not a cron expression",
                 field="one_shot",
             )
         )
     elif not one_shot and at and not cron:
-        c.errors.append(
-            ValidationError("one_shot: false, but 'at' makes a one-shot job", field="one_shot")
-        )
+        c.errors.append(ValidationError("false, but 'at' makes a one-shot job", field="one_shot"))
 
 
 _SCHEDULE_KEYS = ("cron", "at", "after")

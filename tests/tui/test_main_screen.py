@@ -378,3 +378,28 @@ async def test_a_change_made_by_another_process_reaches_the_embedded_console(
         assert (await engine.store.get_job_by_name("health-probe")).status is JobStatus.PAUSED
         await until(lambda: row_of(app, "health-probe")[3] == "‖ paused", seconds=2)
         assert row_of(app, "daily-report")[3] == "● active"
+
+
+async def test_a_missed_one_shot_and_its_skipped_run_show_as_such(
+    make_app: Callable[..., SymbiApp], service: SchedulerService, engine: Engine, clock: FakeClock
+) -> None:
+    """A one-shot whose instant passed while nothing could run it ends ``missed``, its record
+    ``skipped``: never shown as completed or succeeded."""
+    await service.add_job(
+        {
+            "name": "deploy-once",
+            "agent": "reporter",
+            "at": "2026-03-02T09:00:00Z",
+            "catch_up": "skip",
+        }
+    )
+    await move_clock(engine, clock, "2026-03-02T11:00:00Z")  # two hours late: a misfire, skipped
+    assert (await service.get_job("deploy-once")).status is JobStatus.MISSED
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        await loaded(app, count=4)
+        row = row_of(app, "deploy-once")
+        assert row[3] == "⊘ missed" and row[5] == "↷ skipped", row
+        await select(app, "deploy-once")
+        history = app.screen.query_one(RunHistory)
+        await until(lambda: [c["status"] for c in column_cells(history).values()] == ["↷ skipped"])

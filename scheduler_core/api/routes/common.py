@@ -1,11 +1,12 @@
 """What the route groups share: the path prefix, the job and run path parameters, the run
-status filter."""
+status filter, the body of an action that takes no fields."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Body, Path, Query
+from pydantic import BaseModel, ConfigDict
 
 from ...model import RunStatus
 
@@ -27,3 +28,14 @@ RunStatusFilter = Annotated[
         "interrupted too)"
     ),
 ]
+
+
+class NoFieldsIn(BaseModel):
+    """No fields: a field sent to an action that takes none would be ignored, so it is refused
+    (422 naming it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+#: the body of an action that takes no fields: nothing, ``{}`` or ``null``
+NoBody = Annotated[NoFieldsIn | None, Body(description="none: send nothing (or {})")]

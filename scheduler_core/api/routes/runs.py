@@ -15,7 +15,7 @@ from ...service import SchedulerService
 from ...wire import audit_to_dict, iteration_to_dict, run_to_dict
 from ..middleware import request_actor, request_principal
 from ..schemas import ApplyIn, ApplyOut, AuditOut, DecisionIn, IterationOut, RunOut
-from .common import PREFIX, RunRef, RunStatusFilter
+from .common import PREFIX, NoBody, RunRef, RunStatusFilter
 
 _INSTANT_QUERY = Query(
     max_length=64,
@@ -121,7 +121,9 @@ def run_routes(service: SchedulerService) -> APIRouter:
         "records it cancelled. 409 if the run already ended.",
         responses={202: {"model": RunOut, "description": "another node must stop it"}},
     )
-    async def cancel(request: Request, response: Response, run_id: RunRef) -> Any:
+    async def cancel(
+        request: Request, response: Response, run_id: RunRef, body: NoBody = None
+    ) -> Any:
         outcome = await service.cancel_run(run_id, actor=request_actor(request))
         response.status_code = 200 if outcome.ended else 202
         return run_to_dict(outcome.run)

@@ -30,7 +30,7 @@ from ..schemas import (
     RunIn,
     RunOut,
 )
-from .common import PREFIX, JobRef, RunStatusFilter
+from .common import PREFIX, JobRef, NoBody, RunStatusFilter
 
 #: the columns a job list can be sorted by (the store's orders)
 JobOrder = Literal[
@@ -110,12 +110,12 @@ def guide_routes(service: SchedulerService, encoded: JobJson | None = None) -> A
         return _job(await service.update_job(job_id, body.fields(), actor=request_actor(request)))
 
     @r.delete("/{job_id}", response_model=DeleteOut, summary="Delete a job")
-    async def delete_job(request: Request, job_id: JobRef) -> Any:
+    async def delete_job(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         job = await service.remove_job(job_id, actor=request_actor(request))
         return {"job_id": job.id, "name": job.name, "deleted": True}
 
     def action(name: str, call: Callable[..., Awaitable[JobDefinition]], summary: str) -> None:
-        async def endpoint(request: Request, job_id: JobRef) -> Any:
+        async def endpoint(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
             return _job(await call(job_id, actor=request_actor(request)))
 
         endpoint.__name__ = f"{name}_job"

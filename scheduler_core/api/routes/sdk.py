@@ -25,7 +25,7 @@ from ..schemas import (
     ScheduleHistoryOut,
     ScheduleSummaryOut,
 )
-from .common import PREFIX, JobRef
+from .common import PREFIX, JobRef, NoBody
 
 
 def _one_shot(fields: dict[str, Any], service: SchedulerService) -> dict[str, Any] | JobDefinition:
@@ -44,6 +44,29 @@ def _one_shot(fields: dict[str, Any], service: SchedulerService) -> dict[str, An
 
     first = schedule_for(job.cron, job.timezone).next_after(service.clock.now())
     return replace(job, cron=None, at=first)
+
+
+_CRON_KEYS = ("cron", "cron_expr", "cron_expression")
+
+
+async def _one_shot_update(
+    fields: dict[str, Any], job_ref: str, service: SchedulerService
+) -> dict[str, Any]:
+    """The SDK's ``one_shot`` on an update, never ignored: ``true`` makes the job one run at the
+    next instant of its cron expression (the one sent, else the job's), as create does; ``false``
+    or anything else goes to the update, which checks it against the job's schedule (a job that
+    runs once at an instant needs a cron expression to recur on)."""
+    if fields.get("one_shot") is not True:
+        return fields
+    rest = {k: v for k, v in fields.items() if k != "one_shot"}
+    job = job_from_mapping(rest, base=await service.get_job(job_ref))
+    if job.cron is None:
+        return fields  # already at an instant (kept), or after another job (refused)
+    from ...scheduling.rules import schedule_for
+
+    first = schedule_for(job.cron, job.timezone).next_after(service.clock.now())
+    out = {k: v for k, v in rest.items() if k not in _CRON_KEYS}
+    return {**out, "at": format_instant(first), "one_shot": True}
 
 
 async def _all_jobs(service: SchedulerService, status: JobStatus | None = None) -> list[Any]:
@@ -119,27 +142,26 @@ def compat_routes(service: SchedulerService) -> APIRouter:
 
     @r.put("/{job_id}", response_model=ScheduleDetailOut, summary="SDK: update a schedule")
     async def sdk_update(request: Request, job_id: JobRef, body: JobIn) -> Any:
-        fields = body.fields()
-        fields.pop("one_shot", None)
+        fields = await _one_shot_update(body.fields(), job_id, service)
         return _detail(await service.update_job(job_id, fields, actor=request_actor(request)))
 
     @r.delete("/{job_id}", response_model=DeleteScheduleOut, summary="SDK: delete a schedule")
-    async def sdk_delete(request: Request, job_id: JobRef) -> Any:
+    async def sdk_delete(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         job = await service.remove_job(job_id, actor=request_actor(request))
         return {"job_id": job.id, "deleted": True}
 
     @r.post("/{job_id}/pause", response_model=ScheduleActionOut, summary="SDK: pause")
-    async def sdk_pause(request: Request, job_id: JobRef) -> Any:
+    async def sdk_pause(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         job = await service.pause_job(job_id, actor=request_actor(request))
         return {"job_id": job.id, "action": "pause", "status": job.status.value}
 
     @r.post("/{job_id}/resume", response_model=ScheduleActionOut, summary="SDK: resume")
-    async def sdk_resume(request: Request, job_id: JobRef) -> Any:
+    async def sdk_resume(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         job = await service.resume_job(job_id, actor=request_actor(request))
         return {"job_id": job.id, "action": "resume", "status": job.status.value}
 
     @r.post("/{job_id}/trigger", response_model=ScheduleActionOut, summary="SDK: run now")
-    async def sdk_trigger(request: Request, job_id: JobRef) -> Any:
+    async def sdk_trigger(request: Request, job_id: JobRef, body: NoBody = None) -> Any:
         run = await service.run_now(job_id, actor=request_actor(request))
         return {"job_id": run.job_id, "action": "trigger", "status": "triggered"}
 
