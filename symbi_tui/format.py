@@ -17,6 +17,8 @@ __all__ = [
     "duration",
     "excerpt",
     "fit",
+    "heartbeat_iterations",
+    "heartbeat_mark",
     "job_status_label",
     "newest_first",
     "next_run_text",
@@ -30,7 +32,7 @@ __all__ = [
 ]
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -158,6 +160,21 @@ def run_tally(job: JobDefinition, runs: Iterable[JobRun] = ()) -> str:
     if in_flight:
         text += f" · {in_flight} in flight"
     return text
+
+
+def heartbeat_iterations(run: JobRun) -> int | None:
+    """How many iterations a heartbeat run made (``details.heartbeat.iterations``), else None."""
+    beat = run.details.get("heartbeat")
+    if not isinstance(beat, Mapping):
+        return None
+    count = beat.get("iterations")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def heartbeat_mark(run: JobRun) -> str:
+    """``♥ 3 it.`` for a heartbeat run (how many iterations it made), else empty."""
+    count = heartbeat_iterations(run)
+    return "" if count is None else f"♥ {count} it."
 
 
 def run_time(run: JobRun) -> datetime:

@@ -4,6 +4,8 @@ path a user takes: a real daemon, its API and metrics, and ``symbi`` against it.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -197,6 +199,9 @@ def test_cron_iterations_shows_a_heartbeat_runs_iterations_locally_and_through_a
     (run,) = json.loads(cli.ok("cron", "history", "queue-watch", "--format", "json"))
     history = cli.ok("cron", "history", "queue-watch")
     assert "BEATS" in history and "♥ 3 it." in history
+    exported = cli.ok("cron", "history", "queue-watch", "--format", "csv")
+    (row,) = csv.DictReader(io.StringIO(exported))
+    assert row["heartbeat_iterations"] == "3", row
 
     def shown(ref: str) -> tuple[str, list[dict[str, object]]]:
         table = cli.ok("cron", "iterations", ref)

@@ -71,6 +71,8 @@ from ..format import (
     countdown,
     duration,
     excerpt,
+    heartbeat_iterations,
+    heartbeat_mark,
     job_status_label,
     run_status_label,
     short_ids,
@@ -198,6 +200,7 @@ RUN_CSV_FIELDS = (
     "input_tokens",
     "output_tokens",
     "cost_usd",
+    "heartbeat_iterations",
 )
 AUDIT_CSV_FIELDS = ("id", "at", "type", "actor", "job_id", "job_name", "run_id", "details")
 
@@ -221,6 +224,7 @@ def _job_row(job: JobDefinition) -> dict[str, Any]:
 
 def _run_row(run: JobRun) -> dict[str, Any]:
     tokens, cost = run_tokens(run.details), run_cost(run.details)
+    beats = heartbeat_iterations(run)
     return {
         "id": run.id,
         "job_id": run.job_id,
@@ -239,6 +243,7 @@ def _run_row(run: JobRun) -> dict[str, Any]:
         "input_tokens": "" if tokens is None else tokens[0],
         "output_tokens": "" if tokens is None else tokens[1],
         "cost_usd": "" if cost is None else cost,
+        "heartbeat_iterations": "" if beats is None else beats,
     }
 
 
@@ -433,14 +438,6 @@ def iterations_table(iterations: Sequence[HeartbeatIteration]) -> Table:
             _cut(excerpt(it.summary or it.output_excerpt or "", 300)),
         )
     return table
-
-
-def heartbeat_mark(run: JobRun) -> str:
-    """``♥ 3 it.`` for a heartbeat run (how many iterations it made), else empty."""
-    beat = run.details.get("heartbeat")
-    if not isinstance(beat, Mapping) or not isinstance(beat.get("iterations"), int):
-        return ""
-    return f"♥ {beat['iterations']} it."
 
 
 def audit_table(events: Sequence[AuditEvent]) -> Table:

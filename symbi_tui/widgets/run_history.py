@@ -17,6 +17,7 @@ from ..format import (
     Tone,
     duration,
     excerpt,
+    heartbeat_mark,
     newest_first,
     run_status_label,
     run_time,
@@ -45,7 +46,7 @@ COLUMNS = (
 
 def run_cells(run: JobRun, palette: Palette, short_id: str = "") -> list[Text]:
     """The cells of one run's row: when, which (``short_id``), why, how it ended, and what it
-    said."""
+    said (after a heartbeat run's iteration count)."""
     muted = palette[Tone.MUTED]
     trigger = trigger_label(run.trigger, run.attempt)
     if run.error_message:
@@ -54,6 +55,9 @@ def run_cells(run: JobRun, palette: Palette, short_id: str = "") -> list[Text]:
         detail = Text(f"due {short_instant(run.due_at)}", style=muted)
     else:
         detail = Text(excerpt(run.output or run.summary, _OUTPUT_WIDTH))
+    mark = heartbeat_mark(run)  # a heartbeat run: how many iterations it made, first
+    if mark:
+        detail = Text.assemble((f"{mark} · ", muted), detail)
     return [
         Text(short_instant(run_time(run))),
         Text(short_id or run.id[:12], style=muted),

@@ -453,6 +453,20 @@ async def test_heartbeat_of_a_given_run_and_its_iteration_detail(scene: OpsScene
         assert "all nominal after the restart" in text_of(screen, "#hb-detail-text")
 
 
+async def test_history_marks_a_heartbeat_run_with_its_iteration_count(scene: OpsScene) -> None:
+    app = host(lambda: RunHistoryScreen(scene.backend, clock=scene.clock, job="system-monitor"))
+    async with app.run_test(size=SIZE):
+        screen = await shown(app, RunHistoryScreen)
+        table = screen.query_one(RunHistory)
+        await until(lambda: table.row_count == 2)
+        cells = column_cells(table)
+        finished = next(r for r in screen.runs if r.trigger is RunTrigger.SCHEDULE)
+        assert cells[finished.id]["output"].startswith("♥ 3 it. · "), cells[finished.id]
+        # the run in flight has made no count yet: nothing is claimed for it
+        held = next(r for r in screen.runs if r.id != finished.id)
+        assert "♥" not in cells[held.id]["output"]
+
+
 # --- history and run detail -----------------------------------------------------------------------
 
 
