@@ -71,7 +71,8 @@ class NamedPolicy:
 class EffectivePolicy:
     """What gates a run: the strictest of each rule. ``spec.allowed_hours`` is the first of
     ``windows``; all of ``windows`` must hold. ``sources``: each rule that is set, and the
-    policies (``inline`` or ``policy NAME``) that set it."""
+    policies (``inline`` or ``policy NAME``) that set it (for a limit, those whose value is the
+    one that holds)."""
 
     spec: PolicySpec
     windows: tuple[AllowedHours, ...] = ()
@@ -113,7 +114,13 @@ def merge_policies(inline: PolicySpec, named: Sequence[NamedPolicy]) -> Effectiv
     merged["require_agent_pin"] = any(s.require_agent_pin for s in specs)
     for rule in ("max_runtime_seconds", "approval_timeout_seconds", "max_cost_per_day"):
         limits = [float(v) for v in setting(rule) if isinstance(v, int | float)]
-        merged[rule] = min(limits) if limits else None
+        merged[rule] = least = min(limits) if limits else None
+        if least is not None:  # a limit comes from those whose value holds, not every setter
+            sources[rule] = [
+                label
+                for label, spec in parts
+                if rule in _set(spec) and getattr(spec, rule) == least
+            ]
     capabilities: list[str] = []
     for s in specs:
         capabilities += [c for c in s.require_capabilities if c not in capabilities]

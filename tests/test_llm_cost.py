@@ -159,7 +159,7 @@ async def test_named_policies_merge_max_cost_per_day_to_the_smallest() -> None:
     named = NamedPolicy(name="cheap", spec=policy_from_mapping({"max_cost_per_day": "$0.50"}))
     merged = merge_policies(inline, [named])
     assert merged.spec.max_cost_per_day == 0.5
-    assert merged.sources["max_cost_per_day"] == ("inline", "policy cheap")
+    assert merged.sources["max_cost_per_day"] == ("policy cheap",)  # the $5 inline did not hold
     # the effective policy shown (symbi cron status, the watch screen, .../policy) says so
     from scheduler_core.model import JobDefinition
     from scheduler_core.named_policies import describe_effective

@@ -62,9 +62,24 @@ def test_the_strictest_of_each_rule_wins_and_says_where_it_came_from() -> None:
     assert spec.require_capabilities == ("deploy", "prod_write")
     assert spec.allowed_environments == ("production",)
     assert effective.windows == (NIGHT, EARLY)  # both must hold
-    assert effective.sources["max_runtime_seconds"] == ("inline", "policy prod")
+    # a limit is said to come from where its value does (the inline 30m did not hold)
+    assert effective.sources["max_runtime_seconds"] == ("policy prod",)
     assert effective.sources["allowed_environments"] == ("policy prod", "policy quiet-hours")
     assert effective.sources["require_agent_pin"] == ("policy quiet-hours",)
+
+
+def test_a_limit_set_alike_by_several_comes_from_each_of_them() -> None:
+    inline = PolicySpec(max_runtime_seconds=600, approval_timeout_seconds=60)
+    effective = merge_policies(
+        inline,
+        [
+            named("a", max_runtime_seconds=600, approval_timeout_seconds=120),
+            named("b", max_runtime_seconds=900, approval_timeout_seconds=60),
+        ],
+    )
+    assert effective.spec.max_runtime_seconds == 600
+    assert effective.sources["max_runtime_seconds"] == ("inline", "policy a")
+    assert effective.sources["approval_timeout_seconds"] == ("inline", "policy b")
 
 
 def test_a_policy_that_names_no_approvers_allows_those_of_the_others() -> None:
