@@ -19,6 +19,7 @@ from __future__ import annotations
 __all__ = [
     "ALERTED_STATUSES",
     "ALERT_EVENTS",
+    "ALERT_WIRE_EVENTS",
     "Alert",
     "AlertDefaults",
     "alert_channels",
@@ -47,6 +48,11 @@ ALERT_EVENTS: tuple[Literal["on_failure"], Literal["on_dead_letter"]] = (
 AlertEvent = Literal["on_failure", "on_dead_letter"]
 #: runs whose end is an ``on_failure`` alert (not ``interrupted``: not the agent's failure)
 ALERTED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
+#: the event each alert is delivered as (the webhook's ``event``, the log file's)
+ALERT_WIRE_EVENTS: dict[AlertEvent, str] = {
+    "on_failure": "cron.run.failed",
+    "on_dead_letter": "cron.job.dead_lettered",
+}
 #: longest error text an alert quotes
 _ERROR_CHARS = 2000
 
@@ -144,12 +150,18 @@ async def send_alerts(
     """Send every alert through ``deliverer`` (the job's channel settings, the dispatcher's
     retries, deadlines and masking); one result per channel and event, each with ``event``.
     Never raises, except when cancelled."""
+    from .delivery.base import delivery_event
+
     out: list[dict[str, Any]] = []
     for alert in alerts:
         message = alert_message(
             job, run, alert.event, failure_count=failure_count, max_retries=max_retries
         )
         alerting = replace(job, delivery=alert.channels)
-        for result in await deliverer.deliver(alerting, run, output=message):
-            out.append({"event": alert.event, **result.to_dict()})
+        token = delivery_event.set(ALERT_WIRE_EVENTS[alert.event])
+        try:
+            results = await deliverer.deliver(alerting, run, output=message)
+        finally:
+            delivery_event.reset(token)
+        out += [{"event": alert.event, **result.to_dict()} for result in results]
     return out

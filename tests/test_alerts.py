@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,42 @@ async def test_dead_letter_alerts_its_own_channel_and_normal_delivery_is_unchang
     # the job's delivery went on as before, for both runs
     assert all(r.details["delivery"][0]["channel"] == "log_file" for r in (first, last))
     assert web.requests == []
+
+
+async def test_an_alert_is_told_apart_from_the_runs_own_delivery(
+    harness_factory, tmp_path: Path, web: ScriptedHTTPServer, smtp: SmtpServer
+) -> None:
+    """A receiver that drops a repeated Idempotency-Key (as the key invites) still gets both
+    alerts of a run that it also receives as a delivery; each says what it is."""
+    h: Harness = await harness_factory(delivery=_delivery(tmp_path, smtp))
+    await h.service.add_job(
+        _job(
+            "doomed",
+            "broken",
+            web,
+            delivery=["webhook", "log_file"],
+            on_failure=["webhook", "log_file"],
+            on_dead_letter=["webhook"],
+            max_retries=1,
+        )
+    )
+    h.agents.fail("broken", "no route to host")
+    await h.to("2026-03-02T09:00:00Z")
+    (run,) = await _ended(h, "doomed")
+    assert (await h.service.get_job("doomed")).status is JobStatus.DEAD_LETTER
+    seen = {r.json()["event"]: r.headers["idempotency-key"] for r in web.requests}
+    assert seen == {
+        "cron.run.finished": run.id,
+        "cron.run.failed": f"{run.id}/cron.run.failed",
+        "cron.job.dead_lettered": f"{run.id}/cron.job.dead_lettered",
+    }
+    records = [
+        json.loads(line) for line in (tmp_path / "logs" / "doomed.jsonl").read_text().splitlines()
+    ]
+    # (the alert goes side by side with the delivery: in either order)
+    by_event = {r.get("event"): r for r in records}
+    assert len(records) == 2 and set(by_event) == {None, "cron.run.failed"}
+    assert "symbi cron reset doomed" in by_event["cron.run.failed"]["output"]
 
 
 async def test_config_defaults_apply_to_jobs_that_name_none(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "MASK",
+    "RUN_FINISHED",
     "Delivered",
     "DeliveryContext",
     "DeliveryFailure",
@@ -23,6 +24,7 @@ __all__ = [
     "DeliveryRouter",
     "SecretMasker",
     "SleepFn",
+    "delivery_event",
     "expand_env",
     "format_duration",
     "job_document",
@@ -38,6 +40,7 @@ import asyncio
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +58,14 @@ if TYPE_CHECKING:  # httpx is imported on first use: importing it pulls in rich 
 
 #: What a secret looks like in any delivery error, detail or log line.
 MASK = "***"
+
+#: the event of a run's own delivery (its output, to the job's channels)
+RUN_FINISHED = "cron.run.finished"
+#: what is being delivered: :data:`RUN_FINISHED`, or a failure alert's event
+#: (``cron.run.failed``, ``cron.job.dead_lettered``: see :mod:`scheduler_core.alerting`), set
+#: around the dispatcher's ``deliver`` so that a channel that says which (the webhook's ``event``
+#: and ``Idempotency-Key``, the log file's ``event``) can, with the guide's ``route`` signature
+delivery_event: ContextVar[str] = ContextVar("delivery_event", default=RUN_FINISHED)
 
 SleepFn = Callable[[float], Awaitable[None]]
 

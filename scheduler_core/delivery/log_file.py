@@ -21,6 +21,9 @@ split by what the agent printed and ``jq`` reads it (``jq -r .output daily-repor
      "scheduled_for": "...Z", "started_at": "...Z", "finished_at": "...Z",
      "execution_time_ms": 850, "error_message": null, "summary": null, "output": "..."}
 
+A failure alert's record also has ``"event"`` (``"cron.run.failed"``, ``"cron.job.dead_lettered"``)
+and the alert's text as its ``output``.
+
 Non-ASCII text is kept readable; the characters some readers treat as line breaks (U+0085,
 U+2028, U+2029) are escaped so that every record is exactly one line.
 
@@ -46,7 +49,14 @@ from pathlib import Path
 from typing import Any
 
 from ..model import JobDefinition, JobRun
-from .base import Delivered, DeliveryContext, DeliveryFailure, run_document
+from .base import (
+    RUN_FINISHED,
+    Delivered,
+    DeliveryContext,
+    DeliveryFailure,
+    delivery_event,
+    run_document,
+)
 
 SUFFIX = ".jsonl"
 _MAX_STEM = 80
@@ -164,6 +174,8 @@ class LogFileRouter:
         run_doc.pop("job_id")
         record.update(run_doc)
         record["output"] = output
+        if (event := delivery_event.get()) != RUN_FINISHED:
+            record["event"] = event  # a failure alert, not the run's own output
         try:
             detail = await asyncio.to_thread(self._write, job, record)
         except DeliveryFailure:

@@ -2,7 +2,7 @@
 
 The body (``Content-Type: application/json`` unless the job's headers say otherwise)::
 
-    {"event": "cron.run.finished",
+    {"event": "cron.run.finished",   (a failure alert: "cron.run.failed", "cron.job.dead_lettered")
      "job": {"id", "name", "agent_id", "cron_expr", "at", "timezone", "session_mode", "delivery"},
      "run": {"id", "job_id", "status", "trigger", "attempt", "scheduled_for", "started_at",
              "finished_at", "execution_time_ms", "error_message", "summary"},
@@ -11,7 +11,8 @@ The body (``Content-Type: application/json`` unless the job's headers say otherw
 Headers: the job's ``webhook_headers`` with ``${VAR}`` expanded from the environment (an unset
 variable without a default fails the delivery rather than sending a broken credential); an
 ``Authorization`` from ``[scheduler.delivery] webhook_auth_header`` (``SYMBI_WEBHOOK_AUTH_HEADER``)
-when the job sets none; ``Idempotency-Key: <run id>`` so a receiver can drop a retried duplicate.
+when the job sets none; ``Idempotency-Key: <run id>`` so a receiver can drop a retried duplicate
+(an alert's: ``<run id>/<event>``, so that it is not taken for a duplicate of the run's delivery).
 ``${VAR}`` is expanded in ``webhook_url`` too. Each attempt is bounded by
 ``webhook_timeout_seconds``; see :mod:`._http` for the retry policy.
 """
@@ -27,9 +28,11 @@ from typing import Any
 from ..model import JobDefinition, JobRun
 from ._http import post_with_retries, retry_bound_seconds
 from .base import (
+    RUN_FINISHED,
     Delivered,
     DeliveryContext,
     DeliveryFailure,
+    delivery_event,
     expand_env,
     job_document,
     redact_url,
@@ -72,7 +75,7 @@ class WebhookRouter:
 
     def payload(self, job: JobDefinition, run: JobRun, output: str) -> dict[str, Any]:
         return {
-            "event": "cron.run.finished",
+            "event": delivery_event.get(),
             "job": job_document(job),
             "run": run_document(run),
             "output": output,
@@ -91,10 +94,11 @@ class WebhookRouter:
                 f"webhook_url uses {names}, which is not set or not allowed by [secrets]",
                 attempts=0,
             )
+        event = delivery_event.get()
         headers = {
             "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
-            "Idempotency-Key": run.id,
+            "Idempotency-Key": run.id if event == RUN_FINISHED else f"{run.id}/{event}",
         }
         job_headers = expand_headers(job.webhook_headers, ctx.env)
         lower = {k.lower() for k in job_headers}
