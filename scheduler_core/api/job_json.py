@@ -19,6 +19,7 @@ from __future__ import annotations
 __all__ = ["JobJson"]
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -58,6 +59,15 @@ _DEFAULT = JobDefinition(name="", agent="")
 _TIMEZONE, _MAX_CONCURRENT = _DEFAULT.timezone, _DEFAULT.max_concurrent
 _SESSION_MODE, _CATCH_UP = _DEFAULT.session_mode.value, _DEFAULT.catch_up.value
 _loads = json.loads
+#: a JSON string the stored definition holds as it is shown: no escape, quote nor control
+#: character, so ``json.loads`` reads it as its text and ``_quote`` writes that text back the
+#: same (the stored definition is ASCII-only, so any other character there is an escape)
+_VERBATIM = r'("[^"\\\x00-\x1f]*")'
+#: a cron job's definition as spec_to_json stores it with only these fields (compact, sorted):
+#: written from the text itself, without json.loads (most of a row's cost)
+_PLAIN_CRON = re.compile(
+    rf'\{{"agent":{_VERBATIM},"cron":{_VERBATIM},"name":{_VERBATIM}(?:,"timezone":{_VERBATIM})?\}}'
+)
 
 
 def _unencodable(value: Any) -> Any:
@@ -119,6 +129,10 @@ def _number(value: Any) -> str | None:
     return int.__repr__(value) if type(value) is int else None
 
 
+#: the defaults of a plain cron job's fields, as ``_text`` and ``_number`` write them
+_TIMEZONE_JSON, _CONCURRENT_JSON = _text(_TIMEZONE), _number(_MAX_CONCURRENT)
+
+
 def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> str | None:
     """The JSON text of ``job_out(job_from_row(row, read))`` (encoded as ``JobJson`` encodes)
     for a job whose definition holds only ``_DIRECT`` fields, of the types they are stored as,
@@ -127,49 +141,59 @@ def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> s
     The instants are format_instant's text (digits, ``-:.TZ``: nothing to escape), the enums'
     values plain words: they are written as they are; every other text is quoted as the
     encoder quotes it."""
-    d = _loads(row[4])
-    if type(d) is not dict or not d.keys() <= _DIRECT:
-        return None
-    session_mode = d.get("session_mode", _SESSION_MODE)
-    catch_up = d.get("catch_up", _CATCH_UP)
     status, last_status = row[3], row[7] or None
-    if (
-        session_mode not in _SESSION_MODES
-        or catch_up not in _CATCH_UPS
-        or status not in _JOB_STATUSES
-        or (last_status is not None and last_status not in _RUN_STATUSES)
+    if status not in _JOB_STATUSES or (
+        last_status is not None and last_status not in _RUN_STATUSES
     ):
         return None
-    delivery = d.get("delivery")
-    if delivery is None or delivery == []:
-        deliveries: str | None = "[]"
-    elif type(delivery) is list and all(type(c) is str for c in delivery):
-        deliveries = "[" + ",".join([_quote(c) for c in delivery]) + "]"
+    definition = row[4]
+    name: str | None
+    agent: str | None
+    cron: str | None
+    after: str | None
+    timezone: str | None
+    at: Any
+    plain = _PLAIN_CRON.fullmatch(definition) if type(definition) is str else None
+    if plain is not None:
+        # {"agent","cron","name"[,"timezone"]}: its texts are written as they are stored
+        agent, cron, name, timezone = plain.groups()
+        at, after, deliveries = "null", "null", "[]"
+        concurrent, session_mode, catch_up = _CONCURRENT_JSON, _SESSION_MODE, _CATCH_UP
+        if timezone is None:
+            timezone = _TIMEZONE_JSON
     else:
-        return None
-    at = d.get("at")
-    if at is not None:
-        if type(at) is not str:
+        d = _loads(definition)
+        if type(d) is not dict or not d.keys() <= _DIRECT:
             return None
-        at = _quote(format_instant(parse_instant(at)))
-    else:
-        at = "null"
-    fields = (
-        _text(row[0]),
-        _text(d.get("name")),
-        _text(d.get("agent")),
-        _text(d.get("cron")),
-        _text(d.get("after")),
-        _text(d.get("timezone", _TIMEZONE)),
-        _number(d.get("max_concurrent", _MAX_CONCURRENT)),
-        _text(row[8]),
-        _number(row[9]),
-        _number(row[10]),
-        _text(row[13]),
-    )
-    if None in fields or "name" not in d or "agent" not in d:
+        session_mode = d.get("session_mode", _SESSION_MODE)
+        catch_up = d.get("catch_up", _CATCH_UP)
+        if session_mode not in _SESSION_MODES or catch_up not in _CATCH_UPS:
+            return None
+        delivery = d.get("delivery")
+        if delivery is None or delivery == []:
+            deliveries = "[]"
+        elif type(delivery) is list and all(type(c) is str for c in delivery):
+            deliveries = "[" + ",".join([_quote(c) for c in delivery]) + "]"
+        else:
+            return None
+        at = d.get("at")
+        if at is not None:
+            if type(at) is not str:
+                return None
+            at = _quote(format_instant(parse_instant(at)))
+        else:
+            at = "null"
+        name, agent, cron = _text(d.get("name")), _text(d.get("agent")), _text(d.get("cron"))
+        after, timezone = _text(d.get("after")), _text(d.get("timezone", _TIMEZONE))
+        concurrent = _number(d.get("max_concurrent", _MAX_CONCURRENT))
+        if None in (name, agent, cron, after, timezone, concurrent):
+            return None
+        if "name" not in d or "agent" not in d:
+            return None
+    fields = (_text(row[0]), _text(row[8]), _number(row[9]), _number(row[10]), _text(row[13]))
+    if None in fields:
         return None
-    id_, name, agent, cron, after, timezone, concurrent, error, runs, failures, source = fields
+    id_, error, runs, failures, source = fields
     next_run = _instant_json(row[5], read)
     return (
         f'{{"id":{id_},"name":{name},"agent":{agent},"agent_id":{agent},"cron":{cron},'
