@@ -239,32 +239,37 @@ class JobJson:
         self._encode = _encoder()
         #: id(job) -> (the job, its bytes)
         self._known: dict[int, tuple[JobDefinition, bytes]] = {}
-        #: a job's whole row -> its bytes (rows are read again: a page polled, walked twice)
+        #: a built job's whole row -> its bytes (rows are read again: a page polled, walked
+        #: twice)
         self._rows: dict[Any, bytes] = {}
 
     def row(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
         """The job of a store row (``JOB_COLUMNS``; ``read`` reads its instants) as
         ``job(job_from_row(row, read))`` encodes it: written from the row when its definition
         allows (``direct_json``), else built. A ``JobQuery.encode``: may run on the store's
-        reading thread."""
+        reading thread.
+
+        Only a built job's bytes are kept (by its whole row): writing one from its row costs
+        about what looking its row up would (a 14-column key hashed), and a client walking
+        many jobs would never find one kept."""
+        text = direct_json(row, read)
+        if text is not None:
+            return text.encode()
         rows = self._rows
         try:
             known = rows.get(row)
         except TypeError:  # a row type that cannot be a key: encoded, not kept
-            return self._row(row, read)
+            return self._built(row, read)
         if known is not None:
             return known
-        data = self._row(row, read)
+        data = self._built(row, read)
         if len(rows) >= self._keep:
             rows.clear()
         rows[row] = data
         return data
 
-    def _row(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
-        text = direct_json(row, read)
-        if text is None:
-            text = self._encode(job_out(job_from_row(row, read)))
-        return text.encode()
+    def _built(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
+        return self._encode(job_out(job_from_row(row, read))).encode()
 
     def job(self, job: JobDefinition) -> bytes:
         known = self._known.get(id(job))
