@@ -130,7 +130,7 @@ def _number(value: Any) -> str | None:
 
 
 #: the defaults of a plain cron job's fields, as ``_text`` and ``_number`` write them
-_TIMEZONE_JSON, _CONCURRENT_JSON = _text(_TIMEZONE), _number(_MAX_CONCURRENT)
+_TIMEZONE_JSON, _CONCURRENT_JSON = _quote(_TIMEZONE), int.__repr__(_MAX_CONCURRENT)
 
 
 def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> str | None:
@@ -146,66 +146,109 @@ def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> s
         last_status is not None and last_status not in _RUN_STATUSES
     ):
         return None
+    id_, error, runs, failures, source = row[0], row[8], row[9], row[10], row[13]
+    if type(id_) is not str or type(runs) is not int or type(failures) is not int:
+        return None  # (an exact int is written by the f-string as _number writes it)
+    if error is not None:
+        if type(error) is not str:
+            return None
+        error = _quote(error)
+    if source is not None:
+        if type(source) is not str:
+            return None
+        source = _quote(source)
     definition = row[4]
-    name: str | None
-    agent: str | None
-    cron: str | None
-    after: str | None
-    timezone: str | None
-    at: Any
     plain = _PLAIN_CRON.fullmatch(definition) if type(definition) is str else None
     if plain is not None:
         # {"agent","cron","name"[,"timezone"]}: its texts are written as they are stored
         agent, cron, name, timezone = plain.groups()
-        at, after, deliveries = "null", "null", "[]"
-        concurrent, session_mode, catch_up = _CONCURRENT_JSON, _SESSION_MODE, _CATCH_UP
-        if timezone is None:
-            timezone = _TIMEZONE_JSON
+        middle = _PLAIN_MIDDLE if timezone is None else _middle("null", "null", timezone)
     else:
-        d = _loads(definition)
-        if type(d) is not dict or not d.keys() <= _DIRECT:
+        written = _parsed(definition)
+        if written is None:
             return None
-        session_mode = d.get("session_mode", _SESSION_MODE)
-        catch_up = d.get("catch_up", _CATCH_UP)
-        if session_mode not in _SESSION_MODES or catch_up not in _CATCH_UPS:
-            return None
-        delivery = d.get("delivery")
-        if delivery is None or delivery == []:
-            deliveries = "[]"
-        elif type(delivery) is list and all(type(c) is str for c in delivery):
-            deliveries = "[" + ",".join([_quote(c) for c in delivery]) + "]"
-        else:
-            return None
-        at = d.get("at")
-        if at is not None:
-            if type(at) is not str:
-                return None
-            at = _quote(format_instant(parse_instant(at)))
-        else:
-            at = "null"
-        name, agent, cron = _text(d.get("name")), _text(d.get("agent")), _text(d.get("cron"))
-        after, timezone = _text(d.get("after")), _text(d.get("timezone", _TIMEZONE))
-        concurrent = _number(d.get("max_concurrent", _MAX_CONCURRENT))
-        if None in (name, agent, cron, after, timezone, concurrent):
-            return None
-        if "name" not in d or "agent" not in d:
-            return None
-    fields = (_text(row[0]), _text(row[8]), _number(row[9]), _number(row[10]), _text(row[13]))
-    if None in fields:
-        return None
-    id_, error, runs, failures, source = fields
-    next_run = _instant_json(row[5], read)
+        name, agent, cron, middle = written
+    instants = _INSTANTS
+    next_run = instants.get(row[5]) or _instant_json(row[5], read)
     return (
-        f'{{"id":{id_},"name":{name},"agent":{agent},"agent_id":{agent},"cron":{cron},'
-        f'"cron_expr":{cron},"at":{at},"after":{after},"timezone":{timezone},'
-        f'"session_mode":"{session_mode}","delivery":{deliveries},'
-        f'"max_concurrent":{concurrent},"catch_up":"{catch_up}","status":"{status}",'
+        f'{{"id":{_quote(id_)},"name":{name},"agent":{agent},"agent_id":{agent},"cron":{cron},'
+        f'"cron_expr":{cron},{middle},"status":"{status}",'
         f'"next_run_at":{next_run},"next_run":{next_run},'
-        f'"last_run_at":{_instant_json(row[6], read)},'
+        f'"last_run_at":{instants.get(row[6]) or _instant_json(row[6], read)},'
         f'"last_run_status":{"null" if last_status is None else f"{_Q}{last_status}{_Q}"},'
-        f'"last_error":{error},"run_count":{runs},"failure_count":{failures},'
-        f'"created_at":{_instant_json(row[11], read)},'
-        f'"updated_at":{_instant_json(row[12], read)},"source":{source}}}'
+        f'"last_error":{"null" if error is None else error},"run_count":{runs},'
+        f'"failure_count":{failures},'
+        f'"created_at":{instants.get(row[11]) or _instant_json(row[11], read)},'
+        f'"updated_at":{instants.get(row[12]) or _instant_json(row[12], read)},'
+        f'"source":{"null" if source is None else source}}}'
+    )
+
+
+def _middle(
+    at: str,
+    after: str,
+    timezone: str,
+    session_mode: str = _SESSION_MODE,
+    deliveries: str = "[]",
+    concurrent: str = _CONCURRENT_JSON,
+    catch_up: str = _CATCH_UP,
+) -> str:
+    """A job's fields from ``at`` to ``catch_up``, each already JSON (the enums' values bare)."""
+    return (
+        f'"at":{at},"after":{after},"timezone":{timezone},'
+        f'"session_mode":"{session_mode}","delivery":{deliveries},'
+        f'"max_concurrent":{concurrent},"catch_up":"{catch_up}"'
+    )
+
+
+#: a plain cron job's fields from ``at`` to ``catch_up``: every one its default
+_PLAIN_MIDDLE = _middle("null", "null", _TIMEZONE_JSON)
+
+
+def _parsed(definition: Any) -> tuple[str, str, str, str] | None:
+    """A definition other than a plain cron job's, parsed: its name, agent and cron as JSON and
+    its fields from ``at`` to ``catch_up`` (``_middle``); None if it holds any field or type
+    ``direct_json`` does not write."""
+    d = _loads(definition)
+    if type(d) is not dict or not d.keys() <= _DIRECT:
+        return None
+    session_mode = d.get("session_mode", _SESSION_MODE)
+    catch_up = d.get("catch_up", _CATCH_UP)
+    if session_mode not in _SESSION_MODES or catch_up not in _CATCH_UPS:
+        return None
+    delivery = d.get("delivery")
+    if delivery is None or delivery == []:
+        deliveries = "[]"
+    elif type(delivery) is list and all(type(c) is str for c in delivery):
+        deliveries = "[" + ",".join([_quote(c) for c in delivery]) + "]"
+    else:
+        return None
+    at = d.get("at")
+    if at is not None:
+        if type(at) is not str:
+            return None
+        at = _quote(format_instant(parse_instant(at)))
+    else:
+        at = "null"
+    name, agent, cron = _text(d.get("name")), _text(d.get("agent")), _text(d.get("cron"))
+    after, timezone = _text(d.get("after")), _text(d.get("timezone", _TIMEZONE))
+    concurrent = _number(d.get("max_concurrent", _MAX_CONCURRENT))
+    if (
+        name is None
+        or agent is None
+        or cron is None
+        or after is None
+        or timezone is None
+        or concurrent is None
+    ):
+        return None
+    if "name" not in d or "agent" not in d:
+        return None
+    return (
+        name,
+        agent,
+        cron,
+        _middle(at, after, timezone, session_mode, deliveries, concurrent, catch_up),
     )
 
 
