@@ -177,3 +177,59 @@ def test_which_jobs_are_written_from_their_rows(tmp_path: Path) -> None:
     encoder = JobJson()
     for row in rows:
         assert encoder.row(list(row), instant) == JobJson().row(row, instant)
+
+
+def test_a_plain_cron_definition_is_written_as_parsing_it_writes_it(tmp_path: Path) -> None:
+    """A cron job's definition of only agent, cron, name (and timezone) is written from its
+    stored text without parsing it (``_PLAIN_CRON``): the same bytes as the same definition
+    spelled so that it must be parsed, and as the job built, for every character a text may
+    hold (those stored escaped are never taken as plain)."""
+    import asyncio
+    import json
+    import sqlite3
+
+    from scheduler_core.api.job_json import _PLAIN_CRON, job_out
+    from scheduler_core.store._rows import job_from_row
+    from scheduler_core.store.sqlite._sql import instant
+
+    texts = {
+        "spaces and * / , - ? : { } [ ] ' ` ~ < > = + ! @ # $ % ^ & ( )": True,
+        "del \x7f end": False,  # stored as \\u007f
+        "": True,
+        'quote " inside': False,
+        "back \\ slash": False,
+        "new\nline": False,
+        "tab\there": False,
+        "control \x01": False,
+        "é ☃ \u2028": False,
+    }
+    jobs = varied_jobs()
+    for i, text in enumerate(texts):
+        jobs.append(_job(f"n{i} {text}", agent=f"a {text}", cron="*/5 * * * *"))
+        jobs.append(_job(f"z{i} {text}", agent="a", timezone=f"Europe/{text}"))
+
+    async def fill() -> None:
+        s = await open_store(str(tmp_path / "s.db"))
+        await s.insert_jobs(jobs, [])
+        await s.close()
+
+    asyncio.run(fill())
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        rows = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs").fetchall()
+    plain = set()
+    encode = JobJson()._encode
+    for row in rows:
+        written = direct_json(row, instant)
+        if _PLAIN_CRON.fullmatch(row[4]):
+            plain.add(row[1])
+            assert written is not None
+        spelled = json.dumps(json.loads(row[4]), indent=1)  # parsed, never plain
+        assert not _PLAIN_CRON.fullmatch(spelled)
+        assert direct_json((*row[:4], spelled, *row[5:]), instant) == written
+        if written is not None:
+            assert written == encode(job_out(job_from_row(row, instant)))
+    expected = {"plain", "bare", "paused", "succeeded", "default enums", "from-mapping"}
+    for i, (text, verbatim) in enumerate(texts.items()):
+        if verbatim:
+            expected |= {f"n{i} {text}", f"z{i} {text}"}
+    assert plain == expected

@@ -19,6 +19,7 @@ from __future__ import annotations
 __all__ = ["JobJson"]
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -58,6 +59,15 @@ _DEFAULT = JobDefinition(name="", agent="")
 _TIMEZONE, _MAX_CONCURRENT = _DEFAULT.timezone, _DEFAULT.max_concurrent
 _SESSION_MODE, _CATCH_UP = _DEFAULT.session_mode.value, _DEFAULT.catch_up.value
 _loads = json.loads
+#: a JSON string the stored definition holds as it is shown: no escape, quote nor control
+#: character, so ``json.loads`` reads it as its text and ``_quote`` writes that text back the
+#: same (the stored definition is ASCII-only, so any other character there is an escape)
+_VERBATIM = r'("[^"\\\x00-\x1f]*")'
+#: a cron job's definition as spec_to_json stores it with only these fields (compact, sorted):
+#: written from the text itself, without json.loads (most of a row's cost)
+_PLAIN_CRON = re.compile(
+    rf'\{{"agent":{_VERBATIM},"cron":{_VERBATIM},"name":{_VERBATIM}(?:,"timezone":{_VERBATIM})?\}}'
+)
 
 
 def _unencodable(value: Any) -> Any:
@@ -119,6 +129,10 @@ def _number(value: Any) -> str | None:
     return int.__repr__(value) if type(value) is int else None
 
 
+#: the defaults of a plain cron job's fields, as ``_text`` and ``_number`` write them
+_TIMEZONE_JSON, _CONCURRENT_JSON = _quote(_TIMEZONE), int.__repr__(_MAX_CONCURRENT)
+
+
 def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> str | None:
     """The JSON text of ``job_out(job_from_row(row, read))`` (encoded as ``JobJson`` encodes)
     for a job whose definition holds only ``_DIRECT`` fields, of the types they are stored as,
@@ -127,22 +141,84 @@ def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> s
     The instants are format_instant's text (digits, ``-:.TZ``: nothing to escape), the enums'
     values plain words: they are written as they are; every other text is quoted as the
     encoder quotes it."""
-    d = _loads(row[4])
+    status, last_status = row[3], row[7] or None
+    if status not in _JOB_STATUSES or (
+        last_status is not None and last_status not in _RUN_STATUSES
+    ):
+        return None
+    id_, error, runs, failures, source = row[0], row[8], row[9], row[10], row[13]
+    if type(id_) is not str or type(runs) is not int or type(failures) is not int:
+        return None  # (an exact int is written by the f-string as _number writes it)
+    if error is not None:
+        if type(error) is not str:
+            return None
+        error = _quote(error)
+    if source is not None:
+        if type(source) is not str:
+            return None
+        source = _quote(source)
+    definition = row[4]
+    plain = _PLAIN_CRON.fullmatch(definition) if type(definition) is str else None
+    if plain is not None:
+        # {"agent","cron","name"[,"timezone"]}: its texts are written as they are stored
+        agent, cron, name, timezone = plain.groups()
+        middle = _PLAIN_MIDDLE if timezone is None else _middle("null", "null", timezone)
+    else:
+        written = _parsed(definition)
+        if written is None:
+            return None
+        name, agent, cron, middle = written
+    instants = _INSTANTS
+    next_run = instants.get(row[5]) or _instant_json(row[5], read)
+    return (
+        f'{{"id":{_quote(id_)},"name":{name},"agent":{agent},"agent_id":{agent},"cron":{cron},'
+        f'"cron_expr":{cron},{middle},"status":"{status}",'
+        f'"next_run_at":{next_run},"next_run":{next_run},'
+        f'"last_run_at":{instants.get(row[6]) or _instant_json(row[6], read)},'
+        f'"last_run_status":{"null" if last_status is None else f"{_Q}{last_status}{_Q}"},'
+        f'"last_error":{"null" if error is None else error},"run_count":{runs},'
+        f'"failure_count":{failures},'
+        f'"created_at":{instants.get(row[11]) or _instant_json(row[11], read)},'
+        f'"updated_at":{instants.get(row[12]) or _instant_json(row[12], read)},'
+        f'"source":{"null" if source is None else source}}}'
+    )
+
+
+def _middle(
+    at: str,
+    after: str,
+    timezone: str,
+    session_mode: str = _SESSION_MODE,
+    deliveries: str = "[]",
+    concurrent: str = _CONCURRENT_JSON,
+    catch_up: str = _CATCH_UP,
+) -> str:
+    """A job's fields from ``at`` to ``catch_up``, each already JSON (the enums' values bare)."""
+    return (
+        f'"at":{at},"after":{after},"timezone":{timezone},'
+        f'"session_mode":"{session_mode}","delivery":{deliveries},'
+        f'"max_concurrent":{concurrent},"catch_up":"{catch_up}"'
+    )
+
+
+#: a plain cron job's fields from ``at`` to ``catch_up``: every one its default
+_PLAIN_MIDDLE = _middle("null", "null", _TIMEZONE_JSON)
+
+
+def _parsed(definition: Any) -> tuple[str, str, str, str] | None:
+    """A definition other than a plain cron job's, parsed: its name, agent and cron as JSON and
+    its fields from ``at`` to ``catch_up`` (``_middle``); None if it holds any field or type
+    ``direct_json`` does not write."""
+    d = _loads(definition)
     if type(d) is not dict or not d.keys() <= _DIRECT:
         return None
     session_mode = d.get("session_mode", _SESSION_MODE)
     catch_up = d.get("catch_up", _CATCH_UP)
-    status, last_status = row[3], row[7] or None
-    if (
-        session_mode not in _SESSION_MODES
-        or catch_up not in _CATCH_UPS
-        or status not in _JOB_STATUSES
-        or (last_status is not None and last_status not in _RUN_STATUSES)
-    ):
+    if session_mode not in _SESSION_MODES or catch_up not in _CATCH_UPS:
         return None
     delivery = d.get("delivery")
     if delivery is None or delivery == []:
-        deliveries: str | None = "[]"
+        deliveries = "[]"
     elif type(delivery) is list and all(type(c) is str for c in delivery):
         deliveries = "[" + ",".join([_quote(c) for c in delivery]) + "]"
     else:
@@ -154,34 +230,25 @@ def direct_json(row: Sequence[Any], read: Callable[[Any], datetime | None]) -> s
         at = _quote(format_instant(parse_instant(at)))
     else:
         at = "null"
-    fields = (
-        _text(row[0]),
-        _text(d.get("name")),
-        _text(d.get("agent")),
-        _text(d.get("cron")),
-        _text(d.get("after")),
-        _text(d.get("timezone", _TIMEZONE)),
-        _number(d.get("max_concurrent", _MAX_CONCURRENT)),
-        _text(row[8]),
-        _number(row[9]),
-        _number(row[10]),
-        _text(row[13]),
-    )
-    if None in fields or "name" not in d or "agent" not in d:
+    name, agent, cron = _text(d.get("name")), _text(d.get("agent")), _text(d.get("cron"))
+    after, timezone = _text(d.get("after")), _text(d.get("timezone", _TIMEZONE))
+    concurrent = _number(d.get("max_concurrent", _MAX_CONCURRENT))
+    if (
+        name is None
+        or agent is None
+        or cron is None
+        or after is None
+        or timezone is None
+        or concurrent is None
+    ):
         return None
-    id_, name, agent, cron, after, timezone, concurrent, error, runs, failures, source = fields
-    next_run = _instant_json(row[5], read)
+    if "name" not in d or "agent" not in d:
+        return None
     return (
-        f'{{"id":{id_},"name":{name},"agent":{agent},"agent_id":{agent},"cron":{cron},'
-        f'"cron_expr":{cron},"at":{at},"after":{after},"timezone":{timezone},'
-        f'"session_mode":"{session_mode}","delivery":{deliveries},'
-        f'"max_concurrent":{concurrent},"catch_up":"{catch_up}","status":"{status}",'
-        f'"next_run_at":{next_run},"next_run":{next_run},'
-        f'"last_run_at":{_instant_json(row[6], read)},'
-        f'"last_run_status":{"null" if last_status is None else f"{_Q}{last_status}{_Q}"},'
-        f'"last_error":{error},"run_count":{runs},"failure_count":{failures},'
-        f'"created_at":{_instant_json(row[11], read)},'
-        f'"updated_at":{_instant_json(row[12], read)},"source":{source}}}'
+        name,
+        agent,
+        cron,
+        _middle(at, after, timezone, session_mode, deliveries, concurrent, catch_up),
     )
 
 
@@ -215,32 +282,37 @@ class JobJson:
         self._encode = _encoder()
         #: id(job) -> (the job, its bytes)
         self._known: dict[int, tuple[JobDefinition, bytes]] = {}
-        #: a job's whole row -> its bytes (rows are read again: a page polled, walked twice)
+        #: a built job's whole row -> its bytes (rows are read again: a page polled, walked
+        #: twice)
         self._rows: dict[Any, bytes] = {}
 
     def row(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
         """The job of a store row (``JOB_COLUMNS``; ``read`` reads its instants) as
         ``job(job_from_row(row, read))`` encodes it: written from the row when its definition
         allows (``direct_json``), else built. A ``JobQuery.encode``: may run on the store's
-        reading thread."""
+        reading thread.
+
+        Only a built job's bytes are kept (by its whole row): writing one from its row costs
+        about what looking its row up would (a 14-column key hashed), and a client walking
+        many jobs would never find one kept."""
+        text = direct_json(row, read)
+        if text is not None:
+            return text.encode()
         rows = self._rows
         try:
             known = rows.get(row)
         except TypeError:  # a row type that cannot be a key: encoded, not kept
-            return self._row(row, read)
+            return self._built(row, read)
         if known is not None:
             return known
-        data = self._row(row, read)
+        data = self._built(row, read)
         if len(rows) >= self._keep:
             rows.clear()
         rows[row] = data
         return data
 
-    def _row(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
-        text = direct_json(row, read)
-        if text is None:
-            text = self._encode(job_out(job_from_row(row, read)))
-        return text.encode()
+    def _built(self, row: Sequence[Any], read: Callable[[Any], datetime | None]) -> bytes:
+        return self._encode(job_out(job_from_row(row, read))).encode()
 
     def job(self, job: JobDefinition) -> bytes:
         known = self._known.get(id(job))

@@ -8,6 +8,11 @@ when the port was 0.
 uvicorn's own main loop wakes ten times a second (to refresh the ``Date`` header and look for
 ``should_exit``): 600 wake-ups a minute, over 90 % of an idle daemon's CPU. Here the loop waits
 for the exit itself, and the header is made when a response asks for it (once a second at most).
+
+uvicorn's h11 protocol writes a response's head and its body to the socket apart: two ``send``
+calls and two TCP segments a response (TCP_NODELAY is on), which the client reads in two
+wake-ups. Here the head is held until the body's first write and sent with it
+(:class:`_Coalesced`): the same bytes in the same order, one ``send`` for a whole response.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import socket
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 
@@ -77,6 +84,63 @@ class _DatedState(ServerState):
         self._second = -1  # (uvicorn only sets it empty, at start)
 
 
+class _Coalesced:
+    """A transport that holds a write until the next one, which goes out with it in one
+    ``send``, or until the end of the event loop's turn (a streamed response's head, sent
+    before its body is ready); closing it sends what it holds first. Everything else is the
+    transport's."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        held = self._held
+        return self._transport.get_write_buffer_size() + (len(held) if held else 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _H11(H11Protocol):
+    """uvicorn's h11 protocol writing through :class:`_Coalesced`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)  # flow control on the transport itself
+        self.transport = _Coalesced(transport)  # type: ignore[assignment]
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its ten wake-ups a second: :meth:`main_loop` waits for ``should_exit``."""
 
@@ -126,6 +190,7 @@ class ApiServer:
             # typed int, but uvicorn only passes it to asyncio.wait_for, which takes any number
             timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
             timeout_keep_alive=5,
+            http=_H11,
         )
         self.server = _Server(config)
         self._task: asyncio.Task[None] | None = None
