@@ -218,7 +218,11 @@ def child_fire(
         del items
         gc.collect()
         rss_before = _rss()
+        sqlite_mem = SqliteMemory()
+        sqlite_before = sqlite_mem.used_mb()
+        sqlite_mem.reset_peak()
         hwm_reset = _reset_peak_rss()
+        gc_watch = GcWatch()
         cpu_before = time.process_time()
         writer_before = writer.now()
         setup_margin = instant_ts - time.time()
@@ -227,6 +231,8 @@ def child_fire(
         except TimeoutError:
             pass
         all_done = time.time()
+        gc_watch.close()
+        sqlite_peak, sqlite_after = sqlite_mem.peak_mb(), sqlite_mem.used_mb()
         cpu_seconds = time.process_time() - cpu_before
         writer_cpu, writer_wall = (a - b for a, b in zip(writer.now(), writer_before, strict=True))
         writer.close()
@@ -294,6 +300,21 @@ def child_fire(
             # from just before the instant (the jobs added) until every run finished
             "peak_rss_mb": (fire_peak or max(peak, rss_before, rss_after)) / 2**20,
             "peak_rss_from": "instant" if fire_peak else "child start",
+            #: SQLite's own memory (every connection): before the instant, its peak until every
+            #: run finished, and then (statements still cached)
+            "sqlite_memory_mb": {
+                "before": sqlite_before,
+                "peak": sqlite_peak,
+                "after": sqlite_after,
+            },
+            #: garbage collections from the jobs added to all finished: passes per generation,
+            #: their wall time, and each full pass (ms from the instant, ms it took): one of
+            #: 50-100 ms between the instant and the last start delays every start behind it
+            "gc": {
+                "passes": gc_watch.count,
+                "seconds": gc_watch.seconds,
+                "full": [((t - instant_ts) * 1000, ms) for t, ms in gc_watch.full],
+            },
         }
 
     return _profiled(profile, main)
@@ -335,6 +356,61 @@ def _peak_rss() -> int:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class SqliteMemory:
+    """SQLite's own memory (``sqlite3_memory_used`` / ``_highwater`` of the library the
+    ``sqlite3`` module is linked to, every connection of the process): prepared statements,
+    page caches, journals kept in memory. None where the library cannot be reached."""
+
+    def __init__(self) -> None:
+        self._used: Any = None
+        self._high: Any = None
+        try:
+            import _sqlite3
+            import ctypes
+
+            lib = ctypes.CDLL(_sqlite3.__file__)
+            self._used, self._high = lib.sqlite3_memory_used, lib.sqlite3_memory_highwater
+            self._used.restype = self._high.restype = ctypes.c_int64
+            self._high.argtypes = [ctypes.c_int]
+        except (ImportError, OSError, AttributeError):
+            pass
+
+    def used_mb(self) -> float | None:
+        return self._used() / 2**20 if self._used else None
+
+    def reset_peak(self) -> None:
+        if self._high:
+            self._high(1)
+
+    def peak_mb(self) -> float | None:
+        return self._high(0) / 2**20 if self._high else None
+
+
+class GcWatch:
+    """The garbage collector's passes while it watches: how many of each generation, their
+    wall time, and each full (generation 2) pass as (start, ms), the start in ``time.time()``."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = 0.0
+        self.full: list[tuple[float, float]] = []
+        self._t = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+            return
+        took = time.perf_counter() - self._t
+        self.count[info["generation"]] += 1
+        self.seconds += took
+        if info["generation"] == 2:
+            self.full.append((time.time() - took, took * 1000))
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def summary_sizes(sizes: list[int]) -> dict[str, float]:
@@ -689,7 +765,7 @@ def section_fire_lag(args: argparse.Namespace, report: Report) -> None:
             r10["last_start_ms"] or float("nan"),
             500,
             "ms",
-            note=_complete(r10),
+            note="; ".join(filter(None, (_complete(r10), _gc_note(r10)))),
         )
     )
     report.targets.append(
@@ -772,10 +848,23 @@ def section_drain(args: argparse.Namespace, report: Report) -> None:
 
 
 def _rss_note(r: dict[str, Any]) -> str:
+    sqlite = r.get("sqlite_memory_mb") or {}
+    peak = f", SQLite's own peak {sqlite['peak']:.1f} MB" if sqlite.get("peak") is not None else ""
     return (
         f"from the instant; {r['rss_before_instant_mb']:.0f} MB before it, "
         f"{r['child_peak_rss_mb']:.0f} MB peak of the whole child (adding the jobs included)"
+        f"{peak}"
     )
+
+
+def _gc_note(r: dict[str, Any]) -> str:
+    """The full garbage collections of a fire scenario that began before its last start."""
+    g = r.get("gc")
+    if not g or r.get("last_start_ms") is None:
+        return ""
+    inside = [(at, ms) for at, ms in g["full"] if at < r["last_start_ms"]]
+    shown = ", ".join(f"{ms:.0f} ms at {at:+.0f} ms" for at, ms in inside)
+    return f"full GCs before the last start: {shown or 'none'}; {g['seconds']:.2f} s of GC in all"
 
 
 def _burst_table(title: str, r: dict[str, Any]) -> None:
