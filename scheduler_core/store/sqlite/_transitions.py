@@ -395,7 +395,8 @@ def _finish_batch(
         tally.add(run, plan.count_run)
         costs.add(current, run)
     update_from(conn, _OUTCOME_NAMES, _OUTCOMES_FROM, outcomes)
-    conn.executemany(INSERT_RUN_ONCE, retries)
+    if retries:
+        conn.executemany(INSERT_RUN_ONCE, retries)
     conn.execute("RELEASE finish_batch")
     return plans, audits, tally, costs
 
