@@ -41,6 +41,7 @@ __all__ = [
 
 import dataclasses
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
@@ -167,7 +168,9 @@ class JobTemplates:
 
     def __init__(self, limit: int = 16384) -> None:
         self.limit = limit
-        self._parsed: dict[str, JobDefinition] = {}
+        #: (ordered: the oldest is dropped in constant time; a dict's first key, once many
+        #: before it were deleted, is found by a scan over them: 26 us a job kept, 100,000 kept)
+        self._parsed: OrderedDict[str, JobDefinition] = OrderedDict()
 
     def job(self, row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
         """``job_from_row(row, instant)``, kept for a read of the same definition to come."""
@@ -180,8 +183,8 @@ class JobTemplates:
             self._parsed[text] = job
             while len(self._parsed) > self.limit:
                 try:
-                    del self._parsed[next(iter(self._parsed))]
-                except (KeyError, RuntimeError, StopIteration):  # another thread's meanwhile
+                    self._parsed.popitem(last=False)
+                except KeyError:  # emptied by another thread meanwhile
                     break
         return job
 
