@@ -138,11 +138,25 @@ async def test_a_finish_takes_the_job_its_claim_kept(tmp_path: Path) -> None:
 
 
 async def test_templates_keep_at_most_their_limit(tmp_path: Path) -> None:
+    """While full, nothing more is kept (the first kept stays); full for four times the limit
+    in a row with nothing taken back, everything is dropped."""
     rows = await _rows(tmp_path, _jobs())
+    plain, rich = (next(r for r in rows if r[1] == name) for name in ("plain", "rich"))
     templates = JobTemplates(limit=1)
     for row in rows:
         assert templates.job(row, instant) == job_from_row(row, instant)
-    assert len(templates._parsed) == 1  # the last one
+    assert list(templates._parsed) == [plain[4]]  # (the first; "hooked" holds a mapping)
+    for _ in range(3):
+        templates.job(rich, instant)
+    assert list(templates._parsed) == [plain[4]]
+    templates.take(plain, instant)  # taken back: room for one
+    templates.job(rich, instant)
+    assert list(templates._parsed) == [rich[4]]
+    for _ in range(4):
+        templates.job(plain, instant)  # refused, four times the limit
+    assert list(templates._parsed) == [rich[4]]
+    templates.job(plain, instant)  # once more: dropped
+    assert templates._parsed == {}
 
 
 async def _queued(tmp_path: Path, n: int) -> tuple[Path, list[JobRun]]:

@@ -41,7 +41,6 @@ __all__ = [
 
 import dataclasses
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
@@ -163,14 +162,18 @@ class JobTemplates:
     :func:`job_from_row` builds (equal, field by field). A job kept is the one the claim handed
     to the run, which holds it until its end: keeping it costs the text and a slot, and taking
     it back drops them. Definitions holding a mapping (webhook headers, custom channels'
-    settings) are parsed anew each time. At most ``limit`` kept, the oldest dropped first; safe
+    settings) are parsed anew each time.
+
+    At most ``limit`` kept: while full, nothing more is kept (a burst's first runs, which end
+    first, keep theirs; dropping the oldest for each new one cost a burst of 100,000 more than
+    it saved), until finishes take some back; full for ``4 * limit`` reads in a row with
+    nothing taken back, what it holds is dropped (runs that never came back for theirs). Safe
     to share between threads (a miss parses)."""
 
     def __init__(self, limit: int = 16384) -> None:
         self.limit = limit
-        #: (ordered: the oldest is dropped in constant time; a dict's first key, once many
-        #: before it were deleted, is found by a scan over them: 26 us a job kept, 100,000 kept)
-        self._parsed: OrderedDict[str, JobDefinition] = OrderedDict()
+        self._parsed: dict[str, JobDefinition] = {}
+        self._refused = 0  #: reads not kept (full) since the last one taken back
 
     def job(self, row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
         """``job_from_row(row, instant)``, kept for a read of the same definition to come."""
@@ -179,19 +182,24 @@ class JobTemplates:
         if template is not None:
             return _like(template, row, instant)
         job = job_from_row(row, instant)
-        if not (job.webhook_headers or job.delivery_config):
+        if job.webhook_headers or job.delivery_config:
+            return job
+        if len(self._parsed) < self.limit:
             self._parsed[text] = job
-            while len(self._parsed) > self.limit:
-                try:
-                    self._parsed.popitem(last=False)
-                except KeyError:  # emptied by another thread meanwhile
-                    break
+        else:
+            self._refused += 1
+            if self._refused > 4 * self.limit:
+                self._parsed.clear()
+                self._refused = 0
         return job
 
     def take(self, row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
         """``job_from_row(row, instant)``, the job kept for its definition no longer kept."""
         template = self._parsed.pop(row[4], None)
-        return job_from_row(row, instant) if template is None else _like(template, row, instant)
+        if template is None:
+            return job_from_row(row, instant)
+        self._refused = 0
+        return _like(template, row, instant)
 
 
 #: a status from its stored text (what the enum's call gives, without its cost)
