@@ -248,7 +248,7 @@ async def test_a_run_started_by_a_finish_sees_the_context_that_finish_wrote(
 async def test_a_start_reuses_only_rows_it_read_unchanged(harness_factory) -> None:
     """The rows a start reads beyond its slots are read first by the next one, which takes them
     as the last one parsed them; a row that changed meanwhile (its job paused) is read anew."""
-    from scheduler_core.store._rows import J_JOB_COLUMNS, R_RUN_COLUMNS
+    from scheduler_core.store._rows import J_JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
     from scheduler_core.store.sqlite import _transitions
     from scheduler_core.store.sqlite._sql import instant
 
@@ -272,7 +272,7 @@ async def test_a_start_reuses_only_rows_it_read_unchanged(harness_factory) -> No
         first = _transitions._pairs(rows)
         again = _transitions._pairs(rows)
         assert all(a is b for a, b in zip(first, again, strict=True))  # taken as parsed
-        assert again == [_transitions.run_and_job_from_row(tuple(r), instant) for r in rows]
+        assert again == [run_and_job_from_row(tuple(r), instant) for r in rows]
         await h.service.pause_job("k")
         paused = await h.store._fetchall(QUEUED)
         read = _transitions._pairs(paused)

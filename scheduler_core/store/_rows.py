@@ -15,6 +15,7 @@ __all__ = [
     "RUN_COLUMNS",
     "RUN_WIDTH",
     "R_RUN_COLUMNS",
+    "JobTemplates",
     "archived_entries",
     "audit_from_row",
     "audit_params",
@@ -38,9 +39,11 @@ __all__ = [
     "status_counts",
 ]
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from ..fastjson import compact_encoder
@@ -124,6 +127,111 @@ def job_from_row(row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
         updated_at=instant(row[12]),
         source=row[13],
     )
+
+
+#: a job's fields, in order, and how each is set on a new instance (its slot's descriptor)
+_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobDefinition))
+_JOB_VALUES = attrgetter(*_JOB_FIELDS)
+_JOB_SETTERS = tuple(getattr(JobDefinition, name).__set__ for name in _JOB_FIELDS)
+#: the fields job_from_row takes from the row's state columns, not from the definition
+_STATE = (
+    "id",
+    "status",
+    "next_run_at",
+    "last_run_at",
+    "last_run_status",
+    "last_error",
+    "run_count",
+    "failure_count",
+    "created_at",
+    "updated_at",
+    "source",
+)
+_STATE_AT = tuple(_JOB_FIELDS.index(name) for name in _STATE)
+#: fields a definition may hold a mapping in: a job made from a template gets its own
+_MAPPINGS = tuple(_JOB_FIELDS.index(name) for name in ("webhook_headers", "delivery_config"))
+
+
+class JobTemplates:
+    """Jobs built from rows whose definition was parsed before: the scheduler reads a job's row
+    when it claims (or starts) a run and again when it records the run's end, and parsing the
+    definition and building the 40-field record was most of what each read cost. A claim keeps
+    the job it parsed (:meth:`job`), by its definition text (the whole of it: a changed
+    definition is another text); the finish takes it back (:meth:`take`) and builds its job
+    from that one's definition fields and the row's state columns: the same job as
+    :func:`job_from_row` builds (equal, field by field). A job kept is the one the claim handed
+    to the run, which holds it until its end: keeping it costs the text and a slot, and taking
+    it back drops them. Definitions holding a mapping (webhook headers, custom channels'
+    settings) are parsed anew each time.
+
+    At most ``limit`` kept: while full, nothing more is kept (a burst's first runs, which end
+    first, keep theirs; dropping the oldest for each new one cost a burst of 100,000 more than
+    it saved), until finishes take some back; full for ``4 * limit`` reads in a row with
+    nothing taken back, what it holds is dropped (runs that never came back for theirs). Safe
+    to share between threads (a miss parses)."""
+
+    def __init__(self, limit: int = 16384) -> None:
+        self.limit = limit
+        self._parsed: dict[str, JobDefinition] = {}
+        self._refused = 0  #: reads not kept (full) since the last one taken back
+
+    def job(self, row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
+        """``job_from_row(row, instant)``, kept for a read of the same definition to come."""
+        text = row[4]
+        template = self._parsed.get(text)
+        if template is not None:
+            return _like(template, row, instant)
+        job = job_from_row(row, instant)
+        if job.webhook_headers or job.delivery_config:
+            return job
+        if len(self._parsed) < self.limit:
+            self._parsed[text] = job
+        else:
+            self._refused += 1
+            if self._refused > 4 * self.limit:
+                self._parsed.clear()
+                self._refused = 0
+        return job
+
+    def take(self, row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
+        """``job_from_row(row, instant)``, the job kept for its definition no longer kept."""
+        template = self._parsed.pop(row[4], None)
+        if template is None:
+            return job_from_row(row, instant)
+        self._refused = 0
+        return _like(template, row, instant)
+
+
+#: a status from its stored text (what the enum's call gives, without its cost)
+_JOB_STATUS = {s.value: s for s in JobStatus}
+_RUN_STATUS = {s.value: s for s in RunStatus}
+
+
+def _like(template: JobDefinition, row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
+    """``job_from_row(row, instant)`` for a row whose definition ``template`` was parsed from
+    (and holds no mapping)."""
+    values = list(_JOB_VALUES(template))
+    state = (
+        row[0],
+        _JOB_STATUS.get(row[3]) or JobStatus(row[3]),
+        instant(row[5]),
+        instant(row[6]),
+        (_RUN_STATUS.get(row[7]) or RunStatus(row[7])) if row[7] else None,
+        row[8],
+        row[9],
+        row[10],
+        instant(row[11]),
+        instant(row[12]),
+        row[13],
+    )
+    for at, value in zip(_STATE_AT, state, strict=True):
+        values[at] = value
+    for at in _MAPPINGS:
+        values[at] = {}
+    job = object.__new__(JobDefinition)
+    for setter, value in zip(_JOB_SETTERS, values, strict=True):
+        setter(job, value)
+    return job
 
 
 def node_from_row(row: Sequence[Any], instant: ReadInstant, running: int = 0) -> NodeInfo:

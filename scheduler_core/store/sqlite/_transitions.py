@@ -14,7 +14,14 @@ from typing import Any
 from ...model import AuditEvent, JobDefinition, JobRun, RunStatus, SessionMode
 from .._accounting import JobOutcome, RunTally, recorded_claims
 from .._costs import CostTally, upsert_sql
-from .._rows import J_JOB_COLUMNS, JOB_COLUMNS, R_RUN_COLUMNS, run_and_job_from_row
+from .._rows import (
+    J_JOB_COLUMNS,
+    JOB_COLUMNS,
+    R_RUN_COLUMNS,
+    RUN_WIDTH,
+    JobTemplates,
+    run_from_row,
+)
 from ..base import (
     ChainPlanner,
     ClaimPlan,
@@ -45,6 +52,16 @@ from ._sql import (
     write_context,
     write_decision,
 )
+
+#: the jobs the scheduler's transactions read: a run's claim (or start) keeps its job's, its
+#: finish takes it back (the row most often unchanged in its definition: see JobTemplates)
+_templates = JobTemplates()
+
+
+def _job(row: Sequence[Any]) -> JobDefinition:
+    """The job of a row of ``JOB_COLUMNS``, kept for its run's finish."""
+    return _templates.job(row, instant)
+
 
 #: a claim's jobs, advanced (see _batch.update_from)
 _ADVANCE_FROM = (
@@ -82,7 +99,7 @@ def claim_due(
         return []
     # in the index's order, as a scan of it reads them: by instant, then by rowid
     rows.sort(key=_due_order)
-    plans = planner([job_of(r) for r in rows], {})
+    plans = planner([_job(r) for r in rows], {})
     advanced = [(stored(p.next_run_at), (p.status or p.job.status).value, p.job.id) for p in plans]
     if UPDATE_FROM:  # (the jobs read once each: one row of v a job)
         update_from(conn, "next_run_at, status, id", _ADVANCE_FROM, advanced)
@@ -127,6 +144,8 @@ def start_queued(
     if not rows:
         return []
     plans = planner(_pairs(rows), {})
+    if _start_batch(conn, plans, stamp, owner):
+        return [p for p in plans if p.start or p.cancel_reason is not None]
     out = []
     for plan in plans:
         if plan.cancel_reason is not None:
@@ -150,6 +169,43 @@ def start_queued(
     return out
 
 
+#: queued runs started (see _start_batch): each as start_queued's loop updates one
+_START_RUNS_FROM = (
+    "UPDATE runs SET status = v.status, started_at = v.started_at, owner = v.owner "
+    "FROM v WHERE runs.id = v.id AND runs.status = 'queued'"
+)
+
+
+def _start_batch(
+    conn: sqlite3.Connection, plans: Sequence[StartPlan], stamp: str, owner: str
+) -> bool:
+    """What :func:`start_queued`'s loop writes for ``plans`` (each a run it read queued in this
+    transaction), in one statement for the runs it starts and one for those it cancels, if
+    every one of them is still queued (the transaction read them so, and no two plans are of
+    one run); False, with nothing written, if not (the loop then writes them one by one)."""
+    starts = [p for p in plans if p.cancel_reason is None and p.start]
+    cancels = [p for p in plans if p.cancel_reason is not None]
+    n = len(starts) + len(cancels)
+    if not UPDATE_FROM or n < 2 or len({p.run.id for p in plans}) != len(plans):
+        return False
+    conn.execute("SAVEPOINT start_batch")
+    changed = 0
+    for plan in cancels:  # (rare: one by one, as the loop does)
+        changed += conn.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = ?, error_message = ? "
+            "WHERE id = ? AND status = 'queued'",
+            (stamp, plan.cancel_reason, plan.run.id),
+        ).rowcount
+    values = [(p.run.status.value, stored(p.run.started_at), owner, p.run.id) for p in starts]
+    changed += update_from(conn, "status, started_at, owner, id", _START_RUNS_FROM, values)
+    if changed != n:
+        conn.execute("ROLLBACK TO start_batch")
+        conn.execute("RELEASE start_batch")
+        return False
+    conn.execute("RELEASE start_batch")
+    return True
+
+
 #: the run-and-job pairs the last start read, by their whole rows: a finish's start reads a few
 #: rows beyond the slots its batch leaves, which the next one reads again first while a queue
 #: drains (unchanged, or they would not be the same rows); parsing them is most of its time
@@ -164,7 +220,10 @@ def _pairs(rows: Sequence[Any]) -> list[tuple[JobRun, JobDefinition]]:
     global _last_read
     last = _last_read
     keys = [tuple(row) for row in rows]
-    pairs = [last.get(key) or run_and_job_from_row(key, instant) for key in keys]
+    pairs = [
+        last.get(key) or (run_from_row(key[:RUN_WIDTH], instant), _job(key[RUN_WIDTH:]))
+        for key in keys
+    ]
     _last_read = dict(zip(keys, pairs, strict=True)) if len(keys) <= _KEEP_READ else {}
     return pairs
 
@@ -201,7 +260,7 @@ def finish_runs(
         if item.context is not None:
             write_context(conn, item.context)
         row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (run.job_id,)).fetchone()
-        current = job_of(row) if row else None
+        current = _templates.take(row, instant) if row else None
         plan = planner(item, current)
         if plan is not None and current is not None and chain is not None:
             plan = _chained(conn, item, plan, current, chain, leaders)
@@ -328,7 +387,7 @@ def _finish_batch(
     for item in items:
         run = item.run
         job_row = rows.get(run.job_id)
-        current = job_of(job_row) if job_row else None
+        current = _templates.take(job_row, instant) if job_row else None
         plan = planner(item, current)
         plans.append(plan)
         if plan is None or current is None:
@@ -340,7 +399,8 @@ def _finish_batch(
         tally.add(run, plan.count_run)
         costs.add(current, run)
     update_from(conn, _OUTCOME_NAMES, _OUTCOMES_FROM, outcomes)
-    conn.executemany(INSERT_RUN_ONCE, retries)
+    if retries:
+        conn.executemany(INSERT_RUN_ONCE, retries)
     return plans, audits, tally, costs
 
 
