@@ -17,6 +17,7 @@ from __future__ import annotations
 
 __all__ = ["MainScreen"]
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -56,7 +57,7 @@ from ..widgets.jobs_table import JobsTable
 from ..widgets.keyed_table import trim_oldest
 from ..widgets.run_history import RunHistory
 from ..widgets.steady_footer import SteadyFooter
-from . import job_actions
+from . import job_actions, views
 from .base import ConsoleScreen
 
 log = logging.getLogger(__name__)
@@ -281,9 +282,11 @@ class MainScreen(ConsoleScreen[None]):
     @work(group="prepare", exit_on_error=False)
     async def _prepare(self) -> None:
         """Once the first page is drawn: get the filter ready before the first key typed into
-        it, then take what is alive by then out of the cycle collector's sight."""
+        it, and the other screens' modules before the first key that opens one, then take what
+        is alive by then out of the cycle collector's sight."""
         try:
             await self.backend.prepare_search()
+            await asyncio.to_thread(views.preload)
         finally:
             freeze_long_lived()
 
