@@ -270,6 +270,17 @@ async def _drive(
             gc_ms[0] += (time.perf_counter() - gc_start[0]) * 1000
 
     gc.callbacks.append(on_gc)
+    # CPU time of each timed key: the event loop's thread (the console's own work, which a
+    # loaded machine delays but does not inflate much) and the whole process (the store's
+    # reading thread, the filter's build apart and the scheduler included)
+    last_cpu = [(0.0, 0.0)]
+    cpu_by_kind: dict[str, list[tuple[float, float]]] = {}
+
+    def keep(kind: str, elapsed: float) -> float:
+        """``elapsed`` (a key's time), its CPU kept under ``kind`` too."""
+        cpu_by_kind.setdefault(kind, []).append(last_cpu[0])
+        return elapsed
+
     # one profile per kind of key: PROFILE.press, PROFILE.back, and one per screen opened
     # (PROFILE.WatchScreen...)
     profilers = {kind: cProfile.Profile() for kind in ("press", "back")}
@@ -313,6 +324,7 @@ async def _drive(
             if profile is not None:
                 profilers["press"].enable()
             t = time.perf_counter()
+            cpu = time.thread_time(), time.process_time()
             app.post_message(events.Key(key, character))
             await until(lambda: state() != before)
             changed = time.perf_counter()
@@ -332,12 +344,14 @@ async def _drive(
                 ):
                     await screen.wait_for_refresh()
             elapsed = time.perf_counter() - t
+            last_cpu[0] = (time.thread_time() - cpu[0], time.process_time() - cpu[1])
             if profile is not None:
                 profilers["press"].disable()
             if trace:
                 print(
                     f"{key:>22} {elapsed * 1000:6.1f} ms  (changed {1000 * (changed - t):5.1f}"
-                    f"  fetched {1000 * (fetched - t):5.1f}  gc {gc_ms[0] - gc_before:5.1f})",
+                    f"  fetched {1000 * (fetched - t):5.1f}  gc {gc_ms[0] - gc_before:5.1f}"
+                    f"  cpu {1000 * last_cpu[0][0]:5.1f} / {1000 * last_cpu[0][1]:5.1f})",
                     flush=True,
                 )
             await asyncio.sleep(gap)  # before the next key
@@ -363,6 +377,7 @@ async def _drive(
             if profile is not None:
                 profilers.setdefault(kind.__name__, cProfile.Profile()).enable()
             t = time.perf_counter()
+            cpu = time.thread_time(), time.process_time()
             app.post_message(events.Key(key, character))
             await until(
                 lambda: (
@@ -374,12 +389,14 @@ async def _drive(
             fetched = time.perf_counter()
             await painted()
             elapsed = time.perf_counter() - t
+            last_cpu[0] = (time.thread_time() - cpu[0], time.process_time() - cpu[1])
             if profile is not None:
                 profilers[kind.__name__].disable()
             if trace:
                 print(
                     f"{kind.__name__ + ' ' + key:>22} {elapsed * 1000:6.1f} ms  (fetched"
-                    f" {1000 * (fetched - t):5.1f}  gc {gc_ms[0] - gc_before:5.1f})",
+                    f" {1000 * (fetched - t):5.1f}  gc {gc_ms[0] - gc_before:5.1f}"
+                    f"  cpu {1000 * last_cpu[0][0]:5.1f} / {1000 * last_cpu[0][1]:5.1f})",
                     flush=True,
                 )
             await asyncio.sleep(gap)
@@ -390,15 +407,21 @@ async def _drive(
             if profile is not None:
                 profilers["back"].enable()
             t = time.perf_counter()
+            cpu = time.thread_time(), time.process_time()
             app.post_message(events.Key("escape", None))
             await until(lambda: app.screen is screen and settled())
             await table().wait_for_refresh()
             await painted()
             elapsed = time.perf_counter() - t
+            last_cpu[0] = (time.thread_time() - cpu[0], time.process_time() - cpu[1])
             if profile is not None:
                 profilers["back"].disable()
             if trace:
-                print(f"{'back escape':>22} {elapsed * 1000:6.1f} ms", flush=True)
+                print(
+                    f"{'back escape':>22} {elapsed * 1000:6.1f} ms  (cpu"
+                    f" {1000 * last_cpu[0][0]:5.1f} / {1000 * last_cpu[0][1]:5.1f})",
+                    flush=True,
+                )
             await asyncio.sleep(gap)
             return elapsed
 
@@ -428,7 +451,7 @@ async def _drive(
                 await asyncio.sleep(0.5)
             for _ in range(20):
                 row = table().cursor_row
-                moves.append(await press("down"))
+                moves.append(keep("move", await press("down")))
                 assert table().cursor_row == row + 1
                 await asyncio.sleep(0.05)
 
@@ -437,30 +460,38 @@ async def _drive(
                 steps = ()  # too few jobs to page
             for step in steps:
                 before = first_name()
-                pages.append(await press(step, (step == "right_square_bracket" and "]") or "["))
+                pages.append(
+                    keep("page", await press(step, (step == "right_square_bracket" and "]") or "["))
+                )
                 assert first_name() != before
 
-            filters.append(await press("slash", "/"))  # the prompt opens: a filter key too
+            filters.append(keep("filter_key", await press("slash", "/")))  # a filter key too
             assert screen.focused is screen.query_one("#filter")
             for char in "job-0009":
-                filters.append(await press(char if char != "-" else "minus", char))
+                filters.append(
+                    keep("filter_key", await press(char if char != "-" else "minus", char))
+                )
             assert screen.filter_text == "job-0009", screen.filter_text
             await press("escape")
             assert screen.filter_text == ""
             await asyncio.sleep(0.1)
 
-            tabs += [await press(key, key) for key in ("2", "3", "1")]
-            sorts += [await press(key, key) for key in ("s", "S")]
+            tabs += [keep("status_tab", await press(key, key)) for key in ("2", "3", "1")]
+            sorts += [keep("sort", await press(key, key)) for key in ("s", "S")]
             if screens:
                 await asyncio.sleep(0.1)
-                opens["watch"].append(await open_view("enter", "\r", WatchScreen))
-                backs.append(await back())
-                opens["history"].append(await open_view("h", "h", RunHistoryScreen))
-                backs.append(await back())
-                opens["dlq"].append(await command("dlq", DeadLetterScreen))
-                backs.append(await back())
-                opens["audit"].append(await command("audit", AuditScreen))
-                backs.append(await back())
+                opens["watch"].append(
+                    keep("open_watch", await open_view("enter", "\r", WatchScreen))
+                )
+                backs.append(keep("back", await back()))
+                opens["history"].append(
+                    keep("open_history", await open_view("h", "h", RunHistoryScreen))
+                )
+                backs.append(keep("back", await back()))
+                opens["dlq"].append(keep("open_dlq", await command("dlq", DeadLetterScreen)))
+                backs.append(keep("back", await back()))
+                opens["audit"].append(keep("open_audit", await command("audit", AuditScreen)))
+                backs.append(keep("back", await back()))
         out["move"] = summary_ms(moves)
         out["page"] = summary_ms(pages)
         out["filter_key"] = summary_ms(filters)
@@ -472,6 +503,14 @@ async def _drive(
             for name, times in opens.items():
                 out[f"open_{name}"] = summary_ms(times)
             out["back"] = summary_ms(backs)
+        every = [pair for pairs in cpu_by_kind.values() for pair in pairs]
+        out["cpu"] = {
+            kind: {
+                "loop": summary_ms([loop for loop, _ in pairs]),
+                "process": summary_ms([proc for _, proc in pairs]),
+            }
+            for kind, pairs in [*cpu_by_kind.items(), ("all", every)]
+        }
         if profile is not None:
             for kind, profiler in profilers.items():
                 profiler.dump_stats(f"{profile}.{kind}")
@@ -577,11 +616,27 @@ async def main() -> int:
     rows = [
         [name, f"{v['p50']:.1f}", f"{v['p99']:.1f}", f"{v['max']:.1f}", v["count"]]
         for name, v in figures.items()
-        if isinstance(v, dict)
+        if isinstance(v, dict) and name != "cpu"
     ]
     print(f"\nfirst screen: {figures['first_screen_s'] * 1000:.0f} ms")
     print_table("key presses", rows, ["key", "p50 ms", "p99 ms", "max ms", "presses"], (1, 2, 3, 4))
-    worst = max(v["max"] for v in figures.values() if isinstance(v, dict))
+    cpu_rows = [
+        [
+            kind,
+            f"{v['loop']['p50']:.1f}",
+            f"{v['loop']['p99']:.1f}",
+            f"{v['process']['p50']:.1f}",
+            f"{v['process']['p99']:.1f}",
+        ]
+        for kind, v in figures["cpu"].items()
+    ]
+    print_table(
+        "CPU per key (event loop's thread; whole process)",
+        cpu_rows,
+        ["key", "loop p50", "loop p99", "process p50", "process p99"],
+        (1, 2, 3, 4),
+    )
+    worst = max(v["max"] for k, v in figures.items() if isinstance(v, dict) and k != "cpu")
     targets = [
         Target("console first screen", figures["first_screen_s"] * 1000, 1000, "ms"),
         Target("console key press p99 (all keys)", figures["all"]["p99"], 50, "ms"),

@@ -25,19 +25,22 @@ DEFERRAL = 10
 _frozen = False  #: the objects alive once the first jobs pane was drawn are frozen
 
 
-def freeze_long_lived() -> None:
+def freeze_long_lived() -> bool:
     """Collect once, then move every object alive (modules, classes, widgets, the engine: some
     80,000) where the cycle collector no longer walks them.
 
     Each full collection walked them all: a 50-80 ms pause, now and then, in the middle of a key.
     After this it walks only what was allocated since (5-15 ms). Once a process: the console
-    calls it when its first page of jobs is on screen.
+    calls it at the first pause of the input once its first page of jobs is on screen and the
+    filter's names are read (:meth:`IdleCollector.freeze_when_idle`).
     """
     global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
+    if _frozen:
+        return False  # (once a process)
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 class IdleCollector:
@@ -51,10 +54,13 @@ class IdleCollector:
         collect: Callable[[], object] = gc.collect,
         counts: Callable[[], tuple[int, int, int]] = gc.get_count,
         busy: Callable[[], bool] = lambda: False,
+        freeze: Callable[[], bool] = freeze_long_lived,
     ) -> None:
         self.quiet_seconds = quiet_seconds
         self._clock = clock
         self._collect = collect
+        self._freeze = freeze
+        self._freeze_wanted = False
         self._counts = counts
         self.busy = busy  #: whether the console is still answering a key (then: not now)
         self._last_input = float("-inf")
@@ -78,15 +84,27 @@ class IdleCollector:
         """An input event (a key, the mouse) came in: not a moment to collect."""
         self._last_input = self._clock()
 
+    def freeze_when_idle(self) -> None:
+        """Run :func:`freeze_long_lived` (its full collection: 40-80 ms over a million jobs'
+        console) at the next pause of the input, not in the middle of a key."""
+        self._freeze_wanted = True
+
     def tick(self) -> bool:
-        """Collect if the input has been quiet long enough, a full collection is due and the
-        console is not busy answering a key."""
+        """Collect if the input has been quiet long enough, a full collection is due (or a
+        freeze is wanted) and the console is not busy answering a key."""
         if self._clock() - self._last_input < self.quiet_seconds:
             return False
-        if self._counts()[2] < FULL_AFTER:
+        if self._counts()[2] < FULL_AFTER and not self._freeze_wanted:
             return False
         if self.busy():
             return False
+        if self._freeze_wanted:
+            self._freeze_wanted = False
+            if self._freeze():  # (a full collection, then the survivors frozen)
+                self.collections += 1
+                return True
+            if self._counts()[2] < FULL_AFTER:  # (frozen before, by another console)
+                return False
         self._collect()
         self.collections += 1
         return True

@@ -247,3 +247,40 @@ async def test_a_name_with_a_newline_is_read_apart_row_by_row(
     for text in ("plain", "two", "lines", "after", "o"):
         ids, total = await listed(store, text=text)
         assert set(ids) == like(Path(store.path), text) and total == len(ids), text
+
+
+async def test_jobs_changed_after_the_blocks_were_made_are_searched_apart(
+    store: SqliteJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names are searched in blocks (here of 7 jobs); jobs renamed, added or deleted since
+    are searched apart and their old names in the blocks skipped, until more than a few (here
+    5) changed: then the blocks are made again. Every answer is what LIKE finds."""
+    monkeypatch.setattr(text_index, "_CHUNK", 7)
+    monkeypatch.setattr(text_index, "_CHANGED", 5)
+    made = jobs(60)
+    await store.insert_jobs(made, [])
+    await store.prepare_text_search()
+    path = Path(store.path)
+    texts = ("r", "report", "-0001", "-00059", "zebra", "ZEBRA-0000", "bot", "nope")
+
+    async def check(step: str) -> None:
+        for text in texts:
+            want = like(path, text)
+            for limit in (1, 2000):  # few found; more than the limit found (None)
+                page = await store.list_jobs(JobQuery(text=text, limit=limit))
+                assert page.total == len(want), (step, text)
+                assert {j.id for j in page.jobs} <= want, (step, text)
+            ids, total = await listed(store, text=text)
+            assert set(ids) == want and total == len(ids), (step, text)
+
+    await check("as read")
+    for job in made[:3]:  # searched apart
+        await store.update_job(dataclasses.replace(job, name=f"zebra-{job.name}"), [])
+    await store.delete_job(made[3].id, [])
+    await store.insert_jobs([make_job("zebra-new")], [])
+    await check("a few changed")
+    assert store._text_index._blocks is not None  # the test watches the blocks
+    for job in made[10:20]:
+        await store.update_job(dataclasses.replace(job, agent="zebra-bot"), [])
+    await check("many changed")
+    await check("blocks made again")

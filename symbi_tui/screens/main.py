@@ -17,6 +17,7 @@ from __future__ import annotations
 
 __all__ = ["MainScreen"]
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -46,7 +47,7 @@ from scheduler_core.store import JobPage
 from .._textual_private import Underline
 from ..backend import Backend
 from ..format import JOB_STATUS_GLYPHS, JOB_STATUS_TONES, run_tally
-from ..idle_gc import freeze_long_lived
+from ..idle_gc import IdleCollector, freeze_long_lived
 from ..markup import escape
 from ..palette import TONE_VARIABLES
 from ..run_rate import RunRate
@@ -56,7 +57,7 @@ from ..widgets.jobs_table import JobsTable
 from ..widgets.keyed_table import trim_oldest
 from ..widgets.run_history import RunHistory
 from ..widgets.steady_footer import SteadyFooter
-from . import job_actions
+from . import job_actions, views
 from .base import ConsoleScreen
 
 log = logging.getLogger(__name__)
@@ -281,11 +282,17 @@ class MainScreen(ConsoleScreen[None]):
     @work(group="prepare", exit_on_error=False)
     async def _prepare(self) -> None:
         """Once the first page is drawn: get the filter ready before the first key typed into
-        it, then take what is alive by then out of the cycle collector's sight."""
+        it, and the other screens' modules before the first key that opens one, then take what
+        is alive by then out of the cycle collector's sight at the next pause of the keys."""
         try:
             await self.backend.prepare_search()
+            await asyncio.to_thread(views.preload)
         finally:
-            freeze_long_lived()
+            idle_gc = getattr(self.app, "idle_gc", None)
+            if isinstance(idle_gc, IdleCollector):
+                idle_gc.freeze_when_idle()  # (in a pause of the operator's keys)
+            else:
+                freeze_long_lived()
 
     def note_event(self, event: Event) -> None:
         """Mark what ``event`` made stale; the next tick fetches it (the debounce)."""

@@ -6,8 +6,9 @@ Screens navigate by message (:class:`~symbi_tui.screens.base.OpenView`); the app
 
 from __future__ import annotations
 
-__all__ = ["make_view"]
+__all__ = ["make_view", "preload"]
 
+import importlib
 from typing import Any
 
 from textual.screen import Screen
@@ -16,6 +17,27 @@ from scheduler_core.clock import Clock
 from scheduler_core.model import JobStatus
 
 from ..backend import Backend
+
+#: the modules of the screens :func:`make_view` makes
+VIEW_MODULES = (
+    "watch",
+    "run_history",
+    "dead_letter",
+    "audit",
+    "run_detail",
+    "heartbeat",
+    "approvals",
+    "timeline",
+    "job_form",
+    "export",
+)
+
+
+def preload() -> None:
+    """Import every screen's module now (on a thread, once the first page is drawn), not on
+    the key that first opens it: 50 ms of imports, 18 ms of them the watch screen's."""
+    for name in VIEW_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def make_view(

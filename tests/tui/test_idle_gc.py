@@ -95,3 +95,30 @@ async def test_the_console_collects_in_a_pause_not_during_keys(
         await until(lambda: collector.collections > before)  # the app's timer ran it
         assert gc.get_count()[2] < FULL_AFTER
     assert gc.get_threshold() == saved  # the console leaves the process as it found it
+
+
+def test_a_freeze_waits_for_quiet_input_and_a_console_not_answering_a_key() -> None:
+    """The freeze's full collection (once the first page and the filter's names are in) falls
+    in a pause of the input, as the full collections do, whether or not one is due."""
+    now = [100.0]
+    busy = [False]
+    done: list[str] = []
+    collector = IdleCollector(
+        quiet_seconds=0.25,
+        clock=lambda: now[0],
+        collect=lambda: done.append("collect"),
+        counts=lambda: (0, 0, 0),  # no full collection due
+        busy=lambda: busy[0],
+        freeze=lambda: not done.append("freeze"),  # (it collected)
+    )
+    collector.freeze_when_idle()
+    collector.note_input()
+    now[0] += 0.125
+    assert not collector.tick() and done == []  # typed an eighth of a second ago
+    now[0] += 0.25
+    busy[0] = True
+    assert not collector.tick() and done == []  # a key's screen still fetching
+    busy[0] = False
+    assert collector.tick() and done == ["freeze"]
+    now[0] += 5
+    assert not collector.tick() and done == ["freeze"]  # once

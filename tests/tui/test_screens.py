@@ -190,6 +190,20 @@ async def test_ctrl_r_resets_from_the_dead_letter_queue_after_confirming(
         assert "empty" in str(table.border_title)
 
 
+async def test_the_dead_letter_queue_shows_a_job_changed_while_it_is_open(
+    scene: OpsScene,
+) -> None:
+    """Each job's cells are kept between fetches (every change to any job fetches the queue
+    again): a job changed is drawn again, with what it is now."""
+    app = host(lambda: DeadLetterScreen(scene.backend, clock=scene.clock, refresh_interval=0.05))
+    async with app.run_test(size=SIZE):
+        screen = await shown(app, DeadLetterScreen)
+        table = screen.query_one(DeadLetterTable)
+        assert [r["name"] for r in column_cells(table).values()] == ["flaky-job"]
+        await scene.service.update_job("flaky-job", {"name": "flaky-renamed"})
+        await until(lambda: [r["name"] for r in column_cells(table).values()] == ["flaky-renamed"])
+
+
 async def test_readonly_hides_reset_in_the_dead_letter_queue(scene: OpsScene) -> None:
     app = host(lambda: DeadLetterScreen(scene.backend, clock=scene.clock, readonly=True))
     async with app.run_test(size=SIZE) as pilot:
