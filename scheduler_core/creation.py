@@ -4,21 +4,42 @@ the jobs of a batch that differ only in their names, checked once (``Shapes``)."
 
 from __future__ import annotations
 
-__all__ = ["Shapes", "changed_fields", "listed_policies", "shape_key", "with_state"]
+__all__ = [
+    "Shapes",
+    "changed_fields",
+    "job_with",
+    "listed_policies",
+    "shape_key",
+    "with_state",
+]
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import fields, replace
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from .jobspec import spec_to_json, validate_name
 from .model import JobDefinition, new_id
+from .records import maker
 
-#: a job's fields but its identity, as ``JobDefinition(...)`` takes them (``replace`` looks
-#: them up again for every copy, at three times the cost)
-_SHAPE_FIELDS = tuple(
-    f.name for f in fields(JobDefinition) if f.init and f.name not in ("id", "name")
-)
+#: every field of a job, in the order ``_make_job`` takes them
+_JOB_FIELDS = tuple(f.name for f in fields(JobDefinition))
+_job_values = attrgetter(*_JOB_FIELDS)
+#: a job from every field's value (see records.maker: a third of ``JobDefinition(**fields)``)
+_make_job = maker(JobDefinition)
+_AT = {name: i for i, name in enumerate(_JOB_FIELDS)}
+_ID, _NAME = _AT["id"], _AT["name"]
+
+
+def job_with(job: JobDefinition, **changes: Any) -> JobDefinition:
+    """``dataclasses.replace(job, **changes)``, at a fifth of its cost (it matches every field
+    by keyword and looks the fields up again at each copy)."""
+    values = list(_job_values(job))
+    for name, value in changes.items():
+        values[_AT[name]] = value
+    return _make_job(*values)
+
 
 #: the kinds of value a shape's key holds as they are (by exact type: ``True`` is not ``1``)
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -63,7 +84,8 @@ class Shapes:
     def __init__(self, new_id: Callable[[], str] | None = new_id) -> None:
         """``new_id``: what gives each job made its id (the service's; None: no id, as
         ``job_from_mapping`` makes a definition without its state)."""
-        self._made: dict[tuple[Any, ...], dict[str, Any]] = {}
+        #: a shape's job's fields (its id and name left to each job's own)
+        self._made: dict[tuple[Any, ...], list[Any]] = {}
         self._new_id = new_id
 
     def made(self, data: Mapping[str, Any]) -> tuple[JobDefinition | None, tuple[Any, ...] | None]:
@@ -75,21 +97,20 @@ class Shapes:
         shape = self._made.get(key)
         if shape is None:
             return None, key
-        return JobDefinition(
-            **shape,
-            name=validate_name(data["name"], "name"),
-            id=self._new_id() if self._new_id else "",
-        ), key
+        values = shape.copy()
+        values[_NAME] = validate_name(data["name"], "name")
+        values[_ID] = self._new_id() if self._new_id else ""
+        return _make_job(*values), key
 
     def remember(self, key: tuple[Any, ...] | None, job: JobDefinition) -> None:
         """``job`` passed every check: the next job of its shape is made from it."""
         if key is not None:
-            self._made[key] = {name: getattr(job, name) for name in _SHAPE_FIELDS}
+            self._made[key] = list(_job_values(job))
 
 
 def with_state(definition: JobDefinition, existing: JobDefinition) -> JobDefinition:
     """A freshly parsed definition carrying an existing job's identity and state."""
-    return replace(
+    return job_with(
         definition,
         id=existing.id,
         status=existing.status,
