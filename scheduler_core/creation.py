@@ -5,6 +5,7 @@ the jobs of a batch that differ only in their names, checked once (``Shapes``)."
 from __future__ import annotations
 
 __all__ = [
+    "ApplyResult",
     "Shapes",
     "changed_fields",
     "job_with",
@@ -15,13 +16,14 @@ __all__ = [
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import field as _field
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
 from .jobspec import spec_to_json, validate_name
 from .model import JobDefinition, new_id
-from .records import maker
+from .records import maker, record
 
 #: every field of a job, in the order ``_make_job`` takes them
 _JOB_FIELDS = tuple(f.name for f in fields(JobDefinition))
@@ -30,6 +32,17 @@ _job_values = attrgetter(*_JOB_FIELDS)
 _make_job = maker(JobDefinition)
 _AT = {name: i for i, name in enumerate(_JOB_FIELDS)}
 _ID, _NAME = _AT["id"], _AT["name"]
+
+
+@record(kw_only=True)
+class ApplyResult:
+    """What loading a set of definitions (a DSL file) changed."""
+
+    created: list[str] = _field(default_factory=list)
+    updated: list[str] = _field(default_factory=list)
+    unchanged: list[str] = _field(default_factory=list)
+    agents: list[str] = _field(default_factory=list)  #: agents registered (new or changed)
+    policies: list[str] = _field(default_factory=list)  #: named policies registered
 
 
 def job_with(job: JobDefinition, **changes: Any) -> JobDefinition:

@@ -10,14 +10,14 @@ __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .approvals import ServiceApprovals
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
-from .creation import Shapes, changed_fields, listed_policies, with_state
+from .creation import ApplyResult, Shapes, changed_fields, listed_policies, with_state
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -44,7 +44,6 @@ from .named_policies import (
     take_registered_policies,
 )
 from .queries import Health, StoreFault
-from .records import record
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
     agents_from_api,
@@ -63,17 +62,6 @@ if TYPE_CHECKING:  # imported where used: a scheduler's start needs neither
 
 #: a one-shot job whose instant is spent: only a new ``at`` brings it back
 _SPENT = frozenset({JobStatus.COMPLETED, JobStatus.MISSED})
-
-
-@record(kw_only=True)
-class ApplyResult:
-    """What loading a set of definitions (a DSL file) changed."""
-
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    agents: list[str] = field(default_factory=list)  #: agents registered (new or changed)
-    policies: list[str] = field(default_factory=list)  #: named policies registered
 
 
 class SchedulerService(ServiceApprovals):
