@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 from .approvals import ServiceApprovals
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
-from .creation import ApplyResult, Shapes, changed_fields, listed_policies, with_state
+from .creation import (
+    ApplyResult,
+    Checked,
+    Shapes,
+    changed_fields,
+    job_with,
+    listed_policies,
+    with_state,
+)
 from .delivery.checks import DeliveryRules
 from .errors import ConflictError, JobNotFound, ValidationError
 from .events import AuditRecorded, EventBus, JobChanged, RunChanged
@@ -148,6 +156,11 @@ class SchedulerService(ServiceApprovals):
         if job.policies:
             effective_policy(job, self.policies)
 
+    def _check_new(self, job: JobDefinition) -> None:
+        self._check_agent(job)
+        self._check_policies(job)
+        self.rules.enforce(job)
+
     def _prepare_new(
         self,
         data: Mapping[str, Any] | JobDefinition,
@@ -155,12 +168,14 @@ class SchedulerService(ServiceApprovals):
         source: str | None,
         first_runs: dict[tuple[str, str], datetime] | None = None,
         shapes: Shapes | None = None,
+        checked: Checked | None = None,
     ) -> JobDefinition:
         """A new job from user data (or a parsed definition), active, with its first run.
 
         ``first_runs`` is a batch's cache of first instants by (cron, zone): a thousand jobs on
         one schedule compute it once; ``shapes``, a batch's jobs by the shape of their data (a
-        thousand jobs that differ only in their names are checked once: see creation.Shapes).
+        thousand jobs that differ only in their names are checked once: see creation.Shapes);
+        ``checked``, a batch's parsed definitions that passed the checks (creation.Checked).
         """
         key = None
         if shapes is not None and not isinstance(data, JobDefinition):
@@ -178,7 +193,7 @@ class SchedulerService(ServiceApprovals):
             return first
 
         if isinstance(data, JobDefinition):
-            job = replace(
+            job = job_with(
                 data,
                 id=data.id or new_id(),
                 status=JobStatus.ACTIVE,
@@ -194,9 +209,7 @@ class SchedulerService(ServiceApprovals):
             job = job_from_mapping(data, state=state, first_run=first_run)
         if job.at is not None and job.at <= now:
             raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
-        self._check_agent(job)
-        self._check_policies(job)
-        self.rules.enforce(job)
+        (checked or self._check_new)(job)
         if shapes is not None:
             shapes.remember(key, job)
         return job
@@ -399,10 +412,11 @@ class SchedulerService(ServiceApprovals):
         events: list[AuditEvent] = []
         stored = await self.store.jobs_by_names([job.name for job in jobs])
         first_runs: dict[tuple[str, str], datetime] = {}
+        checked = Checked(self._check_new)
         for job in jobs:
             existing = stored.get(job.name)
             if existing is None:
-                new = self._prepare_new(job, now, actor, first_runs)
+                new = self._prepare_new(job, now, actor, first_runs, checked=checked)
                 writes.append(new)
                 events.append(
                     self._event(
@@ -415,9 +429,7 @@ class SchedulerService(ServiceApprovals):
                 )
                 result.created.append(job.name)
                 continue
-            self._check_agent(job)
-            self._check_policies(job)
-            self.rules.enforce(job)
+            checked(job)
             merged = with_state(job, existing)
             if spec_to_json(merged) == spec_to_json(existing):
                 result.unchanged.append(job.name)
