@@ -45,7 +45,6 @@ from .named_policies import KIND as POLICY_KIND
 from .named_policies import (
     NamedPolicy,
     describe_effective,
-    effective_policy,
     plan_policy_registration,
     policies_from_api,
     policy_to_stored,
@@ -125,18 +124,6 @@ class SchedulerService(ServiceApprovals):
             return schedule_for(job.cron, job.timezone).next_after(now)
         return job.at
 
-    def _check_agent(self, job: JobDefinition) -> None:
-        agents = self.agents
-        if agents and job.agent not in agents:
-            import difflib  # at first use: not on the scheduler's start path
-
-            close = difflib.get_close_matches(job.agent, list(agents), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValidationError(
-                f"unknown agent {job.agent!r}{hint}; define it in the config or a DSL agent block",
-                field="agent",
-            )
-
     async def _know_policies(self, names: Iterable[str]) -> None:
         """Read the store's registered policies again if a job names one this process does not
         know (another process registered it since)."""
@@ -149,17 +136,6 @@ class SchedulerService(ServiceApprovals):
         wanted = list(names)
         await self._know_policies(wanted)
         return {n: self.policies[n] for n in wanted if n in self.policies}
-
-    def _check_policies(self, job: JobDefinition) -> None:
-        """Every named policy the job lists is defined, and together with its inline policy they
-        leave a run some way to pass (scheduler_core.named_policies)."""
-        if job.policies:
-            effective_policy(job, self.policies)
-
-    def _check_new(self, job: JobDefinition) -> None:
-        self._check_agent(job)
-        self._check_policies(job)
-        self.rules.enforce(job)
 
     def _prepare_new(
         self,
