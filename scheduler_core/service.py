@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .approvals import ServiceApprovals
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
+from .collector import collector_paused
 from .creation import (
     ApplyResult,
     Checked,
@@ -220,29 +221,31 @@ class SchedulerService(ServiceApprovals):
         errors: list[ValidationError] = []
         first_runs: dict[tuple[str, str], datetime] = {}
         shapes = Shapes(new_id)
-        for index, item in enumerate(items):
-            try:
-                job = self._prepare_new(item, now, actor, first_runs, shapes)
-            except ValidationError as exc:
-                for err in exc.errors:
-                    errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
-                continue
-            jobs.append(job)
+        with collector_paused():  # (no await inside)
+            for index, item in enumerate(items):
+                try:
+                    job = self._prepare_new(item, now, actor, first_runs, shapes)
+                except ValidationError as exc:
+                    for err in exc.errors:
+                        errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
+                    continue
+                jobs.append(job)
         if errors:
             raise ValidationError.collect(errors[:50])
         await check_chains(self.store, jobs, indexed="")
         # created together, in one transaction: one instant for all
-        events = [
-            self._event(
-                AuditEventType.CRON_JOB_CREATED,
-                actor,
-                j,
-                at=now,
-                schedule=j.schedule_text,
-                agent=j.agent,
-            )
-            for j in jobs
-        ]
+        with collector_paused():
+            events = [
+                self._event(
+                    AuditEventType.CRON_JOB_CREATED,
+                    actor,
+                    j,
+                    at=now,
+                    schedule=j.schedule_text,
+                    agent=j.agent,
+                )
+                for j in jobs
+            ]
         await self.store.insert_jobs(jobs, events)
         if self.bus.has_subscribers:
             for job in jobs:
@@ -357,21 +360,22 @@ class SchedulerService(ServiceApprovals):
         )
         named = policies_from_api(policies or {}, actor=actor, errors=errors)
         shapes = Shapes(None)  # jobs that differ only in their names are checked once
-        for index, item in enumerate(items):
-            try:
-                job, shape = shapes.made(item)
-                if job is None:
-                    job = job_from_mapping(item)
-                    self.rules.enforce(job)
-                    shapes.remember(shape, job)
-                jobs.append(job)
-            except ValidationError as exc:
-                errors.extend(
-                    ValidationError(
-                        e.reason, field=f"jobs[{index}]" + (f".{e.field}" if e.field else "")
+        with collector_paused():  # (no await inside)
+            for index, item in enumerate(items):
+                try:
+                    job, shape = shapes.made(item)
+                    if job is None:
+                        job = job_from_mapping(item)
+                        self.rules.enforce(job)
+                        shapes.remember(shape, job)
+                    jobs.append(job)
+                except ValidationError as exc:
+                    errors.extend(
+                        ValidationError(
+                            e.reason, field=f"jobs[{index}]" + (f".{e.field}" if e.field else "")
+                        )
+                        for e in exc.errors
                     )
-                    for e in exc.errors
-                )
         if errors:
             raise ValidationError.collect(errors[:50])
         names = [j.name for j in jobs]
@@ -389,39 +393,40 @@ class SchedulerService(ServiceApprovals):
         stored = await self.store.jobs_by_names([job.name for job in jobs])
         first_runs: dict[tuple[str, str], datetime] = {}
         checked = Checked(self._check_new)
-        for job in jobs:
-            existing = stored.get(job.name)
-            if existing is None:
-                new = self._prepare_new(job, now, actor, first_runs, checked=checked)
-                writes.append(new)
+        with collector_paused():  # (no await inside)
+            for job in jobs:
+                existing = stored.get(job.name)
+                if existing is None:
+                    new = self._prepare_new(job, now, actor, first_runs, checked=checked)
+                    writes.append(new)
+                    events.append(
+                        self._event(
+                            AuditEventType.CRON_JOB_CREATED,
+                            actor,
+                            new,
+                            schedule=new.schedule_text,
+                            source=new.source,
+                        )
+                    )
+                    result.created.append(job.name)
+                    continue
+                checked(job)
+                merged = with_state(job, existing)
+                if spec_to_json(merged) == spec_to_json(existing):
+                    result.unchanged.append(job.name)
+                    continue
+                merged = self._reschedule_if_needed(existing, merged, now)
+                writes.append(merged)
                 events.append(
                     self._event(
-                        AuditEventType.CRON_JOB_CREATED,
+                        AuditEventType.CRON_JOB_UPDATED,
                         actor,
-                        new,
-                        schedule=new.schedule_text,
-                        source=new.source,
+                        merged,
+                        fields=changed_fields(existing, merged),
+                        source=merged.source,
                     )
                 )
-                result.created.append(job.name)
-                continue
-            checked(job)
-            merged = with_state(job, existing)
-            if spec_to_json(merged) == spec_to_json(existing):
-                result.unchanged.append(job.name)
-                continue
-            merged = self._reschedule_if_needed(existing, merged, now)
-            writes.append(merged)
-            events.append(
-                self._event(
-                    AuditEventType.CRON_JOB_UPDATED,
-                    actor,
-                    merged,
-                    fields=changed_fields(existing, merged),
-                    source=merged.source,
-                )
-            )
-            result.updated.append(job.name)
+                result.updated.append(job.name)
         return result, writes, events
 
     async def load_dsl(
@@ -440,13 +445,14 @@ class SchedulerService(ServiceApprovals):
         from .dsl import load_dsl_files
 
         known = set(self.agents) if self.agents else None
-        bundle = load_dsl_files(
-            paths,
-            now=self.clock.now(),
-            known_agents=known,
-            rules=self.rules,
-            known_policies=self.policies,
-        )
+        with collector_paused():  # a bulk of tokens, nodes and jobs
+            bundle = load_dsl_files(
+                paths,
+                now=self.clock.now(),
+                known_agents=known,
+                rules=self.rules,
+                known_policies=self.policies,
+            )
         jobs = list(bundle.jobs)
         if only is not None:
             jobs = [j for j in jobs if j.name == only]

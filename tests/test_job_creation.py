@@ -190,3 +190,24 @@ async def test_a_bulk_load_of_alike_definitions_still_refuses_the_one_that_diffe
     with pytest.raises(ValidationError, match="nope"):
         await harness.service.apply_definitions(jobs)
     assert not (await harness.service.list_jobs()).jobs
+
+
+def test_the_collector_pause_gives_the_collector_back_as_it_found_it() -> None:
+    import gc
+
+    from scheduler_core.collector import collector_paused
+
+    assert gc.isenabled()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(ValueError), collector_paused():
+            raise ValueError("a bulk load that failed")
+        assert gc.isenabled()
+        gc.disable()  # someone else's choice: kept, during and after
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
