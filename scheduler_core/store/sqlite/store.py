@@ -126,7 +126,7 @@ def _bulk_cache(conn: sqlite3.Connection, jobs: int) -> Iterator[None]:
     before = int(conn.execute("PRAGMA cache_size").fetchone()[0])
     conn.execute(f"PRAGMA cache_size = {-min(jobs, _BULK_CACHE_KIB)}")
     try:
-        with collector_paused():
+        with collector_paused(promote=False):
             yield
     finally:
         conn.execute(f"PRAGMA cache_size = {before}")
