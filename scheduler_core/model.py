@@ -30,13 +30,13 @@ __all__ = [
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from .records import record
+from .records import maker, record
 
 
 class JobStatus(StrEnum):
@@ -307,14 +307,13 @@ def job_event(
     """An audit event about a job (and run): the job's name always goes into the details."""
     if job is not None:
         details = {"job_name": job.name, **details}
-    return AuditEvent(
-        at=at,
-        type=kind,
-        actor=actor,
-        job_id=job.id if job else None,
-        run_id=run.id if run else None,
-        details=details,
+    # (AuditEvent's fields in order: what ``AuditEvent(at=at, ...)`` makes, at half the cost)
+    return _make_event(
+        None, at, kind, actor, job.id if job else None, run.id if run else None, details
     )
+
+
+_make_event: Callable[..., AuditEvent] = maker(AuditEvent)
 
 
 #: ids whose random part one ``os.urandom`` call gives: the call is a system call that lets go

@@ -1,4 +1,5 @@
-"""What every one of the service's mutations shares: making its audit event and announcing it.
+"""What the service's mutations share: the checks of a new job, making its audit event, and
+announcing it.
 
 :class:`scheduler_core.service.SchedulerService` is built from these layers: the reads
 (:class:`~scheduler_core.queries.ServiceQueries`), these helpers, then each family of operations
@@ -13,8 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from .delivery.checks import DeliveryRules
+from .errors import ValidationError
 from .events import AuditRecorded, EventBus, JobChanged
-from .model import AuditEvent, AuditEventType, JobDefinition, JobRun, job_event
+from .model import AgentDefinition, AuditEvent, AuditEventType, JobDefinition, JobRun, job_event
+from .named_policies import NamedPolicy, effective_policy
 from .queries import ServiceQueries
 from .settings import SchedulerSettings
 
@@ -24,6 +28,32 @@ class ServiceMutations(ServiceQueries):
 
     bus: EventBus
     settings: SchedulerSettings
+    agents: dict[str, AgentDefinition]
+    policies: dict[str, NamedPolicy]
+    rules: DeliveryRules
+
+    def _check_agent(self, job: JobDefinition) -> None:
+        agents = self.agents
+        if agents and job.agent not in agents:
+            import difflib  # at first use: not on the scheduler's start path
+
+            close = difflib.get_close_matches(job.agent, list(agents), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(
+                f"unknown agent {job.agent!r}{hint}; define it in the config or a DSL agent block",
+                field="agent",
+            )
+
+    def _check_policies(self, job: JobDefinition) -> None:
+        """Every named policy the job lists is defined, and together with its inline policy they
+        leave a run some way to pass (scheduler_core.named_policies)."""
+        if job.policies:
+            effective_policy(job, self.policies)
+
+    def _check_new(self, job: JobDefinition) -> None:
+        self._check_agent(job)
+        self._check_policies(job)
+        self.rules.enforce(job)
 
     def _event(
         self,

@@ -17,13 +17,14 @@ against a twin made by ``dataclass``.
 
 from __future__ import annotations
 
-__all__ = ["record"]
+__all__ = ["maker", "record"]
 
 import dataclasses
 import inspect
 import sys
 from _thread import get_ident
 from collections.abc import Callable
+from functools import cache
 from operator import attrgetter
 from typing import Any, TypeVar, dataclass_transform, overload
 
@@ -274,3 +275,31 @@ def record(cls: type[T] | None = None, /, *, kw_only: bool = False) -> Any:
     if cls is None:
         return lambda c: _make(c, kw_only)
     return _make(cls, kw_only)
+
+
+@cache
+def maker(cls: type[T]) -> Callable[..., T]:
+    """A function making an instance of the slotted record ``cls`` from every field's value,
+    given positionally in ``dataclasses.fields`` order: what its ``__init__`` stores, with no
+    keywords to match and no defaults to fill (every value is given), about a third of the cost
+    of ``cls(**values)`` for a record of 36 fields. For copies of records already made (a bulk
+    load's jobs that differ only in their names): it checks nothing ``__init__`` would not."""
+    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    setters = {}
+    for i, name in enumerate(names):
+        slot = cls.__dict__.get(name)
+        if slot is None or not hasattr(slot, "__set__"):
+            raise TypeError(f"maker: {cls.__name__}.{name} is not a slot")
+        setters[f"_set{i}"] = slot.__set__
+    values = ", ".join(f"_v{i}" for i in range(len(names)))
+    body = "".join(f"  _set{i}(obj, _v{i})\n" for i in range(len(names)))
+    text = (
+        f"def __create_fn__(_cls, _new, {', '.join(setters)}):\n"
+        f" def make({values}):\n  obj = _new(_cls)\n{body}  return obj\n"
+        " return make"
+    )
+    where: dict[str, Any] = {}
+    exec(compile(text, f"<maker {cls.__qualname__}>", "exec", dont_inherit=True), {}, where)
+    made: Callable[..., T] = where["__create_fn__"](cls, object.__new__, **setters)
+    made.__qualname__ = f"maker({cls.__qualname__})"
+    return made

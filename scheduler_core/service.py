@@ -10,17 +10,21 @@ __all__ = ["ApplyResult", "Health", "SchedulerService", "StoreFault"]
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .approvals import ServiceApprovals
 from .chains import check_chains, check_file_chains, check_not_followed, check_update
 from .clock import Clock, SystemClock
+from .collector import collector_paused
 from .creation import (
+    ApplyResult,
+    Checked,
     Shapes,
     at_index,
     changed_fields,
+    job_with,
     jobs_from_specs,
     listed_policies,
     with_state,
@@ -44,14 +48,12 @@ from .named_policies import KIND as POLICY_KIND
 from .named_policies import (
     NamedPolicy,
     describe_effective,
-    effective_policy,
     plan_policy_registration,
     policies_from_api,
     policy_to_stored,
     take_registered_policies,
 )
 from .queries import Health, StoreFault
-from .records import record
 from .registered_agents import KIND as AGENT_KIND
 from .registered_agents import (
     agents_from_api,
@@ -70,17 +72,6 @@ if TYPE_CHECKING:  # imported where used: a scheduler's start needs neither
 
 #: a one-shot job whose instant is spent: only a new ``at`` brings it back
 _SPENT = frozenset({JobStatus.COMPLETED, JobStatus.MISSED})
-
-
-@record(kw_only=True)
-class ApplyResult:
-    """What loading a set of definitions (a DSL file) changed."""
-
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    agents: list[str] = field(default_factory=list)  #: agents registered (new or changed)
-    policies: list[str] = field(default_factory=list)  #: named policies registered
 
 
 class SchedulerService(ServiceApprovals):
@@ -136,18 +127,6 @@ class SchedulerService(ServiceApprovals):
             return schedule_for(job.cron, job.timezone).next_after(now)
         return job.at
 
-    def _check_agent(self, job: JobDefinition) -> None:
-        agents = self.agents
-        if agents and job.agent not in agents:
-            import difflib  # at first use: not on the scheduler's start path
-
-            close = difflib.get_close_matches(job.agent, list(agents), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValidationError(
-                f"unknown agent {job.agent!r}{hint}; define it in the config or a DSL agent block",
-                field="agent",
-            )
-
     async def _know_policies(self, names: Iterable[str]) -> None:
         """Read the store's registered policies again if a job names one this process does not
         know (another process registered it since)."""
@@ -161,12 +140,6 @@ class SchedulerService(ServiceApprovals):
         await self._know_policies(wanted)
         return {n: self.policies[n] for n in wanted if n in self.policies}
 
-    def _check_policies(self, job: JobDefinition) -> None:
-        """Every named policy the job lists is defined, and together with its inline policy they
-        leave a run some way to pass (scheduler_core.named_policies)."""
-        if job.policies:
-            effective_policy(job, self.policies)
-
     def _prepare_new(
         self,
         data: Mapping[str, Any] | JobDefinition,
@@ -174,12 +147,14 @@ class SchedulerService(ServiceApprovals):
         source: str | None,
         first_runs: dict[tuple[str, str], datetime] | None = None,
         shapes: Shapes | None = None,
+        checked: Checked | None = None,
     ) -> JobDefinition:
         """A new job from user data (or a parsed definition), active, with its first run.
 
         ``first_runs`` is a batch's cache of first instants by (cron, zone): a thousand jobs on
         one schedule compute it once; ``shapes``, a batch's jobs by the shape of their data (a
-        thousand jobs that differ only in their names are checked once: see creation.Shapes).
+        thousand jobs that differ only in their names are checked once: see creation.Shapes);
+        ``checked``, a batch's parsed definitions that passed the checks (creation.Checked).
         """
         key = None
         if shapes is not None and not isinstance(data, JobDefinition):
@@ -197,7 +172,7 @@ class SchedulerService(ServiceApprovals):
             return first
 
         if isinstance(data, JobDefinition):
-            job = replace(
+            job = job_with(
                 data,
                 id=data.id or new_id(),
                 status=JobStatus.ACTIVE,
@@ -213,9 +188,7 @@ class SchedulerService(ServiceApprovals):
             job = job_from_mapping(data, state=state, first_run=first_run)
         if job.at is not None and job.at <= now:
             raise ValidationError(f"{job.at.isoformat()} is in the past", field="at")
-        self._check_agent(job)
-        self._check_policies(job)
-        self.rules.enforce(job)
+        (checked or self._check_new)(job)
         if shapes is not None:
             shapes.remember(key, job)
         return job
@@ -250,29 +223,31 @@ class SchedulerService(ServiceApprovals):
         errors: list[ValidationError] = []
         first_runs: dict[tuple[str, str], datetime] = {}
         shapes = Shapes(new_id)
-        for index, item in enumerate(items):
-            try:
-                job = self._prepare_new(item, now, actor, first_runs, shapes)
-            except ValidationError as exc:
-                for err in exc.errors:
-                    errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
-                continue
-            jobs.append(job)
+        with collector_paused():  # (no await inside)
+            for index, item in enumerate(items):
+                try:
+                    job = self._prepare_new(item, now, actor, first_runs, shapes)
+                except ValidationError as exc:
+                    for err in exc.errors:
+                        errors.append(ValidationError(err.reason, field=f"[{index}].{err.field}"))
+                    continue
+                jobs.append(job)
         if errors:
             raise ValidationError.collect(errors[:50])
         await check_chains(self.store, jobs, indexed="")
         # created together, in one transaction: one instant for all
-        events = [
-            self._event(
-                AuditEventType.CRON_JOB_CREATED,
-                actor,
-                j,
-                at=now,
-                schedule=j.schedule_text,
-                agent=j.agent,
-            )
-            for j in jobs
-        ]
+        with collector_paused():
+            events = [
+                self._event(
+                    AuditEventType.CRON_JOB_CREATED,
+                    actor,
+                    j,
+                    at=now,
+                    schedule=j.schedule_text,
+                    agent=j.agent,
+                )
+                for j in jobs
+            ]
         await self.store.insert_jobs(jobs, events)
         if self.bus.has_subscribers:
             for job in jobs:
@@ -402,43 +377,43 @@ class SchedulerService(ServiceApprovals):
         events: list[AuditEvent] = []
         stored = await self.store.jobs_by_names([job.name for job in jobs])
         first_runs: dict[tuple[str, str], datetime] = {}
+        checked = Checked(self._check_new)
         index = 0
         try:
-            for index, job in enumerate(jobs):  # noqa: B007 (the except below reads it)
-                existing = stored.get(job.name)
-                if existing is None:
-                    new = self._prepare_new(job, now, actor, first_runs)
-                    writes.append(new)
+            with collector_paused():  # (no await inside)
+                for index, job in enumerate(jobs):  # noqa: B007 (the except below reads it)
+                    existing = stored.get(job.name)
+                    if existing is None:
+                        new = self._prepare_new(job, now, actor, first_runs, checked=checked)
+                        writes.append(new)
+                        events.append(
+                            self._event(
+                                AuditEventType.CRON_JOB_CREATED,
+                                actor,
+                                new,
+                                schedule=new.schedule_text,
+                                source=new.source,
+                            )
+                        )
+                        result.created.append(job.name)
+                        continue
+                    checked(job)
+                    merged = with_state(job, existing)
+                    if spec_to_json(merged) == spec_to_json(existing):
+                        result.unchanged.append(job.name)
+                        continue
+                    merged = self._reschedule_if_needed(existing, merged, now)
+                    writes.append(merged)
                     events.append(
                         self._event(
-                            AuditEventType.CRON_JOB_CREATED,
+                            AuditEventType.CRON_JOB_UPDATED,
                             actor,
-                            new,
-                            schedule=new.schedule_text,
-                            source=new.source,
+                            merged,
+                            fields=changed_fields(existing, merged),
+                            source=merged.source,
                         )
                     )
-                    result.created.append(job.name)
-                    continue
-                self._check_agent(job)
-                self._check_policies(job)
-                self.rules.enforce(job)
-                merged = with_state(job, existing)
-                if spec_to_json(merged) == spec_to_json(existing):
-                    result.unchanged.append(job.name)
-                    continue
-                merged = self._reschedule_if_needed(existing, merged, now)
-                writes.append(merged)
-                events.append(
-                    self._event(
-                        AuditEventType.CRON_JOB_UPDATED,
-                        actor,
-                        merged,
-                        fields=changed_fields(existing, merged),
-                        source=merged.source,
-                    )
-                )
-                result.updated.append(job.name)
+                    result.updated.append(job.name)
         except ValidationError as exc:  # naming the job refused: jobs[2].agent
             raise at_index(exc, "jobs", index) from None
         return result, writes, events
@@ -459,13 +434,14 @@ class SchedulerService(ServiceApprovals):
         from .dsl import load_dsl_files
 
         known = set(self.agents) if self.agents else None
-        bundle = load_dsl_files(
-            paths,
-            now=self.clock.now(),
-            known_agents=known,
-            rules=self.rules,
-            known_policies=self.policies,
-        )
+        with collector_paused():  # a bulk of tokens, nodes and jobs
+            bundle = load_dsl_files(
+                paths,
+                now=self.clock.now(),
+                known_agents=known,
+                rules=self.rules,
+                known_policies=self.policies,
+            )
         jobs = list(bundle.jobs)
         if only is not None:
             jobs = [j for j in jobs if j.name == only]

@@ -152,3 +152,89 @@ async def test_a_batch_of_one_shape_still_checks_every_name_and_reports_every_ba
     assert [e.field for e in caught.value.errors] == ["[1].name", "[3].cron", "[4].cron"]
     assert (await harness.service.list_jobs()).total == 0
     assert await _audited(harness, "CronJobCreated") == 0
+
+
+def test_checked_runs_a_check_once_per_kind_of_definition_and_never_keeps_a_failure() -> None:
+    from scheduler_core.creation import Checked
+    from scheduler_core.model import JobDefinition
+
+    seen: list[str] = []
+
+    def check(job: JobDefinition) -> None:
+        seen.append(job.name)
+        if job.agent == "bad":
+            raise ValidationError("unknown agent", field="agent")
+
+    checked = Checked(check)
+    checked(JobDefinition(name="a1", agent="a", cron="0 9 * * *", id="1"))
+    checked(JobDefinition(name="a2", agent="a", cron="5 9 * * *", id="2"))  # alike: not again
+    checked(JobDefinition(name="a3", agent="a", delivery=("stdout",)))  # a field it reads
+    checked(JobDefinition(name="a4", agent="a", webhook_headers={"X": "${T}"}))
+    checked(JobDefinition(name="a5", agent="a", webhook_headers={"X": "${T}"}))
+    nested = {"ch": {"url": "https://x/${T}"}}
+    checked(JobDefinition(name="n1", agent="a", delivery_config=nested))  # no key: each
+    checked(JobDefinition(name="n2", agent="a", delivery_config=nested))
+    for name in ("b1", "b2"):  # a failure is checked (and reported) for every job
+        with pytest.raises(ValidationError, match="unknown agent"):
+            checked(JobDefinition(name=name, agent="bad"))
+    assert seen == ["a1", "a3", "a4", "n1", "n2", "b1", "b2"]
+
+
+async def test_a_bulk_load_of_alike_definitions_still_refuses_the_one_that_differs(
+    harness: Harness,
+) -> None:
+    from scheduler_core.model import JobDefinition
+
+    jobs = [JobDefinition(name=f"j{i}", agent="a", cron="0 9 * * *") for i in range(5)]
+    jobs.insert(3, JobDefinition(name="odd", agent="a", cron="0 9 * * *", policies=("nope",)))
+    with pytest.raises(ValidationError, match="nope"):
+        await harness.service.apply_definitions(jobs)
+    assert not (await harness.service.list_jobs()).jobs
+
+
+def test_the_collector_pause_gives_the_collector_back_as_it_found_it() -> None:
+    import gc
+
+    from scheduler_core.collector import collector_paused
+
+    assert gc.isenabled()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(ValueError), collector_paused():
+            raise ValueError("a bulk load that failed")
+        assert gc.isenabled()
+        gc.disable()  # someone else's choice: kept, during and after
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_what_a_paused_load_keeps_goes_to_the_oldest_generation_and_frozen_objects_stay() -> None:
+    import gc
+
+    from scheduler_core.collector import collector_paused
+
+    def oldest() -> set[int]:
+        return {id(o) for o in gc.get_objects(generation=2)}
+
+    # (another test of this process may have frozen the console's objects: then only the
+    # second half applies, and nothing is unfrozen here)
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        with collector_paused():
+            kept = [[] for _ in range(1000)]
+        assert id(kept) in oldest() and id(kept[0]) in oldest()
+        assert gc.get_freeze_count() == 0
+        gc.freeze()  # as the console does once: a pause leaves what is frozen frozen
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            more = [[] for _ in range(1000)]
+        assert gc.get_freeze_count() == frozen and more
+    finally:
+        if ours:
+            gc.unfreeze()

@@ -174,3 +174,40 @@ def test_every_record_of_the_core_is_a_frozen_slotted_dataclass() -> None:
                 assert value.__eq__ is not object.__eq__, value
                 assert value.__hash__ is not None, value
     assert seen >= 90
+
+
+def test_maker_makes_what_init_makes_from_every_field() -> None:
+    from datetime import UTC, datetime
+
+    from scheduler_core.creation import job_with
+    from scheduler_core.model import JobDefinition, PolicySpec
+    from scheduler_core.records import maker
+
+    job = JobDefinition(
+        id="i1",
+        name="n",
+        agent="a",
+        cron="0 * * * *",
+        delivery=("stdout",),
+        webhook_headers={"X": "y"},
+        policy=PolicySpec(max_runtime_seconds=5.0),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    names = [f.name for f in dataclasses.fields(JobDefinition)]
+    made = maker(JobDefinition)(*[getattr(job, n) for n in names])
+    assert type(made) is JobDefinition and made == job and made is not job
+    assert repr(made) == repr(job) and pickle.loads(pickle.dumps(made)) == job
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        maker(JobDefinition)(*names[:-1])  # every field, none defaulted
+    changed = job_with(job, id="i2", name="m", cron=None)
+    assert changed == dataclasses.replace(job, id="i2", name="m", cron=None)
+    assert job.name == "n"  # the original is left as it was
+
+    @dataclass
+    class Plain:  # no slots: nothing to set them through
+        x: int
+
+    with pytest.raises(TypeError, match="not a slot"):
+        maker(Plain)
