@@ -196,7 +196,7 @@ def test_costs_budgets_metrics_and_the_cli_through_a_daemon(
     as_json = json.loads(cli("cron", "status", "spender", "--format", "json").stdout)
     assert as_json["cost"]["spent_today_usd"] == pytest.approx(0.026)
     csv = cli("cron", "history", "spender", "--format", "csv").stdout.splitlines()
-    assert csv[0].endswith("input_tokens,output_tokens,cost_usd")
+    assert csv[0].endswith("input_tokens,output_tokens,cost_usd,heartbeat_iterations")
 
     # the key never shows: not in the API's answers, the CLI's, nor the daemon's log
     everything = json.dumps([first, second, cost]) + history.stdout + "".join(daemon.raw)
