@@ -20,6 +20,7 @@ __all__ = [
     "MAX_INPUT_BYTES",
     "MAX_STRING_CHARS",
     "NAME_PATTERN",
+    "STATE_FIELDS",
     "check_input",
     "job_from_mapping",
     "job_to_dict",
@@ -32,7 +33,7 @@ __all__ = [
     "validate_name",
 ]
 
-from ._fields import JOB_FIELDS
+from ._fields import JOB_FIELDS, STATE_FIELDS
 from ._masking import _mask_mapping as _mask_mapping
 from ._masking import mask_secret
 from ._parse import job_from_mapping, policy_from_mapping

@@ -21,7 +21,8 @@ _POLICY_ALIASES = {
     "max_runtime": "max_runtime_seconds",
     "approval_timeout": "approval_timeout_seconds",
 }
-_STATE_FIELDS = {
+#: what the store keeps of a job beside its definition (in the order of its state columns)
+STATE_FIELDS = (
     "id",
     "status",
     "next_run_at",
@@ -33,10 +34,10 @@ _STATE_FIELDS = {
     "created_at",
     "updated_at",
     "source",
-}
+)
 #: fields a user may set
 JOB_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(JobDefinition) if f.name not in _STATE_FIELDS
+    f.name for f in fields(JobDefinition) if f.name not in STATE_FIELDS
 )
 _DEFAULTS = {f.name: f.default for f in fields(JobDefinition) if f.name in JOB_FIELDS}
 _POLICY_FIELDS = tuple(f.name for f in fields(PolicySpec))

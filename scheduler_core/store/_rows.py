@@ -47,7 +47,7 @@ from operator import attrgetter
 from typing import Any
 
 from ..fastjson import compact_encoder
-from ..jobspec import spec_from_json, spec_to_json
+from ..jobspec import STATE_FIELDS, spec_from_json, spec_to_json
 from ..model import (
     AgentContext,
     AuditEvent,
@@ -133,21 +133,9 @@ def job_from_row(row: Sequence[Any], instant: ReadInstant) -> JobDefinition:
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobDefinition))
 _JOB_VALUES = attrgetter(*_JOB_FIELDS)
 _JOB_SETTERS = tuple(getattr(JobDefinition, name).__set__ for name in _JOB_FIELDS)
-#: the fields job_from_row takes from the row's state columns, not from the definition
-_STATE = (
-    "id",
-    "status",
-    "next_run_at",
-    "last_run_at",
-    "last_run_status",
-    "last_error",
-    "run_count",
-    "failure_count",
-    "created_at",
-    "updated_at",
-    "source",
-)
-_STATE_AT = tuple(_JOB_FIELDS.index(name) for name in _STATE)
+#: the fields job_from_row takes from the row's state columns, not from the definition (in
+#: their order, which ``_like`` follows)
+_STATE_AT = tuple(_JOB_FIELDS.index(name) for name in STATE_FIELDS)
 #: fields a definition may hold a mapping in: a job made from a template gets its own
 _MAPPINGS = tuple(_JOB_FIELDS.index(name) for name in ("webhook_headers", "delivery_config"))
 
